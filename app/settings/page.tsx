@@ -1,17 +1,17 @@
+// Settings: the hosts Snapfleet discovers VMs on (Settings → Hosts).
 import type { Metadata } from "next";
-import { EmptyState } from "@/components/ui/empty-state";
+import { HostsSettings } from "@/components/hosts/hosts-settings";
 import { PageHeader } from "@/components/ui/page-header";
+import { listHosts } from "@/lib/fleet/hosts";
 
 export const metadata: Metadata = { title: "Settings" };
+export const dynamic = "force-dynamic";
 
-export default function SettingsPage() {
+export default async function SettingsPage() {
   return (
     <>
       <PageHeader title="Settings" description="Hosts and dashboard configuration." />
-      <EmptyState title="No hosts configured">
-        A host is where QEMU runs. Add one by giving the directory of its VMs&apos; QMP sockets and the
-        directory where snapshot files should be written.
-      </EmptyState>
+      <HostsSettings initialHosts={await listHosts()} />
     </>
   );
 }

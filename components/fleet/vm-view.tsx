@@ -1,0 +1,167 @@
+"use client";
+// The VM page's live body: state (follows `vm:<id>`: QMP STOP/RESUME/SHUTDOWN show up without a
+// reload), the Snapshot now panel, capability warnings, disks, details and snapshot history.
+// After a WebSocket reconnect the VM is re-read, since events sent meanwhile are not replayed.
+import Link from "next/link";
+import { useCallback, useState } from "react";
+import { useTopic } from "@/components/realtime/realtime-provider";
+import { RealtimeIndicator } from "@/components/realtime/realtime-indicator";
+import { SnapshotPanel } from "@/components/snapshots/snapshot-panel";
+import { VmSnapshotHistory } from "@/components/snapshots/vm-snapshot-history";
+import { vmJsonSchema, type VmJson } from "@/lib/fleet/vm-json";
+import { formatBytes, formatDateTime } from "./format";
+import { RelativeTime } from "./relative-time";
+import { StateChip } from "./state-chip";
+
+export function VmView({ initialVm }: { initialVm: VmJson }) {
+  const [vm, setVm] = useState(initialVm);
+
+  const reload = useCallback(async () => {
+    try {
+      const res = await fetch(`/api/vms/${initialVm.id}`, { cache: "no-store" });
+      if (res.ok) setVm(vmJsonSchema.parse(await res.json()));
+    } catch {
+      // Keep what we show; the next event or reconnect refreshes it.
+    }
+  }, [initialVm.id]);
+
+  useTopic(
+    `vm:${initialVm.id}`,
+    (_name, payload) => {
+      const parsed = vmJsonSchema.safeParse(payload);
+      if (parsed.success && parsed.data.id === initialVm.id) setVm((old) => ({ ...old, ...parsed.data }));
+    },
+    { onReconnect: reload },
+  );
+
+  return (
+    <div className="space-y-6">
+      <div>
+        <nav aria-label="Breadcrumb" className="text-xs text-slate-500 dark:text-slate-400">
+          <Link href="/fleet" className="hover:underline">
+            Fleet
+          </Link>{" "}
+          /{" "}
+          <Link href={`/fleet?hostId=${vm.hostId}`} className="hover:underline">
+            {vm.hostName}
+          </Link>
+        </nav>
+        <div className="mt-1 flex flex-wrap items-center gap-3">
+          <h1 className="text-2xl font-semibold tracking-tight">{vm.name}</h1>
+          <StateChip state={vm.state} reason={vm.stateReason} large />
+          <RealtimeIndicator />
+        </div>
+        {vm.stateReason && <p className="mt-1 text-sm text-slate-600 dark:text-slate-400">{vm.stateReason}</p>}
+      </div>
+
+      <div className="grid gap-6 lg:grid-cols-3">
+        <div className="space-y-6 lg:col-span-2">
+          <SnapshotPanel vm={vm} />
+          <CapabilityWarnings vm={vm} />
+          <DisksTable vm={vm} />
+          <VmSnapshotHistory vmId={vm.id} />
+        </div>
+        <Details vm={vm} />
+      </div>
+    </div>
+  );
+}
+
+function CapabilityWarnings({ vm }: { vm: VmJson }) {
+  if (vm.state === "gone") {
+    return (
+      <div role="note" className="rounded-lg border border-zinc-300 bg-zinc-50 p-4 text-sm text-zinc-700 dark:border-zinc-700 dark:bg-zinc-900 dark:text-zinc-300">
+        <p className="font-medium">This VM is gone from its host.</p>
+        <p className="mt-1">
+          Its monitor socket vanished {vm.goneAt ? `at ${formatDateTime(vm.goneAt)}` : ""}. Its snapshot history is kept; if the VM comes
+          back (same socket, or the same QEMU UUID), it is revived here.
+        </p>
+      </div>
+    );
+  }
+  if (vm.bgSnapshotSupported || !vm.qemuVersion) return null;
+  const reasons = (vm.bgSnapshotBlocker ?? "unknown reason").split("; ");
+  return (
+    <div role="note" aria-label="Capability warning" className="rounded-lg border border-amber-300 bg-amber-50 p-4 text-sm text-amber-900 dark:border-amber-800 dark:bg-amber-950 dark:text-amber-200">
+      <p className="font-medium">Live snapshots are not possible for this VM</p>
+      <p className="mt-1">QEMU&apos;s background snapshot (the guest keeps running while RAM is saved) is blocked:</p>
+      <ul className="mt-1 list-disc pl-5">
+        {reasons.map((r) => (
+          <li key={r}>{r}</li>
+        ))}
+      </ul>
+    </div>
+  );
+}
+
+function DisksTable({ vm }: { vm: VmJson }) {
+  return (
+    <section aria-labelledby="disks-heading" className="space-y-2">
+      <h2 id="disks-heading" className="text-base font-semibold">
+        Disks
+      </h2>
+      {vm.disks.length === 0 ? (
+        <p className="text-sm text-slate-500 dark:text-slate-400">No disks with media (RAM-only snapshots).</p>
+      ) : (
+        <div className="overflow-x-auto rounded-lg border border-slate-200 bg-white dark:border-slate-800 dark:bg-slate-900">
+          <table className="min-w-full text-sm">
+            <thead className="border-b border-slate-200 bg-slate-50 text-left text-xs font-medium uppercase tracking-wide text-slate-500 dark:border-slate-800 dark:bg-slate-900/60 dark:text-slate-400">
+              <tr>
+                <th scope="col" className="px-3 py-2">Device</th>
+                <th scope="col" className="px-3 py-2">Node</th>
+                <th scope="col" className="px-3 py-2">Format</th>
+                <th scope="col" className="px-3 py-2">File</th>
+                <th scope="col" className="px-3 py-2 text-right">Size</th>
+                <th scope="col" className="px-3 py-2">Access</th>
+              </tr>
+            </thead>
+            <tbody className="divide-y divide-slate-100 dark:divide-slate-800">
+              {vm.disks.map((d) => (
+                <tr key={d.node}>
+                  <td className="px-3 py-1.5 font-medium">{d.device}</td>
+                  <td className="px-3 py-1.5 font-mono text-xs">{d.node}</td>
+                  <td className="px-3 py-1.5">{d.format}</td>
+                  <td className="max-w-80 truncate px-3 py-1.5 font-mono text-xs" title={d.file}>
+                    {d.file}
+                  </td>
+                  <td className="px-3 py-1.5 text-right tabular-nums">{formatBytes(d.sizeBytes)}</td>
+                  <td className="px-3 py-1.5">{d.writable ? "read-write" : <span className="text-slate-500">read-only</span>}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
+    </section>
+  );
+}
+
+function Details({ vm }: { vm: VmJson }) {
+  const rows: Array<[string, React.ReactNode]> = [
+    ["Host", <Link key="h" href={`/fleet?hostId=${vm.hostId}`} className="text-sky-700 hover:underline dark:text-sky-400">{vm.hostName}</Link>],
+    ["UUID", vm.uuid ? <span className="font-mono text-xs">{vm.uuid}</span> : "—"],
+    ["Monitor", <span key="e" className="break-all font-mono text-xs">{vm.endpoint}</span>],
+    ["QEMU", vm.qemuVersion ?? "—"],
+    ["Memory", formatBytes(vm.memoryBytes)],
+    ["Live snapshot", vm.bgSnapshotSupported ? "supported" : "not possible"],
+    ["Last seen", <RelativeTime key="s" iso={vm.lastSeenAt} fallback="never" />],
+    ["Next scheduled", <RelativeTime key="n" iso={vm.nextScheduledAt ?? null} fallback="not scheduled" />],
+    ["Tags", vm.tags.length ? vm.tags.join(", ") : "—"],
+  ];
+  if (vm.goneAt) rows.push(["Gone since", formatDateTime(vm.goneAt)]);
+  return (
+    <section aria-labelledby="details-heading" className="h-fit rounded-lg border border-slate-200 bg-white p-4 dark:border-slate-800 dark:bg-slate-900">
+      <h2 id="details-heading" className="mb-3 text-base font-semibold">
+        Details
+      </h2>
+      <dl className="grid grid-cols-[auto_1fr] gap-x-4 gap-y-2 text-sm">
+        {rows.map(([label, value]) => (
+          <div key={label} className="contents">
+            <dt className="text-slate-500 dark:text-slate-400">{label}</dt>
+            <dd className="min-w-0">{value}</dd>
+          </div>
+        ))}
+      </dl>
+    </section>
+  );
+}

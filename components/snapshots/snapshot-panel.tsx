@@ -1,0 +1,282 @@
+"use client";
+// The VM page's "Snapshot now": a mode picker and a note, then a live panel for the job — steps
+// (preflight, pause, disks, RAM), a progress bar with bytes, rate and ETA, and the result (guest pause,
+// duration, size) or the failure in words with what to do. It follows `snapshot:<id>` for the job and
+// `vm:<id>` for jobs started elsewhere (a schedule, another tab), and re-reads after a reconnect.
+// A 409 (a job already runs) opens that job instead of an error.
+import { useCallback, useEffect, useState } from "react";
+import { useTopic } from "@/components/realtime/realtime-provider";
+import { formatBytes } from "@/components/fleet/format";
+import type { VmJson } from "@/lib/fleet/vm-json";
+import { SNAPSHOT_UPDATED_EVENT, snapshotJsonSchema, snapshotListJsonSchema, type SnapshotJson } from "@/lib/snapshots/snapshot-json";
+import { SNAPSHOT_MODES, type SnapshotModeName } from "@/lib/validations/snapshot";
+import { adviceFor, durationMs, formatMs, formatRate, isRunning, newerOf, stepsOf, type StepState } from "./snapshot-format";
+import { SnapshotStatusChip } from "./snapshot-status-chip";
+
+const MODE_HELP: Record<SnapshotModeName, string> = {
+  live: "Disks, RAM and device state at one instant; the guest keeps running while RAM is saved.",
+  "ram-only": "RAM and device state only (for VMs without writable disks, or whose disks are snapshotted elsewhere).",
+  "disks-only": "Crash-consistent disk layers, no RAM: like pulling the plug, without stopping anything.",
+};
+
+async function readJson(res: Response): Promise<{ error?: string; details?: { snapshotId?: string } } & Record<string, unknown>> {
+  try {
+    return await res.json();
+  } catch {
+    return { error: `the server answered ${res.status}` };
+  }
+}
+
+export function SnapshotPanel({ vm }: { vm: VmJson }) {
+  const liveImpossible = !vm.bgSnapshotSupported && vm.qemuVersion !== null;
+  const [mode, setMode] = useState<SnapshotModeName>(liveImpossible ? "disks-only" : "live");
+  const [note, setNote] = useState("");
+  const [job, setJob] = useState<SnapshotJson | null>(null);
+  const [busy, setBusy] = useState(false);
+  const [message, setMessage] = useState<string | null>(null);
+
+  const apply = useCallback((next: SnapshotJson) => setJob((cur) => newerOf(cur, next)), []);
+
+  const loadRunning = useCallback(async () => {
+    try {
+      const res = await fetch(`/api/vms/${vm.id}/snapshots?status=queued,preflight,setup,active&limit=1`, { cache: "no-store" });
+      if (!res.ok) return;
+      const running = snapshotListJsonSchema.parse(await res.json()).snapshots[0];
+      if (running) apply(running);
+    } catch {
+      // The next event refreshes it.
+    }
+  }, [vm.id, apply]);
+
+  const reloadJob = useCallback(async () => {
+    if (!job) return loadRunning();
+    const res = await fetch(`/api/snapshots/${job.id}`, { cache: "no-store" }).catch(() => null);
+    if (res?.ok) apply(snapshotJsonSchema.parse(await res.json()));
+  }, [job, apply, loadRunning]);
+
+  useEffect(() => {
+    void loadRunning();
+  }, [loadRunning]);
+
+  const onEvent = useCallback(
+    (name: string, payload: unknown) => {
+      if (name !== SNAPSHOT_UPDATED_EVENT) return;
+      const parsed = snapshotJsonSchema.safeParse(payload);
+      if (!parsed.success || parsed.data.vmId !== vm.id) return;
+      const s = parsed.data;
+      // Another job of this VM replaces the shown one only when it runs and the shown one has ended.
+      setJob((cur) => (!cur || cur.id === s.id || (isRunning(s.status) && !isRunning(cur.status)) ? newerOf(cur, s) : cur));
+    },
+    [vm.id],
+  );
+  useTopic(job ? `snapshot:${job.id}` : null, onEvent, { onReconnect: reloadJob });
+  useTopic(`vm:${vm.id}`, onEvent, { onReconnect: reloadJob });
+
+  async function start(e: React.FormEvent) {
+    e.preventDefault();
+    setBusy(true);
+    setMessage(null);
+    try {
+      const res = await fetch(`/api/vms/${vm.id}/snapshots`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ mode, note: note.trim() || undefined }),
+      });
+      const body = await readJson(res);
+      if (res.status === 202) {
+        apply(snapshotJsonSchema.parse(body.snapshot));
+        setNote("");
+      } else if (res.status === 409 && body.details?.snapshotId) {
+        setMessage("A snapshot of this VM is already in progress: showing it.");
+        const running = await fetch(`/api/snapshots/${body.details.snapshotId}`, { cache: "no-store" });
+        if (running.ok) apply(snapshotJsonSchema.parse(await running.json()));
+      } else {
+        setMessage(body.error ?? `the server answered ${res.status}`);
+      }
+    } catch (err) {
+      setMessage(`Could not reach the dashboard: ${(err as Error).message}`);
+    } finally {
+      setBusy(false);
+    }
+  }
+
+  async function cancel() {
+    if (!job) return;
+    const res = await fetch(`/api/snapshots/${job.id}/cancel`, { method: "POST" }).catch(() => null);
+    if (!res) return setMessage("Could not reach the dashboard to cancel.");
+    const body = await readJson(res);
+    if (res.ok) apply(snapshotJsonSchema.parse(body.snapshot));
+    else setMessage(body.error ?? "cancel failed");
+  }
+
+  const running = job !== null && isRunning(job.status);
+  const canSnapshot = vm.state === "running" || vm.state === "paused";
+
+  return (
+    <section aria-labelledby="snapshot-now-heading" className="rounded-lg border border-slate-200 bg-white p-4 dark:border-slate-800 dark:bg-slate-900">
+      <h2 id="snapshot-now-heading" className="text-base font-semibold">
+        Snapshot
+      </h2>
+      <form onSubmit={start} className="mt-3 flex flex-wrap items-end gap-3">
+        <label className="text-sm">
+          <span className="mb-1 block text-xs font-medium text-slate-600 dark:text-slate-400">Mode</span>
+          <select
+            value={mode}
+            onChange={(e) => setMode(e.target.value as SnapshotModeName)}
+            disabled={running || busy}
+            className="rounded-md border border-slate-300 bg-white px-2 py-1.5 text-sm dark:border-slate-700 dark:bg-slate-950"
+          >
+            {SNAPSHOT_MODES.map((m) => (
+              <option key={m} value={m} disabled={m !== "disks-only" && liveImpossible}>
+                {m}
+              </option>
+            ))}
+          </select>
+        </label>
+        <label className="min-w-48 flex-1 text-sm">
+          <span className="mb-1 block text-xs font-medium text-slate-600 dark:text-slate-400">Note (optional)</span>
+          <input
+            value={note}
+            onChange={(e) => setNote(e.target.value)}
+            maxLength={500}
+            disabled={running || busy}
+            placeholder="e.g. before the kernel upgrade"
+            className="w-full rounded-md border border-slate-300 bg-white px-2 py-1.5 text-sm dark:border-slate-700 dark:bg-slate-950"
+          />
+        </label>
+        <button
+          type="submit"
+          disabled={running || busy || !canSnapshot}
+          className="rounded-md bg-sky-600 px-4 py-2 text-sm font-semibold text-white hover:bg-sky-500 disabled:cursor-not-allowed disabled:opacity-50"
+        >
+          {busy ? "Starting…" : "Snapshot now"}
+        </button>
+      </form>
+      <p className="mt-2 text-xs text-slate-500 dark:text-slate-400">
+        {MODE_HELP[mode]}
+        {liveImpossible && " Live and RAM snapshots are impossible for this VM (see the warning below)."}
+        {!canSnapshot && ` The VM is ${vm.state}: only a running or paused VM can be snapshotted.`}
+      </p>
+      {message && (
+        <p role="status" className="mt-2 text-sm text-amber-700 dark:text-amber-400">
+          {message}
+        </p>
+      )}
+      {job && <JobPanel job={job} onCancel={cancel} />}
+    </section>
+  );
+}
+
+const STEP_STYLE: Record<StepState, { icon: string; cls: string }> = {
+  pending: { icon: "○", cls: "text-slate-400" },
+  current: { icon: "◐", cls: "font-medium text-sky-700 dark:text-sky-400" },
+  done: { icon: "✓", cls: "text-emerald-700 dark:text-emerald-400" },
+  failed: { icon: "✕", cls: "font-medium text-red-700 dark:text-red-400" },
+  skipped: { icon: "–", cls: "text-slate-400 line-through" },
+};
+
+function JobPanel({ job, onCancel }: { job: SnapshotJson; onCancel: () => void }) {
+  const [now, setNow] = useState(() => Date.now());
+  const running = isRunning(job.status);
+  useEffect(() => {
+    if (!running) return;
+    const t = setInterval(() => setNow(Date.now()), 500);
+    return () => clearInterval(t);
+  }, [running]);
+  const last = job.statusHistory.at(-1);
+  const remaining = job.ramTotalBytes !== null && job.ramTransferredBytes !== null ? Math.max(0, job.ramTotalBytes - job.ramTransferredBytes) : null;
+  const eta = remaining !== null && job.throughputBytesPerSec ? (remaining / job.throughputBytesPerSec) * 1000 : null;
+  const pct = Math.round(job.progress * 100);
+
+  return (
+    <div data-testid="snapshot-job" data-snapshot-id={job.id} className="mt-4 rounded-md border border-slate-200 p-3 dark:border-slate-800">
+      <div className="flex flex-wrap items-center justify-between gap-2">
+        <div className="flex items-center gap-2 text-sm">
+          <span data-testid="snapshot-status" data-status={job.status}>
+            <SnapshotStatusChip status={job.status} />
+          </span>
+          <span className="text-slate-600 dark:text-slate-400">
+            {job.mode} snapshot{job.note ? ` — ${job.note}` : ""}
+          </span>
+        </div>
+        {running && (
+          <button
+            type="button"
+            onClick={onCancel}
+            disabled={job.cancelRequested}
+            className="rounded-md border border-slate-300 px-3 py-1 text-xs font-medium hover:bg-slate-50 disabled:opacity-50 dark:border-slate-700 dark:hover:bg-slate-800"
+          >
+            {job.cancelRequested ? "Cancelling…" : "Cancel"}
+          </button>
+        )}
+      </div>
+
+      <ol aria-label="Snapshot steps" className="mt-3 flex flex-wrap gap-x-5 gap-y-1 text-sm">
+        {stepsOf(job).map((s) => (
+          <li key={s.key} data-step={s.key} data-state={s.state} className={STEP_STYLE[s.state].cls}>
+            <span aria-hidden className="mr-1">
+              {STEP_STYLE[s.state].icon}
+            </span>
+            {s.label}
+          </li>
+        ))}
+      </ol>
+
+      {job.mode !== "disks-only" && (job.status === "active" || job.status === "completed") && (
+        <div className="mt-3">
+          <div
+            role="progressbar"
+            aria-label="RAM saved"
+            aria-valuemin={0}
+            aria-valuemax={100}
+            aria-valuenow={pct}
+            className="h-2 overflow-hidden rounded-full bg-slate-200 dark:bg-slate-800"
+          >
+            <div className="h-full bg-sky-500 transition-[width] duration-300" style={{ width: `${pct}%` }} />
+          </div>
+          <p className="mt-1 text-xs tabular-nums text-slate-600 dark:text-slate-400">
+            {formatBytes(job.ramTransferredBytes)} of {formatBytes(job.ramTotalBytes)} · {formatRate(job.throughputBytesPerSec)}
+            {running && eta !== null ? ` · about ${formatMs(eta)} left` : ""}
+          </p>
+        </div>
+      )}
+
+      {running && last?.detail && <p className="mt-2 text-xs text-slate-500 dark:text-slate-400">{last.detail}</p>}
+      {job.cancelRequested && running && (
+        <p className="mt-2 text-xs text-slate-500 dark:text-slate-400">
+          Cancelling safely: QEMU finishes into a discarding sink (cancelling it outright would freeze the guest), then the files are removed and the
+          disks merged back.
+        </p>
+      )}
+
+      {job.status === "completed" && (
+        <dl data-testid="snapshot-result" className="mt-3 grid grid-cols-2 gap-3 text-sm sm:grid-cols-4">
+          <Figure label="Guest pause" value={job.guestPauseMs !== null ? formatMs(job.guestPauseMs) : "none (VM was paused)"} testId="guest-pause" />
+          <Figure label="Duration" value={formatMs(durationMs(job, now))} />
+          <Figure label="Size" value={formatBytes(job.sizeBytes)} />
+          <Figure label="QEMU downtime" value={formatMs(job.qemuDowntimeMs)} />
+        </dl>
+      )}
+      {job.status === "failed" && job.error && (
+        <div role="alert" className="mt-3 rounded-md bg-red-50 p-3 text-sm text-red-900 dark:bg-red-950 dark:text-red-200">
+          <p className="font-medium">The snapshot failed: {job.error.message}</p>
+          <p className="mt-1">{adviceFor(job.error.class)}</p>
+        </div>
+      )}
+      {job.status === "cancelled" && (
+        <p className="mt-3 text-sm text-slate-600 dark:text-slate-400">Cancelled. Nothing was kept; the VM is as it was before.</p>
+      )}
+    </div>
+  );
+}
+
+function Figure({ label, value, testId }: { label: string; value: string; testId?: string }) {
+  return (
+    <div>
+      <dt className="text-xs text-slate-500 dark:text-slate-400">{label}</dt>
+      <dd data-testid={testId} className="font-semibold tabular-nums">
+        {value}
+      </dd>
+    </div>
+  );
+}

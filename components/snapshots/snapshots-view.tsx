@@ -1,0 +1,259 @@
+"use client";
+// The Snapshots page's live body: fleet-wide history with filters (status chips, VM, host, date range —
+// kept in the URL so a view can be shared), status chips, pause, duration and size per row, a small
+// pause/duration chart per VM, and "Load more" by keyset cursor. Follows `fleet` "snapshot.updated"
+// (status changes of every job) and re-reads after a reconnect.
+import Link from "next/link";
+import { useCallback, useEffect, useMemo, useRef, useState } from "react";
+import { formatBytes } from "@/components/fleet/format";
+import { RelativeTime } from "@/components/fleet/relative-time";
+import { RealtimeIndicator } from "@/components/realtime/realtime-indicator";
+import { useTopic } from "@/components/realtime/realtime-provider";
+import {
+  SNAPSHOT_UPDATED_EVENT,
+  snapshotJsonSchema,
+  snapshotListJsonSchema,
+  type SnapshotJson,
+  type SnapshotListJson,
+  type SnapshotStatusJson,
+} from "@/lib/snapshots/snapshot-json";
+import { PauseChart } from "./pause-chart";
+import { durationMs, formatMs, formatRate, newerOf } from "./snapshot-format";
+import { SnapshotStatusChip } from "./snapshot-status-chip";
+
+const STATUSES: SnapshotStatusJson[] = ["queued", "preflight", "setup", "active", "completed", "failed", "cancelled"];
+const PAGE = 50;
+
+export interface SnapshotFilters {
+  status: SnapshotStatusJson[];
+  vmId: string;
+  hostId: string;
+  from: string;
+  to: string;
+}
+
+export interface SnapshotFilterOptions {
+  vms: Array<{ id: string; name: string; hostName: string }>;
+  hosts: Array<{ id: string; name: string }>;
+}
+
+function queryOf(f: SnapshotFilters): URLSearchParams {
+  const q = new URLSearchParams();
+  if (f.status.length) q.set("status", f.status.join(","));
+  if (f.vmId) q.set("vmId", f.vmId);
+  if (f.hostId) q.set("hostId", f.hostId);
+  // Days are UTC days (as the server renders them): from the start of `from` to the end of `to`.
+  if (f.from) q.set("from", `${f.from}T00:00:00.000Z`);
+  if (f.to) q.set("to", `${f.to}T23:59:59.999Z`);
+  return q;
+}
+
+function matches(s: SnapshotJson, f: SnapshotFilters): boolean {
+  if (f.status.length && !f.status.includes(s.status)) return false;
+  if (f.vmId && s.vmId !== f.vmId) return false;
+  if (f.hostId && s.hostId !== f.hostId) return false;
+  const q = queryOf(f);
+  if (q.get("from") && s.createdAt < q.get("from")!) return false;
+  if (q.get("to") && s.createdAt > q.get("to")!) return false;
+  return true;
+}
+
+export function SnapshotsView({ initial, initialFilters, options }: { initial: SnapshotListJson; initialFilters: SnapshotFilters; options: SnapshotFilterOptions }) {
+  const [filters, setFilters] = useState(initialFilters);
+  const [rows, setRows] = useState(initial.snapshots);
+  const [cursor, setCursor] = useState(initial.nextCursor);
+  const [error, setError] = useState<string | null>(null);
+  const filtersRef = useRef(filters);
+  const first = useRef(true);
+  useEffect(() => {
+    filtersRef.current = filters;
+  }, [filters]);
+
+  const load = useCallback(async (f: SnapshotFilters, after: string | null) => {
+    const q = queryOf(f);
+    q.set("limit", String(PAGE));
+    if (after) q.set("cursor", after);
+    try {
+      const res = await fetch(`/api/snapshots?${q}`, { cache: "no-store" });
+      const body = await res.json();
+      if (!res.ok) throw new Error(body.error ?? `the server answered ${res.status}`);
+      const page = snapshotListJsonSchema.parse(body);
+      setRows((old) => (after ? [...old, ...page.snapshots.filter((s) => !old.some((o) => o.id === s.id))] : page.snapshots));
+      setCursor(page.nextCursor);
+      setError(null);
+    } catch (err) {
+      setError(`Could not load snapshots: ${(err as Error).message}`);
+    }
+  }, []);
+
+  useEffect(() => {
+    if (first.current) {
+      first.current = false;
+      return;
+    }
+    const url = new URL(window.location.href);
+    url.search = new URLSearchParams(
+      Object.entries({ status: filters.status.join(","), vmId: filters.vmId, hostId: filters.hostId, from: filters.from, to: filters.to }).filter(([, v]) => v),
+    ).toString();
+    window.history.replaceState(null, "", url);
+    void load(filters, null);
+  }, [filters, load]);
+
+  useTopic(
+    "fleet",
+    (name, payload) => {
+      if (name !== SNAPSHOT_UPDATED_EVENT) return;
+      const parsed = snapshotJsonSchema.safeParse(payload);
+      if (!parsed.success) return;
+      const s = parsed.data;
+      setRows((old) => {
+        const i = old.findIndex((r) => r.id === s.id);
+        if (s.deletedAt || !matches(s, filtersRef.current)) return i === -1 ? old : old.filter((r) => r.id !== s.id);
+        if (i === -1) return [s, ...old];
+        const next = [...old];
+        next[i] = newerOf(old[i]!, s);
+        return next;
+      });
+    },
+    { onReconnect: () => void load(filtersRef.current, null) },
+  );
+
+  const totals = useMemo(() => {
+    const done = rows.filter((r) => r.status === "completed");
+    return { count: rows.length, failed: rows.filter((r) => r.status === "failed").length, bytes: done.reduce((n, r) => n + (r.sizeBytes ?? 0), 0) };
+  }, [rows]);
+
+  const toggleStatus = (st: SnapshotStatusJson) =>
+    setFilters((f) => ({ ...f, status: f.status.includes(st) ? f.status.filter((x) => x !== st) : [...f.status, st] }));
+  const input = "rounded-md border border-slate-300 bg-white px-2 py-1.5 text-sm dark:border-slate-700 dark:bg-slate-950";
+
+  return (
+    <div className="space-y-4">
+      <div className="flex flex-wrap items-end gap-3 rounded-lg border border-slate-200 bg-white p-3 dark:border-slate-800 dark:bg-slate-900">
+        <fieldset className="min-w-0">
+          <legend className="mb-1 text-xs font-medium text-slate-600 dark:text-slate-400">Status</legend>
+          <div className="flex flex-wrap gap-1">
+            {STATUSES.map((st) => (
+              <button
+                key={st}
+                type="button"
+                aria-pressed={filters.status.includes(st)}
+                onClick={() => toggleStatus(st)}
+                className={`rounded-full px-2 py-0.5 text-xs font-medium ring-1 ring-inset ${
+                  filters.status.includes(st)
+                    ? "bg-sky-600 text-white ring-sky-600"
+                    : "text-slate-700 ring-slate-300 hover:bg-slate-50 dark:text-slate-300 dark:ring-slate-700 dark:hover:bg-slate-800"
+                }`}
+              >
+                {st}
+              </button>
+            ))}
+          </div>
+        </fieldset>
+        <label className="text-sm">
+          <span className="mb-1 block text-xs font-medium text-slate-600 dark:text-slate-400">VM</span>
+          <select value={filters.vmId} onChange={(e) => setFilters((f) => ({ ...f, vmId: e.target.value }))} className={input}>
+            <option value="">all VMs</option>
+            {options.vms.map((v) => (
+              <option key={v.id} value={v.id}>
+                {v.name} ({v.hostName})
+              </option>
+            ))}
+          </select>
+        </label>
+        <label className="text-sm">
+          <span className="mb-1 block text-xs font-medium text-slate-600 dark:text-slate-400">Host</span>
+          <select value={filters.hostId} onChange={(e) => setFilters((f) => ({ ...f, hostId: e.target.value }))} className={input}>
+            <option value="">all hosts</option>
+            {options.hosts.map((h) => (
+              <option key={h.id} value={h.id}>
+                {h.name}
+              </option>
+            ))}
+          </select>
+        </label>
+        <label className="text-sm">
+          <span className="mb-1 block text-xs font-medium text-slate-600 dark:text-slate-400">From (UTC)</span>
+          <input type="date" value={filters.from} onChange={(e) => setFilters((f) => ({ ...f, from: e.target.value }))} className={input} />
+        </label>
+        <label className="text-sm">
+          <span className="mb-1 block text-xs font-medium text-slate-600 dark:text-slate-400">To (UTC)</span>
+          <input type="date" value={filters.to} onChange={(e) => setFilters((f) => ({ ...f, to: e.target.value }))} className={input} />
+        </label>
+        <div className="ml-auto flex items-center gap-3 text-xs text-slate-500 dark:text-slate-400">
+          <span>
+            {totals.count} shown · {totals.failed} failed · {formatBytes(totals.bytes)} kept
+          </span>
+          <RealtimeIndicator />
+        </div>
+      </div>
+
+      {error && (
+        <p role="alert" className="text-sm text-red-700 dark:text-red-400">
+          {error}
+        </p>
+      )}
+
+      <PauseChart snapshots={rows} />
+
+      {rows.length === 0 ? (
+        <p className="rounded-xl border border-dashed border-slate-300 bg-white px-6 py-12 text-center text-sm text-slate-600 dark:border-slate-700 dark:bg-slate-900 dark:text-slate-400">
+          No snapshots match these filters. Open a running VM from the{" "}
+          <Link href="/fleet" className="text-sky-700 hover:underline dark:text-sky-400">
+            Fleet
+          </Link>{" "}
+          page and click Snapshot now.
+        </p>
+      ) : (
+        <div className="overflow-x-auto rounded-lg border border-slate-200 bg-white dark:border-slate-800 dark:bg-slate-900">
+          <table className="min-w-full text-sm">
+            <thead className="border-b border-slate-200 bg-slate-50 text-left text-xs font-medium uppercase tracking-wide text-slate-500 dark:border-slate-800 dark:bg-slate-900/60 dark:text-slate-400">
+              <tr>
+                <th scope="col" className="px-3 py-2">Taken</th>
+                <th scope="col" className="px-3 py-2">VM</th>
+                <th scope="col" className="px-3 py-2">Mode</th>
+                <th scope="col" className="px-3 py-2">Status</th>
+                <th scope="col" className="px-3 py-2 text-right">Guest pause</th>
+                <th scope="col" className="px-3 py-2 text-right">Duration</th>
+                <th scope="col" className="px-3 py-2 text-right">Throughput</th>
+                <th scope="col" className="px-3 py-2 text-right">Size</th>
+                <th scope="col" className="px-3 py-2">Note / reason</th>
+              </tr>
+            </thead>
+            <tbody className="divide-y divide-slate-100 dark:divide-slate-800">
+              {rows.map((s) => (
+                <tr key={s.id} data-snapshot-id={s.id}>
+                  <td className="whitespace-nowrap px-3 py-1.5">
+                    <RelativeTime iso={s.createdAt} />
+                  </td>
+                  <td className="px-3 py-1.5">
+                    <Link href={`/vms/${s.vmId}`} className="font-medium text-sky-700 hover:underline dark:text-sky-400">
+                      {s.vmName}
+                    </Link>
+                    <span className="ml-1 text-xs text-slate-500">{s.hostName}</span>
+                  </td>
+                  <td className="px-3 py-1.5">{s.mode}</td>
+                  <td className="px-3 py-1.5">
+                    <SnapshotStatusChip status={s.status} title={s.error?.message} />
+                  </td>
+                  <td className="px-3 py-1.5 text-right tabular-nums">{formatMs(s.guestPauseMs)}</td>
+                  <td className="px-3 py-1.5 text-right tabular-nums">{formatMs(durationMs(s))}</td>
+                  <td className="px-3 py-1.5 text-right tabular-nums">{formatRate(s.throughputBytesPerSec)}</td>
+                  <td className="px-3 py-1.5 text-right tabular-nums">{formatBytes(s.sizeBytes)}</td>
+                  <td className="max-w-72 truncate px-3 py-1.5" title={s.error?.message ?? s.note ?? undefined}>
+                    {s.error ? <span className="text-red-700 dark:text-red-400">{s.error.message}</span> : <span className="text-slate-600 dark:text-slate-400">{s.note}</span>}
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
+      {cursor && (
+        <button type="button" onClick={() => void load(filters, cursor)} className="text-sm text-sky-700 hover:underline dark:text-sky-400">
+          Load more
+        </button>
+      )}
+    </div>
+  );
+}

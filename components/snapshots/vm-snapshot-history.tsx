@@ -1,0 +1,137 @@
+"use client";
+// A VM's snapshot history on its page: newest first, live (follows `vm:<id>` "snapshot.updated": a new
+// job appears, a running one updates, a deleted one goes), "Load more" by keyset cursor, and Delete
+// (which merges the snapshot's disk layers back; refused while a job runs).
+import { useCallback, useEffect, useState } from "react";
+import { formatBytes } from "@/components/fleet/format";
+import { RelativeTime } from "@/components/fleet/relative-time";
+import { useTopic } from "@/components/realtime/realtime-provider";
+import { SNAPSHOT_UPDATED_EVENT, snapshotJsonSchema, snapshotListJsonSchema, type SnapshotJson } from "@/lib/snapshots/snapshot-json";
+import { durationMs, formatMs, isRunning, newerOf } from "./snapshot-format";
+import { SnapshotStatusChip } from "./snapshot-status-chip";
+
+const PAGE = 20;
+
+export function VmSnapshotHistory({ vmId }: { vmId: string }) {
+  const [rows, setRows] = useState<SnapshotJson[] | null>(null);
+  const [cursor, setCursor] = useState<string | null>(null);
+  const [error, setError] = useState<string | null>(null);
+
+  const load = useCallback(
+    async (after: string | null) => {
+      try {
+        const res = await fetch(`/api/vms/${vmId}/snapshots?limit=${PAGE}${after ? `&cursor=${after}` : ""}`, { cache: "no-store" });
+        if (!res.ok) throw new Error(`the server answered ${res.status}`);
+        const page = snapshotListJsonSchema.parse(await res.json());
+        setRows((old) => (after && old ? [...old, ...page.snapshots.filter((s) => !old.some((o) => o.id === s.id))] : page.snapshots));
+        setCursor(page.nextCursor);
+        setError(null);
+      } catch (err) {
+        setError(`Could not load the history: ${(err as Error).message}`);
+      }
+    },
+    [vmId],
+  );
+
+  useEffect(() => {
+    void load(null);
+  }, [load]);
+
+  useTopic(
+    `vm:${vmId}`,
+    (name, payload) => {
+      if (name !== SNAPSHOT_UPDATED_EVENT) return;
+      const parsed = snapshotJsonSchema.safeParse(payload);
+      if (!parsed.success || parsed.data.vmId !== vmId) return;
+      const s = parsed.data;
+      setRows((old) => {
+        if (!old) return old;
+        if (s.deletedAt) return old.filter((r) => r.id !== s.id);
+        const i = old.findIndex((r) => r.id === s.id);
+        if (i === -1) return [s, ...old];
+        const next = [...old];
+        next[i] = newerOf(old[i]!, s);
+        return next;
+      });
+    },
+    { onReconnect: () => void load(null) },
+  );
+
+  async function remove(s: SnapshotJson) {
+    if (!confirm(`Delete the ${s.mode} snapshot of ${new Date(s.createdAt).toLocaleString()}? Its files are removed and its disk layers merged back.`)) return;
+    const res = await fetch(`/api/snapshots/${s.id}`, { method: "DELETE" }).catch(() => null);
+    if (!res) return setError("Could not reach the dashboard.");
+    if (res.ok) setRows((old) => old?.filter((r) => r.id !== s.id) ?? old);
+    else setError(((await res.json().catch(() => ({}))) as { error?: string }).error ?? `delete failed (${res.status})`);
+  }
+
+  return (
+    <section aria-labelledby="snapshot-history-heading" className="space-y-2">
+      <h2 id="snapshot-history-heading" className="text-base font-semibold">
+        Snapshot history
+      </h2>
+      {error && (
+        <p role="alert" className="text-sm text-red-700 dark:text-red-400">
+          {error}
+        </p>
+      )}
+      {rows === null ? (
+        <p className="text-sm text-slate-500">Loading…</p>
+      ) : rows.length === 0 ? (
+        <p className="rounded-lg border border-dashed border-slate-300 px-4 py-6 text-center text-sm text-slate-500 dark:border-slate-700">
+          No snapshots yet. Click Snapshot now above to take the first one.
+        </p>
+      ) : (
+        <div className="overflow-x-auto rounded-lg border border-slate-200 bg-white dark:border-slate-800 dark:bg-slate-900">
+          <table className="min-w-full text-sm">
+            <thead className="border-b border-slate-200 bg-slate-50 text-left text-xs font-medium uppercase tracking-wide text-slate-500 dark:border-slate-800 dark:bg-slate-900/60 dark:text-slate-400">
+              <tr>
+                <th scope="col" className="px-3 py-2">Taken</th>
+                <th scope="col" className="px-3 py-2">Mode</th>
+                <th scope="col" className="px-3 py-2">Status</th>
+                <th scope="col" className="px-3 py-2 text-right">Guest pause</th>
+                <th scope="col" className="px-3 py-2 text-right">Duration</th>
+                <th scope="col" className="px-3 py-2 text-right">Size</th>
+                <th scope="col" className="px-3 py-2">Note</th>
+                <th scope="col" className="px-3 py-2">
+                  <span className="sr-only">Actions</span>
+                </th>
+              </tr>
+            </thead>
+            <tbody className="divide-y divide-slate-100 dark:divide-slate-800">
+              {rows.map((s) => (
+                <tr key={s.id} data-snapshot-id={s.id}>
+                  <td className="px-3 py-1.5">
+                    <RelativeTime iso={s.createdAt} />
+                  </td>
+                  <td className="px-3 py-1.5">{s.mode}</td>
+                  <td className="px-3 py-1.5">
+                    <SnapshotStatusChip status={s.status} title={s.error?.message} />
+                  </td>
+                  <td className="px-3 py-1.5 text-right tabular-nums">{formatMs(s.guestPauseMs)}</td>
+                  <td className="px-3 py-1.5 text-right tabular-nums">{formatMs(durationMs(s))}</td>
+                  <td className="px-3 py-1.5 text-right tabular-nums">{formatBytes(s.sizeBytes)}</td>
+                  <td className="max-w-56 truncate px-3 py-1.5 text-slate-600 dark:text-slate-400" title={s.error?.message ?? s.note ?? undefined}>
+                    {s.status === "failed" ? <span className="text-red-700 dark:text-red-400">{s.error?.message}</span> : (s.note ?? "")}
+                  </td>
+                  <td className="px-3 py-1.5 text-right">
+                    {!isRunning(s.status) && (
+                      <button type="button" onClick={() => void remove(s)} className="text-xs text-red-700 hover:underline dark:text-red-400">
+                        Delete
+                      </button>
+                    )}
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
+      )}
+      {cursor && (
+        <button type="button" onClick={() => void load(cursor)} className="text-sm text-sky-700 hover:underline dark:text-sky-400">
+          Load more
+        </button>
+      )}
+    </section>
+  );
+}

@@ -1,0 +1,103 @@
+// Database rows → the wire shapes of lib/fleet/vm-json.ts. Every reader of a VM (REST, hub events,
+// pages) goes through toVmJson, so a tab that reloads sees exactly what the stream told it.
+// `vmInclude` is the relation set toVmJson needs; pass rows loaded with it.
+import type { Host, Prisma, Vm } from "../db/generated/client";
+import type { HostJson, VmDiskJson, VmJson } from "./vm-json";
+
+export const vmInclude = {
+  host: { select: { name: true } },
+  snapshots: {
+    where: { deletedAt: null },
+    orderBy: { createdAt: "desc" },
+    take: 1,
+    select: { id: true, status: true, createdAt: true, guestPauseMs: true },
+  },
+} satisfies Prisma.VmInclude;
+
+export type VmWithRelations = Vm & {
+  host: { name: string };
+  snapshots?: Array<{ id: string; status: string; createdAt: Date; guestPauseMs: number | null }>;
+};
+
+const iso = (d: Date | null | undefined) => (d ? d.toISOString() : null);
+
+function disksOf(raw: Prisma.JsonValue): VmDiskJson[] {
+  if (!Array.isArray(raw)) return [];
+  return raw.flatMap((d) => {
+    if (!d || typeof d !== "object" || Array.isArray(d)) return [];
+    const o = d as Record<string, unknown>;
+    return [
+      {
+        node: String(o.node ?? ""),
+        device: String(o.device ?? ""),
+        format: String(o.format ?? ""),
+        file: String(o.file ?? ""),
+        writable: o.writable === true,
+        sizeBytes: typeof o.sizeBytes === "number" ? o.sizeBytes : null,
+      },
+    ];
+  });
+}
+
+export function toVmJson(vm: VmWithRelations, extra: { nextScheduledAt?: Date | null } = {}): VmJson {
+  const last = vm.snapshots?.[0];
+  const json: VmJson = {
+    id: vm.id,
+    hostId: vm.hostId,
+    hostName: vm.host.name,
+    name: vm.name,
+    uuid: vm.uuid,
+    endpoint: vm.endpoint,
+    state: vm.state,
+    stateReason: vm.stateReason,
+    qemuVersion: vm.qemuVersion,
+    memoryBytes: vm.memoryBytes === null ? null : Number(vm.memoryBytes),
+    disks: disksOf(vm.disks),
+    tags: vm.tags,
+    bgSnapshotSupported: vm.bgSnapshotSupported,
+    bgSnapshotBlocker: vm.bgSnapshotBlocker,
+    lastSeenAt: iso(vm.lastSeenAt),
+    goneAt: iso(vm.goneAt),
+  };
+  if (vm.snapshots) {
+    json.lastSnapshot = last
+      ? { id: last.id, status: last.status, createdAt: last.createdAt.toISOString(), guestPauseMs: last.guestPauseMs }
+      : null;
+  }
+  if (extra.nextScheduledAt !== undefined) json.nextScheduledAt = iso(extra.nextScheduledAt);
+  return json;
+}
+
+function tlsEndpointsOf(raw: Prisma.JsonValue | null): HostJson["tlsEndpoints"] {
+  if (!Array.isArray(raw)) return null;
+  return raw.flatMap((e) => {
+    if (!e || typeof e !== "object" || Array.isArray(e)) return [];
+    const o = e as Record<string, unknown>;
+    if (typeof o.host !== "string" || typeof o.port !== "number") return [];
+    return [{ host: o.host, port: o.port, ...(typeof o.name === "string" ? { name: o.name } : {}) }];
+  });
+}
+
+export function toHostJson(host: Host, vmCounts: Record<string, number> = {}): HostJson {
+  return {
+    id: host.id,
+    name: host.name,
+    kind: host.kind,
+    socketDir: host.socketDir,
+    snapshotDir: host.snapshotDir,
+    address: host.address,
+    port: host.port,
+    user: host.user,
+    privateKeyPath: host.privateKeyPath,
+    hostKeySha256: host.hostKeySha256,
+    tlsEndpoints: tlsEndpointsOf(host.tlsEndpoints),
+    tlsCaPath: host.tlsCaPath,
+    tlsCertPath: host.tlsCertPath,
+    tlsKeyPath: host.tlsKeyPath,
+    healthy: host.healthy,
+    healthError: host.healthError,
+    lastDiscoveredAt: iso(host.lastDiscoveredAt),
+    createdAt: host.createdAt.toISOString(),
+    vmCounts,
+  };
+}

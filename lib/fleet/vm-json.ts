@@ -1,0 +1,94 @@
+// The wire shapes of hosts and VMs: what GET /api/hosts, GET /api/vms, GET /api/vms/{id} return and
+// what the hub publishes on `fleet` and `vm:<id>` (event names below). Zod schemas, so the browser
+// checks every payload it receives (lib/realtime/messages.ts checks the frame, these the payload).
+// Client-safe: imports nothing from the server side. Dates travel as ISO strings, byte counts as numbers.
+import { z } from "zod";
+import { VM_STATES } from "../validations/vm";
+
+export const vmDiskJsonSchema = z.object({
+  /** Block node name to address in QMP (blockdev-snapshot-sync `node-name`). */
+  node: z.string(),
+  /** The guest device (drive id, or the qdev path/id for -blockdev setups). */
+  device: z.string(),
+  format: z.string(),
+  file: z.string(),
+  writable: z.boolean(),
+  sizeBytes: z.number().nullable(),
+});
+export type VmDiskJson = z.infer<typeof vmDiskJsonSchema>;
+
+export const vmJsonSchema = z.object({
+  id: z.string(),
+  hostId: z.string(),
+  hostName: z.string(),
+  name: z.string(),
+  uuid: z.string().nullable(),
+  endpoint: z.string(),
+  state: z.enum(VM_STATES),
+  stateReason: z.string().nullable(),
+  qemuVersion: z.string().nullable(),
+  memoryBytes: z.number().nullable(),
+  disks: z.array(vmDiskJsonSchema),
+  tags: z.array(z.string()),
+  bgSnapshotSupported: z.boolean(),
+  bgSnapshotBlocker: z.string().nullable(),
+  lastSeenAt: z.string().nullable(),
+  goneAt: z.string().nullable(),
+  lastSnapshot: z
+    .object({ id: z.string(), status: z.string(), createdAt: z.string(), guestPauseMs: z.number().nullable() })
+    .nullable()
+    .optional(),
+  /** The earliest next run of an enabled schedule that targets this VM, when known. */
+  nextScheduledAt: z.string().nullable().optional(),
+});
+export type VmJson = z.infer<typeof vmJsonSchema>;
+
+export const hostJsonSchema = z.object({
+  id: z.string(),
+  name: z.string(),
+  kind: z.enum(["local", "ssh", "tls"]),
+  socketDir: z.string().nullable(),
+  snapshotDir: z.string(),
+  address: z.string().nullable(),
+  port: z.number().nullable(),
+  user: z.string().nullable(),
+  privateKeyPath: z.string().nullable(),
+  hostKeySha256: z.string().nullable(),
+  tlsEndpoints: z.array(z.object({ name: z.string().optional(), host: z.string(), port: z.number() })).nullable(),
+  tlsCaPath: z.string().nullable(),
+  tlsCertPath: z.string().nullable(),
+  tlsKeyPath: z.string().nullable(),
+  healthy: z.boolean(),
+  healthError: z.string().nullable(),
+  lastDiscoveredAt: z.string().nullable(),
+  createdAt: z.string(),
+  /** VMs per state (gone included). */
+  vmCounts: z.record(z.string(), z.number()),
+});
+export type HostJson = z.infer<typeof hostJsonSchema>;
+
+export const vmListJsonSchema = z.object({
+  vms: z.array(vmJsonSchema),
+  total: z.number(),
+  offset: z.number(),
+  limit: z.number(),
+  /** VMs per state under the same host/search filter, ignoring the state filter (for filter chips). */
+  stateCounts: z.record(z.string(), z.number()),
+});
+export type VmListJson = z.infer<typeof vmListJsonSchema>;
+
+/** Hub event names. `vm.*` go to `vm:<id>` and `fleet` with a VmJson payload; `host.*` to `fleet`. */
+export const FLEET_EVENTS = {
+  /** Run state changed (QMP STOP/RESUME/SHUTDOWN, disconnect, discovery). */
+  vmState: "vm.state",
+  /** Discovery changed details (name, memory, disks, capability) or found the VM (again). */
+  vmUpdated: "vm.updated",
+  /** Host settings or health changed; payload HostJson. */
+  hostUpdated: "host.updated",
+  /** Payload { id }. */
+  hostRemoved: "host.removed",
+  /** Many VMs of a host changed at once (one discovery run): re-read. Payload { hostId, changed }. */
+  fleetRefresh: "fleet.refresh",
+} as const;
+
+export const hostRemovedPayloadSchema = z.object({ id: z.string() });

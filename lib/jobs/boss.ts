@@ -1,0 +1,61 @@
+// The process's pg-boss instance: the Postgres job queue every background job goes through ("Snapshot
+// now" today, schedules through the same path). One instance per process, on globalThis because Next's
+// route-handler bundles and server.ts must share it (a route enqueues, the worker in this or another
+// process runs). Started by lib/workers.ts; queues are created here, idempotently, at start.
+// Invariants: jobs are never retried by pg-boss (a snapshot must not re-run behind the operator's
+// back: retries are a schedule decision); a job may stay active for up to an hour (a multi-GiB guest on
+// a slow disk); enqueuing goes through the caller's transaction when given one (fromPrisma), so a job
+// row and its queue entry commit together.
+import { PgBoss, type Queue } from "pg-boss";
+import type { Logger } from "../logger";
+
+export const SNAPSHOT_RUN_QUEUE = "snapshot.run";
+
+export interface SnapshotRunJobData {
+  snapshotId: string;
+}
+
+const QUEUES: Array<Queue> = [
+  {
+    name: SNAPSHOT_RUN_QUEUE,
+    retryLimit: 0,
+    expireInSeconds: 3600,
+    deleteAfterSeconds: 7 * 24 * 3600,
+    notify: true,
+  },
+];
+
+const g = globalThis as typeof globalThis & { __snapfleetBoss?: PgBoss };
+
+/** The started instance; throws a clear error when this process has none (e.g. a test forgot to start it). */
+export function requireBoss(): PgBoss {
+  const boss = g.__snapfleetBoss;
+  if (!boss) throw new Error("the job queue is not started in this process (lib/jobs/boss.ts startBoss)");
+  return boss;
+}
+
+export async function startBoss(databaseUrl: string, log: Logger): Promise<PgBoss> {
+  if (g.__snapfleetBoss) return g.__snapfleetBoss;
+  const boss = new PgBoss({ connectionString: databaseUrl, schema: "pgboss", useListenNotify: true, max: 6 });
+  // pg-boss reports background failures as events; a queue hiccup must never crash the process.
+  boss.on("error", (err) => log.warn({ err }, "job queue error"));
+  await boss.start();
+  for (const q of QUEUES) {
+    if (!(await boss.getQueue(q.name))) {
+      const { name, ...options } = q;
+      await boss.createQueue(name, options).catch(async (err) => {
+        if (!(await boss.getQueue(name))) throw err; // else another process created it meanwhile
+      });
+    }
+  }
+  g.__snapfleetBoss = boss;
+  return boss;
+}
+
+/** Stops the instance, letting active jobs finish for up to `timeoutMs`. */
+export async function stopBoss(timeoutMs = 30_000): Promise<void> {
+  const boss = g.__snapfleetBoss;
+  if (!boss) return;
+  g.__snapfleetBoss = undefined;
+  await boss.stop({ graceful: true, timeout: timeoutMs });
+}

@@ -1,0 +1,20 @@
+// The snapshot engine behind the scheduler's port: creating a job is createSnapshotJob — the very
+// function "Snapshot now" calls (one job per VM, 409 SnapshotInProgressError with the busy job's id,
+// queued through pg-boss in the same transaction) — and retention deletes through deleteSnapshot, which
+// merges the snapshot's disk layers back before removing its files.
+import type { Logger } from "../logger";
+import { deleteSnapshot } from "../snapshots/delete-snapshot";
+import { createSnapshotJob } from "../snapshots/jobs";
+import type { SnapshotJobPort } from "./port";
+
+export function snapshotEnginePort(log: Logger): SnapshotJobPort {
+  return {
+    async create({ vmId, mode, scheduleId, note }) {
+      const json = await createSnapshotJob({ vmId, mode, scheduleId, note });
+      return { id: json.id };
+    },
+    async remove(snapshotId, reason) {
+      await deleteSnapshot(snapshotId, { log, reason });
+    },
+  };
+}

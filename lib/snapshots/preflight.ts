@@ -1,0 +1,155 @@
+// Preflight of a snapshot: everything that can be checked BEFORE the VM is touched, each refusal saying
+// what is wrong and what to do. Runs only queries (no capability change, no file left behind): a
+// refused snapshot leaves the VM and the host exactly as they were.
+// Checks (QEMU.md §1, §2, §5): host kind we can stream from; VM running or paused; no migration or
+// snapshot in flight (QEMU runs one at a time); background snapshot available and no incompatible
+// capability on (live, ram-only); no block job on the disks; a writable disk for disks-only; target
+// directory present, writable and with free space ≥ guest RAM + margin (a full disk mid-stream is
+// survivable thanks to the sink, but it wastes the whole run).
+import type { HostFiles } from "../fleet/host-files";
+import type { QmpClient, QmpVersionTriple } from "../qmp";
+import type { MigrationCapabilityStatus, MigrationStatus } from "../qmp/types";
+import type { SnapshotModeName } from "../validations/snapshot";
+import { writableDisks, type WritableDisk } from "./disk-chain";
+
+/** A snapshot that must not start; the message is for the operator. */
+export class SnapshotRefusedError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "SnapshotRefusedError";
+  }
+}
+
+/** Capabilities QEMU refuses together with background-snapshot ("… is not compatible with <cap>"). */
+export const BACKGROUND_SNAPSHOT_INCOMPATIBLE = [
+  "postcopy-ram",
+  "dirty-bitmaps",
+  "postcopy-blocktime",
+  "late-block-activate",
+  "return-path",
+  "multifd",
+  "pause-before-switchover",
+  "auto-converge",
+  "release-ram",
+  "rdma-pin-all",
+  "compress",
+  "xbzrle",
+  "x-colo",
+  "validate-uuid",
+  "zero-copy-send",
+] as const;
+
+const MIGRATION_IDLE: ReadonlySet<MigrationStatus | undefined> = new Set([undefined, "none", "completed", "failed", "cancelled"]);
+
+/** Free space kept on top of the vmstate's worst case (all of RAM): overlays and file-system slack. */
+export function requiredFreeBytes(mode: SnapshotModeName, memoryBytes: number): number {
+  const margin = Math.max(64 * 1024 * 1024, Math.ceil(memoryBytes * 0.05));
+  return mode === "disks-only" ? margin : memoryBytes + margin;
+}
+
+export interface PreflightInput {
+  qmp: QmpClient;
+  mode: SnapshotModeName;
+  hostKind: "local" | "ssh" | "tls";
+  hostFiles: Pick<HostFiles, "assertWritableDir" | "freeBytes">;
+  /** The host's snapshot directory (the VM's and the snapshot's sub-directories are created later). */
+  snapshotRoot: string;
+  /** Discovery's verdict when a background snapshot is impossible (VFIO, shared memory…). */
+  bgSnapshotBlocker?: string | null;
+}
+
+export interface PreflightReport {
+  qemuVersion: QmpVersionTriple;
+  runState: "running" | "paused";
+  memoryBytes: number;
+  /** Disks the snapshot will layer (empty for ram-only). */
+  disks: WritableDisk[];
+  /** Capabilities as found, to put back afterwards. */
+  capabilities: MigrationCapabilityStatus[];
+  freeBytes: number;
+  requiredBytes: number;
+}
+
+const gib = (n: number) => `${(n / 1024 ** 3).toFixed(2)} GiB`;
+const version = (v: QmpVersionTriple) => `${v.major}.${v.minor}.${v.micro}`;
+
+export async function preflightSnapshot(input: PreflightInput): Promise<PreflightReport> {
+  const { qmp, mode } = input;
+  if (input.hostKind === "ssh") {
+    throw new SnapshotRefusedError("snapshots of VMs on SSH hosts are not supported yet: only VMs on the dashboard's own machine (local hosts)");
+  }
+  if (input.hostKind === "tls") {
+    throw new SnapshotRefusedError(
+      "snapshots of VMs reached over TLS are not supported yet: QEMU must stream its state to the dashboard's local socket, so only local hosts work",
+    );
+  }
+
+  const status = await qmp.queryStatus();
+  if (status.status !== "running" && status.status !== "paused") {
+    throw new SnapshotRefusedError(`the VM is ${status.status}: only a running or paused VM can be snapshotted`);
+  }
+  const qemuVersion = qmp.greeting.version.qemu;
+  const ramNeeded = mode !== "disks-only";
+
+  const migration = await qmp.queryMigrate();
+  if (!MIGRATION_IDLE.has(migration.status)) {
+    throw new SnapshotRefusedError(
+      `a migration or snapshot is already in progress on this VM (QEMU reports "${migration.status}"); QEMU runs one at a time — wait for it to finish`,
+    );
+  }
+
+  const capabilities = await qmp.queryMigrateCapabilities();
+  if (ramNeeded) {
+    if (!capabilities.some((c) => c.capability === "background-snapshot")) {
+      throw new SnapshotRefusedError(
+        `QEMU ${version(qemuVersion)} cannot take a background snapshot (QEMU 6.0 or later is needed): take a disks-only snapshot instead`,
+      );
+    }
+    if (input.bgSnapshotBlocker) {
+      throw new SnapshotRefusedError(`a live RAM snapshot is impossible for this VM: ${input.bgSnapshotBlocker}. Take a disks-only snapshot instead`);
+    }
+    const on = capabilities.filter((c) => c.state && (BACKGROUND_SNAPSHOT_INCOMPATIBLE as readonly string[]).includes(c.capability));
+    if (on.length) {
+      throw new SnapshotRefusedError(
+        `migration capabilit${on.length > 1 ? "ies" : "y"} ${on.map((c) => c.capability).join(", ")} ${on.length > 1 ? "are" : "is"} on and cannot be combined with a background snapshot: turn ${on.length > 1 ? "them" : "it"} off (migrate-set-capabilities) and retry`,
+      );
+    }
+  }
+
+  const disks = mode === "ram-only" ? [] : writableDisks(await qmp.queryBlock());
+  if (mode === "disks-only" && disks.length === 0) {
+    throw new SnapshotRefusedError("this VM has no writable disk: a disks-only snapshot would hold nothing (take a ram-only snapshot)");
+  }
+  if (disks.length) {
+    const jobs = await qmp.execute<Array<{ device: string; type: string }>>("query-block-jobs");
+    if (jobs.length) {
+      throw new SnapshotRefusedError(`a block job is running on this VM (${jobs.map((j) => `${j.type} ${j.device}`).join(", ")}): wait for it to finish`);
+    }
+  }
+
+  const memoryBytes = (await qmp.queryMemorySizeSummary())["base-memory"];
+  try {
+    await input.hostFiles.assertWritableDir(input.snapshotRoot);
+  } catch (err) {
+    throw new SnapshotRefusedError(`the snapshot directory cannot be used: ${(err as Error).message}. Fix it in Settings → Hosts`);
+  }
+  const freeBytes = await input.hostFiles.freeBytes(input.snapshotRoot);
+  const requiredBytes = requiredFreeBytes(mode, memoryBytes);
+  if (freeBytes < requiredBytes) {
+    throw new SnapshotRefusedError(
+      `only ${gib(freeBytes)} free in ${input.snapshotRoot}; this snapshot needs at least ${gib(requiredBytes)}` +
+        (ramNeeded ? ` (guest RAM ${gib(memoryBytes)} + margin)` : "") +
+        ": free space or delete old snapshots",
+    );
+  }
+
+  return {
+    qemuVersion,
+    runState: status.status,
+    memoryBytes,
+    disks,
+    capabilities,
+    freeBytes,
+    requiredBytes,
+  };
+}

@@ -1,0 +1,519 @@
+// The QEMU side of one snapshot, DB-free: given the VM's QMP session, take a live snapshot (RAM, device
+// state and disks at one instant), a RAM-only or a disks-only one, and report what happened. The job
+// layer (jobs.ts) persists the status changes and progress this module reports through its hooks; tests
+// drive it directly against real QEMU.
+//
+// Sequence (QEMU.md §1, §4; verified on 7.2):
+//   preflight (queries only) → setup: migrate-set-capabilities background-snapshot+events, open the sink,
+//   [live/disks-only] stop → one `transaction` of blockdev-snapshot-sync for every writable disk →
+//   [live/ram-only] migrate unix:<sink>; QEMU resumes the guest by itself once device state is saved
+//   (never `cont` after migrate on 7.2), [disks-only] cont → active: poll query-migrate (2.5 Hz) and
+//   follow MIGRATION events until completed/failed → the sink checks the file → completed.
+// Guest pause = QMP STOP→RESUME event timestamps (listeners registered before `stop`).
+// Failure and cancel (QEMU.md §2: a broken stream or migrate_cancel freezes a 7.2 guest for good):
+//   - never migrate_cancel: cancel switches the sink to discard, QEMU finishes into the void;
+//   - anything failing after `stop`: the guest is resumed, the new overlays are merged back into their
+//     base (active block-commit + pivot) and deleted, the capabilities put back, the directory removed —
+//     the VM is as it was before;
+//   - QEMU gone mid-snapshot: nothing to roll back; the vmstate is removed, but overlays are KEPT (they
+//     hold the guest's writes since the snapshot instant) and the error says where they are.
+// Invariants: never throws (returns failed with an error class and an operator-readable message); the
+// sink is never cut while QEMU may still write to it; a paused VM is left paused.
+import { mkdir, rm, rmdir, stat } from "node:fs/promises";
+import path from "node:path";
+import type { Logger } from "../logger";
+import { QmpCommandError, QmpDisconnectedError, QmpTimeoutError, blockdevSnapshotSync, type QmpClient, type QmpEvent } from "../qmp";
+import type { MigrationCapabilityStatus, MigrationInfo, MigrationStatus } from "../qmp/types";
+import type { SnapshotModeName } from "../validations/snapshot";
+import { commitLayer, overlayFileName, overlayNodeName, type DiskChainEntry } from "./disk-chain";
+import { preflightSnapshot, SnapshotRefusedError, type PreflightInput, type PreflightReport } from "./preflight";
+import { VmstateSink, type VmstateSinkResult } from "./vmstate-sink";
+
+export type SnapshotErrorClass =
+  | "refused" // preflight said no: nothing was touched
+  | "incompatible" // QEMU refused background-snapshot for this VM (memory configuration, kernel)
+  | "disk-snapshot" // the overlay transaction failed (nothing changed)
+  | "target-write" // writing the vmstate failed (disk full, I/O error)
+  | "target-truncated" // QEMU's stream ended early
+  | "migration-failed" // QEMU reported the migration failed
+  | "qemu-exited" // QEMU (or its monitor) went away mid-snapshot
+  | "qmp-timeout"
+  | "qmp-error"
+  | "rollback-failed" // the snapshot failed and the disks could not be put back
+  | "interrupted" // the dashboard restarted during the snapshot (jobs.ts)
+  | "vm-unreachable" // no QMP session to the VM (jobs.ts)
+  | "internal";
+
+/** Failures a later attempt may not hit (the VM or its monitor was away); the rest would fail again. */
+export const TRANSIENT_SNAPSHOT_ERRORS: readonly SnapshotErrorClass[] = ["vm-unreachable", "qemu-exited", "qmp-timeout", "interrupted"];
+
+export interface SnapshotFile {
+  path: string;
+  role: "vmstate" | "disk";
+  node?: string;
+  format?: string;
+  sizeBytes: number;
+}
+
+export interface SnapshotMetrics {
+  guestPauseMs?: number;
+  qemuDowntimeMs?: number;
+  setupMs?: number;
+  totalMs?: number;
+  ramTotalBytes?: number;
+  ramTransferredBytes?: number;
+  throughputBytesPerSec?: number;
+  sizeBytes?: number;
+}
+
+export interface SnapshotProgress {
+  /** 0..1 of the RAM stream. */
+  progress: number;
+  ramTotalBytes: number;
+  ramTransferredBytes: number;
+  ramRemainingBytes: number;
+  throughputBytesPerSec: number;
+  etaMs: number | null;
+}
+
+export interface SnapshotRunResult {
+  status: "completed" | "failed" | "cancelled";
+  error?: { errorClass: SnapshotErrorClass; message: string };
+  /** One line for the status history (what happened, in words). */
+  detail: string;
+  targetDir: string;
+  metrics: SnapshotMetrics;
+  files: SnapshotFile[];
+  diskChain: DiskChainEntry[];
+}
+
+export interface RunSnapshotHooks {
+  /** Awaited before the run goes on: persist, publish. A throw here fails the snapshot. */
+  onStatus(status: "preflight" | "setup" | "active", detail?: string): Promise<void>;
+  onProgress?(progress: SnapshotProgress): void | Promise<void>;
+}
+
+export interface RunSnapshotInput extends Omit<PreflightInput, "qmp" | "mode"> {
+  qmp: QmpClient;
+  snapshotId: string;
+  mode: SnapshotModeName;
+  /** Directory name of the VM under snapshotRoot; files go to <snapshotRoot>/<vmDirName>/<snapshotId>/. */
+  vmDirName: string;
+  /** Aborting it cancels the snapshot (safely: see header). */
+  signal?: AbortSignal;
+  hooks: RunSnapshotHooks;
+  pollIntervalMs?: number;
+  /** Private directory for the sink's socket (default: one per process). */
+  sinkDir?: string;
+  log?: Logger;
+  now?: () => number;
+}
+
+/** A failure with its class, thrown inside the run and turned into a result at the top. */
+class SnapshotFailure extends Error {
+  constructor(
+    readonly errorClass: SnapshotErrorClass,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+const TERMINAL: ReadonlySet<MigrationStatus | undefined> = new Set(["completed", "failed", "cancelled"]);
+const SINK_CLOSE_TIMEOUT_MS = 60_000;
+const MiB = 1024 * 1024;
+
+export function runSnapshot(input: RunSnapshotInput): Promise<SnapshotRunResult> {
+  return new SnapshotRun(input).execute();
+}
+
+function describe(err: unknown): string {
+  if (err instanceof QmpCommandError) return err.desc;
+  return err instanceof Error ? err.message : String(err);
+}
+
+function classify(err: unknown): SnapshotFailure {
+  if (err instanceof SnapshotFailure) return err;
+  if (err instanceof SnapshotRefusedError) return new SnapshotFailure("refused", err.message, { cause: err });
+  if (err instanceof QmpDisconnectedError) {
+    return new SnapshotFailure("qemu-exited", `QEMU exited or its monitor closed during the snapshot (${err.reason})`, { cause: err });
+  }
+  if (err instanceof QmpTimeoutError) return new SnapshotFailure("qmp-timeout", `QEMU did not answer ${err.command} within ${err.timeoutMs} ms`, { cause: err });
+  if (err instanceof QmpCommandError) return new SnapshotFailure("qmp-error", `QEMU refused ${err.command}: ${err.desc}`, { cause: err });
+  return new SnapshotFailure("internal", `unexpected error: ${describe(err)}`, { cause: err });
+}
+
+function timeout<T>(p: Promise<T>, ms: number): Promise<T | "timeout"> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([p, new Promise<"timeout">((r) => (timer = setTimeout(() => r("timeout"), ms)))]).finally(() => clearTimeout(timer));
+}
+
+function mib(bytes: number): string {
+  return `${(bytes / MiB).toFixed(1)} MiB`;
+}
+
+class SnapshotRun {
+  private readonly qmp: QmpClient;
+  private readonly now: () => number;
+  private readonly targetDir: string;
+  private readonly events: QmpEvent[] = [];
+  private report: PreflightReport | undefined;
+  private sink: VmstateSink | undefined;
+  private sinkResult: VmstateSinkResult | undefined;
+  private overlays: DiskChainEntry[] = [];
+  private capabilitiesChanged = false;
+  private stoppedByUs = false;
+  private discarding = false;
+  private restop: Promise<void> | undefined;
+  private setupStartedAt = 0;
+  private lastInfo: MigrationInfo = {};
+  private offEvents: () => void = () => {};
+  private wake: () => void = () => {};
+  private wasPaused = false;
+  private withRam: boolean;
+
+  constructor(private readonly input: RunSnapshotInput) {
+    this.qmp = input.qmp;
+    this.now = input.now ?? (() => performance.now());
+    this.targetDir = path.join(input.snapshotRoot, input.vmDirName, input.snapshotId);
+    this.withRam = input.mode !== "disks-only";
+  }
+
+  private get log() {
+    return this.input.log;
+  }
+
+  private get cancelRequested(): boolean {
+    return this.input.signal?.aborted ?? false;
+  }
+
+  async execute(): Promise<SnapshotRunResult> {
+    try {
+      await this.input.hooks.onStatus("preflight");
+      this.report = await preflightSnapshot({ ...this.input, qmp: this.qmp, mode: this.input.mode });
+      this.wasPaused = this.report.runState === "paused";
+      if (this.cancelRequested) return this.result("cancelled", "cancelled before the VM was touched");
+      const disks = this.report.disks.length;
+      await this.input.hooks.onStatus(
+        "setup",
+        [
+          disks && this.input.mode !== "ram-only" ? `pausing the guest and layering ${disks} disk${disks > 1 ? "s" : ""}` : undefined,
+          this.withRam ? "starting the RAM stream" : undefined,
+        ]
+          .filter(Boolean)
+          .join(", "),
+      );
+      return await this.take();
+    } catch (err) {
+      return this.fail(classify(err));
+    } finally {
+      this.offEvents();
+    }
+  }
+
+  private async take(): Promise<SnapshotRunResult> {
+    const { qmp } = this;
+    const report = this.report!;
+    this.setupStartedAt = this.now();
+    await mkdir(this.targetDir, { recursive: true });
+    if (this.withRam) {
+      await this.enableCapabilities(report.capabilities);
+      this.sink = await VmstateSink.open({
+        filePath: path.join(this.targetDir, "vmstate.bin"),
+        socketDir: this.input.sinkDir,
+        name: this.input.snapshotId,
+      });
+    }
+    // Listen before `stop`: STOP/RESUME timestamps are the guest pause (QEMU.md §1, §8).
+    this.offEvents = qmp.on(["STOP", "RESUME", "MIGRATION"], (ev) => this.onEvent(ev));
+
+    const layered = this.input.mode !== "ram-only" && report.disks.length > 0;
+    if (layered) {
+      if (report.runState === "running") {
+        await qmp.stop();
+        this.stoppedByUs = true;
+      }
+      const entries: DiskChainEntry[] = report.disks.map((d, i) => ({
+        device: d.device,
+        node: d.node,
+        image: d.file,
+        format: d.format,
+        overlay: path.join(this.targetDir, overlayFileName(i, d.device)),
+        overlayNode: overlayNodeName(this.input.snapshotId, i),
+      }));
+      try {
+        await qmp.transaction(
+          entries.map((e) =>
+            blockdevSnapshotSync({
+              "node-name": e.node,
+              "snapshot-file": e.overlay,
+              "snapshot-node-name": e.overlayNode,
+              format: "qcow2",
+              mode: "absolute-paths",
+            }),
+          ),
+        );
+      } catch (err) {
+        throw new SnapshotFailure("disk-snapshot", `creating the disk overlays failed: ${describe(err)}`, { cause: err });
+      }
+      this.overlays = entries;
+    }
+
+    if (!this.withRam) {
+      if (this.stoppedByUs) {
+        await qmp.cont();
+        this.stoppedByUs = false;
+      }
+      const totalMs = this.now() - this.setupStartedAt;
+      return this.complete({ setupMs: totalMs, totalMs });
+    }
+
+    try {
+      await qmp.migrate(this.sink!.uri);
+    } catch (err) {
+      throw new SnapshotFailure("migration-failed", `QEMU refused to start the RAM snapshot: ${describe(err)}`, { cause: err });
+    }
+    const { info, started } = await this.follow();
+    if (!started) {
+      throw new SnapshotFailure("migration-failed", `QEMU could not start the RAM snapshot: ${info["error-desc"] ?? `status ${info.status}`}`);
+    }
+    return this.finishRam(info);
+  }
+
+  private async enableCapabilities(found: MigrationCapabilityStatus[]): Promise<void> {
+    const wanted = ["background-snapshot", "events"];
+    if (wanted.every((c) => found.find((f) => f.capability === c)?.state)) return;
+    try {
+      await this.qmp.migrateSetCapabilities(wanted.map((capability) => ({ capability, state: true })));
+      this.capabilitiesChanged = true;
+    } catch (err) {
+      throw new SnapshotFailure(
+        "incompatible",
+        `a live RAM snapshot is impossible for this VM: QEMU says "${describe(err)}". Take a disks-only snapshot instead`,
+        { cause: err },
+      );
+    }
+  }
+
+  /** Puts background-snapshot/events back as preflight found them, so other tools' migrations are unaffected. */
+  private async restoreCapabilities(): Promise<void> {
+    if (!this.capabilitiesChanged || !this.qmp.connected) return;
+    const before = this.report!.capabilities;
+    const caps = ["background-snapshot", "events"].map((capability) => ({
+      capability,
+      state: before.find((c) => c.capability === capability)?.state ?? false,
+    }));
+    try {
+      await this.qmp.migrateSetCapabilities(caps);
+      this.capabilitiesChanged = false;
+    } catch (err) {
+      this.log?.warn({ err }, "could not put the migration capabilities back");
+    }
+  }
+
+  private onEvent(ev: QmpEvent): void {
+    this.events.push(ev);
+    if (ev.event === "MIGRATION") this.wake();
+    if (ev.event === "RESUME") this.stoppedByUs = false; // QEMU resumed it after saving device state
+    // 7.2 resumes the guest at the end of setup whatever its state was (QEMU.md §4): a VM that was
+    // paused before the snapshot is paused again at once.
+    if (ev.event === "RESUME" && this.wasPaused && this.withRam && !this.restop) {
+      this.restop = this.qmp.stop().catch((err) => this.log?.warn({ err }, "could not re-pause the VM after the snapshot"));
+    }
+  }
+
+  /**
+   * Polls query-migrate until a terminal status, reporting progress; handles cancel by discarding.
+   * `started` is false when QEMU failed before streaming (it never connected, or failed in setup).
+   */
+  private async follow(): Promise<{ info: MigrationInfo; started: boolean }> {
+    const interval = this.input.pollIntervalMs ?? 400;
+    let activeAt: number | undefined;
+    for (;;) {
+      if (this.cancelRequested && !this.discarding) {
+        this.discarding = true;
+        this.sink!.switchToDiscard("cancelled by the operator");
+        this.log?.info("cancel: vmstate switched to discard; waiting for QEMU to finish");
+      }
+      const woke = new Promise<void>((r) => (this.wake = r));
+      const info = await this.qmp.queryMigrate();
+      this.lastInfo = info;
+      const sawActive = info.status === "active" || this.events.some((e) => (e.data as { status?: string }).status === "active");
+      if (activeAt === undefined && (sawActive || TERMINAL.has(info.status))) {
+        if (TERMINAL.has(info.status) && !sawActive) return { info, started: false };
+        activeAt = this.now();
+        await this.input.hooks.onStatus("active", this.describeActive());
+      }
+      if (TERMINAL.has(info.status)) return { info, started: true };
+      if (activeAt !== undefined && info.ram) await this.progress(info, activeAt);
+      await Promise.race([woke, new Promise((r) => setTimeout(r, interval))]);
+    }
+  }
+
+  private describeActive(): string {
+    const pause = this.guestPauseMs();
+    return pause === undefined ? "streaming RAM; the guest is running" : `streaming RAM; the guest ran again after ${pause.toFixed(0)} ms`;
+  }
+
+  private async progress(info: MigrationInfo, activeAt: number): Promise<void> {
+    const ram = info.ram!;
+    const elapsed = (this.now() - activeAt) / 1000;
+    const rate = elapsed > 0 ? ram.transferred / elapsed : 0;
+    await this.input.hooks.onProgress?.({
+      progress: ram.total > 0 ? Math.min(1, Math.max(0, 1 - ram.remaining / ram.total)) : 0,
+      ramTotalBytes: ram.total,
+      ramTransferredBytes: ram.transferred,
+      ramRemainingBytes: ram.remaining,
+      throughputBytesPerSec: Math.round(rate),
+      etaMs: rate > 0 ? Math.round((ram.remaining / rate) * 1000) : null,
+    });
+  }
+
+  private guestPauseMs(): number | undefined {
+    const stop = this.events.find((e) => e.event === "STOP");
+    if (!stop || this.wasPaused) return undefined;
+    const resume = this.events.find((e) => e.event === "RESUME" && e.timeUs >= stop.timeUs);
+    return resume ? (resume.timeUs - stop.timeUs) / 1000 : undefined;
+  }
+
+  private async finishRam(info: MigrationInfo): Promise<SnapshotRunResult> {
+    const sink = this.sink!;
+    const waited = await timeout(sink.finished, SINK_CLOSE_TIMEOUT_MS);
+    if (waited === "timeout") throw new SnapshotFailure("target-truncated", "QEMU reported the end of the snapshot but never closed its stream");
+    this.sinkResult = waited;
+    if (this.discarding) {
+      await this.cleanup();
+      return this.result("cancelled", "cancelled: QEMU finished into the discard sink; the files were removed and the disks merged back");
+    }
+    if (info.status !== "completed") {
+      throw new SnapshotFailure(
+        waited.writeError ? "target-write" : "migration-failed",
+        waited.writeError
+          ? this.writeErrorMessage(waited)
+          : `QEMU reported the snapshot ${info.status}: ${info["error-desc"] ?? "no reason given"}. On QEMU 7.2 a failed background snapshot can leave the guest frozen: check that it still responds`,
+      );
+    }
+    if (waited.writeError) throw new SnapshotFailure("target-write", this.writeErrorMessage(waited));
+    if (!waited.complete) throw new SnapshotFailure("target-truncated", `the vmstate is incomplete: ${waited.invalidReason ?? "unknown reason"}`);
+
+    // Streaming time from QEMU's own event timestamps (active → completed); query-migrate's
+    // total-time − setup-time when an event is missing.
+    const at = (status: string) => this.events.find((e) => e.event === "MIGRATION" && (e.data as { status?: string }).status === status);
+    const active = at("active");
+    const completed = at("completed");
+    const transferMs =
+      active && completed ? (completed.timeUs - active.timeUs) / 1000 : (info["total-time"] ?? 0) - (info["setup-time"] ?? 0);
+    return this.complete({
+      qemuDowntimeMs: info.downtime,
+      setupMs: info["setup-time"],
+      totalMs: this.now() - this.setupStartedAt,
+      ramTotalBytes: info.ram?.total,
+      ramTransferredBytes: info.ram?.transferred,
+      throughputBytesPerSec: transferMs > 0 ? Math.round(waited.bytesWritten / (transferMs / 1000)) : undefined,
+    });
+  }
+
+  private writeErrorMessage(r: VmstateSinkResult): string {
+    const why = r.writeError!.code === "ENOSPC" ? "the disk is full" : `${r.writeError!.code ?? "I/O error"}: ${r.writeError!.message}`;
+    return `writing the vmstate to ${this.sink!.filePath} failed (${why}); QEMU's stream was drained so the guest kept running, and the partial file was removed`;
+  }
+
+  private async complete(metrics: SnapshotMetrics): Promise<SnapshotRunResult> {
+    await this.restop;
+    await this.restoreCapabilities();
+    const files: SnapshotFile[] = [];
+    if (this.sinkResult) files.push({ path: this.sink!.filePath, role: "vmstate", sizeBytes: this.sinkResult.bytesWritten });
+    for (const e of this.overlays) {
+      const size = await stat(e.image).then((s) => s.size, () => 0);
+      files.push({ path: e.image, role: "disk", node: e.node, format: e.format, sizeBytes: size });
+    }
+    const guestPauseMs = this.guestPauseMs();
+    const sizeBytes = files.reduce((n, f) => n + f.sizeBytes, 0);
+    const parts = [
+      guestPauseMs !== undefined ? `guest paused ${guestPauseMs.toFixed(1)} ms` : this.wasPaused ? "the VM was paused and stays paused" : undefined,
+      this.sinkResult ? `RAM ${mib(this.sinkResult.bytesWritten)}` : undefined,
+      this.overlays.length ? `${this.overlays.length} disk layer${this.overlays.length > 1 ? "s" : ""}` : undefined,
+    ].filter(Boolean);
+    return {
+      status: "completed",
+      detail: parts.join(", "),
+      targetDir: this.targetDir,
+      metrics: { ...metrics, guestPauseMs, sizeBytes },
+      files,
+      diskChain: this.overlays,
+    };
+  }
+
+  private result(status: "cancelled" | "failed", detail: string, error?: SnapshotRunResult["error"]): SnapshotRunResult {
+    const guestPauseMs = this.guestPauseMs();
+    return {
+      status,
+      error,
+      detail,
+      targetDir: this.targetDir,
+      metrics: { guestPauseMs, ramTotalBytes: this.lastInfo.ram?.total, ramTransferredBytes: this.lastInfo.ram?.transferred },
+      files: [],
+      diskChain: [],
+    };
+  }
+
+  private async fail(failure: SnapshotFailure): Promise<SnapshotRunResult> {
+    this.log?.warn({ err: failure.cause ?? failure, errorClass: failure.errorClass }, "snapshot failed");
+    let message = failure.message;
+    try {
+      const note = await this.cleanup(failure.message);
+      if (note) message += `. ${note}`;
+    } catch (err) {
+      this.log?.error({ err }, "cleanup after a failed snapshot failed");
+      message += `. Cleaning up failed too: ${describe(err)}`;
+    }
+    return this.result("failed", message, { errorClass: failure.errorClass, message });
+  }
+
+  /**
+   * Puts the VM back as it was. Returns a sentence for the operator when something could not be undone.
+   * Order: wait for QEMU to be done with the sink (never cut it), resume the guest if we paused it,
+   * merge the overlays back, put capabilities back, remove the directory.
+   */
+  private async cleanup(reason = "cancelled"): Promise<string | undefined> {
+    const notes: string[] = [];
+    if (this.sink && !this.sinkResult) {
+      this.sink.switchToDiscard(reason);
+      await this.sink.close();
+      const r = await timeout(this.sink.finished, SINK_CLOSE_TIMEOUT_MS);
+      if (r === "timeout") notes.push("QEMU did not close its stream; the vmstate socket was left to drain");
+      else this.sinkResult = r;
+    }
+    await this.restop;
+    const alive = this.qmp.connected;
+    if (alive && this.stoppedByUs) {
+      await this.qmp.cont().catch((err) => notes.push(`resuming the guest failed: ${describe(err)}`));
+      this.stoppedByUs = false;
+    }
+    let keepDir = false;
+    if (this.overlays.length && !alive) {
+      keepDir = true;
+      notes.push(
+        `the VM's newest disk writes are in ${this.overlays.map((o) => `${o.overlay} (over ${o.image})`).join(", ")}: start the VM on ${this.overlays.length > 1 ? "those files" : "that file"}, or merge ${this.overlays.length > 1 ? "them" : "it"} with qemu-img commit`,
+      );
+    } else {
+      for (const [i, o] of this.overlays.entries()) {
+        try {
+          await commitLayer(this.qmp, { overlayNode: o.overlayNode, overlayPath: o.overlay, baseNode: o.node, jobId: `sf-rollback-${i}-${this.input.snapshotId.slice(0, 8)}` });
+        } catch (err) {
+          keepDir = true;
+          notes.push(`merging ${o.overlay} back into ${o.image} failed (${describe(err)}); the VM keeps writing to the overlay`);
+        }
+      }
+    }
+    await this.restoreCapabilities();
+    if (keepDir) {
+      await rm(path.join(this.targetDir, "vmstate.bin"), { force: true });
+    } else {
+      await rm(this.targetDir, { recursive: true, force: true });
+      await rmdir(path.dirname(this.targetDir)).catch(() => {}); // the VM's directory, if this was its only snapshot
+    }
+    return notes.length ? notes.join(". ") : undefined;
+  }
+}

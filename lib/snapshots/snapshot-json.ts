@@ -1,0 +1,71 @@
+// The wire shape of a snapshot: what GET /api/snapshots/{id} returns, what lists hold, and what the
+// hub pushes on `snapshot:<id>` and `vm:<id>` as "snapshot.updated". Zod, so the browser checks every
+// payload it receives. Client-safe: imports nothing from the server side. Dates are ISO strings, byte
+// counts numbers, modes kebab-case ("ram-only").
+import { z } from "zod";
+import { SNAPSHOT_MODES } from "../validations/snapshot";
+
+export const SNAPSHOT_UPDATED_EVENT = "snapshot.updated";
+
+export const snapshotStatusSchema = z.enum(["queued", "preflight", "setup", "active", "completed", "failed", "cancelled"]);
+
+export const snapshotFileJsonSchema = z.object({
+  path: z.string(),
+  role: z.enum(["vmstate", "disk"]),
+  /** For a disk: the QEMU node that held it at the snapshot instant. */
+  node: z.string().optional(),
+  /** For a disk: its image format (a restore's new top names it as backing format). */
+  format: z.string().optional(),
+  sizeBytes: z.number(),
+});
+export type SnapshotFileJson = z.infer<typeof snapshotFileJsonSchema>;
+
+export const diskChainEntryJsonSchema = z.object({
+  device: z.string(),
+  node: z.string(),
+  image: z.string(),
+  format: z.string(),
+  overlay: z.string(),
+  overlayNode: z.string(),
+});
+
+export const snapshotJsonSchema = z.object({
+  id: z.string(),
+  vmId: z.string(),
+  vmName: z.string(),
+  hostId: z.string(),
+  hostName: z.string(),
+  scheduleId: z.string().nullable(),
+  mode: z.enum(SNAPSHOT_MODES),
+  status: snapshotStatusSchema,
+  note: z.string().nullable(),
+  cancelRequested: z.boolean(),
+  /** 0..1 of the RAM stream while active; 1 once completed. */
+  progress: z.number(),
+  statusHistory: z.array(z.object({ status: snapshotStatusSchema, at: z.string(), detail: z.string().nullable() })),
+  createdAt: z.string(),
+  startedAt: z.string().nullable(),
+  finishedAt: z.string().nullable(),
+  deletedAt: z.string().nullable(),
+  ramTotalBytes: z.number().nullable(),
+  ramTransferredBytes: z.number().nullable(),
+  throughputBytesPerSec: z.number().nullable(),
+  /** STOP→RESUME from QEMU's event timestamps: what the guest really felt. */
+  guestPauseMs: z.number().nullable(),
+  /** QEMU's own `downtime` figure (hides the setup pause; shown for comparison). */
+  qemuDowntimeMs: z.number().nullable(),
+  setupMs: z.number().nullable(),
+  totalMs: z.number().nullable(),
+  sizeBytes: z.number().nullable(),
+  files: z.array(snapshotFileJsonSchema),
+  diskChain: z.array(diskChainEntryJsonSchema),
+  error: z.object({ class: z.string(), message: z.string() }).nullable(),
+});
+export type SnapshotJson = z.infer<typeof snapshotJsonSchema>;
+export type SnapshotStatusJson = z.infer<typeof snapshotStatusSchema>;
+
+export const snapshotListJsonSchema = z.object({
+  snapshots: z.array(snapshotJsonSchema),
+  nextCursor: z.string().nullable(),
+});
+export type SnapshotListJson = z.infer<typeof snapshotListJsonSchema>;

@@ -1,0 +1,88 @@
+// The snapshot worker of a process: takes "snapshot.run" jobs from the queue (pg-boss), asks the
+// scheduler's admission for a slot (per-host and fleet limits), runs the job (jobs.ts
+// executeSnapshotJob), and sweeps for jobs a dead process left behind — at start and every minute.
+// Invariants: the handler never throws (a job is never retried by the queue); a job that is not
+// admitted stays `queued` and is re-enqueued for later; stop() waits for running snapshots, which
+// must not be abandoned mid-stream (QEMU.md §2).
+import { requireBoss, SNAPSHOT_RUN_QUEUE, type SnapshotRunJobData } from "../jobs/boss";
+import type { Logger } from "../logger";
+import { admitSnapshot, releaseSnapshot } from "../scheduler/admission";
+import { db } from "../db/client";
+import { executeSnapshotJob, recoverInterruptedSnapshots, transitionSnapshot, type ExecuteSnapshotJobOptions } from "./jobs";
+
+const SWEEP_MS = 60_000;
+
+export interface SnapshotWorkerOptions extends Omit<ExecuteSnapshotJobOptions, "log"> {
+  log: Logger;
+  /** Snapshots this process runs at once (different VMs; admission limits per host apply on top). */
+  concurrency?: number;
+}
+
+/** Runs one queued job if admitted; otherwise re-enqueues it for when a slot may be free. */
+export async function handleSnapshotRun(snapshotId: string, opts: SnapshotWorkerOptions): Promise<void> {
+  const { log } = opts;
+  try {
+    const admission = await admitSnapshot(snapshotId);
+    if (!admission.admitted) {
+      if (admission.retryAfterMs === undefined) return; // cancelled or deleted meanwhile
+      log.debug({ snapshot: snapshotId, reason: admission.reason }, "snapshot waits for a slot");
+      const data: SnapshotRunJobData = { snapshotId };
+      await requireBoss().send(SNAPSHOT_RUN_QUEUE, data, { startAfter: Math.ceil(admission.retryAfterMs / 1000) });
+      return;
+    }
+    // Release the slot only when this process ran the job: a duplicate delivery finds the job locked
+    // by the process running it, and freeing that run's slot would break the per-host limit. (A slot
+    // also stops counting once its snapshot is completed, failed or cancelled.)
+    const ran = await executeSnapshotJob(snapshotId, opts);
+    if (ran) await releaseSnapshot(snapshotId).catch(() => {});
+  } catch (err) {
+    log.error({ err, snapshot: snapshotId }, "snapshot job handler failed");
+  }
+}
+
+/**
+ * Fails queued rows whose queue entry is gone (a job pg-boss already failed or expired): without
+ * this, the VM would answer 409 forever.
+ */
+export async function recoverLostQueuedSnapshots(log: Logger): Promise<number> {
+  const boss = requireBoss();
+  const queued = await db().snapshot.findMany({ where: { status: "queued", deletedAt: null }, select: { id: true } });
+  let lost = 0;
+  for (const { id } of queued) {
+    const jobs = await boss.findJobs<SnapshotRunJobData>(SNAPSHOT_RUN_QUEUE, { data: { snapshotId: id } });
+    if (jobs.some((j) => ["created", "retry", "active"].includes(j.state))) continue;
+    await transitionSnapshot(id, "failed", {
+      detail: "the job queue lost this job",
+      data: { finishedAt: new Date(), errorClass: "interrupted", errorMessage: "the job queue lost this job before it ran; take the snapshot again" },
+    }).catch((err) => log.debug({ err, snapshot: id }, "queued snapshot changed meanwhile"));
+    lost++;
+  }
+  return lost;
+}
+
+export async function startSnapshotWorker(opts: SnapshotWorkerOptions): Promise<() => Promise<void>> {
+  const { log } = opts;
+  const boss = requireBoss();
+  const sweep = async () => {
+    try {
+      const n = (await recoverInterruptedSnapshots(log)) + (await recoverLostQueuedSnapshots(log));
+      if (n) log.warn({ recovered: n }, "recovered snapshot jobs left behind by a dead process");
+    } catch (err) {
+      log.warn({ err }, "snapshot recovery sweep failed");
+    }
+  };
+  await sweep();
+  await boss.work<SnapshotRunJobData>(
+    SNAPSHOT_RUN_QUEUE,
+    { localConcurrency: opts.concurrency ?? 4, pollingIntervalSeconds: 1 },
+    async ([job]) => {
+      if (job) await handleSnapshotRun(job.data.snapshotId, opts);
+    },
+  );
+  const timer = setInterval(() => void sweep(), SWEEP_MS);
+  timer.unref();
+  return async () => {
+    clearInterval(timer);
+    await boss.offWork(SNAPSHOT_RUN_QUEUE, { wait: true }).catch((err) => log.warn({ err }, "stopping the snapshot worker failed"));
+  };
+}

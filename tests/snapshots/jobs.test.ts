@@ -1,0 +1,355 @@
+// Snapshot jobs end to end below the browser: the route handlers, the one-job-per-VM rule, the
+// pg-boss queue and worker, status history, realtime publishing, cancel, delete with disk merge, and
+// the failure cases of the issue — each against real PostgreSQL and real QEMU guests (the guest kit),
+// each proving the guest keeps running and making progress afterwards (its serial ticks advance),
+// that no partial file is left, and that the job says why.
+//   VM "ja" serves every case; VM "jb" is the one whose QEMU gets killed mid-snapshot.
+import { execFileSync } from "node:child_process";
+import { existsSync, mkdirSync, readdirSync, statfsSync } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import pg from "pg";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { POST as cancelRoute } from "../../app/api/snapshots/[id]/cancel/route";
+import { DELETE as deleteRoute, GET as getRoute } from "../../app/api/snapshots/[id]/route";
+import { GET as listRoute } from "../../app/api/snapshots/route";
+import { POST as createRoute } from "../../app/api/vms/[id]/snapshots/route";
+import { db } from "../../lib/db/client";
+import { closeAllVmSessions, getVmSession } from "../../lib/fleet/sessions";
+import { startBoss, stopBoss } from "../../lib/jobs/boss";
+import { logger } from "../../lib/logger";
+import { RealtimeHub, setHub } from "../../lib/realtime/hub";
+import { recoverInterruptedSnapshots, snapshotDirOf } from "../../lib/snapshots/jobs";
+import type { SnapshotJson } from "../../lib/snapshots/snapshot-json";
+import type { SnapshotStatusName } from "../../lib/snapshots/state-machine";
+import { recoverLostQueuedSnapshots, startSnapshotWorker } from "../../lib/snapshots/worker";
+import { parseGuestTicks, startGuestKitVm } from "../support/guest-kit";
+import { useTestDatabase } from "../support/db";
+import { disposeAllVms, type TestVm } from "../support/qemu";
+
+const database = useTestDatabase();
+const log = logger.child({ test: "snapshot-jobs" });
+log.level = "warn";
+
+let root: string;
+let vmA: TestVm;
+let vmB: TestVm;
+let hostId: string;
+let vmAId: string;
+let vmBId: string;
+let stopWorker: () => Promise<void>;
+let hub: RealtimeHub;
+let listener: pg.Client;
+const published: Array<{ topic: string; name: string; payload: SnapshotJson }> = [];
+/** What the worker does after a status change is persisted; each test sets it. */
+let afterStatus: (status: SnapshotStatusName, id: string) => void | Promise<void> = () => {};
+const mounts: string[] = [];
+
+beforeAll(async () => {
+  root = await mkdtemp(path.join(os.tmpdir(), "snapfleet-jobs-"));
+  [vmA, vmB] = await Promise.all([
+    startGuestKitVm({ name: "ja", memoryMiB: 160, dirtyMiB: 16 }),
+    startGuestKitVm({ name: "jb", memoryMiB: 160, dirtyMiB: 16 }),
+  ]);
+  const host = await db().host.create({ data: { name: "local", kind: "local", socketDir: root, snapshotDir: path.join(root, "snaps") } });
+  mkdirSync(host.snapshotDir);
+  hostId = host.id;
+  const mk = (vm: TestVm) => db().vm.create({ data: { hostId, name: vm.name, endpoint: vm.qmpSocket, state: "running", bgSnapshotSupported: true } });
+  vmAId = (await mk(vmA)).id;
+  vmBId = (await mk(vmB)).id;
+
+  const url = database.current.url;
+  hub = new RealtimeHub(log);
+  await hub.start(url);
+  setHub(hub);
+  listener = new pg.Client({ connectionString: url });
+  await listener.connect();
+  listener.on("notification", (m) => published.push(JSON.parse(m.payload!)));
+  await listener.query("LISTEN snapfleet_events");
+
+  await startBoss(url, log);
+  stopWorker = await startSnapshotWorker({ log, pollIntervalMs: 250, cancelPollMs: 200, afterStatus: (s, id) => afterStatus(s, id) });
+});
+
+afterAll(async () => {
+  await stopWorker?.();
+  await stopBoss();
+  await closeAllVmSessions();
+  await listener?.end();
+  await hub?.close();
+  setHub(undefined as unknown as RealtimeHub);
+  await disposeAllVms();
+  for (const m of mounts) execFileSync("umount", ["-l", m]);
+  await rm(root, { recursive: true, force: true });
+});
+
+const ctx = (id: string) => ({ params: Promise.resolve({ id }) });
+const req = (url: string, init?: RequestInit) => new Request(`http://test${url}`, init);
+
+async function create(vmId: string, body: unknown = { mode: "live" }): Promise<Response> {
+  return createRoute(req(`/api/vms/${vmId}/snapshots`, { method: "POST", body: JSON.stringify(body) }), ctx(vmId));
+}
+
+async function get(id: string): Promise<SnapshotJson> {
+  return (await getRoute(req(`/api/snapshots/${id}`), ctx(id))).json();
+}
+
+/** Polls the REST answer until the job ends (the worker runs it in the background). */
+async function settled(id: string, timeoutMs = 90_000): Promise<SnapshotJson> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const s = await get(id);
+    if (["completed", "failed", "cancelled"].includes(s.status)) return s;
+    if (Date.now() > deadline) throw new Error(`snapshot ${id} still ${s.status} after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+async function guestAdvances(vm: TestVm, count = 2): Promise<void> {
+  let offset = vm.serialOutput().length;
+  const before = parseGuestTicks(vm.serialOutput()).at(-1)?.tick ?? 0;
+  for (let i = 0; i < count; i++) {
+    const m = await vm.waitForSerial(/^tick [^\n]*\n/m, 20_000, offset);
+    offset = (m.index ?? 0) + m[0].length;
+  }
+  expect(parseGuestTicks(vm.serialOutput()).at(-1)!.tick).toBeGreaterThan(before);
+}
+
+async function activeFile(vmId: string): Promise<string> {
+  const blocks = await (await getVmSession(vmId)).queryBlock();
+  return blocks.find((b) => b.inserted && !b.inserted.ro)!.inserted!.image.filename;
+}
+
+function mountTmpfs(name: string, options: string): string {
+  const dir = path.join(root, name);
+  mkdirSync(dir);
+  execFileSync("mount", ["-t", "tmpfs", "-o", options, "tmpfs", dir]);
+  mounts.push(dir);
+  return dir;
+}
+
+async function useSnapshotDir(dir: string): Promise<void> {
+  await db().host.update({ where: { id: hostId }, data: { snapshotDir: dir } });
+}
+
+describe("Snapshot now through the API and the worker", () => {
+  let completed: SnapshotJson;
+
+  it("POST answers 202 with the queued job; the worker takes it to completed; every step is recorded and published", async () => {
+    const res = await create(vmAId, { mode: "live", note: "before upgrade" });
+    expect(res.status).toBe(202);
+    const { snapshot } = (await res.json()) as { snapshot: SnapshotJson };
+    expect(snapshot).toMatchObject({ vmId: vmAId, vmName: "ja", hostId, mode: "live", status: "queued", note: "before upgrade", files: [], error: null });
+    expect(snapshot.statusHistory.map((h) => h.status)).toEqual(["queued"]);
+
+    completed = await settled(snapshot.id);
+    expect(completed.error).toBeNull();
+    expect(completed.status).toBe("completed");
+    expect(completed.statusHistory.map((h) => h.status)).toEqual(["queued", "preflight", "setup", "active", "completed"]);
+    expect(completed.guestPauseMs).toBeGreaterThan(0);
+    expect(completed.throughputBytesPerSec).toBeGreaterThan(0);
+    expect(completed.ramTotalBytes).toBeGreaterThan(0);
+    expect(completed.sizeBytes).toBeGreaterThan(0);
+    expect(completed.progress).toBe(1);
+    expect(completed.startedAt && completed.finishedAt).toBeTruthy();
+    const vmstate = completed.files.find((f) => f.role === "vmstate")!;
+    expect(vmstate.path).toBe(path.join(snapshotDirOf({ snapshotDir: path.join(root, "snaps") }, { id: vmAId, name: "ja" }, snapshot.id), "vmstate.bin"));
+    expect(existsSync(vmstate.path)).toBe(true);
+    expect(completed.files.find((f) => f.role === "disk")).toMatchObject({ path: vmA.disks[0].path, node: "disk0" });
+
+    const onSnapshot = published.filter((p) => p.topic === `snapshot:${snapshot.id}` && p.name === "snapshot.updated");
+    const onVm = published.filter((p) => p.topic === `vm:${vmAId}` && p.name === "snapshot.updated" && p.payload.id === snapshot.id);
+    // "queued" is published by the request after its commit, so the worker's "preflight" may overtake
+    // it (the UI keeps the update with the longer history); the worker's own publishes are in order.
+    const seen = [...new Set(onSnapshot.map((p) => p.payload.status))];
+    expect(seen).toContain("queued");
+    expect(seen.filter((st) => st !== "queued")).toEqual(["preflight", "setup", "active", "completed"]);
+    expect(onVm.at(-1)?.payload.status).toBe("completed");
+    await guestAdvances(vmA);
+  });
+
+  it("a second request while one runs gets 409 with the running job's id", async () => {
+    let firstId = "";
+    let second: Response | undefined;
+    afterStatus = async (status, id) => {
+      if (status === "setup" && !second) {
+        firstId = id;
+        second = await create(vmAId, { mode: "ram-only" });
+      }
+    };
+    const first = (await (await create(vmAId, { mode: "ram-only" })).json()).snapshot as SnapshotJson;
+    const done = await settled(first.id);
+    afterStatus = () => {};
+    expect(firstId).toBe(first.id);
+    expect(second!.status).toBe(409);
+    const body = await second!.json();
+    expect(body.error).toMatch(/already has a snapshot in progress/);
+    expect(body.details.snapshotId).toBe(first.id);
+    expect(done.status).toBe("completed");
+    await guestAdvances(vmA);
+  });
+
+  it("answers 4xx with messages for bad input", async () => {
+    const bad = await create(vmAId, { mode: "hot" });
+    expect(bad.status).toBe(400);
+    expect((await bad.json()).error).toMatch(/mode must be/);
+    expect((await create("not-a-uuid")).status).toBe(404);
+    expect((await create("00000000-0000-4000-8000-000000000000")).status).toBe(404);
+    const notJson = await createRoute(req(`/api/vms/${vmAId}/snapshots`, { method: "POST", body: "{" }), ctx(vmAId));
+    expect(notJson.status).toBe(400);
+    expect((await getRoute(req("/api/snapshots/x"), ctx("x"))).status).toBe(404);
+    const cancelDone = await cancelRoute(req(`/api/snapshots/${completed.id}/cancel`, { method: "POST" }), ctx(completed.id));
+    expect(cancelDone.status).toBe(409);
+    expect((await cancelDone.json()).error).toMatch(/already completed/);
+  });
+
+  it("lists newest first with keyset pagination and filters", async () => {
+    const all = await listRoute(req(`/api/snapshots?vmId=${vmAId}`));
+    const { snapshots } = (await all.json()) as { snapshots: SnapshotJson[] };
+    expect(snapshots.length).toBeGreaterThanOrEqual(2);
+    const pages: string[] = [];
+    let cursor: string | null = null;
+    do {
+      const res: Response = await listRoute(req(`/api/snapshots?vmId=${vmAId}&limit=1${cursor ? `&cursor=${cursor}` : ""}`));
+      const body = (await res.json()) as { snapshots: SnapshotJson[]; nextCursor: string | null };
+      pages.push(...body.snapshots.map((s) => s.id));
+      cursor = body.nextCursor;
+    } while (cursor);
+    expect(pages).toEqual(snapshots.map((s) => s.id));
+    const onlyFailed = (await (await listRoute(req(`/api/snapshots?status=failed&hostId=${hostId}`))).json()) as { snapshots: SnapshotJson[] };
+    expect(onlyFailed.snapshots.every((s) => s.status === "failed")).toBe(true);
+    expect((await listRoute(req("/api/snapshots?cursor=garbage"))).status).toBe(422);
+    expect((await listRoute(req("/api/snapshots?limit=0"))).status).toBe(400);
+    expect((await listRoute(req("/api/snapshots?status=done"))).status).toBe(400);
+  });
+
+  it("DELETE refuses a running snapshot, then removes files and merges the disk layer back", async () => {
+    let running: Response | undefined;
+    afterStatus = async (status, id) => {
+      if (status === "setup" && !running) running = await deleteRoute(req(`/api/snapshots/${id}`, { method: "DELETE" }), ctx(id));
+    };
+    const s = (await (await create(vmAId, { mode: "disks-only" })).json()).snapshot as SnapshotJson;
+    const disks = await settled(s.id);
+    afterStatus = () => {};
+    expect(disks.status).toBe("completed");
+    expect(running!.status).toBe(409);
+    expect((await running!.json()).error).toMatch(/cancel it first/);
+    // The live snapshot's overlay is now an intermediate layer; the disks-only one is active.
+    expect(await activeFile(vmAId)).toBe(disks.diskChain[0].overlay);
+
+    const del1 = await deleteRoute(req(`/api/snapshots/${completed.id}`, { method: "DELETE" }), ctx(completed.id));
+    expect(del1.status).toBe(200);
+    expect(existsSync(completed.files[0].path)).toBe(false);
+    expect(existsSync(completed.diskChain[0].overlay)).toBe(false);
+    // The disks-only snapshot inherited the live one's image: the original disk.
+    const heir = await get(disks.id);
+    expect(heir.files[0]).toMatchObject({ role: "disk", path: vmA.disks[0].path, node: "disk0" });
+
+    const del2 = await deleteRoute(req(`/api/snapshots/${disks.id}`, { method: "DELETE" }), ctx(disks.id));
+    expect(del2.status).toBe(200);
+    expect(await activeFile(vmAId)).toBe(vmA.disks[0].path);
+    expect((await deleteRoute(req(`/api/snapshots/${disks.id}`, { method: "DELETE" }), ctx(disks.id))).status).toBe(404);
+    const listed = (await (await listRoute(req(`/api/snapshots?vmId=${vmAId}`))).json()) as { snapshots: SnapshotJson[] };
+    expect(listed.snapshots.map((x) => x.id)).not.toContain(disks.id);
+    await guestAdvances(vmA);
+  });
+});
+
+describe("failures leave the guest running and making progress, no partial file, the reason on the job", () => {
+  it("target not writable: refused in preflight, VM untouched", async () => {
+    await useSnapshotDir(mountTmpfs("ro", "ro,size=1m"));
+    const s = (await (await create(vmAId)).json()).snapshot as SnapshotJson;
+    const r = await settled(s.id);
+    expect(r.status).toBe("failed");
+    expect(r.statusHistory.map((h) => h.status)).toEqual(["queued", "preflight", "failed"]);
+    expect(r.error).toMatchObject({ class: "refused" });
+    expect(r.error!.message).toMatch(/not writable: is on a read-only filesystem/);
+    expect(await activeFile(vmAId)).toBe(vmA.disks[0].path);
+    await guestAdvances(vmA);
+  });
+
+  it("disk full mid-write: the sink drains QEMU, the job fails with ENOSPC, disks are merged back", async () => {
+    const dir = mountTmpfs("full", "size=256m");
+    await useSnapshotDir(dir);
+    afterStatus = (status) => {
+      // After preflight passed: something else fills the disk, leaving 8 MiB (the overlay fits, RAM does not).
+      if (status !== "setup") return;
+      const s = statfsSync(dir);
+      execFileSync("fallocate", ["-l", String(s.bavail * s.bsize - 8 * 1024 * 1024), path.join(dir, "ballast")]);
+    };
+    const s = (await (await create(vmAId)).json()).snapshot as SnapshotJson;
+    const r = await settled(s.id);
+    afterStatus = () => {};
+    expect(r.status).toBe("failed");
+    expect(r.error).toMatchObject({ class: "target-write" });
+    expect(r.error!.message).toMatch(/the disk is full/);
+    expect(r.files).toEqual([]);
+    expect(readdirSync(dir)).toEqual(["ballast"]); // no vmstate, no overlay, no directory left
+    expect(await activeFile(vmAId)).toBe(vmA.disks[0].path);
+    expect((await (await getVmSession(vmAId)).queryStatus()).status).toBe("running");
+    await guestAdvances(vmA);
+  });
+
+  it("cancel mid-snapshot: QEMU finishes into the void, files removed, job cancelled", async () => {
+    await useSnapshotDir(path.join(root, "snaps"));
+    let cancelled: Response | undefined;
+    afterStatus = async (status, id) => {
+      if (status === "active" && !cancelled) cancelled = await cancelRoute(req(`/api/snapshots/${id}/cancel`, { method: "POST" }), ctx(id));
+    };
+    const s = (await (await create(vmAId)).json()).snapshot as SnapshotJson;
+    const r = await settled(s.id);
+    afterStatus = () => {};
+    expect(cancelled!.status).toBe(202);
+    expect((await cancelled!.json()).snapshot.cancelRequested).toBe(true);
+    expect(r.status).toBe("cancelled");
+    expect(r.statusHistory.map((h) => h.status)).toEqual(["queued", "preflight", "setup", "active", "cancelled"]);
+    expect(existsSync(snapshotDirOf({ snapshotDir: path.join(root, "snaps") }, { id: vmAId, name: "ja" }, s.id))).toBe(false);
+    expect(await activeFile(vmAId)).toBe(vmA.disks[0].path);
+    await guestAdvances(vmA);
+  });
+
+  it("QEMU killed mid-snapshot: the job fails with the reason, the other VM is untouched", async () => {
+    afterStatus = (status) => {
+      if (status === "active") vmB.kill("SIGKILL");
+    };
+    const s = (await (await create(vmBId, { mode: "live" })).json()).snapshot as SnapshotJson;
+    const r = await settled(s.id);
+    afterStatus = () => {};
+    expect(r.status).toBe("failed");
+    expect(r.error).toMatchObject({ class: "qemu-exited" });
+    expect(r.error!.message).toMatch(/QEMU exited/);
+    // The overlay holds the guest's last writes: kept, and the message says where; the vmstate is gone.
+    expect(r.error!.message).toMatch(/newest disk writes are in/);
+    const dir = snapshotDirOf({ snapshotDir: path.join(root, "snaps") }, { id: vmBId, name: "jb" }, s.id);
+    expect(existsSync(path.join(dir, "vmstate.bin"))).toBe(false);
+    // The other VM: same worker, same process — still running, still snapshot-able.
+    expect((await (await getVmSession(vmAId)).queryStatus()).status).toBe("running");
+    await guestAdvances(vmA);
+  });
+
+  it("cancelling a queued job ends it at once; a queued job the queue lost is failed at recovery", async () => {
+    const seed = () => db().snapshot.create({ data: { vmId: vmAId, hostId, mode: "live", status: "queued", history: { create: { status: "queued" } } } });
+    const queued = await seed();
+    const res = await cancelRoute(req(`/api/snapshots/${queued.id}/cancel`, { method: "POST" }), ctx(queued.id));
+    expect(res.status).toBe(202);
+    const { snapshot } = (await res.json()) as { snapshot: SnapshotJson };
+    expect(snapshot.status).toBe("cancelled");
+    expect(snapshot.statusHistory.map((h) => h.status)).toEqual(["queued", "cancelled"]);
+
+    const lost = await seed(); // no pg-boss job behind it
+    expect(await recoverLostQueuedSnapshots(log)).toBe(1);
+    expect(await get(lost.id)).toMatchObject({ status: "failed", error: { class: "interrupted" } });
+  });
+
+  it("a job left in flight by a dead process is failed with the reason at recovery", async () => {
+    const row = await db().snapshot.create({
+      data: { vmId: vmAId, hostId, mode: "live", status: "active", history: { create: [{ status: "queued" }, { status: "active" }] } },
+    });
+    expect(await recoverInterruptedSnapshots(log)).toBe(1);
+    const r = await get(row.id);
+    expect(r.status).toBe("failed");
+    expect(r.error).toMatchObject({ class: "interrupted" });
+    expect(r.error!.message).toMatch(/dashboard restarted during the snapshot/);
+  });
+});

@@ -1,0 +1,226 @@
+// run-snapshot against a real QEMU 7.2 guest (the guest kit: it dirties RAM, writes a disk counter and
+// prints a tick every second), with no database: the QEMU sequence alone. One VM serves every case in
+// order, so the disk chain grows and is merged back exactly as in production:
+//   live → ram-only → disks-only → merge the live snapshot's layer (intermediate commit) → merge the
+//   disks-only layer (active commit + pivot) → cancel mid-stream → a paused VM stays paused →
+//   refusals that touch nothing.
+// After each case the guest must still be running and making progress (its ticks advance).
+import { randomUUID } from "node:crypto";
+import { existsSync, readFileSync } from "node:fs";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { Host } from "../../lib/db/generated/client";
+import { hostFilesFor } from "../../lib/fleet/host-files";
+import { connectQmp, type QmpClient } from "../../lib/qmp";
+import { commitLayer } from "../../lib/snapshots/disk-chain";
+import { runSnapshot, type RunSnapshotInput, type SnapshotRunResult } from "../../lib/snapshots/run-snapshot";
+import type { SnapshotModeName } from "../../lib/validations/snapshot";
+import { parseGuestTicks, startGuestKitVm } from "../support/guest-kit";
+import { disposeAllVms, type TestVm } from "../support/qemu";
+
+const localFiles = hostFilesFor({ kind: "local" } as Host);
+let root: string;
+let vm: TestVm;
+let qmp: QmpClient;
+
+beforeAll(async () => {
+  root = await mkdtemp(path.join(os.tmpdir(), "snapfleet-rs-"));
+  vm = await startGuestKitVm({ name: "rs", memoryMiB: 160, dirtyMiB: 16, diskCounter: true });
+  qmp = await connectQmp({ kind: "unix", path: vm.qmpSocket });
+});
+
+afterAll(async () => {
+  await qmp?.close();
+  await disposeAllVms();
+  await rm(root, { recursive: true, force: true });
+});
+
+/** Resolves once the guest printed `count` more complete tick lines: it runs and makes progress. */
+async function guestAdvances(count = 2): Promise<void> {
+  let offset = vm.serialOutput().length;
+  const before = parseGuestTicks(vm.serialOutput()).at(-1)?.tick ?? 0;
+  for (let i = 0; i < count; i++) {
+    const m = await vm.waitForSerial(/^tick [^\n]*\n/m, 20_000, offset);
+    offset = (m.index ?? 0) + m[0].length;
+  }
+  expect(parseGuestTicks(vm.serialOutput()).at(-1)!.tick).toBeGreaterThan(before);
+}
+
+async function activeFile(): Promise<string> {
+  const blocks = await qmp.queryBlock();
+  return blocks.find((b) => b.inserted && !b.inserted.ro)!.inserted!.image.filename;
+}
+
+async function capability(name: string): Promise<boolean | undefined> {
+  return (await qmp.queryMigrateCapabilities()).find((c) => c.capability === name)?.state;
+}
+
+function snap(mode: SnapshotModeName, extra: Partial<RunSnapshotInput> & { onStatus?: (s: string) => Promise<void> | void } = {}) {
+  const statuses: string[] = [];
+  const progress: number[] = [];
+  const { onStatus, ...rest } = extra;
+  const snapshotId = randomUUID();
+  const done = runSnapshot({
+    qmp,
+    snapshotId,
+    mode,
+    vmDirName: "rs",
+    hostKind: "local",
+    hostFiles: localFiles,
+    snapshotRoot: root,
+    pollIntervalMs: 250,
+    hooks: {
+      onStatus: async (s) => {
+        statuses.push(s);
+        await onStatus?.(s);
+      },
+      onProgress: (p) => void progress.push(p.progress),
+    },
+    ...rest,
+  });
+  return { snapshotId, statuses, progress, done, dir: path.join(root, "rs", snapshotId) };
+}
+
+describe("runSnapshot on a running guest-kit VM", () => {
+  let live: SnapshotRunResult;
+  let disksOnly: SnapshotRunResult;
+  const base = () => vm.disks[0].path;
+
+  it("live: disks + RAM at one instant; the overlay takes the guest's writes from then on", async () => {
+    const s = snap("live");
+    live = await s.done;
+    expect(live.error).toBeUndefined();
+    expect(live.status).toBe("completed");
+    expect(s.statuses).toEqual(["preflight", "setup", "active"]);
+    const vmstate = live.files.find((f) => f.role === "vmstate")!;
+    expect(vmstate.path).toBe(path.join(s.dir, "vmstate.bin"));
+    expect(readFileSync(vmstate.path).subarray(0, 4).toString("latin1")).toBe("QEVM");
+    expect(vmstate.sizeBytes).toBeGreaterThan(16 * 1024 * 1024);
+    expect(live.files.find((f) => f.role === "disk")).toMatchObject({ path: base(), node: "disk0", format: "qcow2" });
+    expect(live.diskChain).toEqual([expect.objectContaining({ device: "vd0", node: "disk0", image: base() })]);
+    expect(await activeFile()).toBe(live.diskChain[0].overlay);
+    expect(live.metrics.guestPauseMs).toBeGreaterThan(0);
+    expect(live.metrics.qemuDowntimeMs).toBeGreaterThanOrEqual(0);
+    expect(live.metrics.throughputBytesPerSec).toBeGreaterThan(0);
+    expect(live.metrics.ramTransferredBytes).toBeGreaterThan(0);
+    expect(s.progress.every((p) => p >= 0 && p <= 1)).toBe(true);
+    // Capabilities are put back: a later migration by another tool is not a background snapshot.
+    expect(await capability("background-snapshot")).toBe(false);
+    await guestAdvances();
+  });
+
+  it("ram-only: no disk step, QEMU pauses the guest itself for milliseconds", async () => {
+    const before = await activeFile();
+    const s = snap("ram-only");
+    const r = await s.done;
+    expect(r.status).toBe("completed");
+    expect(s.statuses).toEqual(["preflight", "setup", "active"]);
+    expect(r.diskChain).toEqual([]);
+    expect(r.files.map((f) => f.role)).toEqual(["vmstate"]);
+    expect(await activeFile()).toBe(before);
+    expect(r.metrics.guestPauseMs).toBeGreaterThan(0);
+    await guestAdvances();
+  });
+
+  it("disks-only: crash-consistent layer, no RAM, never 'active'", async () => {
+    const s = snap("disks-only");
+    disksOnly = await s.done;
+    expect(disksOnly.status).toBe("completed");
+    expect(s.statuses).toEqual(["preflight", "setup"]);
+    expect(disksOnly.files.map((f) => f.role)).toEqual(["disk"]);
+    expect(disksOnly.files[0].path).toBe(live.diskChain[0].overlay);
+    expect(await activeFile()).toBe(disksOnly.diskChain[0].overlay);
+    expect(disksOnly.metrics.guestPauseMs).toBeGreaterThan(0);
+    await guestAdvances();
+  });
+
+  it("merging the live snapshot's layer is an intermediate commit; the next snapshot's image stays valid", async () => {
+    const l = live.diskChain[0];
+    const kind = await commitLayer(qmp, { overlayNode: l.overlayNode, overlayPath: l.overlay, baseNode: l.node, jobId: "t-merge-1" });
+    expect(kind).toBe("intermediate");
+    await rm(l.overlay);
+    const chain = (await qmp.queryBlock()).find((b) => b.inserted && !b.inserted.ro)!.inserted!.image;
+    expect(chain.filename).toBe(disksOnly.diskChain[0].overlay);
+    expect(chain["backing-image"]?.filename).toBe(base());
+    await guestAdvances();
+  });
+
+  it("merging the newest layer is an active commit that pivots the disk back onto its base", async () => {
+    const d = disksOnly.diskChain[0];
+    // After the previous merge, the disks-only snapshot inherited the live snapshot's image and node.
+    const kind = await commitLayer(qmp, { overlayNode: d.overlayNode, overlayPath: d.overlay, baseNode: live.diskChain[0].node, jobId: "t-merge-2" });
+    expect(kind).toBe("active");
+    await rm(d.overlay);
+    expect(await activeFile()).toBe(base());
+    await guestAdvances();
+  });
+
+  it("cancel mid-stream: the sink drains, QEMU finishes, files go, disks are merged back", async () => {
+    const ac = new AbortController();
+    const s = snap("live", { signal: ac.signal, onStatus: (st) => void (st === "active" && ac.abort()) });
+    const r = await s.done;
+    expect(r.status).toBe("cancelled");
+    expect(r.files).toEqual([]);
+    expect(existsSync(s.dir)).toBe(false);
+    expect(await activeFile()).toBe(base());
+    expect((await qmp.queryMigrate()).status).toBe("completed");
+    expect((await qmp.queryStatus()).status).toBe("running");
+    await guestAdvances();
+  });
+
+  it("a paused VM is left paused (7.2 resumes it after setup; we pause it again)", async () => {
+    await qmp.stop();
+    try {
+      const s = snap("live");
+      const r = await s.done;
+      expect(r.status).toBe("completed");
+      expect(r.metrics.guestPauseMs).toBeUndefined();
+      expect(r.detail).toMatch(/paused/);
+      expect((await qmp.queryStatus()).status).toBe("paused");
+      const d = r.diskChain[0];
+      await commitLayer(qmp, { overlayNode: d.overlayNode, overlayPath: d.overlay, baseNode: d.node, jobId: "t-merge-3" });
+    } finally {
+      await qmp.cont();
+    }
+    expect(await activeFile()).toBe(base());
+    await guestAdvances();
+  });
+
+  it("a failure after `stop` resumes the guest and leaves nothing behind", async () => {
+    // Something occupies the overlay's path once preflight has passed: the disk transaction fails with
+    // the guest already stopped.
+    let dir = "";
+    const s = snap("live", {
+      onStatus: async (st) => {
+        if (st === "setup") await mkdir(path.join(dir, "disk0-vd0.qcow2"), { recursive: true });
+      },
+    });
+    dir = s.dir;
+    const r = await s.done;
+    expect(r).toMatchObject({ status: "failed", error: { errorClass: "disk-snapshot" } });
+    expect(r.error!.message).toMatch(/creating the disk overlays failed/);
+    expect((await qmp.queryStatus()).status).toBe("running");
+    expect(existsSync(s.dir)).toBe(false);
+    expect(await activeFile()).toBe(base());
+    expect(await capability("background-snapshot")).toBe(false);
+    await guestAdvances();
+  });
+
+  it("refuses before touching the VM: target not a directory, not enough space", async () => {
+    const notDir = path.join(root, "plain-file");
+    await writeFile(notDir, "x");
+    const s1 = snap("live", { snapshotRoot: notDir });
+    const r1 = await s1.done;
+    expect(r1).toMatchObject({ status: "failed", error: { errorClass: "refused" } });
+    expect(r1.error!.message).toMatch(/not a directory/);
+    expect(s1.statuses).toEqual(["preflight"]);
+
+    const s2 = snap("ram-only", { hostFiles: { ...localFiles, freeBytes: async () => 1024 * 1024 } });
+    const r2 = await s2.done;
+    expect(r2.error?.message).toMatch(/needs at least .*guest RAM/);
+    expect(await activeFile()).toBe(base());
+    expect((await qmp.queryStatus()).status).toBe("running");
+  });
+});

@@ -1,0 +1,272 @@
+// The vmstate sink outlives the dashboard (QEMU.md §2: on QEMU 7.2 a background snapshot whose reader
+// dies leaves the guest frozen for good). A stand-in dashboard process (fixtures/dashboard-stand-in.ts,
+// the production runSnapshot/VmstateSink code) is SIGKILLed mid-way, as a crash or a restart would end
+// it, and then:
+//   - with real QEMU (a guest-kit VM, 256 MiB memfd RAM, 64 MiB of it dirtied: the stream takes seconds):
+//     QEMU still reaches MIGRATION completed, the guest keeps making progress, the sink's status file
+//     says the dashboard went away mid-stream and the stream was drained, the sink exits, and the crash
+//     recovery of a restarted dashboard fails the job quoting it;
+//   - with a scripted QEMU stand-in holding the stream open (so "still draining" is not a race): the
+//     orphaned sink keeps accepting every byte, recovery leaves the job in flight while it drains and
+//     fails it once the stream is over;
+//   - killed before QEMU connected: the sink gives up within seconds, removing its file and socket.
+import { spawn, type ChildProcess } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
+import net from "node:net";
+import os from "node:os";
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { db } from "../../lib/db/client";
+import { logger } from "../../lib/logger";
+import { connectQmp, type QmpClient } from "../../lib/qmp";
+import { recoverInterruptedSnapshots, snapshotDirOf, vmDirName } from "../../lib/snapshots/jobs";
+import { ORPHAN_CONNECT_GRACE_MS, type SinkStatus } from "../../lib/snapshots/sink-process";
+import type { SnapshotStatusName } from "../../lib/snapshots/state-machine";
+import { sinkStatusPathOf } from "../../lib/snapshots/vmstate-sink";
+import { useTestDatabase } from "../support/db";
+import { parseGuestTicks, startGuestKitVm } from "../support/guest-kit";
+import { disposeAllVms, type TestVm } from "../support/qemu";
+
+useTestDatabase();
+const log = logger.child({ test: "sink-survives-dashboard" });
+log.level = "error";
+
+const REPO = path.resolve(import.meta.dirname, "../..");
+const STAND_IN = path.join(import.meta.dirname, "fixtures/dashboard-stand-in.ts");
+
+let root: string;
+let sinkDir: string;
+let vm: TestVm;
+let host: { id: string; snapshotDir: string };
+let vmRow: { id: string; name: string };
+let qmp: QmpClient | undefined;
+const started: ChildProcess[] = [];
+const sinkPids: number[] = [];
+
+beforeAll(async () => {
+  root = await mkdtemp(path.join(os.tmpdir(), "snapfleet-sd-"));
+  sinkDir = path.join(root, "sock");
+  mkdirSync(sinkDir, { mode: 0o700 });
+  vm = await startGuestKitVm({ name: "sd", memoryMiB: 256, memoryBackend: "memfd", dirtyMiB: 64, diskCounter: false });
+  host = await db().host.create({ data: { name: "local", kind: "local", socketDir: root, snapshotDir: path.join(root, "snaps") } });
+  mkdirSync(host.snapshotDir);
+  vmRow = await db().vm.create({ data: { hostId: host.id, name: vm.name, endpoint: vm.qmpSocket, state: "running", bgSnapshotSupported: true } });
+});
+
+afterAll(async () => {
+  for (const c of started) c.kill("SIGKILL");
+  for (const pid of sinkPids) if (alive(pid)) process.kill(pid, "SIGKILL");
+  await qmp?.close();
+  await disposeAllVms();
+  await rm(root, { recursive: true, force: true });
+});
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function until<T>(probe: () => T | undefined | Promise<T | undefined>, what: string, timeoutMs = 30_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await probe();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+/** Starts the stand-in dashboard; `lines` collects what it says, `next(pred)` waits for a line. */
+function startDashboard(args: Record<string, unknown>) {
+  const child = spawn(process.execPath, ["--import", "tsx", STAND_IN, JSON.stringify(args)], { cwd: REPO, stdio: ["ignore", "pipe", "pipe"] });
+  started.push(child);
+  const lines: Array<Record<string, unknown>> = [];
+  let stderr = "";
+  let buffered = "";
+  child.stdout!.setEncoding("utf8").on("data", (chunk: string) => {
+    buffered += chunk;
+    let nl: number;
+    while ((nl = buffered.indexOf("\n")) >= 0) {
+      lines.push(JSON.parse(buffered.slice(0, nl)) as Record<string, unknown>);
+      buffered = buffered.slice(nl + 1);
+    }
+  });
+  child.stderr!.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
+  const exited = new Promise<void>((r) => child.once("exit", () => r()));
+  return {
+    child,
+    next: (pred: (l: Record<string, unknown>) => boolean) =>
+      until(() => {
+        if (child.exitCode !== null) throw new Error(`the stand-in dashboard exited: ${stderr.slice(-2000)}`);
+        return lines.find(pred);
+      }, "the stand-in dashboard", 60_000),
+    kill: async () => {
+      child.kill("SIGKILL");
+      await exited;
+    },
+  };
+}
+
+async function inFlightJob(status: SnapshotStatusName) {
+  const row = await db().snapshot.create({
+    data: { vmId: vmRow.id, hostId: host.id, mode: "ram_only", status, history: { create: [{ status: "queued" }, { status }] } },
+  });
+  const vmstate = path.join(snapshotDirOf(host, vmRow, row.id), "vmstate.bin");
+  return { id: row.id, vmstate, statusFile: sinkStatusPathOf(vmstate) };
+}
+
+function readStatus(file: string): SinkStatus | undefined {
+  try {
+    return JSON.parse(readFileSync(file, "utf8")) as SinkStatus;
+  } catch {
+    return undefined;
+  }
+}
+
+async function finishedStatus(file: string, timeoutMs = 60_000): Promise<SinkStatus> {
+  return until(() => {
+    const s = readStatus(file);
+    return s?.state === "finished" ? s : undefined;
+  }, `the sink's status file to say finished (${file})`, timeoutMs);
+}
+
+async function jobRow(id: string) {
+  return db().snapshot.findUniqueOrThrow({ where: { id } });
+}
+
+async function guestAdvances(count = 2): Promise<void> {
+  let offset = vm.serialOutput().length;
+  const before = parseGuestTicks(vm.serialOutput()).at(-1)?.tick ?? 0;
+  for (let i = 0; i < count; i++) {
+    const m = await vm.waitForSerial(/^tick [^\n]*\n/m, 20_000, offset);
+    offset = (m.index ?? 0) + m[0].length;
+  }
+  expect(parseGuestTicks(vm.serialOutput()).at(-1)!.tick).toBeGreaterThan(before);
+}
+
+function fakeVmstate(bodyBytes: number): Buffer {
+  const desc = Buffer.from(JSON.stringify({ page_size: 4096, devices: [{ name: "timer", instance_id: 0 }] }));
+  const len = Buffer.alloc(4);
+  len.writeUInt32BE(desc.length);
+  return Buffer.concat([Buffer.from("QEVM\0\0\0\x03", "latin1"), randomBytes(bodyBytes), Buffer.from([0x00, 0x06]), len, desc]);
+}
+
+/** Resolves once the kernel took every byte (the sink keeps reading), rejects on any socket error. */
+function writeAll(s: net.Socket, data: Buffer): Promise<void> {
+  return new Promise((resolve, reject) => {
+    s.once("error", reject);
+    s.write(data, (err) => (err ? reject(err) : resolve()));
+  });
+}
+
+describe("the vmstate sink outlives the dashboard", () => {
+  it("dashboard SIGKILLed mid-stream: QEMU completes, the guest keeps running, the status file and recovery say what happened", async () => {
+    const job = await inFlightJob("active");
+    const dashboard = startDashboard({
+      mode: "snapshot",
+      qmpSocket: vm.qmpSocket,
+      snapshotRoot: host.snapshotDir,
+      vmDirName: vmDirName(vmRow),
+      snapshotId: job.id,
+      sinkDir,
+    });
+    await dashboard.next((l) => l.status === "active");
+    const streaming = readStatus(job.statusFile);
+    expect(streaming).toMatchObject({ state: "streaming", filePath: job.vmstate });
+    sinkPids.push(streaming!.pid);
+    await dashboard.kill();
+
+    // The monitor is free again (its one client died): QEMU finishes the snapshot into the sink.
+    qmp = await connectQmp({ kind: "unix", path: vm.qmpSocket });
+    const info = await until(async () => {
+      const i = await qmp!.queryMigrate();
+      return i.status === "active" || i.status === "setup" ? undefined : i;
+    }, "QEMU to end the migration");
+    expect(info.status).toBe("completed");
+    expect((await qmp.queryStatus()).status).toBe("running");
+    await guestAdvances();
+
+    const done = await finishedStatus(job.statusFile);
+    expect(done.dashboardGoneAt).toBeTruthy();
+    // Mid-stream: the dashboard went away after QEMU had sent something and before it had sent everything.
+    expect(done.bytesAtDashboardGone).toBeGreaterThan(0);
+    expect(done.result!.bytesReceived).toBeGreaterThan(done.bytesAtDashboardGone!);
+    expect(done.result).toMatchObject({ connected: true, complete: false, bytesWritten: 0, discardReason: "the dashboard process went away during the snapshot" });
+    expect(done.result!.writeError).toBeUndefined();
+    expect(existsSync(job.vmstate)).toBe(false);
+    await until(() => (alive(done.pid) ? undefined : true), "the sink process to exit", 5_000);
+    expect(existsSync(path.join(sinkDir, `${job.id}.sock`))).toBe(false);
+
+    // A restarted dashboard's sweep: failed, conservatively, with what the sink saw.
+    expect(await recoverInterruptedSnapshots(log)).toBe(1);
+    const row = await jobRow(job.id);
+    expect(row.status).toBe("failed");
+    expect(row.errorClass).toBe("interrupted");
+    expect(row.errorMessage).toMatch(/after the dashboard went away its vmstate sink kept draining QEMU's stream until QEMU closed it .*so the sink did not break the stream/);
+    expect(row.errorMessage).toMatch(/nothing was kept/);
+    expect(existsSync(job.statusFile)).toBe(false);
+  });
+
+  it("while the orphaned sink still drains, recovery leaves the job in flight; once QEMU closes, it fails it", async () => {
+    const job = await inFlightJob("active");
+    const dashboard = startDashboard({ mode: "sink", filePath: job.vmstate, sinkDir, name: job.id });
+    const opened = (await dashboard.next((l) => typeof l.socketPath === "string")) as { socketPath: string; pid: number };
+    sinkPids.push(opened.pid);
+    const data = fakeVmstate(12 * 1024 * 1024);
+    const qemu = net.connect(opened.socketPath);
+    await new Promise<void>((resolve, reject) => qemu.once("connect", resolve).once("error", reject));
+    await writeAll(qemu, data.subarray(0, 2 * 1024 * 1024));
+    await until(() => (readStatus(job.statusFile)?.state === "streaming" ? true : undefined), "state streaming");
+
+    await dashboard.kill();
+    const orphaned = await until(() => {
+      const s = readStatus(job.statusFile);
+      return s?.dashboardGoneAt ? s : undefined;
+    }, "the sink to notice the dashboard is gone");
+    expect(orphaned.state).toBe("streaming");
+    // Nobody will finish the job: the partial file goes at once, the stream is still read to its end.
+    expect(existsSync(job.vmstate)).toBe(false);
+    await writeAll(qemu, data.subarray(2 * 1024 * 1024, 10 * 1024 * 1024));
+
+    expect(await recoverInterruptedSnapshots(log)).toBe(0);
+    expect((await jobRow(job.id)).status).toBe("active");
+    expect(alive(opened.pid)).toBe(true);
+
+    await writeAll(qemu, data.subarray(10 * 1024 * 1024));
+    qemu.end();
+    const done = await finishedStatus(job.statusFile, 10_000);
+    expect(done.result).toMatchObject({ connected: true, complete: false, bytesReceived: data.length });
+    await until(() => (alive(opened.pid) ? undefined : true), "the sink process to exit", 5_000);
+
+    expect(await recoverInterruptedSnapshots(log)).toBe(1);
+    const row = await jobRow(job.id);
+    expect(row.status).toBe("failed");
+    expect(row.errorMessage).toMatch(/its vmstate sink kept draining QEMU's stream until QEMU closed it \([0-9.]+ MiB received before, 12\.0 MiB in all\)/);
+    expect(existsSync(job.statusFile)).toBe(false);
+  });
+
+  it("dashboard SIGKILLed before QEMU connected: the sink gives up within seconds and leaves nothing", async () => {
+    const job = await inFlightJob("setup");
+    const dashboard = startDashboard({ mode: "sink", filePath: job.vmstate, sinkDir, name: job.id });
+    const opened = (await dashboard.next((l) => typeof l.socketPath === "string")) as { socketPath: string; pid: number };
+    sinkPids.push(opened.pid);
+    expect(existsSync(job.vmstate)).toBe(true);
+    await dashboard.kill();
+    const done = await finishedStatus(job.statusFile, ORPHAN_CONNECT_GRACE_MS + 5_000);
+    expect(done.result).toMatchObject({ connected: false, complete: false, discardReason: "the dashboard went away before QEMU connected" });
+    expect(existsSync(job.vmstate)).toBe(false);
+    expect(existsSync(opened.socketPath)).toBe(false);
+    await until(() => (alive(opened.pid) ? undefined : true), "the sink process to exit", 5_000);
+
+    expect(await recoverInterruptedSnapshots(log)).toBe(1);
+    const row = await jobRow(job.id);
+    expect(row.status).toBe("failed");
+    expect(row.errorMessage).toMatch(/QEMU never connected to the vmstate sink, so the guest's RAM was not touched/);
+  });
+});

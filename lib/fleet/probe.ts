@@ -14,28 +14,9 @@
 //    tmpfs-file guest memory, Linux < 5.19 (uffd-wp on shmem and hugetlbfs came in 5.19); file-backed
 //    memory on a regular filesystem can never be write-protected.
 // The decision is a pure function (backgroundSnapshotBlocker) so every branch is tested without a VM.
-import type { QmpClient } from "../qmp";
+import { incompatibleCapabilitiesOn, type QmpClient } from "../qmp";
 import type { BlockInfo, MigrationCapabilityStatus, MigrationInfo, RunState } from "../qmp";
 import type { VmDiskJson } from "./vm-json";
-
-/** Capabilities QEMU refuses to combine with background-snapshot (migration.c migrate_caps_check, 7.2). */
-export const BG_SNAPSHOT_INCOMPATIBLE_CAPS = [
-  "postcopy-ram",
-  "dirty-bitmaps",
-  "postcopy-blocktime",
-  "late-block-activate",
-  "return-path",
-  "multifd",
-  "pause-before-switchover",
-  "auto-converge",
-  "release-ram",
-  "rdma-pin-all",
-  "compress",
-  "xbzrle",
-  "x-colo",
-  "validate-uuid",
-  "zero-copy-send",
-];
 
 export interface MemoryBackendInfo {
   id: string;
@@ -78,7 +59,7 @@ export function backgroundSnapshotBlocker(i: BlockerInputs): string | null {
       reasons.push(`VFIO passthrough device "${d.id}" (${d.type}): its DMA writes cannot be write-tracked`);
     }
   }
-  const on = i.capabilities.filter((c) => c.state && BG_SNAPSHOT_INCOMPATIBLE_CAPS.includes(c.capability)).map((c) => c.capability);
+  const on = incompatibleCapabilitiesOn(i.capabilities);
   if (on.length) reasons.push(`migration capability ${on.join(", ")} is on and is incompatible with background-snapshot`);
 
   const kernel = i.kernelRelease;

@@ -2,6 +2,7 @@
 // workers and the CLI use it alike. Layers (qemu.qmp's split): transport.ts / transport-ssh.ts (byte
 // streams), framing.ts (lines and messages), client.ts (session), events.ts, errors.ts,
 // commands.ts (typed wrappers), pool.ts (one session per VM), endpoint.ts.
+export { BACKGROUND_SNAPSHOT_INCOMPATIBLE_CAPABILITIES, incompatibleCapabilitiesOn } from "./capabilities";
 export { QmpClient, connectQmp, type QmpConnectOptions, type QmpRunstate } from "./client";
 export { QmpCommands, blockdevSnapshotSync, type QmpExecuteOptions } from "./commands";
 export {

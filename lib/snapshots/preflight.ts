@@ -8,6 +8,7 @@
 // survivable thanks to the sink, but it wastes the whole run).
 import type { HostFiles } from "../fleet/host-files";
 import type { QmpClient, QmpVersionTriple } from "../qmp";
+import { incompatibleCapabilitiesOn } from "../qmp/capabilities";
 import type { MigrationCapabilityStatus, MigrationStatus } from "../qmp/types";
 import type { SnapshotModeName } from "../validations/snapshot";
 import { writableDisks, type WritableDisk } from "./disk-chain";
@@ -19,25 +20,6 @@ export class SnapshotRefusedError extends Error {
     this.name = "SnapshotRefusedError";
   }
 }
-
-/** Capabilities QEMU refuses together with background-snapshot ("… is not compatible with <cap>"). */
-export const BACKGROUND_SNAPSHOT_INCOMPATIBLE = [
-  "postcopy-ram",
-  "dirty-bitmaps",
-  "postcopy-blocktime",
-  "late-block-activate",
-  "return-path",
-  "multifd",
-  "pause-before-switchover",
-  "auto-converge",
-  "release-ram",
-  "rdma-pin-all",
-  "compress",
-  "xbzrle",
-  "x-colo",
-  "validate-uuid",
-  "zero-copy-send",
-] as const;
 
 const MIGRATION_IDLE: ReadonlySet<MigrationStatus | undefined> = new Set([undefined, "none", "completed", "failed", "cancelled"]);
 
@@ -108,10 +90,10 @@ export async function preflightSnapshot(input: PreflightInput): Promise<Prefligh
     if (input.bgSnapshotBlocker) {
       throw new SnapshotRefusedError(`a live RAM snapshot is impossible for this VM: ${input.bgSnapshotBlocker}. Take a disks-only snapshot instead`);
     }
-    const on = capabilities.filter((c) => c.state && (BACKGROUND_SNAPSHOT_INCOMPATIBLE as readonly string[]).includes(c.capability));
+    const on = incompatibleCapabilitiesOn(capabilities);
     if (on.length) {
       throw new SnapshotRefusedError(
-        `migration capabilit${on.length > 1 ? "ies" : "y"} ${on.map((c) => c.capability).join(", ")} ${on.length > 1 ? "are" : "is"} on and cannot be combined with a background snapshot: turn ${on.length > 1 ? "them" : "it"} off (migrate-set-capabilities) and retry`,
+        `migration capabilit${on.length > 1 ? "ies" : "y"} ${on.join(", ")} ${on.length > 1 ? "are" : "is"} on and cannot be combined with a background snapshot: turn ${on.length > 1 ? "them" : "it"} off (migrate-set-capabilities) and retry`,
       );
     }
   }

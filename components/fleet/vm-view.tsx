@@ -12,6 +12,7 @@ import { vmJsonSchema, type VmJson } from "@/lib/fleet/vm-json";
 import { formatBytes, formatDateTime } from "./format";
 import { RelativeTime } from "./relative-time";
 import { StateChip } from "./state-chip";
+import { DataTable } from "@/components/ui/data-table";
 
 export function VmView({ initialVm }: { initialVm: VmJson }) {
   const [vm, setVm] = useState(initialVm);
@@ -103,34 +104,29 @@ function DisksTable({ vm }: { vm: VmJson }) {
       {vm.disks.length === 0 ? (
         <p className="text-sm text-slate-500 dark:text-slate-400">No disks with media (RAM-only snapshots).</p>
       ) : (
-        <div className="overflow-x-auto rounded-lg border border-slate-200 bg-white dark:border-slate-800 dark:bg-slate-900">
-          <table className="min-w-full text-sm">
-            <thead className="border-b border-slate-200 bg-slate-50 text-left text-xs font-medium uppercase tracking-wide text-slate-500 dark:border-slate-800 dark:bg-slate-900/60 dark:text-slate-400">
-              <tr>
-                <th scope="col" className="px-3 py-2">Device</th>
-                <th scope="col" className="px-3 py-2">Node</th>
-                <th scope="col" className="px-3 py-2">Format</th>
-                <th scope="col" className="px-3 py-2">File</th>
-                <th scope="col" className="px-3 py-2 text-right">Size</th>
-                <th scope="col" className="px-3 py-2">Access</th>
-              </tr>
-            </thead>
-            <tbody className="divide-y divide-slate-100 dark:divide-slate-800">
-              {vm.disks.map((d) => (
-                <tr key={d.node}>
-                  <td className="px-3 py-1.5 font-medium">{d.device}</td>
-                  <td className="px-3 py-1.5 font-mono text-xs">{d.node}</td>
-                  <td className="px-3 py-1.5">{d.format}</td>
-                  <td className="max-w-80 truncate px-3 py-1.5 font-mono text-xs" title={d.file}>
-                    {d.file}
-                  </td>
-                  <td className="px-3 py-1.5 text-right tabular-nums">{formatBytes(d.sizeBytes)}</td>
-                  <td className="px-3 py-1.5">{d.writable ? "read-write" : <span className="text-slate-500">read-only</span>}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <DataTable
+          columns={[
+            { label: "Device" },
+            { label: "Node" },
+            { label: "Format" },
+            { label: "File" },
+            { label: "Size", align: "right" },
+            { label: "Access" },
+          ]}
+        >
+          {vm.disks.map((d) => (
+            <tr key={d.node}>
+              <td className="px-3 py-1.5 font-medium">{d.device}</td>
+              <td className="px-3 py-1.5 font-mono text-xs">{d.node}</td>
+              <td className="px-3 py-1.5">{d.format}</td>
+              <td className="max-w-80 truncate px-3 py-1.5 font-mono text-xs" title={d.file}>
+                {d.file}
+              </td>
+              <td className="px-3 py-1.5 text-right tabular-nums">{formatBytes(d.sizeBytes)}</td>
+              <td className="px-3 py-1.5">{d.writable ? "read-write" : <span className="text-slate-500">read-only</span>}</td>
+            </tr>
+          ))}
+        </DataTable>
       )}
     </section>
   );

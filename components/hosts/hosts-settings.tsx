@@ -7,6 +7,7 @@ import { useTopic } from "@/components/realtime/realtime-provider";
 import { RelativeTime } from "@/components/fleet/relative-time";
 import { FLEET_EVENTS, hostJsonSchema, hostRemovedPayloadSchema, type HostJson } from "@/lib/fleet/vm-json";
 import { HostForm, type SavedHostResponse } from "./host-form";
+import { DataTable } from "@/components/ui/data-table";
 
 function target(h: HostJson): string {
   if (h.kind === "local") return h.socketDir ?? "";
@@ -80,35 +81,28 @@ export function HostsSettings({ initialHosts }: { initialHosts: HostJson[] }) {
 
       {hosts.length === 0 && mode.kind !== "add" && <p className="text-sm text-slate-500">No hosts configured.</p>}
       {hosts.length > 0 && (
-        <div className="overflow-x-auto rounded-lg border border-slate-200 bg-white dark:border-slate-800 dark:bg-slate-900">
-          <table className="min-w-full text-sm">
-            <thead className="border-b border-slate-200 bg-slate-50 text-left text-xs font-medium uppercase tracking-wide text-slate-500 dark:border-slate-800 dark:bg-slate-900/60 dark:text-slate-400">
-              <tr>
-                <th scope="col" className="px-3 py-2">Name</th>
-                <th scope="col" className="px-3 py-2">Kind</th>
-                <th scope="col" className="px-3 py-2">Monitors</th>
-                <th scope="col" className="px-3 py-2">Snapshots to</th>
-                <th scope="col" className="px-3 py-2">Health</th>
-                <th scope="col" className="px-3 py-2">
-                  <span className="sr-only">Actions</span>
-                </th>
+        <DataTable
+          columns={[
+            { label: "Name" },
+            { label: "Kind" },
+            { label: "Monitors" },
+            { label: "Snapshots to" },
+            { label: "Health" },
+            { label: "Actions", srOnly: true },
+          ]}
+        >
+          {hosts.map((h) =>
+            mode.kind === "edit" && mode.id === h.id ? (
+              <tr key={h.id}>
+                <td colSpan={6} className="p-3">
+                  <HostForm host={h} onSaved={onSaved("Saved")} onCancel={() => setMode({ kind: "idle" })} />
+                </td>
               </tr>
-            </thead>
-            <tbody className="divide-y divide-slate-100 dark:divide-slate-800">
-              {hosts.map((h) =>
-                mode.kind === "edit" && mode.id === h.id ? (
-                  <tr key={h.id}>
-                    <td colSpan={6} className="p-3">
-                      <HostForm host={h} onSaved={onSaved("Saved")} onCancel={() => setMode({ kind: "idle" })} />
-                    </td>
-                  </tr>
-                ) : (
-                  <HostRow key={h.id} host={h} onEdit={() => setMode({ kind: "edit", id: h.id })} onRemoved={() => setHosts((hs) => hs.filter((x) => x.id !== h.id))} />
-                ),
-              )}
-            </tbody>
-          </table>
-        </div>
+            ) : (
+              <HostRow key={h.id} host={h} onEdit={() => setMode({ kind: "edit", id: h.id })} onRemoved={() => setHosts((hs) => hs.filter((x) => x.id !== h.id))} />
+            ),
+          )}
+        </DataTable>
       )}
     </section>
   );

@@ -20,6 +20,7 @@ import {
 import { PauseChart } from "./pause-chart";
 import { durationMs, formatMs, formatRate, newerOf } from "./snapshot-format";
 import { SnapshotStatusChip } from "./snapshot-status-chip";
+import { DataTable } from "@/components/ui/data-table";
 
 const STATUSES: SnapshotStatusJson[] = ["queued", "preflight", "setup", "active", "completed", "failed", "cancelled"];
 const PAGE = 50;
@@ -205,49 +206,44 @@ export function SnapshotsView({ initial, initialFilters, options }: { initial: S
           page and click Snapshot now.
         </p>
       ) : (
-        <div className="overflow-x-auto rounded-lg border border-slate-200 bg-white dark:border-slate-800 dark:bg-slate-900">
-          <table className="min-w-full text-sm">
-            <thead className="border-b border-slate-200 bg-slate-50 text-left text-xs font-medium uppercase tracking-wide text-slate-500 dark:border-slate-800 dark:bg-slate-900/60 dark:text-slate-400">
-              <tr>
-                <th scope="col" className="px-3 py-2">Taken</th>
-                <th scope="col" className="px-3 py-2">VM</th>
-                <th scope="col" className="px-3 py-2">Mode</th>
-                <th scope="col" className="px-3 py-2">Status</th>
-                <th scope="col" className="px-3 py-2 text-right">Guest pause</th>
-                <th scope="col" className="px-3 py-2 text-right">Duration</th>
-                <th scope="col" className="px-3 py-2 text-right">Throughput</th>
-                <th scope="col" className="px-3 py-2 text-right">Size</th>
-                <th scope="col" className="px-3 py-2">Note / reason</th>
-              </tr>
-            </thead>
-            <tbody className="divide-y divide-slate-100 dark:divide-slate-800">
-              {rows.map((s) => (
-                <tr key={s.id} data-snapshot-id={s.id}>
-                  <td className="whitespace-nowrap px-3 py-1.5">
-                    <RelativeTime iso={s.createdAt} />
-                  </td>
-                  <td className="px-3 py-1.5">
-                    <Link href={`/vms/${s.vmId}`} className="font-medium text-sky-700 hover:underline dark:text-sky-400">
-                      {s.vmName}
-                    </Link>
-                    <span className="ml-1 text-xs text-slate-500">{s.hostName}</span>
-                  </td>
-                  <td className="px-3 py-1.5">{s.mode}</td>
-                  <td className="px-3 py-1.5">
-                    <SnapshotStatusChip status={s.status} title={s.error?.message} />
-                  </td>
-                  <td className="px-3 py-1.5 text-right tabular-nums">{formatMs(s.guestPauseMs)}</td>
-                  <td className="px-3 py-1.5 text-right tabular-nums">{formatMs(durationMs(s))}</td>
-                  <td className="px-3 py-1.5 text-right tabular-nums">{formatRate(s.throughputBytesPerSec)}</td>
-                  <td className="px-3 py-1.5 text-right tabular-nums">{formatBytes(s.sizeBytes)}</td>
-                  <td className="max-w-72 truncate px-3 py-1.5" title={s.error?.message ?? s.note ?? undefined}>
-                    {s.error ? <span className="text-red-700 dark:text-red-400">{s.error.message}</span> : <span className="text-slate-600 dark:text-slate-400">{s.note}</span>}
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <DataTable
+          columns={[
+            { label: "Taken" },
+            { label: "VM" },
+            { label: "Mode" },
+            { label: "Status" },
+            { label: "Guest pause", align: "right" },
+            { label: "Duration", align: "right" },
+            { label: "Throughput", align: "right" },
+            { label: "Size", align: "right" },
+            { label: "Note / reason" },
+          ]}
+        >
+          {rows.map((s) => (
+            <tr key={s.id} data-snapshot-id={s.id}>
+              <td className="whitespace-nowrap px-3 py-1.5">
+                <RelativeTime iso={s.createdAt} />
+              </td>
+              <td className="px-3 py-1.5">
+                <Link href={`/vms/${s.vmId}`} className="font-medium text-sky-700 hover:underline dark:text-sky-400">
+                  {s.vmName}
+                </Link>
+                <span className="ml-1 text-xs text-slate-500">{s.hostName}</span>
+              </td>
+              <td className="px-3 py-1.5">{s.mode}</td>
+              <td className="px-3 py-1.5">
+                <SnapshotStatusChip status={s.status} title={s.error?.message} />
+              </td>
+              <td className="px-3 py-1.5 text-right tabular-nums">{formatMs(s.guestPauseMs)}</td>
+              <td className="px-3 py-1.5 text-right tabular-nums">{formatMs(durationMs(s))}</td>
+              <td className="px-3 py-1.5 text-right tabular-nums">{formatRate(s.throughputBytesPerSec)}</td>
+              <td className="px-3 py-1.5 text-right tabular-nums">{formatBytes(s.sizeBytes)}</td>
+              <td className="max-w-72 truncate px-3 py-1.5" title={s.error?.message ?? s.note ?? undefined}>
+                {s.error ? <span className="text-red-700 dark:text-red-400">{s.error.message}</span> : <span className="text-slate-600 dark:text-slate-400">{s.note}</span>}
+              </td>
+            </tr>
+          ))}
+        </DataTable>
       )}
       {cursor && (
         <button type="button" onClick={() => void load(filters, cursor)} className="text-sm text-sky-700 hover:underline dark:text-sky-400">

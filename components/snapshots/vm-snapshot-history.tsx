@@ -9,6 +9,7 @@ import { useTopic } from "@/components/realtime/realtime-provider";
 import { SNAPSHOT_UPDATED_EVENT, snapshotJsonSchema, snapshotListJsonSchema, type SnapshotJson } from "@/lib/snapshots/snapshot-json";
 import { durationMs, formatMs, isRunning, newerOf } from "./snapshot-format";
 import { SnapshotStatusChip } from "./snapshot-status-chip";
+import { DataTable } from "@/components/ui/data-table";
 
 const PAGE = 20;
 
@@ -82,50 +83,43 @@ export function VmSnapshotHistory({ vmId }: { vmId: string }) {
           No snapshots yet. Click Snapshot now above to take the first one.
         </p>
       ) : (
-        <div className="overflow-x-auto rounded-lg border border-slate-200 bg-white dark:border-slate-800 dark:bg-slate-900">
-          <table className="min-w-full text-sm">
-            <thead className="border-b border-slate-200 bg-slate-50 text-left text-xs font-medium uppercase tracking-wide text-slate-500 dark:border-slate-800 dark:bg-slate-900/60 dark:text-slate-400">
-              <tr>
-                <th scope="col" className="px-3 py-2">Taken</th>
-                <th scope="col" className="px-3 py-2">Mode</th>
-                <th scope="col" className="px-3 py-2">Status</th>
-                <th scope="col" className="px-3 py-2 text-right">Guest pause</th>
-                <th scope="col" className="px-3 py-2 text-right">Duration</th>
-                <th scope="col" className="px-3 py-2 text-right">Size</th>
-                <th scope="col" className="px-3 py-2">Note</th>
-                <th scope="col" className="px-3 py-2">
-                  <span className="sr-only">Actions</span>
-                </th>
-              </tr>
-            </thead>
-            <tbody className="divide-y divide-slate-100 dark:divide-slate-800">
-              {rows.map((s) => (
-                <tr key={s.id} data-snapshot-id={s.id}>
-                  <td className="px-3 py-1.5">
-                    <RelativeTime iso={s.createdAt} />
-                  </td>
-                  <td className="px-3 py-1.5">{s.mode}</td>
-                  <td className="px-3 py-1.5">
-                    <SnapshotStatusChip status={s.status} title={s.error?.message} />
-                  </td>
-                  <td className="px-3 py-1.5 text-right tabular-nums">{formatMs(s.guestPauseMs)}</td>
-                  <td className="px-3 py-1.5 text-right tabular-nums">{formatMs(durationMs(s))}</td>
-                  <td className="px-3 py-1.5 text-right tabular-nums">{formatBytes(s.sizeBytes)}</td>
-                  <td className="max-w-56 truncate px-3 py-1.5 text-slate-600 dark:text-slate-400" title={s.error?.message ?? s.note ?? undefined}>
-                    {s.status === "failed" ? <span className="text-red-700 dark:text-red-400">{s.error?.message}</span> : (s.note ?? "")}
-                  </td>
-                  <td className="px-3 py-1.5 text-right">
-                    {!isRunning(s.status) && (
-                      <button type="button" onClick={() => void remove(s)} className="text-xs text-red-700 hover:underline dark:text-red-400">
-                        Delete
-                      </button>
-                    )}
-                  </td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
-        </div>
+        <DataTable
+          columns={[
+            { label: "Taken" },
+            { label: "Mode" },
+            { label: "Status" },
+            { label: "Guest pause", align: "right" },
+            { label: "Duration", align: "right" },
+            { label: "Size", align: "right" },
+            { label: "Note" },
+            { label: "Actions", srOnly: true },
+          ]}
+        >
+          {rows.map((s) => (
+            <tr key={s.id} data-snapshot-id={s.id}>
+              <td className="px-3 py-1.5">
+                <RelativeTime iso={s.createdAt} />
+              </td>
+              <td className="px-3 py-1.5">{s.mode}</td>
+              <td className="px-3 py-1.5">
+                <SnapshotStatusChip status={s.status} title={s.error?.message} />
+              </td>
+              <td className="px-3 py-1.5 text-right tabular-nums">{formatMs(s.guestPauseMs)}</td>
+              <td className="px-3 py-1.5 text-right tabular-nums">{formatMs(durationMs(s))}</td>
+              <td className="px-3 py-1.5 text-right tabular-nums">{formatBytes(s.sizeBytes)}</td>
+              <td className="max-w-56 truncate px-3 py-1.5 text-slate-600 dark:text-slate-400" title={s.error?.message ?? s.note ?? undefined}>
+                {s.status === "failed" ? <span className="text-red-700 dark:text-red-400">{s.error?.message}</span> : (s.note ?? "")}
+              </td>
+              <td className="px-3 py-1.5 text-right">
+                {!isRunning(s.status) && (
+                  <button type="button" onClick={() => void remove(s)} className="text-xs text-red-700 hover:underline dark:text-red-400">
+                    Delete
+                  </button>
+                )}
+              </td>
+            </tr>
+          ))}
+        </DataTable>
       )}
       {cursor && (
         <button type="button" onClick={() => void load(cursor)} className="text-sm text-sky-700 hover:underline dark:text-sky-400">

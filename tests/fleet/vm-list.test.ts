@@ -84,8 +84,4 @@ describe("listVms over 1,020 VMs", () => {
     expect(next["vm-0002"]).toBeNull(); // tier-2
     expect(next["vm-0004"]).toBeNull(); // tier-1 but gone: gone VMs are never targeted
   });
-
-  test("a page stays fast at 1,000+ VMs", () => {
-    for (const [label, ms] of timings) expect(ms, label).toBeLessThan(1000);
-  });
 });

@@ -10,6 +10,13 @@ import { RealtimeHub, setHub } from "./lib/realtime/hub";
 import { startWorkers } from "./lib/workers";
 
 async function main(): Promise<void> {
+  const nodeMajor = Number(process.versions.node.split(".")[0]);
+  if (nodeMajor < 24) {
+    // The vmstate sink runs as a TypeScript child process on Node's own type stripping (Node ≥ 24).
+    throw new Error(
+      `Snapfleet needs Node.js 24, this is ${process.version}: start it with \`npm start\` or \`npm run dev\`, which use the Node.js 24 installed into node_modules/.bin`,
+    );
+  }
   const config = loadConfig();
   const dev = process.env.NODE_ENV !== "production";
   const log = logger.child({ component: "server" });

@@ -3,12 +3,16 @@
 // layer (jobs.ts) persists the status changes and progress this module reports through its hooks; tests
 // drive it directly against real QEMU.
 //
-// Sequence (QEMU.md §1, §4; verified on 7.2):
+// Sequence (QEMU.md §1, §4; verified on 7.2; why this shape: pause-strategy.ts and docs/performance.md):
 //   preflight (queries only) → setup: migrate-set-capabilities background-snapshot+events, open the sink,
-//   [live/disks-only] stop → one `transaction` of blockdev-snapshot-sync for every writable disk →
-//   [live/ram-only] migrate unix:<sink>; QEMU resumes the guest by itself once device state is saved
-//   (never `cont` after migrate on 7.2), [disks-only] cont → active: poll query-migrate (2.5 Hz) and
-//   follow MIGRATION events until completed/failed → the sink checks the file → completed.
+//   [live/disks-only] create every disk's overlay image while the guest runs (blockdev-create) → ONE
+//   write of: [running] stop, one `transaction` of blockdev-snapshot-sync opening those images (mode
+//   "existing"), [live/ram-only] migrate unix:<sink> — no file work, no round trip inside the pause.
+//   QEMU ≤ 8.2 resumes the guest by itself once device state is saved (never `cont` after migrate on
+//   7.2); QEMU ≥ 9.0 keeps it paused, so we `cont` once RAM streams; [disks-only] cont → active: poll
+//   query-migrate (2.5 Hz) and follow MIGRATION events until completed/failed → the sink checks the
+//   file → on local hosts, guest RAM is merged back into 2 MiB pages (the snapshot split them; it keeps
+//   the next snapshot's pause short) → completed.
 // Guest pause = QMP STOP→RESUME event timestamps (listeners registered before `stop`).
 // Failure and cancel (QEMU.md §2: a broken stream or migrate_cancel freezes a 7.2 guest for good):
 //   - never migrate_cancel: cancel switches the sink to discard, QEMU finishes into the void;
@@ -22,10 +26,19 @@
 import { mkdir, rm, rmdir, stat } from "node:fs/promises";
 import path from "node:path";
 import type { Logger } from "../logger";
-import { QmpCommandError, QmpDisconnectedError, QmpTimeoutError, blockdevSnapshotSync, type QmpClient, type QmpEvent } from "../qmp";
+import { QmpCommandError, QmpDisconnectedError, QmpTimeoutError, type QmpClient, type QmpEvent } from "../qmp";
 import type { MigrationCapabilityStatus, MigrationInfo, MigrationStatus } from "../qmp/types";
 import type { SnapshotModeName } from "../validations/snapshot";
 import { commitLayer, overlayFileName, overlayNodeName, type DiskChainEntry } from "./disk-chain";
+import {
+  detectPauseFacts,
+  layerAndStream,
+  prepareOverlays,
+  qemuResumesByItself,
+  recollapseGuestMemory,
+  resumeWhenStreaming,
+  type LayerTarget,
+} from "./pause-strategy";
 import { preflightSnapshot, SnapshotRefusedError, type PreflightInput, type PreflightReport } from "./preflight";
 import { VmstateSink, type VmstateSinkResult } from "./vmstate-sink";
 
@@ -172,6 +185,8 @@ class SnapshotRun {
   private wake: () => void = () => {};
   private wasPaused = false;
   private withRam: boolean;
+  /** What merging guest RAM back into 2 MiB pages did, for the status detail. */
+  private memoryNote: string | undefined;
 
   constructor(private readonly input: RunSnapshotInput) {
     this.qmp = input.qmp;
@@ -229,36 +244,30 @@ class SnapshotRun {
     this.offEvents = qmp.on(["STOP", "RESUME", "MIGRATION"], (ev) => this.onEvent(ev));
 
     const layered = this.input.mode !== "ram-only" && report.disks.length > 0;
-    if (layered) {
-      if (report.runState === "running") {
-        await qmp.stop();
-        this.stoppedByUs = true;
-      }
-      const entries: DiskChainEntry[] = report.disks.map((d, i) => ({
-        device: d.device,
-        node: d.node,
-        image: d.file,
-        format: d.format,
-        overlay: path.join(this.targetDir, overlayFileName(i, d.device)),
-        overlayNode: overlayNodeName(this.input.snapshotId, i),
-      }));
-      try {
-        await qmp.transaction(
-          entries.map((e) =>
-            blockdevSnapshotSync({
-              "node-name": e.node,
-              "snapshot-file": e.overlay,
-              "snapshot-node-name": e.overlayNode,
-              format: "qcow2",
-              mode: "absolute-paths",
-            }),
-          ),
-        );
-      } catch (err) {
-        throw new SnapshotFailure("disk-snapshot", `creating the disk overlays failed: ${describe(err)}`, { cause: err });
-      }
-      this.overlays = entries;
+    const entries: DiskChainEntry[] = layered
+      ? report.disks.map((d, i) => ({
+          device: d.device,
+          node: d.node,
+          image: d.file,
+          format: d.format,
+          overlay: path.join(this.targetDir, overlayFileName(i, d.device)),
+          overlayNode: overlayNodeName(this.input.snapshotId, i),
+        }))
+      : [];
+    // While the guest still runs: the overlay images exist, so the pause holds no file work.
+    const targets = layered ? await this.prepareTargets(entries) : [];
+    // The pause: stop, transaction and migrate in one write (pause-strategy.ts).
+    const r = await layerAndStream(qmp, { targets, uri: this.withRam ? this.sink!.uri : undefined, stop: layered && report.runState === "running" });
+    this.stoppedByUs = r.stopped;
+    if (r.stopError) {
+      if (layered && !r.transactionError) this.overlays = entries; // applied to a running guest: roll back
+      throw new SnapshotFailure("qmp-error", `QEMU refused to pause the guest: ${describe(r.stopError)}`, { cause: r.stopError });
     }
+    if (r.transactionError) {
+      // Nothing was layered; a `migrate` that went through streams into the sink, discarded by cleanup().
+      throw new SnapshotFailure("disk-snapshot", `creating the disk overlays failed: ${describe(r.transactionError)}`, { cause: r.transactionError });
+    }
+    if (layered) this.overlays = entries;
 
     if (!this.withRam) {
       if (this.stoppedByUs) {
@@ -269,16 +278,47 @@ class SnapshotRun {
       return this.complete({ setupMs: totalMs, totalMs });
     }
 
-    try {
-      await qmp.migrate(this.sink!.uri);
-    } catch (err) {
-      throw new SnapshotFailure("migration-failed", `QEMU refused to start the RAM snapshot: ${describe(err)}`, { cause: err });
+    if (r.migrateError) {
+      throw new SnapshotFailure("migration-failed", `QEMU refused to start the RAM snapshot: ${describe(r.migrateError)}`, { cause: r.migrateError });
     }
+    // QEMU ≥ 9.0 restores the state it found (paused, by us) instead of starting the guest.
+    if (this.stoppedByUs && !qemuResumesByItself(report.qemuVersion) && (await resumeWhenStreaming(qmp))) this.stoppedByUs = false;
     const { info, started } = await this.follow();
     if (!started) {
       throw new SnapshotFailure("migration-failed", `QEMU could not start the RAM snapshot: ${info["error-desc"] ?? `status ${info.status}`}`);
     }
     return this.finishRam(info);
+  }
+
+  /** Creates each disk's overlay image (qcow2 over the disk's current image) while the guest runs. */
+  private async prepareTargets(entries: DiskChainEntry[]): Promise<LayerTarget[]> {
+    const blocks = await this.qmp.queryBlock();
+    const targets = entries.map((e) => ({
+      node: e.node,
+      file: e.image,
+      format: e.format,
+      virtualSize: blocks.find((b) => b.inserted?.["node-name"] === e.node)?.inserted?.image["virtual-size"] ?? 0,
+      overlayPath: e.overlay,
+      overlayNode: e.overlayNode,
+    }));
+    try {
+      await prepareOverlays(this.qmp, targets);
+    } catch (err) {
+      throw new SnapshotFailure("disk-snapshot", `preparing the disk overlays failed: ${describe(err)}`, { cause: err });
+    }
+    return targets;
+  }
+
+  /**
+   * Local hosts: merges guest RAM back into 2 MiB pages now that QEMU is done with it, so the next
+   * snapshot pauses like this one did (pause-strategy.ts). Never fails the snapshot.
+   */
+  private async prepareMemoryForNext(): Promise<void> {
+    const facts = await detectPauseFacts(this.qmp, this.input.hostKind);
+    if (!facts.canCollapse || facts.pid === undefined) return;
+    const c = await recollapseGuestMemory(facts.pid);
+    if (c.ok) this.memoryNote = `RAM merged back into 2 MiB pages in ${(c.ms / 1000).toFixed(1)} s`;
+    else this.log?.warn({ reason: c.reason }, "guest RAM was not merged back into 2 MiB pages; the next snapshot will pause longer");
   }
 
   private async enableCapabilities(found: MigrationCapabilityStatus[]): Promise<void> {
@@ -404,6 +444,7 @@ class SnapshotRun {
     const completed = at("completed");
     const transferMs =
       active && completed ? (completed.timeUs - active.timeUs) / 1000 : (info["total-time"] ?? 0) - (info["setup-time"] ?? 0);
+    await this.prepareMemoryForNext();
     return this.complete({
       qemuDowntimeMs: info.downtime,
       setupMs: info["setup-time"],
@@ -434,6 +475,7 @@ class SnapshotRun {
       guestPauseMs !== undefined ? `guest paused ${guestPauseMs.toFixed(1)} ms` : this.wasPaused ? "the VM was paused and stays paused" : undefined,
       this.sinkResult ? `RAM ${mib(this.sinkResult.bytesWritten)}` : undefined,
       this.overlays.length ? `${this.overlays.length} disk layer${this.overlays.length > 1 ? "s" : ""}` : undefined,
+      this.memoryNote,
     ].filter(Boolean);
     return {
       status: "completed",

@@ -188,9 +188,9 @@ describe("runSnapshot on a running guest-kit VM", () => {
     await guestAdvances();
   });
 
-  it("a failure after `stop` resumes the guest and leaves nothing behind", async () => {
-    // Something occupies the overlay's path once preflight has passed: the disk transaction fails with
-    // the guest already stopped.
+  it("an overlay that cannot be created fails the snapshot before the guest is paused, leaving nothing behind", async () => {
+    // Something occupies the overlay's path once preflight has passed: creating the overlay image
+    // (done while the guest runs, pause-strategy.ts) fails.
     let dir = "";
     const s = snap("live", {
       onStatus: async (st) => {
@@ -200,7 +200,7 @@ describe("runSnapshot on a running guest-kit VM", () => {
     dir = s.dir;
     const r = await s.done;
     expect(r).toMatchObject({ status: "failed", error: { errorClass: "disk-snapshot" } });
-    expect(r.error!.message).toMatch(/creating the disk overlays failed/);
+    expect(r.error!.message).toMatch(/preparing the disk overlays failed/);
     expect((await qmp.queryStatus()).status).toBe("running");
     expect(existsSync(s.dir)).toBe(false);
     expect(await activeFile()).toBe(base());

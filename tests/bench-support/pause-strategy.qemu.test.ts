@@ -1,0 +1,125 @@
+// The pause strategy's sequence (lib/snapshots/pause-strategy.ts) takes consistent snapshots: overlays
+// prepared while the guest runs, stop + blockdev-snapshot + migrate pipelined, guest RAM collapsed back
+// into 2 MiB pages between snapshots. Each snapshot is restored into a fresh QEMU whose guest checkers
+// judge RAM (point-in-time) and disk (same instant as RAM) — the same proof as
+// tests/snapshots/restore-consistency.test.ts, for the first and for a later snapshot.
+import { createReadStream } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
+import net from "node:net";
+import os from "node:os";
+import path from "node:path";
+import { pipeline } from "node:stream/promises";
+import { afterAll, beforeAll, expect, it } from "vitest";
+import { openFileSink } from "../../bench/lib/sink";
+import { connectQmp, type QmpClient, type QmpEvent } from "../../lib/qmp";
+import {
+  detectPauseFacts,
+  explainPause,
+  layerAndStream,
+  prepareOverlays,
+  recollapseGuestMemory,
+  type LayerTarget,
+} from "../../lib/snapshots/pause-strategy";
+import { guestKitVmOptions, startGuestKitVm, waitForGuestVerdict, type GuestKitOptions } from "../support/guest-kit";
+import { createOverlay, disposeAllVms, startVm, type TestVm } from "../support/qemu";
+
+const GUEST: GuestKitOptions = { name: "ps", memoryMiB: 192, dirtyMiB: 24, diskCounter: true, diskIntervalMs: 20 };
+
+let work: string;
+let source: TestVm;
+let qmp: QmpClient;
+const events: QmpEvent[] = [];
+
+beforeAll(async () => {
+  work = await mkdtemp(path.join(os.tmpdir(), "snapfleet-ps-"));
+  source = await startGuestKitVm(GUEST);
+  qmp = await connectQmp({ kind: "unix", path: source.qmpSocket });
+  qmp.on("*", (e) => events.push(e));
+  await qmp.migrateSetCapabilities([
+    { capability: "background-snapshot", state: true },
+    { capability: "events", state: true },
+  ]);
+});
+
+afterAll(async () => {
+  await qmp?.close();
+  await disposeAllVms();
+  await rm(work, { recursive: true, force: true });
+});
+
+async function snapshot(n: number): Promise<{ disk: string; vmstate: string; pauseMs: number }> {
+  const [b] = (await qmp.queryBlock()).filter((x) => x.inserted && !x.inserted.ro);
+  const target: LayerTarget = {
+    node: b.inserted!["node-name"]!,
+    file: b.inserted!.image.filename,
+    format: b.inserted!.drv,
+    virtualSize: b.inserted!.image["virtual-size"],
+    overlayPath: path.join(work, `ov${n}.qcow2`),
+    overlayNode: `psov${n}`,
+  };
+  const vmstate = path.join(work, `vmstate${n}.bin`);
+  const sink = await openFileSink(work, `sink${n}`, vmstate);
+  await prepareOverlays(qmp, [target]);
+  const from = events.length;
+  const done = qmp.waitForEvent("MIGRATION", { predicate: (e) => ["completed", "failed"].includes((e.data as { status: string }).status), timeoutMs: 120_000 });
+  const r = await layerAndStream(qmp, { targets: [target], uri: sink.uri, stop: true });
+  expect(r).toMatchObject({ stopped: true, stopError: undefined, transactionError: undefined, migrateError: undefined });
+  expect((await done).data).toMatchObject({ status: "completed" });
+  await sink.done;
+  const mine = events.slice(from);
+  const stop = mine.find((e) => e.event === "STOP")!;
+  const resume = mine.find((e) => e.event === "RESUME")!;
+  // The overlay took the place of the disk's top node; the old top file is the snapshot's disk.
+  const [after] = (await qmp.queryBlock()).filter((x) => x.inserted && !x.inserted.ro);
+  expect(after.inserted!.image.filename).toBe(target.overlayPath);
+  expect(after.inserted!.image["backing-image"]?.filename).toBe(target.file);
+  return { disk: target.file, vmstate, pauseMs: (resume.timeUs - stop.timeUs) / 1000 };
+}
+
+async function expectConsistentRestore(s: { disk: string; vmstate: string }, n: number): Promise<void> {
+  const top = path.join(work, `restore-top${n}.qcow2`);
+  await createOverlay(s.disk, top);
+  const restored = await startVm({ ...(await guestKitVmOptions(GUEST)), name: `ps-restore${n}`, incoming: true, diskPaths: [top] });
+  const target = await connectQmp({ kind: "unix", path: restored.qmpSocket });
+  try {
+    const socket = path.join(work, `incoming${n}.sock`);
+    await target.execute("migrate-incoming", { uri: `unix:${socket}` });
+    const conn = net.connect(socket);
+    await new Promise<void>((resolve, reject) => conn.once("connect", resolve).once("error", reject));
+    const completed = target.waitForEvent("MIGRATION", { predicate: (e) => ["completed", "failed"].includes((e.data as { status: string }).status), timeoutMs: 60_000 });
+    await target.migrateSetCapabilities([{ capability: "events", state: true }]);
+    await pipeline(createReadStream(s.vmstate), conn);
+    expect((await completed).data).toMatchObject({ status: "completed" });
+    await target.cont();
+    const verdict = await waitForGuestVerdict(restored, { timeoutMs: 60_000 });
+    expect(verdict.ram).toMatchObject({ status: "consistent" });
+    expect(verdict.disk).toMatchObject({ status: "consistent" });
+  } finally {
+    await target.close();
+    await restored.dispose();
+  }
+}
+
+it("reads the facts of a guest-kit VM: anonymous RAM, THP as the host has it, collapsible from here", async () => {
+  const facts = await detectPauseFacts(qmp, "local");
+  expect(facts).toMatchObject({ memoryKind: "anonymous", memoryBytes: 192 * 1024 ** 2, canCollapse: true, pid: source.pid });
+  expect(facts.qemuVersion.major).toBeGreaterThanOrEqual(6);
+  const { plan, text } = await explainPause(qmp, "local");
+  expect(plan.memory).toBe("collapse");
+  expect(text).toMatch(/^Expected guest pause ≈ \d+ ms/);
+});
+
+it("first snapshot, then a snapshot after the guest RAM was collapsed, both restore consistent", async () => {
+  await source.waitForSerial(/^tick 3 [^\n]*\n/m, 30_000);
+  const first = await snapshot(1);
+  const collapse = await recollapseGuestMemory(source.pid);
+  expect(collapse.ok, collapse.reason).toBe(true);
+  expect(collapse.collapsedBytes).toBeGreaterThan(0);
+  const from = source.serialOutput().length;
+  await source.waitForSerial(/^tick [^\n]*\n/m, 20_000, from); // the guest runs on after both
+  const second = await snapshot(2);
+  await expectConsistentRestore(first, 1);
+  await expectConsistentRestore(second, 2);
+  expect(first.pauseMs).toBeGreaterThan(0);
+  expect(second.pauseMs).toBeGreaterThan(0);
+}, 240_000);

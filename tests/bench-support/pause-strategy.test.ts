@@ -1,0 +1,93 @@
+// lib/snapshots/pause-strategy.ts, pure parts: which sequence and memory preparation a VM gets, the
+// pause the VM page announces, and when never-written guest RAM may be made resident.
+import { describe, expect, it } from "vitest";
+import {
+  PAUSE_MODEL,
+  collapseSupported,
+  describePausePlan,
+  planConsistentPause,
+  planMemoryPreparation,
+  qemuResumesByItself,
+  type PauseFacts,
+} from "../../lib/snapshots/pause-strategy";
+
+const GIB = 1024 ** 3;
+const base: PauseFacts = {
+  qemuVersion: { major: 7, minor: 2, micro: 22 },
+  memoryBytes: GIB,
+  memoryKind: "anonymous",
+  hostThp: "madvise",
+  canCollapse: true,
+};
+
+describe("planConsistentPause", () => {
+  it("anonymous RAM with THP on a host that can collapse: every snapshot pauses like the first", () => {
+    const plan = planConsistentPause(base);
+    expect(plan).toMatchObject({ sequence: "pipelined", resume: "qemu", memory: "collapse" });
+    expect(plan.expectedPauseMs.first).toBe(plan.expectedPauseMs.later);
+    expect(plan.expectedPauseMs.first).toBe(Math.round(PAUSE_MODEL.fixedMs + PAUSE_MODEL.hugeMappedMsPerGiB));
+  });
+
+  it("without collapse, later snapshots are announced slower, with the reason", () => {
+    const plan = planConsistentPause({ ...base, canCollapse: false });
+    expect(plan.memory).toBe("none");
+    expect(plan.expectedPauseMs.later).toBeGreaterThan(plan.expectedPauseMs.first);
+    expect(plan.reasons.join(" ")).toMatch(/cannot merge them back/);
+  });
+
+  it("THP off or shared memory: 4 KiB mappings from the first snapshot on", () => {
+    for (const f of [{ ...base, hostThp: "never" as const }, { ...base, memoryKind: "shared" as const }]) {
+      const plan = planConsistentPause(f);
+      expect(plan.memory).toBe("none");
+      expect(plan.expectedPauseMs.first).toBe(plan.expectedPauseMs.later);
+      expect(plan.expectedPauseMs.first).toBe(Math.round(PAUSE_MODEL.fixedMs + PAUSE_MODEL.smallMappedMsPerGiB));
+    }
+  });
+
+  it("hugetlb: no collapse needed; the first snapshot pays for never-touched pages", () => {
+    const plan = planConsistentPause({ ...base, memoryKind: "hugetlb", memoryBytes: 2 * GIB });
+    expect(plan.memory).toBe("none");
+    expect(plan.expectedPauseMs.first).toBe(Math.round(PAUSE_MODEL.fixedMs + 2 * PAUSE_MODEL.hugetlbFirstMsPerGiB));
+    expect(plan.expectedPauseMs.later).toBe(Math.round(PAUSE_MODEL.fixedMs + 2 * PAUSE_MODEL.hugeMappedMsPerGiB));
+  });
+
+  it("QEMU 9.0 and later keep a guest paused for the snapshot paused: Snapfleet resumes it", () => {
+    expect(qemuResumesByItself({ major: 8, minor: 2, micro: 0 })).toBe(true);
+    expect(qemuResumesByItself({ major: 9, minor: 0, micro: 0 })).toBe(false);
+    const plan = planConsistentPause({ ...base, qemuVersion: { major: 9, minor: 2, micro: 0 } });
+    expect(plan.resume).toBe("cont-after-stream");
+    expect(plan.reasons.join(" ")).toMatch(/QEMU 9\.2 keeps a guest/);
+  });
+
+  it("describes the plan in one sentence for the VM page", () => {
+    expect(describePausePlan(planConsistentPause(base))).toMatch(/^Expected guest pause ≈ \d+ ms: .+\.$/);
+    expect(describePausePlan(planConsistentPause({ ...base, canCollapse: false }))).toMatch(/later snapshots of this QEMU process ≈ \d+ ms/);
+  });
+});
+
+describe("planMemoryPreparation", () => {
+  const scan = { ramBytes: GIB, populatedBytes: GIB / 4, memTotalBytes: 24 * GIB };
+
+  it("collapses everything when the host keeps a fifth of its memory free", () => {
+    expect(planMemoryPreparation({ ...scan, wouldAllocateBytes: 0.75 * GIB, memAvailableBytes: 20 * GIB }).scope).toBe("all");
+  });
+
+  it("only what the guest uses when making the rest resident would squeeze the host", () => {
+    const p = planMemoryPreparation({ ...scan, wouldAllocateBytes: 0.75 * GIB, memAvailableBytes: 5 * GIB });
+    expect(p.scope).toBe("populated");
+    expect(p.reason).toMatch(/768 MiB/);
+  });
+
+  it("costs nothing when all guest RAM is in use", () => {
+    expect(planMemoryPreparation({ ...scan, wouldAllocateBytes: 0, memAvailableBytes: 0 }).scope).toBe("all");
+  });
+});
+
+describe("collapseSupported", () => {
+  it("needs Linux 6.1+, root and perl", () => {
+    expect(collapseSupported({ kernel: [6, 1], root: true, perl: true })).toBe(true);
+    expect(collapseSupported({ kernel: [5, 15], root: true, perl: true })).toBe(false);
+    expect(collapseSupported({ kernel: [6, 18], root: false, perl: true })).toBe(false);
+    expect(collapseSupported({ kernel: [7, 0], root: true, perl: false })).toBe(false);
+  });
+});

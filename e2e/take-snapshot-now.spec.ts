@@ -37,6 +37,8 @@ test("Snapshot now shows setup → active → completed live, then the result an
   await page.goto(`/vms/${vmId}`);
   await expect(page.getByRole("heading", { name: "e2e-snap", level: 1 })).toBeVisible();
   await expect(page.getByTestId("realtime-status")).toHaveAttribute("data-status", "connected");
+  // Before the click, the page says what pause to expect and why.
+  await expect(page.getByTestId("pause-expectation")).toContainText(/Expected guest pause ≈ \d+ ms/);
   const navigations: string[] = [];
   page.on("framenavigated", (f) => navigations.push(f.url()));
 

@@ -6,6 +6,7 @@ import Link from "next/link";
 import { useCallback, useState } from "react";
 import { useTopic } from "@/components/realtime/realtime-provider";
 import { RealtimeIndicator } from "@/components/realtime/realtime-indicator";
+import { PauseExpectation } from "@/components/snapshots/pause-expectation";
 import { SnapshotPanel } from "@/components/snapshots/snapshot-panel";
 import { VmSnapshotHistory } from "@/components/snapshots/vm-snapshot-history";
 import { vmJsonSchema, type VmJson } from "@/lib/fleet/vm-json";
@@ -58,6 +59,7 @@ export function VmView({ initialVm }: { initialVm: VmJson }) {
       <div className="grid gap-6 lg:grid-cols-3">
         <div className="space-y-6 lg:col-span-2">
           <SnapshotPanel vm={vm} />
+          <PauseExpectation vmId={vm.id} state={vm.state} />
           <CapabilityWarnings vm={vm} />
           <DisksTable vm={vm} />
           <VmSnapshotHistory vmId={vm.id} />

@@ -1,0 +1,30 @@
+"use client";
+// The VM page's line on the guest pause a live snapshot should cost and why, from
+// GET /api/vms/{id}/pause-plan; shown while the VM is running or paused.
+import { useEffect, useState } from "react";
+
+export function PauseExpectation({ vmId, state }: { vmId: string; state: string }) {
+  const [text, setText] = useState<string | null>(null);
+  const reachable = state === "running" || state === "paused";
+
+  useEffect(() => {
+    if (!reachable) return;
+    let cancelled = false;
+    fetch(`/api/vms/${vmId}/pause-plan`, { cache: "no-store" })
+      .then(async (res) => (res.ok ? ((await res.json()) as { text: string }).text : null))
+      .then((t) => {
+        if (!cancelled) setText(t);
+      })
+      .catch(() => {});
+    return () => {
+      cancelled = true;
+    };
+  }, [vmId, reachable]);
+
+  if (!reachable || !text) return null;
+  return (
+    <p data-testid="pause-expectation" className="text-xs text-slate-600 dark:text-slate-400">
+      {text}
+    </p>
+  );
+}

@@ -24,7 +24,8 @@ import { recoverInterruptedSnapshots, snapshotDirOf } from "../../lib/snapshots/
 import type { SnapshotJson } from "../../lib/snapshots/snapshot-json";
 import type { SnapshotStatusName } from "../../lib/snapshots/state-machine";
 import { recoverLostQueuedSnapshots, startSnapshotWorker } from "../../lib/snapshots/worker";
-import { parseGuestTicks, startGuestKitVm } from "../support/guest-kit";
+import { startGuestKitVm } from "../support/guest-kit";
+import { expectGuestAdvances } from "../support/guest-progress";
 import { useTestDatabase } from "../support/db";
 import { disposeAllVms, type TestVm } from "../support/qemu";
 
@@ -106,16 +107,6 @@ async function settled(id: string, timeoutMs = 90_000): Promise<SnapshotJson> {
   }
 }
 
-async function guestAdvances(vm: TestVm, count = 2): Promise<void> {
-  let offset = vm.serialOutput().length;
-  const before = parseGuestTicks(vm.serialOutput()).at(-1)?.tick ?? 0;
-  for (let i = 0; i < count; i++) {
-    const m = await vm.waitForSerial(/^tick [^\n]*\n/m, 20_000, offset);
-    offset = (m.index ?? 0) + m[0].length;
-  }
-  expect(parseGuestTicks(vm.serialOutput()).at(-1)!.tick).toBeGreaterThan(before);
-}
-
 async function activeFile(vmId: string): Promise<string> {
   const blocks = await (await getVmSession(vmId)).queryBlock();
   return blocks.find((b) => b.inserted && !b.inserted.ro)!.inserted!.image.filename;
@@ -166,7 +157,7 @@ describe("Snapshot now through the API and the worker", () => {
     expect(seen).toContain("queued");
     expect(seen.filter((st) => st !== "queued")).toEqual(["preflight", "setup", "active", "completed"]);
     expect(onVm.at(-1)?.payload.status).toBe("completed");
-    await guestAdvances(vmA);
+    await expectGuestAdvances(vmA);
   });
 
   it("a second request while one runs gets 409 with the running job's id", async () => {
@@ -187,7 +178,7 @@ describe("Snapshot now through the API and the worker", () => {
     expect(body.error).toMatch(/already has a snapshot in progress/);
     expect(body.details.snapshotId).toBe(first.id);
     expect(done.status).toBe("completed");
-    await guestAdvances(vmA);
+    await expectGuestAdvances(vmA);
   });
 
   it("answers 4xx with messages for bad input", async () => {
@@ -252,7 +243,7 @@ describe("Snapshot now through the API and the worker", () => {
     expect((await deleteRoute(req(`/api/snapshots/${disks.id}`, { method: "DELETE" }), ctx(disks.id))).status).toBe(404);
     const listed = (await (await listRoute(req(`/api/snapshots?vmId=${vmAId}`))).json()) as { snapshots: SnapshotJson[] };
     expect(listed.snapshots.map((x) => x.id)).not.toContain(disks.id);
-    await guestAdvances(vmA);
+    await expectGuestAdvances(vmA);
   });
 });
 
@@ -266,7 +257,7 @@ describe("failures leave the guest running and making progress, no partial file,
     expect(r.error).toMatchObject({ class: "refused" });
     expect(r.error!.message).toMatch(/not writable: is on a read-only filesystem/);
     expect(await activeFile(vmAId)).toBe(vmA.disks[0].path);
-    await guestAdvances(vmA);
+    await expectGuestAdvances(vmA);
   });
 
   it("disk full mid-write: the sink drains QEMU, the job fails with ENOSPC, disks are merged back", async () => {
@@ -288,7 +279,7 @@ describe("failures leave the guest running and making progress, no partial file,
     expect(readdirSync(dir)).toEqual(["ballast"]); // no vmstate, no overlay, no directory left
     expect(await activeFile(vmAId)).toBe(vmA.disks[0].path);
     expect((await (await getVmSession(vmAId)).queryStatus()).status).toBe("running");
-    await guestAdvances(vmA);
+    await expectGuestAdvances(vmA);
   });
 
   it("cancel mid-snapshot: QEMU finishes into the void, files removed, job cancelled", async () => {
@@ -306,7 +297,7 @@ describe("failures leave the guest running and making progress, no partial file,
     expect(r.statusHistory.map((h) => h.status)).toEqual(["queued", "preflight", "setup", "active", "cancelled"]);
     expect(existsSync(snapshotDirOf({ snapshotDir: path.join(root, "snaps") }, { id: vmAId, name: "ja" }, s.id))).toBe(false);
     expect(await activeFile(vmAId)).toBe(vmA.disks[0].path);
-    await guestAdvances(vmA);
+    await expectGuestAdvances(vmA);
   });
 
   it("QEMU killed mid-snapshot: the job fails with the reason, the other VM is untouched", async () => {
@@ -325,7 +316,7 @@ describe("failures leave the guest running and making progress, no partial file,
     expect(existsSync(path.join(dir, "vmstate.bin"))).toBe(false);
     // The other VM: same worker, same process — still running, still snapshot-able.
     expect((await (await getVmSession(vmAId)).queryStatus()).status).toBe("running");
-    await guestAdvances(vmA);
+    await expectGuestAdvances(vmA);
   });
 
   it("cancelling a queued job ends it at once; a queued job the queue lost is failed at recovery", async () => {

@@ -17,7 +17,8 @@ import { connectQmp, type QmpClient } from "../../lib/qmp";
 import { commitLayer } from "../../lib/snapshots/disk-chain";
 import { runSnapshot, type RunSnapshotInput, type SnapshotRunResult } from "../../lib/snapshots/run-snapshot";
 import type { SnapshotModeName } from "../../lib/validations/snapshot";
-import { parseGuestTicks, startGuestKitVm } from "../support/guest-kit";
+import { startGuestKitVm } from "../support/guest-kit";
+import { expectGuestAdvances } from "../support/guest-progress";
 import { disposeAllVms, type TestVm } from "../support/qemu";
 
 const localFiles = hostFilesFor({ kind: "local" } as Host);
@@ -36,17 +37,6 @@ afterAll(async () => {
   await disposeAllVms();
   await rm(root, { recursive: true, force: true });
 });
-
-/** Resolves once the guest printed `count` more complete tick lines: it runs and makes progress. */
-async function guestAdvances(count = 2): Promise<void> {
-  let offset = vm.serialOutput().length;
-  const before = parseGuestTicks(vm.serialOutput()).at(-1)?.tick ?? 0;
-  for (let i = 0; i < count; i++) {
-    const m = await vm.waitForSerial(/^tick [^\n]*\n/m, 20_000, offset);
-    offset = (m.index ?? 0) + m[0].length;
-  }
-  expect(parseGuestTicks(vm.serialOutput()).at(-1)!.tick).toBeGreaterThan(before);
-}
 
 async function activeFile(): Promise<string> {
   const blocks = await qmp.queryBlock();
@@ -108,7 +98,7 @@ describe("runSnapshot on a running guest-kit VM", () => {
     expect(s.progress.every((p) => p >= 0 && p <= 1)).toBe(true);
     // Capabilities are put back: a later migration by another tool is not a background snapshot.
     expect(await capability("background-snapshot")).toBe(false);
-    await guestAdvances();
+    await expectGuestAdvances(vm);
   });
 
   it("ram-only: no disk step, QEMU pauses the guest itself for milliseconds", async () => {
@@ -121,7 +111,7 @@ describe("runSnapshot on a running guest-kit VM", () => {
     expect(r.files.map((f) => f.role)).toEqual(["vmstate"]);
     expect(await activeFile()).toBe(before);
     expect(r.metrics.guestPauseMs).toBeGreaterThan(0);
-    await guestAdvances();
+    await expectGuestAdvances(vm);
   });
 
   it("disks-only: crash-consistent layer, no RAM, never 'active'", async () => {
@@ -133,7 +123,7 @@ describe("runSnapshot on a running guest-kit VM", () => {
     expect(disksOnly.files[0].path).toBe(live.diskChain[0].overlay);
     expect(await activeFile()).toBe(disksOnly.diskChain[0].overlay);
     expect(disksOnly.metrics.guestPauseMs).toBeGreaterThan(0);
-    await guestAdvances();
+    await expectGuestAdvances(vm);
   });
 
   it("merging the live snapshot's layer is an intermediate commit; the next snapshot's image stays valid", async () => {
@@ -144,7 +134,7 @@ describe("runSnapshot on a running guest-kit VM", () => {
     const chain = (await qmp.queryBlock()).find((b) => b.inserted && !b.inserted.ro)!.inserted!.image;
     expect(chain.filename).toBe(disksOnly.diskChain[0].overlay);
     expect(chain["backing-image"]?.filename).toBe(base());
-    await guestAdvances();
+    await expectGuestAdvances(vm);
   });
 
   it("merging the newest layer is an active commit that pivots the disk back onto its base", async () => {
@@ -154,7 +144,7 @@ describe("runSnapshot on a running guest-kit VM", () => {
     expect(kind).toBe("active");
     await rm(d.overlay);
     expect(await activeFile()).toBe(base());
-    await guestAdvances();
+    await expectGuestAdvances(vm);
   });
 
   it("cancel mid-stream: the sink drains, QEMU finishes, files go, disks are merged back", async () => {
@@ -167,7 +157,7 @@ describe("runSnapshot on a running guest-kit VM", () => {
     expect(await activeFile()).toBe(base());
     expect((await qmp.queryMigrate()).status).toBe("completed");
     expect((await qmp.queryStatus()).status).toBe("running");
-    await guestAdvances();
+    await expectGuestAdvances(vm);
   });
 
   it("a paused VM is left paused (7.2 resumes it after setup; we pause it again)", async () => {
@@ -185,7 +175,7 @@ describe("runSnapshot on a running guest-kit VM", () => {
       await qmp.cont();
     }
     expect(await activeFile()).toBe(base());
-    await guestAdvances();
+    await expectGuestAdvances(vm);
   });
 
   it("an overlay that cannot be created fails the snapshot before the guest is paused, leaving nothing behind", async () => {
@@ -205,7 +195,7 @@ describe("runSnapshot on a running guest-kit VM", () => {
     expect(existsSync(s.dir)).toBe(false);
     expect(await activeFile()).toBe(base());
     expect(await capability("background-snapshot")).toBe(false);
-    await guestAdvances();
+    await expectGuestAdvances(vm);
   });
 
   it("refuses before touching the VM: target not a directory, not enough space", async () => {

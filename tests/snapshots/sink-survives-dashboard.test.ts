@@ -26,7 +26,8 @@ import { ORPHAN_CONNECT_GRACE_MS, type SinkStatus } from "../../lib/snapshots/si
 import type { SnapshotStatusName } from "../../lib/snapshots/state-machine";
 import { sinkStatusPathOf } from "../../lib/snapshots/vmstate-sink";
 import { useTestDatabase } from "../support/db";
-import { parseGuestTicks, startGuestKitVm } from "../support/guest-kit";
+import { startGuestKitVm } from "../support/guest-kit";
+import { expectGuestAdvances } from "../support/guest-progress";
 import { disposeAllVms, type TestVm } from "../support/qemu";
 
 useTestDatabase();
@@ -140,16 +141,6 @@ async function jobRow(id: string) {
   return db().snapshot.findUniqueOrThrow({ where: { id } });
 }
 
-async function guestAdvances(count = 2): Promise<void> {
-  let offset = vm.serialOutput().length;
-  const before = parseGuestTicks(vm.serialOutput()).at(-1)?.tick ?? 0;
-  for (let i = 0; i < count; i++) {
-    const m = await vm.waitForSerial(/^tick [^\n]*\n/m, 20_000, offset);
-    offset = (m.index ?? 0) + m[0].length;
-  }
-  expect(parseGuestTicks(vm.serialOutput()).at(-1)!.tick).toBeGreaterThan(before);
-}
-
 function fakeVmstate(bodyBytes: number): Buffer {
   const desc = Buffer.from(JSON.stringify({ page_size: 4096, devices: [{ name: "timer", instance_id: 0 }] }));
   const len = Buffer.alloc(4);
@@ -190,7 +181,7 @@ describe("the vmstate sink outlives the dashboard", () => {
     }, "QEMU to end the migration");
     expect(info.status).toBe("completed");
     expect((await qmp.queryStatus()).status).toBe("running");
-    await guestAdvances();
+    await expectGuestAdvances(vm);
 
     const done = await finishedStatus(job.statusFile);
     expect(done.dashboardGoneAt).toBeTruthy();

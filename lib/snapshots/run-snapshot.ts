@@ -21,6 +21,9 @@
 //     the VM is as it was before;
 //   - QEMU gone mid-snapshot: nothing to roll back; the vmstate is removed, but overlays are KEPT (they
 //     hold the guest's writes since the snapshot instant) and the error says where they are.
+// Crash safety: every change to the VM that a dead dashboard would leave behind (capabilities switched
+// on, the guest stopped) is reported through onUndoChange BEFORE it is made, and reported again once put
+// back (crash-undo.ts; a restarted dashboard undoes what is left).
 // Invariants: never throws (returns failed with an error class and an operator-readable message); the
 // sink is never cut while QEMU may still write to it; a paused VM is left paused.
 import { mkdir, rm, rmdir, stat } from "node:fs/promises";
@@ -39,7 +42,8 @@ import {
   resumeWhenStreaming,
   type LayerTarget,
 } from "./pause-strategy";
-import { preflightSnapshot, SnapshotRefusedError, type PreflightInput, type PreflightReport } from "./preflight";
+import type { VmUndo } from "./crash-undo";
+import { overlayRoomBytes, preflightSnapshot, SnapshotRefusedError, type PreflightInput, type PreflightReport } from "./preflight";
 import { VmstateSink, type VmstateSinkResult } from "./vmstate-sink";
 
 export type SnapshotErrorClass =
@@ -104,6 +108,12 @@ export interface RunSnapshotHooks {
   /** Awaited before the run goes on: persist, publish. A throw here fails the snapshot. */
   onStatus(status: "preflight" | "setup" | "active", detail?: string): Promise<void>;
   onProgress?(progress: SnapshotProgress): void | Promise<void>;
+  /**
+   * What a crash of this process would leave changed on the VM (crash-undo.ts), or null. Called before
+   * each change is made (awaited) and after it is put back; calls never overlap and keep their order.
+   * A throw is logged, not fatal: the snapshot goes on without that safety net.
+   */
+  onUndoChange?(undo: VmUndo | null): Promise<void>;
 }
 
 export interface RunSnapshotInput extends Omit<PreflightInput, "qmp" | "mode"> {
@@ -177,6 +187,9 @@ class SnapshotRun {
   private overlays: DiskChainEntry[] = [];
   private capabilitiesChanged = false;
   private stoppedByUs = false;
+  /** What onUndoChange was last told, and the chain of those calls (kept in order). */
+  private undo: { capabilities?: MigrationCapabilityStatus[]; guestStopped?: boolean } = {};
+  private undoReported: Promise<void> = Promise.resolve();
   private discarding = false;
   private restop: Promise<void> | undefined;
   private setupStartedAt = 0;
@@ -224,6 +237,7 @@ class SnapshotRun {
       return this.fail(classify(err));
     } finally {
       this.offEvents();
+      await this.undoReported; // the job layer's record is final before the result is
     }
   }
 
@@ -238,6 +252,8 @@ class SnapshotRun {
         filePath: path.join(this.targetDir, "vmstate.bin"),
         socketDir: this.input.sinkDir,
         name: this.input.snapshotId,
+        // The overlays sit beside the vmstate: a full file system would stop the guest (io-error).
+        keepFreeBytes: overlayRoomBytes(report.memoryBytes),
       });
     }
     // Listen before `stop`: STOP/RESUME timestamps are the guest pause (QEMU.md §1, §8).
@@ -257,8 +273,11 @@ class SnapshotRun {
     // While the guest still runs: the overlay images exist, so the pause holds no file work.
     const targets = layered ? await this.prepareTargets(entries) : [];
     // The pause: stop, transaction and migrate in one write (pause-strategy.ts).
-    const r = await layerAndStream(qmp, { targets, uri: this.withRam ? this.sink!.uri : undefined, stop: layered && report.runState === "running" });
+    const stop = layered && report.runState === "running";
+    if (stop) await this.reportUndo({ guestStopped: true });
+    const r = await layerAndStream(qmp, { targets, uri: this.withRam ? this.sink!.uri : undefined, stop });
     this.stoppedByUs = r.stopped;
+    if (!r.stopped && stop) void this.reportUndo({ guestStopped: false });
     if (r.stopError) {
       if (layered && !r.transactionError) this.overlays = entries; // applied to a running guest: roll back
       throw new SnapshotFailure("qmp-error", `QEMU refused to pause the guest: ${describe(r.stopError)}`, { cause: r.stopError });
@@ -324,6 +343,7 @@ class SnapshotRun {
   private async enableCapabilities(found: MigrationCapabilityStatus[]): Promise<void> {
     const wanted = ["background-snapshot", "events"];
     if (wanted.every((c) => found.find((f) => f.capability === c)?.state)) return;
+    await this.reportUndo({ capabilities: this.capabilitiesBefore() });
     try {
       await this.qmp.migrateSetCapabilities(wanted.map((capability) => ({ capability, state: true })));
       this.capabilitiesChanged = true;
@@ -336,26 +356,44 @@ class SnapshotRun {
     }
   }
 
+  /** background-snapshot and events as preflight found them. */
+  private capabilitiesBefore(): MigrationCapabilityStatus[] {
+    const before = this.report!.capabilities;
+    return ["background-snapshot", "events"].map((capability) => ({ capability, state: before.find((c) => c.capability === capability)?.state ?? false }));
+  }
+
   /** Puts background-snapshot/events back as preflight found them, so other tools' migrations are unaffected. */
   private async restoreCapabilities(): Promise<void> {
     if (!this.capabilitiesChanged || !this.qmp.connected) return;
-    const before = this.report!.capabilities;
-    const caps = ["background-snapshot", "events"].map((capability) => ({
-      capability,
-      state: before.find((c) => c.capability === capability)?.state ?? false,
-    }));
     try {
-      await this.qmp.migrateSetCapabilities(caps);
+      await this.qmp.migrateSetCapabilities(this.capabilitiesBefore());
       this.capabilitiesChanged = false;
+      void this.reportUndo({ capabilities: undefined });
     } catch (err) {
       this.log?.warn({ err }, "could not put the migration capabilities back");
     }
   }
 
+  /** Updates what a crash would leave behind and tells the job layer (see RunSnapshotHooks.onUndoChange). */
+  private reportUndo(change: { capabilities?: MigrationCapabilityStatus[]; guestStopped?: boolean }): Promise<void> {
+    this.undo = { ...this.undo, ...change };
+    const hook = this.input.hooks.onUndoChange;
+    if (!hook) return Promise.resolve();
+    const { capabilities, guestStopped } = this.undo;
+    const undo: VmUndo | null = capabilities || guestStopped ? { ...(capabilities ? { capabilities } : {}), ...(guestStopped ? { guestStopped } : {}) } : null;
+    this.undoReported = this.undoReported
+      .then(() => hook(undo))
+      .catch((err: unknown) => this.log?.warn({ err }, "could not record what a crash would leave to undo on the VM"));
+    return this.undoReported;
+  }
+
   private onEvent(ev: QmpEvent): void {
     this.events.push(ev);
     if (ev.event === "MIGRATION") this.wake();
-    if (ev.event === "RESUME") this.stoppedByUs = false; // QEMU resumed it after saving device state
+    if (ev.event === "RESUME") {
+      this.stoppedByUs = false; // QEMU (or our cont) resumed it after the device state was saved
+      if (this.undo.guestStopped) void this.reportUndo({ guestStopped: false });
+    }
     // 7.2 resumes the guest at the end of setup whatever its state was (QEMU.md §4): a VM that was
     // paused before the snapshot is paused again at once.
     if (ev.event === "RESUME" && this.wasPaused && this.withRam && !this.restop) {
@@ -456,7 +494,8 @@ class SnapshotRun {
   }
 
   private writeErrorMessage(r: VmstateSinkResult): string {
-    const why = r.writeError!.code === "ENOSPC" ? "the disk is full" : `${r.writeError!.code ?? "I/O error"}: ${r.writeError!.message}`;
+    const e = r.writeError!;
+    const why = e.code !== "ENOSPC" ? `${e.code ?? "I/O error"}: ${e.message}` : e.keptFreeBytes ? `the disk is full: ${e.message}` : "the disk is full";
     return `writing the vmstate to ${this.sink!.filePath} failed (${why}); QEMU's stream was drained so the guest kept running, and the partial file was removed`;
   }
 

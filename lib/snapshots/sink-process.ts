@@ -11,6 +11,9 @@
 //   - exactly one connection is accepted; the socket file is unlinked as soon as it is, later
 //     connections are dropped at once;
 //   - the file is created exclusively (never overwrites) with mode 0600, its directory if missing;
+//   - it leaves keepFreeBytes free on the file system: the snapshot's disk overlays live there and take
+//     the guest's writes, and a guest whose disk write meets ENOSPC is stopped by QEMU (io-error). With
+//     less room than that, it stops writing as on ENOSPC (checked every SPACE_CHECK_BYTES);
 //   - the connection is never closed before QEMU closes it and reading never stops for long: on any
 //     write error the sink switches to discard (keeps reading, throws data away, removes the partial
 //     file, records the real cause — QEMU itself would only say "Broken pipe");
@@ -30,7 +33,7 @@
 //   - the signals sent to the dashboard's whole process group (GROUP_SIGNALS: Ctrl-C, hangup, a service
 //     manager's stop) are ignored: the sink ends with QEMU's stream, never in the middle of it.
 import { renameSync, unlinkSync, writeFileSync } from "node:fs";
-import { mkdir, open, unlink, type FileHandle } from "node:fs/promises";
+import { mkdir, open, statfs, unlink, type FileHandle } from "node:fs/promises";
 import net from "node:net";
 import path from "node:path";
 
@@ -42,8 +45,11 @@ export interface VmstateSinkResult {
   bytesWritten: number;
   /** The file is complete and kept. False whenever any of the fields below is set. */
   complete: boolean;
-  /** The first write error, e.g. `{ code: "ENOSPC", message: … }`: the real cause of a failure. */
-  writeError?: { code?: string; message: string };
+  /**
+   * The first write error, e.g. `{ code: "ENOSPC", message: … }`: the real cause of a failure.
+   * keptFreeBytes: the sink stopped itself to leave that much room for the VM's disk writes.
+   */
+  writeError?: { code?: string; message: string; keptFreeBytes?: number };
   /** Why the stream was discarded on purpose: cancel, or the dashboard went away. */
   discardReason?: string;
   /** Why the received stream is not a complete vmstate (truncated, bad header, sink died). */
@@ -57,6 +63,8 @@ export interface SinkProcessConfig {
   statusPath: string;
   /** Exit (removing the file) when QEMU has not connected by then. */
   connectTimeoutMs: number;
+  /** Room to leave on the file system for the VM's disk overlays (0: write until ENOSPC). */
+  keepFreeBytes?: number;
 }
 
 /** Dashboard → sink, on the sink's stdin. */
@@ -104,6 +112,8 @@ const HEADER = Buffer.from([0x51, 0x45, 0x56, 0x4d, 0x00, 0x00, 0x00, 0x03]); //
 const TAIL_KEEP = 2 * 1024 * 1024;
 /** Buffer at most this much before pausing the socket (and with it QEMU, and the guest's writes). */
 const HIGH_WATER = 16 * 1024 * 1024;
+/** How often the free space is read while writing (and before the first write). */
+const SPACE_CHECK_BYTES = 8 * 1024 * 1024;
 
 /** Checks a received stream's head and tail; returns why it is not a complete vmstate, or undefined. */
 export function checkVmstate(head: Buffer, tail: Buffer, totalBytes: number): string | undefined {
@@ -126,9 +136,9 @@ export function checkVmstate(head: Buffer, tail: Buffer, totalBytes: number): st
   return `the stream ended after ${totalBytes} bytes without QEMU's closing VM description (truncated)`;
 }
 
-function errnoOf(err: unknown): { code?: string; message: string } {
-  const e = err as NodeJS.ErrnoException;
-  return { code: e?.code, message: e?.message ?? String(err) };
+function errnoOf(err: unknown): { code?: string; message: string; keptFreeBytes?: number } {
+  const e = err as NodeJS.ErrnoException & { keptFreeBytes?: number };
+  return { code: e?.code, message: e?.message ?? String(err), ...(e?.keptFreeBytes ? { keptFreeBytes: e.keptFreeBytes } : {}) };
 }
 
 class SinkProcess {
@@ -146,6 +156,8 @@ class SinkProcess {
   private tailBytes = 0;
   private received = 0;
   private written = 0;
+  /** `written` when the free space was last read (-Infinity: not yet). */
+  private spaceCheckedAt = -Infinity;
   private connected = false;
   private dashboardGone = false;
   private finished = false;
@@ -318,6 +330,7 @@ class SinkProcess {
       this.pendingBytes = 0;
       this.socket?.resume();
       try {
+        await this.assertRoomFor(batch.length);
         let off = 0;
         while (off < batch.length) {
           const { bytesWritten } = await this.file.write(batch, off, batch.length - off);
@@ -333,6 +346,21 @@ class SinkProcess {
       }
     }
     this.writing = undefined;
+  }
+
+  /** Throws an ENOSPC-like error when writing `bytes` would eat into the room kept for the VM's disks. */
+  private async assertRoomFor(bytes: number): Promise<void> {
+    const keep = this.cfg.keepFreeBytes ?? 0;
+    if (keep <= 0 || this.written - this.spaceCheckedAt < SPACE_CHECK_BYTES) return;
+    this.spaceCheckedAt = this.written;
+    const fs = await statfs(path.dirname(this.cfg.filePath));
+    const free = fs.bavail * fs.bsize;
+    if (free - bytes >= keep) return;
+    const mib = (n: number) => `${(n / 1024 / 1024).toFixed(1)} MiB`;
+    throw Object.assign(new Error(`only ${mib(free)} left on the file system, and ${mib(keep)} of it is kept for the VM's disk writes to its overlays`), {
+      code: "ENOSPC",
+      keptFreeBytes: keep,
+    });
   }
 
   /** Stops writing, drops what is buffered, removes the partial file; reading goes on (QEMU.md §2). */

@@ -47,6 +47,8 @@ export interface VmstateSinkOptions {
   name: string;
   /** The sink gives up (removing the file) when QEMU has not connected by then. Default 120 s. */
   connectTimeoutMs?: number;
+  /** Room to leave on the file system for the VM's disk overlays: below it the sink stops writing as on ENOSPC. */
+  keepFreeBytes?: number;
 }
 
 const DEFAULT_CONNECT_TIMEOUT_MS = 120_000;
@@ -116,6 +118,7 @@ export class VmstateSink {
       filePath: options.filePath,
       statusPath: sinkStatusPathOf(options.filePath),
       connectTimeoutMs: options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
+      keepFreeBytes: options.keepFreeBytes,
     };
     // Not detached (see the header: same session, same scheduling group as the dashboard); the sink
     // ignores the group's signals itself. A clean environment: nothing from NODE_OPTIONS (loaders,

@@ -128,6 +128,11 @@ describe("Snapshot now through the API and the worker", () => {
   let completed: SnapshotJson;
 
   it("POST answers 202 with the queued job; the worker takes it to completed; every step is recorded and published", async () => {
+    // While it streams, the row says what a crash would leave to undo on the VM (crash-undo.ts).
+    let undoWhileActive: unknown = "not read";
+    afterStatus = async (status, id) => {
+      if (status === "active") undoWhileActive = (await db().snapshot.findUniqueOrThrow({ where: { id } })).undoOnCrash;
+    };
     const res = await create(vmAId, { mode: "live", note: "before upgrade" });
     expect(res.status).toBe(202);
     const { snapshot } = (await res.json()) as { snapshot: SnapshotJson };
@@ -135,6 +140,14 @@ describe("Snapshot now through the API and the worker", () => {
     expect(snapshot.statusHistory.map((h) => h.status)).toEqual(["queued"]);
 
     completed = await settled(snapshot.id);
+    afterStatus = () => {};
+    expect(undoWhileActive).toMatchObject({
+      capabilities: [
+        { capability: "background-snapshot", state: false },
+        { capability: "events", state: false },
+      ],
+    });
+    expect((await db().snapshot.findUniqueOrThrow({ where: { id: snapshot.id } })).undoOnCrash).toBeNull();
     expect(completed.error).toBeNull();
     expect(completed.status).toBe("completed");
     expect(completed.statusHistory.map((h) => h.status)).toEqual(["queued", "preflight", "setup", "active", "completed"]);
@@ -274,7 +287,8 @@ describe("failures leave the guest running and making progress, no partial file,
     afterStatus = () => {};
     expect(r.status).toBe("failed");
     expect(r.error).toMatchObject({ class: "target-write" });
-    expect(r.error!.message).toMatch(/the disk is full/);
+    // It stopped short of the last 8 MiB: the guest's writes into its new overlay still had room.
+    expect(r.error!.message).toMatch(/the disk is full: only [0-9.]+ MiB left on the file system, and 64\.0 MiB of it is kept for the VM's disk writes/);
     expect(r.files).toEqual([]);
     expect(readdirSync(dir)).toEqual(["ballast"]); // no vmstate, no overlay, no directory left
     expect(await activeFile(vmAId)).toBe(vmA.disks[0].path);
@@ -342,5 +356,60 @@ describe("failures leave the guest running and making progress, no partial file,
     expect(r.status).toBe("failed");
     expect(r.error).toMatchObject({ class: "interrupted" });
     expect(r.error!.message).toMatch(/dashboard restarted during the snapshot/);
+  });
+
+  async function capabilities(): Promise<Record<string, boolean>> {
+    const caps = await (await getVmSession(vmAId)).queryMigrateCapabilities();
+    return Object.fromEntries(caps.filter((c) => ["background-snapshot", "events"].includes(c.capability)).map((c) => [c.capability, c.state]));
+  }
+
+  it("a dead run's changes are put back at recovery: the guest it paused runs again, the capabilities are as before", async () => {
+    const qmp = await getVmSession(vmAId);
+    // What a worker that died between its `stop` and the guest running again leaves behind.
+    const row = await db().snapshot.create({
+      data: {
+        vmId: vmAId,
+        hostId,
+        mode: "live",
+        status: "setup",
+        undoOnCrash: { capabilities: [{ capability: "background-snapshot", state: false }, { capability: "events", state: false }], guestStopped: true },
+        history: { create: [{ status: "queued" }, { status: "setup" }] },
+      },
+    });
+    await qmp.migrateSetCapabilities([{ capability: "background-snapshot", state: true }, { capability: "events", state: true }]);
+    await qmp.stop();
+    expect(await recoverInterruptedSnapshots(log)).toBe(1);
+    expect((await qmp.queryStatus()).status).toBe("running");
+    expect(await capabilities()).toEqual({ "background-snapshot": false, events: false });
+    const r = await get(row.id);
+    expect(r).toMatchObject({ status: "failed", error: { class: "interrupted" } });
+    expect(r.error!.message).toMatch(/On the VM: the guest, which Snapfleet had paused for the snapshot's instant, was resumed; the migration capabilities were put back \(background-snapshot off, events off\)/);
+    expect((await db().snapshot.findUniqueOrThrow({ where: { id: row.id } })).undoOnCrash).toBeNull();
+    await expectGuestAdvances(vmA);
+  });
+
+  it("recovery leaves alone a guest the dead run had not paused (an operator's pause stays)", async () => {
+    const qmp = await getVmSession(vmAId);
+    const row = await db().snapshot.create({
+      data: {
+        vmId: vmAId,
+        hostId,
+        mode: "live",
+        status: "active",
+        undoOnCrash: { capabilities: [{ capability: "background-snapshot", state: false }, { capability: "events", state: false }] },
+        history: { create: [{ status: "queued" }, { status: "active" }] },
+      },
+    });
+    await qmp.migrateSetCapabilities([{ capability: "background-snapshot", state: true }]);
+    await qmp.stop();
+    try {
+      expect(await recoverInterruptedSnapshots(log)).toBe(1);
+      expect((await qmp.queryStatus()).status).toBe("paused");
+      expect(await capabilities()).toEqual({ "background-snapshot": false, events: false });
+      expect((await get(row.id)).error!.message).not.toMatch(/resumed/);
+    } finally {
+      await qmp.cont();
+    }
+    await expectGuestAdvances(vmA);
   });
 });

@@ -52,6 +52,9 @@ async function capability(name: string): Promise<boolean | undefined> {
 function snap(mode: SnapshotModeName, extra: Partial<RunSnapshotInput> & { onStatus?: (s: string) => Promise<void> | void } = {}) {
   const statuses: string[] = [];
   const progress: number[] = [];
+  /** The guest's STOP/RESUME events and the run's undo reports (what a crash would leave), in order. */
+  const timeline: string[] = [];
+  const offEvents = qmp.on(["STOP", "RESUME"], (e) => timeline.push(e.event));
   const { onStatus, ...rest } = extra;
   const snapshotId = randomUUID();
   const done = runSnapshot({
@@ -69,10 +72,11 @@ function snap(mode: SnapshotModeName, extra: Partial<RunSnapshotInput> & { onSta
         await onStatus?.(s);
       },
       onProgress: (p) => void progress.push(p.progress),
+      onUndoChange: async (u) => void timeline.push(`undo ${JSON.stringify(u)}`),
     },
     ...rest,
-  });
-  return { snapshotId, statuses, progress, done, dir: path.join(root, "rs", snapshotId) };
+  }).finally(offEvents);
+  return { snapshotId, statuses, progress, timeline, done, dir: path.join(root, "rs", snapshotId) };
 }
 
 describe("runSnapshot on a running guest-kit VM", () => {
@@ -98,6 +102,9 @@ describe("runSnapshot on a running guest-kit VM", () => {
     expect(live.metrics.throughputBytesPerSec).toBeGreaterThan(0);
     expect(live.metrics.ramTransferredBytes).toBeGreaterThan(0);
     expect(s.progress.every((p) => p >= 0 && p <= 1)).toBe(true);
+    // Each change a crash would leave on the VM is on record before it is made, and cleared once undone.
+    const caps = '{"capabilities":[{"capability":"background-snapshot","state":false},{"capability":"events","state":false}]';
+    expect(s.timeline).toEqual([`undo ${caps}}`, `undo ${caps},"guestStopped":true}`, "STOP", "RESUME", `undo ${caps}}`, "undo null"]);
     // Capabilities are put back: a later migration by another tool is not a background snapshot.
     expect(await capability("background-snapshot")).toBe(false);
     await expectGuestAdvances(vm);

@@ -1,6 +1,7 @@
 // The vmstate sink against real sockets and real filesystems: a complete stream is kept, a truncated
-// one is removed, a full disk (a real 1 MiB tmpfs) turns it into a drain that still reads everything
-// QEMU sends, and switchToDiscard does the same on purpose. The "QEMU" here is a plain unix-socket
+// one is removed, a full disk (a real 1 MiB tmpfs) — or one with less free space than the room kept for
+// the VM's disk overlays — turns it into a drain that still reads everything QEMU sends, and
+// switchToDiscard does the same on purpose. The "QEMU" here is a plain unix-socket
 // client writing a synthetic vmstate (QEVM header … 0x00 0x06 <len> {json}).
 // The sink is a process of its own (sink-process.ts): these tests also pin that it stays in the caller's
 // session (its scheduling group), shrugs off the signals sent to the caller's whole process group, keeps
@@ -145,6 +146,25 @@ describe("VmstateSink", () => {
       expect(result.bytesReceived).toBe(data.length);
       expect(result.complete).toBe(false);
       expect(result.writeError?.code).toBe("ENOSPC");
+      expect(existsSync(sink.filePath)).toBe(false);
+    } finally {
+      execFileSync("umount", [mnt]);
+    }
+  });
+
+  it("leaves the room kept for the VM's disk overlays: below it, it stops writing as on ENOSPC and drains", async () => {
+    const mnt = path.join(root, "tmpfs-keep");
+    mkdirSync(mnt);
+    execFileSync("mount", ["-t", "tmpfs", "-o", "size=16m", "tmpfs", mnt]);
+    try {
+      execFileSync("fallocate", ["-l", String(13 * 1024 * 1024), path.join(mnt, "ballast")]); // 3 MiB left
+      const sink = await VmstateSink.open({ filePath: path.join(mnt, "vmstate.bin"), socketDir: sockDir, name: `t${++n}`, keepFreeBytes: 4 * 1024 * 1024 });
+      const data = fakeVmstate(2 * 1024 * 1024); // it would fit: the room is what it must not take
+      await sendStream(sink.socketPath, data);
+      const result = await sink.finished;
+      expect(result).toMatchObject({ bytesReceived: data.length, bytesWritten: 0, complete: false });
+      expect(result.writeError).toMatchObject({ code: "ENOSPC", keptFreeBytes: 4 * 1024 * 1024 });
+      expect(result.writeError!.message).toMatch(/^only 3\.0 MiB left on the file system, and 4\.0 MiB of it is kept for the VM's disk writes/);
       expect(existsSync(sink.filePath)).toBe(false);
     } finally {
       execFileSync("umount", [mnt]);

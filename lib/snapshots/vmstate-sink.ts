@@ -20,7 +20,8 @@
 // of a whole desktop session, so under CPU pressure the sink's wake-ups preempt QEMU's migration thread
 // and it reads QEMU's stream in ever smaller pieces (measured on a 2-vCPU TCG host, busy 1 GiB guest:
 // 63–87 MB/s and 4–6 KiB per read in a session of its own, 125–131 MB/s and 9–11 KiB per read in the
-// caller's; docs/performance.md, "Overhead of Snapfleet"). It records what happened in a status file
+// caller's; docs/performance.md, "Overhead of Snapfleet"), and it runs a little nicer than the
+// dashboard for the same reason (sink-process.ts, SINK_NICE). It records what happened in a status file
 // next to the vmstate (`<vmstate>.sink.json`) for the restarted dashboard's crash recovery (jobs.ts).
 // Invariants: exactly one connection is accepted; the socket lives in a private 0700 directory of this
 // process and is unlinked once QEMU's stream is accepted (or the sink gives up); the file is created

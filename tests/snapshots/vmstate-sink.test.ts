@@ -12,10 +12,10 @@ import { execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import net from "node:net";
-import { tmpdir } from "node:os";
+import { getPriority, tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { GROUP_SIGNALS, type SinkStatus } from "../../lib/snapshots/sink-process";
+import { GROUP_SIGNALS, SINK_NICE, type SinkStatus } from "../../lib/snapshots/sink-process";
 import { checkVmstate, VmstateSink } from "../../lib/snapshots/vmstate-sink";
 
 let root: string;
@@ -212,6 +212,8 @@ describe("VmstateSink", () => {
     // scheduling autogroup of its own, competing with QEMU as an equal (see vmstate-sink.ts).
     const ids = (pid: number) => readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1].split(" ").slice(2, 4);
     expect(ids(sink.pid)).toEqual(ids(process.pid));
+    // A little nicer than its parent, so QEMU fills the socket between its reads (sink-process.ts).
+    expect(getPriority(sink.pid)).toBe(Math.min(19, getPriority() + SINK_NICE));
     expect(readStatus(sink)).toMatchObject({ version: 1, pid: sink.pid, filePath: sink.filePath, state: "listening" });
 
     const data = fakeVmstate(2 * 1024 * 1024);

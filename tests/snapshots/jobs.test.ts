@@ -363,19 +363,21 @@ describe("failures leave the guest running and making progress, no partial file,
     return Object.fromEntries(caps.filter((c) => ["background-snapshot", "events"].includes(c.capability)).map((c) => [c.capability, c.state]));
   }
 
+  /** The row of a run whose worker died in `status`, having switched both capabilities on (and more). */
+  function deadRun(status: "setup" | "active", undo: { guestStopped?: boolean }) {
+    const capabilities = [
+      { capability: "background-snapshot", state: false },
+      { capability: "events", state: false },
+    ];
+    return db().snapshot.create({
+      data: { vmId: vmAId, hostId, mode: "live", status, undoOnCrash: { capabilities, ...undo }, history: { create: [{ status: "queued" }, { status }] } },
+    });
+  }
+
   it("a dead run's changes are put back at recovery: the guest it paused runs again, the capabilities are as before", async () => {
     const qmp = await getVmSession(vmAId);
     // What a worker that died between its `stop` and the guest running again leaves behind.
-    const row = await db().snapshot.create({
-      data: {
-        vmId: vmAId,
-        hostId,
-        mode: "live",
-        status: "setup",
-        undoOnCrash: { capabilities: [{ capability: "background-snapshot", state: false }, { capability: "events", state: false }], guestStopped: true },
-        history: { create: [{ status: "queued" }, { status: "setup" }] },
-      },
-    });
+    const row = await deadRun("setup", { guestStopped: true });
     await qmp.migrateSetCapabilities([{ capability: "background-snapshot", state: true }, { capability: "events", state: true }]);
     await qmp.stop();
     expect(await recoverInterruptedSnapshots(log)).toBe(1);
@@ -390,16 +392,7 @@ describe("failures leave the guest running and making progress, no partial file,
 
   it("recovery leaves alone a guest the dead run had not paused (an operator's pause stays)", async () => {
     const qmp = await getVmSession(vmAId);
-    const row = await db().snapshot.create({
-      data: {
-        vmId: vmAId,
-        hostId,
-        mode: "live",
-        status: "active",
-        undoOnCrash: { capabilities: [{ capability: "background-snapshot", state: false }, { capability: "events", state: false }] },
-        history: { create: [{ status: "queued" }, { status: "active" }] },
-      },
-    });
+    const row = await deadRun("active", {});
     await qmp.migrateSetCapabilities([{ capability: "background-snapshot", state: true }]);
     await qmp.stop();
     try {

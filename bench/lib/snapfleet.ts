@@ -3,12 +3,12 @@
 // directory, one `local` host whose socket directory the bench's VMs put their second QMP monitor in.
 // The bench talks to it only as a client would: HTTP API and the /ws WebSocket.
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { existsSync, readdirSync, statSync } from "node:fs";
 import { mkdir, mkdtemp, rm } from "node:fs/promises";
-import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import WebSocket from "ws";
+import { dashboardBuildIsStale } from "../../scripts/build-freshness.mjs";
+import { freeTcpPort } from "../../tests/support/ports";
 import { REPO_ROOT } from "./report";
 
 export interface WsFrame {
@@ -44,33 +44,9 @@ export interface SnapfleetServer {
   stop(): Promise<void>;
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const a = s.address();
-      s.close(() => (typeof a === "object" && a ? resolve(a.port) : reject(new Error("no port"))));
-    });
-  });
-}
-
-function newestMtime(dir: string): number {
-  let newest = 0;
-  for (const e of readdirSync(dir, { withFileTypes: true })) {
-    if (e.name === "generated" || e.name.startsWith(".")) continue;
-    const p = path.join(dir, e.name);
-    newest = Math.max(newest, e.isDirectory() ? newestMtime(p) : statSync(p).mtimeMs);
-  }
-  return newest;
-}
-
 /** Builds the dashboard when `npm start` would (no build, or sources newer than it). */
 function ensureBuild(log: (m: string) => void): number {
-  const buildId = path.join(REPO_ROOT, ".next", "BUILD_ID");
-  const sources = ["app", "components", "lib"].map((d) => path.join(REPO_ROOT, d)).filter(existsSync);
-  const stale = !existsSync(buildId) || Math.max(...sources.map(newestMtime)) > statSync(buildId).mtimeMs;
-  if (!stale) return 0;
+  if (!dashboardBuildIsStale(REPO_ROOT)) return 0;
   const t = performance.now();
   // Others edit the sources while this runs: a half-written file fails the build; retry once later.
   for (let attempt = 1; ; attempt++) {
@@ -112,7 +88,7 @@ export async function startSnapfleet(log: (m: string) => void): Promise<Snapflee
   const snapshotDir = path.join(work, "snapshots");
   await mkdir(socketDir);
   await mkdir(snapshotDir);
-  const [port, pgPort] = [await freePort(), await freePort()];
+  const [port, pgPort] = [await freeTcpPort(), await freeTcpPort()];
   let stderr = "";
   const child = spawn(path.join(REPO_ROOT, "node_modules", ".bin", "tsx"), ["server.ts"], {
     cwd: REPO_ROOT,

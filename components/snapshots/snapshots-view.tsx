@@ -18,8 +18,8 @@ import {
   type SnapshotStatusJson,
 } from "@/lib/snapshots/snapshot-json";
 import { PauseChart } from "./pause-chart";
-import { durationMs, formatMs, formatRate, newerOf } from "./snapshot-format";
-import { SnapshotStatusChip } from "./snapshot-status-chip";
+import { formatRate, newerOf } from "./snapshot-format";
+import { SnapshotOutcomeCells } from "./snapshot-outcome-cells";
 import { DataTable } from "@/components/ui/data-table";
 
 const STATUSES: SnapshotStatusJson[] = ["queued", "preflight", "setup", "active", "completed", "failed", "cancelled"];
@@ -230,12 +230,7 @@ export function SnapshotsView({ initial, initialFilters, options }: { initial: S
                 </Link>
                 <span className="ml-1 text-xs text-slate-500">{s.hostName}</span>
               </td>
-              <td className="px-3 py-1.5">{s.mode}</td>
-              <td className="px-3 py-1.5">
-                <SnapshotStatusChip status={s.status} title={s.error?.message} />
-              </td>
-              <td className="px-3 py-1.5 text-right tabular-nums">{formatMs(s.guestPauseMs)}</td>
-              <td className="px-3 py-1.5 text-right tabular-nums">{formatMs(durationMs(s))}</td>
+              <SnapshotOutcomeCells s={s} />
               <td className="px-3 py-1.5 text-right tabular-nums">{formatRate(s.throughputBytesPerSec)}</td>
               <td className="px-3 py-1.5 text-right tabular-nums">{formatBytes(s.sizeBytes)}</td>
               <td className="max-w-72 truncate px-3 py-1.5" title={s.error?.message ?? s.note ?? undefined}>

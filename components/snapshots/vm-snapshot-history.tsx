@@ -7,8 +7,8 @@ import { formatBytes } from "@/components/fleet/format";
 import { RelativeTime } from "@/components/fleet/relative-time";
 import { useTopic } from "@/components/realtime/realtime-provider";
 import { SNAPSHOT_UPDATED_EVENT, snapshotJsonSchema, snapshotListJsonSchema, type SnapshotJson } from "@/lib/snapshots/snapshot-json";
-import { durationMs, formatMs, isRunning, newerOf } from "./snapshot-format";
-import { SnapshotStatusChip } from "./snapshot-status-chip";
+import { isRunning, newerOf } from "./snapshot-format";
+import { SnapshotOutcomeCells } from "./snapshot-outcome-cells";
 import { DataTable } from "@/components/ui/data-table";
 
 const PAGE = 20;
@@ -100,12 +100,7 @@ export function VmSnapshotHistory({ vmId }: { vmId: string }) {
               <td className="px-3 py-1.5">
                 <RelativeTime iso={s.createdAt} />
               </td>
-              <td className="px-3 py-1.5">{s.mode}</td>
-              <td className="px-3 py-1.5">
-                <SnapshotStatusChip status={s.status} title={s.error?.message} />
-              </td>
-              <td className="px-3 py-1.5 text-right tabular-nums">{formatMs(s.guestPauseMs)}</td>
-              <td className="px-3 py-1.5 text-right tabular-nums">{formatMs(durationMs(s))}</td>
+              <SnapshotOutcomeCells s={s} />
               <td className="px-3 py-1.5 text-right tabular-nums">{formatBytes(s.sizeBytes)}</td>
               <td className="max-w-56 truncate px-3 py-1.5 text-slate-600 dark:text-slate-400" title={s.error?.message ?? s.note ?? undefined}>
                 {s.status === "failed" ? <span className="text-red-700 dark:text-red-400">{s.error?.message}</span> : (s.note ?? "")}

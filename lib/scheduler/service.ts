@@ -116,20 +116,8 @@ export async function createSchedule(input: ScheduleCreateInput, now: Date): Pro
   const nextRunAt = input.enabled ? nextRunAfter(input.cron, input.timezone, now) : null;
   const s = await uniqueName(
     db().schedule.create({
-      data: {
-        name: input.name,
-        cron: input.cron,
-        timezone: input.timezone,
-        targets: input.targets,
-        mode: toDbMode(input.mode),
-        retention: input.retention,
-        enabled: input.enabled,
-        busyPolicy: input.busyPolicy,
-        missedRunPolicy: input.missedRunPolicy,
-        staggerSeconds: input.staggerSeconds,
-        failureAlertThreshold: input.failureAlertThreshold,
-        nextRunAt,
-      },
+      // The input's fields are the table's columns (strict schemas: nothing else gets through).
+      data: { ...input, mode: toDbMode(input.mode), nextRunAt },
     }),
     input.name,
   );
@@ -152,17 +140,8 @@ export async function updateSchedule(id: string, input: ScheduleUpdateInput, now
       tx.schedule.update({
         where: { id },
         data: {
-          name: input.name,
-          cron: input.cron,
-          timezone: input.timezone,
-          targets: input.targets,
+          ...input, // only the fields given change (see createSchedule)
           mode: input.mode ? toDbMode(input.mode) : undefined,
-          retention: input.retention,
-          enabled: input.enabled,
-          busyPolicy: input.busyPolicy,
-          missedRunPolicy: input.missedRunPolicy,
-          staggerSeconds: input.staggerSeconds,
-          failureAlertThreshold: input.failureAlertThreshold,
           // Re-enabling never catches up on the disabled stretch: the next run is after now.
           ...(timing ? { nextRunAt: enabled ? nextRunAfter(cron, timezone, now) : null } : {}),
         },

@@ -9,6 +9,7 @@ import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
+import { freeTcpPort } from "../support/ports";
 
 const execFileAsync = promisify(execFile);
 const SSHD = "/usr/sbin/sshd";
@@ -23,17 +24,6 @@ export interface TestSshd {
   /** Replaces the host key and restarts sshd on the same port (a "reinstalled" host, or a MITM). */
   rotateHostKey(): Promise<void>;
   stop(): Promise<void>;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 async function keygen(file: string): Promise<void> {
@@ -69,7 +59,7 @@ export async function startSshd(): Promise<TestSshd> {
   await Promise.all([keygen(hostKey), keygen(userKeyPath)]);
   await writeFile(path.join(dir, "authorized_keys"), await readFile(`${userKeyPath}.pub`));
   await mkdir("/run/sshd", { recursive: true, mode: 0o755 });
-  const port = await freePort();
+  const port = await freeTcpPort();
   const config = path.join(dir, "sshd_config");
   await writeFile(
     config,

@@ -30,6 +30,7 @@ import { useTestDatabase } from "../support/db";
 import { startGuestKitVm } from "../support/guest-kit";
 import { expectGuestAdvances } from "../support/guest-progress";
 import { disposeAllVms, type TestVm } from "../support/qemu";
+import { alive, until } from "../support/wait";
 
 useTestDatabase();
 const log = logger.child({ test: "sink-survives-dashboard" });
@@ -64,25 +65,6 @@ afterAll(async () => {
   await disposeAllVms();
   await rm(root, { recursive: true, force: true });
 });
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-async function until<T>(probe: () => T | undefined | Promise<T | undefined>, what: string, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 /** Starts the stand-in dashboard; `lines` collects what it says, `next(pred)` waits for a line. */
 function startDashboard(args: Record<string, unknown>) {

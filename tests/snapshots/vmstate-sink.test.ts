@@ -17,6 +17,7 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { GROUP_SIGNALS, SINK_NICE, type SinkStatus } from "../../lib/snapshots/sink-process";
 import { checkVmstate, VmstateSink } from "../../lib/snapshots/vmstate-sink";
+import { alive, until } from "../support/wait";
 
 let root: string;
 let sockDir: string;
@@ -57,30 +58,11 @@ async function openSink(dir: string, connectTimeoutMs?: number) {
   return VmstateSink.open({ filePath: path.join(dir, `vm-${++n}`, "vmstate.bin"), socketDir: sockDir, name: `t${n}`, connectTimeoutMs });
 }
 
-async function until<T>(probe: () => T | undefined, what: string, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = probe();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
 function readStatus(sink: VmstateSink): SinkStatus | undefined {
   try {
     return JSON.parse(readFileSync(sink.statusPath, "utf8")) as SinkStatus;
   } catch {
     return undefined;
-  }
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
   }
 }
 
@@ -220,7 +202,7 @@ describe("VmstateSink", () => {
     const conn = net.connect(sink.socketPath);
     await new Promise((r) => conn.once("connect", r));
     conn.write(data.subarray(0, 1024 * 1024));
-    const streaming = await until(() => (readStatus(sink)?.state === "streaming" ? readStatus(sink) : undefined), "state streaming");
+    const streaming = await until(() => (readStatus(sink)?.state === "streaming" ? readStatus(sink) : undefined), "state streaming", 10_000);
     expect(streaming.connectedAt).toBeTruthy();
     // What a Ctrl-C, a closed terminal or `systemctl stop` sends to every process of the dashboard's
     // group: the sink keeps the stream (and the file) whole.
@@ -251,7 +233,7 @@ describe("VmstateSink", () => {
     conn.on("error", () => {});
     await new Promise((r) => conn.once("connect", r));
     conn.write(fakeVmstate(1024 * 1024));
-    await until(() => (readStatus(sink)?.state === "streaming" ? true : undefined), "state streaming");
+    await until(() => (readStatus(sink)?.state === "streaming" ? true : undefined), "state streaming", 10_000);
     process.kill(sink.pid, "SIGKILL");
     const result = await sink.finished;
     expect(result.complete).toBe(false);

@@ -13,6 +13,7 @@ import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { promisify } from "node:util";
+import { freeTcpPort } from "./ports";
 
 const execFileAsync = promisify(execFile);
 
@@ -128,18 +129,6 @@ function readText(file: string): string {
   } catch {
     return "";
   }
-}
-
-async function freeTcpPort(): Promise<number> {
-  // Bind-then-release: racy in theory, but QEMU binds within milliseconds and ports are not reused fast.
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() => (typeof address === "object" && address ? resolve(address.port) : reject(new Error("no port"))));
-    });
-  });
 }
 
 /** Creates a qcow2 image whose backing file is `backing` (restore: never write the snapshot's own image). */

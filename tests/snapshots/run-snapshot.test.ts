@@ -1,7 +1,7 @@
 // run-snapshot against a real QEMU guest (the guest kit: it dirties RAM, writes a disk counter and
 // prints a tick every second), with no database: the QEMU sequence alone. `npm test` runs it on the
-// system's QEMU 7.2 and on a QEMU ≥ 9 (SNAPFLEET_QEMU), which resume the guest differently. One VM serves every case in
-// order, so the disk chain grows and is merged back exactly as in production:
+// system's QEMU 7.2 and on a QEMU ≥ 9 (SNAPFLEET_QEMU), which resume the guest differently. One VM
+// serves every case in order, so the disk chain grows and is merged back exactly as in production:
 //   live → ram-only → disks-only → merge the live snapshot's layer (intermediate commit) → merge the
 //   disks-only layer (active commit + pivot) → cancel mid-stream → a paused VM stays paused →
 //   refusals that touch nothing.
@@ -171,8 +171,6 @@ describe("runSnapshot on a running guest-kit VM", () => {
 
   it("a paused VM is left paused (QEMU < 9 resumes it after its setup and we pause it again; ≥ 9 never runs it)", async () => {
     await qmp.stop();
-    const runState: string[] = [];
-    const unsubscribe = qmp.on(["RESUME", "STOP"], (e) => runState.push(e.event));
     try {
       const s = snap("live");
       const r = await s.done;
@@ -180,11 +178,11 @@ describe("runSnapshot on a running guest-kit VM", () => {
       expect(r.metrics.guestPauseMs).toBeUndefined();
       expect(r.detail).toMatch(/paused/);
       expect((await qmp.queryStatus()).status).toBe("paused");
+      const runState = s.timeline.filter((e) => e === "STOP" || e === "RESUME");
       expect(runState).toEqual(qemuResumesByItself(qmp.greeting.version.qemu) ? ["RESUME", "STOP"] : []);
       const d = r.diskChain[0];
       await commitLayer(qmp, { overlayNode: d.overlayNode, overlayPath: d.overlay, baseNode: d.node, jobId: "t-merge-3" });
     } finally {
-      unsubscribe();
       await qmp.cont();
     }
     expect(await activeFile()).toBe(base());

@@ -3,12 +3,9 @@
 // into 2 MiB pages between snapshots. Each snapshot is restored into a fresh QEMU whose guest checkers
 // judge RAM (point-in-time) and disk (same instant as RAM) — the same proof as
 // tests/snapshots/restore-consistency.test.ts, for the first and for a later snapshot.
-import { createReadStream } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
-import net from "node:net";
 import os from "node:os";
 import path from "node:path";
-import { pipeline } from "node:stream/promises";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { openFileSink } from "../../bench/lib/sink";
 import { connectQmp, type QmpClient, type QmpEvent } from "../../lib/qmp";
@@ -22,8 +19,9 @@ import {
   resumeWhenStreaming,
   type LayerTarget,
 } from "../../lib/snapshots/pause-strategy";
-import { guestKitVmOptions, startGuestKitVm, waitForGuestVerdict, type GuestKitOptions } from "../support/guest-kit";
-import { createOverlay, disposeAllVms, startVm, type TestVm } from "../support/qemu";
+import { startGuestKitVm, type GuestKitOptions } from "../support/guest-kit";
+import { disposeAllVms, type TestVm } from "../support/qemu";
+import { restoreGuestKitSnapshot } from "../support/restore";
 
 const GUEST: GuestKitOptions = { name: "ps", memoryMiB: 192, dirtyMiB: 24, diskCounter: true, diskIntervalMs: 20 };
 
@@ -81,27 +79,10 @@ async function snapshot(n: number): Promise<{ disk: string; vmstate: string; pau
 }
 
 async function expectConsistentRestore(s: { disk: string; vmstate: string }, n: number): Promise<void> {
-  const top = path.join(work, `restore-top${n}.qcow2`);
-  await createOverlay(s.disk, top);
-  const restored = await startVm({ ...(await guestKitVmOptions(GUEST)), name: `ps-restore${n}`, incoming: true, diskPaths: [top] });
-  const target = await connectQmp({ kind: "unix", path: restored.qmpSocket });
-  try {
-    const socket = path.join(work, `incoming${n}.sock`);
-    await target.execute("migrate-incoming", { uri: `unix:${socket}` });
-    const conn = net.connect(socket);
-    await new Promise<void>((resolve, reject) => conn.once("connect", resolve).once("error", reject));
-    const completed = target.waitForEvent("MIGRATION", { predicate: (e) => ["completed", "failed"].includes((e.data as { status: string }).status), timeoutMs: 60_000 });
-    await target.migrateSetCapabilities([{ capability: "events", state: true }]);
-    await pipeline(createReadStream(s.vmstate), conn);
-    expect((await completed).data).toMatchObject({ status: "completed" });
-    await target.cont();
-    const verdict = await waitForGuestVerdict(restored, { timeoutMs: 60_000 });
-    expect(verdict.ram).toMatchObject({ status: "consistent" });
-    expect(verdict.disk).toMatchObject({ status: "consistent" });
-  } finally {
-    await target.close();
-    await restored.dispose();
-  }
+  const { vm, verdict } = await restoreGuestKitSnapshot(GUEST, s, { work, name: `ps-restore${n}` });
+  expect(verdict.ram).toMatchObject({ status: "consistent" });
+  expect(verdict.disk).toMatchObject({ status: "consistent" });
+  await vm.dispose();
 }
 
 it("reads the facts of a guest-kit VM: anonymous RAM, THP as the host has it, collapsible from here", async () => {

@@ -1,0 +1,44 @@
+// Restoring a guest-kit snapshot for the consistency proofs: a fresh QEMU started like the source
+// (-incoming defer) over a NEW top image on the snapshot's disk, the vmstate loaded by QEMU itself
+// (`exec:cat`), then run until the guest's own checkers give their verdict. QEMU reads the file: a Node
+// writer piping it into a socket races QEMU closing the channel when the load is done, and once failed
+// a CI run with "Premature close" (QEMU 10) although nothing was wrong with the snapshot.
+import path from "node:path";
+import { connectQmp } from "../../lib/qmp";
+import { guestKitVmOptions, waitForGuestVerdict, type GuestKitOptions, type GuestVerdict } from "./guest-kit";
+import { createOverlay, startVm, type TestVm } from "./qemu";
+
+const LOAD_TIMEOUT_MS = 60_000;
+
+/**
+ * Loads `vmstate` over a new top image on `disk` into a VM started with the source's `guest` options,
+ * runs it, and returns its verdict with the still running VM (the caller disposes it).
+ */
+export async function restoreGuestKitSnapshot(
+  guest: GuestKitOptions,
+  snapshot: { disk: string; vmstate: string },
+  opts: { work: string; name: string },
+): Promise<{ vm: TestVm; verdict: GuestVerdict }> {
+  const top = path.join(opts.work, `${opts.name}-top.qcow2`);
+  await createOverlay(snapshot.disk, top); // never write the snapshot's own file
+  const vm = await startVm({ ...(await guestKitVmOptions(guest)), name: opts.name, incoming: true, diskPaths: [top] });
+  const qmp = await connectQmp({ kind: "unix", path: vm.qmpSocket });
+  try {
+    await qmp.execute("migrate-incoming", { uri: `exec:cat '${snapshot.vmstate.replaceAll("'", "'\\''")}'` });
+    const deadline = Date.now() + LOAD_TIMEOUT_MS;
+    for (;;) {
+      const info = await qmp.queryMigrate();
+      if (info.status === "completed") break;
+      if (info.status === "failed") throw new Error(info["error-desc"] ?? "failed");
+      if (Date.now() > deadline) throw new Error(`not loaded after ${LOAD_TIMEOUT_MS} ms (${info.status})`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    await qmp.cont();
+  } catch (err) {
+    // A vmstate QEMU refuses makes it exit: its stderr says why.
+    throw new Error(`loading ${snapshot.vmstate} into ${opts.name}: ${(err as Error).message}\n--- qemu.stderr ---\n${vm.stderr().slice(-2000)}`, { cause: err });
+  } finally {
+    await qmp.close();
+  }
+  return { vm, verdict: await waitForGuestVerdict(vm, { timeoutMs: LOAD_TIMEOUT_MS }) };
+}

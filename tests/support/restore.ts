@@ -7,6 +7,7 @@ import path from "node:path";
 import { connectQmp } from "../../lib/qmp";
 import { guestKitVmOptions, waitForGuestVerdict, type GuestKitOptions, type GuestVerdict } from "./guest-kit";
 import { createOverlay, startVm, type TestVm } from "./qemu";
+import { until } from "./wait";
 
 const LOAD_TIMEOUT_MS = 60_000;
 
@@ -25,14 +26,15 @@ export async function restoreGuestKitSnapshot(
   const qmp = await connectQmp({ kind: "unix", path: vm.qmpSocket });
   try {
     await qmp.execute("migrate-incoming", { uri: `exec:cat '${snapshot.vmstate.replaceAll("'", "'\\''")}'` });
-    const deadline = Date.now() + LOAD_TIMEOUT_MS;
-    for (;;) {
-      const info = await qmp.queryMigrate();
-      if (info.status === "completed") break;
-      if (info.status === "failed") throw new Error(info["error-desc"] ?? "failed");
-      if (Date.now() > deadline) throw new Error(`not loaded after ${LOAD_TIMEOUT_MS} ms (${info.status})`);
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
+    const info = await until(
+      async () => {
+        const i = await qmp.queryMigrate();
+        return i.status === "completed" || i.status === "failed" ? i : undefined;
+      },
+      "QEMU to load the vmstate",
+      LOAD_TIMEOUT_MS,
+    );
+    if (info.status === "failed") throw new Error(info["error-desc"] ?? "failed");
     await qmp.cont();
   } catch (err) {
     // A vmstate QEMU refuses makes it exit: its stderr says why.

@@ -4,10 +4,14 @@
 import { createServer } from "node:http";
 import next from "next";
 import { loadConfig } from "./lib/config";
-import { startDatabase } from "./lib/db/database";
+import { startDatabase, type Database } from "./lib/db/database";
 import { logger } from "./lib/logger";
 import { RealtimeHub, setHub } from "./lib/realtime/hub";
+import { reportStartFailure } from "./lib/start-failure";
 import { startWorkers } from "./lib/workers";
+
+/** Stopped when the start fails later on, so a failed start leaves no embedded PostgreSQL running. */
+let startedDatabase: Database | undefined;
 
 async function main(): Promise<void> {
   const nodeMajor = Number(process.versions.node.split(".")[0]);
@@ -22,6 +26,7 @@ async function main(): Promise<void> {
   const log = logger.child({ component: "server" });
 
   const database = await startDatabase(config, log);
+  startedDatabase = database;
   const hub = new RealtimeHub(logger.child({ component: "realtime" }));
   await hub.start(database.url);
   setHub(hub);
@@ -67,7 +72,10 @@ async function main(): Promise<void> {
   process.on("SIGTERM", () => void shutdown("SIGTERM"));
 }
 
-main().catch((err) => {
-  logger.fatal({ err }, "Snapfleet failed to start");
+main().catch(async (err: unknown) => {
+  reportStartFailure(err, logger);
+  const force = setTimeout(() => process.exit(1), 15_000);
+  force.unref();
+  await startedDatabase?.stop().catch((e) => logger.error({ err: e }, "stopping PostgreSQL failed"));
   process.exit(1);
 });

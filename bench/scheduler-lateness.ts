@@ -13,7 +13,7 @@ import { db } from "../lib/db/client";
 import { startEmbeddedPostgres } from "../lib/db/embedded-postgres";
 import { applyMigrations } from "../lib/db/migrate";
 import { logger } from "../lib/logger";
-import { nextRunAfter } from "../lib/scheduler/cron";
+import { nextRunAfter } from "../lib/schedule-rules/cron";
 import type { SnapshotJobPort } from "../lib/scheduler/port";
 import { SchedulerWorker } from "../lib/scheduler/worker";
 import { toDbMode } from "../lib/validations/snapshot";

@@ -1,5 +1,6 @@
 // Process configuration, read once from the environment. Every knob the README documents lives here,
 // with its default; nothing else in lib/ reads process.env directly.
+import os from "node:os";
 import path from "node:path";
 import pkg from "../package.json" with { type: "json" };
 
@@ -25,6 +26,9 @@ function intFromEnv(name: string, fallback: number): number {
 export function readVersion(): string {
   return pkg.version;
 }
+
+/** This process in the rows it claims or admits (schedule runs, snapshot slots): "hostname:pid". */
+export const PROCESS_ID = `${os.hostname()}:${process.pid}`;
 
 export function loadConfig(): Config {
   return {

@@ -2,8 +2,9 @@
 // one disk+RAM-consistent snapshot of a guest-kit VM and reporting what the guest paid for it:
 //   classic   stop → transaction(blockdev-snapshot-sync) → migrate (background snapshot), each awaited:
 //             the naive sequence (Snapfleet's before the pause strategy), no memory collapse;
-//   strategy  lib/snapshots/pause-strategy.ts: overlays prepared while running, stop+transaction+migrate
-//             pipelined, guest RAM collapsed back into 2 MiB pages after the snapshot;
+//   strategy  lib/snapshots/pause-steps.ts: stop + transaction(blockdev-snapshot-internal-sync) + migrate
+//             pipelined (the disk state stays inside the qcow2 image), guest RAM collapsed back into
+//             2 MiB pages after the snapshot;
 //   ram-only  migrate alone (background snapshot): QEMU's own pause, the floor;
 //   precopy   plain migration to the file while the guest runs, QEMU stops it at convergence
 //             (pause-before-switchover keeps it stopped so the disks can be layered at that instant),
@@ -16,14 +17,9 @@
 import { readFile, rm } from "node:fs/promises";
 import path from "node:path";
 import type { QmpClient, QmpEvent } from "../../lib/qmp";
-import {
-  layerAndStream,
-  prepareOverlays,
-  qemuResumesByItself,
-  recollapseGuestMemory,
-  resumeWhenStreaming,
-  type LayerTarget,
-} from "../../lib/snapshots/pause-strategy";
+import { recollapseGuestMemory } from "../../lib/snapshots/host-memory";
+import { qemuResumesByItself } from "../../lib/snapshots/pause-plan";
+import { layerAndStream, resumeWhenStreaming } from "../../lib/snapshots/pause-steps";
 import { migrationEventUs, pauseFrom, type BenchVm } from "./guest";
 import { openFileSink } from "./sink";
 
@@ -101,6 +97,13 @@ async function setCapabilities(qmp: QmpClient, caps: Record<string, boolean>): P
   await qmp.migrateSetCapabilities(Object.entries(caps).map(([capability, state]) => ({ capability, state })));
 }
 
+/** A writable disk of the VM as it is now (the top of its chain) and where an external overlay would go. */
+interface LayerTarget {
+  node: string;
+  overlayPath: string;
+  overlayNode: string;
+}
+
 /** The VM's writable disk(s) as they are now (the top of each chain). */
 async function layerTargets(qmp: QmpClient, dir: string, ordinal: number): Promise<LayerTarget[]> {
   const blocks = await qmp.queryBlock();
@@ -108,9 +111,6 @@ async function layerTargets(qmp: QmpClient, dir: string, ordinal: number): Promi
     .filter((b) => b.inserted && !b.inserted.ro && b.inserted["node-name"])
     .map((b, i) => ({
       node: b.inserted!["node-name"]!,
-      file: b.inserted!.image.filename,
-      format: b.inserted!.drv,
-      virtualSize: b.inserted!.image["virtual-size"],
       overlayPath: path.join(dir, `ov${ordinal}-${i}.qcow2`),
       overlayNode: `bov${ordinal}d${i}`,
     }));
@@ -145,14 +145,13 @@ async function backgroundSnapshot(ctx: TakeContext, variant: "classic" | "strate
       await qmp.migrate(sink.uri);
     } else if (variant === "strategy") {
       const targets = await layerTargets(qmp, ctx.dir, ctx.ordinal);
-      await prepareOverlays(qmp, targets);
-      const r = await layerAndStream(qmp, { targets, uri: sink.uri, stop: true });
+      const r = await layerAndStream(qmp, { disks: targets.map((t) => ({ node: t.node, name: `bench-${ctx.ordinal}` })), uri: sink.uri, stop: true });
       const failed = r.stopError ?? r.transactionError ?? r.migrateError;
       if (failed) throw failed;
     } else {
       await qmp.migrate(sink.uri);
     }
-    // QEMU ≥ 9 keeps a guest we stopped paused after its setup (pause-strategy.ts, point 4).
+    // QEMU ≥ 9 keeps a guest we stopped paused after its setup (pause-plan.ts header, point 4).
     if (variant !== "ram-only" && !qemuResumesByItself(qmp.greeting.version.qemu)) await resumeWhenStreaming(qmp);
     const end = await done;
     const bytes = await sink.done;

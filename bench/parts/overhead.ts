@@ -18,7 +18,7 @@ import type { BenchContext } from "../run";
 
 const run = promisify(execFile);
 const ROUNDS = 5;
-/** The bare script runs what run-snapshot.ts runs: the pause strategy's sequence (pause-strategy.ts). */
+/** The bare script runs what run-snapshot.ts runs: the pause strategy's sequence (pause-steps.ts). */
 export const PRODUCT_EQUIVALENT: BareMethodId = "strategy";
 
 export interface OverheadData {

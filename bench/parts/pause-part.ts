@@ -50,7 +50,7 @@ export async function runPausePart(ctx: BenchContext): Promise<void> {
   const wanted = ctx.flags.methods?.split(",") ?? ALL_METHODS;
   const factories: Record<string, () => Promise<MethodRunner>> = {
     snapfleet: async () => productRunner(ctx),
-    strategy: async () => bareRunner("strategy", "pause strategy over bare QMP (lib/snapshots/pause-strategy.ts)"),
+    strategy: async () => bareRunner("strategy", "pause strategy over bare QMP (lib/snapshots/pause-steps.ts)"),
     classic: async () => bareRunner("classic", "stop → transaction → migrate over bare QMP"),
     "ram-only": async () => bareRunner("ram-only", "background snapshot, RAM only, bare QMP"),
     precopy: async () => bareRunner("precopy", "pre-copy to file, pause at the end"),

@@ -1,6 +1,7 @@
 "use client";
 // The VM page's live body: state (follows `vm:<id>`: QMP STOP/RESUME/SHUTDOWN show up without a
-// reload), the Snapshot now panel, capability warnings, disks, details and snapshot history.
+// reload), the disk drift warning (deletions paused until reviewed), the Snapshot now panel, capability
+// warnings, disks, details and snapshot history.
 // After a WebSocket reconnect the VM is re-read, since events sent meanwhile are not replayed.
 import Link from "next/link";
 import { useCallback, useState } from "react";
@@ -11,6 +12,7 @@ import { SnapshotPanel } from "@/components/snapshots/snapshot-panel";
 import { VmSnapshotHistory } from "@/components/snapshots/vm-snapshot-history";
 import { vmJsonSchema, type VmJson } from "@/lib/fleet/vm-json";
 import { formatBytes, formatDateTime } from "./format";
+import { DiskDriftWarning } from "./disk-drift-warning";
 import { RelativeTime } from "./relative-time";
 import { StateChip } from "./state-chip";
 import { DataTable } from "@/components/ui/data-table";
@@ -56,13 +58,15 @@ export function VmView({ initialVm }: { initialVm: VmJson }) {
         {vm.stateReason && <p className="mt-1 text-sm text-slate-600 dark:text-slate-400">{vm.stateReason}</p>}
       </div>
 
+      <DiskDriftWarning vm={vm} onVm={setVm} />
+
       <div className="grid gap-6 lg:grid-cols-3">
         <div className="space-y-6 lg:col-span-2">
           <SnapshotPanel vm={vm} />
           <PauseExpectation vmId={vm.id} state={vm.state} />
           <CapabilityWarnings vm={vm} />
           <DisksTable vm={vm} />
-          <VmSnapshotHistory vmId={vm.id} />
+          <VmSnapshotHistory vmId={vm.id} onDeleteRefused={reload} />
         </div>
         <Details vm={vm} />
       </div>
@@ -141,7 +145,7 @@ function Details({ vm }: { vm: VmJson }) {
     ["Monitor", <span key="e" className="break-all font-mono text-xs">{vm.endpoint}</span>],
     ["QEMU", vm.qemuVersion ?? "—"],
     ["Memory", formatBytes(vm.memoryBytes)],
-    ["Live snapshot", vm.bgSnapshotSupported ? "supported" : "not possible"],
+    ["Live snapshot", vm.bgSnapshotSupported ? (vm.diskSnapshotBlocker ? "ram-only (a disk is not qcow2)" : "supported") : "not possible"],
     ["Last seen", <RelativeTime key="s" iso={vm.lastSeenAt} fallback="never" />],
     ["Next scheduled", <RelativeTime key="n" iso={vm.nextScheduledAt ?? null} fallback="not scheduled" />],
     ["Tags", vm.tags.length ? vm.tags.join(", ") : "—"],

@@ -6,9 +6,9 @@
 // stagger and failure-flag settings. Saving goes through the same zod schema as the API.
 import { useRouter } from "next/navigation";
 import { useEffect, useMemo, useState, type ReactNode } from "react";
-import { globToRegExp } from "@/lib/scheduler/targets";
+import { globToRegExp } from "@/lib/schedule-rules/targets";
 import type { RetentionPreview, ScheduleView } from "@/lib/scheduler/service";
-import type { CronPreview } from "@/lib/scheduler/cron";
+import type { CronPreview } from "@/lib/schedule-rules/cron";
 import { SNAPSHOT_MODES, type SnapshotModeName } from "@/lib/validations/snapshot";
 import { DEFAULT_BUILDER, fromCron, toCron, WEEKDAYS, type BuilderState, type Frequency } from "./cron-builder";
 

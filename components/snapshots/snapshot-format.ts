@@ -1,6 +1,6 @@
 // Presentation helpers shared by the snapshot panel, the VM's history and the Snapshots page: durations,
-// rates, the step list of a job, which of two updates of one job is newer, and what to do after a
-// failure (by error class, see lib/snapshots/run-snapshot.ts SnapshotErrorClass).
+// rates, the step list of a job, which of two updates of one job is newer, what to do after a failure
+// (by error class, see lib/snapshots/run-snapshot.ts SnapshotErrorClass), and where a deletion stands.
 import type { SnapshotJson, SnapshotStatusJson } from "@/lib/snapshots/snapshot-json";
 import { formatBytes } from "@/components/fleet/format";
 
@@ -34,6 +34,32 @@ export function newerOf(current: SnapshotJson | null, next: SnapshotJson): Snaps
   if (next.statusHistory.length !== current.statusHistory.length) return next.statusHistory.length > current.statusHistory.length ? next : current;
   if (next.deletedAt || next.cancelRequested !== current.cancelRequested) return next;
   return (next.ramTransferredBytes ?? 0) >= (current.ramTransferredBytes ?? 0) ? next : current;
+}
+
+/**
+ * Where a snapshot's deletion stands: null when none is under way (or it finished: deletedAt), "deleting"
+ * while its steps run, "blocked" when a step stopped it (deletion.error; deleting again resumes it).
+ */
+export type DeletionState = { kind: "deleting"; done: number; total: number } | { kind: "blocked"; error: string; done: number; total: number };
+
+export function deletionStateOf(s: SnapshotJson): DeletionState | null {
+  if (!s.deletion || s.deletedAt) return null;
+  const done = s.deletion.steps.filter((st) => st.state === "done").length;
+  const total = s.deletion.steps.length;
+  return s.deletion.error ? { kind: "blocked", error: s.deletion.error, done, total } : { kind: "deleting", done, total };
+}
+
+/** What deleting this snapshot removes, in words, for the confirm dialog. */
+export function deletionEffect(s: SnapshotJson): string {
+  const parts: string[] = [];
+  if (s.files.some((f) => f.role === "vmstate") || (s.mode !== "disks-only" && s.status === "completed")) parts.push("its vmstate file (RAM and device state)");
+  const internal = s.files.filter((f) => f.role === "disk" && f.internalSnapshot).length;
+  if (internal) parts.push(`its internal disk snapshot${internal > 1 ? "s" : ""} from the VM's disk image${internal > 1 ? "s" : ""}`);
+  const removes = parts.length ? `This removes ${parts.join(" and ")}` : "This removes what the snapshot left on its host";
+  const legacy = s.diskChain.length
+    ? " Its disk layers (taken before internal snapshots) are merged back into the VM's disk chain."
+    : "";
+  return `${removes}; the VM keeps running on its own disks.${legacy} The snapshot can no longer be restored.`;
 }
 
 export type StepState = "pending" | "current" | "done" | "failed" | "skipped";

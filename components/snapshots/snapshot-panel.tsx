@@ -3,7 +3,9 @@
 // (preflight, pause, disks, RAM), a progress bar with bytes, rate and ETA, and the result (guest pause,
 // duration, size) or the failure in words with what to do. It follows `snapshot:<id>` for the job and
 // `vm:<id>` for jobs started elsewhere (a schedule, another tab), and re-reads after a reconnect.
-// A 409 (a job already runs) opens that job instead of an error.
+// A 409 (a job already runs) opens that job instead of an error. Modes this VM cannot take are disabled
+// before the click, with the reason next to the picker: no background snapshot (QEMU, VFIO…) leaves
+// disks-only; writable disks that are not qcow2 (vm.diskSnapshotBlocker) leave ram-only.
 import { useCallback, useEffect, useState } from "react";
 import { useTopic } from "@/components/realtime/realtime-provider";
 import { formatBytes } from "@/components/fleet/format";
@@ -27,9 +29,22 @@ async function readJson(res: Response): Promise<{ error?: string; details?: { sn
   }
 }
 
+/** Whether this VM can take a snapshot of mode `m` (RAM needs a background snapshot, disks need qcow2). */
+function modeAllowed(m: SnapshotModeName, liveImpossible: boolean, disksBlocked: boolean): boolean {
+  if (m === "live") return !liveImpossible && !disksBlocked;
+  if (m === "ram-only") return !liveImpossible;
+  return !disksBlocked;
+}
+
 export function SnapshotPanel({ vm }: { vm: VmJson }) {
   const liveImpossible = !vm.bgSnapshotSupported && vm.qemuVersion !== null;
-  const [mode, setMode] = useState<SnapshotModeName>(liveImpossible ? "disks-only" : "live");
+  const diskBlocker = vm.diskSnapshotBlocker;
+  const allowed = (m: SnapshotModeName) => modeAllowed(m, liveImpossible, diskBlocker !== null);
+  const fallbackMode: SnapshotModeName = (["live", "ram-only", "disks-only"] as const).find(allowed) ?? "live";
+  const noModePossible = !SNAPSHOT_MODES.some(allowed);
+  const [picked, setPicked] = useState<SnapshotModeName>(fallbackMode);
+  // What the VM allows may change while the page is open (discovery sees a new disk): never keep a disabled mode.
+  const mode = allowed(picked) ? picked : fallbackMode;
   const [note, setNote] = useState("");
   const [job, setJob] = useState<SnapshotJson | null>(null);
   const [busy, setBusy] = useState(false);
@@ -122,12 +137,13 @@ export function SnapshotPanel({ vm }: { vm: VmJson }) {
           <span className="mb-1 block text-xs font-medium text-slate-600 dark:text-slate-400">Mode</span>
           <select
             value={mode}
-            onChange={(e) => setMode(e.target.value as SnapshotModeName)}
+            onChange={(e) => setPicked(e.target.value as SnapshotModeName)}
             disabled={running || busy}
+            aria-describedby={diskBlocker ? "disk-snapshot-blocker" : undefined}
             className="rounded-md border border-slate-300 bg-white px-2 py-1.5 text-sm dark:border-slate-700 dark:bg-slate-950"
           >
             {SNAPSHOT_MODES.map((m) => (
-              <option key={m} value={m} disabled={m !== "disks-only" && liveImpossible}>
+              <option key={m} value={m} disabled={!allowed(m)}>
                 {m}
               </option>
             ))}
@@ -146,12 +162,23 @@ export function SnapshotPanel({ vm }: { vm: VmJson }) {
         </label>
         <button
           type="submit"
-          disabled={running || busy || !canSnapshot}
+          disabled={running || busy || !canSnapshot || noModePossible}
           className="rounded-md bg-sky-600 px-4 py-2 text-sm font-semibold text-white hover:bg-sky-500 disabled:cursor-not-allowed disabled:opacity-50"
         >
           {busy ? "Starting…" : "Snapshot now"}
         </button>
       </form>
+      {diskBlocker && (
+        <p
+          id="disk-snapshot-blocker"
+          data-testid="disk-snapshot-blocker"
+          className="mt-2 rounded-md border border-amber-300 bg-amber-50 px-3 py-2 text-xs text-amber-900 dark:border-amber-800 dark:bg-amber-950 dark:text-amber-200"
+        >
+          <span className="font-medium">Live and disks-only snapshots are disabled for this VM:</span> {diskBlocker}
+          {/[.!?]$/.test(diskBlocker) ? "" : "."}
+          {noModePossible && " RAM snapshots are blocked too (see the warning below): no snapshot mode is possible."}
+        </p>
+      )}
       <p className="mt-2 text-xs text-slate-500 dark:text-slate-400">
         {MODE_HELP[mode]}
         {liveImpossible && " Live and RAM snapshots are impossible for this VM (see the warning below)."}

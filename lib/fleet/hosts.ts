@@ -15,8 +15,8 @@ import { db } from "../db/client";
 import type { Host, Prisma } from "../db/generated/client";
 import { ConflictError, InvalidInputError, NotFoundError } from "../errors";
 import { logger } from "../logger";
-import { getHub } from "../realtime/hub";
 import { FLEET_TOPIC } from "../realtime/messages";
+import { publish } from "../realtime/publish";
 import { hostCreateSchema, type HostCreateInput, type HostUpdateInput } from "../validations/host";
 import { discoverHost, type DiscoveryResult } from "./discovery";
 import { fieldErrors, HostValidationError } from "./errors";
@@ -206,7 +206,7 @@ async function assertNameFree(name: string, exceptId?: string): Promise<void> {
 
 async function publishHost(id: string): Promise<HostJson> {
   const json = await getHostJson(id);
-  await getHub()?.publish({ topic: FLEET_TOPIC, name: FLEET_EVENTS.hostUpdated, payload: json });
+  await publish({ topic: FLEET_TOPIC, name: FLEET_EVENTS.hostUpdated, payload: json });
   return json;
 }
 
@@ -304,5 +304,5 @@ export async function deleteHost(id: string): Promise<void> {
   await closeSshConnection(id);
   await db().host.delete({ where: { id } });
   log.info({ host: host.name }, "host removed");
-  await getHub()?.publish({ topic: FLEET_TOPIC, name: FLEET_EVENTS.hostRemoved, payload: { id } });
+  await publish({ topic: FLEET_TOPIC, name: FLEET_EVENTS.hostRemoved, payload: { id } });
 }

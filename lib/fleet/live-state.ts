@@ -9,8 +9,8 @@ import { db } from "../db/client";
 import type { Vm, VmState } from "../db/generated/client";
 import { logger } from "../logger";
 import type { QmpEvent, RunState } from "../qmp";
-import { getHub } from "../realtime/hub";
 import { FLEET_TOPIC, vmTopic } from "../realtime/messages";
+import { publish } from "../realtime/publish";
 import { toVmJson, type VmWithRelations } from "./serialize";
 import { FLEET_EVENTS, type VmJson } from "./vm-json";
 
@@ -72,12 +72,7 @@ export function inVmOrder<T>(vmId: string, work: () => Promise<T>): Promise<T> {
 
 /** Publishes a VM's JSON on its own topic and on `fleet`. */
 export async function publishVm(name: string, vm: VmJson): Promise<void> {
-  const hub = getHub();
-  if (!hub) return;
-  await Promise.all([
-    hub.publish({ topic: vmTopic(vm.id), name, payload: vm }),
-    hub.publish({ topic: FLEET_TOPIC, name, payload: vm }),
-  ]);
+  await Promise.all([publish({ topic: vmTopic(vm.id), name, payload: vm }), publish({ topic: FLEET_TOPIC, name, payload: vm })]);
 }
 
 interface UpdatedRow extends Vm {

@@ -1,9 +1,9 @@
 // "Next scheduled" for the Fleet table and the VM page: the earliest `nextRunAt` among enabled
 // schedules whose targets select the VM, decided by the scheduler's own resolver
-// (lib/scheduler/targets.ts) so the table and the firings never disagree. Read-only: the scheduler
+// (lib/schedule-rules/targets.ts) so the table and the firings never disagree. Read-only: the scheduler
 // owns nextRunAt. One query per page, whatever the page size.
 import { db } from "../db/client";
-import { resolveTargets, scheduleTargetsSchema, type TargetVm } from "../scheduler/targets";
+import { resolveTargets, scheduleTargetsSchema, type TargetVm } from "../schedule-rules/targets";
 
 export async function nextScheduledFor(vms: readonly TargetVm[]): Promise<Map<string, Date>> {
   const result = new Map<string, Date>();

@@ -2,7 +2,7 @@
 // pages) goes through toVmJson, so a tab that reloads sees exactly what the stream told it.
 // `vmInclude` is the relation set toVmJson needs; pass rows loaded with it.
 import type { Host, Prisma, Vm } from "../db/generated/client";
-import type { HostJson, VmDiskJson, VmJson } from "./vm-json";
+import { diskSnapshotBlocker, type DiskDriftJson, type HostJson, type VmDiskJson, type VmJson } from "./vm-json";
 
 export const vmInclude = {
   host: { select: { name: true } },
@@ -39,6 +39,19 @@ function disksOf(raw: Prisma.JsonValue): VmDiskJson[] {
   });
 }
 
+/** Vm.diskDrift as stored by lib/snapshots/disk-drift.ts; null when nothing drifted. */
+function diskDriftOf(raw: Prisma.JsonValue | null): DiskDriftJson | null {
+  if (!raw || typeof raw !== "object" || Array.isArray(raw)) return null;
+  const o = raw as Record<string, unknown>;
+  const findings = Array.isArray(o.findings) ? o.findings.filter((f): f is string => typeof f === "string") : [];
+  if (!findings.length) return null;
+  return {
+    checkedAt: typeof o.checkedAt === "string" ? o.checkedAt : new Date(0).toISOString(),
+    findings,
+    acknowledged: typeof o.fingerprint === "string" && o.fingerprint === o.acknowledgedFingerprint,
+  };
+}
+
 export function toVmJson(vm: VmWithRelations, extra: { nextScheduledAt?: Date | null } = {}): VmJson {
   const last = vm.snapshots?.[0];
   const json: VmJson = {
@@ -53,6 +66,8 @@ export function toVmJson(vm: VmWithRelations, extra: { nextScheduledAt?: Date | 
     qemuVersion: vm.qemuVersion,
     memoryBytes: vm.memoryBytes === null ? null : Number(vm.memoryBytes),
     disks: disksOf(vm.disks),
+    diskSnapshotBlocker: diskSnapshotBlocker(disksOf(vm.disks)),
+    diskDrift: diskDriftOf(vm.diskDrift),
     tags: vm.tags,
     bgSnapshotSupported: vm.bgSnapshotSupported,
     bgSnapshotBlocker: vm.bgSnapshotBlocker,

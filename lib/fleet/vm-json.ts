@@ -17,6 +17,30 @@ export const vmDiskJsonSchema = z.object({
 });
 export type VmDiskJson = z.infer<typeof vmDiskJsonSchema>;
 
+/**
+ * Why this VM's disks cannot be part of a snapshot (live, disks-only), or null. Snapfleet keeps each
+ * disk's snapshot inside its qcow2 image (docs/disk-chains.md), so the path in the VM's configuration
+ * stays its complete disk; a raw image cannot hold one, and layering it would break the configuration.
+ */
+export function diskSnapshotBlocker(disks: Array<Pick<VmDiskJson, "format" | "writable" | "device" | "file">>): string | null {
+  const unsupported = disks.filter((d) => d.writable && d.format !== "qcow2");
+  if (!unsupported.length) return null;
+  const list = unsupported.map((d) => `${d.device} (${d.format}, ${d.file})`).join(", ");
+  return (
+    `disk${unsupported.length > 1 ? "s" : ""} ${list} ${unsupported.length > 1 ? "are not" : "is not"} qcow2: Snapfleet keeps disk snapshots inside qcow2 images, ` +
+    "so only a ram-only snapshot (RAM and device state, no disk state) is possible. Convert the disk with qemu-img convert -O qcow2 to snapshot it"
+  );
+}
+
+/** The VM's disks no longer match what its snapshots recorded (lib/snapshots/disk-drift.ts). */
+export const diskDriftJsonSchema = z.object({
+  checkedAt: z.string(),
+  findings: z.array(z.string()),
+  /** An operator reviewed exactly these findings and allowed destructive actions again. */
+  acknowledged: z.boolean(),
+});
+export type DiskDriftJson = z.infer<typeof diskDriftJsonSchema>;
+
 export const vmJsonSchema = z.object({
   id: z.string(),
   hostId: z.string(),
@@ -32,6 +56,9 @@ export const vmJsonSchema = z.object({
   tags: z.array(z.string()),
   bgSnapshotSupported: z.boolean(),
   bgSnapshotBlocker: z.string().nullable(),
+  /** Why live and disks-only snapshots are impossible for this VM's disks (diskSnapshotBlocker). */
+  diskSnapshotBlocker: z.string().nullable(),
+  diskDrift: diskDriftJsonSchema.nullable(),
   lastSeenAt: z.string().nullable(),
   goneAt: z.string().nullable(),
   lastSnapshot: z

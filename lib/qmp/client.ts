@@ -33,7 +33,8 @@ import {
 } from "./errors";
 import { QmpEventHub, type QmpEventListener, type WaitForEventOptions } from "./events";
 import { DEFAULT_MAX_LINE_BYTES, LineDecoder, encodeCommand, parseMessage, type QmpInbound } from "./framing";
-import { openTransport, type QmpTransport, type QmpTransportFactory } from "./transport";
+import { openTransport } from "./open-transport";
+import type { QmpTransport, QmpTransportFactory } from "./transport";
 import type { QmpEvent, QmpGreeting, QmpLogger } from "./types";
 
 export interface QmpConnectOptions {

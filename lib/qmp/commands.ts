@@ -36,6 +36,14 @@ export function blockdevSnapshotSync(data: BlockdevSnapshotSync): TransactionAct
   return { type: "blockdev-snapshot-sync", data };
 }
 
+/**
+ * Builds a `transaction` action that takes an internal qcow2 snapshot of one node: the snapshot lives
+ * inside the image (copy-on-write keeps it from later writes); `device` is a BlockBackend or root node name.
+ */
+export function blockdevSnapshotInternalSync(device: string, name: string): TransactionAction {
+  return { type: "blockdev-snapshot-internal-sync", data: { device, name } };
+}
+
 export abstract class QmpCommands {
   abstract execute<T = unknown>(command: string, args?: Record<string, unknown>, opts?: QmpExecuteOptions): Promise<T>;
 
@@ -69,6 +77,14 @@ export abstract class QmpCommands {
   /** `flat: true` lists each node once without nesting backing images. */
   queryNamedBlockNodes(args: { flat?: boolean } = {}, opts?: QmpExecuteOptions): Promise<BlockDeviceInfo[]> {
     return this.execute<BlockDeviceInfo[]>("query-named-block-nodes", args, opts);
+  }
+
+  /**
+   * Deletes an internal qcow2 snapshot of a node that QEMU holds open (an offline image: qemu-img
+   * snapshot -d). Fails with GenericError when the snapshot does not exist.
+   */
+  blockdevSnapshotDeleteInternalSync(device: string, name: string, opts?: QmpExecuteOptions): Promise<unknown> {
+    return this.execute("blockdev-snapshot-delete-internal-sync", { device, name }, opts);
   }
 
   /** `{}` before the first migration of the QEMU process. */

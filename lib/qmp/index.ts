@@ -4,7 +4,7 @@
 // commands.ts (typed wrappers), pool.ts (one session per VM), endpoint.ts.
 export { BACKGROUND_SNAPSHOT_INCOMPATIBLE_CAPABILITIES, incompatibleCapabilitiesOn } from "./capabilities";
 export { QmpClient, connectQmp, type QmpConnectOptions, type QmpRunstate } from "./client";
-export { QmpCommands, blockdevSnapshotSync, type QmpExecuteOptions } from "./commands";
+export { QmpCommands, blockdevSnapshotInternalSync, blockdevSnapshotSync, type QmpExecuteOptions } from "./commands";
 export {
   formatEndpoint,
   parseEndpoint,
@@ -30,10 +30,10 @@ export {
 export { QmpEventHub, type QmpEventListener, type WaitForEventOptions } from "./events";
 export { DEFAULT_MAX_LINE_BYTES, LineDecoder, encodeCommand, parseMessage, type QmpInbound } from "./framing";
 export { QmpPool, type QmpPoolOptions } from "./pool";
+export { openTransport } from "./open-transport";
 export {
   StreamTransport,
   TlsTransport,
-  openTransport,
   type QmpTransport,
   type QmpTransportContext,
   type QmpTransportFactory,

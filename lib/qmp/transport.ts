@@ -1,7 +1,7 @@
 // Byte streams to a QMP monitor: unix socket, TCP, TCP+TLS (client certificate, server verified
 // against a CA), and — in transport-ssh.ts — a remote unix socket through SSH. Everything above this
 // file sees one interface, QmpTransport, whatever the stream is (qemu.qmp's protocol.py keeps the
-// stream apart from the QMP logic the same way).
+// stream apart from the QMP logic the same way). open-transport.ts picks the opener for an endpoint.
 //
 // Invariants:
 //  - Every stream has an 'error' listener from the moment it is created: a socket error can never
@@ -261,7 +261,7 @@ function tuneTcp(socket: net.Socket): void {
   socket.setKeepAlive(true, 30_000);
 }
 
-async function openUnix(e: QmpUnixEndpoint, ctx: QmpTransportContext): Promise<QmpTransport> {
+export async function openUnix(e: QmpUnixEndpoint, ctx: QmpTransportContext): Promise<QmpTransport> {
   const label = formatEndpoint(e);
   const socket = net.createConnection({ path: e.path });
   socket.on("error", () => {}); // see invariants; real handling is in awaitReady / StreamTransport
@@ -269,7 +269,7 @@ async function openUnix(e: QmpUnixEndpoint, ctx: QmpTransportContext): Promise<Q
   return new StreamTransport(socket, label);
 }
 
-async function openTcp(e: QmpTcpEndpoint, ctx: QmpTransportContext): Promise<QmpTransport> {
+export async function openTcp(e: QmpTcpEndpoint, ctx: QmpTransportContext): Promise<QmpTransport> {
   const label = formatEndpoint(e);
   const socket = net.createConnection({ host: e.host, port: e.port });
   socket.on("error", () => {});
@@ -278,7 +278,7 @@ async function openTcp(e: QmpTcpEndpoint, ctx: QmpTransportContext): Promise<Qmp
   return new StreamTransport(socket, label);
 }
 
-async function openTls(e: QmpTlsEndpoint, ctx: QmpTransportContext): Promise<QmpTransport> {
+export async function openTls(e: QmpTlsEndpoint, ctx: QmpTransportContext): Promise<QmpTransport> {
   const label = formatEndpoint(e);
   if (e.ca === undefined || e.ca.length === 0) {
     throw new QmpEndpointError(`TLS endpoint ${label} needs the CA certificate that signed QEMU's server certificate`);
@@ -308,21 +308,3 @@ async function openTls(e: QmpTlsEndpoint, ctx: QmpTransportContext): Promise<Qmp
   tuneTcp(socket);
   return new TlsTransport(socket, label);
 }
-
-/** The default factory: unix, tcp, tls here; ssh loaded on demand (keeps ssh2 out of other paths). */
-export const openTransport: QmpTransportFactory = async (endpoint, ctx) => {
-  switch (endpoint.kind) {
-    case "unix":
-      return openUnix(endpoint, ctx);
-    case "tcp":
-      return openTcp(endpoint, ctx);
-    case "tls":
-      return openTls(endpoint, ctx);
-    case "ssh": {
-      const { openSshTransport } = await import("./transport-ssh");
-      return openSshTransport(endpoint, ctx);
-    }
-    default:
-      throw new QmpEndpointError(`unsupported QMP endpoint kind ${(endpoint as { kind: unknown }).kind}`);
-  }
-};

@@ -315,6 +315,7 @@ export interface BlockdevSnapshotSync {
 export type TransactionAction =
   | { type: "blockdev-snapshot-sync"; data: BlockdevSnapshotSync }
   | { type: "blockdev-snapshot"; data: { node: string; overlay: string } }
+  | { type: "blockdev-snapshot-internal-sync"; data: { device: string; name: string } }
   | { type: "block-dirty-bitmap-add"; data: { node: string; name: string; persistent?: boolean } }
   | { type: "blockdev-backup"; data: Record<string, unknown> & { device: string; target: string; sync: string } };
 

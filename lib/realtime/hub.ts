@@ -2,6 +2,8 @@
 // Publishing never writes to sockets directly: it goes through PostgreSQL NOTIFY, and every process
 // (this one included) delivers what it LISTENs to its own sockets — so web and worker processes can
 // run apart on one database and a publish reaches every tab whichever process made it.
+// Domain code does not import this module: it publishes through the port in publish.ts, which setHub()
+// points here.
 // Invariants: a socket's subscriptions die with it; a slow tab is dropped, never buffered without bound.
 import type { IncomingMessage } from "node:http";
 import type { Duplex } from "node:stream";
@@ -9,17 +11,14 @@ import pg from "pg";
 import { WebSocketServer, type WebSocket } from "ws";
 import type { Logger } from "../logger";
 import { clientMessageSchema, type ServerMessage } from "./messages";
+import { setPublisher, type RealtimeEvent } from "./publish";
 
 const CHANNEL = "snapfleet_events";
 const MAX_BUFFERED_BYTES = 4 * 1024 * 1024;
 /** NOTIFY payloads are limited to 8000 bytes; bigger events travel as a reference to re-read. */
 const MAX_NOTIFY_BYTES = 7900;
 
-export interface HubEvent {
-  topic: string;
-  name: string;
-  payload: unknown;
-}
+export type HubEvent = RealtimeEvent;
 
 export class RealtimeHub {
   private readonly wss = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024 });
@@ -151,9 +150,13 @@ export function bigintReplacer(_key: string, value: unknown): unknown {
 
 const g = globalThis as typeof globalThis & { __snapfleetHub?: RealtimeHub };
 
-/** The process's hub; on globalThis so Next's route-handler bundles publish through the same one. */
-export function setHub(hub: RealtimeHub): void {
+/**
+ * The process's hub; on globalThis so Next's route-handler bundles publish through the same one. Also
+ * registers it as the publish port's publisher (publish.ts): domain code publishes through that.
+ */
+export function setHub(hub: RealtimeHub | undefined): void {
   g.__snapfleetHub = hub;
+  setPublisher(hub && ((event) => hub.publish(event)));
 }
 export function getHub(): RealtimeHub | undefined {
   return g.__snapfleetHub;

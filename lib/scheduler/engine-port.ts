@@ -3,7 +3,7 @@
 // queued through pg-boss in the same transaction) — and retention deletes through deleteSnapshot, which
 // merges the snapshot's disk layers back before removing its files.
 import type { Logger } from "../logger";
-import { deleteSnapshot } from "../snapshots/delete-snapshot";
+import { deleteSnapshot } from "../snapshots/deletion";
 import { createSnapshotJob } from "../snapshots/jobs";
 import type { SnapshotJobPort } from "./port";
 

@@ -11,7 +11,7 @@
 //     Either way at most ONE run per claim: a scheduler down for a day does not fire 24 hourly runs;
 //   - the next occurrence is the first strictly after the one considered, so a claim always moves the
 //     schedule forward.
-import { nextRunAfter, occurrencesBetween } from "./cron";
+import { nextRunAfter, occurrencesBetween } from "../schedule-rules/cron";
 
 export interface DueSchedule {
   cron: string;

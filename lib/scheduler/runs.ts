@@ -10,20 +10,18 @@
 // The run's VMs (resolved from the targets now, so new VMs are picked up) are inserted as items in the
 // same transaction: a crash after commit leaves work that any process continues (dispatch.ts).
 import { randomUUID } from "node:crypto";
-import os from "node:os";
+import { PROCESS_ID } from "../config";
 import { db } from "../db/client";
 import type { Prisma } from "../db/generated/client";
 import { ConflictError, NotFoundError } from "../errors";
-import { nextRunAfter } from "./cron";
+import { nextRunAfter } from "../schedule-rules/cron";
+import { scheduleTargetsSchema, staggerOffsets, TargetIndex, type TargetVm } from "../schedule-rules/targets";
 import { DEFAULT_MISSED_GRACE_MS, planFiring } from "./firing";
-import { scheduleTargetsSchema, staggerOffsets, TargetIndex, type TargetVm } from "./targets";
 
 type Tx = Prisma.TransactionClient;
 
 /** A VM busy with another job is waited for at most this long (or until the schedule's next run). */
 export const MAX_BUSY_WAIT_MS = 6 * 3600_000;
-
-export const PROCESS_ID = `${os.hostname()}:${process.pid}`;
 
 interface ScheduleForRun {
   id: string;

@@ -5,13 +5,13 @@
 import { db } from "../db/client";
 import { Prisma } from "../db/generated/client";
 import { ConflictError, InvalidInputError, NotFoundError } from "../errors";
+import { describeCron, listOccurrences, nextRunAfter } from "../schedule-rules/cron";
+import { describeTargets, scheduleTargetsSchema, staggerOffsets, TargetIndex, type ScheduleTargets } from "../schedule-rules/targets";
+import { getLimits } from "../snapshots/admission";
 import type { ScheduleCreateInput, ScheduleUpdateInput } from "../validations/schedule";
 import { fromDbMode, toDbMode } from "../validations/snapshot";
-import { getLimits } from "./admission";
-import { describeCron, listOccurrences, nextRunAfter } from "./cron";
 import { decideScheduleRetention, type RetentionRow } from "./finalize";
 import { describePolicy, type RetentionPolicy } from "./retention";
-import { describeTargets, scheduleTargetsSchema, staggerOffsets, TargetIndex, type ScheduleTargets } from "./targets";
 import { wakeScheduler } from "./worker";
 
 /** Runs counted in a schedule's success rate. */

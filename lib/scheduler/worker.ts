@@ -10,13 +10,14 @@
 // wake() cuts both sleeps short (run now, an edited schedule). tick() runs one pass of both, in
 // order: tests drive time by hand with it.
 // Invariants: the loops never throw (they log and go on); time comes only from the injected clock.
+import { PROCESS_ID } from "../config";
 import { db } from "../db/client";
 import type { Logger } from "../logger";
 import { DEFAULT_RETRY, dispatchDueItems, recoverStaleItems, settleDispatchedItems, type RetryPolicy } from "./dispatch";
 import { applyRetention, finalizeRuns, type FinalizedRun } from "./finalize";
 import { DEFAULT_MISSED_GRACE_MS } from "./firing";
 import type { SnapshotJobPort } from "./port";
-import { claimDueRuns, PROCESS_ID, type CreatedRun } from "./runs";
+import { claimDueRuns, type CreatedRun } from "./runs";
 
 export interface SchedulerClock {
   now(): Date;

@@ -15,7 +15,7 @@
 // touches a running migration; undoAfterCrash never throws (it reports what it could not do).
 import type { QmpClient } from "../qmp";
 import type { MigrationCapabilityStatus } from "../qmp/types";
-import { RESUME_AFTER_STREAM_BYTES } from "./pause-strategy";
+import { RESUME_AFTER_STREAM_BYTES } from "./pause-steps";
 
 export interface VmUndo {
   /** The capabilities' values before the run; put back once no migration runs. */

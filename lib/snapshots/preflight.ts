@@ -3,10 +3,12 @@
 // refused snapshot leaves the VM and the host exactly as they were.
 // Checks (QEMU.md §1, §2, §5): host kind we can stream from; VM running or paused; no migration or
 // snapshot in flight (QEMU runs one at a time); background snapshot available and no incompatible
-// capability on (live, ram-only); no block job on the disks; a writable disk for disks-only; target
+// capability on (live, ram-only); no block job on the disks; a writable disk for disks-only, and every
+// writable disk qcow2 (its snapshot lives inside the image: docs/disk-chains.md); target
 // directory present, writable and with free space ≥ guest RAM + margin (a full disk mid-stream is
 // survivable thanks to the sink, but it wastes the whole run).
 import type { HostFiles } from "../fleet/host-files";
+import { diskSnapshotBlocker } from "../fleet/vm-json";
 import type { QmpClient, QmpVersionTriple } from "../qmp";
 import { incompatibleCapabilitiesOn } from "../qmp/capabilities";
 import type { MigrationCapabilityStatus, MigrationStatus } from "../qmp/types";
@@ -107,6 +109,8 @@ export async function preflightSnapshot(input: PreflightInput): Promise<Prefligh
   if (mode === "disks-only" && disks.length === 0) {
     throw new SnapshotRefusedError("this VM has no writable disk: a disks-only snapshot would hold nothing (take a ram-only snapshot)");
   }
+  const blocker = diskSnapshotBlocker(disks.map((d) => ({ ...d, writable: true })));
+  if (blocker) throw new SnapshotRefusedError(`a ${mode} snapshot is impossible: ${blocker}`);
   if (disks.length) {
     const jobs = await qmp.execute<Array<{ device: string; type: string }>>("query-block-jobs");
     if (jobs.length) {

@@ -3,53 +3,53 @@
 // layer (jobs.ts) persists the status changes and progress this module reports through its hooks; tests
 // drive it directly against real QEMU.
 //
-// Sequence (QEMU.md §1, §4; verified on 7.2; why this shape: pause-strategy.ts and docs/performance.md):
-//   preflight (queries only) → setup: migrate-set-capabilities background-snapshot+events, open the sink,
-//   [live/disks-only] create every disk's overlay image while the guest runs (blockdev-create) → ONE
-//   write of: [running] stop, one `transaction` of blockdev-snapshot-sync opening those images (mode
-//   "existing"), [live/ram-only] migrate unix:<sink> — no file work, no round trip inside the pause.
-//   QEMU ≤ 8.2 resumes the guest by itself once device state is saved (never `cont` after migrate on
-//   7.2); QEMU ≥ 9.0 keeps it paused, so we `cont` once RAM streams; [disks-only] cont → active: poll
-//   query-migrate (2.5 Hz) and follow MIGRATION events until completed/failed → the sink checks the
-//   file → on local hosts, guest RAM is merged back into 2 MiB pages (the snapshot split them; it keeps
-//   the next snapshot's pause short) → completed.
+// Sequence (QEMU.md §1, §4; verified on 7.2; why this shape: pause-plan.ts and docs/performance.md):
+//   preflight (queries only) → the artifact ledger (artifacts.ts: directory, vmstate, one internal
+//   snapshot per disk) is handed to the job layer BEFORE anything is created → setup:
+//   migrate-set-capabilities background-snapshot+events, open the sink → ONE write of: [running] stop,
+//   one `transaction` of blockdev-snapshot-internal-sync (each disk's state is kept inside its own qcow2
+//   image: docs/disk-chains.md), [live/ram-only] migrate unix:<sink> — no file work, no round trip
+//   inside the pause. QEMU ≤ 8.2 resumes the guest by itself once device state is saved (never `cont`
+//   after migrate on 7.2); QEMU ≥ 9.0 keeps it paused, so we `cont` once RAM streams; [disks-only] cont
+//   → active: poll query-migrate (2.5 Hz) and follow MIGRATION events until completed/failed → the sink
+//   checks the file → on local hosts, guest RAM is merged back into 2 MiB pages (the snapshot split
+//   them; it keeps the next snapshot's pause short) → completed.
+// The VM keeps running on the very images its own configuration names: nothing is layered, renamed or
+// re-opened, so a restart of the VM with its unchanged command line loses nothing.
 // Guest pause = QMP STOP→RESUME event timestamps (listeners registered before `stop`).
 // Failure and cancel (QEMU.md §2: a broken stream or migrate_cancel freezes a 7.2 guest for good):
 //   - never migrate_cancel: cancel switches the sink to discard, QEMU finishes into the void;
-//   - anything failing after `stop`: the guest is resumed, the new overlays are merged back into their
-//     base (active block-commit + pivot) and deleted, the capabilities put back, the directory removed —
-//     the VM is as it was before;
-//   - QEMU gone mid-snapshot: nothing to roll back; the vmstate is removed, but overlays are KEPT (they
-//     hold the guest's writes since the snapshot instant) and the error says where they are.
+//   - anything failing after `stop`: the guest is resumed, the internal snapshots taken are deleted
+//     again, the capabilities put back, the files removed (only those the ledger names; directories
+//     only when empty) — the VM is as it was before;
+//   - QEMU gone mid-snapshot: its internal snapshots cannot be deleted now; they stay in the images,
+//     named by the ledger, and deleting the failed snapshot removes them later (offline if need be).
 // Crash safety: every change to the VM that a dead dashboard would leave behind (capabilities switched
 // on, the guest stopped) is reported through onUndoChange BEFORE it is made, and reported again once put
-// back (crash-undo.ts; a restarted dashboard undoes what is left).
+// back (crash-undo.ts; a restarted dashboard undoes what is left); every file or disk snapshot the run
+// may create is in the ledger before it exists (onPlan).
 // Invariants: never throws (returns failed with an error class and an operator-readable message); the
-// sink is never cut while QEMU may still write to it; a paused VM is left paused.
-import { mkdir, rm, rmdir, stat } from "node:fs/promises";
+// sink is never cut while QEMU may still write to it; a paused VM is left paused; nothing outside the
+// ledger is ever removed.
+import { mkdir, rmdir, unlink } from "node:fs/promises";
 import path from "node:path";
 import type { Logger } from "../logger";
 import { QmpCommandError, QmpDisconnectedError, QmpTimeoutError, type QmpClient, type QmpEvent } from "../qmp";
 import type { MigrationCapabilityStatus, MigrationInfo, MigrationStatus } from "../qmp/types";
 import type { SnapshotModeName } from "../validations/snapshot";
-import { commitLayer, overlayFileName, overlayNodeName, type DiskChainEntry } from "./disk-chain";
-import {
-  detectPauseFacts,
-  layerAndStream,
-  prepareOverlays,
-  qemuResumesByItself,
-  recollapseGuestMemory,
-  resumeWhenStreaming,
-  type LayerTarget,
-} from "./pause-strategy";
+import { planArtifacts, internalSnapshotName, type Artifact } from "./artifacts";
+import { deleteInternalSnapshot } from "./internal-snapshots";
+import { recollapseGuestMemory } from "./host-memory";
+import { qemuResumesByItself } from "./pause-plan";
+import { detectPauseFacts, layerAndStream, resumeWhenStreaming } from "./pause-steps";
 import type { VmUndo } from "./crash-undo";
 import { overlayRoomBytes, preflightSnapshot, SnapshotRefusedError, type PreflightInput, type PreflightReport } from "./preflight";
-import { VmstateSink, type VmstateSinkResult } from "./vmstate-sink";
+import { sinkStatusPathOf, VmstateSink, type VmstateSinkResult } from "./vmstate-sink";
 
 export type SnapshotErrorClass =
   | "refused" // preflight said no: nothing was touched
   | "incompatible" // QEMU refused background-snapshot for this VM (memory configuration, kernel)
-  | "disk-snapshot" // the overlay transaction failed (nothing changed)
+  | "disk-snapshot" // the internal disk snapshot transaction failed (nothing changed)
   | "target-write" // writing the vmstate failed (disk full, I/O error)
   | "target-truncated" // QEMU's stream ended early
   | "migration-failed" // QEMU reported the migration failed
@@ -69,6 +69,8 @@ export interface SnapshotFile {
   role: "vmstate" | "disk";
   node?: string;
   format?: string;
+  /** For a disk: the internal snapshot inside `path` that holds its state at the snapshot instant. */
+  internalSnapshot?: string;
   sizeBytes: number;
 }
 
@@ -101,10 +103,14 @@ export interface SnapshotRunResult {
   targetDir: string;
   metrics: SnapshotMetrics;
   files: SnapshotFile[];
-  diskChain: DiskChainEntry[];
 }
 
 export interface RunSnapshotHooks {
+  /**
+   * Everything the run may create (artifacts.ts), called once, awaited, before any of it exists. A
+   * throw fails the snapshot before the VM or the host is touched.
+   */
+  onPlan(artifacts: Artifact[]): Promise<void>;
   /** Awaited before the run goes on: persist, publish. A throw here fails the snapshot. */
   onStatus(status: "preflight" | "setup" | "active", detail?: string): Promise<void>;
   onProgress?(progress: SnapshotProgress): void | Promise<void>;
@@ -184,7 +190,9 @@ class SnapshotRun {
   private report: PreflightReport | undefined;
   private sink: VmstateSink | undefined;
   private sinkResult: VmstateSinkResult | undefined;
-  private overlays: DiskChainEntry[] = [];
+  /** Disks whose internal snapshot the transaction took (or may have: see take()). */
+  private taken: Array<{ device: string; image: string }> = [];
+  private ledger: Artifact[] = [];
   private capabilitiesChanged = false;
   private stoppedByUs = false;
   /** What onUndoChange was last told, and the chain of those calls (kept in order). */
@@ -245,48 +253,49 @@ class SnapshotRun {
     const { qmp } = this;
     const report = this.report!;
     this.setupStartedAt = this.now();
+    const layered = this.input.mode !== "ram-only" && report.disks.length > 0;
+    const disks = layered ? report.disks : [];
+    const vmstateFile = path.join(this.targetDir, "vmstate.bin");
+    this.ledger = planArtifacts({
+      targetDir: this.targetDir,
+      vmstate: this.withRam ? { file: vmstateFile, status: sinkStatusPathOf(vmstateFile) } : undefined,
+      disks: disks.map((d) => ({ device: d.device, image: d.file })),
+      snapshotId: this.input.snapshotId,
+    });
+    await this.input.hooks.onPlan(this.ledger);
     await mkdir(this.targetDir, { recursive: true });
     if (this.withRam) {
       await this.enableCapabilities(report.capabilities);
       this.sink = await VmstateSink.open({
-        filePath: path.join(this.targetDir, "vmstate.bin"),
+        filePath: vmstateFile,
         socketDir: this.input.sinkDir,
         name: this.input.snapshotId,
-        // The overlays sit beside the vmstate: a full file system would stop the guest (io-error).
+        // The disks' copy-on-write after the snapshot needs room too: a full file system would stop the guest (io-error).
         keepFreeBytes: overlayRoomBytes(report.memoryBytes),
       });
     }
     // Listen before `stop`: STOP/RESUME timestamps are the guest pause (QEMU.md §1, §8).
     this.offEvents = qmp.on(["STOP", "RESUME", "MIGRATION"], (ev) => this.onEvent(ev));
 
-    const layered = this.input.mode !== "ram-only" && report.disks.length > 0;
-    const entries: DiskChainEntry[] = layered
-      ? report.disks.map((d, i) => ({
-          device: d.device,
-          node: d.node,
-          image: d.file,
-          format: d.format,
-          overlay: path.join(this.targetDir, overlayFileName(i, d.device)),
-          overlayNode: overlayNodeName(this.input.snapshotId, i),
-        }))
-      : [];
-    // While the guest still runs: the overlay images exist, so the pause holds no file work.
-    const targets = layered ? await this.prepareTargets(entries) : [];
-    // The pause: stop, transaction and migrate in one write (pause-strategy.ts).
+    // The pause: stop, transaction and migrate in one write (pause-steps.ts).
+    const name = internalSnapshotName(this.input.snapshotId);
     const stop = layered && report.runState === "running";
     if (stop) await this.reportUndo({ guestStopped: true });
-    const r = await layerAndStream(qmp, { targets, uri: this.withRam ? this.sink!.uri : undefined, stop });
+    const r = await layerAndStream(qmp, { disks: disks.map((d) => ({ node: d.node, name })), uri: this.withRam ? this.sink!.uri : undefined, stop });
     this.stoppedByUs = r.stopped;
     if (!r.stopped && stop) void this.reportUndo({ guestStopped: false });
+    // A transaction that was not refused may have been applied (its reply can be lost with the monitor):
+    // cleanup deletes whichever of these snapshots exist.
+    if (layered && !r.transactionError) this.taken = disks.map((d) => ({ device: d.device, image: d.file }));
     if (r.stopError) {
-      if (layered && !r.transactionError) this.overlays = entries; // applied to a running guest: roll back
       throw new SnapshotFailure("qmp-error", `QEMU refused to pause the guest: ${describe(r.stopError)}`, { cause: r.stopError });
     }
     if (r.transactionError) {
-      // Nothing was layered; a `migrate` that went through streams into the sink, discarded by cleanup().
-      throw new SnapshotFailure("disk-snapshot", `creating the disk overlays failed: ${describe(r.transactionError)}`, { cause: r.transactionError });
+      // Nothing was taken. A `migrate` that went through is a background snapshot QEMU must be allowed
+      // to finish (QEMU.md §2): it streams into the discarding sink before anything is cleaned up.
+      if (this.withRam && !r.migrateError) await this.drainUnwantedStream();
+      throw new SnapshotFailure("disk-snapshot", `taking the disks' internal snapshots failed: ${describe(r.transactionError)}`, { cause: r.transactionError });
     }
-    if (layered) this.overlays = entries;
 
     if (!this.withRam) {
       if (this.stoppedByUs) {
@@ -309,28 +318,26 @@ class SnapshotRun {
     return this.finishRam(info);
   }
 
-  /** Creates each disk's overlay image (qcow2 over the disk's current image) while the guest runs. */
-  private async prepareTargets(entries: DiskChainEntry[]): Promise<LayerTarget[]> {
-    const blocks = await this.qmp.queryBlock();
-    const targets = entries.map((e) => ({
-      node: e.node,
-      file: e.image,
-      format: e.format,
-      virtualSize: blocks.find((b) => b.inserted?.["node-name"] === e.node)?.inserted?.image["virtual-size"] ?? 0,
-      overlayPath: e.overlay,
-      overlayNode: e.overlayNode,
-    }));
-    try {
-      await prepareOverlays(this.qmp, targets);
-    } catch (err) {
-      throw new SnapshotFailure("disk-snapshot", `preparing the disk overlays failed: ${describe(err)}`, { cause: err });
+  /**
+   * A RAM stream that must not be kept (its disk step failed): discarded, and waited for to its end —
+   * resuming the guest once RAM streams on QEMU ≥ 9, which keeps a guest we stopped paused.
+   */
+  private async drainUnwantedStream(): Promise<void> {
+    this.discarding = true;
+    await this.sink!.switchToDiscard("the disk step of the snapshot failed");
+    if (this.stoppedByUs && !qemuResumesByItself(this.report!.qemuVersion) && (await resumeWhenStreaming(this.qmp))) this.stoppedByUs = false;
+    for (;;) {
+      const info = await this.qmp.queryMigrate();
+      if (TERMINAL.has(info.status) || info.status === undefined) break;
+      await new Promise((r) => setTimeout(r, this.input.pollIntervalMs ?? 400));
     }
-    return targets;
+    const done = await timeout(this.sink!.finished, SINK_CLOSE_TIMEOUT_MS);
+    if (done !== "timeout") this.sinkResult = done;
   }
 
   /**
    * Local hosts: merges guest RAM back into 2 MiB pages now that QEMU is done with it, so the next
-   * snapshot pauses like this one did (pause-strategy.ts). Never fails the snapshot.
+   * snapshot pauses like this one did (host-memory.ts). Never fails the snapshot.
    */
   private async prepareMemoryForNext(): Promise<void> {
     const facts = await detectPauseFacts(this.qmp, this.input.hostKind);
@@ -504,16 +511,14 @@ class SnapshotRun {
     await this.restoreCapabilities();
     const files: SnapshotFile[] = [];
     if (this.sinkResult) files.push({ path: this.sink!.filePath, role: "vmstate", sizeBytes: this.sinkResult.bytesWritten });
-    for (const e of this.overlays) {
-      const size = await stat(e.image).then((s) => s.size, () => 0);
-      files.push({ path: e.image, role: "disk", node: e.node, format: e.format, sizeBytes: size });
-    }
+    const name = internalSnapshotName(this.input.snapshotId);
+    for (const t of this.taken) files.push({ path: t.image, role: "disk", format: "qcow2", internalSnapshot: name, sizeBytes: 0 });
     const guestPauseMs = this.guestPauseMs();
     const sizeBytes = files.reduce((n, f) => n + f.sizeBytes, 0);
     const parts = [
       guestPauseMs !== undefined ? `guest paused ${guestPauseMs.toFixed(1)} ms` : this.wasPaused ? "the VM was paused and stays paused" : undefined,
       this.sinkResult ? `RAM ${mib(this.sinkResult.bytesWritten)}` : undefined,
-      this.overlays.length ? `${this.overlays.length} disk layer${this.overlays.length > 1 ? "s" : ""}` : undefined,
+      this.taken.length ? `${this.taken.length} disk${this.taken.length > 1 ? "s" : ""} (internal snapshot${this.taken.length > 1 ? "s" : ""} ${name})` : undefined,
       this.memoryNote,
     ].filter(Boolean);
     return {
@@ -522,7 +527,6 @@ class SnapshotRun {
       targetDir: this.targetDir,
       metrics: { ...metrics, guestPauseMs, sizeBytes },
       files,
-      diskChain: this.overlays,
     };
   }
 
@@ -535,7 +539,6 @@ class SnapshotRun {
       targetDir: this.targetDir,
       metrics: { guestPauseMs, ramTotalBytes: this.lastInfo.ram?.total, ramTransferredBytes: this.lastInfo.ram?.transferred },
       files: [],
-      diskChain: [],
     };
   }
 
@@ -555,7 +558,8 @@ class SnapshotRun {
   /**
    * Puts the VM back as it was. Returns a sentence for the operator when something could not be undone.
    * Order: wait for QEMU to be done with the sink (never cut it), resume the guest if we paused it,
-   * merge the overlays back, put capabilities back, remove the directory.
+   * delete the internal snapshots taken, put capabilities back, remove the ledger's files and (empty)
+   * directories.
    */
   private async cleanup(reason = "cancelled"): Promise<string | undefined> {
     const notes: string[] = [];
@@ -572,29 +576,37 @@ class SnapshotRun {
       await this.qmp.cont().catch((err) => notes.push(`resuming the guest failed: ${describe(err)}`));
       this.stoppedByUs = false;
     }
-    let keepDir = false;
-    if (this.overlays.length && !alive) {
-      keepDir = true;
-      notes.push(
-        `the VM's newest disk writes are in ${this.overlays.map((o) => `${o.overlay} (over ${o.image})`).join(", ")}: start the VM on ${this.overlays.length > 1 ? "those files" : "that file"}, or merge ${this.overlays.length > 1 ? "them" : "it"} with qemu-img commit`,
-      );
-    } else {
-      for (const [i, o] of this.overlays.entries()) {
-        try {
-          await commitLayer(this.qmp, { overlayNode: o.overlayNode, overlayPath: o.overlay, baseNode: o.node, jobId: `sf-rollback-${i}-${this.input.snapshotId.slice(0, 8)}` });
-        } catch (err) {
-          keepDir = true;
-          notes.push(`merging ${o.overlay} back into ${o.image} failed (${describe(err)}); the VM keeps writing to the overlay`);
-        }
+    const name = internalSnapshotName(this.input.snapshotId);
+    for (const t of this.taken) {
+      if (!alive) {
+        notes.push(`the internal snapshot ${name} may remain in ${t.image}: deleting this snapshot removes it`);
+        continue;
+      }
+      try {
+        await deleteInternalSnapshot({ image: t.image, name }, this.qmp);
+      } catch (err) {
+        notes.push(`deleting the internal snapshot ${name} from ${t.image} failed (${describe(err)}): deleting this snapshot retries it`);
       }
     }
     await this.restoreCapabilities();
-    if (keepDir) {
-      await rm(path.join(this.targetDir, "vmstate.bin"), { force: true });
-    } else {
-      await rm(this.targetDir, { recursive: true, force: true });
-      await rmdir(path.dirname(this.targetDir)).catch(() => {}); // the VM's directory, if this was its only snapshot
-    }
+    await this.removeLedgerFiles(notes);
     return notes.length ? notes.join(". ") : undefined;
+  }
+
+  /** Removes the ledger's files, then its directories when empty (newest first). The VM's directory too, when empty. */
+  private async removeLedgerFiles(notes: string[]): Promise<void> {
+    for (const a of [...this.ledger].reverse()) {
+      if (a.kind === "file") {
+        await unlink(a.path).catch((err: NodeJS.ErrnoException) => {
+          if (err.code !== "ENOENT") notes.push(`${a.path} could not be removed (${err.code ?? err.message})`);
+        });
+      } else if (a.kind === "dir") {
+        await rmdir(a.path).catch((err: NodeJS.ErrnoException) => {
+          if (err.code !== "ENOENT") notes.push(`${a.path} was kept: ${err.code === "ENOTEMPTY" ? "it holds files Snapfleet did not create" : (err.code ?? err.message)}`);
+        });
+      }
+    }
+    // The VM's directory holds every snapshot of the VM; it goes with its last one (never recursively).
+    await rmdir(path.dirname(this.targetDir)).catch(() => undefined);
   }
 }

@@ -4,6 +4,8 @@
 import type { Prisma, Snapshot } from "../db/generated/client";
 import { fromDbMode } from "../validations/snapshot";
 import type { SnapshotFileJson, SnapshotJson } from "./snapshot-json";
+import { describeArtifact } from "./artifacts";
+import { parseJournal } from "./deletion-journal";
 import { diskChainEntryJsonSchema, snapshotFileJsonSchema } from "./snapshot-json";
 
 export const snapshotInclude = {
@@ -29,6 +31,16 @@ function parseArray<T>(raw: Prisma.JsonValue | null, schema: { safeParse(v: unkn
   });
 }
 
+function deletionOf(row: SnapshotWithRelations): SnapshotJson["deletion"] {
+  const journal = row.deletingSince ? parseJournal(row.deletion) : null;
+  if (!journal) return null;
+  return {
+    startedAt: journal.startedAt,
+    error: row.deletedAt ? null : (journal.error ?? null),
+    steps: journal.steps.map((s) => ({ what: describeArtifact(s.artifact), state: s.state, note: s.note ?? null })),
+  };
+}
+
 export function toSnapshotJson(row: SnapshotWithRelations): SnapshotJson {
   return {
     id: row.id,
@@ -47,6 +59,7 @@ export function toSnapshotJson(row: SnapshotWithRelations): SnapshotJson {
     startedAt: iso(row.startedAt),
     finishedAt: iso(row.finishedAt),
     deletedAt: iso(row.deletedAt),
+    deletion: deletionOf(row),
     ramTotalBytes: num(row.ramTotalBytes),
     ramTransferredBytes: num(row.ramTransferredBytes),
     throughputBytesPerSec: num(row.throughputBytesPerSec),

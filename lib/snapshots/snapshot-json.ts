@@ -16,10 +16,21 @@ export const snapshotFileJsonSchema = z.object({
   node: z.string().optional(),
   /** For a disk: its image format (a restore's new top names it as backing format). */
   format: z.string().optional(),
+  /** For a disk: the internal qcow2 snapshot inside `path` holding its state at the snapshot instant. */
+  internalSnapshot: z.string().optional(),
   sizeBytes: z.number(),
 });
 export type SnapshotFileJson = z.infer<typeof snapshotFileJsonSchema>;
 
+/** A deletion in progress or stopped (lib/snapshots/deletion.ts): one step per artifact, in order. */
+export const snapshotDeletionJsonSchema = z.object({
+  startedAt: z.string(),
+  /** Why the deletion stopped (a blocked step), while it is stopped. */
+  error: z.string().nullable(),
+  steps: z.array(z.object({ what: z.string(), state: z.enum(["pending", "running", "done", "failed"]), note: z.string().nullable() })),
+});
+
+/** Disk layers of a snapshot taken before internal snapshots (external overlays; docs/disk-chains.md). */
 export const diskChainEntryJsonSchema = z.object({
   device: z.string(),
   node: z.string(),
@@ -47,6 +58,8 @@ export const snapshotJsonSchema = z.object({
   startedAt: z.string().nullable(),
   finishedAt: z.string().nullable(),
   deletedAt: z.string().nullable(),
+  /** Set while the snapshot is `deleting` (and kept once deleted, as the record of what was removed). */
+  deletion: snapshotDeletionJsonSchema.nullable(),
   ramTotalBytes: z.number().nullable(),
   ramTransferredBytes: z.number().nullable(),
   throughputBytesPerSec: z.number().nullable(),

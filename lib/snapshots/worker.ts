@@ -1,14 +1,19 @@
 // The snapshot worker of a process: takes "snapshot.run" jobs from the queue (pg-boss), asks the
-// scheduler's admission for a slot (per-host and fleet limits), runs the job (jobs.ts
-// executeSnapshotJob), and sweeps for jobs a dead process left behind — at start and every minute.
+// admission for a slot (per-host and fleet limits), runs the job (execute-job.ts), and sweeps — at
+// start and every minute — for jobs and deletions a dead process left behind (recovery.ts,
+// deletion.ts) and for VMs whose disks drifted from what their snapshots recorded (disk-drift.ts).
 // Invariants: the handler never throws (a job is never retried by the queue); a job that is not
 // admitted stays `queued` and is re-enqueued for later; stop() waits for running snapshots, which
 // must not be abandoned mid-stream (QEMU.md §2).
 import { requireBoss, SNAPSHOT_RUN_QUEUE, type SnapshotRunJobData } from "../jobs/boss";
 import type { Logger } from "../logger";
-import { admitSnapshot, releaseSnapshot } from "../scheduler/admission";
+import { admitSnapshot, releaseSnapshot } from "./admission";
 import { db } from "../db/client";
-import { executeSnapshotJob, recoverInterruptedSnapshots, transitionSnapshot, type ExecuteSnapshotJobOptions } from "./jobs";
+import { resumeInterruptedDeletions } from "./deletion";
+import { checkDiskDrift } from "./disk-drift";
+import { executeSnapshotJob, type ExecuteSnapshotJobOptions } from "./execute-job";
+import { transitionSnapshot } from "./jobs";
+import { recoverInterruptedSnapshots } from "./recovery";
 
 const SWEEP_MS = 60_000;
 
@@ -60,6 +65,21 @@ export async function recoverLostQueuedSnapshots(log: Logger): Promise<number> {
   return lost;
 }
 
+/** Re-checks the disks of every reachable VM that has snapshots; findings land on the VM row. */
+async function checkDriftOfVmsWithSnapshots(log: Logger): Promise<void> {
+  const vms = await db().vm.findMany({
+    where: { state: { in: ["running", "paused"] }, snapshots: { some: { deletedAt: null, status: "completed" } } },
+    select: { id: true },
+  });
+  for (const { id } of vms) {
+    const findings = await checkDiskDrift(id).catch((err: unknown) => {
+      log.warn({ err, vm: id }, "checking the VM's disks against its snapshots failed");
+      return null;
+    });
+    if (findings?.length) log.warn({ vm: id, findings }, "the VM's disks no longer match what its snapshots recorded");
+  }
+}
+
 export async function startSnapshotWorker(opts: SnapshotWorkerOptions): Promise<() => Promise<void>> {
   const { log } = opts;
   const boss = requireBoss();
@@ -67,6 +87,9 @@ export async function startSnapshotWorker(opts: SnapshotWorkerOptions): Promise<
     try {
       const n = (await recoverInterruptedSnapshots(log)) + (await recoverLostQueuedSnapshots(log));
       if (n) log.warn({ recovered: n }, "recovered snapshot jobs left behind by a dead process");
+      const d = await resumeInterruptedDeletions(log);
+      if (d) log.warn({ finished: d }, "finished deletions left behind by a dead process");
+      await checkDriftOfVmsWithSnapshots(log);
     } catch (err) {
       log.warn({ err }, "snapshot recovery sweep failed");
     }

@@ -1,8 +1,8 @@
 // zod schemas for schedules, shared by the schedule editor and the route handlers (app/api/schedules).
 // Modes use the wire names of lib/validations/snapshot.ts ("ram-only"); policies are kebab-case words.
 import { z } from "zod";
-import { isValidTimeZone, normalizeCron, nextRunAfter } from "../scheduler/cron";
-import { scheduleTargetsSchema } from "../scheduler/targets";
+import { isValidTimeZone, normalizeCron, nextRunAfter } from "../schedule-rules/cron";
+import { scheduleTargetsSchema } from "../schedule-rules/targets";
 import { SNAPSHOT_MODES } from "./snapshot";
 
 export const BUSY_POLICIES = ["wait", "skip"] as const;

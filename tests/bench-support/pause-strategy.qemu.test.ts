@@ -1,6 +1,6 @@
-// The pause strategy's sequence (lib/snapshots/pause-strategy.ts) takes consistent snapshots: overlays
-// prepared while the guest runs, stop + blockdev-snapshot + migrate pipelined, guest RAM collapsed back
-// into 2 MiB pages between snapshots. Each snapshot is restored into a fresh QEMU whose guest checkers
+// The pause strategy's sequence (lib/snapshots/pause-steps.ts, pause-plan.ts, host-memory.ts) takes
+// consistent snapshots: stop + internal disk snapshot + migrate pipelined, guest RAM collapsed back into
+// 2 MiB pages between snapshots. Each snapshot is restored into a fresh QEMU whose guest checkers
 // judge RAM (point-in-time) and disk (same instant as RAM) — the same proof as
 // tests/snapshots/restore-consistency.test.ts, for the first and for a later snapshot.
 import { mkdtemp, rm } from "node:fs/promises";
@@ -9,16 +9,9 @@ import path from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { openFileSink } from "../../bench/lib/sink";
 import { connectQmp, type QmpClient, type QmpEvent } from "../../lib/qmp";
-import {
-  detectPauseFacts,
-  explainPause,
-  layerAndStream,
-  prepareOverlays,
-  qemuResumesByItself,
-  recollapseGuestMemory,
-  resumeWhenStreaming,
-  type LayerTarget,
-} from "../../lib/snapshots/pause-strategy";
+import { recollapseGuestMemory } from "../../lib/snapshots/host-memory";
+import { qemuResumesByItself } from "../../lib/snapshots/pause-plan";
+import { detectPauseFacts, explainPause, layerAndStream, resumeWhenStreaming } from "../../lib/snapshots/pause-steps";
 import { startGuestKitVm, type GuestKitOptions } from "../support/guest-kit";
 import { disposeAllVms, type TestVm } from "../support/qemu";
 import { restoreGuestKitSnapshot } from "../support/restore";
@@ -47,22 +40,16 @@ afterAll(async () => {
   await rm(work, { recursive: true, force: true });
 });
 
-async function snapshot(n: number): Promise<{ disk: string; vmstate: string; pauseMs: number }> {
+async function snapshot(n: number): Promise<{ disk: string; internalSnapshot: string; vmstate: string; pauseMs: number }> {
   const [b] = (await qmp.queryBlock()).filter((x) => x.inserted && !x.inserted.ro);
-  const target: LayerTarget = {
-    node: b.inserted!["node-name"]!,
-    file: b.inserted!.image.filename,
-    format: b.inserted!.drv,
-    virtualSize: b.inserted!.image["virtual-size"],
-    overlayPath: path.join(work, `ov${n}.qcow2`),
-    overlayNode: `psov${n}`,
-  };
+  const node = b.inserted!["node-name"]!;
+  const disk = b.inserted!.image.filename;
+  const name = `ps-${n}`;
   const vmstate = path.join(work, `vmstate${n}.bin`);
   const sink = await openFileSink(work, `sink${n}`, vmstate);
-  await prepareOverlays(qmp, [target]);
   const from = events.length;
   const done = qmp.waitForEvent("MIGRATION", { predicate: (e) => ["completed", "failed"].includes((e.data as { status: string }).status), timeoutMs: 120_000 });
-  const r = await layerAndStream(qmp, { targets: [target], uri: sink.uri, stop: true });
+  const r = await layerAndStream(qmp, { disks: [{ node, name }], uri: sink.uri, stop: true });
   expect(r).toMatchObject({ stopped: true, stopError: undefined, transactionError: undefined, migrateError: undefined });
   // QEMU ≥ 9 keeps the guest paused (as we left it) after its setup: we resume it once RAM streams.
   if (!qemuResumesByItself(qmp.greeting.version.qemu)) expect(await resumeWhenStreaming(qmp)).toBe(true);
@@ -71,14 +58,15 @@ async function snapshot(n: number): Promise<{ disk: string; vmstate: string; pau
   const mine = events.slice(from);
   const stop = mine.find((e) => e.event === "STOP")!;
   const resume = mine.find((e) => e.event === "RESUME")!;
-  // The overlay took the place of the disk's top node; the old top file is the snapshot's disk.
+  // The VM still runs on its own image, which now holds the snapshot's disk state inside.
   const [after] = (await qmp.queryBlock()).filter((x) => x.inserted && !x.inserted.ro);
-  expect(after.inserted!.image.filename).toBe(target.overlayPath);
-  expect(after.inserted!.image["backing-image"]?.filename).toBe(target.file);
-  return { disk: target.file, vmstate, pauseMs: (resume.timeUs - stop.timeUs) / 1000 };
+  expect(after.inserted!.image.filename).toBe(disk);
+  expect(after.inserted!.image["backing-image"]).toBeUndefined();
+  expect(after.inserted!.image.snapshots?.map((s) => s.name)).toContain(name);
+  return { disk, internalSnapshot: name, vmstate, pauseMs: (resume.timeUs - stop.timeUs) / 1000 };
 }
 
-async function expectConsistentRestore(s: { disk: string; vmstate: string }, n: number): Promise<void> {
+async function expectConsistentRestore(s: { disk: string; internalSnapshot: string; vmstate: string }, n: number): Promise<void> {
   const { vm, verdict } = await restoreGuestKitSnapshot(GUEST, s, { work, name: `ps-restore${n}` });
   expect(verdict.ram).toMatchObject({ status: "consistent" });
   expect(verdict.disk).toMatchObject({ status: "consistent" });

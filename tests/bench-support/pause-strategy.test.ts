@@ -1,15 +1,15 @@
-// lib/snapshots/pause-strategy.ts, pure parts: which sequence and memory preparation a VM gets, the
+// lib/snapshots/pause-plan.ts (and host-memory.ts's collapseSupported), pure parts: which sequence and memory preparation a VM gets, the
 // pause the VM page announces, and when never-written guest RAM may be made resident.
 import { describe, expect, it } from "vitest";
+import { collapseSupported } from "../../lib/snapshots/host-memory";
 import {
   PAUSE_MODEL,
-  collapseSupported,
   describePausePlan,
   planConsistentPause,
   planMemoryPreparation,
   qemuResumesByItself,
   type PauseFacts,
-} from "../../lib/snapshots/pause-strategy";
+} from "../../lib/snapshots/pause-plan";
 
 const GIB = 1024 ** 3;
 const base: PauseFacts = {

@@ -4,7 +4,7 @@
 // snapshot ends, even if its worker died; the global limit and per-host overrides hold.
 import { beforeEach, describe, expect, it } from "vitest";
 import { db } from "../../lib/db/client";
-import { ADMISSION_RETRY_MS, admitSnapshot, releaseSnapshot, setLimit } from "../../lib/scheduler/admission";
+import { ADMISSION_RETRY_MS, admitSnapshot, releaseSnapshot, setLimit } from "../../lib/snapshots/admission";
 import { useTestDatabase } from "../support/db";
 import { seedHost, seedVms } from "./support";
 

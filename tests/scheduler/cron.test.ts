@@ -1,5 +1,5 @@
 // Cron in an IANA zone, with the clock injected as the instant to count from: the daylight-saving
-// rules lib/scheduler/cron.ts promises (Europe/Berlin and America/New_York, spring and autumn 2026).
+// rules lib/schedule-rules/cron.ts promises (Europe/Berlin and America/New_York, spring and autumn 2026).
 import { describe, expect, it } from "vitest";
 import {
   InvalidCronError,
@@ -9,7 +9,7 @@ import {
   nextRuns,
   occurrencesBetween,
   previewCron,
-} from "../../lib/scheduler/cron";
+} from "../../lib/schedule-rules/cron";
 
 const iso = (ds: Date[]) => ds.map((d) => d.toISOString());
 

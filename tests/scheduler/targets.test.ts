@@ -1,7 +1,7 @@
 // Target resolution at fire time, pure: explicit VMs (missing and gone ones reported), a host's VMs,
 // a glob on name or tag; gone VMs never targeted; hosts interleaved for the stagger.
 import { describe, expect, it } from "vitest";
-import { resolveTargets, scheduleTargetsSchema, staggerOffsets, TargetIndex, type TargetVm } from "../../lib/scheduler/targets";
+import { resolveTargets, scheduleTargetsSchema, staggerOffsets, TargetIndex, type TargetVm } from "../../lib/schedule-rules/targets";
 
 const H1 = "00000000-0000-4000-8000-000000000001";
 const H2 = "00000000-0000-4000-8000-000000000002";

@@ -1,5 +1,5 @@
 // Snapshot jobs end to end below the browser: the route handlers, the one-job-per-VM rule, the
-// pg-boss queue and worker, status history, realtime publishing, cancel, delete with disk merge, and
+// pg-boss queue and worker, status history, realtime publishing, cancel, delete (crash-safe journal), and
 // the failure cases of the issue — each against real PostgreSQL and real QEMU guests (the guest kit),
 // each proving the guest keeps running and making progress afterwards (its serial ticks advance),
 // that no partial file is left, and that the job says why.
@@ -20,7 +20,9 @@ import { closeAllVmSessions, getVmSession } from "../../lib/fleet/sessions";
 import { startBoss, stopBoss } from "../../lib/jobs/boss";
 import { logger } from "../../lib/logger";
 import { RealtimeHub, setHub } from "../../lib/realtime/hub";
-import { recoverInterruptedSnapshots, snapshotDirOf } from "../../lib/snapshots/jobs";
+import { vmDirName } from "../../lib/snapshots/jobs";
+import { listInternalSnapshotsOffline } from "../../lib/snapshots/internal-snapshots";
+import { recoverInterruptedSnapshots } from "../../lib/snapshots/recovery";
 import type { SnapshotJson } from "../../lib/snapshots/snapshot-json";
 import type { SnapshotStatusName } from "../../lib/snapshots/state-machine";
 import { recoverLostQueuedSnapshots, startSnapshotWorker } from "../../lib/snapshots/worker";
@@ -107,6 +109,17 @@ async function settled(id: string, timeoutMs = 90_000): Promise<SnapshotJson> {
   }
 }
 
+/** Where a VM's snapshot lives under the test host's snapshot directory. */
+function snapshotDir(vm: { id: string; name: string }, snapshotId: string): string {
+  return path.join(root, "snaps", vmDirName(vm), snapshotId);
+}
+
+/** Internal snapshots of a VM's disk image, as its QEMU sees them. */
+async function internalSnapshots(vmId: string): Promise<string[]> {
+  const blocks = await (await getVmSession(vmId)).queryBlock();
+  return (blocks.find((b) => b.inserted && !b.inserted.ro)!.inserted!.image.snapshots ?? []).map((x) => x.name);
+}
+
 async function activeFile(vmId: string): Promise<string> {
   const blocks = await (await getVmSession(vmId)).queryBlock();
   return blocks.find((b) => b.inserted && !b.inserted.ro)!.inserted!.image.filename;
@@ -158,9 +171,9 @@ describe("Snapshot now through the API and the worker", () => {
     expect(completed.progress).toBe(1);
     expect(completed.startedAt && completed.finishedAt).toBeTruthy();
     const vmstate = completed.files.find((f) => f.role === "vmstate")!;
-    expect(vmstate.path).toBe(path.join(snapshotDirOf({ snapshotDir: path.join(root, "snaps") }, { id: vmAId, name: "ja" }, snapshot.id), "vmstate.bin"));
+    expect(vmstate.path).toBe(path.join(snapshotDir({ id: vmAId, name: "ja" }, snapshot.id), "vmstate.bin"));
     expect(existsSync(vmstate.path)).toBe(true);
-    expect(completed.files.find((f) => f.role === "disk")).toMatchObject({ path: vmA.disks[0].path, node: "disk0" });
+    expect(completed.files.find((f) => f.role === "disk")).toMatchObject({ path: vmA.disks[0].path, internalSnapshot: `snapfleet-${snapshot.id}` });
 
     const onSnapshot = published.filter((p) => p.topic === `snapshot:${snapshot.id}` && p.name === "snapshot.updated");
     const onVm = published.filter((p) => p.topic === `vm:${vmAId}` && p.name === "snapshot.updated" && p.payload.id === snapshot.id);
@@ -228,7 +241,7 @@ describe("Snapshot now through the API and the worker", () => {
     expect((await listRoute(req("/api/snapshots?status=done"))).status).toBe(400);
   });
 
-  it("DELETE refuses a running snapshot, then removes files and merges the disk layer back", async () => {
+  it("DELETE refuses a running snapshot, then removes exactly what each snapshot created; a second DELETE is harmless", async () => {
     let running: Response | undefined;
     afterStatus = async (status, id) => {
       if (status === "setup" && !running) running = await deleteRoute(req(`/api/snapshots/${id}`, { method: "DELETE" }), ctx(id));
@@ -239,21 +252,28 @@ describe("Snapshot now through the API and the worker", () => {
     expect(disks.status).toBe("completed");
     expect(running!.status).toBe(409);
     expect((await running!.json()).error).toMatch(/cancel it first/);
-    // The live snapshot's overlay is now an intermediate layer; the disks-only one is active.
-    expect(await activeFile(vmAId)).toBe(disks.diskChain[0].overlay);
+    // Both snapshots live inside the VM's own image; it never stopped being the active disk.
+    expect(await activeFile(vmAId)).toBe(vmA.disks[0].path);
+    const [liveName, disksName] = [completed, disks].map((x) => x.files.find((f) => f.role === "disk")!.internalSnapshot!);
+    expect(await internalSnapshots(vmAId)).toEqual(expect.arrayContaining([liveName, disksName]));
 
     const del1 = await deleteRoute(req(`/api/snapshots/${completed.id}`, { method: "DELETE" }), ctx(completed.id));
     expect(del1.status).toBe(200);
-    expect(existsSync(completed.files[0].path)).toBe(false);
-    expect(existsSync(completed.diskChain[0].overlay)).toBe(false);
-    // The disks-only snapshot inherited the live one's image: the original disk.
-    const heir = await get(disks.id);
-    expect(heir.files[0]).toMatchObject({ role: "disk", path: vmA.disks[0].path, node: "disk0" });
+    const gone = ((await del1.json()) as { snapshot: SnapshotJson }).snapshot;
+    expect(gone.deletedAt).not.toBeNull();
+    expect(gone.deletion!.steps.map((x) => x.state)).toEqual(gone.deletion!.steps.map(() => "done"));
+    expect(existsSync(completed.files.find((f) => f.role === "vmstate")!.path)).toBe(false);
+    expect(existsSync(snapshotDir({ id: vmAId, name: "ja" }, completed.id))).toBe(false);
+    expect(await internalSnapshots(vmAId)).not.toContain(liveName);
+    expect(await internalSnapshots(vmAId)).toContain(disksName);
 
     const del2 = await deleteRoute(req(`/api/snapshots/${disks.id}`, { method: "DELETE" }), ctx(disks.id));
     expect(del2.status).toBe(200);
+    expect(await internalSnapshots(vmAId)).not.toContain(disksName);
     expect(await activeFile(vmAId)).toBe(vmA.disks[0].path);
-    expect((await deleteRoute(req(`/api/snapshots/${disks.id}`, { method: "DELETE" }), ctx(disks.id))).status).toBe(404);
+    const again = await deleteRoute(req(`/api/snapshots/${disks.id}`, { method: "DELETE" }), ctx(disks.id));
+    expect(again.status).toBe(200);
+    expect(((await again.json()) as { snapshot: SnapshotJson }).snapshot.deletedAt).toBe(((await del2.json()) as { snapshot: SnapshotJson }).snapshot.deletedAt);
     const listed = (await (await listRoute(req(`/api/snapshots?vmId=${vmAId}`))).json()) as { snapshots: SnapshotJson[] };
     expect(listed.snapshots.map((x) => x.id)).not.toContain(disks.id);
     await expectGuestAdvances(vmA);
@@ -277,7 +297,7 @@ describe("failures leave the guest running and making progress, no partial file,
     const dir = mountTmpfs("full", "size=256m");
     await useSnapshotDir(dir);
     afterStatus = (status) => {
-      // After preflight passed: something else fills the disk, leaving 8 MiB (the overlay fits, RAM does not).
+      // After preflight passed: something else fills the disk, leaving 8 MiB (RAM does not fit).
       if (status !== "setup") return;
       const s = statfsSync(dir);
       execFileSync("fallocate", ["-l", String(s.bavail * s.bsize - 8 * 1024 * 1024), path.join(dir, "ballast")]);
@@ -287,11 +307,12 @@ describe("failures leave the guest running and making progress, no partial file,
     afterStatus = () => {};
     expect(r.status).toBe("failed");
     expect(r.error).toMatchObject({ class: "target-write" });
-    // It stopped short of the last 8 MiB: the guest's writes into its new overlay still had room.
+    // It stopped short of the last 8 MiB: room kept for the guest's disk writes.
     expect(r.error!.message).toMatch(/the disk is full: only [0-9.]+ MiB left on the file system, and 64\.0 MiB of it is kept for the VM's disk writes/);
     expect(r.files).toEqual([]);
-    expect(readdirSync(dir)).toEqual(["ballast"]); // no vmstate, no overlay, no directory left
+    expect(readdirSync(dir)).toEqual(["ballast"]); // no vmstate, no directory left
     expect(await activeFile(vmAId)).toBe(vmA.disks[0].path);
+    expect(await internalSnapshots(vmAId)).not.toContain(`snapfleet-${s.id}`); // the disk state taken was deleted again
     expect((await (await getVmSession(vmAId)).queryStatus()).status).toBe("running");
     await expectGuestAdvances(vmA);
   });
@@ -309,12 +330,13 @@ describe("failures leave the guest running and making progress, no partial file,
     expect((await cancelled!.json()).snapshot.cancelRequested).toBe(true);
     expect(r.status).toBe("cancelled");
     expect(r.statusHistory.map((h) => h.status)).toEqual(["queued", "preflight", "setup", "active", "cancelled"]);
-    expect(existsSync(snapshotDirOf({ snapshotDir: path.join(root, "snaps") }, { id: vmAId, name: "ja" }, s.id))).toBe(false);
+    expect(existsSync(snapshotDir({ id: vmAId, name: "ja" }, s.id))).toBe(false);
+    expect(await internalSnapshots(vmAId)).not.toContain(`snapfleet-${s.id}`);
     expect(await activeFile(vmAId)).toBe(vmA.disks[0].path);
     await expectGuestAdvances(vmA);
   });
 
-  it("QEMU killed mid-snapshot: the job fails with the reason, the other VM is untouched", async () => {
+  it("QEMU killed mid-snapshot: the job fails with the reason, the other VM is untouched; deleting it cleans the image offline", async () => {
     afterStatus = (status) => {
       if (status === "active") vmB.kill("SIGKILL");
     };
@@ -324,10 +346,18 @@ describe("failures leave the guest running and making progress, no partial file,
     expect(r.status).toBe("failed");
     expect(r.error).toMatchObject({ class: "qemu-exited" });
     expect(r.error!.message).toMatch(/QEMU exited/);
-    // The overlay holds the guest's last writes: kept, and the message says where; the vmstate is gone.
-    expect(r.error!.message).toMatch(/newest disk writes are in/);
-    const dir = snapshotDirOf({ snapshotDir: path.join(root, "snaps") }, { id: vmBId, name: "jb" }, s.id);
+    // The VM's disk is its own image, complete; the disk state the run took stays in it, named, until deleted.
+    expect(r.error!.message).toMatch(/may remain in .*deleting this snapshot removes it/);
+    const dir = snapshotDir({ id: vmBId, name: "jb" }, s.id);
     expect(existsSync(path.join(dir, "vmstate.bin"))).toBe(false);
+    await vmB.exited;
+    expect((await listInternalSnapshotsOffline(vmB.disks[0].path)).map((x) => x.name)).toContain(`snapfleet-${s.id}`);
+    const del = await deleteRoute(req(`/api/snapshots/${s.id}`, { method: "DELETE" }), ctx(s.id));
+    expect(del.status).toBe(200);
+    const steps = ((await del.json()) as { snapshot: SnapshotJson }).snapshot.deletion!.steps;
+    expect(steps.find((x) => x.what.startsWith("internal snapshot"))!.note).toMatch(/no process had the image open/);
+    expect((await listInternalSnapshotsOffline(vmB.disks[0].path)).map((x) => x.name)).not.toContain(`snapfleet-${s.id}`);
+    expect(existsSync(vmB.disks[0].path)).toBe(true);
     // The other VM: same worker, same process — still running, still snapshot-able.
     expect((await (await getVmSession(vmAId)).queryStatus()).status).toBe("running");
     await expectGuestAdvances(vmA);

@@ -9,7 +9,7 @@ import path from "node:path";
 import type { Host } from "../../lib/db/generated/client";
 import { hostFilesFor } from "../../lib/fleet/host-files";
 import { connectQmp } from "../../lib/qmp";
-import { commitLayer } from "../../lib/snapshots/disk-chain";
+import { deleteInternalSnapshot } from "../../lib/snapshots/internal-snapshots";
 import { runSnapshot } from "../../lib/snapshots/run-snapshot";
 import type { SnapshotModeName } from "../../lib/validations/snapshot";
 import { startGuestKitVm } from "../support/guest-kit";
@@ -34,7 +34,7 @@ async function measure(mode: SnapshotModeName): Promise<void> {
         hostKind: "local",
         hostFiles: hostFilesFor({ kind: "local" } as Host),
         snapshotRoot: root,
-        hooks: { onStatus: async () => {} },
+        hooks: { onPlan: async () => {}, onStatus: async () => {} },
       });
       if (r.status !== "completed") throw new Error(`${mode} ${run}: ${r.error?.message}`);
       const m = r.metrics;
@@ -44,9 +44,7 @@ async function measure(mode: SnapshotModeName): Promise<void> {
           `setup ${m.setupMs} ms | total ${(m.totalMs! / 1000).toFixed(2)} s | vmstate ${(vmstate.sizeBytes / MB).toFixed(0)} MB | ` +
           `throughput ${(m.throughputBytesPerSec! / MB).toFixed(0)} MB/s`,
       );
-      for (const [i, d] of r.diskChain.entries()) {
-        await commitLayer(qmp, { overlayNode: d.overlayNode, overlayPath: d.overlay, baseNode: d.node, jobId: `m-${i}-${run}` });
-      }
+      for (const d of r.files.filter((f) => f.internalSnapshot)) await deleteInternalSnapshot({ image: d.path, name: d.internalSnapshot! }, qmp);
       await rm(r.targetDir, { recursive: true, force: true });
     }
   } finally {

@@ -46,13 +46,13 @@ it("a live snapshot taken while the guest dirties RAM and writes its disk restor
     hostKind: "local",
     hostFiles: hostFilesFor({ kind: "local" } as Host),
     snapshotRoot: work,
-    hooks: { onStatus: async () => {} },
+    hooks: { onPlan: async () => {}, onStatus: async () => {} },
   });
   expect(result.error).toBeUndefined();
   const disk = result.files.find((f) => f.role === "disk")!;
   const vmstate = result.files.find((f) => f.role === "vmstate")!;
 
-  const { vm: restored, verdict } = await restoreGuestKitSnapshot(GUEST, { disk: disk.path, vmstate: vmstate.path }, { work, name: "rc-restore" });
+  const { vm: restored, verdict } = await restoreGuestKitSnapshot(GUEST, { disk: disk.path, internalSnapshot: disk.internalSnapshot, vmstate: vmstate.path }, { work, name: "rc-restore" });
   expect(verdict.ram).toMatchObject({ status: "consistent" });
   expect(verdict.disk).toMatchObject({ status: "consistent" });
   // The restored guest continues from the snapshot instant, not from boot.

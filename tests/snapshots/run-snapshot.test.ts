@@ -1,22 +1,21 @@
 // run-snapshot against a real QEMU guest (the guest kit: it dirties RAM, writes a disk counter and
 // prints a tick every second), with no database: the QEMU sequence alone. `npm test` runs it on the
 // system's QEMU 7.2 and on a QEMU ≥ 9 (SNAPFLEET_QEMU), which resume the guest differently. One VM
-// serves every case in order, so the disk chain grows and is merged back exactly as in production:
-//   live → ram-only → disks-only → merge the live snapshot's layer (intermediate commit) → merge the
-//   disks-only layer (active commit + pivot) → cancel mid-stream → a paused VM stays paused →
-//   refusals that touch nothing.
+// serves every case in order: live → ram-only → disks-only → cancel mid-stream → a paused VM stays
+// paused → a disk snapshot QEMU refuses → refusals that touch nothing. Through all of them the VM keeps
+// running on the very image its command line names (each disk state is an internal snapshot inside it).
 // After each case the guest must still be running and making progress (its ticks advance).
 import { randomUUID } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Host } from "../../lib/db/generated/client";
 import { hostFilesFor } from "../../lib/fleet/host-files";
 import { connectQmp, type QmpClient } from "../../lib/qmp";
-import { commitLayer } from "../../lib/snapshots/disk-chain";
-import { qemuResumesByItself } from "../../lib/snapshots/pause-strategy";
+import type { Artifact } from "../../lib/snapshots/artifacts";
+import { qemuResumesByItself } from "../../lib/snapshots/pause-plan";
 import { runSnapshot, type RunSnapshotInput, type SnapshotRunResult } from "../../lib/snapshots/run-snapshot";
 import type { SnapshotModeName } from "../../lib/validations/snapshot";
 import { startGuestKitVm } from "../support/guest-kit";
@@ -45,17 +44,28 @@ async function activeFile(): Promise<string> {
   return blocks.find((b) => b.inserted && !b.inserted.ro)!.inserted!.image.filename;
 }
 
+/** Internal snapshots of the VM's disk image, as its QEMU sees them. */
+async function internalSnapshots(): Promise<string[]> {
+  const blocks = await qmp.queryBlock();
+  return (blocks.find((b) => b.inserted && !b.inserted.ro)!.inserted!.image.snapshots ?? []).map((s) => s.name);
+}
+
 async function capability(name: string): Promise<boolean | undefined> {
   return (await qmp.queryMigrateCapabilities()).find((c) => c.capability === name)?.state;
 }
 
-function snap(mode: SnapshotModeName, extra: Partial<RunSnapshotInput> & { onStatus?: (s: string) => Promise<void> | void } = {}) {
+function snap(
+  mode: SnapshotModeName,
+  extra: Partial<RunSnapshotInput> & { onStatus?: (s: string) => Promise<void> | void; onPlan?: (a: Artifact[]) => Promise<void> } = {},
+) {
   const statuses: string[] = [];
   const progress: number[] = [];
   /** The guest's STOP/RESUME events and the run's undo reports (what a crash would leave), in order. */
   const timeline: string[] = [];
+  /** The ledger as handed over, and whether anything of it existed at that moment. */
+  const plan: { artifacts?: Artifact[]; dirExisted?: boolean } = {};
   const offEvents = qmp.on(["STOP", "RESUME"], (e) => timeline.push(e.event));
-  const { onStatus, ...rest } = extra;
+  const { onStatus, onPlan, ...rest } = extra;
   const snapshotId = randomUUID();
   const done = runSnapshot({
     qmp,
@@ -67,6 +77,11 @@ function snap(mode: SnapshotModeName, extra: Partial<RunSnapshotInput> & { onSta
     snapshotRoot: root,
     pollIntervalMs: 250,
     hooks: {
+      onPlan: async (artifacts) => {
+        plan.artifacts = artifacts;
+        plan.dirExisted = existsSync(path.join(root, "rs", snapshotId));
+        await onPlan?.(artifacts);
+      },
       onStatus: async (s) => {
         statuses.push(s);
         await onStatus?.(s);
@@ -76,27 +91,34 @@ function snap(mode: SnapshotModeName, extra: Partial<RunSnapshotInput> & { onSta
     },
     ...rest,
   }).finally(offEvents);
-  return { snapshotId, statuses, progress, timeline, done, dir: path.join(root, "rs", snapshotId) };
+  return { snapshotId, statuses, progress, timeline, plan, done, dir: path.join(root, "rs", snapshotId), name: `snapfleet-${snapshotId}` };
 }
 
 describe("runSnapshot on a running guest-kit VM", () => {
-  let live: SnapshotRunResult;
-  let disksOnly: SnapshotRunResult;
   const base = () => vm.disks[0].path;
 
-  it("live: disks + RAM at one instant; the overlay takes the guest's writes from then on", async () => {
+  it("live: disks + RAM at one instant; the disk state is an internal snapshot inside the VM's own image", async () => {
     const s = snap("live");
-    live = await s.done;
+    const live = await s.done;
     expect(live.error).toBeUndefined();
     expect(live.status).toBe("completed");
     expect(s.statuses).toEqual(["preflight", "setup", "active"]);
+    // Everything the run could create was on record before any of it existed.
+    expect(s.plan.dirExisted).toBe(false);
+    expect(s.plan.artifacts).toEqual([
+      { kind: "dir", path: s.dir },
+      { kind: "file", path: path.join(s.dir, "vmstate.bin"), what: "vmstate" },
+      { kind: "file", path: path.join(s.dir, "vmstate.bin.sink.json"), what: "sink-status" },
+      { kind: "internal-snapshot", image: base(), name: s.name, device: "vd0" },
+    ]);
     const vmstate = live.files.find((f) => f.role === "vmstate")!;
     expect(vmstate.path).toBe(path.join(s.dir, "vmstate.bin"));
     expect(readFileSync(vmstate.path).subarray(0, 4).toString("latin1")).toBe("QEVM");
     expect(vmstate.sizeBytes).toBeGreaterThan(16 * 1024 * 1024);
-    expect(live.files.find((f) => f.role === "disk")).toMatchObject({ path: base(), node: "disk0", format: "qcow2" });
-    expect(live.diskChain).toEqual([expect.objectContaining({ device: "vd0", node: "disk0", image: base() })]);
-    expect(await activeFile()).toBe(live.diskChain[0].overlay);
+    expect(live.files.find((f) => f.role === "disk")).toMatchObject({ path: base(), format: "qcow2", internalSnapshot: s.name });
+    // The VM still writes to the image its command line names; the snapshot lives inside it.
+    expect(await activeFile()).toBe(base());
+    expect(await internalSnapshots()).toContain(s.name);
     expect(live.metrics.guestPauseMs).toBeGreaterThan(0);
     expect(live.metrics.qemuDowntimeMs).toBeGreaterThanOrEqual(0);
     expect(live.metrics.throughputBytesPerSec).toBeGreaterThan(0);
@@ -111,52 +133,32 @@ describe("runSnapshot on a running guest-kit VM", () => {
   });
 
   it("ram-only: no disk step, QEMU pauses the guest itself for milliseconds", async () => {
-    const before = await activeFile();
+    const before = await internalSnapshots();
     const s = snap("ram-only");
     const r = await s.done;
     expect(r.status).toBe("completed");
     expect(s.statuses).toEqual(["preflight", "setup", "active"]);
-    expect(r.diskChain).toEqual([]);
     expect(r.files.map((f) => f.role)).toEqual(["vmstate"]);
-    expect(await activeFile()).toBe(before);
+    expect(s.plan.artifacts!.map((a) => a.kind)).toEqual(["dir", "file", "file"]);
+    expect(await activeFile()).toBe(base());
+    expect(await internalSnapshots()).toEqual(before);
     expect(r.metrics.guestPauseMs).toBeGreaterThan(0);
     await expectGuestAdvances(vm);
   });
 
-  it("disks-only: crash-consistent layer, no RAM, never 'active'", async () => {
+  it("disks-only: crash-consistent internal snapshot, no RAM, never 'active'", async () => {
     const s = snap("disks-only");
-    disksOnly = await s.done;
-    expect(disksOnly.status).toBe("completed");
+    const r = await s.done;
+    expect(r.status).toBe("completed");
     expect(s.statuses).toEqual(["preflight", "setup"]);
-    expect(disksOnly.files.map((f) => f.role)).toEqual(["disk"]);
-    expect(disksOnly.files[0].path).toBe(live.diskChain[0].overlay);
-    expect(await activeFile()).toBe(disksOnly.diskChain[0].overlay);
-    expect(disksOnly.metrics.guestPauseMs).toBeGreaterThan(0);
-    await expectGuestAdvances(vm);
-  });
-
-  it("merging the live snapshot's layer is an intermediate commit; the next snapshot's image stays valid", async () => {
-    const l = live.diskChain[0];
-    const kind = await commitLayer(qmp, { overlayNode: l.overlayNode, overlayPath: l.overlay, baseNode: l.node, jobId: "t-merge-1" });
-    expect(kind).toBe("intermediate");
-    await rm(l.overlay);
-    const chain = (await qmp.queryBlock()).find((b) => b.inserted && !b.inserted.ro)!.inserted!.image;
-    expect(chain.filename).toBe(disksOnly.diskChain[0].overlay);
-    expect(chain["backing-image"]?.filename).toBe(base());
-    await expectGuestAdvances(vm);
-  });
-
-  it("merging the newest layer is an active commit that pivots the disk back onto its base", async () => {
-    const d = disksOnly.diskChain[0];
-    // After the previous merge, the disks-only snapshot inherited the live snapshot's image and node.
-    const kind = await commitLayer(qmp, { overlayNode: d.overlayNode, overlayPath: d.overlay, baseNode: live.diskChain[0].node, jobId: "t-merge-2" });
-    expect(kind).toBe("active");
-    await rm(d.overlay);
+    expect(r.files).toEqual([expect.objectContaining({ role: "disk", path: base(), internalSnapshot: s.name })]);
     expect(await activeFile()).toBe(base());
+    expect(await internalSnapshots()).toContain(s.name);
+    expect(r.metrics.guestPauseMs).toBeGreaterThan(0);
     await expectGuestAdvances(vm);
   });
 
-  it("cancel mid-stream: the sink drains, QEMU finishes, files go, disks are merged back", async () => {
+  it("cancel mid-stream: the sink drains, QEMU finishes, its files and its internal snapshot go", async () => {
     const ac = new AbortController();
     const s = snap("live", { signal: ac.signal, onStatus: (st) => void (st === "active" && ac.abort()) });
     const r = await s.done;
@@ -164,6 +166,7 @@ describe("runSnapshot on a running guest-kit VM", () => {
     expect(r.files).toEqual([]);
     expect(existsSync(s.dir)).toBe(false);
     expect(await activeFile()).toBe(base());
+    expect(await internalSnapshots()).not.toContain(s.name);
     expect((await qmp.queryMigrate()).status).toBe("completed");
     expect((await qmp.queryStatus()).status).toBe("running");
     await expectGuestAdvances(vm);
@@ -180,8 +183,7 @@ describe("runSnapshot on a running guest-kit VM", () => {
       expect((await qmp.queryStatus()).status).toBe("paused");
       const runState = s.timeline.filter((e) => e === "STOP" || e === "RESUME");
       expect(runState).toEqual(qemuResumesByItself(qmp.greeting.version.qemu) ? ["RESUME", "STOP"] : []);
-      const d = r.diskChain[0];
-      await commitLayer(qmp, { overlayNode: d.overlayNode, overlayPath: d.overlay, baseNode: d.node, jobId: "t-merge-3" });
+      expect(await internalSnapshots()).toContain(s.name);
     } finally {
       await qmp.cont();
     }
@@ -189,23 +191,24 @@ describe("runSnapshot on a running guest-kit VM", () => {
     await expectGuestAdvances(vm);
   });
 
-  it("an overlay that cannot be created fails the snapshot before the guest is paused, leaving nothing behind", async () => {
-    // Something occupies the overlay's path once preflight has passed: creating the overlay image
-    // (done while the guest runs, pause-strategy.ts) fails.
-    let dir = "";
+  it("a disk snapshot QEMU refuses fails the run, resumes the guest, and removes only what the run created", async () => {
+    // Something already holds the snapshot's name inside the image once the plan is recorded: QEMU
+    // refuses the transaction inside the pause. That internal snapshot is not the run's to delete.
     const s = snap("live", {
-      onStatus: async (st) => {
-        if (st === "setup") await mkdir(path.join(dir, "disk0-vd0.qcow2"), { recursive: true });
+      onPlan: async (artifacts) => {
+        const name = artifacts.flatMap((a) => (a.kind === "internal-snapshot" ? [a.name] : []))[0];
+        await qmp.transaction([{ type: "blockdev-snapshot-internal-sync", data: { device: "disk0", name } }]);
       },
     });
-    dir = s.dir;
     const r = await s.done;
     expect(r).toMatchObject({ status: "failed", error: { errorClass: "disk-snapshot" } });
-    expect(r.error!.message).toMatch(/preparing the disk overlays failed/);
+    expect(r.error!.message).toMatch(/internal snapshots failed/);
     expect((await qmp.queryStatus()).status).toBe("running");
     expect(existsSync(s.dir)).toBe(false);
     expect(await activeFile()).toBe(base());
+    expect(await internalSnapshots()).toContain(s.name);
     expect(await capability("background-snapshot")).toBe(false);
+    await qmp.blockdevSnapshotDeleteInternalSync("disk0", s.name);
     await expectGuestAdvances(vm);
   });
 
@@ -221,7 +224,8 @@ describe("runSnapshot on a running guest-kit VM", () => {
     const s2 = snap("ram-only", { hostFiles: { ...localFiles, freeBytes: async () => 1024 * 1024 } });
     const r2 = await s2.done;
     expect(r2.error?.message).toMatch(/needs at least .*guest RAM/);
-    expect(await activeFile()).toBe(base());
+    expect(s2.plan.artifacts).toBeUndefined();
+    expect(await activeFile()).toBe(vm.disks[0].path);
     expect((await qmp.queryStatus()).status).toBe("running");
   });
 });

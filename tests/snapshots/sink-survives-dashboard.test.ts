@@ -22,7 +22,9 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { db } from "../../lib/db/client";
 import { logger } from "../../lib/logger";
 import { connectQmp, type QmpClient } from "../../lib/qmp";
-import { recoverInterruptedSnapshots, snapshotDirOf, vmDirName } from "../../lib/snapshots/jobs";
+import { planArtifacts } from "../../lib/snapshots/artifacts";
+import { vmDirName } from "../../lib/snapshots/jobs";
+import { recoverInterruptedSnapshots } from "../../lib/snapshots/recovery";
 import { ORPHAN_CONNECT_GRACE_MS, type SinkStatus } from "../../lib/snapshots/sink-process";
 import type { SnapshotStatusName } from "../../lib/snapshots/state-machine";
 import { sinkStatusPathOf } from "../../lib/snapshots/vmstate-sink";
@@ -107,7 +109,11 @@ async function inFlightJob(status: SnapshotStatusName) {
   const row = await db().snapshot.create({
     data: { vmId: vmRow.id, hostId: host.id, mode: "ram_only", status, history: { create: [{ status: "queued" }, { status }] } },
   });
-  const vmstate = path.join(snapshotDirOf(host, vmRow, row.id), "vmstate.bin");
+  const targetDir = path.join(host.snapshotDir, vmDirName(vmRow), row.id);
+  const vmstate = path.join(targetDir, "vmstate.bin");
+  // The ledger a job records before its run creates anything (execute-job.ts onPlan).
+  const artifacts = planArtifacts({ targetDir, vmstate: { file: vmstate, status: sinkStatusPathOf(vmstate) }, disks: [], snapshotId: row.id });
+  await db().snapshot.update({ where: { id: row.id }, data: { artifacts } });
   return { id: row.id, vmstate, statusFile: sinkStatusPathOf(vmstate) };
 }
 

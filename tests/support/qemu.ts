@@ -136,6 +136,14 @@ export async function createOverlay(backing: string, top: string): Promise<void>
   await execFileAsync(QEMU_IMG, ["create", "-q", "-f", "qcow2", "-b", backing, "-F", "qcow2", top]);
 }
 
+/**
+ * Copies internal snapshot `name` of `image` into a new standalone qcow2 `out` (read with force-share:
+ * the image may be open by its running VM; the snapshot's clusters are never written in place).
+ */
+export async function exportInternalSnapshot(image: string, name: string, out: string): Promise<void> {
+  await execFileAsync(QEMU_IMG, ["convert", "-U", "-f", "qcow2", "-O", "qcow2", "-l", `snapshot.name=${name}`, image, out]);
+}
+
 async function createDisks(dir: string, opts: VmOptions): Promise<{ node: string; path: string; readOnly: boolean }[]> {
   if (opts.diskPaths) return opts.diskPaths.map((p, i) => ({ node: `disk${i}`, path: p, readOnly: false }));
   const specs: DiskSpec[] =
@@ -259,10 +267,6 @@ export async function startVm(opts: VmOptions = {}): Promise<TestVm> {
   const name = opts.name ?? `vm-${n}`;
   // Keep the prefix short: a unix socket path must fit in 108 bytes.
   const dir = await mkdtemp(path.join(os.tmpdir(), `snapfleet-test-${name.replace(/[^A-Za-z0-9_-]/g, "_").slice(0, 24)}-`));
-  const qmpSocket = path.join(dir, "qmp.sock");
-  const serialPath = path.join(dir, "serial.log");
-  const stderrPath = path.join(dir, "qemu.stderr");
-
   let disks: { node: string; path: string; readOnly: boolean }[];
   try {
     disks = await createDisks(dir, opts);
@@ -272,7 +276,39 @@ export async function startVm(opts: VmOptions = {}): Promise<TestVm> {
   }
   const tlsPort = opts.tls ? await freeTcpPort() : undefined;
   const qemuArgs = buildArgs(opts, name, dir, disks, tlsPort);
+  return launch({ name, dir, disks, tlsPort, qemuArgs, memfd: opts.memoryBackend === "memfd" });
+}
 
+/**
+ * The VM's owner restarts it the way they always do: QEMU is stopped (SIGTERM, as a service manager
+ * does) and started again with the very same command line — same disk paths, same monitor and serial
+ * paths. Returns the new process's TestVm (the old one is spent; its directory and disks are kept).
+ */
+export async function restartVm(vm: TestVm): Promise<TestVm> {
+  const tracked = [...registry].find((t) => t.vm === vm);
+  if (!tracked) throw new Error(`restartVm(${vm.name}): not a running test VM`);
+  vm.kill("SIGTERM");
+  await vm.exited;
+  registry.delete(tracked);
+  await rm(vm.qmpSocket, { force: true });
+  return launch({ name: vm.name, dir: vm.dir, disks: vm.disks.map((d) => ({ ...d, readOnly: false })), tlsPort: vm.tlsPort, qemuArgs: vm.args, memfd: false });
+}
+
+interface LaunchSpec {
+  name: string;
+  dir: string;
+  disks: { node: string; path: string; readOnly: boolean }[];
+  tlsPort: number | undefined;
+  qemuArgs: string[];
+  memfd: boolean;
+}
+
+/** Spawns QEMU with `qemuArgs` and waits for its monitor; the TestVm owns `dir` from then on. */
+async function launch(spec: LaunchSpec): Promise<TestVm> {
+  const { name, dir, disks, tlsPort, qemuArgs } = spec;
+  const qmpSocket = path.join(dir, "qmp.sock");
+  const serialPath = path.join(dir, "serial.log");
+  const stderrPath = path.join(dir, "qemu.stderr");
   const outFd = openSync(stderrPath, "a");
   const usePdeathsig = existsSync(SETPRIV);
   const child = usePdeathsig
@@ -306,7 +342,7 @@ export async function startVm(opts: VmOptions = {}): Promise<TestVm> {
     args: qemuArgs,
     serialOutput: () => readText(serialPath).replaceAll("\r", ""),
     stderr: () => readText(stderrPath),
-    memoryPath: () => (opts.memoryBackend === "memfd" && !hasExited ? memfdPathOf(vm.pid) : undefined),
+    memoryPath: () => (spec.memfd && !hasExited ? memfdPathOf(vm.pid) : undefined),
     waitForSerial: (pattern, timeoutMs = 30_000, fromOffset = 0) =>
       waitForSerial(vm, () => hasExited, pattern, timeoutMs, fromOffset),
     kill: (signal = "SIGKILL") => {

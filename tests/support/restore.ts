@@ -1,27 +1,31 @@
 // Restoring a guest-kit snapshot for the consistency proofs: a fresh QEMU started like the source
-// (-incoming defer) over a NEW top image on the snapshot's disk, the vmstate loaded by QEMU itself
+// (-incoming defer) over a NEW image holding the snapshot's disk state (a copy of the internal snapshot
+// inside the VM's image, or a new top over an old-style frozen image), the vmstate loaded by QEMU itself
 // (`exec:cat`), then run until the guest's own checkers give their verdict. QEMU reads the file: a Node
 // writer piping it into a socket races QEMU closing the channel when the load is done, and once failed
 // a CI run with "Premature close" (QEMU 10) although nothing was wrong with the snapshot.
 import path from "node:path";
 import { connectQmp } from "../../lib/qmp";
 import { guestKitVmOptions, waitForGuestVerdict, type GuestKitOptions, type GuestVerdict } from "./guest-kit";
-import { createOverlay, startVm, type TestVm } from "./qemu";
+import { createOverlay, exportInternalSnapshot, startVm, type TestVm } from "./qemu";
 import { until } from "./wait";
 
 const LOAD_TIMEOUT_MS = 60_000;
 
 /**
- * Loads `vmstate` over a new top image on `disk` into a VM started with the source's `guest` options,
- * runs it, and returns its verdict with the still running VM (the caller disposes it).
+ * Loads `vmstate` over the snapshot's disk state — internal snapshot `internalSnapshot` of `disk`, or
+ * (old-style snapshots) `disk` itself as a frozen backing file — into a VM started with the source's
+ * `guest` options, runs it, and returns its verdict with the still running VM (the caller disposes it).
  */
 export async function restoreGuestKitSnapshot(
   guest: GuestKitOptions,
-  snapshot: { disk: string; vmstate: string },
+  snapshot: { disk: string; internalSnapshot?: string; vmstate: string },
   opts: { work: string; name: string },
 ): Promise<{ vm: TestVm; verdict: GuestVerdict }> {
   const top = path.join(opts.work, `${opts.name}-top.qcow2`);
-  await createOverlay(snapshot.disk, top); // never write the snapshot's own file
+  // Never write the snapshot's own file.
+  if (snapshot.internalSnapshot) await exportInternalSnapshot(snapshot.disk, snapshot.internalSnapshot, top);
+  else await createOverlay(snapshot.disk, top);
   const vm = await startVm({ ...(await guestKitVmOptions(guest)), name: opts.name, incoming: true, diskPaths: [top] });
   const qmp = await connectQmp({ kind: "unix", path: vm.qmpSocket });
   try {

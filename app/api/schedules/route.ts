@@ -2,7 +2,7 @@
 // POST /api/schedules { name, cron, timezone, targets, mode, retention, … } — 201 { schedule, preview }:
 // the preview is the expression in words with its next 5 runs, as the editor showed before saving.
 import { json, parseBody, route } from "@/lib/http/respond";
-import { previewCron } from "@/lib/scheduler/cron";
+import { previewCron } from "@/lib/schedule-rules/cron";
 import { createSchedule, listSchedules } from "@/lib/scheduler/service";
 import { scheduleCreateSchema } from "@/lib/validations/schedule";
 

@@ -2,7 +2,7 @@
 // next 5 runs. PATCH — change any field (nextRunAt recomputed when timing changes). DELETE — 204; the
 // snapshots it took stay (unlinked), its run history goes.
 import { json, parseBody, route } from "@/lib/http/respond";
-import { previewCron } from "@/lib/scheduler/cron";
+import { previewCron } from "@/lib/schedule-rules/cron";
 import { scheduleIdParam } from "@/lib/scheduler/params";
 import { deleteSchedule, getSchedule, updateSchedule } from "@/lib/scheduler/service";
 import { scheduleUpdateSchema } from "@/lib/validations/schedule";

@@ -1,7 +1,10 @@
 // GET /api/snapshots/{id} — one snapshot (SnapshotJson, the shape `snapshot:<id>` events carry).
-// DELETE /api/snapshots/{id} — removes its files and merges its disk layers back (409 while running).
+// DELETE /api/snapshots/{id} — removes exactly what the snapshot created (its ledger), each piece only once
+// proven unused; crash-safe (the row is `deleting` with a journal until done), idempotent (a deleted
+// snapshot is returned as it is). 409 while running, while its VM is busy, when the VM's disks drifted
+// from the record and nobody confirmed, or when a step is blocked (the reason is on the journal).
 import { json, route } from "@/lib/http/respond";
-import { deleteSnapshot } from "@/lib/snapshots/delete-snapshot";
+import { deleteSnapshot } from "@/lib/snapshots/deletion";
 import { getSnapshot } from "@/lib/snapshots/jobs";
 import { snapshotIdParam } from "@/lib/snapshots/params";
 import { logger } from "@/lib/logger";

@@ -1,11 +1,11 @@
 // GET /api/vms/{id}/pause-plan — the guest pause a consistent (live) snapshot of this VM should cost,
-// and why (lib/snapshots/pause-strategy.ts), for the VM page. Asks the VM through its one QMP session.
+// and why (lib/snapshots/pause-plan.ts, facts from pause-steps.ts), for the VM page. Asks the VM through its one QMP session.
 import { db } from "@/lib/db/client";
 import { NotFoundError } from "@/lib/errors";
 import { idParam } from "@/lib/fleet/params";
 import { getVmSession } from "@/lib/fleet/sessions";
 import { json, route } from "@/lib/http/respond";
-import { explainPause } from "@/lib/snapshots/pause-strategy";
+import { explainPause } from "@/lib/snapshots/pause-steps";
 
 export const dynamic = "force-dynamic";
 

@@ -3,7 +3,8 @@
 // lib/fleet/next-scheduled.ts): `{ vmIds: [...] }`, `{ hostId }` (every VM on the host) or
 // `{ selector: "glob" }` — `*` and `?`, case-insensitive, matched against the VM's name or any tag.
 // Invariants: VMs marked gone are never targeted; explicit ids that no longer exist (or are gone) are
-// reported, not silently dropped; the result is ordered so a stagger interleaves hosts.
+// reported, not silently dropped; the result is ordered so a stagger interleaves hosts. Pure, and below
+// every domain like cron.ts (see there): the scheduler, lib/validations/schedule.ts and fleet share it.
 import { z } from "zod";
 
 export const scheduleTargetsSchema = z.union([

@@ -8,9 +8,9 @@
 // terminal (completed, failed, cancelled) and not deleted — so a worker that dies mid-snapshot frees
 // its slot as soon as the snapshot is marked failed, with no release call needed; releaseSnapshot()
 // only frees it sooner. Admission is idempotent: a job redelivered after a crash is admitted again.
+import { PROCESS_ID } from "../config";
 import { db } from "../db/client";
 import { NotFoundError } from "../errors";
-import { PROCESS_ID } from "./runs";
 
 export const DEFAULT_HOST_LIMIT = 2;
 export const DEFAULT_GLOBAL_LIMIT = 8;

@@ -1,5 +1,8 @@
 // Cron expressions in an IANA time zone: validation, a description in words and the next run times.
 // Pure: every function takes the instant to count from, so callers (and tests) choose the clock.
+// lib/schedule-rules/ holds a schedule's pure rules (when: this file; whom: targets.ts) below every domain:
+// the scheduler, the shared schedule schemas (lib/validations/schedule.ts) and fleet use them; they import
+// no app module but lib/errors.ts.
 //
 // Expressions are the standard five fields (minute hour day-of-month month day-of-week) or a macro
 // (@hourly, @daily, @weekly, @monthly, @yearly); when both day fields are restricted a day matching

@@ -1,0 +1,172 @@
+// The worker body of one snapshot job: runs it against the VM's QMP session if it is still queued,
+// persisting every step through jobs.ts (status changes, progress ticks at most every 400 ms), the
+// artifact ledger before anything exists on the host (artifacts.ts), what a crash would leave changed
+// on the VM (crash-undo.ts), and the final outcome with its figures and files.
+// Invariants: never throws; holds the advisory lock job:<id> for the whole run (recovery.ts tells a live
+// job from a dead one by it); a job is run by at most one worker.
+import { db } from "../db/client";
+import { Prisma } from "../db/generated/client";
+import { getVmSession } from "../fleet/sessions";
+import { hostFilesFor } from "../fleet/host-files";
+import type { Logger } from "../logger";
+import type { QmpClient } from "../qmp";
+import type { SnapshotModeName } from "../validations/snapshot";
+import { getSnapshot, publishSnapshot, runningJobAborts, transitionSnapshot, vmDirName } from "./jobs";
+import { lockKey, tryAdvisoryLock } from "./locks";
+import { runSnapshot, type SnapshotProgress, type SnapshotRunResult } from "./run-snapshot";
+import type { SnapshotJson } from "./snapshot-json";
+import { InvalidSnapshotTransitionError, type SnapshotStatusName } from "./state-machine";
+
+const PROGRESS_PUBLISH_MS = 400;
+
+export interface ExecuteSnapshotJobOptions {
+  log: Logger;
+  pollIntervalMs?: number;
+  /** How often the worker reads the cancel flag set by another process. */
+  cancelPollMs?: number;
+  sinkDir?: string;
+  /** Called after each status change is persisted (tests use it to act at a precise step). */
+  afterStatus?: (status: SnapshotStatusName, snapshotId: string) => void | Promise<void>;
+}
+
+/**
+ * The worker body for one job: runs it if it is still queued, persisting every step. Never throws;
+ * returns the final JSON (or undefined when the job was not this worker's to run).
+ */
+export async function executeSnapshotJob(snapshotId: string, opts: ExecuteSnapshotJobOptions): Promise<SnapshotJson | undefined> {
+  const log = opts.log.child({ snapshot: snapshotId });
+  const lock = await tryAdvisoryLock(lockKey("job", snapshotId));
+  if (!lock) {
+    log.warn("snapshot job is already being run by another worker");
+    return undefined;
+  }
+  const controller = new AbortController();
+  runningJobAborts.set(snapshotId, controller);
+  let cancelTimer: NodeJS.Timeout | undefined;
+  try {
+    const row = await db().snapshot.findUnique({ where: { id: snapshotId }, include: { vm: { include: { host: true } } } });
+    if (!row || row.status !== "queued" || row.deletedAt) return undefined;
+    const { vm } = row;
+    const after = async (status: SnapshotStatusName) => {
+      try {
+        await opts.afterStatus?.(status, snapshotId);
+      } catch (err) {
+        log.warn({ err }, "afterStatus hook failed");
+      }
+    };
+    try {
+      await transitionSnapshot(snapshotId, "preflight", { data: { startedAt: new Date() } });
+    } catch (err) {
+      // Cancelled (queued → cancelled) between our read and now: nothing to run.
+      if (err instanceof InvalidSnapshotTransitionError) return undefined;
+      throw err;
+    }
+    await after("preflight");
+
+    let qmp: QmpClient;
+    try {
+      qmp = await getVmSession(vm.id);
+    } catch (err) {
+      return await finishJob(snapshotId, {
+        status: "failed",
+        error: { errorClass: "vm-unreachable", message: (err as Error).message },
+      });
+    }
+
+    cancelTimer = setInterval(() => {
+      db()
+        .snapshot.findUnique({ where: { id: snapshotId }, select: { cancelRequested: true } })
+        .then((r) => r?.cancelRequested && controller.abort())
+        .catch((err) => log.debug({ err }, "reading the cancel flag failed"));
+    }, opts.cancelPollMs ?? 500);
+
+    let lastPublish = 0;
+    const result = await runSnapshot({
+      qmp,
+      snapshotId,
+      mode: row.mode.replace("_", "-") as SnapshotModeName,
+      vmDirName: vmDirName(vm),
+      hostKind: vm.host.kind,
+      hostFiles: hostFilesFor(vm.host),
+      snapshotRoot: vm.host.snapshotDir,
+      bgSnapshotBlocker: vm.bgSnapshotBlocker,
+      signal: controller.signal,
+      pollIntervalMs: opts.pollIntervalMs,
+      sinkDir: opts.sinkDir,
+      log,
+      hooks: {
+        onPlan: async (artifacts) => {
+          await db().snapshot.update({ where: { id: snapshotId }, data: { artifacts: artifacts as unknown as Prisma.InputJsonValue } });
+        },
+        onStatus: async (status, detail) => {
+          if (status !== "preflight") await transitionSnapshot(snapshotId, status, { detail });
+          await after(status);
+        },
+        onProgress: async (p) => {
+          const now = Date.now();
+          const publish = now - lastPublish >= PROGRESS_PUBLISH_MS;
+          if (publish) lastPublish = now;
+          await recordProgress(snapshotId, p, publish);
+        },
+        onUndoChange: async (undo) => {
+          await db().snapshot.update({ where: { id: snapshotId }, data: { undoOnCrash: undo ? (undo as Prisma.InputJsonValue) : Prisma.DbNull } });
+        },
+      },
+    });
+    return await finishJob(snapshotId, result);
+  } catch (err) {
+    log.error({ err }, "snapshot job failed unexpectedly");
+    return await finishJob(snapshotId, {
+      status: "failed",
+      error: { errorClass: "internal", message: `unexpected error in the snapshot worker: ${(err as Error).message}` },
+    }).catch((e) => {
+      log.error({ err: e }, "could not mark the snapshot failed");
+      return undefined;
+    });
+  } finally {
+    clearInterval(cancelTimer);
+    runningJobAborts.delete(snapshotId);
+    await lock.release();
+  }
+}
+
+async function recordProgress(id: string, p: SnapshotProgress, publish: boolean): Promise<void> {
+  const { count } = await db().snapshot.updateMany({
+    where: { id, status: "active" },
+    data: {
+      progress: p.progress,
+      ramTotalBytes: BigInt(p.ramTotalBytes),
+      ramTransferredBytes: BigInt(p.ramTransferredBytes),
+      throughputBytesPerSec: BigInt(p.throughputBytesPerSec),
+    },
+  });
+  if (count && publish) await publishSnapshot(await getSnapshot(id), { fleet: false });
+}
+
+const big = (n: number | undefined) => (n === undefined ? undefined : BigInt(Math.round(n)));
+
+type FinalResult = Pick<SnapshotRunResult, "status" | "error"> & Partial<SnapshotRunResult>;
+
+export async function finishJob(id: string, r: FinalResult): Promise<SnapshotJson> {
+  const m = r.metrics ?? {};
+  const message = r.error?.message;
+  return transitionSnapshot(id, r.status, {
+    detail: message ?? r.detail ?? null,
+    data: {
+      finishedAt: new Date(),
+      ...(r.status === "completed" ? { progress: 1 } : {}),
+      guestPauseMs: m.guestPauseMs,
+      qemuDowntimeMs: m.qemuDowntimeMs,
+      setupMs: m.setupMs,
+      totalMs: m.totalMs,
+      ramTotalBytes: big(m.ramTotalBytes),
+      ramTransferredBytes: big(m.ramTransferredBytes),
+      throughputBytesPerSec: big(m.throughputBytesPerSec),
+      sizeBytes: big(m.sizeBytes),
+      files: (r.files ?? []) as unknown as Prisma.InputJsonValue,
+      errorClass: r.error?.errorClass ?? null,
+      errorMessage: message ?? null,
+      undoOnCrash: Prisma.DbNull,
+    },
+  });
+}

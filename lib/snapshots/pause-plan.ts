@@ -1,0 +1,186 @@
+// The pure decision for a consistent (disk + RAM) snapshot: which sequence to run for a VM, who resumes
+// the guest, the pause to expect and why (planConsistentPause), and how much guest RAM to collapse
+// between snapshots (planMemoryPreparation). The pause-critical QMP steps are in pause-steps.ts, the
+// host-side memory collapse in host-memory.ts. Evidence and figures: docs/performance.md.
+//
+// Why the naive sequence pauses long (QEMU 7.2, migration/migration.c bg_migration_thread, ram.c):
+// with `stop` → `transaction` → `migrate`, everything QEMU does before its own vm_stop is guest pause:
+// our QMP round trips and the overlay file creation, the channel connect, ram_write_tracking_prepare()
+// (reads one byte of every 4 KiB guest page) and qemu_savevm_state_setup(); then, after vm_stop, the
+// device state and ram_write_tracking_start() (UFFDIO_WRITEPROTECT over all guest RAM). On a first
+// snapshot guest RAM is mapped by 2 MiB transparent huge pages and both walks are cheap. The snapshot
+// itself then splits every huge-page mapping (7.2 un-protects 4 KiB at a time), so from the second
+// snapshot of a QEMU process on, both walks cross 262,144 page-table entries per GiB: measured here,
+// that is what makes later snapshots pause 5–20× longer (perf: ram_write_tracking_prepare and
+// change_pte_range dominate the pause; AnonHugePages 944 MB → 51 MB after the first snapshot).
+//
+// The strategy (measured in bench/, see docs/performance.md):
+//  1. The disk step inside the pause creates no file: each disk's state is an internal qcow2 snapshot
+//     (blockdev-snapshot-internal-sync: the image's L1 table is copied and refcounts raised — metadata
+//     only; docs/disk-chains.md says why the disk model is internal snapshots).
+//  2. `stop`, `transaction` and `migrate` are written in one go (pipelined): QEMU executes them in
+//     order, so the pause pays no dashboard round trip. If the transaction fails, `migrate` still
+//     runs: the caller discards that stream (a 7.2 background snapshot must never be cancelled).
+//  3. After each snapshot, on local hosts, the guest's RAM is collapsed back into 2 MiB pages
+//     (process_madvise(MADV_COLLAPSE), Linux ≥ 6.1), so every snapshot pauses like the first.
+//     Ranges the guest never wrote (zero-page mappings) are collapsed too only when the host can
+//     afford it: that makes them resident (see planMemoryPreparation).
+//  4. Resume: QEMU ≤ 8.2 resumes the guest by itself at the end of its setup whatever the state was
+//     (bg_migration_vm_start_bh → vm_start()); from 9.0 ("migration: preserve suspended runstate")
+//     it restores the state it found — paused by us — so Snapfleet must `cont`, and only once the
+//     device state is saved: the first RAM page in the stream proves it (RESUME_AFTER_STREAM_BYTES).
+// What it protects: every writer, raw block devices included (vCPUs are stopped at the instant), so it
+// is safe for every VM a background snapshot is possible for. Guest-agent fs-freeze was evaluated and
+// is not the default: it does not cover raw block-device writers, swap or non-freezable file systems,
+// needs an agent channel, and its guest pause is QEMU's own (the ram-only figure), which this strategy
+// reaches once memory is collapsed.
+// Invariants: everything here is pure (no I/O, no QMP, no clock): the same facts always give the same
+// plan. Points 1, 2 and 4 are carried out by pause-steps.ts, point 3 by host-memory.ts.
+import type { QmpVersionTriple } from "../qmp";
+
+// ---------------------------------------------------------------------------------------------
+// Decision
+// ---------------------------------------------------------------------------------------------
+
+/** How QEMU backs guest RAM, as far as it matters for the pause. */
+export type GuestMemoryKind = "anonymous" | "hugetlb" | "shared" | "unknown";
+
+export interface PauseFacts {
+  qemuVersion: QmpVersionTriple;
+  memoryBytes: number;
+  memoryKind: GuestMemoryKind;
+  /** The host's /sys/kernel/mm/transparent_hugepage/enabled (anonymous RAM gets huge pages unless "never"). */
+  hostThp: "always" | "madvise" | "never" | "unknown";
+  /** Snapfleet can collapse this QEMU's RAM (local host, Linux ≥ 6.1, root, perl, QEMU's pid known). */
+  canCollapse: boolean;
+}
+
+export type MemoryPreparation = "collapse" | "none";
+
+export interface PausePlan {
+  /** Always pipelined: there is no case where the naive sequence is better. */
+  sequence: "pipelined";
+  /** Who resumes the guest after QEMU saved the device state. */
+  resume: "qemu" | "cont-after-stream";
+  memory: MemoryPreparation;
+  /** Expected guest pause (QMP STOP→RESUME) on the reference machine, first and later snapshots. */
+  expectedPauseMs: { first: number; later: number };
+  /** One sentence per decision, for the VM page. */
+  reasons: string[];
+}
+
+/**
+ * Per-GiB and fixed costs of the pause measured by `npm run bench -- pause` on the reference machine
+ * (2 vCPUs, TCG, loaded; docs/performance.md). A model for the VM page, not a promise: a busier host
+ * stretches every figure.
+ */
+export const PAUSE_MODEL = {
+  /** Pipelined QMP, the internal disk snapshots, connect, device state: independent of RAM size. */
+  fixedMs: 8,
+  /** Page-table walks over RAM mapped by 2 MiB pages (first snapshot, or after a collapse): 1 GiB paused 13–18 ms in all. */
+  hugeMappedMsPerGiB: 6,
+  /** The same walks over RAM mapped by 4 KiB pages (later snapshots without collapse): +15–20 ms/GiB at load 1–3, +60–80 at load 5–8. */
+  smallMappedMsPerGiB: 40,
+  /** hugetlb, first snapshot: never-touched huge pages are allocated and zeroed inside the pause (worst case: none touched yet). */
+  hugetlbFirstMsPerGiB: 2000,
+} as const;
+
+const GIB = 1024 ** 3;
+
+/** QEMU restores the pre-migration run state (paused, by us) from 9.0 on instead of always starting. */
+export function qemuResumesByItself(v: QmpVersionTriple): boolean {
+  return v.major < 9;
+}
+
+export function planConsistentPause(f: PauseFacts): PausePlan {
+  const gib = f.memoryBytes / GIB;
+  const reasons: string[] = [
+    "the guest is paused only while QEMU records the instant: the disks' state is an internal snapshot (metadata only) and the pause-critical commands are sent in one write",
+  ];
+  const resume = qemuResumesByItself(f.qemuVersion) ? "qemu" : "cont-after-stream";
+  if (resume === "cont-after-stream") {
+    reasons.push(
+      `QEMU ${f.qemuVersion.major}.${f.qemuVersion.minor} keeps a guest that was paused for the snapshot paused: Snapfleet resumes it as soon as the RAM stream starts`,
+    );
+  }
+  const round = (ms: number) => Math.max(1, Math.round(ms));
+  const fixed = PAUSE_MODEL.fixedMs;
+  if (f.memoryKind === "hugetlb") {
+    reasons.push(
+      "guest RAM is on hugetlb pages: the snapshot never splits them, so every snapshot pauses alike; guest RAM never touched yet is allocated during the first pause",
+    );
+    return {
+      sequence: "pipelined",
+      resume,
+      memory: "none",
+      expectedPauseMs: { first: round(fixed + gib * PAUSE_MODEL.hugetlbFirstMsPerGiB), later: round(fixed + gib * PAUSE_MODEL.hugeMappedMsPerGiB) },
+      reasons,
+    };
+  }
+  const thp = f.memoryKind === "anonymous" && f.hostThp !== "never" && f.hostThp !== "unknown";
+  const firstMs = fixed + gib * (thp ? PAUSE_MODEL.hugeMappedMsPerGiB : PAUSE_MODEL.smallMappedMsPerGiB);
+  const smallMs = fixed + gib * PAUSE_MODEL.smallMappedMsPerGiB;
+  if (!thp) {
+    reasons.push(
+      f.memoryKind === "anonymous"
+        ? "the host has transparent huge pages off, so guest RAM is mapped by 4 KiB pages and QEMU walks all of them inside every pause (a hugetlb memory backend avoids it)"
+        : "guest RAM is shared memory mapped by 4 KiB pages: QEMU walks all of them inside every pause (a hugetlb memory backend avoids it)",
+    );
+    return { sequence: "pipelined", resume, memory: "none", expectedPauseMs: { first: round(smallMs), later: round(smallMs) }, reasons };
+  }
+  if (f.canCollapse) {
+    reasons.push(
+      "after each snapshot Snapfleet merges the guest's RAM back into 2 MiB pages (the snapshot splits them), so every snapshot pauses like the first",
+    );
+    return { sequence: "pipelined", resume, memory: "collapse", expectedPauseMs: { first: round(firstMs), later: round(firstMs) }, reasons };
+  }
+  reasons.push(
+    "each snapshot splits the guest's 2 MiB pages and Snapfleet cannot merge them back on this host (needs a local host, Linux 6.1+, root), so later snapshots of this QEMU process pause longer",
+  );
+  return { sequence: "pipelined", resume, memory: "none", expectedPauseMs: { first: round(firstMs), later: round(smallMs) }, reasons };
+}
+
+/** The VM page's line: "Expected guest pause ≈ 14 ms (later snapshots ≈ 14 ms): <reasons>". */
+export function describePausePlan(plan: PausePlan): string {
+  const { first, later } = plan.expectedPauseMs;
+  const head = first === later ? `Expected guest pause ≈ ${first} ms` : `Expected guest pause ≈ ${first} ms, later snapshots of this QEMU process ≈ ${later} ms`;
+  return `${head}: ${plan.reasons.join("; ")}.`;
+}
+
+
+// ---------------------------------------------------------------------------------------------
+// Memory preparation decision
+// ---------------------------------------------------------------------------------------------
+
+/** What scanning the QEMU process's guest RAM found (collapse helper, "scan"). */
+export interface GuestMemoryScan {
+  /** Guest RAM mappings found (anonymous, MADV_HUGEPAGE + MADV_DONTFORK: QEMU's RAM blocks). */
+  ramBytes: number;
+  /** 2 MiB ranges whose 512 pages are all present and distinct (the guest wrote them). */
+  populatedBytes: number;
+  /** Pages in the other ranges that are absent or map the shared zero page: what "all" would allocate. */
+  wouldAllocateBytes: number;
+  /** The host's MemAvailable and MemTotal. */
+  memAvailableBytes: number;
+  memTotalBytes: number;
+}
+
+export type CollapseScope = "all" | "populated";
+
+/**
+ * Collapse everything when making the never-written guest RAM resident leaves the host at least a fifth
+ * of its memory (and 1 GiB) free; otherwise only what the guest already uses, which costs no memory
+ * (those never-written ranges then keep costing pause time: see the reasons).
+ */
+export function planMemoryPreparation(scan: GuestMemoryScan): { scope: CollapseScope; reason: string } {
+  const reserve = Math.max(GIB, scan.memTotalBytes * 0.2);
+  const mib = (n: number) => `${Math.round(n / 1024 ** 2)} MiB`;
+  if (scan.wouldAllocateBytes === 0) return { scope: "all", reason: "all guest RAM is in use: collapsing it costs no memory" };
+  if (scan.memAvailableBytes - scan.wouldAllocateBytes >= reserve) {
+    return { scope: "all", reason: `collapsing never-written guest RAM makes ${mib(scan.wouldAllocateBytes)} resident; the host keeps ${mib(scan.memAvailableBytes - scan.wouldAllocateBytes)} available` };
+  }
+  return {
+    scope: "populated",
+    reason: `only the guest RAM in use is collapsed: making the other ${mib(scan.wouldAllocateBytes)} resident would leave the host under ${mib(reserve)} available`,
+  };
+}

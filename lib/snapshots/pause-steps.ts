@@ -1,0 +1,125 @@
+// The pause-critical QMP steps of a consistent snapshot, as decided in pause-plan.ts (its header,
+// points 2 and 4, explains why): stop + transaction (internal qcow2 snapshots of every disk) + migrate
+// written in one go (layerAndStream), and, on QEMU ≥ 9.0, the `cont` once the RAM stream proves the
+// device state is saved (resumeWhenStreaming); plus the facts the plan needs, read from QMP and, for
+// local hosts, from host-memory.ts (detectPauseFacts, explainPause).
+// Invariants: layerAndStream never waits for a reply between its commands and never cancels a
+// migration (the caller discards an unwanted stream); detectPauseFacts and explainPause never throw
+// on facts they cannot read ("unknown" / false).
+import { blockdevSnapshotInternalSync, type QmpClient } from "../qmp";
+import { collapseSupported, findListenerPid, readHostMemoryFacts } from "./host-memory";
+import { describePausePlan, planConsistentPause, type GuestMemoryKind, type PauseFacts, type PausePlan } from "./pause-plan";
+
+/** For the VM page: the plan for this VM right now and its one-sentence explanation. */
+export async function explainPause(qmp: QmpClient, hostKind: "local" | "ssh" | "tls"): Promise<{ plan: PausePlan; text: string }> {
+  const plan = planConsistentPause(await detectPauseFacts(qmp, hostKind));
+  return { plan, text: describePausePlan(plan) };
+}
+
+// ---------------------------------------------------------------------------------------------
+// The pause-critical QMP sequence
+// ---------------------------------------------------------------------------------------------
+
+/** A disk whose state the pause records: its node now, and the internal snapshot name to take. */
+export interface PauseDisk {
+  node: string;
+  name: string;
+}
+
+export interface LayerAndStreamResult {
+  stopped: boolean;
+  /** Error of each step, undefined when it succeeded (or was not sent). */
+  stopError?: unknown;
+  transactionError?: unknown;
+  migrateError?: unknown;
+}
+
+/**
+ * The pause: `stop` (unless the VM is already paused), one `transaction` taking an internal qcow2
+ * snapshot of every disk (blockdev-snapshot-internal-sync: a few metadata writes inside the image, no
+ * file is created), and `migrate` — written back to back, so QEMU runs them with no dashboard round
+ * trip in between (QMP executes in-band commands in order). Listen for STOP/RESUME/MIGRATION before
+ * calling. When `migrate` was accepted but the transaction failed, the stream must be discarded (never
+ * cancelled on 7.2); when `migrate` failed, the caller must `cont` a guest it stopped.
+ */
+export async function layerAndStream(
+  qmp: QmpClient,
+  opts: { disks: PauseDisk[]; uri?: string; stop: boolean; timeoutMs?: number },
+): Promise<LayerAndStreamResult> {
+  const o = { timeoutMs: opts.timeoutMs ?? 30_000 };
+  const settle = (p: Promise<unknown>) => p.then(() => undefined, (err: unknown) => err ?? new Error("failed"));
+  const stop = opts.stop ? settle(qmp.stop(o)) : Promise.resolve(undefined);
+  const transaction = opts.disks.length
+    ? settle(qmp.transaction(opts.disks.map((d) => blockdevSnapshotInternalSync(d.node, d.name)), undefined, o))
+    : Promise.resolve(undefined);
+  // disks-only: no stream; the caller resumes the guest with `cont`.
+  const migrate = opts.uri === undefined ? Promise.resolve(undefined) : settle(qmp.migrate(opts.uri, undefined, o));
+  const [stopError, transactionError, migrateError] = await Promise.all([stop, transaction, migrate]);
+  return { stopped: opts.stop && !stopError, stopError, transactionError, migrateError };
+}
+
+/**
+ * Bytes the vmstate stream must have carried before a `cont` is safe on QEMU ≥ 9.0: the header and
+ * setup sections are a few KiB and are written before QEMU stops the VM; RAM pages only after the
+ * device state is saved (into a side buffer) and write tracking is on. 64 KiB can only be RAM data.
+ */
+export const RESUME_AFTER_STREAM_BYTES = 64 * 1024;
+
+/**
+ * QEMU ≥ 9.0 only (see pause-plan.ts header, point 4): resumes a guest Snapfleet paused once QEMU's query-migrate
+ * shows RAM streaming (ram.transferred ≥ RESUME_AFTER_STREAM_BYTES), polling fast so the pause stays
+ * short. Returns false when the migration ended or the deadline passed without it (the caller then
+ * resumes the guest in its cleanup). `npm test` runs the snapshot tests on QEMU 10 for this path
+ * (scripts/ensure-qemu-backports.sh).
+ */
+export async function resumeWhenStreaming(qmp: QmpClient, opts: { pollMs?: number; deadlineMs?: number } = {}): Promise<boolean> {
+  const deadline = Date.now() + (opts.deadlineMs ?? 30_000);
+  while (Date.now() < deadline) {
+    const info = await qmp.queryMigrate();
+    if (info.status === "active" && (info.ram?.transferred ?? 0) >= RESUME_AFTER_STREAM_BYTES) {
+      await qmp.cont();
+      return true;
+    }
+    if (info.status === "completed" || info.status === "failed" || info.status === "cancelled") return false;
+    await new Promise((r) => setTimeout(r, opts.pollMs ?? 5));
+  }
+  return false;
+}
+
+/**
+ * The facts planConsistentPause needs, from QMP (query-memdev, qom-get of the backends' hugetlb/share)
+ * and, for local hosts, the host's THP setting and whether Snapfleet can collapse this QEMU's RAM.
+ * Never throws: what cannot be read is "unknown" / false.
+ */
+export async function detectPauseFacts(qmp: QmpClient, hostKind: "local" | "ssh" | "tls"): Promise<PauseFacts & { pid?: number }> {
+  const memoryBytes = await qmp.queryMemorySizeSummary().then((m) => m["base-memory"], () => 0);
+  let memoryKind: GuestMemoryKind = "unknown";
+  try {
+    const memdevs = await qmp.execute<Array<{ id?: string; size: number }>>("query-memdev");
+    if (memdevs.length === 0) memoryKind = "anonymous"; // plain -m: anonymous private RAM
+    else {
+      const kinds = await Promise.all(
+        memdevs.map(async (m) => {
+          const prop = (name: string) => qmp.execute<boolean>("qom-get", { path: `/objects/${m.id}`, property: name }).catch(() => undefined);
+          if ((await prop("hugetlb")) === true) return "hugetlb";
+          if ((await prop("share")) === true) return "shared";
+          return "anonymous";
+        }),
+      );
+      memoryKind = kinds.includes("hugetlb") ? "hugetlb" : kinds.includes("shared") ? "shared" : "anonymous";
+    }
+  } catch {
+    // query-memdev missing: keep unknown
+  }
+  const local = hostKind === "local" && qmp.endpoint.kind === "unix";
+  const host = local ? await readHostMemoryFacts() : undefined;
+  const pid = local ? await findListenerPid((qmp.endpoint as { path: string }).path) : undefined;
+  return {
+    qemuVersion: qmp.greeting.version.qemu,
+    memoryBytes,
+    memoryKind,
+    hostThp: host?.thp ?? "unknown",
+    canCollapse: Boolean(host && pid && collapseSupported(host) && memoryKind === "anonymous"),
+    pid,
+  };
+}

@@ -77,6 +77,8 @@ const IMAGES: ImageSpec[] = QUICK
 /** Part 2 and 4 images. */
 const PAUSE_IMAGES = IMAGES.slice(0, 2).map((i) => i.key);
 const PRE_EXISTING = 5;
+/** The qdev that owns the BlockBackend of a virtio-blk-pci (HMP `qemu-io -d`); `vd0` alone: "Device does not have a block device backend". */
+const QDEV = "vd0/virtio-backend";
 
 const WORK = flags.dir ?? `/var/tmp/snapfleet-disk-snapshot-${process.pid}`;
 const t0 = performance.now();
@@ -462,9 +464,10 @@ async function measureForceShare(qemu: { label: string; bin: string }, spec: Ima
     const c = await vm.qmp.cmd("blockdev-snapshot-internal-sync", { device: "d0", name: "sf-conv" });
     if (!c.ok) throw new Error(`create sf-conv: ${c.error}`);
     // The live disk now diverges from the snapshot: its first MiB becomes 0xcd.
-    const w = await vm.qmp.cmd("human-monitor-command", { "command-line": 'qemu-io -d vd0 "write -P 0xcd 0 1M"' });
-    if (!w.ok || !String(w.value).includes("wrote")) throw new Error(`HMP qemu-io write: ${w.error ?? w.value}`);
-    await vm.qmp.cmd("human-monitor-command", { "command-line": 'qemu-io -d vd0 "flush"' });
+    // (qemu-io's own output goes to QEMU's stdout; the HMP reply is empty unless something failed.)
+    const w = await vm.qmp.cmd("human-monitor-command", { "command-line": `qemu-io -d ${QDEV} "write -P 0xcd 0 1M"` });
+    if (!w.ok || String(w.value).trim()) throw new Error(`HMP qemu-io write: ${w.error ?? w.value}`);
+    await vm.qmp.cmd("human-monitor-command", { "command-line": `qemu-io -d ${QDEV} "flush"` });
     const first = (r: { ok: boolean; err: string }) => (r.ok ? "accepted" : r.err.split("\n")[0]);
     rmSync(out, { force: true });
     cell.withoutU.convert = first(tool(QEMU_IMG, ["convert", "-f", "qcow2", "-O", "qcow2", "-l", "snapshot.name=sf-conv", image, out]));
@@ -492,13 +495,12 @@ async function measureForceShare(qemu: { label: string; bin: string }, spec: Ima
       const live = tool(QEMU_IO, ["-U", "-f", "qcow2", "-r", "-c", "read -P 0xcd 0 1M", image]);
       cell.liveChanged = live.ok && live.out.includes("read 1048576/1048576") && !/verification failed/i.test(live.out + live.err);
     }
-    const d = await vm.qmp.cmd("blockdev-snapshot-delete-internal-sync", { device: "d0", name: "sf-conv" });
-    if (!d.ok) throw new Error(`delete sf-conv: ${d.error}`);
-    // Put the pattern back so that later measurements see the same image.
-    await vm.qmp.cmd("human-monitor-command", { "command-line": 'qemu-io -d vd0 "write -P 0xab 0 1M"' });
   } catch (e) {
     cell.error = `${(e as Error).message}; stderr: ${vm.stderr()}`;
   } finally {
+    // Leave the image as found: no sf-conv, the 0xab pattern back in the first MiB.
+    await vm.qmp.cmd("blockdev-snapshot-delete-internal-sync", { device: "d0", name: "sf-conv" });
+    await vm.qmp.cmd("human-monitor-command", { "command-line": `qemu-io -d ${QDEV} "write -P 0xab 0 1M"` });
     await vm.quit();
     rmSync(out, { force: true });
   }
@@ -529,12 +531,13 @@ const mm = (xs: Array<number | undefined>, d = 1) => {
 };
 
 export function render(r: Results): string {
-  const fails = (xs: LiveSample[]) => (xs.some((x) => !x.ok) ? ` (${xs.filter((x) => !x.ok).length} failed: ${xs.find((x) => !x.ok)?.error})` : "");
+  const one = (x: string | undefined) => (x ?? "").replace(/\s*\n\s*/g, " ").replace(/\|/g, "\\|");
+  const fails = (xs: LiveSample[]) => (xs.some((x) => !x.ok) ? ` (${xs.filter((x) => !x.ok).length} failed: ${one(xs.find((x) => !x.ok)?.error)})` : "");
   const live = table(
     ["QEMU", "image", "existing snapshots", "create: round trip", "create: main loop blocked", "delete: round trip", "delete: main loop blocked", "ping gap, idle (median / max)"],
     r.live.map((c) =>
       c.error
-        ? [c.qemu, c.image, c.existing, `error: ${c.error}`, "", "", "", ""]
+        ? [c.qemu, c.image, c.existing, `error: ${one(c.error)}`, "", "", "", ""]
         : [
             c.qemu, c.image, c.existing,
             mm(c.create.filter((x) => x.ok).map((x) => x.rttMs)) + fails(c.create),
@@ -554,7 +557,7 @@ export function render(r: Results): string {
       return [
         c.qemu, c.image,
         mm(c.samples.filter((s) => s.kind === "baseline" && s.ok).map((s) => s.pauseMs), 2),
-        mm(c.samples.filter((s) => s.kind === "internal" && s.ok).map((s) => s.pauseMs)) + (bad ? ` (error: ${bad.error})` : "") + (c.error ? ` (error: ${c.error})` : ""),
+        mm(c.samples.filter((s) => s.kind === "internal" && s.ok).map((s) => s.pauseMs)) + (bad ? ` (error: ${one(bad.error)})` : "") + (c.error ? ` (error: ${one(c.error)})` : ""),
         b.median !== null && i.median !== null ? fmt(i.median - b.median, 1) : "—",
       ];
     }),
@@ -567,10 +570,10 @@ export function render(r: Results): string {
     ["QEMU holding the image", "`convert -U -l snapshot.name=…` 1 GiB, ms (each run)", "copy = snapshot, live changed", "`snapshot -U -l`", "without `-U`: convert / `-l` / `-d` / `-c`"],
     r.forceShare.map((c) => [
       c.qemu,
-      c.convertOk ? c.convertMs.map((x) => fmt(x)).join(", ") : `failed: ${c.convertError ?? c.error}`,
+      c.convertOk ? c.convertMs.map((x) => fmt(x)).join(", ") + (c.error ? ` (error: ${one(c.error)})` : "") : `failed: ${one(c.convertError ?? c.error)}`,
       `${c.copyIsSnapshot ? "yes" : "NO"}, ${c.liveChanged ? "yes" : "NO"}`,
       c.listSharedOk ? `ok, ${fmt(c.listSharedMs)} ms` : "failed",
-      [c.withoutU.convert, c.withoutU.list, c.withoutU.snapshotDelete, c.withoutU.snapshotCreate].map((x) => x.replace(/\|/g, "\\|")).join(" / "),
+      [c.withoutU.convert, c.withoutU.list, c.withoutU.snapshotDelete, c.withoutU.snapshotCreate].map(one).join(" / "),
     ]),
   );
   const loads = Object.entries(r.load).map(([k, v]) => `${k} ${v}`).join("; ");
@@ -610,7 +613,7 @@ async function main(): Promise<void> {
   if (st.type === TMPFS_MAGIC) throw new Error(`${WORK} is on tmpfs: pick another --dir`);
   const need = (IMAGES.reduce((a, i) => a + i.writesAt.length, 0) + 2) * GiB;
   if (st.bavail * st.bsize < need) throw new Error(`${WORK}: ${fmt((st.bavail * st.bsize) / GiB, 1)} GiB free, need ${fmt(need / GiB)} GiB`);
-  const fsType = spawnSync("stat", ["-f", "-c", "%T", WORK], { encoding: "utf8" }).stdout.trim();
+  const fsType = spawnSync("findmnt", ["-n", "-o", "FSTYPE", "-T", WORK], { encoding: "utf8" }).stdout.trim() || "?";
   const results: Results = {
     startedAt: started.toISOString(),
     samples: SAMPLES,

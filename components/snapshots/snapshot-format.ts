@@ -87,7 +87,7 @@ export function stepsOf(s: SnapshotJson): Step[] {
   const steps = [step("preflight", "Preflight checks", ["queued", "preflight"], ["setup"])];
   if (s.mode !== "ram-only") {
     steps.push(step("pause", "Pause guest", ["setup"], setupDoneAt));
-    steps.push(step("disks", "Disk overlays", ["setup"], setupDoneAt));
+    steps.push(step("disks", "Disk state", ["setup"], setupDoneAt));
   }
   if (s.mode !== "disks-only") steps.push(step("ram", "RAM and device state", s.mode === "ram-only" ? ["setup", "active"] : ["active"], ["completed"]));
   return steps;
@@ -112,7 +112,7 @@ export function adviceFor(errorClass: string): string {
     case "interrupted":
       return "The dashboard restarted mid-snapshot. Check the VM, then take the snapshot again.";
     case "disk-snapshot":
-      return "QEMU could not create the disk overlays; nothing was changed. Check the snapshot directory, then try again.";
+      return "QEMU could not take the disks' internal snapshots; nothing was changed. The reason is below; check the disk images, then try again.";
     default:
       return "The VM was put back as it was where possible. The server log has the details.";
   }

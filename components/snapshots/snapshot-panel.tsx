@@ -18,7 +18,7 @@ import { SnapshotStatusChip } from "./snapshot-status-chip";
 const MODE_HELP: Record<SnapshotModeName, string> = {
   live: "Disks, RAM and device state at one instant; the guest keeps running while RAM is saved.",
   "ram-only": "RAM and device state only (for VMs without writable disks, or whose disks are snapshotted elsewhere).",
-  "disks-only": "Crash-consistent disk layers, no RAM: like pulling the plug, without stopping anything.",
+  "disks-only": "Crash-consistent disk state (kept inside each qcow2 image), no RAM: like pulling the plug, without stopping anything.",
 };
 
 async function readJson(res: Response): Promise<{ error?: string; details?: { snapshotId?: string } } & Record<string, unknown>> {

@@ -5,7 +5,7 @@
 //
 // Why the naive sequence pauses long (QEMU 7.2, migration/migration.c bg_migration_thread, ram.c):
 // with `stop` → `transaction` → `migrate`, everything QEMU does before its own vm_stop is guest pause:
-// our QMP round trips and the overlay file creation, the channel connect, ram_write_tracking_prepare()
+// our QMP round trips and (formerly) the overlay file creation, the channel connect, ram_write_tracking_prepare()
 // (reads one byte of every 4 KiB guest page) and qemu_savevm_state_setup(); then, after vm_stop, the
 // device state and ram_write_tracking_start() (UFFDIO_WRITEPROTECT over all guest RAM). On a first
 // snapshot guest RAM is mapped by 2 MiB transparent huge pages and both walks are cheap. The snapshot

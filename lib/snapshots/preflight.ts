@@ -25,14 +25,17 @@ export class SnapshotRefusedError extends Error {
 
 const MIGRATION_IDLE: ReadonlySet<MigrationStatus | undefined> = new Set([undefined, "none", "completed", "failed", "cancelled"]);
 
-/** Room kept for the guest's disk writes into the snapshot's overlays (and file-system slack). */
-export function overlayRoomBytes(memoryBytes: number): number {
+/**
+ * Room kept for the guest's disk writes (copy-on-write after a snapshot grows its images, which may share
+ * the file system) and file-system slack.
+ */
+export function diskWriteRoomBytes(memoryBytes: number): number {
   return Math.max(64 * 1024 * 1024, Math.ceil(memoryBytes * 0.05));
 }
 
-/** Free space a snapshot needs: the vmstate's worst case (all of RAM) plus the overlays' room. */
+/** Free space a snapshot needs: the vmstate's worst case (all of RAM) plus room for the disk writes. */
 export function requiredFreeBytes(mode: SnapshotModeName, memoryBytes: number): number {
-  const margin = overlayRoomBytes(memoryBytes);
+  const margin = diskWriteRoomBytes(memoryBytes);
   return mode === "disks-only" ? margin : memoryBytes + margin;
 }
 

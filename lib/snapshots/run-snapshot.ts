@@ -43,7 +43,7 @@ import { recollapseGuestMemory } from "./host-memory";
 import { qemuResumesByItself } from "./pause-plan";
 import { detectPauseFacts, layerAndStream, resumeWhenStreaming } from "./pause-steps";
 import type { VmUndo } from "./crash-undo";
-import { overlayRoomBytes, preflightSnapshot, SnapshotRefusedError, type PreflightInput, type PreflightReport } from "./preflight";
+import { diskWriteRoomBytes, preflightSnapshot, SnapshotRefusedError, type PreflightInput, type PreflightReport } from "./preflight";
 import { sinkStatusPathOf, VmstateSink, type VmstateSinkResult } from "./vmstate-sink";
 
 export type SnapshotErrorClass =
@@ -271,7 +271,7 @@ class SnapshotRun {
         socketDir: this.input.sinkDir,
         name: this.input.snapshotId,
         // The disks' copy-on-write after the snapshot needs room too: a full file system would stop the guest (io-error).
-        keepFreeBytes: overlayRoomBytes(report.memoryBytes),
+        keepFreeBytes: diskWriteRoomBytes(report.memoryBytes),
       });
     }
     // Listen before `stop`: STOP/RESUME timestamps are the guest pause (QEMU.md §1, §8).

@@ -11,7 +11,7 @@
 //   - exactly one connection is accepted; the socket file is unlinked as soon as it is, later
 //     connections are dropped at once;
 //   - the file is created exclusively (never overwrites) with mode 0600, its directory if missing;
-//   - it leaves keepFreeBytes free on the file system: the snapshot's disk overlays live there and take
+//   - it leaves keepFreeBytes free on the file system: the VM's disk images may live there and take
 //     the guest's writes, and a guest whose disk write meets ENOSPC is stopped by QEMU (io-error). With
 //     less room than that, it stops writing as on ENOSPC (checked every SPACE_CHECK_BYTES);
 //   - the connection is never closed before QEMU closes it and reading never stops for long: on any
@@ -68,7 +68,7 @@ export interface SinkProcessConfig {
   statusPath: string;
   /** Exit (removing the file) when QEMU has not connected by then. */
   connectTimeoutMs: number;
-  /** Room to leave on the file system for the VM's disk overlays (0: write until ENOSPC). */
+  /** Room to leave on the file system for the VM's disk writes (0: write until ENOSPC). */
   keepFreeBytes?: number;
 }
 
@@ -376,7 +376,7 @@ class SinkProcess {
     const free = fs.bavail * fs.bsize;
     if (free - bytes >= keep) return;
     const mib = (n: number) => `${(n / 1024 / 1024).toFixed(1)} MiB`;
-    throw Object.assign(new Error(`only ${mib(free)} left on the file system, and ${mib(keep)} of it is kept for the VM's disk writes to its overlays`), {
+    throw Object.assign(new Error(`only ${mib(free)} left on the file system, and ${mib(keep)} of it is kept for the VM's disk writes`), {
       code: "ENOSPC",
       keptFreeBytes: keep,
     });

@@ -48,7 +48,7 @@ export interface VmstateSinkOptions {
   name: string;
   /** The sink gives up (removing the file) when QEMU has not connected by then. Default 120 s. */
   connectTimeoutMs?: number;
-  /** Room to leave on the file system for the VM's disk overlays: below it the sink stops writing as on ENOSPC. */
+  /** Room to leave on the file system for the VM's disk writes: below it the sink stops writing as on ENOSPC. */
   keepFreeBytes?: number;
 }
 

@@ -220,6 +220,9 @@ it("snapshot, restart the VM with its own command line, let it write, restore: c
     expect(lastDiskN(vm)).toBeGreaterThan(atRestart);
     expect(await checkDiskDrift(vmId)).toEqual([]);
     await expectRestoresConsistent(s, "dm-restart-restore");
+    // QEMU's node names changed with the restart: the delete finds the image by its path.
+    expect((await del(s.id)).status).toBe(200);
+    expect((await internalSnapshots()).names).not.toContain(`snapfleet-${s.id}`);
   } finally {
     await stopWorker();
   }

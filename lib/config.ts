@@ -12,6 +12,13 @@ export interface Config {
   embeddedPgPort: number;
   logLevel: string;
   version: string;
+  /** Extra Host header names accepted besides localhost, loopback and the bind address (DNS rebinding). */
+  allowedHosts: string[];
+  /** Serve HTTPS directly with these PEM files (both or neither). */
+  tlsCertPath: string | undefined;
+  tlsKeyPath: string | undefined;
+  /** Mark session cookies Secure (on by itself when serving TLS; set it when TLS ends in a proxy in front). */
+  secureCookies: boolean;
 }
 
 
@@ -33,11 +40,35 @@ export const PROCESS_ID = `${os.hostname()}:${process.pid}`;
 export function loadConfig(): Config {
   return {
     port: intFromEnv("PORT", 3000),
-    host: process.env.HOST || "0.0.0.0",
+    // Loopback by default: binding elsewhere is an explicit choice (README: Users & security).
+    host: process.env.HOST || "127.0.0.1",
     dataDir: path.resolve(process.env.SNAPFLEET_DATA_DIR || path.join(process.cwd(), ".snapfleet")),
     databaseUrl: process.env.DATABASE_URL || undefined,
     embeddedPgPort: intFromEnv("SNAPFLEET_PG_PORT", 54320),
     logLevel: process.env.LOG_LEVEL || "info",
     version: readVersion(),
+    allowedHosts: listFromEnv("SNAPFLEET_ALLOWED_HOSTS"),
+    tlsCertPath: process.env.SNAPFLEET_TLS_CERT || undefined,
+    tlsKeyPath: process.env.SNAPFLEET_TLS_KEY || undefined,
+    secureCookies: process.env.SNAPFLEET_SECURE_COOKIES === "1" || Boolean(process.env.SNAPFLEET_TLS_CERT),
   };
+}
+
+function listFromEnv(name: string): string[] {
+  return (process.env[name] ?? "")
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean);
+}
+
+/**
+ * Where host definitions may point (QMP socket dirs, snapshot dirs, key and certificate files):
+ * SNAPFLEET_HOST_ROOTS, comma-separated absolute directories, set by whoever runs the dashboard — not
+ * editable from the browser, so a stolen admin session cannot widen it. Read at each check so tests
+ * can set it. Default: /var/lib/snapfleet, /run/snapfleet (QMP sockets), /etc/snapfleet (keys).
+ */
+export const DEFAULT_HOST_ROOTS = ["/var/lib/snapfleet", "/run/snapfleet", "/etc/snapfleet"];
+export function hostPathRoots(): string[] {
+  const roots = listFromEnv("SNAPFLEET_HOST_ROOTS");
+  return roots.length ? roots : DEFAULT_HOST_ROOTS;
 }

@@ -1,11 +1,30 @@
 // The process logger (pino). Modules take a child logger with their context (`{ vm }`, `{ job }`);
-// QMP traffic goes out at debug level. Secrets (keys, passwords, connection strings) are never logged.
+// QMP traffic goes out at debug level. Secrets (keys, passwords, connection strings, credentials inside
+// disk URLs) are never logged: every line's fields, message and error pass lib/security/redact.ts at
+// every level. `createLogger(destination)` lets tests capture the output and grep it.
 import pino from "pino";
+import { redactSecrets, scrubDeep } from "./security/redact";
 
-export const logger = pino({
-  level: process.env.LOG_LEVEL || "info",
-  base: undefined,
-  redact: ["password", "privateKey", "connectionString", "*.password", "*.privateKey"],
-});
+export function createLogger(destination?: pino.DestinationStream, level = process.env.LOG_LEVEL || "info"): pino.Logger {
+  const options: pino.LoggerOptions = {
+    level,
+    base: undefined,
+    redact: ["password", "privateKey", "connectionString", "*.password", "*.privateKey", "token", "*.token", "authorization", "*.authorization"],
+    serializers: {
+      err: (err: unknown) => scrubDeep(err instanceof Error ? pino.stdSerializers.err(err) : err),
+    },
+    formatters: {
+      log: (obj) => scrubDeep(obj),
+    },
+    hooks: {
+      logMethod(args, method) {
+        method.apply(this, args.map((a) => (typeof a === "string" ? redactSecrets(a) : a)) as Parameters<typeof method>);
+      },
+    },
+  };
+  return destination ? pino(options, destination) : pino(options);
+}
+
+export const logger = createLogger();
 
 export type Logger = pino.Logger;

@@ -41,6 +41,13 @@ const flags = Object.fromEntries(
       return [k, v ?? "true"];
     }),
 ) as Record<string, string>;
+const KNOWN_FLAGS = ["samples", "quick", "docs", "out", "dir", "keep"];
+for (const k of Object.keys(flags)) {
+  if (!KNOWN_FLAGS.includes(k)) {
+    console.error(`unknown flag --${k}; usage: npx tsx bench/parts/disk-snapshot.ts [--samples=5] [--quick] [--docs] [--out=FILE] [--dir=DIR] [--keep]`);
+    process.exit(2);
+  }
+}
 const QUICK = flags.quick === "true";
 const SAMPLES = Number(flags.samples ?? (QUICK ? 2 : 5));
 const CONVERT_SAMPLES = QUICK ? 1 : 3;

@@ -21,7 +21,7 @@ import type { Logger } from "../logger";
 import type { QmpClient } from "../qmp";
 import { describeArtifact, legacyArtifacts, parseArtifacts, RemovalBlockedError, type Artifact, type OverlayArtifact } from "./artifacts";
 import { parseJournal, type DeletionJournal } from "./deletion-journal";
-import { driftBlocksDestruction } from "./disk-drift";
+import { checkDiskDrift, driftAcknowledged, driftBlocksDestruction } from "./disk-drift";
 import { publishSnapshot } from "./jobs";
 import { lockKey, tryAdvisoryLock } from "./locks";
 import { removeArtifact } from "./remove-artifacts";
@@ -110,6 +110,8 @@ async function runDeletion(row: Row, opts: DeleteOptions): Promise<SnapshotJson>
     };
   }
   const touchesDisks = journal.steps.some((s) => s.state !== "done" && (s.artifact.kind === "internal-snapshot" || s.artifact.kind === "overlay"));
+  // Judge the VM's disks as they are now, not as the last sweep saw them (unreachable: the last verdict stands).
+  if (touchesDisks) await checkDiskDrift(row.vmId).catch((err: unknown) => log?.warn({ err }, "checking the VM's disks before the deletion failed"));
   const vm = await db().vm.findUniqueOrThrow({ where: { id: row.vmId }, select: { name: true, diskDrift: true } });
   const drift = driftBlocksDestruction(vm.diskDrift);
   if (touchesDisks && drift) {
@@ -128,7 +130,7 @@ async function runDeletion(row: Row, opts: DeleteOptions): Promise<SnapshotJson>
       return undefined;
     });
   }
-  const ctx = { qmp, files: hostFilesFor(row.vm.host), driftAcknowledged: drift === null && vm.diskDrift !== null };
+  const ctx = { qmp, files: hostFilesFor(row.vm.host), driftAcknowledged: driftAcknowledged(vm.diskDrift) };
   for (const step of journal.steps) {
     if (step.state === "done") continue;
     step.state = "running";

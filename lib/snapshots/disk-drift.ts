@@ -5,12 +5,15 @@
 // (`Vm.diskDrift`), shown on its page, and block every disk-touching deletion of that VM until an
 // operator acknowledges exactly those findings (a new finding needs a new acknowledgement).
 // Invariants: a VM that cannot be reached is not judged (its last verdict stays); only snapshots that
-// are completed and not deleted count; the check itself changes nothing on the VM.
+// are completed and neither deleted nor being deleted count; the check itself changes nothing on the VM.
 import { createHash } from "node:crypto";
 import { db } from "../db/client";
 import type { Prisma } from "../db/generated/client";
-import { NotFoundError } from "../errors";
+import { ConflictError, NotFoundError } from "../errors";
+import { publishVm } from "../fleet/live-state";
 import { getVmSession } from "../fleet/sessions";
+import { FLEET_EVENTS, type VmJson } from "../fleet/vm-json";
+import { getVmJson } from "../fleet/vms";
 import type { BlockInfo, ImageInfo } from "../qmp/types";
 import { parseArtifacts } from "./artifacts";
 
@@ -85,13 +88,17 @@ export function findDrift(blocks: BlockInfo[], snapshots: RecordedSnapshot[]): s
   return findings;
 }
 
-/** Re-checks one VM against its live block graph and stores the verdict. Returns the findings, or null if unreachable. */
+/**
+ * Re-checks one VM against its live block graph and stores the verdict; a changed verdict is published
+ * (vm.updated), so an open VM page shows it. Returns the findings, or null when the VM is unreachable.
+ */
 export async function checkDiskDrift(vmId: string): Promise<string[] | null> {
   const qmp = await getVmSession(vmId).catch(() => undefined);
   if (!qmp) return null;
   const blocks = await qmp.queryBlock();
   const snapshots = await db().snapshot.findMany({
-    where: { vmId, deletedAt: null, status: "completed" },
+    // A snapshot being deleted is expected to lose its pieces one by one: not drift.
+    where: { vmId, deletedAt: null, deletingSince: null, status: "completed" },
     select: { id: true, createdAt: true, artifacts: true, diskChain: true },
     orderBy: { createdAt: "asc" },
   });
@@ -107,15 +114,32 @@ export async function checkDiskDrift(vmId: string): Promise<string[] | null> {
       }
     : null;
   await db().vm.update({ where: { id: vmId }, data: { diskDrift: stored ? (stored as unknown as Prisma.InputJsonValue) : ({} as Prisma.InputJsonValue) } });
+  if ((before?.fingerprint ?? null) !== (stored?.fingerprint ?? null)) await publishVm(FLEET_EVENTS.vmUpdated, await getVmJson(vmId));
   return findings;
 }
 
-/** An operator reviewed the current findings: disk-touching deletions of this VM may go on. */
-export async function acknowledgeDiskDrift(vmId: string): Promise<void> {
-  const vm = await db().vm.findUnique({ where: { id: vmId }, select: { diskDrift: true } });
-  if (!vm) throw new NotFoundError(`no VM with id ${vmId}`);
-  const d = parseStored(vm.diskDrift);
-  if (!d?.findings.length) return;
-  const acknowledged: StoredDrift = { ...d, acknowledgedFingerprint: d.fingerprint, acknowledgedAt: new Date().toISOString() };
-  await db().vm.update({ where: { id: vmId }, data: { diskDrift: acknowledged as unknown as Prisma.InputJsonValue } });
+/**
+ * An operator reviewed the findings: disk-touching deletions of this VM may go on. `reviewed` is the
+ * list the operator was shown: when the stored findings differ (a check ran meanwhile), nothing is
+ * acknowledged (ConflictError carrying the current VM). Returns the VM; publishes it.
+ */
+export async function acknowledgeDiskDrift(vmId: string, reviewed?: string[]): Promise<VmJson> {
+  await db().$transaction(async (tx) => {
+    const [row] = await tx.$queryRaw<Array<{ diskDrift: unknown; name: string }>>`
+      SELECT "diskDrift", name FROM "Vm" WHERE id = ${vmId}::uuid FOR UPDATE`;
+    if (!row) throw new NotFoundError(`no VM with id ${vmId}`);
+    const d = parseStored(row.diskDrift);
+    if (!d?.findings.length) return;
+    if (reviewed && (reviewed.length !== d.findings.length || reviewed.some((f, i) => f !== d.findings[i]))) {
+      throw new ConflictError(
+        `the findings for VM ${row.name} changed since they were shown: nothing was acknowledged. Review the current list, then confirm again`,
+        { vm: await getVmJson(vmId) },
+      );
+    }
+    const acknowledged: StoredDrift = { ...d, acknowledgedFingerprint: d.fingerprint, acknowledgedAt: new Date().toISOString() };
+    await tx.vm.update({ where: { id: vmId }, data: { diskDrift: acknowledged as unknown as Prisma.InputJsonValue } });
+  });
+  const vm = await getVmJson(vmId);
+  await publishVm(FLEET_EVENTS.vmUpdated, vm);
+  return vm;
 }

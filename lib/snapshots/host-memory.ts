@@ -5,32 +5,12 @@
 // Invariants: the helper only reads /proc and issues MADV_COLLAPSE (never changes guest contents);
 // recollapseGuestMemory never throws (it reports), and never runs during a snapshot.
 import { execFile } from "node:child_process";
-import { readFile, readdir, readlink } from "node:fs/promises";
+import { readFile } from "node:fs/promises";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+// findListenerPid moved to lib/fleet/qemu-process.ts (discovery needs it; fleet is below snapshots).
+export { findListenerPid } from "../fleet/qemu-process";
 import { planMemoryPreparation, type CollapseScope, type GuestMemoryScan, type PauseFacts } from "./pause-plan";
-
-/** The pid of the process listening on a unix socket (QEMU's QMP socket), via /proc/net/unix. */
-export async function findListenerPid(socketPath: string): Promise<number | undefined> {
-  const table = await readFile("/proc/net/unix", "utf8").catch(() => "");
-  // Num RefCount Protocol Flags Type St Inode Path; flags 00010000 = __SO_ACCEPTCON (listening).
-  const inodes = new Set<string>();
-  for (const line of table.split("\n").slice(1)) {
-    const f = line.trim().split(/\s+/);
-    if (f.length >= 8 && f.slice(7).join(" ") === socketPath && (parseInt(f[3], 16) & 0x10000) !== 0) inodes.add(f[6]);
-  }
-  if (!inodes.size) return undefined;
-  for (const entry of await readdir("/proc").catch(() => [] as string[])) {
-    if (!/^\d+$/.test(entry)) continue;
-    const fds = await readdir(`/proc/${entry}/fd`).catch(() => [] as string[]);
-    for (const fd of fds) {
-      const link = await readlink(`/proc/${entry}/fd/${fd}`).catch(() => "");
-      const m = /^socket:\[(\d+)\]$/.exec(link);
-      if (m && inodes.has(m[1])) return Number(entry);
-    }
-  }
-  return undefined;
-}
 
 /** Host facts for planConsistentPause. */
 export async function readHostMemoryFacts(): Promise<{ thp: PauseFacts["hostThp"]; kernel: [number, number]; root: boolean; perl: boolean }> {

@@ -293,7 +293,7 @@ describe("failures leave the guest running and making progress, no partial file,
     await expectGuestAdvances(vmA);
   });
 
-  it("disk full mid-write: the sink drains QEMU, the job fails with ENOSPC, disks are merged back", async () => {
+  it("disk full mid-write: the sink drains QEMU, the job fails with ENOSPC, the disk state taken is deleted again", async () => {
     const dir = mountTmpfs("full", "size=256m");
     await useSnapshotDir(dir);
     afterStatus = (status) => {

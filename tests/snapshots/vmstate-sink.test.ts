@@ -1,6 +1,6 @@
 // The vmstate sink against real sockets and real filesystems: a complete stream is kept, a truncated
 // one is removed, a full disk (a real 1 MiB tmpfs) — or one with less free space than the room kept for
-// the VM's disk overlays — turns it into a drain that still reads everything QEMU sends, and
+// the VM's disk writes — turns it into a drain that still reads everything QEMU sends, and
 // switchToDiscard does the same on purpose. The "QEMU" here is a plain unix-socket
 // client writing a synthetic vmstate (QEVM header … 0x00 0x06 <len> {json}).
 // The sink is a process of its own (sink-process.ts): these tests also pin that it stays in the caller's
@@ -134,7 +134,7 @@ describe("VmstateSink", () => {
     }
   });
 
-  it("leaves the room kept for the VM's disk overlays: below it, it stops writing as on ENOSPC and drains", async () => {
+  it("leaves the room kept for the VM's disk writes: below it, it stops writing as on ENOSPC and drains", async () => {
     const mnt = path.join(root, "tmpfs-keep");
     mkdirSync(mnt);
     execFileSync("mount", ["-t", "tmpfs", "-o", "size=16m", "tmpfs", mnt]);

@@ -1,13 +1,8 @@
 // POST /api/vms/{id}/disk-drift/check — re-checks the VM's disks against what its snapshots recorded
 // (lib/snapshots/disk-drift.ts checkDiskDrift: its live block graph, nothing changed on the VM) and
-// returns the VM as VmJson, `diskDrift` holding the new verdict (null: the disks match). Also published
-// on `vm:<id>` and `fleet` (vm.updated), so other tabs see it. 503 when the VM cannot be reached: it is
-// not judged, and its last verdict stays.
-import { db } from "@/lib/db/client";
-import { NotFoundError } from "@/lib/errors";
-import { publishVm } from "@/lib/fleet/live-state";
+// returns the VM as VmJson, `diskDrift` holding the verdict (null: the disks match); a changed verdict is
+// published as vm.updated. 503 when the VM cannot be reached: it is not judged, its last verdict stays.
 import { idParam } from "@/lib/fleet/params";
-import { FLEET_EVENTS } from "@/lib/fleet/vm-json";
 import { getVmJson } from "@/lib/fleet/vms";
 import { HttpError, json, route } from "@/lib/http/respond";
 import { checkDiskDrift } from "@/lib/snapshots/disk-drift";
@@ -16,8 +11,7 @@ export const dynamic = "force-dynamic";
 
 export const POST = route(async (_req: Request, { params }: { params: Promise<{ id: string }> }) => {
   const id = await idParam(params, "VM");
-  const vm = await db().vm.findUnique({ where: { id }, select: { name: true } });
-  if (!vm) throw new NotFoundError(`no VM with id ${id}`);
+  const vm = await getVmJson(id);
   let why = "";
   const findings = await checkDiskDrift(id).catch((err: unknown) => {
     why = ` (${(err as Error).message})`;
@@ -26,7 +20,5 @@ export const POST = route(async (_req: Request, { params }: { params: Promise<{ 
   if (findings === null) {
     throw new HttpError(503, `VM ${vm.name} could not be reached${why}, so its disks were not checked again: the last verdict stays. Retry once the VM responds`);
   }
-  const body = await getVmJson(id);
-  await publishVm(FLEET_EVENTS.vmUpdated, body);
-  return json(body);
+  return json(await getVmJson(id));
 });

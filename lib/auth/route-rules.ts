@@ -1,0 +1,172 @@
+// The one table of who may do what: every app/api route (path pattern in the app router's own
+// spelling, so a test can compare it with the files) and method → the least role, the audit action
+// and which path parameter names the object acted on. tests/auth/route-rules.test.ts enumerates every
+// app/api/**/route.ts and its exported methods and fails when one has no rule here: a new route
+// cannot ship unguarded. Pages and WebSocket topics have their rules below.
+// Roles: viewer reads; operator snapshots, cancels, restores, runs and edits schedules; admin manages
+// hosts, users, tokens and settings. "public" is reachable without a login.
+import type { Role } from "./roles";
+
+export type Access = Role | "public";
+export type HttpMethod = "GET" | "HEAD" | "POST" | "PUT" | "PATCH" | "DELETE" | "OPTIONS";
+export type TargetType = "host" | "vm" | "snapshot" | "schedule" | "user" | "token";
+
+export interface MethodRule {
+  access: Access;
+  /** Audit action name, e.g. "snapshot.create" (state-changing methods). */
+  action?: string;
+}
+
+export interface RouteRule {
+  /** App-router path, e.g. "/api/hosts/[id]/discover". */
+  pattern: string;
+  /** The object acted on: its type and the pattern segment holding its id. */
+  target?: { type: TargetType; param: string };
+  methods: Partial<Record<HttpMethod, MethodRule>>;
+}
+
+const host = { type: "host", param: "id" } as const;
+const vm = { type: "vm", param: "id" } as const;
+const snapshot = { type: "snapshot", param: "id" } as const;
+const schedule = { type: "schedule", param: "id" } as const;
+
+export const ROUTE_RULES: RouteRule[] = [
+  // Liveness for load balancers and the start scripts: version and database up/down only.
+  { pattern: "/api/health", methods: { GET: { access: "public" } } },
+
+  // Authentication (lib/auth): the handlers check credentials, set-up tokens and rate limits themselves.
+  { pattern: "/api/auth/login", methods: { POST: { access: "public", action: "auth.login" } } },
+  { pattern: "/api/auth/logout", methods: { POST: { access: "public", action: "auth.logout" } } },
+  { pattern: "/api/auth/me", methods: { GET: { access: "viewer" } } },
+  { pattern: "/api/auth/setup", methods: { GET: { access: "public" }, POST: { access: "public", action: "auth.setup" } } },
+
+  { pattern: "/api/users", methods: { GET: { access: "admin" }, POST: { access: "admin", action: "user.create" } } },
+  {
+    pattern: "/api/users/[id]",
+    target: { type: "user", param: "id" },
+    methods: { PATCH: { access: "admin", action: "user.update" }, DELETE: { access: "admin", action: "user.delete" } },
+  },
+  { pattern: "/api/tokens", methods: { GET: { access: "admin" }, POST: { access: "admin", action: "token.create" } } },
+  { pattern: "/api/tokens/[id]", target: { type: "token", param: "id" }, methods: { DELETE: { access: "admin", action: "token.revoke" } } },
+  { pattern: "/api/audit", methods: { GET: { access: "admin" } } },
+
+  { pattern: "/api/hosts", methods: { GET: { access: "viewer" }, POST: { access: "admin", action: "host.create" } } },
+  {
+    pattern: "/api/hosts/[id]",
+    target: host,
+    methods: { GET: { access: "viewer" }, PATCH: { access: "admin", action: "host.update" }, DELETE: { access: "admin", action: "host.delete" } },
+  },
+  { pattern: "/api/hosts/[id]/discover", target: host, methods: { POST: { access: "operator", action: "host.discover" } } },
+
+  { pattern: "/api/vms", methods: { GET: { access: "viewer" } } },
+  { pattern: "/api/vms/[id]", target: vm, methods: { GET: { access: "viewer" } } },
+  { pattern: "/api/vms/[id]/pause-plan", target: vm, methods: { GET: { access: "viewer" } } },
+  {
+    pattern: "/api/vms/[id]/snapshots",
+    target: vm,
+    methods: { GET: { access: "viewer" }, POST: { access: "operator", action: "snapshot.create" } },
+  },
+  { pattern: "/api/vms/[id]/disk-drift/check", target: vm, methods: { POST: { access: "operator", action: "vm.disk-drift.check" } } },
+  {
+    pattern: "/api/vms/[id]/disk-drift/acknowledge",
+    target: vm,
+    methods: { POST: { access: "operator", action: "vm.disk-drift.acknowledge" } },
+  },
+
+  { pattern: "/api/snapshots", methods: { GET: { access: "viewer" } } },
+  {
+    pattern: "/api/snapshots/[id]",
+    target: snapshot,
+    methods: { GET: { access: "viewer" }, DELETE: { access: "operator", action: "snapshot.delete" } },
+  },
+  { pattern: "/api/snapshots/[id]/cancel", target: snapshot, methods: { POST: { access: "operator", action: "snapshot.cancel" } } },
+  {
+    pattern: "/api/snapshots/[id]/restore",
+    target: snapshot,
+    methods: { GET: { access: "viewer" }, POST: { access: "operator", action: "snapshot.restore" } },
+  },
+  {
+    pattern: "/api/snapshots/[id]/verify",
+    target: snapshot,
+    methods: { GET: { access: "viewer" }, POST: { access: "operator", action: "snapshot.verify" } },
+  },
+
+  { pattern: "/api/schedules", methods: { GET: { access: "viewer" }, POST: { access: "operator", action: "schedule.create" } } },
+  { pattern: "/api/schedules/preview", methods: { GET: { access: "viewer" } } },
+  { pattern: "/api/schedules/calendar", methods: { GET: { access: "viewer" } } },
+  {
+    pattern: "/api/schedules/[id]",
+    target: schedule,
+    methods: {
+      GET: { access: "viewer" },
+      PATCH: { access: "operator", action: "schedule.update" },
+      DELETE: { access: "operator", action: "schedule.delete" },
+    },
+  },
+  { pattern: "/api/schedules/[id]/run", target: schedule, methods: { POST: { access: "operator", action: "schedule.run" } } },
+  { pattern: "/api/schedules/[id]/preview-retention", target: schedule, methods: { GET: { access: "viewer" } } },
+];
+
+/** The WebSocket upgrade: its own rule, checked by the same gate. */
+export const WS_PATH = "/ws";
+export const WS_ACCESS: Access = "viewer";
+
+/** Topics a socket may follow, by prefix. Every topic needs at least this role. */
+export const TOPIC_RULES: Array<{ prefix: string; access: Role }> = [
+  { prefix: "fleet", access: "viewer" },
+  { prefix: "vm:", access: "viewer" },
+  { prefix: "snapshot:", access: "viewer" },
+];
+
+/** Pages: everything needs a login (viewer) except these; a few need admin. */
+export const PUBLIC_PAGE_PREFIXES = ["/login", "/setup", "/_next/static/", "/_next/image", "/favicon.ico", "/robots.txt"];
+export const ADMIN_PAGE_PREFIXES = ["/settings/audit", "/settings/users"];
+
+export interface MatchedRoute {
+  rule: RouteRule;
+  params: Record<string, string>;
+}
+
+function segmentsOf(p: string): string[] {
+  return p.split("/").filter(Boolean);
+}
+
+const compiled = ROUTE_RULES.map((rule) => ({ rule, segments: segmentsOf(rule.pattern) }));
+
+/**
+ * The rule for a concrete path. Static segments win over dynamic ones at the same depth (as in Next's
+ * router: /api/schedules/preview is not /api/schedules/[id]).
+ */
+export function matchRoute(pathname: string, rules = compiled): MatchedRoute | null {
+  const parts = segmentsOf(pathname);
+  let best: { match: MatchedRoute; score: number } | null = null;
+  for (const { rule, segments } of rules) {
+    if (segments.length !== parts.length) continue;
+    const params: Record<string, string> = {};
+    let score = 0;
+    let ok = true;
+    for (let i = 0; i < segments.length; i++) {
+      const seg = segments[i]!;
+      const part = parts[i]!;
+      if (seg.startsWith("[") && seg.endsWith("]")) {
+        params[seg.slice(1, -1)] = part;
+      } else if (seg === part) {
+        score += 1 << (segments.length - i);
+      } else {
+        ok = false;
+        break;
+      }
+    }
+    if (ok && (!best || score > best.score)) best = { match: { rule, params }, score };
+  }
+  return best?.match ?? null;
+}
+
+export function compileRules(rules: RouteRule[]) {
+  return rules.map((rule) => ({ rule, segments: segmentsOf(rule.pattern) }));
+}
+
+export function topicAccess(topic: string): Role | null {
+  for (const r of TOPIC_RULES) if (r.prefix.endsWith(":") ? topic.startsWith(r.prefix) : topic === r.prefix) return r.access;
+  return null;
+}

@@ -11,7 +11,7 @@ import { db } from "../db/client";
 import type { Prisma } from "../db/generated/client";
 import { ConflictError, DomainError } from "../errors";
 import type { Logger } from "../logger";
-import { TRANSIENT_SNAPSHOT_ERRORS } from "../snapshots/run-snapshot";
+import { TRANSIENT_SNAPSHOT_ERRORS } from "../snapshots/run-errors";
 import { fromDbMode } from "../validations/snapshot";
 import type { SnapshotJobPort } from "./port";
 

@@ -55,7 +55,8 @@ export async function executeSnapshotJob(snapshotId: string, opts: ExecuteSnapsh
       }
     };
     try {
-      await transitionSnapshot(snapshotId, "preflight", { data: { startedAt: new Date() } });
+      // The VM's launch facts (discovery) become the snapshot's: the command line that restores it (lib/restore).
+      await transitionSnapshot(snapshotId, "preflight", { data: { startedAt: new Date(), launch: vm.launch ?? Prisma.DbNull } });
     } catch (err) {
       // Cancelled (queued → cancelled) between our read and now: nothing to run.
       if (err instanceof InvalidSnapshotTransitionError) return undefined;

@@ -43,7 +43,7 @@ export interface PreflightInput {
   qmp: QmpClient;
   mode: SnapshotModeName;
   hostKind: "local" | "ssh" | "tls";
-  hostFiles: Pick<HostFiles, "assertWritableDir" | "freeBytes">;
+  hostFiles: Pick<HostFiles, "kind" | "assertWritableDir" | "freeBytes">;
   /** The host's snapshot directory (the VM's and the snapshot's sub-directories are created later). */
   snapshotRoot: string;
   /** Discovery's verdict when a background snapshot is impossible (VFIO, shared memory…). */

@@ -31,38 +31,21 @@
 // Invariants: never throws (returns failed with an error class and an operator-readable message); the
 // sink is never cut while QEMU may still write to it; a paused VM is left paused; nothing outside the
 // ledger is ever removed.
-import { mkdir, rmdir, unlink } from "node:fs/promises";
+import { mkdir } from "node:fs/promises";
 import path from "node:path";
 import type { Logger } from "../logger";
-import { QmpCommandError, QmpDisconnectedError, QmpTimeoutError, type QmpClient, type QmpEvent } from "../qmp";
+import type { QmpClient, QmpEvent } from "../qmp";
 import type { MigrationCapabilityStatus, MigrationInfo, MigrationStatus } from "../qmp/types";
 import type { SnapshotModeName } from "../validations/snapshot";
 import { planArtifacts, internalSnapshotName, type Artifact } from "./artifacts";
-import { deleteInternalSnapshot } from "./internal-snapshots";
 import { recollapseGuestMemory } from "./host-memory";
 import { qemuResumesByItself } from "./pause-plan";
 import { detectPauseFacts, layerAndStream, resumeWhenStreaming } from "./pause-steps";
 import type { VmUndo } from "./crash-undo";
-import { diskWriteRoomBytes, preflightSnapshot, SnapshotRefusedError, type PreflightInput, type PreflightReport } from "./preflight";
+import { diskWriteRoomBytes, preflightSnapshot, type PreflightInput, type PreflightReport } from "./preflight";
+import { classify, describe, SnapshotFailure, type SnapshotErrorClass } from "./run-errors";
+import { rollBackRun } from "./rollback";
 import { sinkStatusPathOf, VmstateSink, type VmstateSinkResult } from "./vmstate-sink";
-
-export type SnapshotErrorClass =
-  | "refused" // preflight said no: nothing was touched
-  | "incompatible" // QEMU refused background-snapshot for this VM (memory configuration, kernel)
-  | "disk-snapshot" // the internal disk snapshot transaction failed (nothing changed)
-  | "target-write" // writing the vmstate failed (disk full, I/O error)
-  | "target-truncated" // QEMU's stream ended early
-  | "migration-failed" // QEMU reported the migration failed
-  | "qemu-exited" // QEMU (or its monitor) went away mid-snapshot
-  | "qmp-timeout"
-  | "qmp-error"
-  | "rollback-failed" // the snapshot failed and the disks could not be put back
-  | "interrupted" // the dashboard restarted during the snapshot (jobs.ts)
-  | "vm-unreachable" // no QMP session to the VM (jobs.ts)
-  | "internal";
-
-/** Failures a later attempt may not hit (the VM or its monitor was away); the rest would fail again. */
-export const TRANSIENT_SNAPSHOT_ERRORS: readonly SnapshotErrorClass[] = ["vm-unreachable", "qemu-exited", "qmp-timeout", "interrupted"];
 
 export interface SnapshotFile {
   path: string;
@@ -138,39 +121,12 @@ export interface RunSnapshotInput extends Omit<PreflightInput, "qmp" | "mode"> {
   now?: () => number;
 }
 
-/** A failure with its class, thrown inside the run and turned into a result at the top. */
-class SnapshotFailure extends Error {
-  constructor(
-    readonly errorClass: SnapshotErrorClass,
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-  }
-}
-
 const TERMINAL: ReadonlySet<MigrationStatus | undefined> = new Set(["completed", "failed", "cancelled"]);
 const SINK_CLOSE_TIMEOUT_MS = 60_000;
 const MiB = 1024 * 1024;
 
 export function runSnapshot(input: RunSnapshotInput): Promise<SnapshotRunResult> {
   return new SnapshotRun(input).execute();
-}
-
-function describe(err: unknown): string {
-  if (err instanceof QmpCommandError) return err.desc;
-  return err instanceof Error ? err.message : String(err);
-}
-
-function classify(err: unknown): SnapshotFailure {
-  if (err instanceof SnapshotFailure) return err;
-  if (err instanceof SnapshotRefusedError) return new SnapshotFailure("refused", err.message, { cause: err });
-  if (err instanceof QmpDisconnectedError) {
-    return new SnapshotFailure("qemu-exited", `QEMU exited or its monitor closed during the snapshot (${err.reason})`, { cause: err });
-  }
-  if (err instanceof QmpTimeoutError) return new SnapshotFailure("qmp-timeout", `QEMU did not answer ${err.command} within ${err.timeoutMs} ms`, { cause: err });
-  if (err instanceof QmpCommandError) return new SnapshotFailure("qmp-error", `QEMU refused ${err.command}: ${err.desc}`, { cause: err });
-  return new SnapshotFailure("internal", `unexpected error: ${describe(err)}`, { cause: err });
 }
 
 function timeout<T>(p: Promise<T>, ms: number): Promise<T | "timeout"> {
@@ -576,37 +532,8 @@ class SnapshotRun {
       await this.qmp.cont().catch((err) => notes.push(`resuming the guest failed: ${describe(err)}`));
       this.stoppedByUs = false;
     }
-    const name = internalSnapshotName(this.input.snapshotId);
-    for (const t of this.taken) {
-      if (!alive) {
-        notes.push(`the internal snapshot ${name} may remain in ${t.image}: deleting this snapshot removes it`);
-        continue;
-      }
-      try {
-        await deleteInternalSnapshot({ image: t.image, name }, this.qmp);
-      } catch (err) {
-        notes.push(`deleting the internal snapshot ${name} from ${t.image} failed (${describe(err)}): deleting this snapshot retries it`);
-      }
-    }
     await this.restoreCapabilities();
-    await this.removeLedgerFiles(notes);
+    notes.push(...(await rollBackRun({ qmp: this.qmp, snapshotId: this.input.snapshotId, taken: this.taken, ledger: this.ledger, files: this.input.hostFiles })));
     return notes.length ? notes.join(". ") : undefined;
-  }
-
-  /** Removes the ledger's files, then its directories when empty (newest first). The VM's directory too, when empty. */
-  private async removeLedgerFiles(notes: string[]): Promise<void> {
-    for (const a of [...this.ledger].reverse()) {
-      if (a.kind === "file") {
-        await unlink(a.path).catch((err: NodeJS.ErrnoException) => {
-          if (err.code !== "ENOENT") notes.push(`${a.path} could not be removed (${err.code ?? err.message})`);
-        });
-      } else if (a.kind === "dir") {
-        await rmdir(a.path).catch((err: NodeJS.ErrnoException) => {
-          if (err.code !== "ENOENT") notes.push(`${a.path} was kept: ${err.code === "ENOTEMPTY" ? "it holds files Snapfleet did not create" : (err.code ?? err.message)}`);
-        });
-      }
-    }
-    // The VM's directory holds every snapshot of the VM; it goes with its last one (never recursively).
-    await rmdir(path.dirname(this.targetDir)).catch(() => undefined);
   }
 }

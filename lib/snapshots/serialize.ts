@@ -71,5 +71,7 @@ export function toSnapshotJson(row: SnapshotWithRelations): SnapshotJson {
     files: parseArray<SnapshotFileJson>(row.files, snapshotFileJsonSchema),
     diskChain: parseArray(row.diskChain, diskChainEntryJsonSchema),
     error: row.errorClass || row.errorMessage ? { class: row.errorClass ?? "unknown", message: row.errorMessage ?? "" } : null,
+    verifiedAt: iso(row.verifiedAt),
+    verifyError: row.verifyError,
   };
 }

@@ -73,6 +73,10 @@ export const snapshotJsonSchema = z.object({
   files: z.array(snapshotFileJsonSchema),
   diskChain: z.array(diskChainEntryJsonSchema),
   error: z.object({ class: z.string(), message: z.string() }).nullable(),
+  /** Set when a sandbox restore of this snapshot succeeded (lib/restore/verify.ts). */
+  verifiedAt: z.string().nullable().optional(),
+  /** Why the last sandbox restore failed, in QEMU's words when it refused the vmstate. */
+  verifyError: z.string().nullable().optional(),
 });
 export type SnapshotJson = z.infer<typeof snapshotJsonSchema>;
 export type SnapshotStatusJson = z.infer<typeof snapshotStatusSchema>;

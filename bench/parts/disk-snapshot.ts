@@ -1,4 +1,5 @@
 // `npx tsx bench/parts/disk-snapshot.ts [--samples=5] [--quick] [--docs] [--out=FILE] [--dir=DIR] [--keep]`
+// `npx tsx bench/parts/disk-snapshot.ts --render=RESULT.json [--docs]`: re-render a saved run, measure nothing.
 //
 // What the disk step of a consistent snapshot costs when it is an INTERNAL qcow2 snapshot
 // (`blockdev-snapshot-internal-sync`) instead of an external overlay, on QEMU 7.2 (Debian) and QEMU 10.0
@@ -21,7 +22,7 @@
 // `<!-- bench:disk-snapshot -->` block of docs/performance.md (docs.ts never touches it). --out: JSON of
 // every sample (default: printed path under /var/tmp, outside the work tree). Not part of `npm run bench`.
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { existsSync, mkdirSync, rmSync, statfsSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync, statfsSync, writeFileSync } from "node:fs";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
@@ -41,10 +42,10 @@ const flags = Object.fromEntries(
       return [k, v ?? "true"];
     }),
 ) as Record<string, string>;
-const KNOWN_FLAGS = ["samples", "quick", "docs", "out", "dir", "keep"];
+const KNOWN_FLAGS = ["samples", "quick", "docs", "out", "dir", "keep", "render"];
 for (const k of Object.keys(flags)) {
   if (!KNOWN_FLAGS.includes(k)) {
-    console.error(`unknown flag --${k}; usage: npx tsx bench/parts/disk-snapshot.ts [--samples=5] [--quick] [--docs] [--out=FILE] [--dir=DIR] [--keep]`);
+    console.error(`unknown flag --${k}; usage: npx tsx bench/parts/disk-snapshot.ts [--samples=5] [--quick] [--docs] [--out=FILE] [--dir=DIR] [--keep] [--render=RESULT.json]`);
     process.exit(2);
   }
 }
@@ -250,13 +251,16 @@ class Pinger {
     }
   }
 
-  /** Longest gap between consecutive answers where the gap overlaps [from, to]. */
+  /**
+   * Longest silence of the monitor that overlaps [from, to], counted from `from` at the earliest: a
+   * stall that began before the command was sent is not the command's.
+   */
   maxGap(from: number, to: number): number {
     let max = 0;
     const r = this.replies;
     for (let i = 0; i + 1 < r.length; i++) {
       if (r[i + 1] < from || r[i] > to) continue;
-      max = Math.max(max, r[i + 1] - r[i]);
+      max = Math.max(max, r[i + 1] - Math.max(r[i], from));
     }
     return max;
   }
@@ -580,7 +584,7 @@ export function render(r: Results): string {
       c.convertOk ? c.convertMs.map((x) => fmt(x)).join(", ") + (c.error ? ` (error: ${one(c.error)})` : "") : `failed: ${one(c.convertError ?? c.error)}`,
       `${c.copyIsSnapshot ? "yes" : "NO"}, ${c.liveChanged ? "yes" : "NO"}`,
       c.listSharedOk ? `ok, ${fmt(c.listSharedMs)} ms` : "failed",
-      [c.withoutU.convert, c.withoutU.list, c.withoutU.snapshotDelete, c.withoutU.snapshotCreate].map(one).join(" / "),
+      [c.withoutU.convert, c.withoutU.list, c.withoutU.snapshotDelete, c.withoutU.snapshotCreate].map((x) => one(x.replace(/^qemu-img: Could not open '[^']*': /, ""))).join(" / "),
     ]),
   );
   const loads = Object.entries(r.load).map(([k, v]) => `${k} ${v}`).join("; ");
@@ -614,6 +618,12 @@ export function render(r: Results): string {
 // ---------------------------------------------------------------------------------------------------
 
 async function main(): Promise<void> {
+  if (flags.render) {
+    const md = render(JSON.parse(readFileSync(flags.render, "utf8")) as Results);
+    console.log(md);
+    if (flags.docs === "true") updateDocsSection("disk-snapshot", md);
+    return;
+  }
   const started = new Date();
   mkdirSync(WORK, { recursive: true });
   const st = statfsSync(WORK);

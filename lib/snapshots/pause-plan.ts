@@ -53,6 +53,8 @@ export interface PauseFacts {
   hostThp: "always" | "madvise" | "never" | "unknown";
   /** Snapfleet can collapse this QEMU's RAM (local host, Linux ≥ 6.1, root, perl, QEMU's pid known). */
   canCollapse: boolean;
+  /** Data allocated in the VM's writable qcow2 images (their actual size): the disk step's cost grows with it. */
+  diskWrittenBytes?: number;
 }
 
 export type MemoryPreparation = "collapse" | "none";
@@ -83,6 +85,12 @@ export const PAUSE_MODEL = {
   smallMappedMsPerGiB: 40,
   /** hugetlb, first snapshot: never-touched huge pages are allocated and zeroed inside the pause (worst case: none touched yet). */
   hugetlbFirstMsPerGiB: 2000,
+  /**
+   * The internal disk snapshot inside the pause, per GiB of data written in the images (refcounts of
+   * every allocated cluster are raised): QEMU 7.2 +3 ms at 1 GiB, +28 ms at 16 GiB; QEMU 10.0 +7 / +95 ms
+   * (bench/parts/disk-snapshot.ts, docs/performance.md "Internal qcow2 snapshots").
+   */
+  diskStepMsPerWrittenGiB: { before9: 1.7, from9: 6 },
 } as const;
 
 const GIB = 1024 ** 3;
@@ -92,11 +100,27 @@ export function qemuResumesByItself(v: QmpVersionTriple): boolean {
   return v.major < 9;
 }
 
+/**
+ * QEMU versions on which a background snapshot that ends failed or cancelled leaves the guest's vCPUs
+ * blocked in the userfault handler for good (QEMU.md §2: 7.2 stops write-tracking only on completion;
+ * fixed upstream in 8.0, "migration: stop tracking ram writes when cancelling background migration").
+ */
+export function freezesOnFailedBackgroundSnapshot(v: Pick<QmpVersionTriple, "major"> | undefined): boolean {
+  return v !== undefined && v.major < 8;
+}
+
 export function planConsistentPause(f: PauseFacts): PausePlan {
   const gib = f.memoryBytes / GIB;
   const reasons: string[] = [
     "the guest is paused only while QEMU records the instant: the disks' state is an internal snapshot (metadata only) and the pause-critical commands are sent in one write",
   ];
+  const writtenGiB = (f.diskWrittenBytes ?? 0) / GIB;
+  const diskMs = writtenGiB * (f.qemuVersion.major >= 9 ? PAUSE_MODEL.diskStepMsPerWrittenGiB.from9 : PAUSE_MODEL.diskStepMsPerWrittenGiB.before9);
+  if (diskMs >= 2) {
+    reasons.push(
+      `the disks hold ${writtenGiB.toFixed(1)} GiB of data: recording their state raises a reference count per written cluster inside the pause (≈ ${Math.round(diskMs)} ms on QEMU ${f.qemuVersion.major}.${f.qemuVersion.minor})`,
+    );
+  }
   const resume = qemuResumesByItself(f.qemuVersion) ? "qemu" : "cont-after-stream";
   if (resume === "cont-after-stream") {
     reasons.push(
@@ -104,7 +128,7 @@ export function planConsistentPause(f: PauseFacts): PausePlan {
     );
   }
   const round = (ms: number) => Math.max(1, Math.round(ms));
-  const fixed = PAUSE_MODEL.fixedMs;
+  const fixed = PAUSE_MODEL.fixedMs + diskMs;
   if (f.memoryKind === "hugetlb") {
     reasons.push(
       "guest RAM is on hugetlb pages: the snapshot never splits them, so every snapshot pauses alike; guest RAM never touched yet is allocated during the first pause",

@@ -68,22 +68,32 @@ export const RESUME_AFTER_STREAM_BYTES = 64 * 1024;
 /**
  * QEMU ≥ 9.0 only (see pause-plan.ts header, point 4): resumes a guest Snapfleet paused once QEMU's query-migrate
  * shows RAM streaming (ram.transferred ≥ RESUME_AFTER_STREAM_BYTES), polling fast so the pause stays
- * short. Returns false when the migration ended or the deadline passed without it (the caller then
- * resumes the guest in its cleanup). `npm test` runs the snapshot tests on QEMU 10 for this path
- * (scripts/ensure-qemu-backports.sh).
+ * short. No fixed deadline: a big guest's migration setup takes as long as it takes (seconds per GiB),
+ * so it gives up only when QEMU shows no progress at all (same status, same bytes) for `stallMs`.
+ * Returns false when the migration ended or stalled without it; the run then resumes the guest as
+ * soon as its progress loop sees RAM streaming, and checks query-status at the end (run-snapshot.ts),
+ * so a guest is never left paused after a snapshot. `npm test` runs the snapshot tests on QEMU 10 for
+ * this path (scripts/ensure-qemu-backports.sh).
  */
-export async function resumeWhenStreaming(qmp: QmpClient, opts: { pollMs?: number; deadlineMs?: number } = {}): Promise<boolean> {
-  const deadline = Date.now() + (opts.deadlineMs ?? 30_000);
-  while (Date.now() < deadline) {
+export async function resumeWhenStreaming(qmp: QmpClient, opts: { pollMs?: number; stallMs?: number; now?: () => number } = {}): Promise<boolean> {
+  const now = opts.now ?? Date.now;
+  const stallMs = opts.stallMs ?? 120_000;
+  let last = "";
+  let changedAt = now();
+  for (;;) {
     const info = await qmp.queryMigrate();
     if (info.status === "active" && (info.ram?.transferred ?? 0) >= RESUME_AFTER_STREAM_BYTES) {
       await qmp.cont();
       return true;
     }
-    if (info.status === "completed" || info.status === "failed" || info.status === "cancelled") return false;
+    if (info.status === "completed" || info.status === "failed" || info.status === "cancelled" || info.status === undefined) return false;
+    const seen = `${info.status}:${info.ram?.transferred ?? 0}`;
+    if (seen !== last) {
+      last = seen;
+      changedAt = now();
+    } else if (now() - changedAt > stallMs) return false;
     await new Promise((r) => setTimeout(r, opts.pollMs ?? 5));
   }
-  return false;
 }
 
 /**
@@ -111,6 +121,10 @@ export async function detectPauseFacts(qmp: QmpClient, hostKind: "local" | "ssh"
   } catch {
     // query-memdev missing: keep unknown
   }
+  const diskWrittenBytes = await qmp
+    .queryBlock()
+    .then((blocks) => blocks.reduce((n, b) => n + (b.inserted && !b.inserted.ro && b.inserted.drv === "qcow2" ? (b.inserted.image["actual-size"] ?? 0) : 0), 0))
+    .catch(() => 0);
   const local = hostKind === "local" && qmp.endpoint.kind === "unix";
   const host = local ? await readHostMemoryFacts() : undefined;
   const pid = local ? await findListenerPid((qmp.endpoint as { path: string }).path) : undefined;
@@ -120,6 +134,7 @@ export async function detectPauseFacts(qmp: QmpClient, hostKind: "local" | "ssh"
     memoryKind,
     hostThp: host?.thp ?? "unknown",
     canCollapse: Boolean(host && pid && collapseSupported(host) && memoryKind === "anonymous"),
+    diskWrittenBytes,
     pid,
   };
 }

@@ -28,6 +28,16 @@ describe("planConsistentPause", () => {
     expect(plan.expectedPauseMs.first).toBe(Math.round(PAUSE_MODEL.fixedMs + PAUSE_MODEL.hugeMappedMsPerGiB));
   });
 
+  it("the disk step is announced with the data written in the images, slower from QEMU 9 on", () => {
+    const small = planConsistentPause({ ...base, diskWrittenBytes: 64 * 1024 ** 2 });
+    expect(small.expectedPauseMs.first).toBe(planConsistentPause(base).expectedPauseMs.first);
+    const big72 = planConsistentPause({ ...base, diskWrittenBytes: 16 * GIB });
+    const big10 = planConsistentPause({ ...base, qemuVersion: { major: 10, minor: 0, micro: 2 }, diskWrittenBytes: 16 * GIB });
+    expect(big72.expectedPauseMs.first).toBe(Math.round(PAUSE_MODEL.fixedMs + PAUSE_MODEL.hugeMappedMsPerGiB + 16 * PAUSE_MODEL.diskStepMsPerWrittenGiB.before9));
+    expect(big10.expectedPauseMs.first).toBe(Math.round(PAUSE_MODEL.fixedMs + PAUSE_MODEL.hugeMappedMsPerGiB + 16 * PAUSE_MODEL.diskStepMsPerWrittenGiB.from9));
+    expect(big10.reasons.join(" ")).toMatch(/the disks hold 16\.0 GiB of data: .* \(≈ 96 ms on QEMU 10\.0\)/);
+  });
+
   it("without collapse, later snapshots are announced slower, with the reason", () => {
     const plan = planConsistentPause({ ...base, canCollapse: false });
     expect(plan.memory).toBe("none");

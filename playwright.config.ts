@@ -1,5 +1,7 @@
 // Playwright: end-to-end journeys in Debian's Chromium (/usr/bin/chromium; nothing is downloaded)
 // against the production build served by server.ts on its own port, data dir and embedded PostgreSQL.
+// The "setup" project (e2e/auth.setup.ts) creates an admin, an operator and a viewer with the CLI and
+// saves their sessions; every journey runs logged in as the admin unless it picks another role.
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -8,6 +10,7 @@ import { defineConfig } from "@playwright/test";
 const PORT = Number(process.env.E2E_PORT || 3100);
 const dataDir = process.env.E2E_DATA_DIR || mkdtempSync(path.join(tmpdir(), "snapfleet-e2e-"));
 process.env.E2E_DATA_DIR = dataDir;
+process.env.E2E_PORT = String(PORT);
 
 export default defineConfig({
   testDir: "e2e",
@@ -17,6 +20,10 @@ export default defineConfig({
   timeout: 60_000,
   expect: { timeout: 10_000 },
   reporter: [["list"]],
+  projects: [
+    { name: "setup", testMatch: /auth\.setup\.ts$/ },
+    { name: "journeys", dependencies: ["setup"], use: { storageState: path.join(dataDir, "state-admin.json") } },
+  ],
   use: {
     baseURL: `http://localhost:${PORT}`,
     trace: "retain-on-failure",
@@ -47,6 +54,8 @@ export default defineConfig({
       SNAPFLEET_PG_PORT: String(PORT + 10),
       NEXT_TELEMETRY_DISABLED: "1",
       LOG_LEVEL: "warn",
+      // Hosts the journeys add live in temp dirs (lib/fleet/host-paths.ts).
+      SNAPFLEET_HOST_ROOTS: tmpdir(),
     },
   },
 });

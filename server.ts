@@ -1,8 +1,12 @@
 // Snapfleet's one Node process: the Next.js request handler, one WebSocket upgrade router (`/ws` goes
 // to the realtime hub, every other upgrade — e.g. dev HMR at /_next/hmr — to Next's own handler), and
 // the background workers. The database comes up first (embedded PostgreSQL when no DATABASE_URL).
-import { createServer } from "node:http";
+// Every request and upgrade passes the one gate (lib/auth/gate.ts, wired by lib/server/gated-server.ts):
+// login, role per route, CSRF, allowed Host names, body cap, audit. A start with no admin prints a
+// one-time set-up link.
 import next from "next";
+import { createSetupToken, hasAdmin, sessionStillValid } from "./lib/auth/store";
+import { createGatedServer } from "./lib/server/gated-server";
 import { loadConfig } from "./lib/config";
 import { startDatabase, type Database } from "./lib/db/database";
 import { logger } from "./lib/logger";
@@ -27,7 +31,7 @@ async function main(): Promise<void> {
 
   const database = await startDatabase(config, log);
   startedDatabase = database;
-  const hub = new RealtimeHub(logger.child({ component: "realtime" }));
+  const hub = new RealtimeHub(logger.child({ component: "realtime" }), { sessionStillValid: (id) => sessionStillValid(id) });
   await hub.start(database.url);
   setHub(hub);
   const workers = await startWorkers({ databaseUrl: database.url, hub, log: logger.child({ component: "workers" }) });
@@ -37,22 +41,35 @@ async function main(): Promise<void> {
   const handle = app.getRequestHandler();
   const nextUpgrade = app.getUpgradeHandler();
 
-  const server = createServer((req, res) => {
-    handle(req, res).catch((err) => {
-      log.error({ err, url: req.url }, "request failed");
-      if (!res.headersSent) res.writeHead(500).end("internal error");
-    });
-  });
-  server.on("upgrade", (req, socket, head) => {
-    const { pathname } = new URL(req.url ?? "/", "http://localhost");
-    if (pathname === "/ws") hub.handleUpgrade(req, socket, head);
-    else nextUpgrade(req, socket, head);
+  const server = createGatedServer({
+    host: config.host,
+    allowedHosts: config.allowedHosts,
+    tlsCertPath: config.tlsCertPath,
+    tlsKeyPath: config.tlsKeyPath,
+    secureCookies: config.secureCookies,
+    production: !dev,
+    handle: (req, res) => handle(req, res),
+    upgradeWs: (req, socket, head, identity) => hub.handleUpgrade(req, socket, head, identity),
+    upgradeOther: (req, socket, head) => nextUpgrade(req, socket, head),
+    log,
   });
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(config.port, config.host, resolve);
   });
-  log.info({ url: `http://localhost:${config.port}`, version: config.version, dev }, "Snapfleet is up");
+  const scheme = config.tlsCertPath && config.tlsKeyPath ? "https" : "http";
+  const shownHost = config.host === "0.0.0.0" || config.host === "::" ? "localhost" : config.host.includes(":") ? `[${config.host}]` : config.host;
+  const baseUrl = `${scheme}://${shownHost}:${config.port}`;
+  log.info({ url: baseUrl, version: config.version, dev }, "Snapfleet is up");
+  if (!(await hasAdmin())) {
+    // The link goes to stdout only (never the log stream's structured fields at a lower level): it is the
+    // one way in until an admin exists. Single use, one hour; a restart prints a fresh one.
+    const token = await createSetupToken();
+    process.stdout.write(
+      `\nNo admin yet. Create the first one within an hour at:\n\n    ${baseUrl}/setup#${token}\n\n` +
+        `(or from a shell: npx snapfleet user create --admin <name>)\n\n`,
+    );
+  }
 
   let stopping = false;
   const shutdown = async (signal: string) => {

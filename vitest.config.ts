@@ -1,5 +1,6 @@
 // Vitest: unit tests and integration tests against real PostgreSQL and real QEMU.
 // Files run in parallel forks (2 cores: at most 2 at once); each file gets its own database.
+import os from "node:os";
 import path from "node:path";
 import { defineConfig } from "vitest/config";
 
@@ -13,5 +14,8 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 120_000,
     teardownTimeout: 30_000,
+    // Host definitions may only point under SNAPFLEET_HOST_ROOTS (lib/fleet/host-paths.ts): the tests'
+    // sockets, keys and snapshot directories are temp dirs. tests/fleet/host-paths.test.ts sets its own.
+    env: { SNAPFLEET_HOST_ROOTS: process.env.SNAPFLEET_HOST_ROOTS || os.tmpdir() },
   },
 });

@@ -2,6 +2,7 @@
 // VM, and watches its state change live when someone pauses it from outside (QMP `stop` on the VM's
 // second monitor) — no reload. Real QEMU VMs, started by this spec in a temp socket directory.
 import { expect, test } from "@playwright/test";
+import { stateFile } from "./support/auth";
 import { connectQmp, type QmpClient } from "../lib/qmp";
 import { disposeAllVms } from "../tests/support/qemu";
 import { makeSocketDir, startFleetVm, type FleetVm, type SocketDir } from "../tests/fleet/support";
@@ -18,7 +19,7 @@ test.beforeAll(async () => {
 test.afterAll(async ({ playwright }, testInfo) => {
   await outside?.close();
   // Remove the host this journey added, so later journeys start from a fleet without it.
-  const api = await playwright.request.newContext({ baseURL: testInfo.project.use.baseURL });
+  const api = await playwright.request.newContext({ baseURL: testInfo.project.use.baseURL, storageState: stateFile("admin") });
   const hosts = ((await (await api.get("/api/hosts")).json()) as { hosts: Array<{ id: string; name: string }> }).hosts;
   for (const h of hosts.filter((x) => x.name === "e2e-local")) await api.delete(`/api/hosts/${h.id}`);
   await api.dispose();

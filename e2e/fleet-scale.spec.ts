@@ -6,6 +6,7 @@
 // as figures (speed is reported, not asserted: the assertions are that the page never holds more rows
 // than the page size, and that every interaction shows the right rows).
 import { expect, test, type Page } from "@playwright/test";
+import { stateFile } from "./support/auth";
 import { e2eDatabaseUrl, makeSocketDir, type SocketDir } from "../tests/fleet/support";
 import { seedScaleFleet } from "../tests/fleet/seed";
 
@@ -20,7 +21,7 @@ test.beforeAll(async () => {
 // Leave the shared e2e database as we found it: later journeys should not page through 1,000 VMs.
 test.afterAll(async ({ playwright }, testInfo) => {
   if (hostId) {
-    const api = await playwright.request.newContext({ baseURL: testInfo.project.use.baseURL });
+    const api = await playwright.request.newContext({ baseURL: testInfo.project.use.baseURL, storageState: stateFile("admin") });
     expect((await api.delete(`/api/hosts/${hostId}`)).status()).toBe(204);
     await api.dispose();
   }

@@ -22,7 +22,14 @@ export function createLogger(destination?: pino.DestinationStream, level = proce
       },
     },
   };
-  return destination ? pino(options, destination) : pino(options);
+  return scrubChildBindings(destination ? pino(options, destination) : pino(options));
+}
+
+/** Child bindings (`logger.child({ disk })`) are serialized once, outside formatters.log: scrub them too. */
+function scrubChildBindings(l: pino.Logger): pino.Logger {
+  const child = l.child.bind(l);
+  l.child = ((bindings: pino.Bindings, opts?: pino.ChildLoggerOptions) => scrubChildBindings(child(scrubDeep(bindings), opts))) as unknown as typeof l.child;
+  return l;
 }
 
 export const logger = createLogger();

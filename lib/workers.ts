@@ -6,6 +6,7 @@ import type { Logger } from "./logger";
 import type { RealtimeHub } from "./realtime/hub";
 import { startSchedulerWorker } from "./scheduler/start";
 import { startSnapshotWorker } from "./snapshots/worker";
+import { startRestoreWorker } from "./restore/worker";
 
 export interface WorkerContext {
   databaseUrl: string;
@@ -25,6 +26,8 @@ export async function startWorkers(ctx: WorkerContext): Promise<Workers> {
   // snapshot mid-stream must be let finish, never cut (QEMU.md §2); the queue stops last.
   await startBoss(ctx.databaseUrl, ctx.log.child({ component: "jobs" }));
   const stopSnapshots = await startSnapshotWorker({ log: ctx.log.child({ component: "snapshots" }) });
+  // Restores (rollbacks, sandbox verifications): stopped with the snapshots, before the sessions close.
+  const stopRestores = await startRestoreWorker({ log: ctx.log.child({ component: "restore" }) });
   // Scheduler: fires schedules (claimed in the database: exactly once across processes) and fans out
   // through the snapshot jobs above. Stopped first, so no new job is created while snapshots drain.
   const stopScheduler = startSchedulerWorker({ log: ctx.log.child({ component: "scheduler" }) });
@@ -33,6 +36,7 @@ export async function startWorkers(ctx: WorkerContext): Promise<Workers> {
     async stop() {
       await stopScheduler().catch((err) => ctx.log.error({ err }, "stopping the scheduler failed"));
       await stopSnapshots().catch((err) => ctx.log.error({ err }, "stopping the snapshot worker failed"));
+      await stopRestores().catch((err) => ctx.log.error({ err }, "stopping the restore worker failed"));
       await Promise.allSettled(stops.map((s) => s()));
       await stopBoss().catch((err) => ctx.log.error({ err }, "stopping the job queue failed"));
     },

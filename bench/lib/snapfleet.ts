@@ -102,6 +102,8 @@ export async function startSnapfleet(log: (m: string) => void): Promise<Snapflee
       NEXT_TELEMETRY_DISABLED: "1",
       LOG_LEVEL: "info",
       DATABASE_URL: "",
+      // Host paths must lie under the roots (lib/fleet/host-paths.ts): the bench's are in `work`.
+      SNAPFLEET_HOST_ROOTS: work,
     },
     stdio: ["ignore", "pipe", "pipe"],
   });
@@ -126,10 +128,22 @@ export async function startSnapfleet(log: (m: string) => void): Promise<Snapflee
     throw new Error(`${(err as Error).message}\n${stderr}`);
   }
 
+  // Everything needs a login: an admin API token made with the CLI against this server's database.
+  const tokenRun = spawnSync(process.execPath, [path.join(REPO_ROOT, "bin", "snapfleet.mjs"), "token", "create", "--role", "admin", "--name", "bench", "--expires", "1d"], {
+    cwd: REPO_ROOT,
+    encoding: "utf8",
+    env: { ...process.env, DATABASE_URL: "", SNAPFLEET_DATA_DIR: path.join(work, "data"), SNAPFLEET_PG_PORT: String(pgPort) },
+  });
+  if (tokenRun.status !== 0) {
+    await stop();
+    throw new Error(`snapfleet token create failed: ${tokenRun.stderr}`);
+  }
+  const auth = { authorization: `Bearer ${tokenRun.stdout.trim()}` };
+
   const api = async <T>(method: "GET" | "POST" | "DELETE", url: string, body?: unknown): Promise<T> => {
     const r = await fetch(baseUrl + url, {
       method,
-      headers: body === undefined ? undefined : { "content-type": "application/json" },
+      headers: body === undefined ? auth : { ...auth, "content-type": "application/json" },
       body: body === undefined ? undefined : JSON.stringify(body),
     });
     const text = await r.text();
@@ -147,7 +161,7 @@ export async function startSnapfleet(log: (m: string) => void): Promise<Snapflee
   }
 
   const ws = async (): Promise<WsClient> => {
-    const sock = new WebSocket(`${baseUrl.replace("http", "ws")}/ws`);
+    const sock = new WebSocket(`${baseUrl.replace("http", "ws")}/ws`, { headers: auth });
     await new Promise<void>((resolve, reject) => {
       sock.once("open", () => resolve());
       sock.once("error", reject);

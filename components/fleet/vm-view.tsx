@@ -5,20 +5,27 @@
 // After a WebSocket reconnect the VM is re-read, since events sent meanwhile are not replayed.
 import Link from "next/link";
 import { useCallback, useState } from "react";
+import { useCan } from "@/components/auth/identity-provider";
 import { useTopic } from "@/components/realtime/realtime-provider";
 import { RealtimeIndicator } from "@/components/realtime/realtime-indicator";
 import { PauseExpectation } from "@/components/snapshots/pause-expectation";
 import { SnapshotPanel } from "@/components/snapshots/snapshot-panel";
 import { VmSnapshotHistory } from "@/components/snapshots/vm-snapshot-history";
+import { RestoreDialog } from "@/components/restore/restore-dialog";
+import { RestorePanel } from "@/components/restore/restore-panel";
 import { vmJsonSchema, type VmJson } from "@/lib/fleet/vm-json";
 import { formatBytes, formatDateTime } from "./format";
 import { DiskDriftWarning } from "./disk-drift-warning";
+import { GuestAttention } from "./guest-attention";
 import { RelativeTime } from "./relative-time";
 import { StateChip } from "./state-chip";
 import { DataTable } from "@/components/ui/data-table";
 
 export function VmView({ initialVm }: { initialVm: VmJson }) {
   const [vm, setVm] = useState(initialVm);
+  /** The snapshot whose Restore was clicked: the confirmation is open. */
+  const [restoring, setRestoring] = useState<string | null>(null);
+  const canSnapshot = useCan("operator");
 
   const reload = useCallback(async () => {
     try {
@@ -58,15 +65,24 @@ export function VmView({ initialVm }: { initialVm: VmJson }) {
         {vm.stateReason && <p className="mt-1 text-sm text-slate-600 dark:text-slate-400">{vm.stateReason}</p>}
       </div>
 
+      <GuestAttention vm={vm} onVm={setVm} />
       <DiskDriftWarning vm={vm} onVm={setVm} />
+      {restoring && <RestoreDialog snapshotId={restoring} onClose={() => setRestoring(null)} onStarted={() => undefined} />}
 
       <div className="grid gap-6 lg:grid-cols-3">
         <div className="space-y-6 lg:col-span-2">
-          <SnapshotPanel vm={vm} />
+          {canSnapshot ? (
+            <SnapshotPanel vm={vm} />
+          ) : (
+            <p className="rounded-lg border border-slate-200 bg-white p-4 text-sm text-slate-600 dark:border-slate-800 dark:bg-slate-900 dark:text-slate-400">
+              Your role can follow this VM&apos;s snapshots but not take them: an operator or an admin can.
+            </p>
+          )}
+          <RestorePanel vmId={vm.id} />
           <PauseExpectation vmId={vm.id} state={vm.state} />
           <CapabilityWarnings vm={vm} />
           <DisksTable vm={vm} />
-          <VmSnapshotHistory vmId={vm.id} onDeleteRefused={reload} />
+          <VmSnapshotHistory vmId={vm.id} onDeleteRefused={reload} onRestore={canSnapshot ? setRestoring : undefined} />
         </div>
         <Details vm={vm} />
       </div>

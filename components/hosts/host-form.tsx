@@ -18,6 +18,8 @@ interface FormValues {
   port: string;
   user: string;
   privateKeyPath: string;
+  /** The SSH host key the operator verified on the host (ssh-keygen -lf), for adds and re-pins. */
+  hostKeySha256: string;
   tlsEndpoints: string;
   tlsCaPath: string;
   tlsCertPath: string;
@@ -42,6 +44,7 @@ function initialValues(host?: HostJson): FormValues {
     port: String(host?.port ?? 22),
     user: host?.user ?? "root",
     privateKeyPath: host?.privateKeyPath ?? "",
+    hostKeySha256: "",
     tlsEndpoints: (host?.tlsEndpoints ?? []).map((e) => `${e.host}:${e.port}${e.name ? ` ${e.name}` : ""}`).join("\n"),
     tlsCaPath: host?.tlsCaPath ?? "",
     tlsCertPath: host?.tlsCertPath ?? "",
@@ -68,7 +71,16 @@ function bodyFor(v: FormValues): Record<string, unknown> {
   const common = { name: v.name, snapshotDir: v.snapshotDir };
   if (v.kind === "local") return { kind: "local", ...common, socketDir: v.socketDir };
   if (v.kind === "ssh") {
-    return { kind: "ssh", ...common, socketDir: v.socketDir, address: v.address, port: Number(v.port), user: v.user, privateKeyPath: v.privateKeyPath };
+    return {
+      kind: "ssh",
+      ...common,
+      socketDir: v.socketDir,
+      address: v.address,
+      port: Number(v.port),
+      user: v.user,
+      privateKeyPath: v.privateKeyPath,
+      ...(v.hostKeySha256.trim() ? { hostKeySha256: v.hostKeySha256.trim() } : {}),
+    };
   }
   return { kind: "tls", ...common, tlsEndpoints: parseEndpoints(v.tlsEndpoints), tlsCaPath: v.tlsCaPath, tlsCertPath: v.tlsCertPath, tlsKeyPath: v.tlsKeyPath };
 }
@@ -106,7 +118,7 @@ export function HostForm({ host, onSaved, onCancel }: { host?: HostJson; onSaved
     let payload: Record<string, unknown> = body;
     if (host) {
       const { kind: _kind, ...fields } = body;
-      payload = { ...fields, ...(values.repinHostKey ? { repinHostKey: true } : {}) };
+      payload = { ...fields, ...(values.repinHostKey ? { repinHostKey: true, ...(values.hostKeySha256.trim() ? { hostKeySha256: values.hostKeySha256.trim() } : {}) } : {}) };
     }
     setBusy(true);
     setErrors({});
@@ -169,6 +181,14 @@ export function HostForm({ host, onSaved, onCancel }: { host?: HostJson; onSaved
               onChange={set("privateKeyPath")}
               placeholder="/etc/snapfleet/id_ed25519"
               hint="On the dashboard's machine; its public key must be in the user's authorized_keys."
+            />
+            <Field
+              label="Host key fingerprint"
+              error={errors.hostKeySha256}
+              value={values.hostKeySha256}
+              onChange={set("hostKeySha256")}
+              placeholder="SHA256:…"
+              hint="As `ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub` prints it on the host. Left empty, the host's key is shown here to confirm."
             />
           </>
         )}

@@ -1,8 +1,8 @@
 // The browser side of the realtime protocol, framework-free so it can be tested against the real hub:
 // one WebSocket, topics followed by any number of listeners (the first follower subscribes, the last
 // one unsubscribes), every frame checked with lib/realtime/messages.ts (zod).
-// Invariants: after a reconnect every followed topic is subscribed again and followers' onReconnect
-// runs (events sent while disconnected are not replayed: followers re-read); reconnects back off
+// Invariants: after a reconnect — or a `resync` frame (the hub's LISTEN had a gap) — every followed
+// topic is subscribed again and followers' onReconnect runs (events sent while disconnected are not replayed: followers re-read); reconnects back off
 // (0.5 s doubling to 10 s, with jitter); a silent connection (no pong within 10 s of a ping) is
 // dropped and reconnected; a throwing listener never breaks delivery to the others.
 import { serverMessageSchema, type ClientMessage } from "@/lib/realtime/messages";
@@ -138,6 +138,9 @@ export class RealtimeClient {
         }
       } else if (msg.type === "error") {
         console.warn("realtime hub:", msg.message);
+      } else if (msg.type === "resync") {
+        // The hub missed events (its database LISTEN was down): every follower re-reads, as after a reconnect.
+        for (const set of this.followers.values()) for (const f of set) f.onReconnect?.();
       }
     };
     ws.onclose = () => {

@@ -6,7 +6,7 @@
 // stagger and failure-flag settings. Saving goes through the same zod schema as the API.
 import { useRouter } from "next/navigation";
 import { useEffect, useMemo, useState, type ReactNode } from "react";
-import { globToRegExp } from "@/lib/schedule-rules/targets";
+import { globMatcher } from "@/lib/schedule-rules/targets";
 import type { RetentionPreview, ScheduleView } from "@/lib/scheduler/service";
 import type { CronPreview } from "@/lib/schedule-rules/cron";
 import { SNAPSHOT_MODES, type SnapshotModeName } from "@/lib/validations/snapshot";
@@ -102,6 +102,7 @@ export function ScheduleEditor({
   const [missedRunPolicy, setMissedRunPolicy] = useState(schedule?.missedRunPolicy ?? "run-once");
   const [staggerSeconds, setStaggerSeconds] = useState(String(schedule?.staggerSeconds ?? 0));
   const [failureAlertThreshold, setFailureAlertThreshold] = useState(String(schedule?.failureAlertThreshold ?? 3));
+  const [verifyNewest, setVerifyNewest] = useState(schedule?.verifyNewest ?? false);
   const [error, setError] = useState<string | null>(null);
   const [saving, setSaving] = useState(false);
 
@@ -118,7 +119,7 @@ export function ScheduleEditor({
 
   const matched = useMemo(() => {
     if (targetKind !== "selector" || !selector.trim()) return [];
-    const re = globToRegExp(selector.trim());
+    const re = globMatcher(selector.trim());
     return vms.filter((vm) => re.test(vm.name) || vm.tags.some((t) => re.test(t)));
   }, [targetKind, selector, vms]);
 
@@ -140,6 +141,7 @@ export function ScheduleEditor({
       missedRunPolicy,
       staggerSeconds: Number(staggerSeconds) || 0,
       failureAlertThreshold: Number(failureAlertThreshold) || 1,
+      verifyNewest,
     };
     try {
       const res = await fetch(schedule ? `/api/schedules/${schedule.id}` : "/api/schedules", {
@@ -377,6 +379,10 @@ export function ScheduleEditor({
             <input id="schedule-threshold" type="number" min={1} max={1000} className={`${input} w-20`} value={failureAlertThreshold} onChange={(e) => setFailureAlertThreshold(e.target.value)} />
           </Field>
         </div>
+        <label className="flex items-center gap-2 text-sm">
+          <input type="checkbox" checked={verifyNewest} onChange={(e) => setVerifyNewest(e.target.checked)} />
+          Verify the newest snapshot of each VM after every run (a sandbox restore on its host)
+        </label>
         <label className="flex items-center gap-2 text-sm">
           <input type="checkbox" checked={enabled} onChange={(e) => setEnabled(e.target.checked)} />
           Enabled

@@ -1,5 +1,6 @@
 // The app shell's top bar: brand, primary navigation and the live health badge.
 import Link from "next/link";
+import { UserMenu } from "@/components/auth/user-menu";
 import { HealthBadge } from "./health-badge";
 import { NavLinks } from "./nav-links";
 
@@ -12,8 +13,9 @@ export function TopBar() {
           Snapfleet
         </Link>
         <NavLinks />
-        <div className="ml-auto">
+        <div className="ml-auto flex items-center gap-4">
           <HealthBadge />
+          <UserMenu />
         </div>
       </div>
     </header>

@@ -236,6 +236,7 @@ function JobPanel({ job, onCancel }: { job: SnapshotJson; onCancel: () => void }
             {job.cancelRequested ? "Cancelling…" : "Cancel"}
           </button>
         )}
+        {running && job.cancelRequested && <ForceFailButton job={job} />}
       </div>
 
       <ol aria-label="Snapshot steps" className="mt-3 flex flex-wrap gap-x-5 gap-y-1 text-sm">
@@ -305,5 +306,35 @@ function Figure({ label, value, testId }: { label: string; value: string; testId
         {value}
       </dd>
     </div>
+  );
+}
+
+/**
+ * For a job that stays in flight after a cancel (a hung QEMU, a dead worker): fails it at once
+ * (POST /api/snapshots/{id}/force-fail, operator, audited). The update arrives over the realtime topic.
+ */
+function ForceFailButton({ job }: { job: SnapshotJson }) {
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+  async function forceFail() {
+    if (!window.confirm("Fail this snapshot now? QEMU's stream is never cut; anything it created stays listed until you delete the snapshot.")) return;
+    setBusy(true);
+    const res = await fetch(`/api/snapshots/${job.id}/force-fail`, { method: "POST" }).catch(() => null);
+    setBusy(false);
+    if (!res) return setError("Could not reach the dashboard.");
+    if (!res.ok) setError(((await res.json().catch(() => ({}))) as { error?: string }).error ?? `the server answered ${res.status}`);
+  }
+  return (
+    <span className="flex items-center gap-2">
+      <button
+        type="button"
+        onClick={forceFail}
+        disabled={busy}
+        className="rounded-md border border-red-300 px-3 py-1 text-xs font-medium text-red-700 hover:bg-red-50 disabled:opacity-50 dark:border-red-800 dark:text-red-300 dark:hover:bg-red-950"
+      >
+        {busy ? "Failing…" : "Force fail"}
+      </button>
+      {error && <span role="status" className="text-xs text-red-700 dark:text-red-400">{error}</span>}
+    </span>
   );
 }

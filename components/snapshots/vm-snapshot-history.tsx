@@ -13,10 +13,11 @@ import { SNAPSHOT_UPDATED_EVENT, snapshotJsonSchema, snapshotListJsonSchema, typ
 import { deletionEffect, deletionStateOf, isRunning, newerOf } from "./snapshot-format";
 import { SnapshotDeletionState, SnapshotOutcomeCells } from "./snapshot-outcome-cells";
 import { DataTable } from "@/components/ui/data-table";
+import { SnapshotRestoreActions } from "@/components/restore/snapshot-restore-actions";
 
 const PAGE = 20;
 
-export function VmSnapshotHistory({ vmId, onDeleteRefused }: { vmId: string; onDeleteRefused?: () => void }) {
+export function VmSnapshotHistory({ vmId, onDeleteRefused, onRestore }: { vmId: string; onDeleteRefused?: () => void; onRestore?: (snapshotId: string) => void }) {
   const [rows, setRows] = useState<SnapshotJson[] | null>(null);
   const [cursor, setCursor] = useState<string | null>(null);
   const [error, setError] = useState<string | null>(null);
@@ -144,7 +145,10 @@ export function VmSnapshotHistory({ vmId, onDeleteRefused }: { vmId: string; onD
                 {s.status === "failed" ? <span className="text-red-700 dark:text-red-400">{s.error?.message}</span> : (s.note ?? "")}
               </td>
               <td className="px-3 py-1.5 text-right">
-                <DeleteAction s={s} sending={sending.has(s.id)} onDelete={(retry) => void remove(s, retry)} />
+                <div className="flex items-center justify-end gap-3">
+                  <SnapshotRestoreActions s={s} onRestore={onRestore} />
+                  <DeleteAction s={s} sending={sending.has(s.id)} onDelete={(retry) => void remove(s, retry)} />
+                </div>
               </td>
             </tr>
           ))}

@@ -66,6 +66,8 @@ export const ROUTE_RULES: RouteRule[] = [
     target: vm,
     methods: { GET: { access: "viewer" }, POST: { access: "operator", action: "snapshot.create" } },
   },
+  // A guest Snapfleet paused for a snapshot and could not resume (lib/snapshots/guest-attention.ts).
+  { pattern: "/api/vms/[id]/resume", target: vm, methods: { POST: { access: "operator", action: "vm.resume" } } },
   { pattern: "/api/vms/[id]/disk-drift/check", target: vm, methods: { POST: { access: "operator", action: "vm.disk-drift.check" } } },
   {
     pattern: "/api/vms/[id]/disk-drift/acknowledge",
@@ -80,6 +82,8 @@ export const ROUTE_RULES: RouteRule[] = [
     methods: { GET: { access: "viewer" }, DELETE: { access: "operator", action: "snapshot.delete" } },
   },
   { pattern: "/api/snapshots/[id]/cancel", target: snapshot, methods: { POST: { access: "operator", action: "snapshot.cancel" } } },
+  // A job that stays in flight (lib/snapshots/force-fail.ts).
+  { pattern: "/api/snapshots/[id]/force-fail", target: snapshot, methods: { POST: { access: "operator", action: "snapshot.force-fail" } } },
   {
     pattern: "/api/snapshots/[id]/restore",
     target: snapshot,
@@ -90,6 +94,9 @@ export const ROUTE_RULES: RouteRule[] = [
     target: snapshot,
     methods: { GET: { access: "viewer" }, POST: { access: "operator", action: "snapshot.verify" } },
   },
+  { pattern: "/api/snapshots/[id]/verify/screenshot", target: snapshot, methods: { GET: { access: "viewer" } } },
+  { pattern: "/api/vms/[id]/restores", target: vm, methods: { GET: { access: "viewer" } } },
+  { pattern: "/api/restores/[id]", methods: { GET: { access: "viewer" } } },
 
   { pattern: "/api/schedules", methods: { GET: { access: "viewer" }, POST: { access: "operator", action: "schedule.create" } } },
   { pattern: "/api/schedules/preview", methods: { GET: { access: "viewer" } } },
@@ -116,6 +123,7 @@ export const TOPIC_RULES: Array<{ prefix: string; access: Role }> = [
   { prefix: "fleet", access: "viewer" },
   { prefix: "vm:", access: "viewer" },
   { prefix: "snapshot:", access: "viewer" },
+  { prefix: "restore:", access: "viewer" },
 ];
 
 /** Pages: everything needs a login (viewer) except these; a few need admin. */

@@ -1,6 +1,7 @@
 // The `snapfleet` command line: dispatches subcommands. Kept free of Next.js and Prisma so it starts
 // fast and works on a hypervisor host with only the package installed. Subcommands return an exit code
 // and never call process.exit(), so their sockets close and output flushes before the process ends.
+import { UsageError } from "./args";
 import { runQmp, type CliIo } from "./qmp";
 
 const USAGE = `Usage: snapfleet <command> [options]
@@ -8,6 +9,8 @@ const USAGE = `Usage: snapfleet <command> [options]
 Commands:
   qmp <endpoint> <command> [json-args]   run one QMP command against a VM (see: snapfleet qmp --help)
   qmp <endpoint> --events <duration>     print a VM's QMP events as JSON lines
+  user create --admin <name>             create a user (password from a prompt or stdin); --role viewer|operator|admin
+  token create --role <role> --name <n>  create an API token for scripts, printed once; [--expires 30d]
 
 Options:
   -h, --help     this help`;
@@ -17,6 +20,16 @@ export async function main(argv: string[], io: CliIo): Promise<number> {
   switch (sub) {
     case "qmp":
       return runQmp(rest, io);
+    case "user":
+    case "token":
+      try {
+        // Loaded on demand: these reach the database; `qmp` stays free of Prisma.
+        const users = await import("./users");
+        return await (sub === "user" ? users.runUser(rest, io) : users.runToken(rest, io));
+      } catch (err) {
+        io.stderr.write(`snapfleet ${sub}: ${(err as Error).message}\n`);
+        return err instanceof UsageError ? 2 : 1;
+      }
     case undefined:
     case "-h":
     case "--help":

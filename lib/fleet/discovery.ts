@@ -22,6 +22,8 @@ import { FLEET_TOPIC, vmTopic } from "../realtime/messages";
 import { publish } from "../realtime/publish";
 import { hostFilesFor } from "./host-files";
 import { inVmOrder, stateFromRunState } from "./live-state";
+import { localQemuPids, readLaunchFacts } from "./launch-facts";
+import type { LaunchFacts } from "./launch-json";
 import { probeVm, type VmFacts } from "./probe";
 import { toHostJson, toVmJson, vmInclude } from "./serialize";
 import { bindSession, closeVmSessionByEndpoint, connectFailure, getVmSession, probeContextFor, sessionForEndpoint } from "./sessions";
@@ -102,9 +104,10 @@ function defaultName(host: Host, endpoint: string): string {
 }
 
 /** The fields discovery owns, compared to decide whether anything changed. */
-function detailsOf(facts: VmFacts, host: Host, endpoint: string) {
+function detailsOf(facts: VmFacts, host: Host, endpoint: string, launch: LaunchFacts) {
   const { state, stateReason } = stateFromRunState(facts.status);
   return {
+    launch: launch as unknown as Prisma.InputJsonValue,
     name: facts.name ?? defaultName(host, endpoint),
     uuid: facts.uuid,
     state,
@@ -126,6 +129,13 @@ function canonical(value: unknown): string {
   );
 }
 
+/** Launch facts without their timestamp: re-reading unchanged facts is no change. */
+function withoutReadAt(launch: unknown): unknown {
+  if (!launch || typeof launch !== "object" || Array.isArray(launch)) return launch ?? null;
+  const { readAt: _readAt, ...rest } = launch as Record<string, unknown>;
+  return rest;
+}
+
 function changed(vm: Vm, next: ReturnType<typeof detailsOf> & { endpoint?: string }): boolean {
   return (
     vm.name !== next.name ||
@@ -137,6 +147,7 @@ function changed(vm: Vm, next: ReturnType<typeof detailsOf> & { endpoint?: strin
     canonical(vm.disks) !== canonical(next.disks) ||
     vm.bgSnapshotSupported !== next.bgSnapshotSupported ||
     vm.bgSnapshotBlocker !== next.bgSnapshotBlocker ||
+    canonical(withoutReadAt(vm.launch)) !== canonical(withoutReadAt(next.launch)) ||
     vm.goneAt !== null ||
     (next.endpoint !== undefined && vm.endpoint !== next.endpoint)
   );
@@ -212,9 +223,11 @@ function storeFacts(events: RunEvents, row: Vm, endpoint: string, details: Retur
 export async function refreshVm(vmId: string): Promise<VmJson> {
   const vm = await db().vm.findUnique({ where: { id: vmId }, include: { host: true } });
   if (!vm) throw new NotFoundError(`no VM with id ${vmId}`);
-  const facts = await probeVm(await getVmSession(vmId), probeContextFor(vm.host));
+  const client = await getVmSession(vmId);
+  const facts = await probeVm(client, probeContextFor(vm.host));
+  const launch = await readLaunchFacts(vm.host, vm.endpoint, client);
   const events = new RunEvents(vm.hostId);
-  await storeFacts(events, vm, vm.endpoint, detailsOf(facts, vm.host, vm.endpoint), new Date());
+  await storeFacts(events, vm, vm.endpoint, detailsOf(facts, vm.host, vm.endpoint, launch), new Date());
   await events.flush();
   const stored = await db().vm.findUniqueOrThrow({ where: { id: vmId }, include: vmInclude });
   return toVmJson(stored);
@@ -262,13 +275,17 @@ async function runDiscovery(hostId: string): Promise<DiscoveryResult> {
   // Rows whose endpoint is no longer listed: candidates for revival by uuid, otherwise gone.
   const missing = new Map(known.filter((vm) => !listed.has(vm.endpoint)).map((vm) => [vm.id, vm]));
   const context = probeContextFor(host);
+  // One /proc scan finds the QEMU behind every local monitor (launch facts).
+  const pids = host.kind === "local" ? await localQemuPids(endpoints) : undefined;
 
   const probeOne = async (endpoint: string) => {
     const existing = byEndpoint.get(endpoint);
     let facts: VmFacts;
+    let launch: LaunchFacts;
     try {
       const { client } = await sessionForEndpoint(host, endpoint, existing?.id);
       facts = await probeVm(client, context);
+      launch = await readLaunchFacts(host, endpoint, client, { pid: pids?.get(endpoint) });
     } catch (err) {
       const why = connectFailure(existing?.id ?? "", existing?.name ?? defaultName(host, endpoint), err).message;
       result.unreachable++;
@@ -283,7 +300,7 @@ async function runDiscovery(hostId: string): Promise<DiscoveryResult> {
       }
       return;
     }
-    const details = detailsOf(facts, host, endpoint);
+    const details = detailsOf(facts, host, endpoint, launch);
     const now = new Date();
     let target = existing;
     if (!target && facts.uuid) {

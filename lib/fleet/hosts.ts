@@ -19,7 +19,8 @@ import { FLEET_TOPIC } from "../realtime/messages";
 import { publish } from "../realtime/publish";
 import { hostCreateSchema, type HostCreateInput, type HostUpdateInput } from "../validations/host";
 import { discoverHost, type DiscoveryResult } from "./discovery";
-import { fieldErrors, HostValidationError } from "./errors";
+import { fieldErrors, HostKeyMismatchError, HostValidationError } from "./errors";
+import { hostPathProblems } from "./host-paths";
 import { localHostFiles, sshHostFilesOver, type HostFiles } from "./host-files";
 import { toHostJson } from "./serialize";
 import { closeVmSessionByEndpoint } from "./sessions";
@@ -117,9 +118,36 @@ interface Checked {
   hostKeySha256: string | null;
 }
 
-/** Checks a complete host definition against the host. `pinned` is the stored key (null: pin now). */
+/** A fingerprint no key has: connecting with it ends at the host key check, before authentication. */
+const UNCONFIRMED = "SHA256:unconfirmed";
+
+/**
+ * Checks a complete host definition against the host. `pinned` is the SSH host key the operator
+ * confirmed (the stored one, or the one sent with an add or a re-pin); null: none was confirmed, so the
+ * host is only asked for its key (no authentication) and the add is refused with it, to be confirmed.
+ */
 async function checkHost(input: HostCreateInput, pinned: string | null): Promise<Checked> {
   const problems = new FieldProblems();
+  // The path policy first: nothing outside the roots is ever opened, listed or connected to.
+  for (const [field, message] of Object.entries(await hostPathProblems(input))) problems.add(field, message);
+  problems.throwIfAny();
+  if (input.kind === "ssh" && pinned === null) {
+    await problems.check("hostKeySha256", async () => {
+      let presented: string | undefined;
+      try {
+        const probe = await connectSsh({ address: input.address, port: input.port, user: input.user, privateKeyPath: input.privateKeyPath, hostKeySha256: UNCONFIRMED });
+        probe.close();
+      } catch (err) {
+        if (!(err instanceof HostKeyMismatchError)) throw err;
+        presented = err.presented;
+      }
+      throw new HostValidationError(
+        "hostKeySha256",
+        `confirm the host key: ${input.address}:${input.port} presents ${presented}. Check it on the host (ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub) and send it as hostKeySha256`,
+      );
+    });
+    problems.throwIfAny();
+  }
   if (input.kind === "local") {
     const files = localHostFiles;
     await problems.check("socketDir", () => checkSocketDir(files, input.socketDir));
@@ -226,7 +254,7 @@ async function discoverBriefly(id: string): Promise<DiscoveryResult | null> {
 
 export async function createHost(input: HostCreateInput): Promise<SavedHost> {
   await assertNameFree(input.name);
-  const checked = await checkHost(input, null);
+  const checked = await checkHost(input, input.kind === "ssh" ? (input.hostKeySha256 ?? null) : null);
   let host: Host;
   try {
     host = await db().host.create({ data: { kind: input.kind, ...rowData(input, checked) } });
@@ -247,7 +275,9 @@ function asInput(host: Host): Record<string, unknown> {
     name: host.name,
     snapshotDir: host.snapshotDir,
     ...(host.kind !== "tls" ? { socketDir: host.socketDir ?? "" } : {}),
-    ...(host.kind === "ssh" ? { address: host.address, port: host.port ?? 22, user: host.user, privateKeyPath: host.privateKeyPath } : {}),
+    ...(host.kind === "ssh"
+      ? { address: host.address, port: host.port ?? 22, user: host.user, privateKeyPath: host.privateKeyPath, ...(host.hostKeySha256 ? { hostKeySha256: host.hostKeySha256 } : {}) }
+      : {}),
     ...(host.kind === "tls"
       ? { tlsEndpoints: host.tlsEndpoints ?? [], tlsCaPath: host.tlsCaPath, tlsCertPath: host.tlsCertPath, tlsKeyPath: host.tlsKeyPath }
       : {}),
@@ -256,7 +286,7 @@ function asInput(host: Host): Record<string, unknown> {
 
 const FIELDS_BY_KIND: Record<Host["kind"], string[]> = {
   local: ["name", "socketDir", "snapshotDir"],
-  ssh: ["name", "socketDir", "snapshotDir", "address", "port", "user", "privateKeyPath"],
+  ssh: ["name", "socketDir", "snapshotDir", "address", "port", "user", "privateKeyPath", "hostKeySha256"],
   tls: ["name", "snapshotDir", "tlsEndpoints", "tlsCaPath", "tlsCertPath", "tlsKeyPath"],
 };
 
@@ -275,7 +305,11 @@ export async function updateHost(id: string, patch: HostUpdateInput): Promise<Sa
   }
   const merged = parsed.data;
   if (fields.name) await assertNameFree(fields.name, id);
-  const checked = await checkHost(merged, repinHostKey ? null : host.hostKeySha256);
+  if (fields.hostKeySha256 && !repinHostKey && fields.hostKeySha256 !== host.hostKeySha256) {
+    throw new InvalidInputError("a new host key fingerprint needs repinHostKey: true", fieldErrors({ hostKeySha256: "send repinHostKey: true to re-pin the host key" }));
+  }
+  // Re-pinning needs the new fingerprint, verified by the operator, like an add.
+  const checked = await checkHost(merged, repinHostKey ? (fields.hostKeySha256 ?? null) : host.hostKeySha256);
   const before = await db().vm.findMany({ where: { hostId: id }, select: { endpoint: true } });
   const updated = await db().host.update({ where: { id }, data: rowData(merged, checked) });
   if (repinHostKey && updated.hostKeySha256 !== host.hostKeySha256) {

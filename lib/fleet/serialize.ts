@@ -2,7 +2,8 @@
 // pages) goes through toVmJson, so a tab that reloads sees exactly what the stream told it.
 // `vmInclude` is the relation set toVmJson needs; pass rows loaded with it.
 import type { Host, Prisma, Vm } from "../db/generated/client";
-import { diskSnapshotBlocker, type DiskDriftJson, type HostJson, type VmDiskJson, type VmJson } from "./vm-json";
+import { parseLaunchFacts, type LaunchFacts } from "./launch-json";
+import { diskSnapshotBlocker, type DiskDriftJson, type HostJson, type VmAttentionJson, type VmDiskJson, type VmJson } from "./vm-json";
 
 export const vmInclude = {
   host: { select: { name: true } },
@@ -52,6 +53,20 @@ function diskDriftOf(raw: Prisma.JsonValue | null): DiskDriftJson | null {
   };
 }
 
+/** Vm.frozen / Vm.pausedBySnapfleet as stored by lib/snapshots/guest-attention.ts. */
+function attentionOf(raw: Prisma.JsonValue | null | undefined): VmAttentionJson | null {
+  if (!raw || typeof raw !== "object" || Array.isArray(raw)) return null;
+  const o = raw as Record<string, unknown>;
+  if (typeof o.reason !== "string") return null;
+  return { since: typeof o.since === "string" ? o.since : new Date(0).toISOString(), reason: o.reason, snapshotId: typeof o.snapshotId === "string" ? o.snapshotId : null };
+}
+
+/** Inline secrets of a command line (`-object secret,data=…`, `password=…`) never leave the server. */
+export function redactLaunch(launch: LaunchFacts | null): LaunchFacts | null {
+  if (!launch?.argv) return launch;
+  return { ...launch, argv: launch.argv.map((a) => a.replace(/((?:^|,)(?:data|password|passwd|key-secret-data)=)((?:[^,]|,,)*)/gi, "$1<redacted>")) };
+}
+
 export function toVmJson(vm: VmWithRelations, extra: { nextScheduledAt?: Date | null } = {}): VmJson {
   const last = vm.snapshots?.[0];
   const json: VmJson = {
@@ -73,6 +88,9 @@ export function toVmJson(vm: VmWithRelations, extra: { nextScheduledAt?: Date | 
     bgSnapshotBlocker: vm.bgSnapshotBlocker,
     lastSeenAt: iso(vm.lastSeenAt),
     goneAt: iso(vm.goneAt),
+    launch: redactLaunch(parseLaunchFacts(vm.launch)),
+    frozen: attentionOf(vm.frozen),
+    pausedBySnapfleet: attentionOf(vm.pausedBySnapfleet),
   };
   if (vm.snapshots) {
     json.lastSnapshot = last

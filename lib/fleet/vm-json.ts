@@ -3,6 +3,7 @@
 // checks every payload it receives (lib/realtime/messages.ts checks the frame, these the payload).
 // Client-safe: imports nothing from the server side. Dates travel as ISO strings, byte counts as numbers.
 import { z } from "zod";
+import { launchFactsSchema } from "./launch-json";
 import { VM_STATES } from "../validations/vm";
 
 export const vmDiskJsonSchema = z.object({
@@ -41,6 +42,12 @@ export const diskDriftJsonSchema = z.object({
 });
 export type DiskDriftJson = z.infer<typeof diskDriftJsonSchema>;
 
+/** Something about the guest an operator must act on: since when, why, which snapshot caused it. */
+function vmAttentionJsonSchema() {
+  return z.object({ since: z.string(), reason: z.string(), snapshotId: z.string().nullable() });
+}
+export type VmAttentionJson = z.infer<ReturnType<typeof vmAttentionJsonSchema>>;
+
 export const vmJsonSchema = z.object({
   id: z.string(),
   hostId: z.string(),
@@ -67,6 +74,15 @@ export const vmJsonSchema = z.object({
     .optional(),
   /** The earliest next run of an enabled schedule that targets this VM, when known. */
   nextScheduledAt: z.string().nullable().optional(),
+  /** How the VM's QEMU runs (launch-facts.ts): command line, pid, manager. */
+  launch: launchFactsSchema.nullable().optional(),
+  /**
+   * A background snapshot failed on a QEMU that freezes the guest then (QEMU < 8.0): the guest must be
+   * restarted (lib/snapshots/guest-attention.ts). Cleared once its QEMU process changed.
+   */
+  frozen: vmAttentionJsonSchema().nullable().optional(),
+  /** Snapfleet paused the guest for a snapshot and could not resume it: an operator can (POST /api/vms/{id}/resume). */
+  pausedBySnapfleet: vmAttentionJsonSchema().nullable().optional(),
 });
 export type VmJson = z.infer<typeof vmJsonSchema>;
 

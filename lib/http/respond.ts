@@ -6,6 +6,8 @@ import { z } from "zod";
 import { ConflictError, DomainError, InvalidInputError, NotFoundError } from "../errors";
 import { logger } from "../logger";
 import { bigintReplacer } from "../realtime/hub";
+import { AuthError, TooManyAttemptsError } from "../auth/errors";
+import { redactSecrets } from "../security/redact";
 
 export class HttpError extends Error {
   constructor(
@@ -18,8 +20,9 @@ export class HttpError extends Error {
 }
 
 export function json(body: unknown, init?: { status?: number }): NextResponse {
-  // BigInt columns (byte counts) are sent as numbers: they stay well below 2^53.
-  return new NextResponse(JSON.stringify(body, bigintReplacer), {
+  // BigInt columns (byte counts) are sent as numbers: they stay well below 2^53. Secret-shaped values
+  // (credentials inside disk URLs, key= options) are masked whatever the handler returned.
+  return new NextResponse(redactSecrets(JSON.stringify(body, bigintReplacer)), {
     status: init?.status ?? 200,
     headers: { "content-type": "application/json" },
   });
@@ -51,6 +54,12 @@ export function parseQuery<S extends z.ZodType>(req: Request, schema: S): z.infe
 
 export function errorResponse(err: unknown): NextResponse {
   if (err instanceof HttpError) return json({ error: err.message, details: err.details }, { status: err.status });
+  if (err instanceof AuthError) return json({ error: err.message }, { status: 401 });
+  if (err instanceof TooManyAttemptsError) {
+    const res = json({ error: err.message }, { status: 429 });
+    res.headers.set("Retry-After", String(err.retryAfterSeconds));
+    return res;
+  }
   if (err instanceof NotFoundError) return json({ error: err.message, details: err.details }, { status: 404 });
   if (err instanceof ConflictError) return json({ error: err.message, details: err.details }, { status: 409 });
   if (err instanceof InvalidInputError) return json({ error: err.message, details: err.details }, { status: 422 });

@@ -15,9 +15,23 @@ export interface SnapshotRunJobData {
   snapshotId: string;
 }
 
+/** Rollbacks and verifications of snapshots (lib/restore/worker.ts). */
+export const RESTORE_RUN_QUEUE = "restore.run";
+
+export interface RestoreRunJobData {
+  restoreId: string;
+}
+
 const QUEUES: Array<Queue> = [
   {
     name: SNAPSHOT_RUN_QUEUE,
+    retryLimit: 0,
+    expireInSeconds: 3600,
+    deleteAfterSeconds: 7 * 24 * 3600,
+    notify: true,
+  },
+  {
+    name: RESTORE_RUN_QUEUE,
     retryLimit: 0,
     expireInSeconds: 3600,
     deleteAfterSeconds: 7 * 24 * 3600,

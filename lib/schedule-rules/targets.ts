@@ -37,9 +37,40 @@ export interface ResolvedTargets {
   missing: { vmId: string; reason: string }[];
 }
 
-export function globToRegExp(glob: string): RegExp {
-  const body = glob.replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*/g, ".*").replace(/\?/g, ".");
-  return new RegExp(`^${body}$`, "i");
+/**
+ * Whether `text` matches the glob (`*` any run, `?` one character, case-insensitive), without a regular
+ * expression: greedy two-pointer matching that, on a mismatch, only ever retries from the most recent
+ * `*` — O(|glob|·|text|) in the worst case, never exponential (a regex built from `*?*?*?…!` backtracks
+ * exponentially on a long name and froze the event loop). Selectors are ≤ 200 characters, names short.
+ */
+export function globMatch(glob: string, text: string): boolean {
+  const p = glob.toLowerCase();
+  const t = text.toLowerCase();
+  let pi = 0;
+  let ti = 0;
+  let starP = -1;
+  let starT = 0;
+  while (ti < t.length) {
+    if (pi < p.length && (p[pi] === "?" || (p[pi] !== "*" && p[pi] === t[ti]))) {
+      pi++;
+      ti++;
+    } else if (pi < p.length && p[pi] === "*") {
+      starP = pi++;
+      starT = ti;
+    } else if (starP !== -1) {
+      pi = starP + 1;
+      ti = ++starT;
+    } else {
+      return false;
+    }
+  }
+  while (pi < p.length && p[pi] === "*") pi++;
+  return pi === p.length;
+}
+
+/** A compiled selector, with the same `test()` shape a RegExp had for callers. */
+export function globMatcher(glob: string): { test(text: string): boolean } {
+  return { test: (text: string) => globMatch(glob, text) };
 }
 
 export function describeTargets(targets: ScheduleTargets, names?: { hosts?: Map<string, string> }): string {
@@ -79,7 +110,7 @@ export class TargetIndex {
     } else if ("hostId" in targets) {
       picked = this.byHost.get(targets.hostId) ?? [];
     } else {
-      const re = globToRegExp(targets.selector);
+      const re = globMatcher(targets.selector);
       picked = this.live.filter((vm) => re.test(vm.name) || vm.tags.some((t) => re.test(t)));
     }
     return { vms: interleaveHosts(picked), missing };

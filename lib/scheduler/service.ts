@@ -35,6 +35,8 @@ export interface ScheduleView {
   missedRunPolicy: string;
   staggerSeconds: number;
   failureAlertThreshold: number;
+  /** After each run, verify the newest snapshot of each VM in a sandbox (lib/restore/schedule-verify.ts). */
+  verifyNewest: boolean;
   consecutiveFailures: number;
   /** Its runs failed `failureAlertThreshold` times in a row: shown on the Schedules page. */
   flagged: boolean;
@@ -77,6 +79,7 @@ function toView(
     missedRunPolicy: s.missedRunPolicy,
     staggerSeconds: s.staggerSeconds,
     failureAlertThreshold: s.failureAlertThreshold,
+    verifyNewest: s.verifyNewest,
     consecutiveFailures: s.consecutiveFailures,
     flagged: s.consecutiveFailures >= s.failureAlertThreshold,
     nextRunAt: s.nextRunAt?.toISOString() ?? null,

@@ -15,6 +15,7 @@ import { db } from "../db/client";
 import type { Logger } from "../logger";
 import { DEFAULT_RETRY, dispatchDueItems, recoverStaleItems, settleDispatchedItems, type RetryPolicy } from "./dispatch";
 import { applyRetention, finalizeRuns, type FinalizedRun } from "./finalize";
+import { verifyNewestOfRun } from "../restore/schedule-verify";
 import { DEFAULT_MISSED_GRACE_MS } from "./firing";
 import type { SnapshotJobPort } from "./port";
 import { claimDueRuns, type CreatedRun } from "./runs";
@@ -137,6 +138,7 @@ export class SchedulerWorker {
         () => applyRetention({ scheduleId: run.scheduleId, runId: run.id, vmIds: run.completedVmIds, port, log }),
         0,
       );
+      await this.step("verify", () => verifyNewestOfRun({ scheduleId: run.scheduleId, vmIds: run.completedVmIds, log }), 0);
     }
     return { dispatched, settled, recovered, finalized, pruned };
   }

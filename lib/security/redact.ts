@@ -14,7 +14,8 @@ const PATTERNS: Array<[RegExp, string]> = [
   // key=value options, value ending at a separator used by URLs, QEMU option strings or shells
   [/\b(key|password|passwd|pass|pwd|secret|token|auth|access[_-]?key|secret[_-]?key|api[_-]?key|sig|signature)=[^&:;,\s"'<>]{1,4096}/gi, `$1=${MASK}`],
   // "password": "…" inside JSON text (json:{…} disk filenames)
-  [/("(?:key|password|passwd|secret|token|auth|access-key|secret-key|key-secret|password-secret)"\s{0,8}:\s{0,8}")[^"\\]{0,4096}"/gi, `$1${MASK}"`],
+  // (also when that text is itself inside a JSON string: \"password\":\"…\")
+  [/(\\?"(?:key|password|passwd|secret|token|auth|access-key|secret-key|key-secret|password-secret)\\?"\s{0,8}:\s{0,8}\\?")[^"\\]{0,4096}/gi, `$1${MASK}`],
   // Authorization headers
   [/\b(bearer|basic)\s{1,8}[A-Za-z0-9._~+/=-]{8,4096}/gi, `$1 ${MASK}`],
   // Snapfleet's own tokens (api, session, setup)

@@ -17,7 +17,8 @@ import { CLIENT_IP_HEADER, encodeIdentity, IDENTITY_HEADER, type Identity } from
 import { apiTokenIdentity, SESSION_COOKIE, sessionIdentity } from "../auth/store";
 import type { Logger } from "../logger";
 
-export const SECURE_HEADER = "x-snapfleet-secure";
+import { SECURE_HEADER } from "../auth/request";
+export { SECURE_HEADER };
 
 export interface GatedServerOptions {
   host: string;

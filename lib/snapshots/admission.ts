@@ -17,7 +17,7 @@ export const DEFAULT_GLOBAL_LIMIT = 8;
 /** How soon a job that was not admitted should ask again. */
 export const ADMISSION_RETRY_MS = 2_000;
 /** Arbitrary constant key of the advisory lock ("snapadm"). */
-const ADMISSION_LOCK_KEY = 0x736e6170_61646dn;
+export const ADMISSION_LOCK_KEY = 0x736e6170_61646dn;
 
 export interface AdmissionResult {
   admitted: boolean;
@@ -76,7 +76,9 @@ export async function admitSnapshot(snapshotId: string, admittedBy = PROCESS_ID)
       WHERE NOT EXISTS (
         SELECT 1 FROM "Snapshot" s
         WHERE s.id = a."snapshotId" AND s."deletedAt" IS NULL
-          AND s.status NOT IN ('completed', 'failed', 'cancelled'))`;
+          AND s.status NOT IN ('completed', 'failed', 'cancelled'))
+        -- a sandbox verification's slot (lib/restore/admission.ts) counts while it runs
+        AND NOT EXISTS (SELECT 1 FROM "Restore" r WHERE r.id = a."snapshotId" AND r.status NOT IN ('completed', 'failed'))`;
     const [counts] = await tx.$queryRaw<{ total: number; host: number; vm: number; mine: number }[]>`
       SELECT count(*)::int AS total,
              count(*) FILTER (WHERE "hostId" = ${snapshot.hostId}::uuid)::int AS host,

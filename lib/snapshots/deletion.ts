@@ -75,6 +75,11 @@ export async function deleteSnapshot(id: string, opts: DeleteOptions = {}): Prom
     if (busy) {
       throw new ConflictError(`VM ${row.vm.name} has a snapshot in progress (${busy.status}): delete this one once it is done`, { snapshotId: busy.id });
     }
+    // A rollback holds the VM's images; a verification reads this VM's internal snapshots (lib/restore).
+    const restoring = await db().restore.findFirst({ where: { vmId: row.vmId, status: { in: ["queued", "setup", "active"] } }, select: { id: true, kind: true } });
+    if (restoring) {
+      throw new ConflictError(`VM ${row.vm.name} has a ${restoring.kind === "rollback" ? "rollback" : "verification"} in progress: delete once it is done`, { restoreId: restoring.id });
+    }
     return await runDeletion(row, opts);
   } finally {
     await lock.release();

@@ -11,6 +11,7 @@ import { hostFilesFor } from "../fleet/host-files";
 import type { Logger } from "../logger";
 import type { QmpClient } from "../qmp";
 import type { SnapshotModeName } from "../validations/snapshot";
+import { markGuestLeftPaused, markVmFrozen } from "./guest-attention";
 import { getSnapshot, publishSnapshot, runningJobAborts, transitionSnapshot, vmDirName } from "./jobs";
 import { lockKey, tryAdvisoryLock } from "./locks";
 import { runSnapshot, type SnapshotProgress, type SnapshotRunResult } from "./run-snapshot";
@@ -114,6 +115,9 @@ export async function executeSnapshotJob(snapshotId: string, opts: ExecuteSnapsh
         },
       },
     });
+    // What the operator must act on (guest-attention.ts): shown on the VM's page.
+    if (result.guestFrozen) await markVmFrozen(vm.id, snapshotId, result.guestFrozen, log);
+    if (result.guestLeftPaused) await markGuestLeftPaused(vm.id, snapshotId, result.guestLeftPaused, log);
     return await finishJob(snapshotId, result);
   } catch (err) {
     log.error({ err }, "snapshot job failed unexpectedly");
@@ -131,7 +135,8 @@ export async function executeSnapshotJob(snapshotId: string, opts: ExecuteSnapsh
   }
 }
 
-async function recordProgress(id: string, p: SnapshotProgress, publish: boolean): Promise<void> {
+/** Records a progress tick of an active job; publishes it when asked (recovery.ts follows dead runs with it too). */
+export async function recordProgress(id: string, p: SnapshotProgress, publish: boolean): Promise<void> {
   const { count } = await db().snapshot.updateMany({
     where: { id, status: "active" },
     data: {

@@ -85,6 +85,9 @@ export async function createSnapshotJob(input: CreateSnapshotJobInput): Promise<
       select: { id: true, status: true },
     });
     if (running) throw new SnapshotInProgressError(running.id, running.status, vm.name);
+    // A rollback stops and restarts the VM's QEMU (lib/restore): no snapshot meanwhile.
+    const rollback = await tx.restore.findFirst({ where: { vmId: vm.id, kind: "rollback", status: { in: ["queued", "setup", "active"] } }, select: { id: true, status: true } });
+    if (rollback) throw new ConflictError(`VM ${vm.name} is being rolled back to a snapshot (${rollback.status}): snapshot it once that is done`, { restoreId: rollback.id });
     const now = new Date();
     const row = await tx.snapshot.create({
       data: {

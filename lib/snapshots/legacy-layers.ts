@@ -5,11 +5,13 @@
 // active layer), after which the overlay is unused and removed; the next kept snapshot whose disk image
 // was L_k inherits L_{k-1} (deletion.ts updates its record).
 // Node names are looked up by file name at merge time: they change with every QEMU start.
-// Invariants: block jobs carry a job id of ours and every wait is bounded; a commit's failure leaves
+// Invariants: block jobs carry a job id of ours and every wait is bounded by progress (a job that
+// stops moving is cancelled and dismissed, never left running or READY); a commit's failure leaves
 // both layers in place (nothing is removed unless QEMU reported the job completed without error); a
 // layer holding internal snapshots (newer snapshots were taken while it was the VM's active image) is
 // never merged — it holds their disk state; a layer the VM no longer uses is never merged into an
 // image it no longer uses either, and is kept, not removed, even once an operator acknowledged the drift.
+import { logger } from "../logger";
 import type { QmpClient, QmpEvent } from "../qmp";
 import type { ImageInfo } from "../qmp/types";
 import { INTERNAL_SNAPSHOT_PREFIX, RemovalBlockedError, type OverlayArtifact } from "./artifacts";
@@ -42,7 +44,42 @@ export interface CommitOptions {
   /** The layer receiving the data: the overlay's backing image. */
   basePath: string;
   jobId: string;
-  timeoutMs?: number;
+  /**
+   * Give up when the job shows no progress (same offset and status) for this long; default 5 min. No
+   * fixed wall clock: a big layer merges as long as it keeps moving. A job given up on is cancelled
+   * and dismissed, never left running or READY (it would block every later snapshot: preflight.ts).
+   */
+  stallMs?: number;
+  /** How often progress is read (query-block-jobs); default 1 s. */
+  pollMs?: number;
+  /** Rate limit in bytes/s passed to block-commit (tests slow a merge down with it); default none. */
+  speed?: number;
+}
+
+interface BlockJobInfo {
+  device: string;
+  type: string;
+  offset: number;
+  len: number;
+  status?: string;
+  ready?: boolean;
+}
+
+/**
+ * Ends a block job of ours that must not outlive its caller: cancel (force: a READY mirror too), wait for
+ * it to go, dismiss it if it stays concluded. Returns what happened; never throws.
+ */
+export async function cancelBlockJob(qmp: QmpClient, jobId: string, waitMs = 30_000): Promise<string> {
+  if (!qmp.connected) return "the VM's monitor is gone: QEMU ended the job with its process";
+  const present = async () => (await qmp.execute<BlockJobInfo[]>("query-block-jobs").catch(() => [] as BlockJobInfo[])).find((j) => j.device === jobId);
+  if (!(await present())) return "no job left";
+  await qmp.execute("block-job-cancel", { device: jobId, force: true }).catch(() => undefined);
+  const deadline = Date.now() + waitMs;
+  while (Date.now() < deadline && (await present())) await new Promise((r) => setTimeout(r, 200));
+  const jobs = await qmp.execute<Array<{ id: string; status: string }>>("query-jobs").catch(() => []);
+  const concluded = jobs.find((j) => j.id === jobId && j.status === "concluded");
+  if (concluded) await qmp.execute("job-dismiss", { id: jobId }).catch(() => undefined);
+  return (await present()) ? `block job ${jobId} did not go away after block-job-cancel` : `block job ${jobId} cancelled`;
 }
 
 export type CommitKind = "active" | "intermediate";
@@ -55,7 +92,10 @@ export type CommitKind = "active" | "intermediate";
  * Returns which kind it was; the overlay file is NOT removed (the caller does it once it is unused).
  */
 export async function commitLayer(qmp: QmpClient, opts: CommitOptions): Promise<CommitKind> {
-  const timeoutMs = opts.timeoutMs ?? 10 * 60_000;
+  const stallMs = opts.stallMs ?? 5 * 60_000;
+  const pollMs = opts.pollMs ?? 1000;
+  // The events below are the normal end; progress polling (watch) is the bound.
+  const timeoutMs = 7 * 24 * 3600_000;
   const blocks = await qmp.queryBlock();
   const owner = blocks.find((b) => b.inserted && chainFiles(b.inserted.image).includes(opts.overlayPath));
   if (!owner?.inserted?.["node-name"]) {
@@ -81,18 +121,42 @@ export async function commitLayer(qmp: QmpClient, opts: CommitOptions): Promise<
   const offError = qmp.on("BLOCK_JOB_ERROR", (ev) => {
     if (ofJob(ev)) errors.push(String((ev.data as { operation?: string }).operation ?? "i/o error"));
   });
+  let started = false;
+  // Resolves with a reason when the job stops making progress for stallMs (never when it moves).
+  const stalled = new Promise<string>((resolve) => {
+    let last = "";
+    let changedAt = Date.now();
+    const tick = async () => {
+      if (signal.aborted) return;
+      const jobs = await qmp.execute<BlockJobInfo[]>("query-block-jobs").catch(() => undefined);
+      const job = jobs?.find((j) => j.device === opts.jobId);
+      const seen = job ? `${job.status}:${job.offset}:${job.ready}` : "gone";
+      if (seen !== last) {
+        last = seen;
+        changedAt = Date.now();
+      } else if (job && Date.now() - changedAt > stallMs) {
+        return resolve(`the merge made no progress for ${Math.round(stallMs / 1000)} s (at ${job.offset} of ${job.len} bytes, ${job.status ?? "running"})`);
+      }
+      setTimeout(() => void tick(), pollMs).unref();
+    };
+    setTimeout(() => void tick(), pollMs).unref();
+  });
+  const orStall = <T,>(p: Promise<T>) =>
+    Promise.race([p, stalled.then((why) => Promise.reject(new DiskMergeError(`merging ${opts.overlayPath} was given up: ${why}`)))]);
   try {
     await qmp.execute("block-commit", {
       "job-id": opts.jobId,
       device: root,
       "top-node": overlayNode,
       "base-node": baseNode,
+      ...(opts.speed ? { speed: opts.speed } : {}),
     });
+    started = true;
     if (ready) {
-      await Promise.race([ready, done]);
+      await orStall(Promise.race([ready, done]));
       await qmp.execute("block-job-complete", { device: opts.jobId });
     }
-    const end = await done;
+    const end = await orStall(done);
     const data = end.data as { error?: string };
     if (end.event === "BLOCK_JOB_CANCELLED" || data.error) {
       throw new DiskMergeError(`merging ${opts.overlayPath} failed: ${data.error ?? "the job was cancelled"}`);
@@ -105,6 +169,11 @@ export async function commitLayer(qmp: QmpClient, opts: CommitOptions): Promise<
   } finally {
     offError();
     waiters.abort();
+    // Whatever ended the wait, no job of ours is left running or READY to block later snapshots.
+    if (started) {
+      const note = await cancelBlockJob(qmp, opts.jobId);
+      if (note !== "no job left") logger.warn({ job: opts.jobId, overlay: opts.overlayPath }, note);
+    }
   }
 }
 

@@ -1,88 +1,284 @@
-// Crash recovery of snapshot jobs: what a dead dashboard left in flight is failed with the reason, and
-// what it had changed is put back — on the VM (crash-undo.ts: a guest it paused, the migration
-// capabilities) and on the host (the run's artifact ledger: its vmstate, the sink's status file, the
-// internal disk snapshots it took, each removed only once proven unused: remove-artifacts.ts). Deletions
-// a dead process left in `deleting` are resumed (deletion.ts). Run at start and every minute by every
-// worker process (worker.ts); safe to run anywhere at any time.
-// Invariants: a job whose advisory lock job:<id> is held is alive and never touched; a vmstate whose
-// sink still drains QEMU's stream is never cut (QEMU.md §2); nothing outside a row's ledger is removed.
+// Crash recovery of snapshot jobs: what a dead dashboard left in flight is reconciled — followed to its
+// end when QEMU still streams it, completed when it completed there, otherwise failed with the reason —
+// and what it had changed is put back — on the VM (crash-undo.ts: a guest it paused, the migration
+// capabilities) and, for a failed one, on the host (the run's artifact ledger: its vmstate, the sink's
+// status file, the internal disk snapshots it took, each removed only once proven unused:
+// remove-artifacts.ts). Deletions a dead process left in `deleting` are resumed (deletion.ts). Run at
+// start and every sweep by every worker process (worker.ts); safe to run anywhere at any time.
+// Invariants: a job whose advisory lock job:<id> is held is alive (or followed) and never touched; a
+// vmstate whose sink still reads QEMU's stream is never cut (QEMU.md §2); nothing outside a row's
+// ledger is removed; a job is completed here only on proof (docs/reliability.md).
+import { stat, unlink } from "node:fs/promises";
 import { db } from "../db/client";
 import type { Prisma } from "../db/generated/client";
 import { getVmSession } from "../fleet/sessions";
 import { hostFilesFor } from "../fleet/host-files";
 import type { Logger } from "../logger";
-import { describeArtifact, parseArtifacts } from "./artifacts";
+import { describeArtifact, parseArtifacts, type Artifact, type InternalSnapshotArtifact } from "./artifacts";
 import { parseVmUndo, undoAfterCrash, type UndoOutcome } from "./crash-undo";
-import { finishJob } from "./execute-job";
-import { lockKey, tryAdvisoryLock } from "./locks";
+import { finishJob, recordProgress } from "./execute-job";
+import { freezesOnFailedBackgroundSnapshot, markGuestLeftPaused, markVmFrozen, qemuVersionOf } from "./guest-attention";
+import { findImageNode } from "./internal-snapshots";
+import { transitionSnapshot } from "./jobs";
+import { lockKey, tryAdvisoryLock, type HeldLock } from "./locks";
 import { removeArtifact } from "./remove-artifacts";
-import { IN_FLIGHT_STATUSES } from "./state-machine";
-import { describeSinkOutcome, inspectSink } from "./vmstate-sink";
+import type { SnapshotFile } from "./run-snapshot";
+import { IN_FLIGHT_STATUSES, type SnapshotStatusName } from "./state-machine";
+import { describeSinkOutcome, inspectSink, type SinkInspection } from "./vmstate-sink";
+
+/** Dead runs this process follows until their stream ends (each holds the run's job lock). */
+const g = globalThis as typeof globalThis & { __snapfleetRecoveryTrackers?: Map<string, Promise<void>> };
+const trackers: Map<string, Promise<void>> = (g.__snapfleetRecoveryTrackers ??= new Map());
+
+export interface RecoveryOptions {
+  /** How often a followed dead run is polled (query-migrate, the sink's status file). Default 1 s. */
+  pollMs?: number;
+}
+
+/** Resolves once every dead run this process follows has been settled (tests, shutdown). */
+export async function waitForRecoveryTrackers(): Promise<void> {
+  while (trackers.size) await Promise.all([...trackers.values()]);
+}
 
 /**
- * Fails the in-flight jobs whose worker died (their job lock is free) and removes what their ledger
- * names (vmstate, the sink's status file, internal disk snapshots, the directory). Returns how many were
- * recovered. Safe to run in any process at any time.
+ * Reconciles the in-flight jobs whose worker died (their job lock is free); returns how many it
+ * settled now (followed runs settle later: waitForRecoveryTrackers). Safe in any process at any time.
  * First it puts back what the dead run had changed on the VM (crash-undo.ts: resumes a guest it had
- * paused, puts the migration capabilities back) as far as QEMU allows at that moment; what must wait
- * for QEMU keeps the job in flight for the next sweep.
- * The RAM stream of such a job is served by a sink process that outlives the dashboard
- * (vmstate-sink.ts): while it still runs, QEMU is still streaming (or may still connect), so the job is
- * left in flight — a new snapshot of that VM would be refused by QEMU anyway — and the next sweep fails
- * it, quoting the sink's status file. A job is never finalized as completed here, even when the sink
- * says the vmstate was complete: the rest of the job (the disk record, metrics, re-pausing a paused
- * VM) died with the dashboard. So it is failed, and its artifacts removed; what cannot be removed now
- * (the VM unreachable, a file in use) stays in the ledger for the operator's delete.
+ * paused once QEMU saved its state, puts the migration capabilities back) as far as QEMU allows.
+ * Then, per job:
+ *   - still running there (its vmstate sink still reads QEMU's stream: the sink outlives the dashboard
+ *     and keeps writing, vmstate-sink.ts) → this process FOLLOWS it, holding its job lock: polls
+ *     query-migrate and publishes progress (browsers see it move again), retries the undo (a QEMU ≥ 9
+ *     guest the dead run paused is resumed as soon as its state is saved), and settles it when the
+ *     stream ends;
+ *   - completed there (QEMU's migration completed, the sink says the vmstate is complete and its file
+ *     is there, every internal disk snapshot of the ledger is in its image) → completed here, with
+ *     QEMU's figures; a disks-only run whose internal snapshots all exist likewise;
+ *   - otherwise → failed with what happened, and the ledger's artifacts removed once provably unused
+ *     (what cannot be removed stays in the ledger for the operator's delete). On a QEMU that freezes the
+ *     guest when a background snapshot fails (QEMU < 8), a migration that ended failed/cancelled marks
+ *     the VM "frozen — restart required" (guest-attention.ts).
  */
-export async function recoverInterruptedSnapshots(log: Logger): Promise<number> {
+export async function recoverInterruptedSnapshots(log: Logger, opts: RecoveryOptions = {}): Promise<number> {
   const rows = await db().snapshot.findMany({
     where: { status: { in: [...IN_FLIGHT_STATUSES] } },
     include: { vm: { include: { host: true } } },
   });
   let recovered = 0;
   for (const row of rows) {
+    if (trackers.has(row.id)) continue; // followed by this process already
     const lock = await tryAdvisoryLock(lockKey("job", row.id));
-    if (!lock) continue; // its worker is alive
+    if (!lock) continue; // its worker (or a recovering process) is alive
+    let handedOver = false;
     try {
       const current = await db().snapshot.findUnique({ where: { id: row.id }, select: { status: true, undoOnCrash: true } });
       if (!current || !IN_FLIGHT_STATUSES.includes(current.status)) continue;
       const undone = await undoDeadRun(row.id, row.vm.id, current.undoOnCrash, log);
       const ledger = parseArtifacts(row.artifacts);
-      const vmstate = ledger.flatMap((a) => (a.kind === "file" && a.what === "vmstate" ? [a.path] : []))[0];
+      const vmstate = vmstateOf(ledger);
       // The sink is a local process: its status file is on this machine, whatever the host kind.
-      const sink = vmstate ? await inspectSink(vmstate) : null;
-      if (sink?.alive || undone?.remaining) {
+      const sink = vmstate ? await inspectSink(vmstate) : undefined;
+      if (sink?.alive && vmstate) {
         log.warn(
-          { snapshot: row.id, sinkPid: sink?.status.pid, sinkState: sink?.status.state, undoLeft: undone?.remaining },
-          sink?.alive
-            ? "snapshot interrupted by a restart: its vmstate sink is still draining QEMU's stream; the job is failed once it has finished"
-            : "snapshot interrupted by a restart: QEMU is still migrating; what the run changed on the VM is put back by the next sweep",
+          { snapshot: row.id, sinkPid: sink.status.pid, sinkState: sink.status.state },
+          "snapshot interrupted by a restart is still streaming: following it until QEMU's stream ends",
         );
+        handedOver = true;
+        followDeadRun(row, vmstate, lock, log, opts);
         continue;
       }
-      const left = await removeLedger(row, ledger, log);
-      const touched = current.status !== "preflight";
-      const onVm = describeUndone(undone);
-      const onHost = left.length
-        ? `Kept for now (deleting this snapshot removes them once possible): ${left.join("; ")}.`
-        : ledger.length
-          ? "Everything the snapshot had created was removed."
-          : "";
-      const message = !touched
-        ? `the dashboard restarted during the snapshot's preflight; the VM was not touched. ${onHost}`.trim()
-        : sink
-          ? `the dashboard restarted during the snapshot (it was ${current.status}); ${describeSinkOutcome(sink.status)}. ` +
-            `The job cannot be finished without the process that ran it, so nothing was kept. ${onVm}${onHost}`
-          : `the dashboard restarted during the snapshot (it was ${current.status}). ` +
-            `If RAM was streaming, QEMU 7.2 may have left the guest frozen (QEMU.md §2). ${onVm}${onHost}`;
-      await finishJob(row.id, { status: "failed", error: { errorClass: "interrupted", message } });
+      if (undone?.remaining) {
+        log.warn({ snapshot: row.id, undoLeft: undone.remaining }, "snapshot interrupted by a restart: QEMU is still migrating; what the run changed on the VM is put back by the next sweep");
+        continue;
+      }
+      await settleDeadRun(row, current.status, ledger, sink, undone, log);
       recovered++;
-      log.warn({ snapshot: row.id, status: current.status, sink: sink?.status.state }, "failed a snapshot interrupted by a restart");
+    } catch (err) {
+      log.error({ err, snapshot: row.id }, "recovering an interrupted snapshot failed; the next sweep retries");
     } finally {
-      await lock.release();
+      if (!handedOver) await lock.release();
     }
   }
   return recovered;
+}
+
+type DeadRow = Prisma.SnapshotGetPayload<{ include: { vm: { include: { host: true } } } }>;
+
+function vmstateOf(ledger: Artifact[]): string | undefined {
+  return ledger.flatMap((a) => (a.kind === "file" && a.what === "vmstate" ? [a.path] : []))[0];
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Follows a dead run whose sink still reads QEMU's stream, holding its job lock: progress is recorded
+ * and published, the undo retried; when the stream is over, the job is settled. Never throws.
+ */
+function followDeadRun(row: DeadRow, vmstate: string, lock: HeldLock, log: Logger, opts: RecoveryOptions): void {
+  const pollMs = opts.pollMs ?? 1000;
+  const run = (async () => {
+    try {
+      let status = row.status;
+      const startedAt = Date.now();
+      for (;;) {
+        const sink = await inspectSink(vmstate);
+        if (!sink?.alive) break;
+        const qmp = await getVmSession(row.vmId).catch((err: unknown) => {
+          log.debug({ err, snapshot: row.id }, "the VM of a followed snapshot is not reachable right now");
+          return undefined;
+        });
+        const info = qmp ? await qmp.queryMigrate().catch((err: unknown) => void log.debug({ err }, "query-migrate failed")) : undefined;
+        if (info?.status === "active") {
+          if (status === "setup") {
+            await transitionSnapshot(row.id, "active", { detail: "streaming RAM; followed by another dashboard process after the one that started it went away" });
+            status = "active";
+          }
+          const ram = info.ram;
+          if (ram && status === "active") {
+            const elapsed = (Date.now() - startedAt) / 1000;
+            const rate = ram.mbps ? (ram.mbps * 1e6) / 8 : elapsed > 0 ? ram.transferred / elapsed : 0;
+            await recordProgress(
+              row.id,
+              {
+                progress: ram.total > 0 ? Math.min(1, Math.max(0, 1 - ram.remaining / ram.total)) : 0,
+                ramTotalBytes: ram.total,
+                ramTransferredBytes: ram.transferred,
+                ramRemainingBytes: ram.remaining,
+                throughputBytesPerSec: Math.round(rate),
+                etaMs: rate > 0 ? Math.round((ram.remaining / rate) * 1000) : null,
+              },
+              true,
+            );
+          }
+        }
+        // A QEMU ≥ 9 guest the dead run paused is resumed as soon as QEMU saved its state (crash-undo.ts).
+        const undo = await db().snapshot.findUnique({ where: { id: row.id }, select: { undoOnCrash: true } });
+        if (undo && parseVmUndo(undo.undoOnCrash)) await undoDeadRun(row.id, row.vmId, undo.undoOnCrash, log);
+        await sleep(pollMs);
+      }
+      const current = await db().snapshot.findUnique({ where: { id: row.id }, select: { status: true, undoOnCrash: true } });
+      if (!current || !IN_FLIGHT_STATUSES.includes(current.status)) return; // force-failed meanwhile
+      const undone = await undoDeadRun(row.id, row.vmId, current.undoOnCrash, log);
+      await settleDeadRun(row, current.status, parseArtifacts(row.artifacts), await inspectSink(vmstate), undone, log);
+    } catch (err) {
+      log.error({ err, snapshot: row.id }, "following an interrupted snapshot failed; the next sweep retries");
+    } finally {
+      trackers.delete(row.id);
+      await lock.release();
+    }
+  })();
+  trackers.set(row.id, run);
+}
+
+interface CompletedThere {
+  metrics: Parameters<typeof finishJob>[1]["metrics"];
+  files: SnapshotFile[];
+  detail: string;
+}
+
+/**
+ * Whether the dead run's snapshot is complete on the host: QEMU's migration completed, the sink wrote a
+ * complete vmstate that is still there, and every internal disk snapshot of the ledger exists. A string
+ * says why not.
+ */
+async function completedThere(row: DeadRow, status: SnapshotStatusName, ledger: Artifact[], sink: SinkInspection | undefined): Promise<CompletedThere | string> {
+  if (status === "preflight") return "it had not touched the VM yet";
+  const vmstate = vmstateOf(ledger);
+  const disks = ledger.filter((a): a is InternalSnapshotArtifact => a.kind === "internal-snapshot");
+  if (!vmstate && !disks.length) return "its ledger names nothing it created";
+  const qmp = await getVmSession(row.vmId).catch(() => undefined);
+  if (!qmp) return "the VM could not be reached to check what QEMU finished";
+  const files: SnapshotFile[] = [];
+  const metrics: CompletedThere["metrics"] = {};
+  let detail = "";
+  if (vmstate) {
+    const r = sink?.status.result;
+    if (!r?.complete) return "its vmstate is not complete";
+    const size = await stat(vmstate).then((s) => s.size, () => -1);
+    if (size !== r.bytesWritten) return "its vmstate file is not the one the sink finished";
+    const info = await qmp.queryMigrate();
+    if (info.status !== "completed") return `QEMU's migration is ${info.status ?? "not there"}, not completed`;
+    // The stream the sink received is this migration's (RAM plus device state): a migration of
+    // another tool that completed later would not match it.
+    if (info.ram && r.bytesReceived < info.ram.transferred) return "QEMU's last completed migration is not the one the sink received";
+    const transferMs = (info["total-time"] ?? 0) - (info["setup-time"] ?? 0);
+    Object.assign(metrics, {
+      qemuDowntimeMs: info.downtime,
+      setupMs: info["setup-time"],
+      totalMs: info["total-time"],
+      ramTotalBytes: info.ram?.total,
+      ramTransferredBytes: info.ram?.transferred,
+      throughputBytesPerSec: transferMs > 0 ? Math.round(r.bytesWritten / (transferMs / 1000)) : undefined,
+      sizeBytes: r.bytesWritten,
+    });
+    files.push({ path: vmstate, role: "vmstate", sizeBytes: r.bytesWritten });
+    detail = `QEMU completed the snapshot and its vmstate sink wrote all of it (${(r.bytesWritten / 1024 / 1024).toFixed(1)} MiB)`;
+  }
+  for (const d of disks) {
+    const node = await findImageNode(qmp, d.image);
+    if (!node?.image.snapshots?.some((s) => s.name === d.name)) return `the internal snapshot ${d.name} is not in ${d.image}`;
+    files.push({ path: d.image, role: "disk", format: "qcow2", internalSnapshot: d.name, sizeBytes: 0 });
+  }
+  if (disks.length) detail += `${detail ? "; " : ""}${disks.length} disk${disks.length > 1 ? "s" : ""} (internal snapshot${disks.length > 1 ? "s" : ""} ${disks[0]!.name}) in place`;
+  return { metrics, files, detail };
+}
+
+/** Finalizes a dead run that is over: completed when it completed there, else failed (see recoverInterruptedSnapshots). */
+async function settleDeadRun(
+  row: DeadRow,
+  status: SnapshotStatusName,
+  ledger: Artifact[],
+  sink: SinkInspection | undefined,
+  undone: UndoOutcome | undefined,
+  log: Logger,
+): Promise<void> {
+  const onVm = describeUndone(undone);
+  const there = await completedThere(row, status, ledger, sink).catch((err: unknown) => `checking it failed (${(err as Error).message})`);
+  if (typeof there !== "string") {
+    const statusFile = ledger.find((a) => a.kind === "file" && a.what === "sink-status");
+    if (statusFile?.kind === "file") await unlink(statusFile.path).catch((err: unknown) => log.warn({ err, path: statusFile.path }, "could not remove the sink's status file"));
+    await finishJob(row.id, {
+      status: "completed",
+      detail: `${there.detail}, while the dashboard that started it was gone; finalized by recovery. ${onVm}`.trim(),
+      metrics: there.metrics,
+      files: there.files,
+    });
+    log.warn({ snapshot: row.id }, "completed a snapshot whose dashboard died after QEMU had finished it");
+    return;
+  }
+  await markFrozenIfStreamFailed(row, sink, log);
+  const left = await removeLedger(row, ledger, log);
+  const touched = status !== "preflight";
+  const onHost = left.length
+    ? `Kept for now (deleting this snapshot removes them once possible): ${left.join("; ")}.`
+    : ledger.length
+      ? "Everything the snapshot had created was removed."
+      : "";
+  const message = !touched
+    ? `the dashboard restarted during the snapshot's preflight; the VM was not touched. ${onHost}`.trim()
+    : sink
+      ? `the dashboard restarted during the snapshot (it was ${status}); ${describeSinkOutcome(sink.status)}. ` +
+        `It could not be finished as completed (${there}), so nothing was kept. ${onVm}${onHost}`
+      : `the dashboard restarted during the snapshot (it was ${status}); it could not be finished as completed (${there}). ${onVm}${onHost}`;
+  await finishJob(row.id, { status: "failed", error: { errorClass: "interrupted", message } });
+  log.warn({ snapshot: row.id, status, sink: sink?.status.state, why: there }, "failed a snapshot interrupted by a restart");
+}
+
+/** On QEMU < 8: a dead run's RAM stream that QEMU ended failed/cancelled froze the guest (QEMU.md §2). */
+async function markFrozenIfStreamFailed(row: DeadRow, sink: SinkInspection | undefined, log: Logger): Promise<void> {
+  const streamed = sink?.status.result?.connected || sink?.status.state === "streaming";
+  if (!streamed) return;
+  const qmp = await getVmSession(row.vmId).catch(() => undefined);
+  if (!qmp || !freezesOnFailedBackgroundSnapshot(qemuVersionOf(qmp.greeting))) return;
+  const info = await qmp.queryMigrate().catch(() => undefined);
+  if (info?.status !== "failed" && info?.status !== "cancelled") return;
+  await markVmFrozen(
+    row.vmId,
+    row.id,
+    `the RAM snapshot's migration ended ${info.status} (${info["error-desc"] ?? "no reason given"}) while the dashboard that started it was gone; ` +
+      "on this QEMU version that leaves the guest's vCPUs blocked for good (QEMU.md §2): restart the VM",
+    log,
+  );
 }
 
 /** Removes a dead run's artifacts that are provably unused; returns what had to stay, in words. */
@@ -106,7 +302,7 @@ async function removeLedger(
 }
 
 /** Puts back what a dead run changed on the VM; keeps what is left on the row. Undefined: nothing recorded. */
-async function undoDeadRun(snapshotId: string, vmId: string, recorded: unknown, log: Logger): Promise<UndoOutcome | undefined> {
+export async function undoDeadRun(snapshotId: string, vmId: string, recorded: unknown, log: Logger): Promise<UndoOutcome | undefined> {
   const undo = parseVmUndo(recorded);
   if (!undo) return undefined;
   let outcome: UndoOutcome;
@@ -117,9 +313,13 @@ async function undoDeadRun(snapshotId: string, vmId: string, recorded: unknown, 
     outcome = { done: undo.done ?? [], failed: [`the VM could not be reached to put back what the snapshot had changed (${(err as Error).message})`], remaining: null };
   }
   if (outcome.done.length || outcome.failed.length) log.warn({ snapshot: snapshotId, ...outcome }, "put back what an interrupted snapshot had changed on the VM");
-  if (outcome.remaining) {
-    await db().snapshot.update({ where: { id: snapshotId }, data: { undoOnCrash: outcome.remaining as Prisma.InputJsonValue } });
+  const resumed = outcome.done.some((d) => d.includes("was resumed"));
+  if (undo.guestStopped && !resumed && !outcome.remaining?.guestStopped && outcome.failed.length) {
+    await markGuestLeftPaused(vmId, snapshotId, `the snapshot paused the guest and its dashboard died; resuming it failed: ${outcome.failed.join("; ")}`, log);
   }
+  // What is left — or, once nothing is, only what was done (for the job's message): nothing is redone.
+  const keep = outcome.remaining ?? (outcome.done.length ? { done: outcome.done } : null);
+  if (keep) await db().snapshot.update({ where: { id: snapshotId }, data: { undoOnCrash: keep as Prisma.InputJsonValue } });
   return outcome;
 }
 

@@ -16,6 +16,7 @@ export type SnapshotErrorClass =
   | "qmp-error"
   | "interrupted" // the dashboard restarted during the snapshot (recovery.ts)
   | "vm-unreachable" // no QMP session to the VM (execute-job.ts)
+  | "forced" // an operator force-failed a job that stayed in flight (force-fail.ts)
   | "internal";
 
 /** Failures a later attempt may not hit (the VM or its monitor was away); the rest would fail again. */

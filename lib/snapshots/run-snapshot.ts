@@ -39,8 +39,8 @@ import type { MigrationCapabilityStatus, MigrationInfo, MigrationStatus } from "
 import type { SnapshotModeName } from "../validations/snapshot";
 import { planArtifacts, internalSnapshotName, type Artifact } from "./artifacts";
 import { recollapseGuestMemory } from "./host-memory";
-import { qemuResumesByItself } from "./pause-plan";
-import { detectPauseFacts, layerAndStream, resumeWhenStreaming } from "./pause-steps";
+import { freezesOnFailedBackgroundSnapshot, qemuResumesByItself } from "./pause-plan";
+import { detectPauseFacts, layerAndStream, RESUME_AFTER_STREAM_BYTES, resumeWhenStreaming } from "./pause-steps";
 import type { VmUndo } from "./crash-undo";
 import { diskWriteRoomBytes, preflightSnapshot, type PreflightInput, type PreflightReport } from "./preflight";
 import { classify, describe, SnapshotFailure, type SnapshotErrorClass } from "./run-errors";
@@ -86,6 +86,13 @@ export interface SnapshotRunResult {
   targetDir: string;
   metrics: SnapshotMetrics;
   files: SnapshotFile[];
+  /**
+   * The guest Snapfleet paused could not be resumed (why): the job layer marks the VM for an operator
+   * (guest-attention.ts).
+   */
+  guestLeftPaused?: string;
+  /** QEMU ended the background snapshot failed/cancelled on a version where that freezes the guest (why). */
+  guestFrozen?: string;
 }
 
 export interface RunSnapshotHooks {
@@ -164,6 +171,8 @@ class SnapshotRun {
   private withRam: boolean;
   /** What merging guest RAM back into 2 MiB pages did, for the status detail. */
   private memoryNote: string | undefined;
+  private guestLeftPaused: string | undefined;
+  private guestFrozen: string | undefined;
 
   constructor(private readonly input: RunSnapshotInput) {
     this.qmp = input.qmp;
@@ -387,6 +396,8 @@ class SnapshotRun {
         await this.input.hooks.onStatus("active", this.describeActive());
       }
       if (TERMINAL.has(info.status)) return { info, started: true };
+      // QEMU ≥ 9 keeps a guest we stopped paused: resume it as soon as RAM streams, whenever that is.
+      if (this.stoppedByUs && info.status === "active" && (info.ram?.transferred ?? 0) >= RESUME_AFTER_STREAM_BYTES) await this.resumeIfOurs();
       if (activeAt !== undefined && info.ram) await this.progress(info, activeAt);
       await Promise.race([woke, new Promise((r) => setTimeout(r, interval))]);
     }
@@ -428,6 +439,9 @@ class SnapshotRun {
       return this.result("cancelled", "cancelled: QEMU finished into the discard sink; the files were removed and the disks merged back");
     }
     if (info.status !== "completed") {
+      if (freezesOnFailedBackgroundSnapshot(this.report?.qemuVersion)) {
+        this.guestFrozen = `the RAM snapshot ended ${info.status} (${info["error-desc"] ?? "no reason given"}); on QEMU ${this.report!.qemuVersion.major}.${this.report!.qemuVersion.minor} that leaves the guest's vCPUs blocked for good (QEMU.md §2): restart the VM`;
+      }
       throw new SnapshotFailure(
         waited.writeError ? "target-write" : "migration-failed",
         waited.writeError
@@ -462,8 +476,45 @@ class SnapshotRun {
     return `writing the vmstate to ${this.sink!.filePath} failed (${why}); QEMU's stream was drained so the guest kept running, and the partial file was removed`;
   }
 
+  /** `cont` for a guest we stopped and have not seen running again; a failure is kept for the operator. */
+  private async resumeIfOurs(): Promise<void> {
+    if (!this.stoppedByUs || !this.qmp.connected) return;
+    try {
+      await this.qmp.cont();
+      this.stoppedByUs = false;
+      this.guestLeftPaused = undefined;
+    } catch (err) {
+      this.guestLeftPaused = `resuming the guest Snapfleet paused for the snapshot failed: ${describe(err)}`;
+    }
+  }
+
+  /**
+   * The end of every run: a guest that was running before the snapshot must be running after it,
+   * whatever QEMU version and whatever happened (query-status, not only our own bookkeeping).
+   */
+  private async ensureGuestRuns(): Promise<void> {
+    // Only once the run touched the VM (its pause), and never for a VM that was paused before it.
+    if (!this.report || this.wasPaused || this.setupStartedAt === 0 || !this.qmp.connected) return;
+    await this.resumeIfOurs();
+    try {
+      const { status } = await this.qmp.queryStatus();
+      // Paused at the end although it ran before, and no second STOP (an operator's pause meanwhile) since
+      // the snapshot's own: the snapshot left it paused (our `cont` lost, or QEMU ≥ 9 restoring the state it
+      // found at `migrate`) — resume it.
+      const stops = this.events.filter((e) => e.event === "STOP").length;
+      if (status === "paused" && stops <= 1) {
+        await this.qmp.cont();
+        this.log?.warn("the guest was still paused at the end of the snapshot: resumed");
+      }
+    } catch (err) {
+      this.guestLeftPaused ??= `checking that the guest runs again after the snapshot failed: ${describe(err)}`;
+    }
+    if (this.guestLeftPaused) this.log?.error({ reason: this.guestLeftPaused }, "the guest may be left paused");
+  }
+
   private async complete(metrics: SnapshotMetrics): Promise<SnapshotRunResult> {
     await this.restop;
+    await this.ensureGuestRuns();
     await this.restoreCapabilities();
     const files: SnapshotFile[] = [];
     if (this.sinkResult) files.push({ path: this.sink!.filePath, role: "vmstate", sizeBytes: this.sinkResult.bytesWritten });
@@ -483,6 +534,7 @@ class SnapshotRun {
       targetDir: this.targetDir,
       metrics: { ...metrics, guestPauseMs, sizeBytes },
       files,
+      guestLeftPaused: this.guestLeftPaused,
     };
   }
 
@@ -495,6 +547,8 @@ class SnapshotRun {
       targetDir: this.targetDir,
       metrics: { guestPauseMs, ramTotalBytes: this.lastInfo.ram?.total, ramTransferredBytes: this.lastInfo.ram?.transferred },
       files: [],
+      guestLeftPaused: this.guestLeftPaused,
+      guestFrozen: this.guestFrozen,
     };
   }
 
@@ -529,9 +583,10 @@ class SnapshotRun {
     await this.restop;
     const alive = this.qmp.connected;
     if (alive && this.stoppedByUs) {
-      await this.qmp.cont().catch((err) => notes.push(`resuming the guest failed: ${describe(err)}`));
-      this.stoppedByUs = false;
+      await this.resumeIfOurs();
+      if (this.guestLeftPaused) notes.push(this.guestLeftPaused);
     }
+    if (alive) await this.ensureGuestRuns();
     await this.restoreCapabilities();
     notes.push(...(await rollBackRun({ qmp: this.qmp, snapshotId: this.input.snapshotId, taken: this.taken, ledger: this.ledger, files: this.input.hostFiles })));
     return notes.length ? notes.join(". ") : undefined;

@@ -22,8 +22,9 @@
 // And, because it is a process of its own:
 //   - control channel = stdin/stdout, one JSON object per line (SinkCommand in, SinkMessage out);
 //   - the dashboard is gone when stdin ends (the kernel closes the pipe when the dashboard dies, however
-//     it dies) or stdout breaks: the sink then switches to discard — nobody is left to finish the job,
-//     so nothing will be kept — and drains QEMU's stream to its end;
+//     it dies) or stdout breaks: mid-stream the sink goes on writing (the next dashboard's recovery
+//     finalizes the job from the status file: completed when QEMU completed and the file is complete,
+//     else the file is removed and the job failed); before QEMU connected it discards and gives up;
 //   - a status file (SinkStatus, written atomically at every state change) says what happened, for a
 //     restarted dashboard's crash recovery (jobs.ts);
 //   - it exits as soon as the stream is over and the file final (fsync + check: seconds at most), and
@@ -270,13 +271,19 @@ class SinkProcess {
     this.dashboardGone = true;
     this.status.dashboardGoneAt = new Date().toISOString();
     this.status.bytesAtDashboardGone = this.received;
-    this.discardReason ??= this.connected ? "the dashboard process went away during the snapshot" : "the dashboard went away before QEMU connected";
     if (!this.connected) {
+      this.discardReason ??= "the dashboard went away before QEMU connected";
       clearTimeout(this.connectTimer);
       this.connectTimer = setTimeout(() => void this.closeUnconnected("the dashboard went away before QEMU connected"), ORPHAN_CONNECT_GRACE_MS);
+      // Recorded once the file is gone, so a status saying "dashboard gone" before a connection means "nothing kept".
+      void this.enterDiscard().then(() => this.writeStatus());
+      return;
     }
-    // Recorded once the partial file is gone, so a status saying "dashboard gone" means "nothing kept".
-    void this.enterDiscard().then(() => this.writeStatus());
+    // Mid-stream: keep WRITING (docs/reliability.md). The next dashboard's recovery (recovery.ts) follows
+    // the job from this status file and QEMU, and finalizes it as completed when QEMU completed and this
+    // file is a complete vmstate — or removes the file and fails the job. The room kept for the VM's
+    // disks (keepFreeBytes) still bounds what is written.
+    this.writeStatus();
   }
 
   private onInternalError(err: unknown): void {

@@ -9,8 +9,9 @@
 // snapshot is cancelled on 7.2. At the end the file is checked (QEVM header, QEMU's closing VM
 // description); a truncated one is removed.
 // Why a process of its own: the reader must outlive the dashboard. If the dashboard crashes or is
-// restarted mid-snapshot, the sink process notices (its stdin closes), switches to discard and drains
-// QEMU's stream to its end, then exits. It stays in the dashboard's session and process group and
+// restarted mid-snapshot, the sink process notices (its stdin closes) and goes on writing (the next
+// dashboard's recovery finalizes or discards the file: recovery.ts) until the end of QEMU's stream,
+// then exits. It stays in the dashboard's session and process group and
 // ignores the signals a terminal or a service manager sends to the whole group (SIGINT, SIGTERM,
 // SIGHUP, SIGQUIT, SIGTSTP): a Ctrl-C, a closed terminal or `systemctl stop` (KillMode=control-group
 // sends SIGTERM to every process, then waits up to TimeoutStopSec) end the dashboard, not the stream.
@@ -273,7 +274,7 @@ export function describeSinkOutcome(status: SinkStatus): string {
   }
   if (!r.connected) return "QEMU never connected to the vmstate sink, so the guest's RAM was not touched";
   const read = status.dashboardGoneAt
-    ? `after the dashboard went away its vmstate sink kept draining QEMU's stream until QEMU closed it (${mib(status.bytesAtDashboardGone ?? 0)} received before, ${mib(r.bytesReceived)} in all)`
+    ? `after the dashboard went away its vmstate sink kept reading QEMU's stream until QEMU closed it (${mib(status.bytesAtDashboardGone ?? 0)} received before, ${mib(r.bytesReceived)} in all)`
     : `its vmstate sink read QEMU's stream until QEMU closed it (${mib(r.bytesReceived)})`;
   const file = r.complete ? "the vmstate was complete" : `the vmstate was not kept (${r.writeError?.message ?? r.invalidReason ?? r.discardReason ?? "discarded"})`;
   return `${read}, so the sink did not break the stream (which would have frozen a QEMU 7.2 guest); ${file}`;

@@ -13,6 +13,7 @@ import { resumeInterruptedDeletions } from "./deletion";
 import { checkDiskDrift } from "./disk-drift";
 import { executeSnapshotJob, type ExecuteSnapshotJobOptions } from "./execute-job";
 import { transitionSnapshot } from "./jobs";
+import { clearResolvedAttention } from "./guest-attention";
 import { recoverInterruptedSnapshots } from "./recovery";
 
 const SWEEP_MS = 60_000;
@@ -21,6 +22,8 @@ export interface SnapshotWorkerOptions extends Omit<ExecuteSnapshotJobOptions, "
   log: Logger;
   /** Snapshots this process runs at once (different VMs; admission limits per host apply on top). */
   concurrency?: number;
+  /** How often the recovery sweep runs (default 60 s): the bound on how long a dead process's job stays unreconciled. */
+  sweepMs?: number;
 }
 
 /** Runs one queued job if admitted; otherwise re-enqueues it for when a slot may be free. */
@@ -39,7 +42,7 @@ export async function handleSnapshotRun(snapshotId: string, opts: SnapshotWorker
     // by the process running it, and freeing that run's slot would break the per-host limit. (A slot
     // also stops counting once its snapshot is completed, failed or cancelled.)
     const ran = await executeSnapshotJob(snapshotId, opts);
-    if (ran) await releaseSnapshot(snapshotId).catch(() => {});
+    if (ran) await releaseSnapshot(snapshotId).catch((err: unknown) => log.warn({ err, snapshot: snapshotId }, "releasing the snapshot's admission slot failed (it stops counting once the job is final)"));
   } catch (err) {
     log.error({ err, snapshot: snapshotId }, "snapshot job handler failed");
   }
@@ -85,11 +88,12 @@ export async function startSnapshotWorker(opts: SnapshotWorkerOptions): Promise<
   const boss = requireBoss();
   const sweep = async () => {
     try {
-      const n = (await recoverInterruptedSnapshots(log)) + (await recoverLostQueuedSnapshots(log));
+      const n = (await recoverInterruptedSnapshots(log, { pollMs: opts.pollIntervalMs })) + (await recoverLostQueuedSnapshots(log));
       if (n) log.warn({ recovered: n }, "recovered snapshot jobs left behind by a dead process");
       const d = await resumeInterruptedDeletions(log);
       if (d) log.warn({ finished: d }, "finished deletions left behind by a dead process");
       await checkDriftOfVmsWithSnapshots(log);
+      await clearResolvedAttention(log);
     } catch (err) {
       log.warn({ err }, "snapshot recovery sweep failed");
     }
@@ -102,7 +106,7 @@ export async function startSnapshotWorker(opts: SnapshotWorkerOptions): Promise<
       if (job) await handleSnapshotRun(job.data.snapshotId, opts);
     },
   );
-  const timer = setInterval(() => void sweep(), SWEEP_MS);
+  const timer = setInterval(() => void sweep(), opts.sweepMs ?? SWEEP_MS);
   timer.unref();
   return async () => {
     clearInterval(timer);

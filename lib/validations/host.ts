@@ -59,8 +59,19 @@ export const localHostFields = {
   snapshotDir: absolutePath("snapshot directory"),
 };
 
+/** OpenSSH's `SHA256:` fingerprint form, as `ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub` prints it. */
+export const hostKeyFingerprintSchema = z
+  .string()
+  .trim()
+  .regex(/^SHA256:[A-Za-z0-9+/]{43}$/, "host key fingerprint must look like SHA256:… (43 base64 characters), as ssh-keygen -lf prints it");
+
 export const sshHostFields = {
   name: hostNameSchema,
+  /**
+   * The host key the operator expects (checked on the host with ssh-keygen -lf). Without it the add is
+   * refused with the fingerprint the host presented, to be confirmed and sent back.
+   */
+  hostKeySha256: hostKeyFingerprintSchema.optional(),
   address: addressSchema,
   port: portSchema.default(22),
   user: userSchema,
@@ -109,6 +120,8 @@ export const hostUpdateSchema = z.strictObject({
   tlsCaPath: absolutePath("CA certificate path").optional(),
   tlsCertPath: absolutePath("client certificate path").optional(),
   tlsKeyPath: absolutePath("client key path").optional(),
+  /** With repinHostKey: the new fingerprint the operator verified (required to re-pin). */
+  hostKeySha256: hostKeyFingerprintSchema.optional(),
   repinHostKey: z.boolean().optional(),
 });
 export type HostUpdateInput = z.infer<typeof hostUpdateSchema>;

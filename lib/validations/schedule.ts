@@ -67,6 +67,7 @@ const fields = {
     .int("failureAlertThreshold must be a whole number")
     .min(1, "failureAlertThreshold must be at least 1")
     .max(1000, "failureAlertThreshold must be at most 1000"),
+  verifyNewest: z.boolean({ error: "verifyNewest must be true or false" }),
 };
 
 export const scheduleCreateSchema = z.strictObject({
@@ -81,6 +82,7 @@ export const scheduleCreateSchema = z.strictObject({
   missedRunPolicy: fields.missedRunPolicy.default("run-once"),
   staggerSeconds: fields.staggerSeconds.default(0),
   failureAlertThreshold: fields.failureAlertThreshold.default(3),
+  verifyNewest: fields.verifyNewest.default(false),
 });
 export type ScheduleCreateInput = z.infer<typeof scheduleCreateSchema>;
 
@@ -97,6 +99,7 @@ export const scheduleUpdateSchema = z
     missedRunPolicy: fields.missedRunPolicy.optional(),
     staggerSeconds: fields.staggerSeconds.optional(),
     failureAlertThreshold: fields.failureAlertThreshold.optional(),
+    verifyNewest: fields.verifyNewest.optional(),
   })
   .refine((v) => Object.keys(v).length > 0, { error: "nothing to change" });
 export type ScheduleUpdateInput = z.infer<typeof scheduleUpdateSchema>;

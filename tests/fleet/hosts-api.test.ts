@@ -18,6 +18,8 @@ let dir: string;
 
 beforeAll(async () => {
   dir = await mkdtemp(path.join(os.tmpdir(), "sf-api-"));
+  // Host paths must lie under the configured roots (lib/fleet/host-paths.ts): this test's are in `dir`.
+  process.env.SNAPFLEET_HOST_ROOTS = dir;
   await writeFile(path.join(dir, "a-file"), "x");
 });
 afterAll(async () => {

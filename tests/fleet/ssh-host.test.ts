@@ -23,10 +23,12 @@ let sshd: TestSshd;
 let sockets: SocketDir;
 let vm: FleetVm;
 let hostId: string;
+let fingerprint: string;
 
 beforeAll(async () => {
   sockets = await makeSocketDir("sf-ssh-");
   [sshd, vm] = await Promise.all([startSshd(), startFleetVm(sockets.dir, "remote-vm", { disks: [{ sizeMiB: 8 }] })]);
+  fingerprint = await sshd.hostKeySha256();
 });
 
 afterAll(async () => {
@@ -46,6 +48,7 @@ const sshBody = () => ({
   privateKeyPath: sshd.userKeyPath,
   socketDir: sockets.dir,
   snapshotDir: sockets.snapshotDir,
+  hostKeySha256: fingerprint,
 });
 
 /** The message an InvalidInputError carries for one form field (zod's treeified shape). */
@@ -71,9 +74,17 @@ describe("SSH host", () => {
     const closed = await createHost({ ...sshBody(), port: 1 }).catch((e: unknown) => e);
     expect(fieldError(closed, "address")).toMatch(/cannot connect to 127\.0\.0\.1:1: ECONNREFUSED/);
 
-    const noDir = await createHost({ ...sshBody(), socketDir: "/nonexistent/qmp", snapshotDir: "/nonexistent/snap" }).catch((e: unknown) => e);
-    expect(fieldError(noDir, "socketDir")).toBe("socket directory /nonexistent/qmp does not exist");
-    expect(fieldError(noDir, "snapshotDir")).toBe("directory /nonexistent/snap does not exist on hv-ssh");
+    const missing = path.join(sockets.dir, "nonexistent");
+    const noDir = await createHost({ ...sshBody(), socketDir: `${missing}/qmp`, snapshotDir: `${missing}/snap` }).catch((e: unknown) => e);
+    expect(fieldError(noDir, "socketDir")).toBe(`socket directory ${missing}/qmp does not exist`);
+    expect(fieldError(noDir, "snapshotDir")).toBe(`directory ${missing}/snap does not exist on hv-ssh`);
+
+    // No fingerprint: the host is only asked for its key, and the add waits for the operator to confirm it.
+    const { hostKeySha256: _omitted, ...unconfirmed } = sshBody();
+    const confirm = await createHost(unconfirmed).catch((e: unknown) => e);
+    expect(fieldError(confirm, "hostKeySha256")).toContain(`presents ${fingerprint}`);
+    const wrong = await createHost({ ...sshBody(), hostKeySha256: `SHA256:${"A".repeat(43)}` }).catch((e: unknown) => e);
+    expect(fieldError(wrong, "address")).toContain(`server presented ${fingerprint}`);
     expect(await database.current.prisma.host.count()).toBe(0);
   });
 
@@ -148,7 +159,10 @@ describe("SSH host", () => {
     expect(fieldError(edit, "address")).toContain(`server presented ${presented}`);
     expect((await database.current.prisma.host.findUniqueOrThrow({ where: { id: hostId } })).hostKeySha256).toBe(pinned);
 
-    const repinned = await updateHost(hostId, { repinHostKey: true });
+    // Re-pinning needs the new fingerprint too, confirmed like an add.
+    const blind = await updateHost(hostId, { repinHostKey: true }).catch((e: unknown) => e);
+    expect(fieldError(blind, "hostKeySha256")).toContain(`presents ${presented}`);
+    const repinned = await updateHost(hostId, { repinHostKey: true, hostKeySha256: presented });
     expect(repinned.host.hostKeySha256).toBe(presented);
     expect(repinned.discovery).toMatchObject({ ok: true, found: 1 });
     expect((await database.current.prisma.vm.findUniqueOrThrow({ where: { id: vmRow.id } })).state).toBe("running");

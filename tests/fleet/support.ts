@@ -4,6 +4,7 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
+import { readEmbeddedCredentials } from "../../lib/db/embedded-postgres";
 import { startVm, type TestVm, type VmOptions } from "../support/qemu";
 
 export interface SocketDir {
@@ -49,5 +50,8 @@ export async function startFleetVm(socketDir: string, name: string, opts: VmOpti
  */
 export function e2eDatabaseUrl(): string {
   const port = Number(process.env.E2E_PORT || 3100) + 10;
-  return `postgresql://snapfleet:snapfleet@127.0.0.1:${port}/snapfleet`;
+  // The embedded PostgreSQL's generated credentials, kept in the e2e server's data dir.
+  const creds = readEmbeddedCredentials(process.env.E2E_DATA_DIR!);
+  if (!creds) throw new Error(`no PostgreSQL credentials in ${process.env.E2E_DATA_DIR}: is the e2e server up?`);
+  return `postgresql://${creds.appUser}:${encodeURIComponent(creds.appPassword)}@127.0.0.1:${port}/snapfleet`;
 }

@@ -37,7 +37,7 @@ beforeAll(async () => {
   await hub.start(database.current.url);
   setHub(hub);
   server = createServer((_req, res) => res.writeHead(404).end());
-  server.on("upgrade", (req, socket, head) => hub.handleUpgrade(req, socket, head));
+  server.on("upgrade", (req, socket, head) => hub.handleUpgrade(req, socket, head, { kind: "user", id: "test", name: "test", role: "viewer" }));
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
 
   sockets = await makeSocketDir();

@@ -23,7 +23,7 @@ beforeAll(async () => {
   server.on("upgrade", (req, socket, head) => {
     sockets.add(socket);
     socket.once("close", () => sockets.delete(socket));
-    hub.handleUpgrade(req, socket, head);
+    hub.handleUpgrade(req, socket, head, { kind: "user", id: "test", name: "test", role: "viewer" });
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   url = `ws://127.0.0.1:${(server.address() as AddressInfo).port}/ws`;

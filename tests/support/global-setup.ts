@@ -26,7 +26,7 @@ export default async function setup(project: TestProject) {
     dataDir = mkdtempSync(path.join(tmpdir(), "snapfleet-test-pg-"));
     const port = 55000 + (process.pid % 5000);
     const server = await startEmbeddedPostgres({ dataDir, port });
-    adminUrl = server.connectionString;
+    adminUrl = server.adminConnectionString;
     stop = server.stop;
   }
   const admin = new pg.Client({ connectionString: adminUrl });

@@ -1,7 +1,7 @@
 // The snapshot engine behind the scheduler's port: creating a job is createSnapshotJob — the very
 // function "Snapshot now" calls (one job per VM, 409 SnapshotInProgressError with the busy job's id,
-// queued through pg-boss in the same transaction) — and retention deletes through deleteSnapshot, which
-// merges the snapshot's disk layers back before removing its files.
+// queued through pg-boss in the same transaction) — and retention deletes through deleteSnapshot, the
+// crash-safe journal that removes exactly what the snapshot created, each piece once proven unused.
 import type { Logger } from "../logger";
 import { deleteSnapshot } from "../snapshots/deletion";
 import { createSnapshotJob } from "../snapshots/jobs";

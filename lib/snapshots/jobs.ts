@@ -77,7 +77,7 @@ export async function createSnapshotJob(input: CreateSnapshotJobInput): Promise<
     const [free] = await tx.$queryRaw<Array<{ ok: boolean }>>`
       SELECT pg_try_advisory_xact_lock(hashtextextended(${lockKey("vm", vm.id)}, 0)) AS ok`;
     if (!free?.ok) {
-      throw new ConflictError(`a snapshot of VM ${vm.name} is being deleted (its disk layers are being merged): retry in a moment`, { vmId: vm.id });
+      throw new ConflictError(`a snapshot of VM ${vm.name} is being deleted (its disk state is being removed): retry in a moment`, { vmId: vm.id });
     }
     const running = await tx.snapshot.findFirst({
       where: { vmId: vm.id, status: { in: [...RUNNING_STATUSES] } },

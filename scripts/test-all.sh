@@ -5,6 +5,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export NEXT_TELEMETRY_DISABLED=1
+# The code under test logs at info; in the test run only errors are shown, so a failure is found without
+# scrolling through the logs of passing tests (LOG_LEVEL=info npm test to see everything).
+export LOG_LEVEL="${LOG_LEVEL:-error}"
 bash scripts/ensure-system-deps.sh
 NEWER_QEMU="$(bash scripts/ensure-qemu-backports.sh)"
 step() { printf '\n=== %s\n' "$1"; }

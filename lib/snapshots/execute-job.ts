@@ -12,8 +12,9 @@ import type { Logger } from "../logger";
 import type { QmpClient } from "../qmp";
 import type { SnapshotModeName } from "../validations/snapshot";
 import { markGuestLeftPaused, markVmFrozen } from "./guest-attention";
+import { RESUME_AFTER_STREAM_BYTES } from "./pause-steps";
 import { getSnapshot, publishSnapshot, runningJobAborts, transitionSnapshot, vmDirName } from "./jobs";
-import { lockKey, tryAdvisoryLock } from "./locks";
+import { lockKey, tryAdvisoryLock, type HeldLock } from "./locks";
 import { runSnapshot, type SnapshotProgress, type SnapshotRunResult } from "./run-snapshot";
 import type { SnapshotJson } from "./snapshot-json";
 import { InvalidSnapshotTransitionError, type SnapshotStatusName } from "./state-machine";
@@ -41,6 +42,26 @@ export async function executeSnapshotJob(snapshotId: string, opts: ExecuteSnapsh
     log.warn("snapshot job is already being run by another worker");
     return undefined;
   }
+  // The lock lives on its own connection: a PostgreSQL restart drops it, and recovery in another
+  // process would then take this live job for a dead one. Take it again as soon as the database is back.
+  let relock: NodeJS.Timeout | undefined;
+  let held: HeldLock | undefined = lock;
+  const watch = (l: HeldLock) =>
+    l.lost.then(() => {
+      if (!held || held !== l) return;
+      log.warn("the job lock's database connection was lost; taking the lock again");
+      const retry = async () => {
+        const again = await tryAdvisoryLock(lockKey("job", snapshotId)).catch(() => undefined);
+        if (held !== l) return; // the job ended meanwhile
+        if (again) {
+          held = again;
+          void watch(again);
+        } else if (again === null) log.error("another process took this job's lock while it runs (it took the job for a dead one)");
+        else relock = setTimeout(() => void retry(), 1000);
+      };
+      void retry();
+    });
+  void watch(lock);
   const controller = new AbortController();
   runningJobAborts.set(snapshotId, controller);
   let cancelTimer: NodeJS.Timeout | undefined;
@@ -108,7 +129,8 @@ export async function executeSnapshotJob(snapshotId: string, opts: ExecuteSnapsh
           const now = Date.now();
           const publish = now - lastPublish >= PROGRESS_PUBLISH_MS;
           if (publish) lastPublish = now;
-          await recordProgress(snapshotId, p, publish);
+          // A progress tick is not worth a snapshot: the database away for a moment (restarted) is logged.
+          await recordProgress(snapshotId, p, publish).catch((err: unknown) => log.warn({ err }, "recording the snapshot's progress failed; it goes on"));
         },
         onUndoChange: async (undo) => {
           await db().snapshot.update({ where: { id: snapshotId }, data: { undoOnCrash: undo ? (undo as Prisma.InputJsonValue) : Prisma.DbNull } });
@@ -117,8 +139,8 @@ export async function executeSnapshotJob(snapshotId: string, opts: ExecuteSnapsh
     });
     // What the operator must act on (guest-attention.ts): shown on the VM's page.
     if (result.guestFrozen) await markVmFrozen(vm.id, snapshotId, result.guestFrozen, log);
-    if (result.guestLeftPaused) await markGuestLeftPaused(vm.id, snapshotId, result.guestLeftPaused, log);
-    return await finishJob(snapshotId, result);
+    if (result.guestLeftPaused && !(await resumeThroughNewSession(vm.id, log))) await markGuestLeftPaused(vm.id, snapshotId, result.guestLeftPaused, log);
+    return await finishJobPatiently(snapshotId, result, log);
   } catch (err) {
     log.error({ err }, "snapshot job failed unexpectedly");
     return await finishJob(snapshotId, {
@@ -130,8 +152,11 @@ export async function executeSnapshotJob(snapshotId: string, opts: ExecuteSnapsh
     });
   } finally {
     clearInterval(cancelTimer);
+    clearTimeout(relock);
     runningJobAborts.delete(snapshotId);
-    await lock.release();
+    const last = held;
+    held = undefined;
+    await last?.release();
   }
 }
 
@@ -147,6 +172,48 @@ export async function recordProgress(id: string, p: SnapshotProgress, publish: b
     },
   });
   if (count && publish) await publishSnapshot(await getSnapshot(id), { fleet: false });
+}
+
+/**
+ * The run could not resume the guest it paused (its monitor connection broke): one more try through a
+ * fresh session (the pool reconnects), once QEMU is past saving the device state. True when it runs.
+ */
+async function resumeThroughNewSession(vmId: string, log: Logger): Promise<boolean> {
+  for (let attempt = 0; attempt < 30; attempt++) {
+    try {
+      const qmp = await getVmSession(vmId);
+      const info = await qmp.queryMigrate();
+      const saving = info.status === "setup" || (info.status === "active" && (info.ram?.transferred ?? 0) < RESUME_AFTER_STREAM_BYTES);
+      if (!saving) {
+        const { status } = await qmp.queryStatus();
+        if (status === "paused") await qmp.cont();
+        log.warn({ was: status }, "resumed the guest through a new monitor session after the snapshot's own broke");
+        return true;
+      }
+    } catch (err) {
+      if (attempt === 0) log.warn({ err }, "resuming the guest through a new monitor session failed; retrying");
+    }
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+  return false;
+}
+
+/**
+ * finishJob, retried while the database is away (restarted, failing over): the outcome of a snapshot
+ * that QEMU finished must not be lost to a moment without PostgreSQL. A domain error (the row moved
+ * on: force-failed) is not retried. Up to ~2 minutes, then the error goes to the caller (and the
+ * job, unreconciled, to recovery.ts).
+ */
+async function finishJobPatiently(id: string, r: FinalResult, log: Logger): Promise<SnapshotJson> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await finishJob(id, r);
+    } catch (err) {
+      if (err instanceof InvalidSnapshotTransitionError || attempt >= 120) throw err;
+      if (attempt === 0) log.warn({ err }, "recording the snapshot's outcome failed; retrying until the database answers");
+      await new Promise((res) => setTimeout(res, 1000));
+    }
+  }
 }
 
 const big = (n: number | undefined) => (n === undefined ? undefined : BigInt(Math.round(n)));

@@ -587,6 +587,7 @@ class SnapshotRun {
       if (this.guestLeftPaused) notes.push(this.guestLeftPaused);
     }
     if (alive) await this.ensureGuestRuns();
+    else if (this.stoppedByUs) this.guestLeftPaused = "the VM's monitor connection was lost before the guest Snapfleet paused could be resumed";
     await this.restoreCapabilities();
     notes.push(...(await rollBackRun({ qmp: this.qmp, snapshotId: this.input.snapshotId, taken: this.taken, ledger: this.ledger, files: this.input.hostFiles })));
     return notes.length ? notes.join(". ") : undefined;

@@ -1,0 +1,33 @@
+// First-run set-up (the one-time link a start with no admin prints).
+// GET /api/auth/setup?token=… — { valid } (the page says so before asking for a password).
+// POST /api/auth/setup { token, name, password } — creates the first admin and logs them in: 200 with
+// the session cookie; 401 when the link is not valid, used, expired or an admin exists already.
+import { recordAudit } from "@/lib/auth/audit";
+import { clientIpOf, sessionCookie } from "@/lib/auth/request";
+import { completeSetup, setupTokenValid } from "@/lib/auth/store";
+import { errorResponse, json, parseBody, route } from "@/lib/http/respond";
+import { setupSchema } from "@/lib/validations/auth";
+
+export const dynamic = "force-dynamic";
+
+export const GET = route(async (req: Request) => {
+  const token = new URL(req.url).searchParams.get("token") ?? "";
+  return json({ valid: await setupTokenValid(token) });
+});
+
+export async function POST(req: Request): Promise<Response> {
+  const ip = clientIpOf(req.headers);
+  try {
+    const input = await parseBody(req, setupSchema);
+    const result = await completeSetup(input.token, input.name, input.password, ip);
+    await recordAudit({ identity: result.identity, action: "auth.setup", method: "POST", path: "/api/auth/setup", target: { type: "user", id: result.identity.id }, ip, status: 200 });
+    return new Response(JSON.stringify({ user: { name: result.identity.name, role: result.identity.role } }), {
+      status: 200,
+      headers: { "content-type": "application/json", "set-cookie": sessionCookie(result.sessionToken, req.headers), "cache-control": "no-store" },
+    });
+  } catch (err) {
+    const res = errorResponse(err);
+    await recordAudit({ identity: null, actorName: "setup", action: "auth.setup", method: "POST", path: "/api/auth/setup", ip, status: res.status });
+    return res;
+  }
+}

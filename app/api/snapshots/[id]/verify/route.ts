@@ -1,0 +1,15 @@
+// GET /api/snapshots/{id}/verify — the snapshot's latest verification ({ restore } or { restore: null }).
+// POST /api/snapshots/{id}/verify — restores the snapshot into a sandbox QEMU on its host to prove it
+// loads (lib/restore/verify.ts): 202 { restore }; the snapshot row then gets verifiedAt or verifyError.
+// 422 when it cannot be verified (ram-only, remote host…), 409 while a restore of its VM runs.
+import { json, route } from "@/lib/http/respond";
+import { createRestoreJob, latestVerification } from "@/lib/restore/jobs";
+import { snapshotIdParam } from "@/lib/snapshots/params";
+
+export const dynamic = "force-dynamic";
+
+type Ctx = { params: Promise<{ id: string }> };
+
+export const GET = route(async (_req: Request, { params }: Ctx) => json({ restore: await latestVerification(await snapshotIdParam(params)) }));
+
+export const POST = route(async (_req: Request, { params }: Ctx) => json({ restore: await createRestoreJob("verify", await snapshotIdParam(params)) }, { status: 202 }));

@@ -1,0 +1,160 @@
+// What a rollback or a verification of a snapshot would do, decided before anything is queued: the
+// confirmation dialog shows the rollback plan (what is lost, what stays), and a refusal — a manager
+// owns the VM, a remote host, a snapshot without disk state — is a 422 with the reason and the exact
+// commands an operator would run instead.
+import { access, readFile } from "node:fs/promises";
+import type { Host, Snapshot, Vm } from "../db/generated/client";
+import { db } from "../db/client";
+import { parseLaunchFacts, type LaunchFacts } from "../fleet/launch-json";
+import { detectManager, vmgenidDevices, type ManagerFacts } from "../fleet/qemu-argv";
+import { listenerPids, readProcessFacts, type ProcessFacts } from "../fleet/qemu-process";
+import { snapshotFileJsonSchema, type SnapshotFileJson } from "../snapshots/snapshot-json";
+import type { RollbackPlanJson } from "./restore-json";
+
+export type SnapshotWithVm = Snapshot & { vm: Vm & { host: Host } };
+
+export interface RestoreSource {
+  /** The command line the snapshot's instant ran with (or, for older snapshots, the VM's latest). */
+  launch: LaunchFacts | null;
+  launchFrom: "snapshot" | "vm";
+  disks: Array<{ image: string; internalSnapshot: string }>;
+  vmstate: string | null;
+}
+
+export function filesOf(snap: Snapshot): SnapshotFileJson[] {
+  return (Array.isArray(snap.files) ? snap.files : []).flatMap((f) => {
+    const r = snapshotFileJsonSchema.safeParse(f);
+    return r.success ? [r.data] : [];
+  });
+}
+
+export function restoreSource(snap: SnapshotWithVm): RestoreSource {
+  const own = parseLaunchFacts(snap.launch);
+  const files = filesOf(snap);
+  return {
+    launch: own?.argv ? own : parseLaunchFacts(snap.vm.launch),
+    launchFrom: own?.argv ? "snapshot" : "vm",
+    disks: files.flatMap((f) => (f.role === "disk" && f.internalSnapshot ? [{ image: f.path, internalSnapshot: f.internalSnapshot }] : [])),
+    vmstate: files.find((f) => f.role === "vmstate")?.path ?? null,
+  };
+}
+
+/** The QEMU running behind the VM's monitor right now (local hosts), or undefined when none runs. */
+export async function currentQemu(vm: Vm): Promise<{ process: ProcessFacts; manager: ManagerFacts } | undefined> {
+  const pid = (await listenerPids([vm.endpoint])).get(vm.endpoint);
+  if (pid === undefined) return undefined;
+  const p = await readProcessFacts(pid);
+  if (!p) return undefined;
+  const own = (await readFile("/proc/self/cgroup", "utf8").catch(() => "")).split("\n").filter(Boolean);
+  return { process: p, manager: detectManager(p.argv, p.cgroup, own) };
+}
+
+const q = (s: string) => (/^[A-Za-z0-9._/:=,@+-]+$/.test(s) ? s : `'${s.replaceAll("'", `'\\''`)}'`);
+
+/** The commands an operator runs to roll back by hand (disk state; the RAM state needs -incoming). */
+export function manualCommands(manager: ManagerFacts | { kind: "remote"; host: string }, disks: RestoreSource["disks"], pid?: number): string[] {
+  const stamp = new Date().toISOString().slice(0, 19).replace(/[-:T]/g, "");
+  const stop =
+    manager.kind === "libvirt"
+      ? `virsh shutdown ${q(manager.name ?? "")}   # or: virsh destroy ${q(manager.name ?? "")}`
+      : manager.kind === "systemd"
+        ? `systemctl${manager.user ? " --user" : ""} stop ${q(manager.name ?? "")}`
+        : manager.kind === "remote"
+          ? `# on ${manager.host}: stop the VM's QEMU the way it was started`
+          : `kill ${pid ?? "<qemu pid>"}   # stop the VM's QEMU`;
+  const start =
+    manager.kind === "libvirt"
+      ? `virsh start ${q(manager.name ?? "")}`
+      : manager.kind === "systemd"
+        ? `systemctl${manager.user ? " --user" : ""} start ${q(manager.name ?? "")}`
+        : "# start the VM's QEMU the way it is always started";
+  return [
+    stop,
+    ...disks.map((d) => `qemu-img snapshot -c snapfleet-safety-${stamp} ${q(d.image)}   # keep the current disk state`),
+    ...disks.map((d) => `qemu-img snapshot -a ${q(d.internalSnapshot)} ${q(d.image)}`),
+    start,
+  ];
+}
+
+async function exists(p: string): Promise<boolean> {
+  return access(p).then(
+    () => true,
+    () => false,
+  );
+}
+
+/** The rollback plan; `refusal` set when Snapfleet will not do it. */
+export async function planRollback(snap: SnapshotWithVm, now = new Date()): Promise<RollbackPlanJson> {
+  const vm = snap.vm;
+  const src = restoreSource(snap);
+  const snapshotAt = (snap.startedAt ?? snap.createdAt).toISOString();
+  const newer = await db().snapshot.count({ where: { vmId: vm.id, deletedAt: null, status: "completed", createdAt: { gt: snap.createdAt } } });
+  const warnings: string[] = [];
+  const plan: RollbackPlanJson = {
+    snapshotId: snap.id,
+    vmId: vm.id,
+    vmName: vm.name,
+    possible: false,
+    refusal: null,
+    snapshotAt,
+    lostGuestMs: Math.max(0, now.getTime() - new Date(snapshotAt).getTime()),
+    newerSnapshots: newer,
+    coldBoot: snap.mode === "disks_only",
+    vmgenid: src.launch?.argv ? vmgenidDevices(src.launch.argv).length > 0 : false,
+    disks: src.disks,
+    warnings,
+  };
+  const refuse = (reason: string, commands: string[] = []): RollbackPlanJson => ({ ...plan, refusal: { reason, commands } });
+
+  if (snap.deletedAt || snap.deletingSince) return refuse("the snapshot is deleted or being deleted");
+  if (snap.status !== "completed") return refuse(`the snapshot is ${snap.status}: only a completed snapshot can be restored`);
+  if (snap.mode === "ram_only") return refuse("a ram-only snapshot holds no disk state: loading its RAM over today's disks would give the guest a disk from another instant");
+  if (!src.disks.length) {
+    return refuse("the snapshot has no internal disk snapshot (it was taken before Snapfleet kept disk state inside the images): restore it by hand, see docs/disk-chains.md");
+  }
+  if (vm.host.kind !== "local") {
+    return refuse(`VM ${vm.name} runs on ${vm.host.kind} host ${vm.host.name}: Snapfleet rolls back VMs of the dashboard's own machine only`, manualCommands({ kind: "remote", host: vm.host.name }, src.disks));
+  }
+  if (vm.state === "gone") return refuse(`VM ${vm.name} is gone from its host: nothing to roll back`);
+  if (!src.launch?.argv || !src.launch.exe) {
+    return refuse(`the command line of VM ${vm.name}'s QEMU is unknown (${src.launch?.note ?? "no launch facts recorded"}): Snapfleet cannot start it again`);
+  }
+  const current = await currentQemu(vm);
+  const manager = current?.manager ?? src.launch.manager;
+  if (manager.kind !== "plain") {
+    return refuse(
+      `VM ${vm.name} is owned by ${manager.kind === "libvirt" ? `libvirt (domain ${manager.name})` : `the systemd unit ${manager.name}`}: ${manager.reason}. ` +
+        `Snapfleet does not stop or start a VM behind its manager's back. Roll back by hand (the guest boots from the snapshot's disks${snap.mode === "live" ? "; its RAM state cannot be loaded through the manager" : ""}):`,
+      manualCommands(manager, src.disks, current?.process.pid),
+    );
+  }
+  const uid = process.getuid?.();
+  const qemuUid = current?.process.uid ?? src.launch.uid;
+  if (uid !== undefined && uid !== 0 && qemuUid !== null && qemuUid !== uid) {
+    return refuse(`VM ${vm.name}'s QEMU runs as uid ${qemuUid}, the dashboard as uid ${uid}: it could not start it as the same user`, manualCommands(manager, src.disks, current?.process.pid));
+  }
+  const missing = src.disks.filter((d) => !src.launch!.argv!.some((a) => a.includes(d.image)));
+  if (missing.length) {
+    return refuse(`the recorded command line does not open ${missing.map((d) => d.image).join(", ")}: the snapshot's disks are not the ones QEMU would start on`);
+  }
+  for (const d of src.disks) if (!(await exists(d.image))) return refuse(`the image ${d.image} does not exist any more`);
+  if (!(await exists(src.launch.exe))) return refuse(`the QEMU binary ${src.launch.exe} is gone`);
+  if (snap.mode === "live" && (!src.vmstate || !(await exists(src.vmstate)))) return refuse(`the snapshot's vmstate ${src.vmstate ?? ""} is missing`);
+  if (src.launchFrom === "vm") warnings.push("the snapshot predates launch facts: the VM's latest known command line is used; if its devices changed since, the RAM state will not load (the disks stay rolled back; undo with the safety snapshot)");
+  if (src.launch.exeDeleted) warnings.push(`the QEMU binary ${src.launch.exe} was replaced since the VM started: the new one will load the snapshot`);
+  if (!current) warnings.push("no QEMU runs for this VM now: its disks are rolled back and it is started");
+  return { ...plan, possible: true };
+}
+
+/** Why a verification cannot run, or null. */
+export async function planVerify(snap: SnapshotWithVm): Promise<string | null> {
+  const src = restoreSource(snap);
+  if (snap.deletedAt || snap.deletingSince) return "the snapshot is deleted or being deleted";
+  if (snap.status !== "completed") return `the snapshot is ${snap.status}: only a completed snapshot can be verified`;
+  if (snap.mode === "ram_only") return "a ram-only snapshot holds no disk state: the sandbox would have no disks of its instant";
+  if (!src.disks.length) return "the snapshot has no internal disk snapshot (taken before Snapfleet kept disk state inside the images)";
+  if (snap.vm.host.kind !== "local") return `the sandbox runs on the snapshot's host, and ${snap.vm.host.name} is a ${snap.vm.host.kind} host: Snapfleet verifies on the dashboard's own machine only`;
+  if (!src.launch?.argv || !src.launch.exe) return `the command line of the VM's QEMU is unknown (${src.launch?.note ?? "no launch facts recorded"})`;
+  if (snap.mode === "live" && (!src.vmstate || !(await exists(src.vmstate)))) return `the snapshot's vmstate ${src.vmstate ?? ""} is missing`;
+  return null;
+}

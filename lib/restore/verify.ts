@@ -1,0 +1,264 @@
+// Verifying a snapshot (POST /api/snapshots/{id}/verify): restore it into a throw-away sandbox QEMU on
+// its host and watch it run — proof that it is restorable before anyone needs it.
+//   setup:  per disk, a read-only NBD export of the snapshot's internal snapshot (`qemu-nbd -r -t
+//           -l snapshot.name=snapfleet-<id>`, image locking off on that read-only open — qemu-nbd has
+//           no --force-share —, the VM keeps its image; QEMU.md §9) and a
+//           throw-away qcow2 overlay over it in a private temp directory; the sandbox's command line
+//           (argv.ts sandboxArgv: same binary, machine and devices, NICs with no network, chardevs
+//           nulled, its own QMP socket, no display, -S -incoming defer).
+//   active: QEMU started (killed with the dashboard: setpriv --pdeathsig); `migrate-incoming exec:cat
+//           '<vmstate>'`; on failure QEMU exits and its stderr says why (a truncated vmstate: "Unknown
+//           combination of migration flags", …) — that is the verification's failure reason; `cont`;
+//           a few seconds of running; the guest still runs (not shut down, panicked or in an internal
+//           error); `screendump` (PNG; PPM converted in Node when the QEMU cannot); guest-ping when the
+//           VM has a guest-agent channel; `quit`; everything in the temp directory removed.
+// The snapshot row gets verifiedAt (and loses verifyError) or verifyError; the Restore row keeps the
+// console picture. Never touches the running VM or the snapshot's files: its images are opened
+// read-only without taking locks, the vmstate is only read, writes go to the overlays.
+import { spawn } from "node:child_process";
+import { existsSync, statSync } from "node:fs";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import net from "node:net";
+import os from "node:os";
+import path from "node:path";
+import { db } from "../db/client";
+import { guestAgentChardev } from "../fleet/qemu-argv";
+import { processAlive } from "../fleet/qemu-process";
+import type { Logger } from "../logger";
+import { connectQmp, type QmpClient } from "../qmp";
+import { publishSnapshot } from "../snapshots/jobs";
+import { snapshotInclude, toSnapshotJson } from "../snapshots/serialize";
+import { sandboxArgv } from "./argv";
+import { qemuErrorLines, qemuImg, RestoreStepError, sleep, startDetachedQemu, vmstateExecUri, waitForExit } from "./host-tools";
+import { recordRestoreResult, transitionRestore } from "./jobs";
+import { planVerify, restoreSource, type SnapshotWithVm } from "./plan";
+import { isPng, ppmToPng } from "./png";
+
+const QEMU_NBD = process.env.SNAPFLEET_QEMU_NBD ?? "qemu-nbd";
+const SETPRIV = "/usr/bin/setpriv";
+const LOAD_TIMEOUT_MS = 10 * 60_000;
+
+export interface VerifyOptions {
+  log: Logger;
+  /** How long the restored guest runs before its console is taken (default 5 s). */
+  runMs?: number;
+}
+
+export async function runVerify(restoreId: string, opts: VerifyOptions): Promise<void> {
+  const log = opts.log.child({ restore: restoreId });
+  const row = await db().restore.findUniqueOrThrow({ where: { id: restoreId } });
+  const snap = (await db().snapshot.findUniqueOrThrow({ where: { id: row.snapshotId }, include: { vm: { include: { host: true } } } })) as SnapshotWithVm;
+  const result: Record<string, unknown> = { steps: [] as string[] };
+  const steps = result.steps as string[];
+  const step = async (s: string) => {
+    steps.push(s);
+    await recordRestoreResult(restoreId, result).catch(() => undefined);
+  };
+  const children: Array<{ pid: number; exited: Promise<number | null> }> = [];
+  let dir: string | undefined;
+  let qmp: QmpClient | undefined;
+  let qemuLog = "";
+  let screenshot: Buffer | undefined;
+  try {
+    await transitionRestore(restoreId, "setup", { detail: "preparing a sandbox over read-only views of the snapshot's disks", data: { startedAt: new Date() } });
+    const refusal = await planVerify(snap);
+    if (refusal) throw new RestoreStepError("refused", refusal);
+    const src = restoreSource(snap);
+    const launch = src.launch!;
+    const live = snap.mode === "live";
+    const uri = live ? await vmstateExecUri(src.vmstate!, snap.vm.host.snapshotDir) : undefined;
+    dir = await mkdtemp(path.join(os.tmpdir(), "sf-verify-"));
+    const wrap = existsSync(SETPRIV) ? [SETPRIV, "--pdeathsig", "KILL", "--"] : undefined;
+    const disks = new Map<string, string>();
+    for (const [i, d] of src.disks.entries()) {
+      const sock = path.join(dir, `nbd${i}.sock`);
+      const nbd = spawnTool([...(wrap ?? []), QEMU_NBD, "--read-only", "--persistent", "--load-snapshot", `snapshot.name=${d.internalSnapshot}`, "-k", sock, "--image-opts", readOnlyImageOpts(d.image)], path.join(dir, `nbd${i}.log`));
+      children.push(nbd);
+      await waitFor(() => existsSync(sock), 15_000, async () => `qemu-nbd did not export ${d.internalSnapshot} of ${d.image}: ${await readFile(path.join(dir!, `nbd${i}.log`), "utf8").catch(() => "")}`);
+      const overlay = path.join(dir, `disk${i}.qcow2`);
+      await qemuImg(["create", "-q", "-f", "qcow2", "-b", `nbd+unix:///?socket=${sock}`, "-F", "raw", overlay], 60_000);
+      disks.set(d.image, overlay);
+    }
+    await step(`${disks.size} disk(s): read-only exports of the snapshot's internal snapshots, each under a throw-away overlay`);
+    const qmpSocket = path.join(dir, "qmp.sock");
+    const agentChardev = guestAgentChardev(launch.argv!);
+    const agentSocket = agentChardev ? path.join(dir, "qga.sock") : undefined;
+    const sb = sandboxArgv(launch.argv!, {
+      dir,
+      qmpSocket,
+      disks,
+      incoming: live,
+      agentChardev,
+      agentSocket,
+      isDirectory: (p) => {
+        try {
+          return statSync(p).isDirectory();
+        } catch {
+          return false;
+        }
+      },
+    });
+    if (sb.refusals.length) throw new RestoreStepError("refused", `this VM's command line cannot run in a sandbox: ${sb.refusals.join("; ")}`);
+    const logFile = path.join(dir, "qemu.log");
+    const qemu = startDetachedQemu({ exe: launch.exe!, argv: sb.argv, cwd: launch.cwd ?? "/", log: logFile, detached: false, wrapper: wrap });
+    children.push(qemu);
+    const readLog = async () => (qemuLog = await readFile(logFile, "utf8").catch(() => qemuLog));
+    result.sandboxPid = qemu.pid;
+    await transitionRestore(restoreId, "active", { detail: `sandbox QEMU (pid ${qemu.pid}) ${live ? "loading the RAM state" : "booting from the disks"}` });
+    qmp = await connectSandbox(qmpSocket, qemu, readLog);
+    if (live) {
+      await qmp.execute("migrate-incoming", { uri: uri! });
+      const outcome = await waitLoaded(qmp, qemu);
+      if (outcome !== "completed") {
+        await waitForExit(qemu.pid, null, 3_000);
+        throw new RestoreStepError("vmstate-load", `QEMU could not load the vmstate: ${qemuErrorLines(await readLog()) || outcome}`);
+      }
+      await step("RAM state loaded");
+    }
+    await qmp.cont();
+    const runMs = opts.runMs ?? 5_000;
+    await sleep(runMs);
+    if (!(await processAlive(qemu.pid))) throw new RestoreStepError("guest-stopped", `the sandbox QEMU exited while the guest ran: ${qemuErrorLines(await readLog()) || "no reason given"}`);
+    const status = await qmp.queryStatus();
+    if (status.status !== "running") throw new RestoreStepError("guest-stopped", `the restored guest is ${status.status} after ${runMs / 1000} s (not running)`);
+    await step(`the guest ran ${runMs / 1000} s`);
+    screenshot = await takeScreendump(qmp, dir);
+    result.screenshot = screenshot !== undefined;
+    await step(screenshot ? "console picture taken" : "no display device: no console picture");
+    if (agentSocket) {
+      const ping = await guestPing(agentSocket, 10_000);
+      result.guestPing = ping;
+      if (!ping.ok) throw new RestoreStepError("guest-agent", `the guest agent did not answer guest-ping: ${ping.error}`);
+      await step("the guest agent answered guest-ping");
+    }
+    const serial = sb.serialLogs[0];
+    if (serial) result.consoleTail = (await readFile(serial, "utf8").catch(() => "")).replaceAll("\r", "").slice(-1500);
+    const now = new Date();
+    await db().restore.update({ where: { id: restoreId }, data: { screenshot: screenshot ? new Uint8Array(screenshot) : null, result: result as object } });
+    await markSnapshot(snap.id, { verifiedAt: now, verifyError: null });
+    await transitionRestore(restoreId, "completed", { detail: `verified: ${steps.join("; ")}`, data: { finishedAt: now } });
+  } catch (err) {
+    const e = err instanceof RestoreStepError ? err : new RestoreStepError("internal", (err as Error).message, { cause: err });
+    log.info({ err: e.message }, "verification failed");
+    await markSnapshot(snap.id, { verifiedAt: null, verifyError: e.message }).catch(() => undefined);
+    await transitionRestore(restoreId, "failed", { detail: e.message, data: { finishedAt: new Date(), errorClass: e.errorClass, errorMessage: e.message } }).catch((terr) =>
+      log.error({ err: terr }, "could not mark the verification failed"),
+    );
+  } finally {
+    if (qmp?.connected) await qmp.execute("quit", undefined, { timeoutMs: 3_000 }).catch(() => undefined);
+    await qmp?.close().catch(() => undefined);
+    for (const c of children.reverse()) {
+      if (!(await waitForExit(c.pid, null, c === children[0] ? 5_000 : 100))) {
+        try {
+          process.kill(c.pid, "SIGKILL");
+        } catch {
+          // gone
+        }
+        await Promise.race([c.exited, sleep(3_000)]);
+      }
+    }
+    if (dir) await rm(dir, { recursive: true, force: true }).catch(() => undefined);
+  }
+}
+
+/**
+ * The image as qemu-nbd options, read-only and without image locking: the VM's QEMU holds its write lock
+ * (qemu-nbd has no --force-share; locking=off on a read-only open is what force-share does).
+ */
+function readOnlyImageOpts(image: string): string {
+  return `driver=qcow2,read-only=on,file.driver=file,file.locking=off,file.filename=${image.replaceAll(",", ",,")}`;
+}
+
+async function markSnapshot(id: string, data: { verifiedAt: Date | null; verifyError: string | null }): Promise<void> {
+  const updated = await db().snapshot.update({ where: { id }, data, include: snapshotInclude });
+  await publishSnapshot(toSnapshotJson(updated));
+}
+
+function spawnTool(cmd: string[], log: string): { pid: number; exited: Promise<number | null> } {
+  const s = startDetachedQemu({ exe: cmd[0]!, argv: cmd, cwd: "/", log, detached: false });
+  return s;
+}
+
+async function waitFor(ok: () => boolean, timeoutMs: number, why: () => Promise<string>): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!ok()) {
+    if (Date.now() > deadline) throw new RestoreStepError("sandbox", await why());
+    await sleep(100);
+  }
+}
+
+async function connectSandbox(socket: string, qemu: { pid: number }, readLog: () => Promise<string>): Promise<QmpClient> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    if (existsSync(socket)) {
+      try {
+        return await connectQmp({ kind: "unix", path: socket }, { connectTimeoutMs: 3_000, greetingTimeoutMs: 5_000, commandTimeoutMs: 30_000 });
+      } catch {
+        // not listening yet
+      }
+    }
+    if (!(await processAlive(qemu.pid))) throw new RestoreStepError("sandbox", `the sandbox QEMU exited at start: ${qemuErrorLines(await readLog()) || "no reason given"}`);
+    if (Date.now() > deadline) throw new RestoreStepError("sandbox", "the sandbox QEMU's monitor did not answer within 30 s");
+    await sleep(100);
+  }
+}
+
+async function waitLoaded(qmp: QmpClient, qemu: { pid: number }): Promise<string> {
+  const deadline = Date.now() + LOAD_TIMEOUT_MS;
+  for (;;) {
+    const info = await qmp.queryMigrate().catch(() => undefined);
+    if (info?.status === "completed") return "completed";
+    if (info?.status === "failed" || info?.status === "cancelled") return info["error-desc"] ?? `migration ${info.status}`;
+    if (!info && !(await processAlive(qemu.pid))) return "QEMU exited while loading";
+    if (!info && !qmp.connected) {
+      await sleep(300);
+      if (!(await processAlive(qemu.pid))) return "QEMU exited while loading";
+    }
+    if (Date.now() > deadline) return `not loaded within ${LOAD_TIMEOUT_MS / 60_000} min`;
+    await sleep(200);
+  }
+}
+
+/** PNG of the guest's console, or undefined when the VM has no display device. */
+async function takeScreendump(qmp: QmpClient, dir: string): Promise<Buffer | undefined> {
+  const png = path.join(dir, "console.png");
+  try {
+    await qmp.execute("screendump", { filename: png, format: "png" });
+    const buf = await readFile(png);
+    if (isPng(buf)) return buf;
+  } catch (err) {
+    const msg = (err as Error).message;
+    if (/console|display/i.test(msg) && !/format/i.test(msg)) return undefined;
+  }
+  // QEMU without PNG support (< 7.1, or built without libpng): PPM, converted here.
+  const ppm = path.join(dir, "console.ppm");
+  try {
+    await qmp.execute("screendump", { filename: ppm });
+    return ppmToPng(await readFile(ppm));
+  } catch {
+    return undefined;
+  }
+}
+
+/** guest-sync + guest-ping over the agent's socket (QEMU guest agent protocol: JSON lines). */
+function guestPing(socket: string, timeoutMs: number): Promise<{ ok: boolean; error?: string }> {
+  return new Promise((resolve) => {
+    const s = net.createConnection(socket);
+    const id = Math.floor(Math.random() * 1e9);
+    let buf = "";
+    const done = (r: { ok: boolean; error?: string }) => {
+      clearTimeout(timer);
+      s.destroy();
+      resolve(r);
+    };
+    const timer = setTimeout(() => done({ ok: false, error: `no answer within ${timeoutMs / 1000} s` }), timeoutMs);
+    s.on("connect", () => s.write(`\xff{"execute":"guest-sync-delimited","arguments":{"id":${id}}}\n{"execute":"guest-ping"}\n`));
+    s.setEncoding("utf8");
+    s.on("data", (d: string) => {
+      buf += d.replaceAll("\xff", "");
+      const lines = buf.split("\n").filter((l) => l.trim());
+      if (lines.some((l) => l.includes(`"return": ${id}`) || l.includes(`"return":${id}`)) && lines.some((l) => /"return":\s*\{\s*\}/.test(l))) done({ ok: true });
+    });
+    s.on("error", (err) => done({ ok: false, error: err.message }));
+  });
+}

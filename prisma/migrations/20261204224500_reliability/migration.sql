@@ -1,0 +1,3 @@
+-- AlterTable
+ALTER TABLE "Vm" ADD COLUMN     "frozen" JSONB,
+ADD COLUMN     "pausedBySnapfleet" JSONB;

@@ -16,6 +16,7 @@ step "unit and integration tests"; vitest run
 step "snapshot tests on $("$NEWER_QEMU" --version | head -1)"
 SNAPFLEET_QEMU="$NEWER_QEMU" vitest run tests/snapshots/run-snapshot.test.ts tests/snapshots/restore-consistency.test.ts \
   tests/snapshots/jobs.test.ts tests/snapshots/sink-survives-dashboard.test.ts tests/snapshots/disk-model.test.ts \
+  tests/snapshots/reliability-faults.test.ts \
   tests/bench-support/pause-strategy.qemu.test.ts tests/restore/restore.qemu.test.ts
 step "production build"; next build
 step "end-to-end tests"; playwright test

@@ -18,11 +18,14 @@ export interface EditorVm {
   hostId: string;
   hostName: string;
   tags: string[];
+  /** Per mode, why the VM's host kind cannot give it (lib/fleet/host-capabilities.ts); absent: no limit. */
+  modeBlockers?: Record<SnapshotModeName, string | null>;
 }
 
 export interface EditorHost {
   id: string;
   name: string;
+  modeBlockers?: Record<SnapshotModeName, string | null>;
 }
 
 type TargetKind = "vms" | "host" | "selector";
@@ -124,6 +127,15 @@ export function ScheduleEditor({
   }, [targetKind, selector, vms]);
 
   const targets = targetKind === "vms" ? { vmIds } : targetKind === "host" ? { hostId } : { selector: selector.trim() };
+  // Before the save: targets on a host kind that cannot give the mode (a TLS host: only disks-only).
+  const modeBlocker = (() => {
+    const blockers =
+      targetKind === "host"
+        ? [hosts.find((h) => h.id === hostId)?.modeBlockers?.[mode] ? { what: `host ${hosts.find((h) => h.id === hostId)!.name}`, why: hosts.find((h) => h.id === hostId)!.modeBlockers![mode]! } : null]
+        : (targetKind === "vms" ? vms.filter((v) => vmIds.includes(v.id)) : matched).map((v) => (v.modeBlockers?.[mode] ? { what: `VM ${v.name}`, why: v.modeBlockers[mode]! } : null));
+    const found = blockers.filter((b): b is { what: string; why: string } => b !== null);
+    return found.length ? `${found.map((b) => b.what).join(", ")}: ${found[0]!.why}` : null;
+  })();
 
   async function save(e: React.FormEvent) {
     e.preventDefault();
@@ -328,6 +340,11 @@ export function ScheduleEditor({
               </option>
             ))}
           </select>
+          {modeBlocker && (
+            <p data-testid="schedule-mode-blocker" className="mt-1 max-w-xl text-xs text-amber-700 dark:text-amber-400">
+              Not possible for {modeBlocker}
+            </p>
+          )}
         </Field>
       </Section>
 

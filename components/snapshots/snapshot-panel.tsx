@@ -5,7 +5,8 @@
 // `vm:<id>` for jobs started elsewhere (a schedule, another tab), and re-reads after a reconnect.
 // A 409 (a job already runs) opens that job instead of an error. Modes this VM cannot take are disabled
 // before the click, with the reason next to the picker: no background snapshot (QEMU, VFIO…) leaves
-// disks-only; writable disks that are not qcow2 (vm.diskSnapshotBlocker) leave ram-only.
+// disks-only; writable disks that are not qcow2 (vm.diskSnapshotBlocker) leave ram-only; a host kind that
+// cannot give a mode (vm.hostModeBlockers: a TLS host gives disks-only only) disables it with the reason.
 import { useCallback, useEffect, useState } from "react";
 import { useTopic } from "@/components/realtime/realtime-provider";
 import { formatBytes } from "@/components/fleet/format";
@@ -39,7 +40,10 @@ function modeAllowed(m: SnapshotModeName, liveImpossible: boolean, disksBlocked:
 export function SnapshotPanel({ vm }: { vm: VmJson }) {
   const liveImpossible = !vm.bgSnapshotSupported && vm.qemuVersion !== null;
   const diskBlocker = vm.diskSnapshotBlocker;
-  const allowed = (m: SnapshotModeName) => modeAllowed(m, liveImpossible, diskBlocker !== null);
+  // What the VM's host kind cannot give (a TLS host: only disks-only; lib/fleet/host-capabilities.ts).
+  const hostBlockers = vm.hostModeBlockers ?? null;
+  const hostBlocked = SNAPSHOT_MODES.filter((m) => hostBlockers?.[m]);
+  const allowed = (m: SnapshotModeName) => modeAllowed(m, liveImpossible, diskBlocker !== null) && !hostBlockers?.[m];
   const fallbackMode: SnapshotModeName = (["live", "ram-only", "disks-only"] as const).find(allowed) ?? "live";
   const noModePossible = !SNAPSHOT_MODES.some(allowed);
   const [picked, setPicked] = useState<SnapshotModeName>(fallbackMode);
@@ -177,6 +181,17 @@ export function SnapshotPanel({ vm }: { vm: VmJson }) {
           <span className="font-medium">Live and disks-only snapshots are disabled for this VM:</span> {diskBlocker}
           {/[.!?]$/.test(diskBlocker) ? "" : "."}
           {noModePossible && " RAM snapshots are blocked too (see the warning below): no snapshot mode is possible."}
+        </p>
+      )}
+      {hostBlocked.length > 0 && (
+        <p
+          data-testid="host-mode-blocker"
+          className="mt-2 rounded-md border border-amber-300 bg-amber-50 px-3 py-2 text-xs text-amber-900 dark:border-amber-800 dark:bg-amber-950 dark:text-amber-200"
+        >
+          <span className="font-medium">
+            {hostBlocked.join(" and ")} snapshot{hostBlocked.length > 1 ? "s are" : " is"} not offered on this {vm.hostKind ?? ""} host:
+          </span>{" "}
+          {hostBlockers?.[hostBlocked[0]!]}
         </p>
       )}
       <p className="mt-2 text-xs text-slate-500 dark:text-slate-400">

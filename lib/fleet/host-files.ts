@@ -1,18 +1,20 @@
 // File access on a host, whatever its kind: the snapshot engine writes, measures and prunes snapshot
 // files through this, and discovery lists QMP sockets through it. `local` hosts use node:fs; `ssh`
-// hosts use SFTP on the host's one shared SSH connection (lib/fleet/ssh.ts). A `tls` host's snapshot
-// directory lives on the dashboard's machine (its files are streamed here), so it is local too.
+// hosts use SFTP on the host's one shared SSH connection (lib/fleet/ssh.ts), and /proc and programs of
+// the host through SSH exec. A `tls` host gives no file access (QMP only: host-access.ts).
 // Invariants: every failure names the path and says what is wrong (missing, not a directory, not
 // writable, host unreachable); remove() of an absent path succeeds; remove() refuses `/` and
 // top-level directories, so a bad path cannot wipe a host.
+import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { createWriteStream as fsCreateWriteStream } from "node:fs";
-import { lstat, open, readdir, rm, stat, statfs, unlink } from "node:fs/promises";
+import { lstat, mkdir, open, readFile, readdir, rename, rm, rmdir, stat, statfs, unlink, writeFile } from "node:fs/promises";
 import path from "node:path";
 import type { SFTPWrapper, Stats as SftpStats } from "ssh2";
 import type { Host } from "../db/generated/client";
 import { InvalidInputError } from "../errors";
 import { HostValidationError } from "./errors";
+import { localFileHolders, type FileHolder } from "./open-files";
 import { getSshConnection, sshTargetOfHost, type SshConnection } from "./ssh";
 
 export interface HostFileStat {
@@ -36,9 +38,30 @@ export interface HostFiles {
   readRange(p: string, start: number, length: number): Promise<Buffer>;
   /** Paths of the unix sockets directly inside `dir` (QMP monitors), sorted. */
   listSockets(dir: string): Promise<string[]>;
+  /** Creates `dir` and its missing parents. */
+  mkdirp(dir: string): Promise<void>;
+  /** Removes one file; false when it was already absent. */
+  unlink(p: string): Promise<boolean>;
+  /** Removes a directory only when empty (never recursive). */
+  rmdir(p: string): Promise<"removed" | "absent" | "not-empty">;
+  /** The whole file (small files: status files, /proc entries); null when absent. */
+  readFile(p: string): Promise<Buffer | null>;
+  /** Writes a small file (replacing it), mode 0600. */
+  writeFile(p: string, data: string | Buffer): Promise<void>;
+  /** For each path some process of the host holds open (its /proc/<pid>/fd): who. Absent paths: not in the map. */
+  fileHolders(paths: string[]): Promise<Map<string, FileHolder[]>>;
+  /**
+   * Runs a program on the host (argv, no shell on local hosts; each argument single-quoted for the
+   * remote shell on SSH hosts) and returns its stdout; rejects with its stderr on a non-zero exit.
+   */
+  run(argv: string[], opts?: { timeoutMs?: number }): Promise<string>;
   close?(): Promise<void>;
 }
 
+/**
+ * The files of a host. Prefer hostAccessFor(host).files (host-access.ts), which is null for TLS hosts;
+ * this older entry point gives TLS hosts the dashboard's own files, as their snapshot directory once was.
+ */
 export function hostFilesFor(host: Host): HostFiles {
   if (host.kind === "ssh") return new SshHostFiles(host.name, () => getSshConnection(sshTargetOfHost(host)));
   return localHostFiles;
@@ -47,6 +70,11 @@ export function hostFilesFor(host: Host): HostFiles {
 /** File access over a given SSH connection (validating a host before it is saved). */
 export function sshHostFilesOver(label: string, connection: SshConnection): HostFiles {
   return new SshHostFiles(label, async () => connection);
+}
+
+/** File access over a host's shared SSH connection, fetched (and re-made if dropped) on each use. */
+export function sshHostFiles(label: string, connect: () => Promise<SshConnection>): HostFiles {
+  return new SshHostFiles(label, connect);
 }
 
 
@@ -167,7 +195,68 @@ export const localHostFiles: HostFiles = {
     }
     return sockets.sort();
   },
+
+  async mkdirp(dir) {
+    await mkdir(dir, { recursive: true });
+  },
+
+  async unlink(p) {
+    try {
+      await unlink(p);
+      return true;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "ENOENT") return false;
+      throw err;
+    }
+  },
+
+  async rmdir(p) {
+    try {
+      await rmdir(p);
+      return "removed";
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === "ENOENT") return "absent";
+      if (code === "ENOTEMPTY" || code === "EEXIST") return "not-empty";
+      throw err;
+    }
+  },
+
+  async readFile(p) {
+    try {
+      return await readFile(p);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "ENOENT") return null;
+      throw err;
+    }
+  },
+
+  async writeFile(p, data) {
+    const tmp = `${p}.tmp-${randomBytes(4).toString("hex")}`;
+    await writeFile(tmp, data, { mode: 0o600 });
+    await rename(tmp, p);
+  },
+
+  fileHolders: (paths) => localFileHolders(paths),
+
+  run(argv, opts) {
+    return new Promise((resolve, reject) => {
+      execFile(argv[0]!, argv.slice(1), { maxBuffer: 16 << 20, timeout: opts?.timeoutMs ?? 10 * 60_000 }, (err, stdout, stderr) => {
+        if (err) reject(new Error(`${argv[0]} failed: ${(stderr || err.message).trim()}`, { cause: err }));
+        else resolve(stdout);
+      });
+    });
+  },
 };
+
+/**
+ * One argument for a POSIX shell: single-quoted (a `'` inside becomes `'\''`), so nothing in it is
+ * expanded. NUL and newlines are refused (no argument Snapfleet passes has them).
+ */
+export function shellArg(a: string): string {
+  if (/[\0\n\r]/.test(a)) throw new InvalidInputError(`refusing to pass an argument with a NUL or newline to a remote shell: ${JSON.stringify(a)}`);
+  return `'${a.replaceAll("'", `'\\''`)}'`;
+}
 
 // --- SFTP ---------------------------------------------------------------------------------------
 
@@ -192,6 +281,10 @@ function call<T>(fn: (cb: (err: Error | null | undefined, value: T) => void) => 
 
 class SshHostFiles implements HostFiles {
   readonly kind = "ssh" as const;
+  /** The host's name, for messages. */
+  get label(): string {
+    return this.hostLabel;
+  }
 
   /** `host` is the host's name, for messages. */
   constructor(
@@ -318,5 +411,135 @@ class SshHostFiles implements HostFiles {
       .filter((e) => e.attrs.isSocket())
       .map((e) => path.posix.join(dir, e.filename))
       .sort();
+  }
+
+  async mkdirp(dir: string): Promise<void> {
+    const sftp = await this.sftp();
+    const parts = path.posix.normalize(dir).split("/").filter(Boolean);
+    let cur = "";
+    for (const part of parts) {
+      cur += `/${part}`;
+      const s = await this.sftpStat(sftp, cur);
+      if (s?.isDirectory()) continue;
+      if (s) throw new InvalidInputError(`${cur} on ${this.hostLabel} is not a directory`);
+      await call<void>((cb) => sftp.mkdir(cur, (err) => cb(err, undefined))).catch(async (err: unknown) => {
+        if (!(await this.sftpStat(sftp, cur))?.isDirectory()) throw new InvalidInputError(`cannot create ${cur} on ${this.hostLabel}: ${sftpWhy(err)}`, undefined, { cause: err });
+      });
+    }
+  }
+
+  async unlink(p: string): Promise<boolean> {
+    const sftp = await this.sftp();
+    try {
+      await call<void>((cb) => sftp.unlink(p, (err) => cb(err, undefined)));
+      return true;
+    } catch (err) {
+      if (isNoSuchFile(err)) return false;
+      throw new InvalidInputError(`cannot remove ${p} on ${this.hostLabel}: ${sftpWhy(err)}`, undefined, { cause: err });
+    }
+  }
+
+  async rmdir(p: string): Promise<"removed" | "absent" | "not-empty"> {
+    const sftp = await this.sftp();
+    try {
+      await call<void>((cb) => sftp.rmdir(p, (err) => cb(err, undefined)));
+      return "removed";
+    } catch (err) {
+      if (isNoSuchFile(err)) return "absent";
+      // SFTP v3 has no "not empty" status: a directory that is still there after a refused rmdir holds files.
+      const s = await this.sftpStat(sftp, p);
+      if (!s) return "absent";
+      if (s.isDirectory()) return "not-empty";
+      throw new InvalidInputError(`cannot remove ${p} on ${this.hostLabel}: ${sftpWhy(err)}`, undefined, { cause: err });
+    }
+  }
+
+  async readFile(p: string): Promise<Buffer | null> {
+    const sftp = await this.sftp();
+    let handle: Buffer;
+    try {
+      handle = await call<Buffer>((cb) => sftp.open(p, "r", cb));
+    } catch (err) {
+      if (isNoSuchFile(err)) return null;
+      throw new InvalidInputError(`cannot read ${p} on ${this.hostLabel}: ${sftpWhy(err)}`, undefined, { cause: err });
+    }
+    try {
+      // /proc files report size 0: read until end of file, whatever stat says.
+      const chunks: Buffer[] = [];
+      for (let pos = 0; pos < 16 << 20; ) {
+        const buf = Buffer.alloc(64 * 1024);
+        const n = await new Promise<number>((resolve, reject) =>
+          sftp.read(handle, buf, 0, buf.length, pos, (err, bytesRead) => {
+            if (err) return (err as { code?: number }).code === 1 ? resolve(0) : reject(err);
+            resolve(bytesRead);
+          }),
+        );
+        if (n === 0) break;
+        chunks.push(buf.subarray(0, n));
+        pos += n;
+      }
+      return Buffer.concat(chunks);
+    } finally {
+      await call<void>((cb) => sftp.close(handle, (err) => cb(err, undefined))).catch(() => {});
+    }
+  }
+
+  async writeFile(p: string, data: string | Buffer): Promise<void> {
+    const sftp = await this.sftp();
+    const tmp = `${p}.tmp-${randomBytes(4).toString("hex")}`;
+    await call<void>((cb) => sftp.writeFile(tmp, data, { mode: 0o600 }, (err) => cb(err, undefined)));
+    // posix-rename@openssh.com replaces an existing target (plain SFTP rename refuses to).
+    await call<void>((cb) => sftp.ext_openssh_rename(tmp, p, (err) => cb(err, undefined))).catch(async (err: unknown) => {
+      await call<void>((cb) => sftp.unlink(tmp, (e) => cb(e, undefined))).catch(() => {});
+      throw new InvalidInputError(`cannot write ${p} on ${this.hostLabel}: ${sftpWhy(err)}`, undefined, { cause: err });
+    });
+  }
+
+  async run(argv: string[], opts?: { timeoutMs?: number }): Promise<string> {
+    const conn = await this.connection();
+    return conn.exec(argv.map(shellArg).join(" "), opts?.timeoutMs ?? 10 * 60_000);
+  }
+
+  /**
+   * /proc of the remote host, with coreutils only: `ls -l /proc/<pid>/fd` lists every descriptor's target
+   * the SSH user may read (its own processes, e.g. the QEMU it runs; every process as root) — the same
+   * view the dashboard has of its own machine. Paths are compared after `realpath -m`.
+   */
+  async fileHolders(paths: string[]): Promise<Map<string, FileHolder[]>> {
+    const found = new Map<string, FileHolder[]>();
+    if (!paths.length) return found;
+    const conn = await this.connection();
+    const canonical = (await conn.exec(`realpath -m -- ${paths.map(shellArg).join(" ")}`)).split("\n").slice(0, paths.length);
+    const wanted = new Map<string, string>();
+    paths.forEach((p, i) => wanted.set(canonical[i] || p, p));
+    const listing = await conn.exec("ls -l /proc/[0-9]*/fd/ 2>/dev/null; true", 60_000);
+    const pids = new Map<number, string[]>();
+    let pid = 0;
+    for (const line of listing.split("\n")) {
+      const header = /^\/proc\/(\d+)\/fd\/?:$/.exec(line);
+      if (header) {
+        pid = Number(header[1]);
+        continue;
+      }
+      const arrow = line.indexOf(" -> ");
+      if (!pid || arrow < 0) continue;
+      const given = wanted.get(line.slice(arrow + 4));
+      if (given === undefined) continue;
+      const list = pids.get(pid) ?? [];
+      if (!list.includes(given)) list.push(given);
+      pids.set(pid, list);
+    }
+    if (!pids.size) return found;
+    const ids = [...pids.keys()];
+    const comms = await conn.exec(`for p in ${ids.join(" ")}; do c=$(cat /proc/$p/comm 2>/dev/null); echo "$p $c"; done`).catch(() => "");
+    const names = new Map(comms.split("\n").flatMap((l) => { const m = /^(\d+) (.*)$/.exec(l); return m ? [[Number(m[1]), m[2]!] as const] : []; }));
+    for (const [p, list] of pids) {
+      for (const given of list) {
+        const holders = found.get(given) ?? [];
+        holders.push({ pid: p, command: names.get(p) || `pid ${p}` });
+        found.set(given, holders);
+      }
+    }
+    return found;
   }
 }

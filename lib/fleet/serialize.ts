@@ -2,11 +2,12 @@
 // pages) goes through toVmJson, so a tab that reloads sees exactly what the stream told it.
 // `vmInclude` is the relation set toVmJson needs; pass rows loaded with it.
 import type { Host, Prisma, Vm } from "../db/generated/client";
+import { hostModeBlockers } from "./host-capabilities";
 import { parseLaunchFacts, type LaunchFacts } from "./launch-json";
 import { diskSnapshotBlocker, type DiskDriftJson, type HostJson, type VmAttentionJson, type VmDiskJson, type VmJson } from "./vm-json";
 
 export const vmInclude = {
-  host: { select: { name: true } },
+  host: { select: { name: true, kind: true } },
   snapshots: {
     where: { deletedAt: null },
     orderBy: { createdAt: "desc" },
@@ -16,7 +17,7 @@ export const vmInclude = {
 } satisfies Prisma.VmInclude;
 
 export type VmWithRelations = Vm & {
-  host: { name: string };
+  host: { name: string; kind?: Host["kind"] };
   snapshots?: Array<{ id: string; status: string; createdAt: Date; guestPauseMs: number | null }>;
 };
 
@@ -82,6 +83,7 @@ export function toVmJson(vm: VmWithRelations, extra: { nextScheduledAt?: Date | 
     memoryBytes: vm.memoryBytes === null ? null : Number(vm.memoryBytes),
     disks: disksOf(vm.disks),
     diskSnapshotBlocker: diskSnapshotBlocker(disksOf(vm.disks)),
+    ...(vm.host.kind ? { hostKind: vm.host.kind, hostModeBlockers: hostModeBlockers(vm.host.kind, vm.qemuVersion) } : {}),
     diskDrift: diskDriftOf(vm.diskDrift),
     tags: vm.tags,
     bgSnapshotSupported: vm.bgSnapshotSupported,

@@ -10,8 +10,6 @@
 //    `shutdown` when QEMU exited after a SHUTDOWN event); discovery reconnects on its next pass.
 //  - Which VM a session belongs to is looked up at event time (`bindings`), so discovery can bind a
 //    session it opened for a new socket to the row it then creates or revives.
-import { readFile, statfs } from "node:fs/promises";
-import os from "node:os";
 import { db } from "../db/client";
 import type { Host } from "../db/generated/client";
 import { DomainError, NotFoundError } from "../errors";
@@ -21,14 +19,13 @@ import {
   QmpEndpointError,
   QmpMonitorBusyError,
   QmpPool,
-  formatEndpoint,
   type QmpClient,
   type QmpEndpoint,
 } from "../qmp";
 import { VmMonitorBusyError, VmUnreachableError } from "./errors";
 import { STATE_EVENTS, applyVmState, stateFromEvent, stateFromRunState } from "./live-state";
 import type { ProbeHostContext } from "./probe";
-import { getSshConnection, sshTargetOfHost, type SshConnection } from "./ssh";
+import { hostAccessFor } from "./host-access";
 
 const log = logger.child({ component: "vm-sessions" });
 
@@ -58,77 +55,18 @@ function registry(): SessionRegistry {
 
 
 /** The QMP endpoint of a monitor on a host: a socket path (local, ssh) or host:port (tls). */
-export async function endpointFor(host: Host, endpoint: string): Promise<QmpEndpoint> {
-  switch (host.kind) {
-    case "local":
-      return { kind: "unix", path: endpoint };
-    case "ssh": {
-      const ssh = await getSshConnection(sshTargetOfHost(host));
-      return {
-        kind: "ssh",
-        host: ssh.target.address,
-        port: ssh.target.port,
-        username: ssh.target.user,
-        socketPath: endpoint,
-        hostKeySha256: ssh.hostKeySha256,
-        sshClient: ssh.client,
-      };
-    }
-    case "tls": {
-      const m = /^(\[[0-9a-fA-F:.]+\]|[^:]+):(\d+)$/.exec(endpoint);
-      if (!m) throw new DomainError(`TLS endpoint "${endpoint}" is not host:port`);
-      if (!host.tlsCaPath) throw new DomainError(`host ${host.name} has no CA certificate configured`);
-      const [ca, cert, key] = await Promise.all([
-        readFile(host.tlsCaPath),
-        host.tlsCertPath ? readFile(host.tlsCertPath) : undefined,
-        host.tlsKeyPath ? readFile(host.tlsKeyPath) : undefined,
-      ]);
-      return { kind: "tls", host: m[1]!.replace(/^\[|\]$/g, ""), port: Number(m[2]), ca, cert, key };
-    }
-  }
+export function endpointFor(host: Host, endpoint: string): Promise<QmpEndpoint> {
+  return hostAccessFor(host).endpoint(endpoint);
 }
 
 /** The pool key of a monitor endpoint, computed without connecting or reading credentials. */
 export function endpointKey(host: Host, endpoint: string): string {
-  switch (host.kind) {
-    case "local":
-      return formatEndpoint({ kind: "unix", path: endpoint });
-    case "ssh":
-      return formatEndpoint({ kind: "ssh", host: host.address ?? "", port: host.port ?? 22, username: host.user ?? "", socketPath: endpoint });
-    case "tls": {
-      const m = /^(\[[0-9a-fA-F:.]+\]|[^:]+):(\d+)$/.exec(endpoint);
-      return m ? formatEndpoint({ kind: "tls", host: m[1]!.replace(/^\[|\]$/g, ""), port: Number(m[2]), ca: "" }) : `tls:${endpoint}`;
-    }
-  }
+  return hostAccessFor(host).endpointKey(endpoint);
 }
 
 /** What probeVm needs to know about the machine QEMU runs on. */
 export function probeContextFor(host: Host): ProbeHostContext {
-  if (host.kind === "local") {
-    return {
-      kernelRelease: async () => os.release(),
-      fsTypeOf: async (p) => {
-        const s = await statfs(p).catch(() => null);
-        if (!s) return null;
-        // linux/magic.h
-        if (s.type === 0x01021994) return "tmpfs";
-        if (s.type === 0x958458f6) return "hugetlbfs";
-        return `filesystem 0x${s.type.toString(16)}`;
-      },
-    };
-  }
-  if (host.kind === "ssh") {
-    const conn = (): Promise<SshConnection> => getSshConnection(sshTargetOfHost(host));
-    return {
-      kernelRelease: async () => (await conn()).kernelRelease(),
-      fsTypeOf: async (p) => {
-        const quoted = `'${p.replaceAll("'", `'\\''`)}'`;
-        const out = await (await conn()).exec(`stat -f -c %T ${quoted}`).catch(() => null);
-        return out?.trim() || null;
-      },
-    };
-  }
-  return { kernelRelease: async () => null, fsTypeOf: async () => null };
+  return hostAccessFor(host).probe;
 }
 
 function wire(client: QmpClient, key: string): void {

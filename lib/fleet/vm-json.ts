@@ -65,6 +65,16 @@ export const vmJsonSchema = z.object({
   bgSnapshotBlocker: z.string().nullable(),
   /** Why live and disks-only snapshots are impossible for this VM's disks (diskSnapshotBlocker). */
   diskSnapshotBlocker: z.string().nullable(),
+  /** The kind of the VM's host (local, ssh, tls). */
+  hostKind: z.enum(["local", "ssh", "tls"]).optional(),
+  /**
+   * Per snapshot mode, why the VM's host kind cannot give it (lib/fleet/host-capabilities.ts), or null:
+   * a TLS host gives only QMP, so only disks-only. Shown before the click; the API refuses the same (422).
+   */
+  hostModeBlockers: z
+    .object({ live: z.string().nullable(), "ram-only": z.string().nullable(), "disks-only": z.string().nullable() })
+    .nullable()
+    .optional(),
   diskDrift: diskDriftJsonSchema.nullable(),
   lastSeenAt: z.string().nullable(),
   goneAt: z.string().nullable(),

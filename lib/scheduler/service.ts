@@ -7,6 +7,7 @@ import { Prisma } from "../db/generated/client";
 import { ConflictError, InvalidInputError, NotFoundError } from "../errors";
 import { describeCron, listOccurrences, nextRunAfter } from "../schedule-rules/cron";
 import { describeTargets, scheduleTargetsSchema, staggerOffsets, TargetIndex, type ScheduleTargets } from "../schedule-rules/targets";
+import { hostModeBlocker, type SnapshotModeKey } from "../fleet/host-capabilities";
 import { getLimits } from "../snapshots/admission";
 import type { ScheduleCreateInput, ScheduleUpdateInput } from "../validations/schedule";
 import { fromDbMode, toDbMode } from "../validations/snapshot";
@@ -105,6 +106,37 @@ async function assertTargetsExist(targets: ScheduleTargets): Promise<void> {
   }
 }
 
+/**
+ * A schedule whose targets include a VM on a host kind that cannot give its mode (a TLS host: only
+ * disks-only; lib/fleet/host-capabilities.ts) is refused on save, with the reason — it would fail on
+ * every run. Selector targets are resolved at every firing, so they are checked there (the run records
+ * the 422 of each VM it cannot snapshot).
+ */
+async function assertModeOffered(targets: ScheduleTargets, mode: SnapshotModeKey): Promise<void> {
+  const where = "hostId" in targets ? { hostId: targets.hostId } : "vmIds" in targets ? { id: { in: targets.vmIds } } : null;
+  if (!where) return;
+  const vms = await db().vm.findMany({
+    where: { ...where, state: { not: "gone" } },
+    select: { name: true, qemuVersion: true, host: { select: { name: true, kind: true } } },
+    orderBy: { name: "asc" },
+  });
+  const blocked = vms.flatMap((v) => {
+    const why = hostModeBlocker(v.host.kind, mode, v.qemuVersion);
+    return why ? [{ vm: v.name, host: v.host, why }] : [];
+  });
+  if ("hostId" in targets && !vms.length) {
+    const host = await db().host.findUnique({ where: { id: targets.hostId }, select: { name: true, kind: true } });
+    const why = host ? hostModeBlocker(host.kind, mode, null) : null;
+    if (host && why) throw new InvalidInputError(`mode: ${host.kind} host ${host.name} cannot take ${mode} snapshots: ${why}`);
+    return;
+  }
+  if (!blocked.length) return;
+  const first = blocked[0]!;
+  throw new InvalidInputError(
+    `mode: ${blocked.length === 1 ? `VM ${first.vm}` : `${blocked.length} target VMs (${blocked.map((b) => b.vm).slice(0, 5).join(", ")}${blocked.length > 5 ? ", …" : ""})`} on ${first.host.kind} host ${first.host.name} cannot take ${mode} snapshots: ${first.why}`,
+  );
+}
+
 function uniqueName<T>(p: Promise<T>, name: string | undefined): Promise<T> {
   return p.catch((err) => {
     if (err instanceof Prisma.PrismaClientKnownRequestError && err.code === "P2002") {
@@ -116,6 +148,7 @@ function uniqueName<T>(p: Promise<T>, name: string | undefined): Promise<T> {
 
 export async function createSchedule(input: ScheduleCreateInput, now: Date): Promise<ScheduleView> {
   await assertTargetsExist(input.targets);
+  await assertModeOffered(input.targets, input.mode);
   const nextRunAt = input.enabled ? nextRunAfter(input.cron, input.timezone, now) : null;
   const s = await uniqueName(
     db().schedule.create({
@@ -130,6 +163,13 @@ export async function createSchedule(input: ScheduleCreateInput, now: Date): Pro
 
 export async function updateSchedule(id: string, input: ScheduleUpdateInput, now: Date): Promise<ScheduleView> {
   if (input.targets) await assertTargetsExist(input.targets);
+  if (input.targets || input.mode) {
+    const current = await db().schedule.findUnique({ where: { id }, select: { targets: true, mode: true } });
+    if (current) {
+      const targets = input.targets ?? scheduleTargetsSchema.safeParse(current.targets).data;
+      if (targets) await assertModeOffered(targets, input.mode ?? fromDbMode(current.mode));
+    }
+  }
   const s = await db().$transaction(async (tx) => {
     // Locks the row: a claim in progress finishes first, so nextRunAt is recomputed after it.
     const [current] = await tx.$queryRaw<{ id: string; cron: string; timezone: string; enabled: boolean }[]>`

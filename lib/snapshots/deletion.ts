@@ -15,7 +15,7 @@
 import { db } from "../db/client";
 import type { Prisma } from "../db/generated/client";
 import { ConflictError, NotFoundError } from "../errors";
-import { hostFilesFor } from "../fleet/host-files";
+import { hostAccessFor } from "../fleet/host-access";
 import { getVmSession } from "../fleet/sessions";
 import type { Logger } from "../logger";
 import type { QmpClient } from "../qmp";
@@ -135,7 +135,8 @@ async function runDeletion(row: Row, opts: DeleteOptions): Promise<SnapshotJson>
       return undefined;
     });
   }
-  const ctx = { qmp, files: hostFilesFor(row.vm.host), driftAcknowledged: driftAcknowledged(vm.diskDrift) };
+  // The host-access seam: local fs, SFTP + the host's /proc over SSH, or nothing but QMP (TLS).
+  const ctx = { qmp, files: hostAccessFor(row.vm.host).files, driftAcknowledged: driftAcknowledged(vm.diskDrift) };
   for (const step of journal.steps) {
     if (step.state === "done") continue;
     step.state = "running";

@@ -7,7 +7,7 @@
 import { db } from "../db/client";
 import { Prisma } from "../db/generated/client";
 import { getVmSession } from "../fleet/sessions";
-import { hostFilesFor } from "../fleet/host-files";
+import { hostAccessFor } from "../fleet/host-access";
 import type { Logger } from "../logger";
 import type { QmpClient } from "../qmp";
 import type { SnapshotModeName } from "../validations/snapshot";
@@ -110,7 +110,9 @@ export async function executeSnapshotJob(snapshotId: string, opts: ExecuteSnapsh
       mode: row.mode.replace("_", "-") as SnapshotModeName,
       vmDirName: vmDirName(vm),
       hostKind: vm.host.kind,
-      hostFiles: hostFilesFor(vm.host),
+      // The host-access seam (lib/fleet/host-access.ts): its files (local, SFTP, none on TLS) and how the vmstate gets there.
+      hostFiles: hostAccessFor(vm.host).files,
+      vmstateWriter: hostAccessFor(vm.host).vmstateWriter ?? undefined,
       snapshotRoot: vm.host.snapshotDir,
       bgSnapshotBlocker: vm.bgSnapshotBlocker,
       signal: controller.signal,

@@ -9,14 +9,11 @@
 // not an error (deletion is retried after crashes); an image held by a process other than the VM's
 // QEMU is never touched; qemu-img never writes an image a QEMU holds (its own lock check is a second
 // guard behind ours).
-import { execFile } from "node:child_process";
-import { access } from "node:fs/promises";
-import { promisify } from "node:util";
-import { describeHolders, localFileHolders } from "../fleet/open-files";
+import { localHostFiles, type HostFiles } from "../fleet/host-files";
+import { describeHolders } from "../fleet/open-files";
 import { QmpCommandError, type QmpClient } from "../qmp";
 import type { BlockDeviceInfo, ImageInfoSnapshot } from "../qmp/types";
 
-const execFileAsync = promisify(execFile);
 const QEMU_IMG = "qemu-img";
 
 /** An image is held by a process Snapfleet may not act through: nothing was changed. */
@@ -40,7 +37,12 @@ export type DeleteOutcome = "deleted-live" | "deleted-offline" | "already-gone" 
  * reachable: if that QEMU has the image open, the snapshot is deleted through it. Otherwise the image
  * must be held by no process at all (local host) and qemu-img deletes it offline.
  */
-export async function deleteInternalSnapshot(target: { image: string; name: string }, qmp: QmpClient | undefined): Promise<DeleteOutcome> {
+export async function deleteInternalSnapshot(
+  target: { image: string; name: string },
+  qmp: QmpClient | undefined,
+  /** The image's host (local fs, or SSH: /proc and qemu-img run there); null: QMP only (TLS hosts). */
+  files: HostFiles | null = localHostFiles,
+): Promise<DeleteOutcome> {
   if (qmp?.connected) {
     const node = await findImageNode(qmp, target.image);
     if (node) {
@@ -55,40 +57,38 @@ export async function deleteInternalSnapshot(target: { image: string; name: stri
       return "deleted-live";
     }
   }
-  if (!(await exists(target.image))) return "image-gone";
-  const holders = (await localFileHolders([target.image])).get(target.image);
+  if (!files) {
+    throw new ImageInUseError(
+      `the VM's QEMU does not hold ${target.image} now (or is unreachable), and its host gives Snapfleet only QMP: ` +
+        `delete internal snapshot ${target.name} on the host with qemu-img snapshot -d while no process holds the image, or once the VM runs again`,
+    );
+  }
+  if (!(await files.stat(target.image))) return "image-gone";
+  const holders = (await files.fileHolders([target.image])).get(target.image);
   if (holders?.length) {
     throw new ImageInUseError(
       `${target.image} is open by ${describeHolders(holders)}, which is not this VM's QEMU as Snapfleet reaches it: ` +
         "its internal snapshot can be deleted only through the process that holds the image",
     );
   }
-  const snapshots = await listInternalSnapshotsOffline(target.image);
+  const snapshots = await listInternalSnapshotsOffline(target.image, files);
   if (!snapshots.some((s) => s.name === target.name)) return "already-gone";
-  await runQemuImg(["snapshot", "-d", target.name, target.image]);
+  await runQemuImg(["snapshot", "-d", target.name, target.image], files);
   return "deleted-offline";
 }
 
 /** The internal snapshots of an image no process writes (read with force-share: safe while a QEMU reads it). */
-export async function listInternalSnapshotsOffline(image: string): Promise<ImageInfoSnapshot[]> {
-  const out = await runQemuImg(["info", "-U", "--output=json", image]);
+export async function listInternalSnapshotsOffline(image: string, files: HostFiles = localHostFiles): Promise<ImageInfoSnapshot[]> {
+  const out = await runQemuImg(["info", "-U", "--output=json", image], files);
   const info = JSON.parse(out) as { snapshots?: ImageInfoSnapshot[] };
   return info.snapshots ?? [];
 }
 
-async function exists(p: string): Promise<boolean> {
-  return access(p).then(
-    () => true,
-    () => false,
-  );
-}
-
-async function runQemuImg(args: string[]): Promise<string> {
+/** qemu-img on the image's host (locally without a shell; over SSH with every argument quoted). */
+async function runQemuImg(args: string[], files: HostFiles): Promise<string> {
   try {
-    const { stdout } = await execFileAsync(QEMU_IMG, args, { maxBuffer: 16 << 20, timeout: 10 * 60_000 });
-    return stdout;
+    return await files.run([QEMU_IMG, ...args], { timeoutMs: 10 * 60_000 });
   } catch (err) {
-    const e = err as Error & { stderr?: string };
-    throw new Error(`qemu-img ${args[0]} failed: ${(e.stderr || e.message).trim()}`, { cause: err });
+    throw new Error(`qemu-img ${args[0]} failed: ${(err as Error).message.replace(/^qemu-img failed: /, "").trim()}`, { cause: err });
   }
 }

@@ -12,12 +12,14 @@
 //  - A running job holds the advisory lock job:<id> on its own connection (locks.ts); crash recovery
 //    (recovery.ts) only touches in-flight rows whose lock is free, i.e. whose process died.
 //  - A VM whose disks cannot hold a snapshot (raw images: diskSnapshotBlocker) is refused here, before
-//    anything is queued, for the modes that need its disks.
+//    anything is queued, for the modes that need its disks; so is a mode its host kind cannot give
+//    (a TLS host: only disks-only — lib/fleet/host-capabilities.ts).
 //  - createdAt is set here with millisecond precision so the (createdAt, id) keyset cursor is exact.
 import { fromPrisma } from "pg-boss";
 import { db } from "../db/client";
 import { Prisma } from "../db/generated/client";
 import { ConflictError, InvalidInputError, NotFoundError } from "../errors";
+import { hostModeBlocker, type HostKindName } from "../fleet/host-capabilities";
 import { diskSnapshotBlocker, type VmDiskJson } from "../fleet/vm-json";
 import { requireBoss, SNAPSHOT_RUN_QUEUE, type SnapshotRunJobData } from "../jobs/boss";
 import { publish } from "../realtime/publish";
@@ -66,12 +68,18 @@ export interface CreateSnapshotJobInput {
 export async function createSnapshotJob(input: CreateSnapshotJobInput): Promise<SnapshotJson> {
   const boss = requireBoss();
   const json = await db().$transaction(async (tx) => {
-    const [vm] = await tx.$queryRaw<Array<{ id: string; name: string; state: string; hostId: string; disks: VmDiskJson[] | null }>>`
-      SELECT id, name, state::text AS state, "hostId", disks FROM "Vm" WHERE id = ${input.vmId}::uuid FOR UPDATE`;
+    const [vm] = await tx.$queryRaw<
+      Array<{ id: string; name: string; state: string; hostId: string; disks: VmDiskJson[] | null; qemuVersion: string | null; hostKind: HostKindName; hostName: string }>
+    >`
+      SELECT v.id, v.name, v.state::text AS state, v."hostId", v.disks, v."qemuVersion", h.kind::text AS "hostKind", h.name AS "hostName"
+      FROM "Vm" v JOIN "Host" h ON h.id = v."hostId" WHERE v.id = ${input.vmId}::uuid FOR UPDATE OF v`;
     if (!vm) throw new NotFoundError(`no VM with id ${input.vmId}`);
     if (vm.state === "gone" || vm.state === "shutdown") {
       throw new InvalidInputError(`VM ${vm.name} is ${vm.state === "gone" ? "gone" : "shut down"}: only a running or paused VM can be snapshotted`);
     }
+    // What the host kind cannot give is refused here, before anything is queued (host-capabilities.ts).
+    const hostBlocker = hostModeBlocker(vm.hostKind, input.mode, vm.qemuVersion);
+    if (hostBlocker) throw new InvalidInputError(`VM ${vm.name} on ${vm.hostKind} host ${vm.hostName} cannot take a ${input.mode} snapshot: ${hostBlocker}`);
     const diskBlocker = input.mode === "ram-only" ? null : diskSnapshotBlocker(Array.isArray(vm.disks) ? vm.disks : []);
     if (diskBlocker) throw new InvalidInputError(`VM ${vm.name} cannot take a ${input.mode} snapshot: ${diskBlocker}`);
     const [free] = await tx.$queryRaw<Array<{ ok: boolean }>>`

@@ -1,13 +1,14 @@
 // Preflight of a snapshot: everything that can be checked BEFORE the VM is touched, each refusal saying
 // what is wrong and what to do. Runs only queries (no capability change, no file left behind): a
 // refused snapshot leaves the VM and the host exactly as they were.
-// Checks (QEMU.md §1, §2, §5): host kind we can stream from; VM running or paused; no migration or
+// Checks (QEMU.md §1, §2, §5): a mode the host kind can give (lib/fleet/host-capabilities.ts); VM running or paused; no migration or
 // snapshot in flight (QEMU runs one at a time); background snapshot available and no incompatible
 // capability on (live, ram-only); no block job on the disks; a writable disk for disks-only, and every
 // writable disk qcow2 (its snapshot lives inside the image: docs/disk-chains.md); target
 // directory present, writable and with free space ≥ guest RAM + margin (a full disk mid-stream is
 // survivable thanks to the sink, but it wastes the whole run).
 import type { HostFiles } from "../fleet/host-files";
+import { hostModeBlocker } from "../fleet/host-capabilities";
 import { diskSnapshotBlocker } from "../fleet/vm-json";
 import type { QmpClient, QmpVersionTriple } from "../qmp";
 import { incompatibleCapabilitiesOn } from "../qmp/capabilities";
@@ -43,7 +44,8 @@ export interface PreflightInput {
   qmp: QmpClient;
   mode: SnapshotModeName;
   hostKind: "local" | "ssh" | "tls";
-  hostFiles: Pick<HostFiles, "kind" | "assertWritableDir" | "freeBytes">;
+  /** null: the host gives no file access (TLS: QMP only), so only disks-only (internal snapshots) is possible. */
+  hostFiles: Pick<HostFiles, "kind" | "assertWritableDir" | "freeBytes"> | null;
   /** The host's snapshot directory (the VM's and the snapshot's sub-directories are created later). */
   snapshotRoot: string;
   /** Discovery's verdict when a background snapshot is impossible (VFIO, shared memory…). */
@@ -67,14 +69,12 @@ const version = (v: QmpVersionTriple) => `${v.major}.${v.minor}.${v.micro}`;
 
 export async function preflightSnapshot(input: PreflightInput): Promise<PreflightReport> {
   const { qmp, mode } = input;
-  if (input.hostKind === "ssh") {
-    throw new SnapshotRefusedError("snapshots of VMs on SSH hosts are not supported yet: only VMs on the dashboard's own machine (local hosts)");
-  }
-  if (input.hostKind === "tls") {
-    throw new SnapshotRefusedError(
-      "snapshots of VMs reached over TLS are not supported yet: QEMU must stream its state to the dashboard's local socket, so only local hosts work",
-    );
-  }
+  const qv = qmp.greeting.version.qemu;
+  // The same verdict the API gave before queueing (host-capabilities.ts); checked again in case the
+  // host or QEMU changed since.
+  const hostBlocker = hostModeBlocker(input.hostKind, mode, `${qv.major}.${qv.minor}.${qv.micro}`);
+  if (hostBlocker) throw new SnapshotRefusedError(hostBlocker);
+  if (mode !== "disks-only" && !input.hostFiles) throw new SnapshotRefusedError("this host gives no access to its files: only a disks-only snapshot is possible");
 
   const status = await qmp.queryStatus();
   if (status.status !== "running" && status.status !== "paused") {
@@ -122,13 +122,15 @@ export async function preflightSnapshot(input: PreflightInput): Promise<Prefligh
   }
 
   const memoryBytes = (await qmp.queryMemorySizeSummary())["base-memory"];
+  const requiredBytes = requiredFreeBytes(mode, memoryBytes);
+  // A host without file access (TLS: QMP only) takes disks-only snapshots inside its images: no directory.
+  if (!input.hostFiles) return { qemuVersion, runState: status.status, memoryBytes, disks, capabilities, freeBytes: 0, requiredBytes: 0 };
   try {
     await input.hostFiles.assertWritableDir(input.snapshotRoot);
   } catch (err) {
     throw new SnapshotRefusedError(`the snapshot directory cannot be used: ${(err as Error).message}. Fix it in Settings → Hosts`);
   }
   const freeBytes = await input.hostFiles.freeBytes(input.snapshotRoot);
-  const requiredBytes = requiredFreeBytes(mode, memoryBytes);
   if (freeBytes < requiredBytes) {
     throw new SnapshotRefusedError(
       `only ${gib(freeBytes)} free in ${input.snapshotRoot}; this snapshot needs at least ${gib(requiredBytes)}` +

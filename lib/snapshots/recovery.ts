@@ -8,11 +8,10 @@
 // Invariants: a job whose advisory lock job:<id> is held is alive (or followed) and never touched; a
 // vmstate whose sink still reads QEMU's stream is never cut (QEMU.md §2); nothing outside a row's
 // ledger is removed; a job is completed here only on proof (docs/reliability.md).
-import { stat, unlink } from "node:fs/promises";
 import { db } from "../db/client";
 import type { Prisma } from "../db/generated/client";
 import { getVmSession } from "../fleet/sessions";
-import { hostFilesFor } from "../fleet/host-files";
+import { hostAccessFor } from "../fleet/host-access";
 import type { Logger } from "../logger";
 import { describeArtifact, parseArtifacts, type Artifact, type InternalSnapshotArtifact } from "./artifacts";
 import { parseVmUndo, undoAfterCrash, type UndoOutcome } from "./crash-undo";
@@ -24,7 +23,8 @@ import { lockKey, tryAdvisoryLock, type HeldLock } from "./locks";
 import { removeArtifact } from "./remove-artifacts";
 import type { SnapshotFile } from "./run-snapshot";
 import { IN_FLIGHT_STATUSES, type SnapshotStatusName } from "./state-machine";
-import { describeSinkOutcome, inspectSink, type SinkInspection } from "./vmstate-sink";
+import { inspectSinkOn } from "./remote-sink";
+import { describeSinkOutcome, type SinkInspection } from "./vmstate-sink";
 
 /** Dead runs this process follows until their stream ends (each holds the run's job lock). */
 const g = globalThis as typeof globalThis & { __snapfleetRecoveryTrackers?: Map<string, Promise<void>> };
@@ -76,8 +76,8 @@ export async function recoverInterruptedSnapshots(log: Logger, opts: RecoveryOpt
       const undone = await undoDeadRun(row.id, row.vm.id, current.undoOnCrash, log);
       const ledger = parseArtifacts(row.artifacts);
       const vmstate = vmstateOf(ledger);
-      // The sink is a local process: its status file is on this machine, whatever the host kind.
-      const sink = vmstate ? await inspectSink(vmstate) : undefined;
+      // The writer's status file: this machine's local sink, or an SSH host's exec: writer (read over SFTP).
+      const sink = vmstate ? await inspectSinkOn(hostAccessFor(row.vm.host), vmstate) : undefined;
       if (sink?.alive && vmstate) {
         log.warn(
           { snapshot: row.id, sinkPid: sink.status.pid, sinkState: sink.status.state },
@@ -121,7 +121,10 @@ function followDeadRun(row: DeadRow, vmstate: string, lock: HeldLock, log: Logge
       let status = row.status;
       const startedAt = Date.now();
       for (;;) {
-        const sink = await inspectSink(vmstate);
+        const sink = await inspectSinkOn(hostAccessFor(row.vm.host), vmstate).catch((err: unknown) => {
+          log.debug({ err, snapshot: row.id }, "the host of a followed snapshot cannot be read right now");
+          return { alive: true } as const; // unknown is not dead: keep following
+        });
         if (!sink?.alive) break;
         const qmp = await getVmSession(row.vmId).catch((err: unknown) => {
           log.debug({ err, snapshot: row.id }, "the VM of a followed snapshot is not reachable right now");
@@ -159,7 +162,7 @@ function followDeadRun(row: DeadRow, vmstate: string, lock: HeldLock, log: Logge
       const current = await db().snapshot.findUnique({ where: { id: row.id }, select: { status: true, undoOnCrash: true } });
       if (!current || !IN_FLIGHT_STATUSES.includes(current.status)) return; // force-failed meanwhile
       const undone = await undoDeadRun(row.id, row.vmId, current.undoOnCrash, log);
-      await settleDeadRun(row, current.status, parseArtifacts(row.artifacts), await inspectSink(vmstate), undone, log);
+      await settleDeadRun(row, current.status, parseArtifacts(row.artifacts), await inspectSinkOn(hostAccessFor(row.vm.host), vmstate), undone, log);
     } catch (err) {
       log.error({ err, snapshot: row.id }, "following an interrupted snapshot failed; the next sweep retries");
     } finally {
@@ -194,7 +197,8 @@ async function completedThere(row: DeadRow, status: SnapshotStatusName, ledger: 
   if (vmstate) {
     const r = sink?.status.result;
     if (!r?.complete) return "its vmstate is not complete";
-    const size = await stat(vmstate).then((s) => s.size, () => -1);
+    const hostFiles = hostAccessFor(row.vm.host).files;
+    const size = hostFiles ? await hostFiles.stat(vmstate).then((s) => s?.size ?? -1, () => -1) : -1;
     if (size !== r.bytesWritten) return "its vmstate file is not the one the sink finished";
     const info = await qmp.queryMigrate();
     if (info.status !== "completed") return `QEMU's migration is ${info.status ?? "not there"}, not completed`;
@@ -236,7 +240,8 @@ async function settleDeadRun(
   const there = await completedThere(row, status, ledger, sink).catch((err: unknown) => `checking it failed (${(err as Error).message})`);
   if (typeof there !== "string") {
     const statusFile = ledger.find((a) => a.kind === "file" && a.what === "sink-status");
-    if (statusFile?.kind === "file") await unlink(statusFile.path).catch((err: unknown) => log.warn({ err, path: statusFile.path }, "could not remove the sink's status file"));
+    const files = hostAccessFor(row.vm.host).files;
+    if (statusFile?.kind === "file" && files) await files.unlink(statusFile.path).catch((err: unknown) => log.warn({ err, path: statusFile.path }, "could not remove the sink's status file"));
     await finishJob(row.id, {
       status: "completed",
       detail: `${there.detail}, while the dashboard that started it was gone; finalized by recovery. ${onVm}`.trim(),
@@ -283,12 +288,12 @@ async function markFrozenIfStreamFailed(row: DeadRow, sink: SinkInspection | und
 
 /** Removes a dead run's artifacts that are provably unused; returns what had to stay, in words. */
 async function removeLedger(
-  row: { id: string; vmId: string; vm: { host: Parameters<typeof hostFilesFor>[0] } },
+  row: { id: string; vmId: string; vm: { host: Parameters<typeof hostAccessFor>[0] } },
   ledger: ReturnType<typeof parseArtifacts>,
   log: Logger,
 ): Promise<string[]> {
   const qmp = await getVmSession(row.vmId).catch(() => undefined);
-  const ctx = { qmp, files: hostFilesFor(row.vm.host), driftAcknowledged: false };
+  const ctx = { qmp, files: hostAccessFor(row.vm.host).files, driftAcknowledged: false };
   const left: string[] = [];
   for (const a of [...ledger].reverse()) {
     try {

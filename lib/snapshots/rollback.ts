@@ -4,7 +4,6 @@
 // Invariants: never throws; returns one sentence per thing left behind, saying where it is and that
 // deleting the snapshot removes it later (it stays in the ledger); nothing outside the ledger is touched.
 import path from "node:path";
-import { rmdir } from "node:fs/promises";
 import type { HostFiles } from "../fleet/host-files";
 import type { QmpClient } from "../qmp";
 import { describeArtifact, internalSnapshotName, type Artifact } from "./artifacts";
@@ -17,7 +16,8 @@ export interface RollbackInput {
   /** Images whose internal snapshot the run's transaction took (or may have). */
   taken: Array<{ image: string }>;
   ledger: Artifact[];
-  files: Pick<HostFiles, "kind">;
+  /** The host's files (local fs, SFTP); null when it gives none (TLS). */
+  files: HostFiles | null;
 }
 
 export async function rollBackRun(input: RollbackInput): Promise<string[]> {
@@ -30,7 +30,7 @@ export async function rollBackRun(input: RollbackInput): Promise<string[]> {
       continue;
     }
     try {
-      await deleteInternalSnapshot({ image: t.image, name }, input.qmp);
+      await deleteInternalSnapshot({ image: t.image, name }, input.qmp, input.files);
     } catch (err) {
       notes.push(`deleting the internal snapshot ${name} from ${t.image} failed (${(err as Error).message}): deleting this snapshot retries it`);
     }
@@ -47,6 +47,6 @@ export async function rollBackRun(input: RollbackInput): Promise<string[]> {
   }
   // The VM's directory holds every snapshot of the VM; it goes with its last one (never recursively).
   const dir = input.ledger.find((a) => a.kind === "dir");
-  if (dir) await rmdir(path.dirname(dir.path)).catch(() => undefined);
+  if (dir && input.files) await input.files.rmdir(path.dirname(dir.path)).catch(() => undefined);
   return notes;
 }

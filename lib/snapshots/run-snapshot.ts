@@ -31,8 +31,8 @@
 // Invariants: never throws (returns failed with an error class and an operator-readable message); the
 // sink is never cut while QEMU may still write to it; a paused VM is left paused; nothing outside the
 // ledger is ever removed.
-import { mkdir } from "node:fs/promises";
 import path from "node:path";
+import type { HostFiles } from "../fleet/host-files";
 import type { Logger } from "../logger";
 import type { QmpClient, QmpEvent } from "../qmp";
 import type { MigrationCapabilityStatus, MigrationInfo, MigrationStatus } from "../qmp/types";
@@ -45,6 +45,7 @@ import type { VmUndo } from "./crash-undo";
 import { diskWriteRoomBytes, preflightSnapshot, type PreflightInput, type PreflightReport } from "./preflight";
 import { classify, describe, SnapshotFailure, type SnapshotErrorClass } from "./run-errors";
 import { rollBackRun } from "./rollback";
+import { RemoteExecSink } from "./remote-sink";
 import { sinkStatusPathOf, VmstateSink, type VmstateSinkResult } from "./vmstate-sink";
 
 export interface SnapshotFile {
@@ -112,8 +113,15 @@ export interface RunSnapshotHooks {
   onUndoChange?(undo: VmUndo | null): Promise<void>;
 }
 
-export interface RunSnapshotInput extends Omit<PreflightInput, "qmp" | "mode"> {
+export interface RunSnapshotInput extends Omit<PreflightInput, "qmp" | "mode" | "hostFiles"> {
   qmp: QmpClient;
+  /** The host's files (local fs, SFTP); null when the host gives none (TLS: disks-only, nothing to write). */
+  hostFiles: HostFiles | null;
+  /**
+   * How the vmstate reaches the host's snapshot directory: a local sink process (vmstate-sink.ts), or
+   * the writer QEMU runs on the hypervisor itself (`exec:`, remote-sink.ts; SSH hosts). Default local.
+   */
+  vmstateWriter?: "local-sink" | "remote-exec";
   snapshotId: string;
   mode: SnapshotModeName;
   /** Directory name of the VM under snapshotRoot; files go to <snapshotRoot>/<vmDirName>/<snapshotId>/. */
@@ -151,7 +159,7 @@ class SnapshotRun {
   private readonly targetDir: string;
   private readonly events: QmpEvent[] = [];
   private report: PreflightReport | undefined;
-  private sink: VmstateSink | undefined;
+  private sink: VmstateSink | RemoteExecSink | undefined;
   private sinkResult: VmstateSinkResult | undefined;
   /** Disks whose internal snapshot the transaction took (or may have: see take()). */
   private taken: Array<{ device: string; image: string }> = [];
@@ -221,23 +229,24 @@ class SnapshotRun {
     const layered = this.input.mode !== "ram-only" && report.disks.length > 0;
     const disks = layered ? report.disks : [];
     const vmstateFile = path.join(this.targetDir, "vmstate.bin");
+    const files = this.input.hostFiles;
     this.ledger = planArtifacts({
       targetDir: this.targetDir,
       vmstate: this.withRam ? { file: vmstateFile, status: sinkStatusPathOf(vmstateFile) } : undefined,
       disks: disks.map((d) => ({ device: d.device, image: d.file })),
       snapshotId: this.input.snapshotId,
-    });
+    }).filter((a) => files || a.kind === "internal-snapshot"); // no file access (TLS): nothing but the disks' state
     await this.input.hooks.onPlan(this.ledger);
-    await mkdir(this.targetDir, { recursive: true });
+    if (files) await files.mkdirp(this.targetDir);
     if (this.withRam) {
+      if (!files) throw new SnapshotFailure("incompatible", "this host gives no access to its files, so there is nowhere to write the vmstate");
       await this.enableCapabilities(report.capabilities);
-      this.sink = await VmstateSink.open({
-        filePath: vmstateFile,
-        socketDir: this.input.sinkDir,
-        name: this.input.snapshotId,
-        // The disks' copy-on-write after the snapshot needs room too: a full file system would stop the guest (io-error).
-        keepFreeBytes: diskWriteRoomBytes(report.memoryBytes),
-      });
+      // The disks' copy-on-write after the snapshot needs room too: a full file system would stop the guest (io-error).
+      const keepFreeBytes = diskWriteRoomBytes(report.memoryBytes);
+      this.sink =
+        this.input.vmstateWriter === "remote-exec"
+          ? await RemoteExecSink.open({ files, filePath: vmstateFile, keepFreeBytes })
+          : await VmstateSink.open({ filePath: vmstateFile, socketDir: this.input.sinkDir, name: this.input.snapshotId, keepFreeBytes });
     }
     // Listen before `stop`: STOP/RESUME timestamps are the guest pause (QEMU.md §1, §8).
     this.offEvents = qmp.on(["STOP", "RESUME", "MIGRATION"], (ev) => this.onEvent(ev));

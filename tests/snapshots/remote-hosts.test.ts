@@ -1,0 +1,216 @@
+// Snapshots of VMs on remote hosts, through the API and the worker:
+//  - an SSH host (the test sshd in front of the guest-kit VM; the dashboard reaches the monitor by
+//    stream-local forwarding and the snapshot directory by SFTP): a live snapshot completes, its vmstate
+//    written ON THE HOST by QEMU's own exec: writer (lib/snapshots/remote-sink.ts), and a hand restore
+//    of its files is consistent (the guest kit's checkers); the guest keeps running; a disks-only
+//    snapshot completes; cutting the SSH connection mid-stream ends the job with a reason and the guest
+//    still runs, with nothing left in the snapshot directory; delete removes the vmstate (proven unused
+//    through the host's /proc over SSH) and the internal snapshot (through QMP);
+//  - a TLS host (QMP only): live and ram-only are refused before anything is queued (422 with the
+//    reason, and the VM's JSON says so), disks-only completes and is deleted through QMP.
+import { existsSync, readdirSync } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { DELETE as deleteRoute, GET as getRoute } from "../../app/api/snapshots/[id]/route";
+import { GET as vmRoute } from "../../app/api/vms/[id]/route";
+import { POST as createRoute } from "../../app/api/vms/[id]/snapshots/route";
+import { db } from "../../lib/db/client";
+import { createHost } from "../../lib/fleet/hosts";
+import { closeAllVmSessions, getVmSession } from "../../lib/fleet/sessions";
+import { closeAllSshConnections } from "../../lib/fleet/ssh";
+import type { VmJson } from "../../lib/fleet/vm-json";
+import { startBoss, stopBoss } from "../../lib/jobs/boss";
+import { logger } from "../../lib/logger";
+import { listInternalSnapshotsOffline } from "../../lib/snapshots/internal-snapshots";
+import type { SnapshotJson } from "../../lib/snapshots/snapshot-json";
+import type { SnapshotStatusName } from "../../lib/snapshots/state-machine";
+import { startSnapshotWorker } from "../../lib/snapshots/worker";
+import { startSshd, type TestSshd } from "../fleet/sshd";
+import { makeSocketDir, type SocketDir } from "../fleet/support";
+import { makeTestPki, type TestPki } from "../qmp/tls-certs";
+import { useTestDatabase } from "../support/db";
+import { startGuestKitVm, type GuestKitOptions } from "../support/guest-kit";
+import { expectGuestAdvances } from "../support/guest-progress";
+import { disposeAllVms, startVm, type TestVm } from "../support/qemu";
+import { restoreGuestKitSnapshot } from "../support/restore";
+
+const database = useTestDatabase();
+const log = logger.child({ test: "remote-hosts" });
+log.level = "warn";
+
+// The restore must use these exact options again (same -m, kernel/initrd/append, devices).
+const GUEST: GuestKitOptions = { name: "sshgk", memoryMiB: 160, dirtyMiB: 16, diskCounter: true, diskIntervalMs: 20 };
+
+let sshd: TestSshd;
+let sockets: SocketDir;
+let pki: TestPki;
+let work: string;
+let guest: TestVm;
+let tlsVm: TestVm;
+let sshVmId: string;
+let tlsVmId: string;
+let stopWorker: () => Promise<void>;
+let afterStatus: (status: SnapshotStatusName, id: string) => void | Promise<void> = () => {};
+
+beforeAll(async () => {
+  work = await mkdtemp(path.join(os.tmpdir(), "sf-remote-"));
+  sockets = await makeSocketDir("sf-rh-");
+  pki = makeTestPki();
+  [sshd, guest, tlsVm] = await Promise.all([
+    startSshd(),
+    // The monitor Snapfleet discovers over SSH is a second one, in the host's socket directory.
+    startGuestKitVm({ ...GUEST, extraArgs: ["-qmp", `unix:${path.join(sockets.dir, "sshgk.sock")},server=on,wait=off`] }),
+    startVm({ name: "tlsd", memoryMiB: 96, disks: 1, tls: { credsDir: pki.dir, authzIdentity: pki.authzIdentity } }),
+  ]);
+  const url = database.current.url;
+  await startBoss(url, log);
+  stopWorker = await startSnapshotWorker({ log, pollIntervalMs: 250, cancelPollMs: 200, afterStatus: (s, id) => afterStatus(s, id) });
+
+  const ssh = await createHost({
+    kind: "ssh",
+    name: "hv-ssh",
+    address: "127.0.0.1",
+    port: sshd.port,
+    user: "root",
+    privateKeyPath: sshd.userKeyPath,
+    socketDir: sockets.dir,
+    snapshotDir: sockets.snapshotDir,
+    hostKeySha256: await sshd.hostKeySha256(),
+  });
+  sshVmId = (await db().vm.findFirstOrThrow({ where: { hostId: ssh.host.id } })).id;
+  const tls = await createHost({
+    kind: "tls",
+    name: "hv-tls",
+    tlsEndpoints: [{ host: "127.0.0.1", port: tlsVm.tlsPort!, name: "tlsd" }],
+    tlsCaPath: path.join(pki.dir, "ca-cert.pem"),
+    tlsCertPath: path.join(pki.dir, "client-cert.pem"),
+    tlsKeyPath: path.join(pki.dir, "client-key.pem"),
+    snapshotDir: work,
+  });
+  tlsVmId = (await db().vm.findFirstOrThrow({ where: { hostId: tls.host.id } })).id;
+});
+
+afterAll(async () => {
+  await stopWorker?.();
+  await stopBoss();
+  await closeAllVmSessions();
+  await closeAllSshConnections();
+  await sshd?.stop();
+  await disposeAllVms();
+  await sockets?.cleanup();
+  pki?.cleanup();
+  await rm(work, { recursive: true, force: true });
+});
+
+const ctx = (id: string) => ({ params: Promise.resolve({ id }) });
+const req = (url: string, init?: RequestInit) => new Request(`http://test${url}`, init);
+const create = (vmId: string, body: unknown) => createRoute(req(`/api/vms/${vmId}/snapshots`, { method: "POST", body: JSON.stringify(body) }), ctx(vmId));
+const get = async (id: string): Promise<SnapshotJson> => (await getRoute(req(`/api/snapshots/${id}`), ctx(id))).json();
+
+async function settled(id: string, timeoutMs = 120_000): Promise<SnapshotJson> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const s = await get(id);
+    if (["completed", "failed", "cancelled"].includes(s.status)) return s;
+    if (Date.now() > deadline) throw new Error(`snapshot ${id} still ${s.status}`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+async function take(vmId: string, mode: string): Promise<SnapshotJson> {
+  const res = await create(vmId, { mode });
+  expect(res.status).toBe(202);
+  return settled(((await res.json()) as { snapshot: SnapshotJson }).snapshot.id);
+}
+
+async function internalSnapshotsOf(vmId: string): Promise<string[]> {
+  const blocks = await (await getVmSession(vmId)).queryBlock();
+  return (blocks.find((b) => b.inserted && !b.inserted.ro)!.inserted!.image.snapshots ?? []).map((x) => x.name);
+}
+
+describe("SSH host", () => {
+  let live: SnapshotJson;
+
+  it("a live snapshot completes, written on the host by QEMU's exec: writer, and restores consistent", async () => {
+    await guest.waitForSerial(/^tick 3 [^\n]*\n/m, 60_000);
+    live = await take(sshVmId, "live");
+    expect(live.error).toBeNull();
+    expect(live.status).toBe("completed");
+    const vmstate = live.files.find((f) => f.role === "vmstate")!;
+    const disk = live.files.find((f) => f.role === "disk")!;
+    expect(vmstate.path.startsWith(`${sockets.snapshotDir}/`)).toBe(true);
+    expect(vmstate.sizeBytes).toBeGreaterThan(1024 * 1024);
+    // Only the vmstate is left in the snapshot's directory: the writer's status file was read and removed.
+    expect(readdirSync(path.dirname(vmstate.path))).toEqual(["vmstate.bin"]);
+    await expectGuestAdvances(guest);
+
+    const { verdict } = await restoreGuestKitSnapshot(GUEST, { disk: disk.path, internalSnapshot: disk.internalSnapshot, vmstate: vmstate.path }, { work, name: "ssh-restore" });
+    expect(verdict.ram).toMatchObject({ status: "consistent" });
+    expect(verdict.disk).toMatchObject({ status: "consistent" });
+  });
+
+  it("a disks-only snapshot completes", async () => {
+    const s = await take(sshVmId, "disks-only");
+    expect(s.error).toBeNull();
+    expect(await internalSnapshotsOf(sshVmId)).toContain(`snapfleet-${s.id}`);
+  });
+
+  it("the SSH connection cut mid-stream: the job ends with a reason, the guest runs on, nothing is left behind", async () => {
+    afterStatus = async (status) => {
+      if (status === "active") await closeAllSshConnections();
+    };
+    const s = await take(sshVmId, "ram-only");
+    afterStatus = () => {};
+    expect(s.status).toBe("failed");
+    expect(s.error?.message).toBeTruthy();
+    await expectGuestAdvances(guest);
+    // The writer on the host was told to discard (over a new connection) and removed its file.
+    const dir = path.join(sockets.snapshotDir, readdirSync(sockets.snapshotDir)[0]!, s.id);
+    await expect.poll(() => (existsSync(dir) ? readdirSync(dir).filter((f) => f.startsWith("vmstate")) : []), { timeout: 30_000 }).toEqual([]);
+  });
+
+  it("delete removes the vmstate (unused, by the host's /proc over SSH) and the internal snapshot (through QMP)", async () => {
+    const vmstate = live.files.find((f) => f.role === "vmstate")!.path;
+    const res = await deleteRoute(req(`/api/snapshots/${live.id}`, { method: "DELETE" }), ctx(live.id));
+    expect(res.status, await res.clone().text()).toBeLessThan(300);
+    await expect.poll(async () => (await db().snapshot.findUniqueOrThrow({ where: { id: live.id } })).deletedAt !== null, { timeout: 30_000 }).toBe(true);
+    expect(existsSync(vmstate)).toBe(false);
+    expect(existsSync(path.dirname(vmstate))).toBe(false);
+    expect(await internalSnapshotsOf(sshVmId)).not.toContain(`snapfleet-${live.id}`);
+    const disk = live.files.find((f) => f.role === "disk")!.path;
+    expect((await listInternalSnapshotsOffline(disk)).map((x) => x.name)).not.toContain(`snapfleet-${live.id}`);
+  });
+});
+
+describe("TLS host (QMP only)", () => {
+  it("the VM page says which modes the host kind cannot give", async () => {
+    const vm = (await (await vmRoute(req(`/api/vms/${tlsVmId}`), ctx(tlsVmId))).json()) as { vm?: VmJson } & VmJson;
+    const json = (vm.vm ?? vm) as VmJson;
+    expect(json.hostKind).toBe("tls");
+    expect(json.hostModeBlockers?.live).toMatch(/TLS host gives Snapfleet only QMP/);
+    expect(json.hostModeBlockers?.["ram-only"]).toMatch(/disks-only/);
+    expect(json.hostModeBlockers?.["disks-only"]).toBeNull();
+  });
+
+  it("live and ram-only are refused before anything is queued; disks-only completes and is deleted through QMP", async () => {
+    for (const mode of ["live", "ram-only"]) {
+      const res = await create(tlsVmId, { mode });
+      expect(res.status).toBe(422);
+      expect(((await res.json()) as { error: string }).error).toMatch(/TLS host gives Snapfleet only QMP/);
+    }
+    expect(await db().snapshot.count({ where: { vmId: tlsVmId } })).toBe(0);
+
+    const s = await take(tlsVmId, "disks-only");
+    expect(s.error).toBeNull();
+    expect(s.files.map((f) => f.role)).toEqual(["disk"]);
+    expect(await internalSnapshotsOf(tlsVmId)).toContain(`snapfleet-${s.id}`);
+    expect(readdirSync(work).filter((f) => !f.includes("restore"))).toEqual([]); // nothing written on the dashboard's side
+
+    const res = await deleteRoute(req(`/api/snapshots/${s.id}`, { method: "DELETE" }), ctx(s.id));
+    expect(res.status).toBeLessThan(300);
+    await expect.poll(async () => (await db().snapshot.findUniqueOrThrow({ where: { id: s.id } })).deletedAt !== null, { timeout: 30_000 }).toBe(true);
+    expect(await internalSnapshotsOf(tlsVmId)).not.toContain(`snapfleet-${s.id}`);
+  });
+});

@@ -161,7 +161,16 @@ function Details({ vm }: { vm: VmJson }) {
     ["Monitor", <span key="e" className="break-all font-mono text-xs">{vm.endpoint}</span>],
     ["QEMU", vm.qemuVersion ?? "—"],
     ["Memory", formatBytes(vm.memoryBytes)],
-    ["Live snapshot", vm.bgSnapshotSupported ? (vm.diskSnapshotBlocker ? "ram-only (a disk is not qcow2)" : "supported") : "not possible"],
+    [
+      "Live snapshot",
+      vm.hostModeBlockers?.live
+        ? `not offered on this ${vm.hostKind ?? ""} host (disks-only only)`
+        : vm.bgSnapshotSupported
+          ? vm.diskSnapshotBlocker
+            ? "ram-only (a disk is not qcow2)"
+            : "supported"
+          : "not possible",
+    ],
     ["Last seen", <RelativeTime key="s" iso={vm.lastSeenAt} fallback="never" />],
     ["Next scheduled", <RelativeTime key="n" iso={vm.nextScheduledAt ?? null} fallback="not scheduled" />],
     ["Tags", vm.tags.length ? vm.tags.join(", ") : "—"],

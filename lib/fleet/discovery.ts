@@ -20,7 +20,7 @@ import { NotFoundError } from "../errors";
 import { logger } from "../logger";
 import { FLEET_TOPIC, vmTopic } from "../realtime/messages";
 import { publish } from "../realtime/publish";
-import { hostFilesFor } from "./host-files";
+import { hostAccessFor, MONITOR_SOCKET } from "./host-access";
 import { inVmOrder, stateFromRunState } from "./live-state";
 import { localQemuPids, readLaunchFacts } from "./launch-facts";
 import type { LaunchFacts } from "./launch-json";
@@ -32,7 +32,6 @@ import { FLEET_EVENTS, type VmJson } from "./vm-json";
 const log = logger.child({ component: "discovery" });
 
 /** Monitor sockets are recognised by name: `*.sock` (Snapfleet's convention), `*.qmp` (Proxmox). */
-const MONITOR_SOCKET = /\.(sock|qmp)$/;
 /** Above this many changed VMs in one run, `fleet` gets one refresh event instead of one per VM. */
 const FLEET_EVENTS_PER_RUN = 25;
 /** Monitors probed at once per host. */
@@ -78,19 +77,8 @@ export async function discoverAllHosts(): Promise<DiscoveryResult[]> {
 }
 
 /** The monitors a host exposes, as Vm.endpoint values. Throws when the host cannot be listed. */
-export async function listMonitorEndpoints(host: Host): Promise<string[]> {
-  if (host.kind === "tls") {
-    const list = Array.isArray(host.tlsEndpoints) ? host.tlsEndpoints : [];
-    return list.flatMap((e) => {
-      if (!e || typeof e !== "object" || Array.isArray(e)) return [];
-      const o = e as Record<string, unknown>;
-      if (typeof o.host !== "string" || typeof o.port !== "number") return [];
-      return [`${o.host.includes(":") ? `[${o.host}]` : o.host}:${o.port}`];
-    });
-  }
-  if (!host.socketDir) return [];
-  const sockets = await hostFilesFor(host).listSockets(host.socketDir);
-  return sockets.filter((p) => MONITOR_SOCKET.test(p));
+export function listMonitorEndpoints(host: Host): Promise<string[]> {
+  return hostAccessFor(host).listMonitors();
 }
 
 function defaultName(host: Host, endpoint: string): string {

@@ -27,6 +27,11 @@ export interface HostAccess {
   label: string;
   /** Files on the host: node:fs (local), SFTP (ssh); null when the host gives none (tls: QMP only). */
   files: HostFiles | null;
+  /**
+   * The monitors the host exposes, as Vm.endpoint values: sockets named *.sock / *.qmp in its socket
+   * directory (local, ssh), or its configured host:port list (tls). Throws when the host cannot be listed.
+   */
+  listMonitors(): Promise<string[]>;
   /** The QMP endpoint of a monitor (a Vm.endpoint value): socket path, or host:port for TLS. */
   endpoint(monitor: string): Promise<QmpEndpoint>;
   /** The session pool's key of a monitor, computed without connecting or reading credentials. */
@@ -40,6 +45,13 @@ export interface HostAccess {
 }
 
 const TLS_ENDPOINT = /^(\[[0-9a-fA-F:.]+\]|[^:]+):(\d+)$/;
+/** A QMP monitor socket in a host's socket directory. */
+export const MONITOR_SOCKET = /\.(sock|qmp)$/;
+
+async function socketsIn(host: Pick<Host, "socketDir">, files: HostFiles): Promise<string[]> {
+  if (!host.socketDir) return [];
+  return (await files.listSockets(host.socketDir)).filter((p) => MONITOR_SOCKET.test(p));
+}
 
 async function localFsType(p: string): Promise<string | null> {
   const s = await statfs(p).catch(() => null);
@@ -50,11 +62,12 @@ async function localFsType(p: string): Promise<string | null> {
   return `filesystem 0x${s.type.toString(16)}`;
 }
 
-function localAccess(host: Pick<Host, "name">): HostAccess {
+function localAccess(host: Pick<Host, "name" | "socketDir">): HostAccess {
   return {
     kind: "local",
     label: host.name,
     files: localHostFiles,
+    listMonitors: () => socketsIn(host, localHostFiles),
     endpoint: async (monitor) => ({ kind: "unix", path: monitor }),
     endpointKey: (monitor) => formatEndpoint({ kind: "unix", path: monitor }),
     probe: { kernelRelease: async () => os.release(), fsTypeOf: localFsType },
@@ -71,6 +84,7 @@ function sshAccess(host: Host): HostAccess {
     kind: "ssh",
     label: host.name,
     files,
+    listMonitors: () => socketsIn(host, files),
     endpoint: async (monitor) => {
       const ssh = await conn();
       return {
@@ -102,6 +116,15 @@ function tlsAccess(host: Host): HostAccess {
     kind: "tls",
     label: host.name,
     files: null,
+    listMonitors: async () => {
+      const list = Array.isArray(host.tlsEndpoints) ? host.tlsEndpoints : [];
+      return list.flatMap((e) => {
+        if (!e || typeof e !== "object" || Array.isArray(e)) return [];
+        const o = e as Record<string, unknown>;
+        if (typeof o.host !== "string" || typeof o.port !== "number") return [];
+        return [`${o.host.includes(":") ? `[${o.host}]` : o.host}:${o.port}`];
+      });
+    },
     endpoint: async (monitor) => {
       const m = TLS_ENDPOINT.exec(monitor);
       if (!m) throw new DomainError(`TLS endpoint "${monitor}" is not host:port`);

@@ -509,7 +509,8 @@ class SshHostFiles implements HostFiles {
     const found = new Map<string, FileHolder[]>();
     if (!paths.length) return found;
     const conn = await this.connection();
-    const canonical = (await conn.exec(`realpath -m -- ${paths.map(shellArg).join(" ")}`)).split("\n").slice(0, paths.length);
+    // Generous timeouts: a host busy with its guests (TCG) answers slowly, and a timeout blocks a deletion.
+    const canonical = (await conn.exec(`realpath -m -- ${paths.map(shellArg).join(" ")}`, 60_000)).split("\n").slice(0, paths.length);
     const wanted = new Map<string, string>();
     paths.forEach((p, i) => wanted.set(canonical[i] || p, p));
     const listing = await conn.exec("ls -l /proc/[0-9]*/fd/ 2>/dev/null; true", 60_000);
@@ -531,7 +532,7 @@ class SshHostFiles implements HostFiles {
     }
     if (!pids.size) return found;
     const ids = [...pids.keys()];
-    const comms = await conn.exec(`for p in ${ids.join(" ")}; do c=$(cat /proc/$p/comm 2>/dev/null); echo "$p $c"; done`).catch(() => "");
+    const comms = await conn.exec(`for p in ${ids.join(" ")}; do c=$(cat /proc/$p/comm 2>/dev/null); echo "$p $c"; done`, 60_000).catch(() => "");
     const names = new Map(comms.split("\n").flatMap((l) => { const m = /^(\d+) (.*)$/.exec(l); return m ? [[Number(m[1]), m[2]!] as const] : []; }));
     for (const [p, list] of pids) {
       for (const given of list) {

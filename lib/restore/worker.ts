@@ -102,7 +102,7 @@ export async function startRestoreWorker(opts: RestoreWorkerOptions): Promise<()
     }
   };
   await sweep();
-  await boss.work<RestoreRunJobData>(RESTORE_RUN_QUEUE, { localConcurrency: opts.concurrency ?? 2, pollingIntervalSeconds: 1 }, async ([job]) => {
+  await boss.work<RestoreRunJobData>(RESTORE_RUN_QUEUE, { localConcurrency: opts.concurrency ?? 2, pollingIntervalSeconds: 1, notifyPollingIntervalSeconds: 1 }, async ([job]) => {
     if (job) await handleRestoreRun(job.data.restoreId, opts);
   });
   const timer = setInterval(() => void sweep(), SWEEP_MS);

@@ -16,6 +16,10 @@
 //   them; it keeps the next snapshot's pause short) → completed.
 // The VM keeps running on the very images its own configuration names: nothing is layered, renamed or
 // re-opened, so a restart of the VM with its unchanged command line loses nothing.
+// Where the vmstate goes: the host's snapshot directory, through the host-access seam — a local sink
+// process on local hosts (`migrate unix:`), QEMU's own `exec:` writer on SSH hosts (remote-sink.ts: only
+// QMP and SFTP cross the SSH connection, the stream never does); a TLS host gives no files, so only
+// disks-only runs there (lib/fleet/host-capabilities.ts) and nothing but the internal snapshots is planned.
 // Guest pause = QMP STOP→RESUME event timestamps (listeners registered before `stop`).
 // Failure and cancel (QEMU.md §2: a broken stream or migrate_cancel freezes a 7.2 guest for good):
 //   - never migrate_cancel: cancel switches the sink to discard, QEMU finishes into the void;

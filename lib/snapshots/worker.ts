@@ -101,7 +101,9 @@ export async function startSnapshotWorker(opts: SnapshotWorkerOptions): Promise<
   await sweep();
   await boss.work<SnapshotRunJobData>(
     SNAPSHOT_RUN_QUEUE,
-    { localConcurrency: opts.concurrency ?? 4, pollingIntervalSeconds: 1 },
+    // Jobs waiting for an admission slot come back as delayed jobs, which no NOTIFY announces: poll every
+    // second even while NOTIFY is active (pg-boss's backstop would otherwise be 30 s).
+    { localConcurrency: opts.concurrency ?? 4, pollingIntervalSeconds: 1, notifyPollingIntervalSeconds: 1 },
     async ([job]) => {
       if (job) await handleSnapshotRun(job.data.snapshotId, opts);
     },

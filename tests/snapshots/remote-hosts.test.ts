@@ -16,7 +16,10 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DELETE as deleteRoute, GET as getRoute } from "../../app/api/snapshots/[id]/route";
 import { GET as vmRoute } from "../../app/api/vms/[id]/route";
 import { POST as createRoute } from "../../app/api/vms/[id]/snapshots/route";
+import { POST as createScheduleRoute } from "../../app/api/schedules/route";
+import { editorOptions } from "../../lib/scheduler/editor-data";
 import { db } from "../../lib/db/client";
+import { discoverHost } from "../../lib/fleet/discovery";
 import { createHost } from "../../lib/fleet/hosts";
 import { closeAllVmSessions, getVmSession } from "../../lib/fleet/sessions";
 import { closeAllSshConnections } from "../../lib/fleet/ssh";
@@ -79,7 +82,7 @@ beforeAll(async () => {
     snapshotDir: sockets.snapshotDir,
     hostKeySha256: await sshd.hostKeySha256(),
   });
-  sshVmId = (await db().vm.findFirstOrThrow({ where: { hostId: ssh.host.id } })).id;
+  sshVmId = await vmOf(ssh.host.id);
   const tls = await createHost({
     kind: "tls",
     name: "hv-tls",
@@ -89,7 +92,7 @@ beforeAll(async () => {
     tlsKeyPath: path.join(pki.dir, "client-key.pem"),
     snapshotDir: work,
   });
-  tlsVmId = (await db().vm.findFirstOrThrow({ where: { hostId: tls.host.id } })).id;
+  tlsVmId = await vmOf(tls.host.id);
 });
 
 afterAll(async () => {
@@ -103,6 +106,14 @@ afterAll(async () => {
   pki?.cleanup();
   await rm(work, { recursive: true, force: true });
 });
+
+/** The host's VM: a save waits only 10 s for the first discovery, which a loaded machine may exceed. */
+async function vmOf(hostId: string): Promise<string> {
+  const row = await db().vm.findFirst({ where: { hostId, state: "running" } });
+  if (row) return row.id;
+  await discoverHost(hostId);
+  return (await db().vm.findFirstOrThrow({ where: { hostId, state: "running" } })).id;
+}
 
 const ctx = (id: string) => ({ params: Promise.resolve({ id }) });
 const req = (url: string, init?: RequestInit) => new Request(`http://test${url}`, init);
@@ -192,6 +203,22 @@ describe("TLS host (QMP only)", () => {
     expect(json.hostModeBlockers?.live).toMatch(/TLS host gives Snapfleet only QMP/);
     expect(json.hostModeBlockers?.["ram-only"]).toMatch(/disks-only/);
     expect(json.hostModeBlockers?.["disks-only"]).toBeNull();
+  });
+
+  it("a schedule that would take live snapshots of it is refused on save; the editor knows before", async () => {
+    const vm = await db().vm.findUniqueOrThrow({ where: { id: tlsVmId } });
+    const save = (mode: string, targets: unknown) =>
+      createScheduleRoute(req("/api/schedules", { method: "POST", body: JSON.stringify({ name: `s-${mode}-${Math.random()}`, cron: "0 * * * *", mode, targets }) }));
+    for (const targets of [{ hostId: vm.hostId }, { vmIds: [tlsVmId] }]) {
+      const refused = await save("live", targets);
+      expect(refused.status).toBe(422);
+      expect(((await refused.json()) as { error: string }).error).toMatch(/^mode: .*TLS host gives Snapfleet only QMP/);
+    }
+    expect((await save("disks-only", { hostId: vm.hostId })).status).toBe(201);
+    const options = await editorOptions();
+    expect(options.vms.find((v) => v.id === tlsVmId)?.modeBlockers.live).toMatch(/only QMP/);
+    expect(options.hosts.find((h) => h.id === vm.hostId)?.modeBlockers["disks-only"]).toBeNull();
+    expect(options.vms.find((v) => v.id === sshVmId)?.modeBlockers.live).toBeNull();
   });
 
   it("live and ram-only are refused before anything is queued; disks-only completes and is deleted through QMP", async () => {

@@ -1,0 +1,123 @@
+// Fault: the dashboard's server process is SIGKILLed (an OOM kill, a crash) while a live snapshot
+// streams; the operator runs `npm start` again — no manual step in between. A second, dedicated
+// dashboard (its own port, data dir and embedded PostgreSQL) is started exactly as `npm start` starts it
+// (node scripts/start.mjs: the production build, tsx server.ts), with a real guest-kit VM. After the
+// restart: the dashboard answers, the snapshot job ends with its outcome (completed on proof, or failed
+// with the reason), the guest kept running and keeps running, and no partial vmstate is left.
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { existsSync, mkdtempSync, readdirSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { expect, test, type APIRequestContext } from "@playwright/test";
+import { makeSocketDir, type SocketDir } from "../tests/fleet/support";
+import { startGuestKitVm } from "../tests/support/guest-kit";
+import { expectGuestAdvances } from "../tests/support/guest-progress";
+import { disposeAllVms, type TestVm } from "../tests/support/qemu";
+
+const REPO = path.resolve(import.meta.dirname, "..");
+const PORT = Number(process.env.E2E_PORT || 3100) + 40;
+const dataDir = mkdtempSync(path.join(tmpdir(), "snapfleet-crash-"));
+const env = {
+  ...process.env,
+  PORT: String(PORT),
+  SNAPFLEET_DATA_DIR: dataDir,
+  SNAPFLEET_PG_PORT: String(PORT + 10),
+  DATABASE_URL: "",
+  LOG_LEVEL: "warn",
+  SNAPFLEET_HOST_ROOTS: tmpdir(),
+};
+
+let sockets: SocketDir;
+let vm: TestVm;
+let dashboard: ChildProcess | undefined;
+
+/** `npm start`: scripts/start.mjs in its own process group (as a shell or a service manager starts it). */
+function npmStart(): ChildProcess {
+  return spawn(process.execPath, [path.join(REPO, "scripts/start.mjs")], { cwd: REPO, env, stdio: "ignore", detached: true });
+}
+
+async function waitUp(request: APIRequestContext): Promise<void> {
+  await expect
+    .poll(async () => (await request.get(`http://localhost:${PORT}/api/health`).catch(() => undefined))?.status(), { timeout: 120_000, intervals: [500] })
+    .toBe(200);
+}
+
+/** The node process running server.ts under the given start.mjs (tsx runs it as a child). */
+function serverPidUnder(startPid: number): number {
+  const pids = readdirSync("/proc").filter((p) => /^\d+$/.test(p));
+  const parentOf = (pid: string) => Number(/^\d+ \(.*\) \S (\d+)/.exec(readFileSync(`/proc/${pid}/stat`, "utf8"))?.[1]);
+  const descends = (pid: string): boolean => {
+    for (let p = Number(pid), i = 0; p > 1 && i < 10; p = parentOf(String(p)), i++) if (p === startPid) return true;
+    return false;
+  };
+  const found = pids.find((p) => {
+    try {
+      return readFileSync(`/proc/${p}/cmdline`, "utf8").split("\0").some((a) => a.endsWith("server.ts")) && descends(p) && !readFileSync(`/proc/${p}/cmdline`, "utf8").includes("tsx/dist/cli");
+    } catch {
+      return false;
+    }
+  });
+  if (!found) throw new Error(`no server.ts process under ${startPid}`);
+  return Number(found);
+}
+
+test.beforeAll(async () => {
+  sockets = await makeSocketDir("sf-e2e-crash-");
+  vm = await startGuestKitVm({ name: "e2e-crash", memoryMiB: 256, dirtyMiB: 96, extraArgs: ["-qmp", `unix:${sockets.dir}/e2e-crash.sock,server=on,wait=off`] });
+});
+
+test.afterAll(async () => {
+  if (dashboard?.pid) {
+    try {
+      process.kill(-dashboard.pid, "SIGTERM");
+    } catch {
+      // already gone
+    }
+  }
+  await disposeAllVms();
+  await sockets?.cleanup();
+});
+
+test("server SIGKILLed mid-snapshot, then npm start again: it comes back by itself and the job ends with its outcome", async ({ playwright }) => {
+  test.setTimeout(300_000);
+  dashboard = npmStart();
+  const anon = await playwright.request.newContext();
+  await waitUp(anon);
+  const admin = spawnSync(process.execPath, [path.join(REPO, "bin/snapfleet.mjs"), "user", "create", "--admin", "crash-admin"], { cwd: REPO, env, input: "crash-admin-password\n", encoding: "utf8" });
+  expect(admin.status, admin.stderr).toBe(0);
+  const api = await playwright.request.newContext({ baseURL: `http://localhost:${PORT}` });
+  expect((await api.post("/api/auth/login", { data: { name: "crash-admin", password: "crash-admin-password" } })).status()).toBe(200);
+
+  const added = await api.post("/api/hosts", { data: { kind: "local", name: "crash-host", socketDir: sockets.dir, snapshotDir: sockets.snapshotDir } });
+  expect(added.status(), await added.text()).toBe(201);
+  const hostId = (await added.json()).host.id as string;
+  const vmId = ((await (await api.get(`/api/vms?hostId=${hostId}`)).json()).vms as Array<{ id: string; name: string }>).find((v) => v.name === "e2e-crash")!.id;
+
+  const created = await api.post(`/api/vms/${vmId}/snapshots`, { data: { mode: "live" } });
+  expect(created.status(), await created.text()).toBe(202);
+  const id = (await created.json()).snapshot.id as string;
+  await expect.poll(async () => (await (await api.get(`/api/snapshots/${id}`)).json()).status, { timeout: 60_000, intervals: [100] }).toBe("active");
+
+  // The OOM killer takes the server process alone; its embedded PostgreSQL and the vmstate sink are left.
+  process.kill(serverPidUnder(dashboard.pid!), "SIGKILL");
+  await new Promise<void>((r) => (dashboard!.exitCode !== null ? r() : dashboard!.once("exit", () => r())));
+
+  dashboard = npmStart();
+  await waitUp(anon);
+  expect((await api.post("/api/auth/login", { data: { name: "crash-admin", password: "crash-admin-password" } })).status()).toBe(200);
+  const end = await expect
+    .poll(async () => (await (await api.get(`/api/snapshots/${id}`)).json()).status, { timeout: 150_000, intervals: [500] })
+    .toMatch(/^(completed|failed)$/)
+    .then(async () => (await (await api.get(`/api/snapshots/${id}`)).json()) as { status: string; error: { message: string } | null; files: Array<{ path: string; role: string }> });
+  if (end.status === "failed") {
+    expect(end.error!.message).toMatch(/dashboard restarted/);
+    const dir = path.join(sockets.snapshotDir);
+    const leftovers = readdirSync(dir, { recursive: true }).map(String).filter((f) => f.endsWith("vmstate.bin"));
+    expect(leftovers).toEqual([]);
+  } else {
+    expect(existsSync(end.files.find((f) => f.role === "vmstate")!.path)).toBe(true);
+  }
+  await expectGuestAdvances(vm);
+  await api.dispose();
+  await anon.dispose();
+});

@@ -1,0 +1,180 @@
+// Faults of a dashboard that runs as several processes on one PostgreSQL, with real QEMU:
+//   - one of two worker processes is SIGKILLed holding a job mid-stream: the survivor's recovery
+//     settles the job (completed on proof, or failed with the reason), the guest keeps running, nothing
+//     that is not a complete snapshot is left, and a job of another VM completes meanwhile;
+//   - a retention run is SIGKILLed in the middle of a deletion: the next sweep finishes that deletion,
+//     the snapshots retention keeps are untouched and still hold their disk state.
+import { spawn, type ChildProcess } from "node:child_process";
+import { existsSync, mkdirSync } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { afterAll, beforeAll, expect, it } from "vitest";
+import { db } from "../../lib/db/client";
+import { closeAllVmSessions, getVmSession } from "../../lib/fleet/sessions";
+import { startBoss, stopBoss } from "../../lib/jobs/boss";
+import { logger } from "../../lib/logger";
+import { resumeInterruptedDeletions } from "../../lib/snapshots/deletion";
+import { executeSnapshotJob } from "../../lib/snapshots/execute-job";
+import { createSnapshotJob, getSnapshot } from "../../lib/snapshots/jobs";
+import type { SnapshotJson } from "../../lib/snapshots/snapshot-json";
+import { startGuestKitVm } from "../support/guest-kit";
+import { expectGuestAdvances } from "../support/guest-progress";
+import { useTestDatabase } from "../support/db";
+import { disposeAllVms, type TestVm } from "../support/qemu";
+import { until } from "../support/wait";
+
+const database = useTestDatabase();
+const log = logger.child({ test: "worker-crash" });
+log.level = "error";
+
+const REPO = path.resolve(import.meta.dirname, "../..");
+const STAND_IN = path.join(import.meta.dirname, "fixtures/worker-stand-in.ts");
+
+let root: string;
+let sinkDir: string;
+let vmA: TestVm;
+let vmB: TestVm;
+let hostId: string;
+let vmAId: string;
+let vmBId: string;
+const children: ChildProcess[] = [];
+
+beforeAll(async () => {
+  root = await mkdtemp(path.join(os.tmpdir(), "snapfleet-wc-"));
+  sinkDir = path.join(root, "sock");
+  mkdirSync(sinkDir, { mode: 0o700 });
+  [vmA, vmB] = await Promise.all([
+    startGuestKitVm({ name: "wca", memoryMiB: 192, dirtyMiB: 48, diskCounter: true }),
+    startGuestKitVm({ name: "wcb", memoryMiB: 160, dirtyMiB: 8, diskCounter: true }),
+  ]);
+  const host = await db().host.create({ data: { name: "local", kind: "local", socketDir: root, snapshotDir: path.join(root, "snaps") } });
+  mkdirSync(host.snapshotDir);
+  hostId = host.id;
+  const mk = (vm: TestVm) => db().vm.create({ data: { hostId, name: vm.name, endpoint: vm.qmpSocket, state: "running", bgSnapshotSupported: true } });
+  vmAId = (await mk(vmA)).id;
+  vmBId = (await mk(vmB)).id;
+  await startBoss(database.current.url, log); // this process only enqueues
+});
+
+afterAll(async () => {
+  for (const c of children) c.kill("SIGKILL");
+  await stopBoss();
+  await closeAllVmSessions();
+  await disposeAllVms();
+  await rm(root, { recursive: true, force: true });
+});
+
+interface StandIn {
+  child: ChildProcess;
+  lines: Array<Record<string, unknown>>;
+  next(pred: (l: Record<string, unknown>) => boolean, timeoutMs?: number): Promise<Record<string, unknown>>;
+  exited: Promise<void>;
+}
+
+function standIn(args: Record<string, unknown>): StandIn {
+  const child = spawn(process.execPath, ["--import", "tsx", STAND_IN, JSON.stringify(args)], { cwd: REPO, stdio: ["ignore", "pipe", "pipe"] });
+  children.push(child);
+  const lines: Array<Record<string, unknown>> = [];
+  let buffered = "";
+  let stderr = "";
+  child.stdout!.setEncoding("utf8").on("data", (chunk: string) => {
+    buffered += chunk;
+    for (let nl = buffered.indexOf("\n"); nl >= 0; nl = buffered.indexOf("\n")) {
+      lines.push(JSON.parse(buffered.slice(0, nl)) as Record<string, unknown>);
+      buffered = buffered.slice(nl + 1);
+    }
+  });
+  child.stderr!.setEncoding("utf8").on("data", (c: string) => (stderr += c));
+  const exited = new Promise<void>((r) => child.once("exit", () => r()));
+  return {
+    child,
+    lines,
+    exited,
+    next: (pred, timeoutMs = 90_000) =>
+      until(
+        () => {
+          const found = lines.find(pred);
+          if (!found && child.exitCode !== null) throw new Error(`stand-in exited ${child.exitCode}: ${stderr.slice(-2000)}`);
+          return found;
+        },
+        `the stand-in (${JSON.stringify(args).slice(0, 60)})`,
+        timeoutMs,
+      ),
+  };
+}
+
+async function settled(id: string, timeoutMs = 180_000): Promise<SnapshotJson> {
+  return until(
+    async () => {
+      const s = await getSnapshot(id);
+      return ["completed", "failed", "cancelled"].includes(s.status) ? s : undefined;
+    },
+    `snapshot ${id} to end`,
+    timeoutMs,
+  );
+}
+
+it("one of two worker processes SIGKILLed holding a job: the other settles it, the guest runs, the other VM's job completes", async () => {
+  const workers = [standIn({ mode: "worker", sinkDir, sweepMs: 2_000 }), standIn({ mode: "worker", sinkDir, sweepMs: 2_000 })];
+  await Promise.all(workers.map((w) => w.next((l) => l.ready === true)));
+  await vmA.waitForSerial(/^tick 2 /m, 30_000);
+  const a = await createSnapshotJob({ vmId: vmAId, mode: "live" });
+  // Whichever worker took it: killed as soon as the RAM streams.
+  const holder = await Promise.race(
+    workers.map(async (w) => {
+      await w.next((l) => l.snapshotId === a.id && l.status === "active");
+      return w;
+    }),
+  );
+  holder.child.kill("SIGKILL");
+  await holder.exited;
+  const survivor = workers.find((w) => w !== holder)!;
+  const b = await createSnapshotJob({ vmId: vmBId, mode: "live" });
+
+  const endA = await settled(a.id);
+  expect(["completed", "failed"]).toContain(endA.status);
+  if (endA.status === "failed") {
+    expect(endA.error!.message).toMatch(/dashboard restarted|went away|interrupted/);
+    expect(endA.files).toEqual([]);
+    for (const f of ["vmstate.bin"]) expect(existsSync(path.join(root, "snaps", `wca-${vmAId.slice(0, 8)}`, a.id, f))).toBe(false);
+  } else {
+    // Completed on proof: the vmstate is whole and the disk state is in the image.
+    const vmstate = endA.files.find((f) => f.role === "vmstate")!;
+    expect(existsSync(vmstate.path)).toBe(true);
+    const blocks = await (await getVmSession(vmAId)).queryBlock();
+    const names = blocks.flatMap((x) => (x.inserted && !x.inserted.ro ? (x.inserted.image.snapshots ?? []).map((s) => s.name) : []));
+    expect(names).toContain(`snapfleet-${a.id}`);
+  }
+  expect((await settled(b.id)).status).toBe("completed");
+  expect(survivor.child.exitCode).toBeNull();
+  expect((await (await getVmSession(vmAId)).queryStatus()).status).toBe("running");
+  await expectGuestAdvances(vmA);
+  await expectGuestAdvances(vmB);
+  survivor.child.kill("SIGKILL");
+  await survivor.exited;
+}, 300_000);
+
+it("a retention run SIGKILLed mid-deletion: the next sweep finishes it; the kept snapshots keep their disk state", async () => {
+  await closeAllVmSessions();
+  const schedule = await db().schedule.create({ data: { name: "keep-2", cron: "0 * * * *", targets: { vmIds: [vmBId] }, retention: { keepLast: 2 } } });
+  const ids: string[] = [];
+  for (let i = 0; i < 3; i++) {
+    const row = await db().snapshot.create({ data: { vmId: vmBId, hostId, mode: "disks_only", scheduleId: schedule.id, status: "queued", history: { create: { status: "queued" } } } });
+    expect((await executeSnapshotJob(row.id, { log }))?.status).toBe("completed");
+    ids.push(row.id);
+  }
+  await closeAllVmSessions(); // the stand-in's turn to hold the VM's monitor
+  const run = standIn({ mode: "retention", scheduleId: schedule.id, vmId: vmBId, killAfterStep: 0 });
+  await run.exited;
+  expect(run.lines).toContainEqual({ deleting: ids[0] });
+  expect(run.lines.at(-1)).toEqual({ step: 0 });
+  expect((await getSnapshot(ids[0]!)).deletion?.steps.some((s) => s.state !== "done")).toBe(true);
+
+  expect(await resumeInterruptedDeletions(log)).toBe(1);
+  expect((await getSnapshot(ids[0]!)).deletedAt).not.toBeNull();
+  const blocks = await (await getVmSession(vmBId)).queryBlock();
+  const names = blocks.flatMap((x) => (x.inserted && !x.inserted.ro ? (x.inserted.image.snapshots ?? []).map((s) => s.name) : []));
+  expect(names.sort()).toEqual([ids[1]!, ids[2]!].map((id) => `snapfleet-${id}`).sort());
+  await expectGuestAdvances(vmB);
+}, 300_000);

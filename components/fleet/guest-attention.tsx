@@ -2,7 +2,7 @@
 // What about the guest an operator must act on after a snapshot went wrong (lib/snapshots/
 // guest-attention.ts), on the VM page:
 //   - "Frozen — restart required": a background snapshot failed on a QEMU that then leaves the guest's
-//     vCPUs blocked for good (QEMU < 8.0; query-status still says running). Only a restart of the VM
+//     vCPUs blocked for good (QEMU < 8.1; query-status still says running). Only a restart of the VM
 //     helps; the marker goes once its QEMU process changed.
 //   - "Paused by Snapfleet": Snapfleet paused the guest for a snapshot and could not resume it. "Resume
 //     guest" (POST /api/vms/{id}/resume, operator, audited) resumes it.

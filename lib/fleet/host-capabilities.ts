@@ -13,7 +13,7 @@
 //  - tls:   QMP and nothing else. disks-only (internal qcow2 snapshots inside the VM's images need only
 //           QMP); live and ram-only are refused: the vmstate must live on the VM's own host (restore
 //           happens there) and nothing can write it there, and streaming it over the network to the
-//           dashboard is refused on QEMU < 8, where a stream that breaks freezes the guest for good
+//           dashboard is refused on QEMU < 8.1, where a stream that breaks freezes the guest for good
 //           (QEMU.md §2) — on newer QEMU it is not offered either, for the first reason.
 export type HostKindName = "local" | "ssh" | "tls";
 export type SnapshotModeKey = "live" | "ram-only" | "disks-only";
@@ -32,7 +32,9 @@ function qemuMajor(version: string | null | undefined): number | null {
 export function hostModeBlocker(kind: HostKindName, mode: SnapshotModeKey, qemuVersion?: string | null): string | null {
   if (kind !== "tls" || mode === "disks-only") return null;
   const major = qemuMajor(qemuVersion);
-  const freezes = major !== null && major < 8;
+  const minor = Number(/^\d+\.(\d+)/.exec(qemuVersion ?? "")?.[1] ?? 0);
+  // The fix for the freeze shipped in QEMU 8.1 (lib/snapshots/pause-plan.ts freezesOnFailedBackgroundSnapshot).
+  const freezes = major !== null && (major < 8 || (major === 8 && minor < 1));
   return (
     `a ${mode} snapshot needs the VM's RAM written to its own host, and a TLS host gives Snapfleet only QMP: nothing can write the vmstate there` +
     (freezes

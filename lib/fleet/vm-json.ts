@@ -87,7 +87,7 @@ export const vmJsonSchema = z.object({
   /** How the VM's QEMU runs (launch-facts.ts): command line, pid, manager. */
   launch: launchFactsSchema.nullable().optional(),
   /**
-   * A background snapshot failed on a QEMU that freezes the guest then (QEMU < 8.0): the guest must be
+   * A background snapshot failed on a QEMU that freezes the guest then (QEMU < 8.1): the guest must be
    * restarted (lib/snapshots/guest-attention.ts). Cleared once its QEMU process changed.
    */
   frozen: vmAttentionJsonSchema().nullable().optional(),

@@ -1,7 +1,7 @@
 // What about a guest an operator must act on after a snapshot went wrong, kept on the VM row and shown
 // on its page (docs/reliability.md):
 //   - `frozen`: a background snapshot's migration ended failed or cancelled on a QEMU that then leaves
-//     the guest's vCPUs blocked in the userfault handler for good (QEMU < 8.0: QEMU.md §2; upstream
+//     the guest's vCPUs blocked in the userfault handler for good (QEMU < 8.1: QEMU.md §2; upstream
 //     "migration: stop tracking ram writes when cancelling background migration", in 8.0). The sink
 //     design (vmstate-sink.ts) keeps this unreachable in practice; the marker is the safety net that
 //     says "restart required" instead of letting a frozen guest look healthy (query-status still says

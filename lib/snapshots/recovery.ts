@@ -7,10 +7,13 @@
 // start and every sweep by every worker process (worker.ts); safe to run anywhere at any time.
 // Invariants: a job whose advisory lock job:<id> is held is alive (or followed) and never touched; a
 // vmstate whose sink still reads QEMU's stream is never cut (QEMU.md §2); nothing outside a row's
-// ledger is removed; a job is completed here only on proof (docs/reliability.md).
+// ledger is removed; a job is completed here only on proof (docs/reliability.md); only jobs of VMs this
+// process owns or whose lease is free (lib/fleet/vm-lease.ts) are touched — a live owner's sweep does its own.
 import { db } from "../db/client";
 import type { Prisma } from "../db/generated/client";
+import { NotOwnerError } from "../fleet/errors";
 import { getVmSession } from "../fleet/sessions";
+import { holdVm } from "../fleet/vm-lease";
 import { hostAccessFor } from "../fleet/host-access";
 import type { Logger } from "../logger";
 import { describeArtifact, parseArtifacts, type Artifact, type InternalSnapshotArtifact } from "./artifacts";
@@ -56,7 +59,7 @@ export async function waitForRecoveryTrackers(): Promise<void> {
  *     QEMU's figures; a disks-only run whose internal snapshots all exist likewise;
  *   - otherwise → failed with what happened, and the ledger's artifacts removed once provably unused
  *     (what cannot be removed stays in the ledger for the operator's delete). On a QEMU that freezes the
- *     guest when a background snapshot fails (QEMU < 8), a migration that ended failed/cancelled marks
+ *     guest when a background snapshot fails (QEMU < 8.1), a migration that ended failed/cancelled marks
  *     the VM "frozen — restart required" (guest-attention.ts).
  */
 export async function recoverInterruptedSnapshots(log: Logger, opts: RecoveryOptions = {}): Promise<number> {
@@ -70,7 +73,14 @@ export async function recoverInterruptedSnapshots(log: Logger, opts: RecoveryOpt
     const lock = await tryAdvisoryLock(lockKey("job", row.id));
     if (!lock) continue; // its worker (or a recovering process) is alive
     let handedOver = false;
+    let unhold: (() => void) | undefined;
     try {
+      try {
+        unhold = await holdVm(row.vmId, { vmName: row.vm.name });
+      } catch (err) {
+        if (err instanceof NotOwnerError) continue; // a live process owns the VM: its sweep recovers the job
+        throw err;
+      }
       const current = await db().snapshot.findUnique({ where: { id: row.id }, select: { status: true, undoOnCrash: true } });
       if (!current || !IN_FLIGHT_STATUSES.includes(current.status)) continue;
       const undone = await undoDeadRun(row.id, row.vm.id, current.undoOnCrash, log);
@@ -84,7 +94,7 @@ export async function recoverInterruptedSnapshots(log: Logger, opts: RecoveryOpt
           "snapshot interrupted by a restart is still streaming: following it until QEMU's stream ends",
         );
         handedOver = true;
-        followDeadRun(row, vmstate, lock, log, opts);
+        followDeadRun(row, vmstate, lock, log, opts, unhold);
         continue;
       }
       if (undone?.remaining) {
@@ -96,7 +106,10 @@ export async function recoverInterruptedSnapshots(log: Logger, opts: RecoveryOpt
     } catch (err) {
       log.error({ err, snapshot: row.id }, "recovering an interrupted snapshot failed; the next sweep retries");
     } finally {
-      if (!handedOver) await lock.release();
+      if (!handedOver) {
+        unhold?.();
+        await lock.release();
+      }
     }
   }
   return recovered;
@@ -114,7 +127,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  * Follows a dead run whose sink still reads QEMU's stream, holding its job lock: progress is recorded
  * and published, the undo retried; when the stream is over, the job is settled. Never throws.
  */
-function followDeadRun(row: DeadRow, vmstate: string, lock: HeldLock, log: Logger, opts: RecoveryOptions): void {
+function followDeadRun(row: DeadRow, vmstate: string, lock: HeldLock, log: Logger, opts: RecoveryOptions, unhold?: () => void): void {
   const pollMs = opts.pollMs ?? 1000;
   const run = (async () => {
     try {
@@ -167,6 +180,7 @@ function followDeadRun(row: DeadRow, vmstate: string, lock: HeldLock, log: Logge
       log.error({ err, snapshot: row.id }, "following an interrupted snapshot failed; the next sweep retries");
     } finally {
       trackers.delete(row.id);
+      unhold?.();
       await lock.release();
     }
   })();
@@ -269,7 +283,7 @@ async function settleDeadRun(
   log.warn({ snapshot: row.id, status, sink: sink?.status.state, why: there }, "failed a snapshot interrupted by a restart");
 }
 
-/** On QEMU < 8: a dead run's RAM stream that QEMU ended failed/cancelled froze the guest (QEMU.md §2). */
+/** On QEMU < 8.1: a dead run's RAM stream that QEMU ended failed/cancelled froze the guest (QEMU.md §2). */
 async function markFrozenIfStreamFailed(row: DeadRow, sink: SinkInspection | undefined, log: Logger): Promise<void> {
   const streamed = sink?.status.result?.connected || sink?.status.state === "streaming";
   if (!streamed) return;

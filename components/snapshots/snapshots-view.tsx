@@ -5,6 +5,7 @@
 // "Deleting…" or "Delete blocked: <why>" under its status (retry from the VM's page). Follows `fleet` "snapshot.updated"
 // (status changes of every job) and re-reads after a reconnect.
 import Link from "next/link";
+import { useRouter } from "next/navigation";
 import { useCallback, useEffect, useMemo, useRef, useState } from "react";
 import { formatBytes } from "@/components/fleet/format";
 import { RelativeTime } from "@/components/fleet/relative-time";
@@ -22,6 +23,9 @@ import { PauseChart } from "./pause-chart";
 import { formatRate, newerOf } from "./snapshot-format";
 import { SnapshotOutcomeCells } from "./snapshot-outcome-cells";
 import { DataTable } from "@/components/ui/data-table";
+import { useCan } from "@/components/auth/identity-provider";
+import { RestoreDialog } from "@/components/restore/restore-dialog";
+import { SnapshotRestoreActions } from "@/components/restore/snapshot-restore-actions";
 
 const STATUSES: SnapshotStatusJson[] = ["queued", "preflight", "setup", "active", "completed", "failed", "cancelled"];
 const PAGE = 50;
@@ -65,6 +69,10 @@ export function SnapshotsView({ initial, initialFilters, options }: { initial: S
   const [rows, setRows] = useState(initial.snapshots);
   const [cursor, setCursor] = useState(initial.nextCursor);
   const [error, setError] = useState<string | null>(null);
+  /** The snapshot whose rollback confirmation is open (operators only: Restore and Verify are theirs). */
+  const [restoring, setRestoring] = useState<string | null>(null);
+  const router = useRouter();
+  const canRestore = useCan("operator");
   const filtersRef = useRef(filters);
   const first = useRef(true);
   useEffect(() => {
@@ -131,6 +139,17 @@ export function SnapshotsView({ initial, initialFilters, options }: { initial: S
 
   return (
     <div className="space-y-4">
+      {restoring && (
+        <RestoreDialog
+          snapshotId={restoring}
+          onClose={() => setRestoring(null)}
+          // The rollback's progress streams on the VM's page (its Restore panel).
+          onStarted={() => {
+            const vmId = rows.find((r) => r.id === restoring)?.vmId;
+            if (vmId) router.push(`/vms/${vmId}`);
+          }}
+        />
+      )}
       <div className="flex flex-wrap items-end gap-3 rounded-lg border border-slate-200 bg-white p-3 dark:border-slate-800 dark:bg-slate-900">
         <fieldset className="min-w-0">
           <legend className="mb-1 text-xs font-medium text-slate-600 dark:text-slate-400">Status</legend>
@@ -218,6 +237,7 @@ export function SnapshotsView({ initial, initialFilters, options }: { initial: S
             { label: "Throughput", align: "right" },
             { label: "Size", align: "right" },
             { label: "Note / reason" },
+            ...(canRestore ? [{ label: "Restore" }] : []),
           ]}
         >
           {rows.map((s) => (
@@ -237,6 +257,11 @@ export function SnapshotsView({ initial, initialFilters, options }: { initial: S
               <td className="max-w-72 truncate px-3 py-1.5" title={s.error?.message ?? s.note ?? undefined}>
                 {s.error ? <span className="text-red-700 dark:text-red-400">{s.error.message}</span> : <span className="text-slate-600 dark:text-slate-400">{s.note}</span>}
               </td>
+              {canRestore && (
+                <td className="whitespace-nowrap px-3 py-1.5">
+                  <SnapshotRestoreActions s={s} onRestore={setRestoring} />
+                </td>
+              )}
             </tr>
           ))}
         </DataTable>

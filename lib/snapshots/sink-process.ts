@@ -37,7 +37,7 @@
 //     writes preempts QEMU's migration thread and the guest's vCPUs and pays a wake-up per 10 KiB; a
 //     little lower priority lets QEMU fill the socket between reads (docs/performance.md, "Overhead of
 //     Snapfleet").
-import { renameSync, unlinkSync, writeFileSync } from "node:fs";
+import { closeSync, constants, openSync, renameSync, unlinkSync, writeSync } from "node:fs";
 import { mkdir, open, statfs, unlink, type FileHandle } from "node:fs/promises";
 import net from "node:net";
 import { getPriority, setPriority } from "node:os";
@@ -62,6 +62,15 @@ export interface VmstateSinkResult {
   invalidReason?: string;
 }
 
+
+/**
+ * A best-effort cleanup whose failure changes nothing (the file or socket may already be gone): said on
+ * stderr, which the dashboard keeps (vmstate-sink.ts stderrTail), never dropped silently. The sink
+ * cannot use the dashboard's logger: it runs alone and outlives it.
+ */
+function ignored(why: string): (err: unknown) => void {
+  return (err: unknown) => void process.stderr.write(`sink: ignored (${why}): ${err instanceof Error ? err.message : String(err)}\n`);
+}
 /** What the dashboard passes to a sink process (argv[3], JSON; argv[2] is statusPath alone). */
 export interface SinkProcessConfig {
   socketPath: string;
@@ -212,8 +221,8 @@ class SinkProcess {
     try {
       await this.listen();
     } catch (err) {
-      await this.file.close().catch(() => {});
-      await unlink(this.cfg.filePath).catch(() => {});
+      await this.file.close().catch(ignored("closing the file it could not serve"));
+      await unlink(this.cfg.filePath).catch(ignored("removing the file it could not serve"));
       this.send({ type: "open-failed", ...errnoOf(err) });
       process.exit(1);
     }
@@ -228,11 +237,24 @@ class SinkProcess {
     process.stdout.write(`${JSON.stringify(msg)}\n`);
   }
 
-  /** Atomic (write + rename), 0600; a failure (disk full) must not stop the drain: recovery then knows less. */
+  /**
+   * Atomic (write + rename), 0600, the temp file created O_EXCL|O_NOFOLLOW (a planted file or symlink is
+   * never written through); a failure (disk full) must not stop the drain: recovery then knows less.
+   */
   private writeStatus(): void {
     const tmp = `${this.cfg.statusPath}.tmp`;
     try {
-      writeFileSync(tmp, JSON.stringify(this.status), { mode: 0o600 });
+      try {
+        unlinkSync(tmp); // a leftover of an interrupted write, or something planted: removed, never followed
+      } catch {
+        // absent: the usual case
+      }
+      const fd = openSync(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+      try {
+        writeSync(fd, JSON.stringify(this.status));
+      } finally {
+        closeSync(fd);
+      }
       renameSync(tmp, this.cfg.statusPath);
     } catch {
       try {
@@ -319,7 +341,7 @@ class SinkProcess {
     this.socket = socket;
     clearTimeout(this.connectTimer);
     this.server?.close(); // stop accepting; the accepted stream carries on
-    void unlink(this.cfg.socketPath).catch(() => {});
+    void unlink(this.cfg.socketPath).catch(ignored("the accepted socket's path is only a name now"));
     socket.on("data", (chunk: Buffer) => this.onData(chunk));
     // A reset (QEMU killed) ends the stream like an EOF: the tail check then reports it truncated.
     socket.on("error", () => {});
@@ -399,15 +421,15 @@ class SinkProcess {
     const file = this.file;
     this.file = undefined;
     this.written = 0;
-    await file?.close().catch(() => {});
-    await unlink(this.cfg.filePath).catch(() => {});
+    await file?.close().catch(ignored("closing the discarded vmstate"));
+    await unlink(this.cfg.filePath).catch(ignored("removing the discarded vmstate"));
   }
 
   /** QEMU will not connect (refused migrate, timeout, dashboard gone): stop listening, remove the file. */
   private async closeUnconnected(reason: string): Promise<void> {
     if (this.connected || this.finished) return;
     this.server?.close();
-    await unlink(this.cfg.socketPath).catch(() => {});
+    await unlink(this.cfg.socketPath).catch(ignored("the socket path may already be gone"));
     this.discardReason ??= reason;
     await this.enterDiscard();
     await this.finish();

@@ -428,7 +428,9 @@ function useCronPreview(key: string): { data?: CronPreview; error?: string } {
         const body = await res.json();
         setState(res.ok ? { data: body } : { error: body.error ?? "invalid expression" });
       })
-      .catch(() => {});
+      .catch((err: unknown) => {
+        if (!ctrl.signal.aborted) setState({ error: `the preview could not be loaded: ${(err as Error).message}` });
+      });
     return () => ctrl.abort();
   }, [key]);
   return state;
@@ -450,7 +452,9 @@ function useRetentionPreview(scheduleId: string | undefined, key: string): Reten
         const body = await res.json();
         setState(res.ok ? { data: body } : { error: body.error ?? "preview failed" });
       })
-      .catch(() => {});
+      .catch((err: unknown) => {
+        if (!ctrl.signal.aborted) setState({ error: `the retention preview could not be loaded: ${(err as Error).message}` });
+      });
     return () => ctrl.abort();
   }, [scheduleId, key]);
   return state;

@@ -15,7 +15,8 @@ export function PauseExpectation({ vmId, state }: { vmId: string; state: string 
       .then((t) => {
         if (!cancelled) setText(t);
       })
-      .catch(() => {});
+      // The expectation is a hint: without it the panel still works; say why in the console.
+      .catch((err: unknown) => console.warn("the expected guest pause could not be loaded", err));
     return () => {
       cancelled = true;
     };

@@ -107,6 +107,8 @@ export function adviceFor(errorClass: string): string {
       return "QEMU stopped the stream early. Check that the VM still responds, then try again; the server log has QEMU's side.";
     case "qemu-exited":
       return "The VM's QEMU stopped during the snapshot. Restart the VM; the message says where its newest disk writes are.";
+    case "connection-lost":
+      return "The SSH connection to the VM's host dropped; the VM's QEMU kept running and nothing was kept. Check the network path to the host, then try again.";
     case "vm-unreachable":
       return "Check that the VM runs and that its monitor socket is reachable from the dashboard, then try again.";
     case "interrupted":

@@ -4,6 +4,7 @@
 // logout, and the set-up link a start with no admin prints.
 // Invariants: no secret is stored or returned except once, at creation; a user name's existence is not
 // revealed by timing or by the error; expired and revoked secrets never authenticate.
+import { logIgnored } from "../best-effort";
 import { db } from "../db/client";
 import { ConflictError, InvalidInputError, NotFoundError } from "../errors";
 import { AuthError, TooManyAttemptsError } from "./errors";
@@ -160,7 +161,7 @@ export async function sessionIdentity(token: string, now = new Date()): Promise<
   const s = await db().session.findUnique({ where: { tokenHash: hashSecret(token) }, include: { user: true } });
   if (!s || s.expiresAt <= now || s.user.disabled) return null;
   if (now.getTime() - s.lastSeenAt.getTime() > 60_000) {
-    await db().session.update({ where: { id: s.id }, data: { lastSeenAt: now } }).catch(() => {});
+    await db().session.update({ where: { id: s.id }, data: { lastSeenAt: now } }).catch(logIgnored("a session's last-seen time is informational"));
   }
   return { kind: "user", id: s.user.id, name: s.user.name, role: s.user.role, sessionId: s.id };
 }
@@ -231,7 +232,7 @@ export async function apiTokenIdentity(token: string, now = new Date()): Promise
   const t = await db().apiToken.findUnique({ where: { tokenHash: hashSecret(token) } });
   if (!t || t.revokedAt || (t.expiresAt && t.expiresAt <= now)) return null;
   if (!t.lastUsedAt || now.getTime() - t.lastUsedAt.getTime() > 60_000) {
-    await db().apiToken.update({ where: { id: t.id }, data: { lastUsedAt: now } }).catch(() => {});
+    await db().apiToken.update({ where: { id: t.id }, data: { lastUsedAt: now } }).catch(logIgnored("a token's last-used time is informational"));
   }
   return { kind: "token", id: t.id, name: t.name, role: t.role };
 }

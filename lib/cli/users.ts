@@ -5,6 +5,7 @@
 // Passwords come from a prompt without echo, or from stdin's first line when it is not a terminal;
 // never from the command line (it would land in shell history and `ps`). A token is printed once, on
 // stdout alone, so `TOKEN=$(npx snapfleet token create …)` works.
+import { logIgnored } from "../best-effort";
 import pg from "pg";
 import { UsageError } from "./args";
 import type { CliIo } from "./qmp";
@@ -103,7 +104,7 @@ async function withDashboardDatabase<T>(work: () => Promise<T>): Promise<T> {
         () => true,
         () => false,
       );
-      await probe.end().catch(() => {});
+      await probe.end().catch(logIgnored("closing the probe connection"));
     }
     if (running && url) {
       process.env.DATABASE_URL = url;
@@ -119,7 +120,7 @@ async function withDashboardDatabase<T>(work: () => Promise<T>): Promise<T> {
   try {
     return await work();
   } finally {
-    await db().$disconnect().catch(() => {});
+    await db().$disconnect().catch(logIgnored("the command is done; the process exits"));
     await stop();
   }
 }

@@ -10,6 +10,7 @@
 // in <dataDir>/postgres-credentials.json (0600, owner only). The dashboard connects as `snapfleet_app`,
 // no superuser, owning only its database and its schema; the superuser is for creating them (and for
 // tests that create databases).
+import { logIgnored } from "../best-effort";
 import { randomBytes } from "node:crypto";
 import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
@@ -211,7 +212,7 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
       await inApp.end();
     }
   } catch (err) {
-    await pg.stop().catch(() => {}); // a failed start leaves no postmaster behind
+    await pg.stop().catch(logIgnored("a failed start leaves no postmaster behind; stopping one that never ran fails")); 
     forgetOwner(clusterDir);
     throw err;
   }

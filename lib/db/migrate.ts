@@ -3,6 +3,7 @@
 // `prisma migrate deploy`. Runs on every start and in tests, without Prisma's native schema engine.
 // Invariants: one migrator at a time (the same advisory lock id as Prisma's), each migration in its own
 // transaction, and an applied migration whose file changed is refused rather than silently skipped.
+import { logIgnored } from "../best-effort";
 import { createHash, randomUUID } from "node:crypto";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
@@ -72,12 +73,12 @@ export async function applyMigrations(connectionString: string, dir = MIGRATIONS
         await client.query("COMMIT");
         applied.push(m.name);
       } catch (err) {
-        await client.query("ROLLBACK").catch(() => {});
+        await client.query("ROLLBACK").catch(logIgnored("the failed migration's own error is what is reported"));
         throw new MigrationError(`migration ${m.name} failed: ${(err as Error).message}`, { cause: err });
       }
     }
   } finally {
-    await client.query("SELECT pg_advisory_unlock($1)", [PRISMA_ADVISORY_LOCK]).catch(() => {});
+    await client.query("SELECT pg_advisory_unlock($1)", [PRISMA_ADVISORY_LOCK]).catch(logIgnored("the lock goes with the connection, closed next"));
     await client.end();
   }
   return applied;

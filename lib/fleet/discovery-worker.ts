@@ -5,6 +5,7 @@
 // Invariants: runs never overlap (the next tick is armed only after a run ends); the loop never throws
 // (errors are logged and the next tick comes anyway); the first run starts at once, so VM sessions and
 // live state are back right after a restart. Timers are injected for tests.
+import { logIgnored } from "../best-effort";
 import pg from "pg";
 import type { Logger } from "../logger";
 import { discoverAllHosts, type DiscoveryResult } from "./discovery";
@@ -73,7 +74,7 @@ export function startDiscoveryWorker(opts: DiscoveryWorkerOptions): DiscoveryWor
           lockClient = undefined;
           leader = false;
         }
-        void client.end().catch(() => {});
+        void client.end().catch(logIgnored("closing a lost leadership connection"));
       });
       await client.connect();
       lockClient = client;
@@ -125,15 +126,15 @@ export function startDiscoveryWorker(opts: DiscoveryWorkerOptions): DiscoveryWor
     async stop() {
       stopped = true;
       if (timer !== undefined) timers.clearTimeout(timer);
-      await current?.catch(() => {});
+      await current?.catch(logIgnored("a discovery pass logs its own failure"));
       const client = lockClient;
       lockClient = undefined;
       leader = false;
       if (client) {
         client.removeAllListeners("error");
         client.on("error", () => {});
-        await client.query("SELECT pg_advisory_unlock_all()").catch(() => {});
-        await client.end().catch(() => {});
+        await client.query("SELECT pg_advisory_unlock_all()").catch(logIgnored("the locks go with the connection, closed next"));
+        await client.end().catch(logIgnored("a dropped connection is closed already"));
       }
     },
   };

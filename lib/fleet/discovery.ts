@@ -17,6 +17,7 @@ import path from "node:path";
 import { db } from "../db/client";
 import type { Host, Prisma, Vm, VmState } from "../db/generated/client";
 import { NotFoundError } from "../errors";
+import { NotOwnerError } from "./errors";
 import { logger } from "../logger";
 import { FLEET_TOPIC, vmTopic } from "../realtime/messages";
 import { publish } from "../realtime/publish";
@@ -275,6 +276,9 @@ async function runDiscovery(hostId: string): Promise<DiscoveryResult> {
       facts = await probeVm(client, context);
       launch = await readLaunchFacts(host, endpoint, client, { pid: pids?.get(endpoint) });
     } catch (err) {
+      // Another dashboard process owns this VM's monitor (vm-lease.ts): its session keeps the live state;
+      // probing it from here would steal the monitor from a job, so it is left alone.
+      if (err instanceof NotOwnerError) return;
       const why = connectFailure(existing?.id ?? "", existing?.name ?? defaultName(host, endpoint), err).message;
       result.unreachable++;
       if (existing) {

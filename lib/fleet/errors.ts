@@ -19,6 +19,20 @@ export class VmUnreachableError extends ConflictError {
 /** QEMU's monitor serves one client: another client (not Snapfleet's session) holds it right now. */
 export class VmMonitorBusyError extends VmUnreachableError {}
 
+/**
+ * Another dashboard process owns the VM's monitor (its lease, vm-lease.ts): the VM's work runs there.
+ * A 409; the job queue routes jobs to the owner instead of failing them.
+ */
+export class NotOwnerError extends ConflictError {
+  constructor(
+    readonly vmId: string,
+    readonly owner: string,
+    vmName: string,
+  ) {
+    super(`VM ${vmName}'s monitor is held by another dashboard process (${owner}); its work runs there`, { vmId, owner });
+  }
+}
+
 /** The same shape zod's treeifyError gives for an object, so forms read one format for every 4xx. */
 export interface FieldErrorTree {
   errors: string[];

@@ -59,7 +59,7 @@ export function hostKindSummary(kind: HostKindName): string {
     case "local":
       return "all snapshot modes, delete, retention, restore and verify";
     case "ssh":
-      return "all snapshot modes (QEMU writes the vmstate on the host itself), delete and retention over SSH/SFTP";
+      return "all snapshot modes (QEMU writes the vmstate on the host itself), delete, retention and verify (a sandbox on the host) over SSH/SFTP; rollback by hand";
     case "tls":
       return "disks-only snapshots (internal qcow2 snapshots through QMP); live and ram-only are refused";
   }

@@ -62,7 +62,8 @@ const chains = (g.__snapfleetStateChains ??= new Map());
 export function inVmOrder<T>(vmId: string, work: () => Promise<T>): Promise<T> {
   const previous = chains.get(vmId) ?? Promise.resolve();
   const next = previous.then(work, work);
-  const tail = next.catch(() => undefined);
+  // The chain only orders the writes: each caller gets its own work's error through `next`.
+  const tail = next.catch((err: unknown) => err);
   chains.set(vmId, tail);
   void tail.then(() => {
     if (chains.get(vmId) === tail) chains.delete(vmId);

@@ -14,6 +14,7 @@
 //    tmpfs-file guest memory, Linux < 5.19 (uffd-wp on shmem and hugetlbfs came in 5.19); file-backed
 //    memory on a regular filesystem can never be write-protected.
 // The decision is a pure function (backgroundSnapshotBlocker) so every branch is tested without a VM.
+import { logIgnored } from "../best-effort";
 import { incompatibleCapabilitiesOn, type QmpClient } from "../qmp";
 import type { BlockInfo, MigrationCapabilityStatus, MigrationInfo, RunState } from "../qmp";
 import type { VmDiskJson } from "./vm-json";
@@ -167,7 +168,7 @@ export async function probeVm(client: QmpClient, host: ProbeHostContext): Promis
     return type?.startsWith("memory-backend-") ? [{ id: o.name, type }] : [];
   });
   const qomGet = <T>(path: string, property: string) =>
-    client.execute<T>("qom-get", { path, property }).catch(() => undefined);
+    client.execute<T>("qom-get", { path, property }).catch(logIgnored("an object without that property"));
   const memoryBackends: MemoryBackendInfo[] = await Promise.all(
     backendProps.map(async ({ id, type }) => {
       const path = `/objects/${id}`;

@@ -3,6 +3,7 @@
 // Used by discovery (launch facts), the snapshot engine (host-memory.ts) and restores.
 // Invariants: read-only; a process that vanishes mid-scan is skipped; one /proc scan serves many
 // sockets (listenerPids), so discovery of a host costs one scan, not one per VM.
+import { logIgnored } from "../best-effort";
 import { readFile, readdir, readlink } from "node:fs/promises";
 
 /** Listening unix sockets by path → their inodes (flag __SO_ACCEPTCON = 0x10000). */
@@ -67,7 +68,7 @@ async function regularFileTarget(pid: number, fd: number): Promise<string | null
 
 /** What /proc says about a process; undefined when it is gone or not readable. */
 export async function readProcessFacts(pid: number): Promise<ProcessFacts | undefined> {
-  const raw = await readFile(`/proc/${pid}/cmdline`).catch(() => undefined);
+  const raw = await readFile(`/proc/${pid}/cmdline`).catch(logIgnored("the process ended or is not readable: no command line"));
   if (!raw || raw.length === 0) return undefined;
   const argv = raw.toString("utf8").replace(/\0$/, "").split("\0");
   const exeRaw = await readlink(`/proc/${pid}/exe`).catch(() => null);

@@ -10,6 +10,9 @@
 //    `shutdown` when QEMU exited after a SHUTDOWN event); discovery reconnects on its next pass.
 //  - Which VM a session belongs to is looked up at event time (`bindings`), so discovery can bind a
 //    session it opened for a new socket to the row it then creates or revives.
+//  - Several dashboard processes: a VM's session is opened only by the process holding its lease
+//    (vm-lease.ts); any other gets NotOwnerError naming the owner, never a busy monitor. Closing a VM's
+//    session gives its lease up.
 import { db } from "../db/client";
 import type { Host } from "../db/generated/client";
 import { DomainError, NotFoundError } from "../errors";
@@ -22,10 +25,11 @@ import {
   type QmpClient,
   type QmpEndpoint,
 } from "../qmp";
-import { VmMonitorBusyError, VmUnreachableError } from "./errors";
+import { NotOwnerError, VmMonitorBusyError, VmUnreachableError } from "./errors";
 import { STATE_EVENTS, applyVmState, stateFromEvent, stateFromRunState } from "./live-state";
 import type { ProbeHostContext } from "./probe";
 import { hostAccessFor } from "./host-access";
+import { claimVmLease, releaseAllVmLeases, releaseVmLease, requireVmLease, setLeaseSessionCloser } from "./vm-lease";
 
 const log = logger.child({ component: "vm-sessions" });
 
@@ -44,6 +48,7 @@ interface SessionRegistry {
 const g = globalThis as typeof globalThis & { __snapfleetVmSessions?: SessionRegistry };
 
 function registry(): SessionRegistry {
+  if (!g.__snapfleetVmSessions) setLeaseSessionCloser(closeVmSession);
   g.__snapfleetVmSessions ??= {
     pool: new QmpPool({ ...CONNECT_OPTIONS, logger: logger.child({ component: "qmp" }) }),
     bindings: new Map(),
@@ -103,6 +108,8 @@ function wire(client: QmpClient, key: string): void {
 export async function sessionForEndpoint(host: Host, endpoint: string, vmId?: string): Promise<{ client: QmpClient; fresh: boolean }> {
   const reg = registry();
   const key = endpointKey(host, endpoint);
+  // Another process owns this VM's monitor: NotOwnerError (discovery skips the VM, jobs are routed).
+  if (vmId) await requireVmLease(vmId);
   if (vmId) reg.bindings.set(key, vmId);
   const existing = reg.pool.peek(key);
   if (existing) return { client: existing, fresh: false };
@@ -115,6 +122,11 @@ export async function sessionForEndpoint(host: Host, endpoint: string, vmId?: st
 /** Binds an open session to a VM row (discovery, after it created or revived the row). */
 export function bindSession(host: Host, endpoint: string, vmId: string): void {
   registry().bindings.set(endpointKey(host, endpoint), vmId);
+  // The session is open already: this process takes the VM's lease (or, if another got it first, lets go).
+  void requireVmLease(vmId).catch(async (err: unknown) => {
+    if (err instanceof NotOwnerError) await closeVmSessionByEndpoint(host, endpoint).catch(() => undefined);
+    else log.warn({ err, vm: vmId }, "taking the lease of a discovered VM failed");
+  });
 }
 
 function describeConnectError(err: unknown): string {
@@ -144,16 +156,20 @@ export function connectFailure(vmId: string, vmName: string, err: unknown): VmUn
  * ConflictError: 409) when the VM is gone or its monitor cannot be reached, VmMonitorBusyError when
  * another client holds the monitor, NotFoundError when there is no such VM.
  */
-export async function getVmSession(vmId: string): Promise<QmpClient> {
+export async function getVmSession(vmId: string, opts: { claimWaitMs?: number } = {}): Promise<QmpClient> {
   const vm = await db().vm.findUnique({ where: { id: vmId }, include: { host: true } });
   if (!vm) throw new NotFoundError(`no VM with id ${vmId}`);
   if (vm.state === "gone") {
     throw new VmUnreachableError(vmId, `VM ${vm.name} is gone: its monitor socket vanished${vm.goneAt ? ` at ${vm.goneAt.toISOString()}` : ""}`);
   }
+  // Only the VM's owner connects (vm-lease.ts); `claimWaitMs` asks an idle owner to hand it over.
+  if (opts.claimWaitMs) await claimVmLease(vmId, opts.claimWaitMs, vm.name);
+  else await requireVmLease(vmId, vm.name);
   let session: { client: QmpClient; fresh: boolean };
   try {
     session = await sessionForEndpoint(vm.host, vm.endpoint, vm.id);
   } catch (err) {
+    if (err instanceof NotOwnerError) throw err;
     if (err instanceof QmpEndpointError) throw new VmUnreachableError(vmId, `VM ${vm.name}: ${err.message}`, { cause: err });
     const failure = err instanceof DomainError ? new VmUnreachableError(vmId, `VM ${vm.name} is unreachable: ${err.message}`, { cause: err }) : connectFailure(vm.id, vm.name, err);
     void applyVmState(vm.id, { state: "unreachable", stateReason: failure.message }, { onlyIfChanged: true });
@@ -177,14 +193,28 @@ async function syncState(vmId: string, client: QmpClient): Promise<void> {
 export async function closeVmSessionByEndpoint(host: Host, endpoint: string): Promise<void> {
   const reg = registry();
   const key = endpointKey(host, endpoint);
+  const vmId = reg.bindings.get(key);
   reg.bindings.delete(key);
   await reg.pool.close(key);
+  if (vmId) await releaseVmLease(vmId);
+}
+
+/** Closes this process's session of a VM, if any (its lease handed over or lost: vm-lease.ts). */
+async function closeVmSession(vmId: string): Promise<void> {
+  const reg = registry();
+  for (const [key, bound] of reg.bindings) {
+    if (bound !== vmId) continue;
+    reg.bindings.delete(key);
+    await reg.pool.close(key);
+  }
 }
 
 export async function closeAllVmSessions(): Promise<void> {
   const reg = g.__snapfleetVmSessions;
-  if (!reg) return;
+  if (!reg) return releaseAllVmLeases();
   g.__snapfleetVmSessions = undefined;
   reg.bindings.clear();
   await reg.pool.closeAll();
+  // Monitors closed first, then the leases: the next owner finds the monitor free.
+  await releaseAllVmLeases();
 }

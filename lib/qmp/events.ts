@@ -79,7 +79,9 @@ export class QmpEventHub {
       resolve = res;
       reject = rej;
     });
-    promise.catch(() => {});
+    // A waiter nobody awaits (the caller gave up, e.g. an aborted race) must not become an unhandled
+    // rejection; whoever awaits `promise` still gets the error.
+    promise.catch((err: unknown) => err);
     if (this.ended) {
       reject(this.ended);
       return promise;

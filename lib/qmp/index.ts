@@ -40,4 +40,4 @@ export {
   type QmpTransportSink,
 } from "./transport";
 export type * from "./types";
-export { openSshTransport, sshFingerprint } from "./transport-ssh";
+export { openSshTransport, sshFingerprint, SSH_CONNECTION_LOST } from "./transport-ssh";

@@ -89,7 +89,8 @@ export class QmpPool {
     if (!entry) return;
     entry.closing = true;
     this.entries.delete(key);
-    if (entry.attempt) await entry.attempt.catch(() => undefined);
+    // A failed connection attempt was already reported to whoever awaited it: here we only wait it out.
+    if (entry.attempt) await entry.attempt.catch((err: unknown) => err);
     await entry.client?.close();
   }
 

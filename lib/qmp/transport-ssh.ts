@@ -20,6 +20,9 @@ function normalizeFingerprint(fp: string): Buffer {
 }
 
 /** OpenSSH-style fingerprint of a raw host key blob: "SHA256:<base64 without padding>". */
+/** The error code a QMP session over SSH ends with when the SSH connection (not QEMU's monitor) went away. */
+export const SSH_CONNECTION_LOST = "ESSHLOST";
+
 export function sshFingerprint(hostKey: Buffer): string {
   return `SHA256:${createHash("sha256").update(hostKey).digest("base64").replace(/=+$/, "")}`;
 }
@@ -123,7 +126,25 @@ export async function openSshTransport(e: QmpSshEndpoint, ctx: QmpTransportConte
     throw err;
   }
   channel.on("error", () => {});
-  return new StreamTransport(channel as unknown as Duplex, label, () => {
-    if (owned) client.end();
+  // The SSH connection under the channel ended (network, sshd, the dashboard dropped it): ssh2 emits the
+  // client's end/close before it closes its channels, so the channel's close can say so — QEMU itself
+  // did not go away, which a plain channel close (the monitor socket closed on the host) would mean.
+  let connectionLost = false;
+  const onLost = () => {
+    connectionLost = true;
+  };
+  client.once("end", onLost);
+  client.once("close", onLost);
+  channel.once("close", () => {
+    client.removeListener("end", onLost);
+    client.removeListener("close", onLost);
   });
+  return new StreamTransport(
+    channel as unknown as Duplex,
+    label,
+    () => {
+      if (owned) client.end();
+    },
+    () => (connectionLost ? Object.assign(new Error("the SSH connection to the host was lost"), { code: SSH_CONNECTION_LOST }) : undefined),
+  );
 }

@@ -76,6 +76,8 @@ export class StreamTransport implements QmpTransport {
     protected readonly stream: Duplex,
     readonly label: string,
     private readonly onClosed?: () => void,
+    /** Why the stream closed when the stream itself gave no error (e.g. the SSH connection under a channel went away). */
+    private readonly closeReason?: () => Error | undefined,
   ) {
     stream.on("error", (err: Error) => {
       this.lastError ??= err;
@@ -87,6 +89,7 @@ export class StreamTransport implements QmpTransport {
         try {
           this.onClosed?.();
         } finally {
+          this.lastError ??= this.closeReason?.();
           resolve();
           this.sink?.onClose(this.lastError);
         }

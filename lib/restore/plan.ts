@@ -5,9 +5,11 @@
 import { access, readFile } from "node:fs/promises";
 import type { Host, Snapshot, Vm } from "../db/generated/client";
 import { db } from "../db/client";
+import { hostAccessFor } from "../fleet/host-access";
 import { parseLaunchFacts, type LaunchFacts } from "../fleet/launch-json";
 import { detectManager, vmgenidDevices, type ManagerFacts } from "../fleet/qemu-argv";
 import { listenerPids, readProcessFacts, type ProcessFacts } from "../fleet/qemu-process";
+import { rollbackArgv } from "./argv";
 import { snapshotFileJsonSchema, type SnapshotFileJson } from "../snapshots/snapshot-json";
 import type { RollbackPlanJson } from "./restore-json";
 
@@ -76,6 +78,32 @@ export function manualCommands(manager: ManagerFacts | { kind: "remote"; host: s
   ];
 }
 
+/**
+ * The exact rollback of a plain QEMU on an SSH host, by hand: log in, stop it, keep the current disk
+ * state, apply the snapshot, start the recorded command line again (with `-S -incoming defer` and the
+ * vmstate loaded through its monitor for a live snapshot). Every argument single-quoted.
+ */
+export function sshManualCommands(host: Host, src: RestoreSource, live: boolean, pid: number | null): string[] {
+  const sq = (a: string) => `'${a.replaceAll("'", `'\\''`)}'`;
+  const stamp = new Date().toISOString().slice(0, 19).replace(/[-:T]/g, "");
+  const launch = src.launch!;
+  const argv = rollbackArgv(launch.argv!, { incoming: live });
+  const log = launch.stderr && launch.stderr.startsWith("/") ? launch.stderr : "/dev/null";
+  const lines = [
+    `ssh -p ${host.port ?? 22} ${sq(`${host.user ?? ""}@${host.address ?? ""}`)}   # then, on ${host.name}:`,
+    `kill ${pid ?? "<qemu pid>"}   # stop the VM's QEMU; wait until it has exited`,
+    ...src.disks.map((d) => `qemu-img snapshot -c snapfleet-safety-${stamp} ${sq(d.image)}   # keep the current disk state`),
+    ...src.disks.map((d) => `qemu-img snapshot -a ${sq(d.internalSnapshot)} ${sq(d.image)}`),
+    `(cd ${sq(launch.cwd ?? "/")} && exec setsid nohup ${sq(launch.exe!)} ${argv.slice(1).map(sq).join(" ")} >>${sq(log)} 2>&1 </dev/null) &`,
+  ];
+  if (live && src.vmstate) {
+    lines.push(
+      `# then on its QMP monitor: {"execute":"qmp_capabilities"} {"execute":"migrate-incoming","arguments":{"uri":${JSON.stringify(`exec:cat ${sq(src.vmstate)}`)}}} — once {"execute":"query-migrate"} says "completed": {"execute":"cont"}`,
+    );
+  }
+  return lines;
+}
+
 async function exists(p: string): Promise<boolean> {
   return access(p).then(
     () => true,
@@ -111,6 +139,12 @@ export async function planRollback(snap: SnapshotWithVm, now = new Date()): Prom
   if (snap.mode === "ram_only") return refuse("a ram-only snapshot holds no disk state: loading its RAM over today's disks would give the guest a disk from another instant");
   if (!src.disks.length) {
     return refuse("the snapshot has no internal disk snapshot (it was taken before Snapfleet kept disk state inside the images): restore it by hand, see docs/disk-chains.md");
+  }
+  if (vm.host.kind === "ssh" && src.launch?.argv && src.launch.exe && src.launch.manager.kind === "plain") {
+    return refuse(
+      `VM ${vm.name} runs on SSH host ${vm.host.name}: Snapfleet verifies snapshots there but does not roll back yet. Roll back by hand, on the host as the user that runs its QEMU:`,
+      sshManualCommands(vm.host, src, snap.mode === "live", src.launch.pid),
+    );
   }
   if (vm.host.kind !== "local") {
     return refuse(`VM ${vm.name} runs on ${vm.host.kind} host ${vm.host.name}: Snapfleet rolls back VMs of the dashboard's own machine only`, manualCommands({ kind: "remote", host: vm.host.name }, src.disks));
@@ -153,8 +187,15 @@ export async function planVerify(snap: SnapshotWithVm): Promise<string | null> {
   if (snap.status !== "completed") return `the snapshot is ${snap.status}: only a completed snapshot can be verified`;
   if (snap.mode === "ram_only") return "a ram-only snapshot holds no disk state: the sandbox would have no disks of its instant";
   if (!src.disks.length) return "the snapshot has no internal disk snapshot (taken before Snapfleet kept disk state inside the images)";
-  if (snap.vm.host.kind !== "local") return `the sandbox runs on the snapshot's host, and ${snap.vm.host.name} is a ${snap.vm.host.kind} host: Snapfleet verifies on the dashboard's own machine only`;
+  if (snap.vm.host.kind === "tls") return `the sandbox runs on the snapshot's host, and ${snap.vm.host.name} is a TLS host (QMP only): Snapfleet cannot start a QEMU there`;
   if (!src.launch?.argv || !src.launch.exe) return `the command line of the VM's QEMU is unknown (${src.launch?.note ?? "no launch facts recorded"})`;
+  if (snap.mode === "live" && snap.vm.host.kind === "ssh") {
+    // On an SSH host the vmstate is checked over SFTP (verify-remote.ts resolves and confines it again).
+    const files = hostAccessFor(snap.vm.host).files;
+    const st = src.vmstate && files ? await files.stat(src.vmstate).catch(() => null) : null;
+    if (!st) return `the snapshot's vmstate ${src.vmstate ?? ""} is missing on ${snap.vm.host.name}`;
+    return null;
+  }
   if (snap.mode === "live" && (!src.vmstate || !(await exists(src.vmstate)))) return `the snapshot's vmstate ${src.vmstate ?? ""} is missing`;
   return null;
 }

@@ -31,6 +31,7 @@ import { snapshotInclude, toSnapshotJson } from "../snapshots/serialize";
 import { sandboxArgv } from "./argv";
 import { qemuErrorLines, qemuImg, RestoreStepError, sleep, startDetachedQemu, vmstateExecUri, waitForExit } from "./host-tools";
 import { recordRestoreResult, transitionRestore } from "./jobs";
+import { verifyOnSshHost } from "./verify-remote";
 import { planVerify, restoreSource, type SnapshotWithVm } from "./plan";
 import { isPng, ppmToPng } from "./png";
 
@@ -59,6 +60,12 @@ export async function runVerify(restoreId: string, opts: VerifyOptions): Promise
   let qmp: QmpClient | undefined;
   let qemuLog = "";
   let screenshot: Buffer | undefined;
+  const succeed = async () => {
+    const now = new Date();
+    await db().restore.update({ where: { id: restoreId }, data: { screenshot: screenshot ? new Uint8Array(screenshot) : null, result: result as object } });
+    await markSnapshot(snap.id, { verifiedAt: now, verifyError: null });
+    await transitionRestore(restoreId, "completed", { detail: `verified: ${steps.join("; ")}`, data: { finishedAt: now } });
+  };
   try {
     await transitionRestore(restoreId, "setup", { detail: "preparing a sandbox over read-only views of the snapshot's disks", data: { startedAt: new Date() } });
     const refusal = await planVerify(snap);
@@ -66,6 +73,27 @@ export async function runVerify(restoreId: string, opts: VerifyOptions): Promise
     const src = restoreSource(snap);
     const launch = src.launch!;
     const live = snap.mode === "live";
+    if (snap.vm.host.kind === "ssh") {
+      // The same sandbox, run on the VM's SSH host through the host-access seam (verify-remote.ts).
+      const run = await verifyOnSshHost(
+        snap.vm.host,
+        { exe: launch.exe!, argv: launch.argv!, cwd: launch.cwd ?? null, disks: src.disks, vmstate: src.vmstate, live },
+        {
+          runMs: opts.runMs ?? 5_000,
+          step,
+          onActive: async (pid) => {
+            result.sandboxPid = pid;
+            await transitionRestore(restoreId, "active", { detail: `sandbox QEMU on ${snap.vm.host.name} (pid ${pid}) ${live ? "loading the RAM state" : "booting from the disks"}` });
+          },
+        },
+      );
+      screenshot = run.screenshot;
+      result.screenshot = screenshot !== undefined;
+      if (run.guestPing) result.guestPing = run.guestPing;
+      if (run.consoleTail !== undefined) result.consoleTail = run.consoleTail;
+      await succeed();
+      return;
+    }
     const uri = live ? await vmstateExecUri(src.vmstate!, snap.vm.host.snapshotDir) : undefined;
     dir = await mkdtemp(path.join(os.tmpdir(), "sf-verify-"));
     const wrap = existsSync(SETPRIV) ? [SETPRIV, "--pdeathsig", "KILL", "--"] : undefined;
@@ -133,10 +161,7 @@ export async function runVerify(restoreId: string, opts: VerifyOptions): Promise
     }
     const serial = sb.serialLogs[0];
     if (serial) result.consoleTail = (await readFile(serial, "utf8").catch(() => "")).replaceAll("\r", "").slice(-1500);
-    const now = new Date();
-    await db().restore.update({ where: { id: restoreId }, data: { screenshot: screenshot ? new Uint8Array(screenshot) : null, result: result as object } });
-    await markSnapshot(snap.id, { verifiedAt: now, verifyError: null });
-    await transitionRestore(restoreId, "completed", { detail: `verified: ${steps.join("; ")}`, data: { finishedAt: now } });
+    await succeed();
   } catch (err) {
     const e = err instanceof RestoreStepError ? err : new RestoreStepError("internal", (err as Error).message, { cause: err });
     log.info({ err: e.message }, "verification failed");

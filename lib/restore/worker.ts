@@ -10,6 +10,8 @@ import { db } from "../db/client";
 import { requireBoss, RESTORE_RUN_QUEUE, type RestoreRunJobData } from "../jobs/boss";
 import type { Logger } from "../logger";
 import { lockKey, tryAdvisoryLock } from "../snapshots/locks";
+import { NotOwnerError } from "../fleet/errors";
+import { holdVm } from "../fleet/vm-lease";
 import { admitVerification, releaseVerification } from "./admission";
 import { transitionRestore } from "./jobs";
 import { runRollback } from "./rollback";
@@ -39,8 +41,28 @@ export async function handleRestoreRun(restoreId: string, opts: RestoreWorkerOpt
         return;
       }
     }
-    const lock = await tryAdvisoryLock(lockKey("job", restoreId));
-    if (!lock) return; // another worker runs it
+    // A rollback drives the VM's monitor: only the process owning it (lib/fleet/vm-lease.ts) runs it;
+    // elsewhere it goes back to the queue until the owner takes it (never failed for that).
+    let unhold: (() => void) | undefined;
+    if (row.kind === "rollback") {
+      const { vmId } = await db().restore.findUniqueOrThrow({ where: { id: restoreId }, select: { vmId: true } });
+      try {
+        unhold = await holdVm(vmId);
+      } catch (err) {
+        if (!(err instanceof NotOwnerError)) throw err;
+        const data: RestoreRunJobData = { restoreId };
+        await requireBoss().send(RESTORE_RUN_QUEUE, data, { startAfter: 1 });
+        return;
+      }
+    }
+    const lock = await tryAdvisoryLock(lockKey("job", restoreId)).catch((err: unknown) => {
+      unhold?.();
+      throw err;
+    });
+    if (!lock) {
+      unhold?.();
+      return; // another worker runs it
+    }
     try {
       const again = await db().restore.findUnique({ where: { id: restoreId }, select: { status: true } });
       if (again?.status !== "queued") return;
@@ -48,6 +70,7 @@ export async function handleRestoreRun(restoreId: string, opts: RestoreWorkerOpt
       else await runVerify(restoreId, { log, runMs: opts.verifyRunMs });
     } finally {
       await lock.release();
+      unhold?.();
       if (row.kind === "verify") await releaseVerification(restoreId).catch(() => undefined);
     }
   } catch (err) {

@@ -11,12 +11,15 @@
 //    that cannot be done stops the deletion with the reason on the journal, nothing after it is touched;
 //  - a VM whose disks drifted from the record (disk-drift.ts) gets no disk-touching step until an
 //    operator acknowledged exactly those findings;
-//  - deleting a deleted snapshot returns it unchanged; deleting a `deleting` one resumes its journal.
+//  - deleting a deleted snapshot returns it unchanged; deleting a `deleting` one resumes its journal;
+//  - runs in the process owning the VM's monitor (lib/fleet/vm-lease.ts): an idle owner elsewhere is asked
+//    to hand the VM over (bounded wait, claimWaitMs), a busy one answers 409 (NotOwnerError).
 import { db } from "../db/client";
 import type { Prisma } from "../db/generated/client";
 import { ConflictError, NotFoundError } from "../errors";
 import { hostAccessFor } from "../fleet/host-access";
 import { getVmSession } from "../fleet/sessions";
+import { holdVm } from "../fleet/vm-lease";
 import type { Logger } from "../logger";
 import type { QmpClient } from "../qmp";
 import { describeArtifact, legacyArtifacts, parseArtifacts, RemovalBlockedError, type Artifact, type OverlayArtifact } from "./artifacts";
@@ -37,6 +40,8 @@ function removalOrder(artifacts: Artifact[]): Artifact[] {
   return [...artifacts.filter((a) => rank(a) < 2).sort((x, y) => rank(x) - rank(y)), ...dirs];
 }
 
+const DEFAULT_CLAIM_WAIT_MS = 8_000;
+
 type Row = Prisma.SnapshotGetPayload<{ include: { vm: { include: { host: true } } } }>;
 
 async function saveJournal(id: string, journal: DeletionJournal, extra: Prisma.SnapshotUpdateInput = {}): Promise<SnapshotJson> {
@@ -53,6 +58,11 @@ async function saveJournal(id: string, journal: DeletionJournal, extra: Prisma.S
 export interface DeleteOptions {
   log?: Logger;
   reason?: string;
+  /**
+   * How long to wait for another process owning the VM to hand it over (default 8 s: an idle owner does
+   * within 2 s, a dead one loses it within 6 s). 0: fail at once with NotOwnerError (recovery sweeps).
+   */
+  claimWaitMs?: number;
   /** Called after each step is recorded done (tests end the process there, as a crash would). */
   afterStep?: (index: number) => void | Promise<void>;
 }
@@ -68,8 +78,16 @@ export async function deleteSnapshot(id: string, opts: DeleteOptions = {}): Prom
   if (RUNNING_STATUSES.includes(row.status)) {
     throw new ConflictError(`the snapshot is ${row.status}: cancel it first, or wait for it to finish`, { snapshotId: id, status: row.status });
   }
-  const lock = await tryAdvisoryLock(lockKey("vm", row.vmId));
-  if (!lock) throw new ConflictError(`another snapshot of VM ${row.vm.name} is being deleted: retry in a moment`, { vmId: row.vmId });
+  // The VM's monitor is this process's for the whole deletion (its owner elsewhere hands it over when idle).
+  const unhold = await holdVm(row.vmId, { claimWaitMs: opts.claimWaitMs ?? DEFAULT_CLAIM_WAIT_MS, vmName: row.vm.name });
+  const lock = await tryAdvisoryLock(lockKey("vm", row.vmId)).catch((err: unknown) => {
+    unhold();
+    throw err;
+  });
+  if (!lock) {
+    unhold();
+    throw new ConflictError(`another snapshot of VM ${row.vm.name} is being deleted: retry in a moment`, { vmId: row.vmId });
+  }
   try {
     const busy = await db().snapshot.findFirst({ where: { vmId: row.vmId, status: { in: [...RUNNING_STATUSES] } }, select: { id: true, status: true } });
     if (busy) {
@@ -83,6 +101,7 @@ export async function deleteSnapshot(id: string, opts: DeleteOptions = {}): Prom
     return await runDeletion(row, opts);
   } finally {
     await lock.release();
+    unhold();
   }
 }
 
@@ -92,7 +111,8 @@ export async function resumeInterruptedDeletions(log: Logger): Promise<number> {
   let finished = 0;
   for (const r of rows) {
     try {
-      const json = await deleteSnapshot(r.id, { log, reason: "resumed after a restart" });
+      // Only VMs this process owns or whose lease is free: the owner's own sweep resumes the others.
+      const json = await deleteSnapshot(r.id, { log, reason: "resumed after a restart", claimWaitMs: 0 });
       if (json.deletedAt) finished++;
     } catch (err) {
       // Busy VM (its deletion is alive elsewhere) or a blocked step: the journal says why; next sweep retries.

@@ -6,6 +6,7 @@
 // operator acknowledges exactly those findings (a new finding needs a new acknowledgement).
 // Invariants: a VM that cannot be reached is not judged (its last verdict stays); only snapshots that
 // are completed and neither deleted nor being deleted count; the check itself changes nothing on the VM.
+import { logIgnored } from "../best-effort";
 import { createHash } from "node:crypto";
 import { db } from "../db/client";
 import type { Prisma } from "../db/generated/client";
@@ -93,7 +94,7 @@ export function findDrift(blocks: BlockInfo[], snapshots: RecordedSnapshot[]): s
  * (vm.updated), so an open VM page shows it. Returns the findings, or null when the VM is unreachable.
  */
 export async function checkDiskDrift(vmId: string): Promise<string[] | null> {
-  const qmp = await getVmSession(vmId).catch(() => undefined);
+  const qmp = await getVmSession(vmId).catch(logIgnored("an unreachable VM is not judged: its last verdict stays"));
   if (!qmp) return null;
   const blocks = await qmp.queryBlock();
   const snapshots = await db().snapshot.findMany({

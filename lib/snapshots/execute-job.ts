@@ -3,10 +3,13 @@
 // artifact ledger before anything exists on the host (artifacts.ts), what a crash would leave changed
 // on the VM (crash-undo.ts), and the final outcome with its figures and files.
 // Invariants: never throws; holds the advisory lock job:<id> for the whole run (recovery.ts tells a live
-// job from a dead one by it); a job is run by at most one worker.
+// job from a dead one by it); a job is run by at most one worker, and only by the process owning its
+// VM (lib/fleet/vm-lease.ts): elsewhere it is left queued, untouched (the worker routes it to the owner).
 import { db } from "../db/client";
 import { Prisma } from "../db/generated/client";
+import { NotOwnerError } from "../fleet/errors";
 import { getVmSession } from "../fleet/sessions";
+import { holdVm } from "../fleet/vm-lease";
 import { hostAccessFor } from "../fleet/host-access";
 import type { Logger } from "../logger";
 import type { QmpClient } from "../qmp";
@@ -65,10 +68,18 @@ export async function executeSnapshotJob(snapshotId: string, opts: ExecuteSnapsh
   const controller = new AbortController();
   runningJobAborts.set(snapshotId, controller);
   let cancelTimer: NodeJS.Timeout | undefined;
+  let unhold: (() => void) | undefined;
   try {
     const row = await db().snapshot.findUnique({ where: { id: snapshotId }, include: { vm: { include: { host: true } } } });
     if (!row || row.status !== "queued" || row.deletedAt) return undefined;
     const { vm } = row;
+    try {
+      unhold = await holdVm(vm.id, { vmName: vm.name });
+    } catch (err) {
+      if (!(err instanceof NotOwnerError)) throw err;
+      log.info({ owner: err.owner }, "the VM is owned by another process: the job stays queued for it");
+      return undefined;
+    }
     const after = async (status: SnapshotStatusName) => {
       try {
         await opts.afterStatus?.(status, snapshotId);
@@ -155,6 +166,7 @@ export async function executeSnapshotJob(snapshotId: string, opts: ExecuteSnapsh
   } finally {
     clearInterval(cancelTimer);
     clearTimeout(relock);
+    unhold?.();
     runningJobAborts.delete(snapshotId);
     const last = held;
     held = undefined;

@@ -11,6 +11,7 @@
 // layer holding internal snapshots (newer snapshots were taken while it was the VM's active image) is
 // never merged — it holds their disk state; a layer the VM no longer uses is never merged into an
 // image it no longer uses either, and is kept, not removed, even once an operator acknowledged the drift.
+import { logIgnored } from "../best-effort";
 import { logger } from "../logger";
 import type { QmpClient, QmpEvent } from "../qmp";
 import type { ImageInfo } from "../qmp/types";
@@ -73,12 +74,12 @@ export async function cancelBlockJob(qmp: QmpClient, jobId: string, waitMs = 30_
   if (!qmp.connected) return "the VM's monitor is gone: QEMU ended the job with its process";
   const present = async () => (await qmp.execute<BlockJobInfo[]>("query-block-jobs").catch(() => [] as BlockJobInfo[])).find((j) => j.device === jobId);
   if (!(await present())) return "no job left";
-  await qmp.execute("block-job-cancel", { device: jobId, force: true }).catch(() => undefined);
+  await qmp.execute("block-job-cancel", { device: jobId, force: true }).catch(logIgnored("the job may have ended by itself meanwhile"));
   const deadline = Date.now() + waitMs;
   while (Date.now() < deadline && (await present())) await new Promise((r) => setTimeout(r, 200));
   const jobs = await qmp.execute<Array<{ id: string; status: string }>>("query-jobs").catch(() => []);
   const concluded = jobs.find((j) => j.id === jobId && j.status === "concluded");
-  if (concluded) await qmp.execute("job-dismiss", { id: jobId }).catch(() => undefined);
+  if (concluded) await qmp.execute("job-dismiss", { id: jobId }).catch(logIgnored("a job QEMU dismissed itself is gone"));
   return (await present()) ? `block job ${jobId} did not go away after block-job-cancel` : `block job ${jobId} cancelled`;
 }
 
@@ -128,7 +129,7 @@ export async function commitLayer(qmp: QmpClient, opts: CommitOptions): Promise<
     let changedAt = Date.now();
     const tick = async () => {
       if (signal.aborted) return;
-      const jobs = await qmp.execute<BlockJobInfo[]>("query-block-jobs").catch(() => undefined);
+      const jobs = await qmp.execute<BlockJobInfo[]>("query-block-jobs").catch(logIgnored("progress unknown this tick: the stall clock keeps running"));
       const job = jobs?.find((j) => j.device === opts.jobId);
       const seen = job ? `${job.status}:${job.offset}:${job.ready}` : "gone";
       if (seen !== last) {

@@ -5,6 +5,7 @@
 // createSnapshotJob checks it with a transaction-scoped try-lock on the same key).
 // Invariants: a lock is released exactly once (release() is idempotent); the connection never outlives
 // its lock; keys are 64-bit hashes computed by PostgreSQL (hashtextextended), so SQL and JS agree.
+import { logIgnored } from "../best-effort";
 import pg from "pg";
 
 export interface HeldLock {
@@ -32,7 +33,7 @@ export async function tryAdvisoryLock(key: string, databaseUrl = process.env.DAT
     const { rows } = await client.query<{ ok: boolean }>("SELECT pg_try_advisory_lock(hashtextextended($1, 0)) AS ok", [key]);
     held = rows[0]?.ok === true;
   } finally {
-    if (!held) await client.end().catch(() => {});
+    if (!held) await client.end().catch(logIgnored("closing a lock connection that holds nothing"));
   }
   if (!held) return null;
   let released = false;
@@ -43,8 +44,8 @@ export async function tryAdvisoryLock(key: string, databaseUrl = process.env.DAT
       released = true;
       client.removeAllListeners("end");
       // A connection already gone released the lock with it: nothing left to undo, nothing to report.
-      await client.query("SELECT pg_advisory_unlock(hashtextextended($1, 0))", [key]).catch(() => undefined);
-      await client.end().catch(() => undefined);
+      await client.query("SELECT pg_advisory_unlock(hashtextextended($1, 0))", [key]).catch(logIgnored("the lock goes with its connection, closed next"));
+      await client.end().catch(logIgnored("a dropped connection has released its lock already"));
     },
   };
 }

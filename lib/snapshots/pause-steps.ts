@@ -6,6 +6,7 @@
 // Invariants: layerAndStream never waits for a reply between its commands and never cancels a
 // migration (the caller discards an unwanted stream); detectPauseFacts and explainPause never throw
 // on facts they cannot read ("unknown" / false).
+import { logIgnored } from "../best-effort";
 import { blockdevSnapshotInternalSync, type QmpClient } from "../qmp";
 import { collapseSupported, findListenerPid, readHostMemoryFacts } from "./host-memory";
 import { describePausePlan, planConsistentPause, type GuestMemoryKind, type PauseFacts, type PausePlan } from "./pause-plan";
@@ -110,7 +111,7 @@ export async function detectPauseFacts(qmp: QmpClient, hostKind: "local" | "ssh"
     else {
       const kinds = await Promise.all(
         memdevs.map(async (m) => {
-          const prop = (name: string) => qmp.execute<boolean>("qom-get", { path: `/objects/${m.id}`, property: name }).catch(() => undefined);
+          const prop = (name: string) => qmp.execute<boolean>("qom-get", { path: `/objects/${m.id}`, property: name }).catch(logIgnored("a memory backend without that property is neither"));
           if ((await prop("hugetlb")) === true) return "hugetlb";
           if ((await prop("share")) === true) return "shared";
           return "anonymous";

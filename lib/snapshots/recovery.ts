@@ -9,6 +9,7 @@
 // vmstate whose sink still reads QEMU's stream is never cut (QEMU.md §2); nothing outside a row's
 // ledger is removed; a job is completed here only on proof (docs/reliability.md); only jobs of VMs this
 // process owns or whose lease is free (lib/fleet/vm-lease.ts) are touched — a live owner's sweep does its own.
+import { logIgnored } from "../best-effort";
 import { db } from "../db/client";
 import type { Prisma } from "../db/generated/client";
 import { NotOwnerError } from "../fleet/errors";
@@ -203,7 +204,7 @@ async function completedThere(row: DeadRow, status: SnapshotStatusName, ledger: 
   const vmstate = vmstateOf(ledger);
   const disks = ledger.filter((a): a is InternalSnapshotArtifact => a.kind === "internal-snapshot");
   if (!vmstate && !disks.length) return "its ledger names nothing it created";
-  const qmp = await getVmSession(row.vmId).catch(() => undefined);
+  const qmp = await getVmSession(row.vmId).catch(logIgnored("an unreachable VM: what needs it waits for a later sweep"));
   if (!qmp) return "the VM could not be reached to check what QEMU finished";
   const files: SnapshotFile[] = [];
   const metrics: CompletedThere["metrics"] = {};
@@ -287,9 +288,9 @@ async function settleDeadRun(
 async function markFrozenIfStreamFailed(row: DeadRow, sink: SinkInspection | undefined, log: Logger): Promise<void> {
   const streamed = sink?.status.result?.connected || sink?.status.state === "streaming";
   if (!streamed) return;
-  const qmp = await getVmSession(row.vmId).catch(() => undefined);
+  const qmp = await getVmSession(row.vmId).catch(logIgnored("an unreachable VM: what needs it waits for a later sweep"));
   if (!qmp || !freezesOnFailedBackgroundSnapshot(qemuVersionOf(qmp.greeting))) return;
-  const info = await qmp.queryMigrate().catch(() => undefined);
+  const info = await qmp.queryMigrate().catch(logIgnored("no migration state: treated as not migrating"));
   if (info?.status !== "failed" && info?.status !== "cancelled") return;
   await markVmFrozen(
     row.vmId,
@@ -306,7 +307,7 @@ async function removeLedger(
   ledger: ReturnType<typeof parseArtifacts>,
   log: Logger,
 ): Promise<string[]> {
-  const qmp = await getVmSession(row.vmId).catch(() => undefined);
+  const qmp = await getVmSession(row.vmId).catch(logIgnored("an unreachable VM: what needs it waits for a later sweep"));
   const ctx = { qmp, files: hostAccessFor(row.vm.host).files, driftAcknowledged: false };
   const left: string[] = [];
   for (const a of [...ledger].reverse()) {

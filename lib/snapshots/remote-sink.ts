@@ -24,6 +24,7 @@
 // Quoting (QEMU.md §5: `exec:` runs /bin/sh -c; a path `a.mig; id > PWNED` ran `id`): every path in the
 // command must match SAFE_REMOTE_PATH (absolute, letters, digits and `._@+-` between slashes, no `..`)
 // and is single-quoted; numbers are integers. Anything else throws before QEMU sees a command.
+import { logIgnored } from "../best-effort";
 import path from "node:path";
 import type { HostFiles } from "../fleet/host-files";
 import { checkVmstate, type SinkStatus, type VmstateSinkResult } from "./sink-process";
@@ -269,7 +270,7 @@ export class RemoteExecSink {
   /** Cancel: the writer removes the partial file and drains QEMU's stream to its end. */
   async switchToDiscard(reason: string): Promise<void> {
     this.discardReason ??= reason;
-    await this.files.writeFile(this.paths.discardFlagPath, reason.slice(0, 200)).catch(() => {});
+    await this.files.writeFile(this.paths.discardFlagPath, reason.slice(0, 200)).catch(logIgnored("the discard flag is advisory: the writer drains to EOF either way"));
   }
 
   /** QEMU will not start the writer (migrate refused) or is gone: settle once nothing runs. */

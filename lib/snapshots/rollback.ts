@@ -3,6 +3,7 @@
 // files and directories of its ledger (artifacts.ts), each only once proven unused (remove-artifacts.ts).
 // Invariants: never throws; returns one sentence per thing left behind, saying where it is and that
 // deleting the snapshot removes it later (it stays in the ledger); nothing outside the ledger is touched.
+import { logIgnored } from "../best-effort";
 import path from "node:path";
 import type { HostFiles } from "../fleet/host-files";
 import type { QmpClient } from "../qmp";
@@ -47,6 +48,6 @@ export async function rollBackRun(input: RollbackInput): Promise<string[]> {
   }
   // The VM's directory holds every snapshot of the VM; it goes with its last one (never recursively).
   const dir = input.ledger.find((a) => a.kind === "dir");
-  if (dir && input.files) await input.files.rmdir(path.dirname(dir.path)).catch(() => undefined);
+  if (dir && input.files) await input.files.rmdir(path.dirname(dir.path)).catch(logIgnored("the VM's directory stays while it holds other snapshots"));
   return notes;
 }

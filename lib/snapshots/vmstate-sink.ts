@@ -29,6 +29,7 @@
 // exclusively (never overwrites) with mode 0600; `finished` never rejects; a sink process is never
 // killed by the dashboard once QEMU may be connected; the status file is removed once this process has
 // received the result (from then on the job's own outcome is the record).
+import { logIgnored } from "../best-effort";
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { readFile, unlink } from "node:fs/promises";
@@ -187,7 +188,7 @@ export class VmstateSink {
     this.settled = true;
     for (const w of this.waiters.splice(0)) w(undefined);
     // The result is in this process's hands now: the job's outcome is the record, not the status file.
-    if (this.ready) await unlink(this.statusPath).catch(() => {});
+    if (this.ready) await unlink(this.statusPath).catch(logIgnored("the sink's status file may already be gone"));
     this.settle(result);
   }
 
@@ -198,7 +199,7 @@ export class VmstateSink {
   private async onGone(why: string): Promise<void> {
     if (this.settled) return;
     const detail = this.stderrTail.trim().split("\n").at(-1);
-    if (this.ready) await unlink(this.filePath).catch(() => {});
+    if (this.ready) await unlink(this.filePath).catch(logIgnored("an untrusted vmstate may already be gone"));
     await this.resolveWith({
       connected: this.connected,
       bytesReceived: 0,

@@ -3,8 +3,9 @@
 // start and every minute — for jobs and deletions a dead process left behind (recovery.ts,
 // deletion.ts) and for VMs whose disks drifted from what their snapshots recorded (disk-drift.ts).
 // Invariants: the handler never throws (a job is never retried by the queue); a job that is not
-// admitted stays `queued` and is re-enqueued for later; stop() waits for running snapshots, which
-// must not be abandoned mid-stream (QEMU.md §2).
+// admitted stays `queued` and is re-enqueued for later; a job of a VM another process owns
+// (lib/fleet/vm-lease.ts) stays `queued` and goes back to the queue until the owner takes it — it is
+// never failed for that; stop() waits for running snapshots, which must not be abandoned mid-stream (QEMU.md §2).
 import { requireBoss, SNAPSHOT_RUN_QUEUE, type SnapshotRunJobData } from "../jobs/boss";
 import type { Logger } from "../logger";
 import { admitSnapshot, releaseSnapshot } from "./admission";
@@ -15,8 +16,12 @@ import { executeSnapshotJob, type ExecuteSnapshotJobOptions } from "./execute-jo
 import { transitionSnapshot } from "./jobs";
 import { clearResolvedAttention } from "./guest-attention";
 import { recoverInterruptedSnapshots } from "./recovery";
+import { NotOwnerError } from "../fleet/errors";
+import { holdVm } from "../fleet/vm-lease";
 
 const SWEEP_MS = 60_000;
+/** A job of a VM owned by another process goes back to the queue for this long (its owner polls every second). */
+const ROUTE_RETRY_S = 1;
 
 export interface SnapshotWorkerOptions extends Omit<ExecuteSnapshotJobOptions, "log"> {
   log: Logger;
@@ -29,7 +34,21 @@ export interface SnapshotWorkerOptions extends Omit<ExecuteSnapshotJobOptions, "
 /** Runs one queued job if admitted; otherwise re-enqueues it for when a slot may be free. */
 export async function handleSnapshotRun(snapshotId: string, opts: SnapshotWorkerOptions): Promise<void> {
   const { log } = opts;
+  let unhold: (() => void) | undefined;
+  const requeue = () => requireBoss().send(SNAPSHOT_RUN_QUEUE, { snapshotId } satisfies SnapshotRunJobData, { startAfter: ROUTE_RETRY_S });
   try {
+    // Only the VM's owner runs its jobs: elsewhere the job goes back to the queue, untouched.
+    const target = await db().snapshot.findUnique({ where: { id: snapshotId }, select: { vmId: true, status: true } });
+    if (target?.status === "queued") {
+      try {
+        unhold = await holdVm(target.vmId);
+      } catch (err) {
+        if (!(err instanceof NotOwnerError)) throw err;
+        log.debug({ snapshot: snapshotId, owner: err.owner }, "the VM is owned by another process: the job goes back to the queue for it");
+        await requeue();
+        return;
+      }
+    }
     const admission = await admitSnapshot(snapshotId);
     if (!admission.admitted) {
       if (admission.retryAfterMs === undefined) return; // cancelled or deleted meanwhile
@@ -43,8 +62,15 @@ export async function handleSnapshotRun(snapshotId: string, opts: SnapshotWorker
     // also stops counting once its snapshot is completed, failed or cancelled.)
     const ran = await executeSnapshotJob(snapshotId, opts);
     if (ran) await releaseSnapshot(snapshotId).catch((err: unknown) => log.warn({ err, snapshot: snapshotId }, "releasing the snapshot's admission slot failed (it stops counting once the job is final)"));
+    else if ((await db().snapshot.findUnique({ where: { id: snapshotId }, select: { status: true } }))?.status === "queued") {
+      // Not run and still queued (the VM's lease moved meanwhile): back to the queue, never lost. Its
+      // slot is kept (a duplicate delivery must not free a running job's slot; re-admission is idempotent).
+      await requeue();
+    }
   } catch (err) {
     log.error({ err, snapshot: snapshotId }, "snapshot job handler failed");
+  } finally {
+    unhold?.();
   }
 }
 

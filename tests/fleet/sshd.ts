@@ -1,10 +1,10 @@
 // A throwaway OpenSSH server for the SSH host tests: Debian's /usr/sbin/sshd in the foreground on a
-// free loopback port, with its own host key, one authorized user key (root), stream-local forwarding
-// and the internal SFTP server. Started and stopped by the test; nothing outside its temp dir changes
+// free loopback port, with its own host key, one authorized user key (root, or the unprivileged user
+// given: tests/fleet/host-user.ts), stream-local forwarding and the internal SFTP server. Started and stopped by the test; nothing outside its temp dir changes
 // except /run/sshd, the privilege-separation directory sshd insists on.
 import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { closeSync, openSync } from "node:fs";
-import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
@@ -17,7 +17,9 @@ const SSHD = "/usr/sbin/sshd";
 export interface TestSshd {
   dir: string;
   port: number;
-  /** Private key authorized for root. */
+  /** The user the key logs in as. */
+  user: string;
+  /** Private key authorized for `user`. */
   userKeyPath: string;
   /** `SHA256:…` of the current host key, as `ssh-keygen -lf` prints it. */
   hostKeySha256(): Promise<string>;
@@ -51,13 +53,18 @@ async function waitForBanner(port: number, child: ChildProcess, log: string, tim
   throw new Error(`sshd did not answer on 127.0.0.1:${port}:\n${await readFile(log, "utf8").catch(() => "")}`);
 }
 
-export async function startSshd(): Promise<TestSshd> {
+/** `user`: the account the key is authorized for (default root); sshd reads its authorized_keys as that user. */
+export async function startSshd(opts: { user?: string } = {}): Promise<TestSshd> {
+  const user = opts.user ?? "root";
   const dir = await mkdtemp(path.join(os.tmpdir(), "sf-sshd-"));
   const hostKey = path.join(dir, "host_ed25519");
   const userKeyPath = path.join(dir, "user_ed25519");
   const log = path.join(dir, "sshd.log");
   await Promise.all([keygen(hostKey), keygen(userKeyPath)]);
-  await writeFile(path.join(dir, "authorized_keys"), await readFile(`${userKeyPath}.pub`));
+  await writeFile(path.join(dir, "authorized_keys"), await readFile(`${userKeyPath}.pub`), { mode: 0o644 });
+  // sshd opens the authorized keys with the user's privileges: let an unprivileged user reach the file
+  // (the directory stays unlistable; the private keys stay 0600 root).
+  if (user !== "root") await chmod(dir, 0o711);
   await mkdir("/run/sshd", { recursive: true, mode: 0o755 });
   const port = await freeTcpPort();
   const config = path.join(dir, "sshd_config");
@@ -69,7 +76,8 @@ export async function startSshd(): Promise<TestSshd> {
       `HostKey ${hostKey}`,
       `AuthorizedKeysFile ${path.join(dir, "authorized_keys")}`,
       `PidFile ${path.join(dir, "sshd.pid")}`,
-      "PermitRootLogin prohibit-password",
+      user === "root" ? "PermitRootLogin prohibit-password" : "PermitRootLogin no",
+      `AllowUsers ${user}`,
       "PubkeyAuthentication yes",
       "PasswordAuthentication no",
       "KbdInteractiveAuthentication no",
@@ -100,6 +108,7 @@ export async function startSshd(): Promise<TestSshd> {
   return {
     dir,
     port,
+    user,
     userKeyPath,
     async hostKeySha256() {
       const { stdout } = await execFileAsync("ssh-keygen", ["-lf", `${hostKey}.pub`]);

@@ -6,10 +6,16 @@
 //    snapshot completes; cutting the SSH connection mid-stream ends the job with a reason and the guest
 //    still runs, with nothing left in the snapshot directory; delete removes the vmstate (proven unused
 //    through the host's /proc over SSH) and the internal snapshot (through QMP);
+//    The SSH host is what the fleet issue asks for: QEMU runs as a dedicated unprivileged user
+//    (tests/fleet/host-user.ts), which owns its monitor socket directory and snapshot directory (0700)
+//    and is the user the dashboard logs in as (key auth); a snapshot directory on a 16 MiB file system
+//    (a loop-mounted ext4 image) makes a live snapshot fail cleanly: guest running, no debris;
 //  - a TLS host (QMP only): live and ram-only are refused before anything is queued (422 with the
 //    reason, and the VM's JSON says so), disks-only completes and is deleted through QMP.
-import { existsSync, readdirSync } from "node:fs";
-import { mkdtemp, rm } from "node:fs/promises";
+import { execFile } from "node:child_process";
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
+import { mkdtemp, readFile, rm, truncate, writeFile } from "node:fs/promises";
+import { promisify } from "node:util";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -17,10 +23,15 @@ import { DELETE as deleteRoute, GET as getRoute } from "../../app/api/snapshots/
 import { GET as vmRoute } from "../../app/api/vms/[id]/route";
 import { POST as createRoute } from "../../app/api/vms/[id]/snapshots/route";
 import { POST as createScheduleRoute } from "../../app/api/schedules/route";
+import { GET as restorePlanRoute } from "../../app/api/snapshots/[id]/restore/route";
+import { POST as verifyRoute } from "../../app/api/snapshots/[id]/verify/route";
+import { getRestore } from "../../lib/restore/jobs";
+import type { RestoreJson } from "../../lib/restore/restore-json";
+import { startRestoreWorker } from "../../lib/restore/worker";
 import { editorOptions } from "../../lib/scheduler/editor-data";
 import { db } from "../../lib/db/client";
 import { discoverHost } from "../../lib/fleet/discovery";
-import { createHost } from "../../lib/fleet/hosts";
+import { createHost, updateHost } from "../../lib/fleet/hosts";
 import { closeAllVmSessions, getVmSession } from "../../lib/fleet/sessions";
 import { closeAllSshConnections } from "../../lib/fleet/ssh";
 import type { VmJson } from "../../lib/fleet/vm-json";
@@ -30,6 +41,7 @@ import { listInternalSnapshotsOffline } from "../../lib/snapshots/internal-snaps
 import type { SnapshotJson } from "../../lib/snapshots/snapshot-json";
 import type { SnapshotStatusName } from "../../lib/snapshots/state-machine";
 import { startSnapshotWorker } from "../../lib/snapshots/worker";
+import { ensureHostUser, ownDir, type HostUser } from "../fleet/host-user";
 import { startSshd, type TestSshd } from "../fleet/sshd";
 import { makeSocketDir, type SocketDir } from "../fleet/support";
 import { makeTestPki, type TestPki } from "../qmp/tls-certs";
@@ -55,20 +67,40 @@ let tlsVm: TestVm;
 let sshVmId: string;
 let tlsVmId: string;
 let stopWorker: () => Promise<void>;
+let stopRestoreWorker: (() => Promise<void>) | undefined;
+let hostUser: HostUser;
+let sshHostId: string;
+// QEMU < 8.1 opens userfaultfd (background-snapshot's write protection) with the syscall, which an
+// unprivileged process may only use with vm.unprivileged_userfaultfd=1 — what a host running QEMU as a
+// dedicated user needs (README "Hosts"). Set for the run, put back after.
+const UFFD_SYSCTL = "/proc/sys/vm/unprivileged_userfaultfd";
+let uffdBefore: string | undefined;
+const execFileAsync = promisify(execFile);
 let afterStatus: (status: SnapshotStatusName, id: string) => void | Promise<void> = () => {};
 
 beforeAll(async () => {
   work = await mkdtemp(path.join(os.tmpdir(), "sf-remote-"));
   sockets = await makeSocketDir("sf-rh-");
   pki = makeTestPki();
+  hostUser = await ensureHostUser();
+  uffdBefore = (await readFile(UFFD_SYSCTL, "utf8")).trim();
+  if (uffdBefore !== "1") await writeFile(UFFD_SYSCTL, "1");
+  await ownDir(hostUser, sockets.dir);
+  await ownDir(hostUser, sockets.snapshotDir);
   [sshd, guest, tlsVm] = await Promise.all([
-    startSshd(),
-    // The monitor Snapfleet discovers over SSH is a second one, in the host's socket directory.
-    startGuestKitVm({ ...GUEST, extraArgs: ["-qmp", `unix:${path.join(sockets.dir, "sshgk.sock")},server=on,wait=off`] }),
+    startSshd({ user: hostUser.name }),
+    // The monitor Snapfleet discovers over SSH is a second one, in the host's socket directory. QEMU runs
+    // as the host user, which owns that directory.
+    startGuestKitVm({
+      ...GUEST,
+      runAs: { uid: hostUser.uid, gid: hostUser.gid },
+      extraArgs: ["-qmp", `unix:${path.join(sockets.dir, "sshgk.sock")},server=on,wait=off`],
+    }),
     startVm({ name: "tlsd", memoryMiB: 96, disks: 1, tls: { credsDir: pki.dir, authzIdentity: pki.authzIdentity } }),
   ]);
   const url = database.current.url;
   await startBoss(url, log);
+  stopRestoreWorker = await startRestoreWorker({ log, verifyRunMs: 2_000 });
   stopWorker = await startSnapshotWorker({ log, pollIntervalMs: 250, cancelPollMs: 200, afterStatus: (s, id) => afterStatus(s, id) });
 
   const ssh = await createHost({
@@ -76,12 +108,13 @@ beforeAll(async () => {
     name: "hv-ssh",
     address: "127.0.0.1",
     port: sshd.port,
-    user: "root",
+    user: hostUser.name,
     privateKeyPath: sshd.userKeyPath,
     socketDir: sockets.dir,
     snapshotDir: sockets.snapshotDir,
     hostKeySha256: await sshd.hostKeySha256(),
   });
+  sshHostId = ssh.host.id;
   sshVmId = await vmOf(ssh.host.id);
   const tls = await createHost({
     kind: "tls",
@@ -96,6 +129,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  await stopRestoreWorker?.();
   await stopWorker?.();
   await stopBoss();
   await closeAllVmSessions();
@@ -105,6 +139,7 @@ afterAll(async () => {
   await sockets?.cleanup();
   pki?.cleanup();
   await rm(work, { recursive: true, force: true });
+  if (uffdBefore !== undefined && uffdBefore !== "1") await writeFile(UFFD_SYSCTL, uffdBefore);
 });
 
 /** The host's VM: a save waits only 10 s for the first discovery, which a loaded machine may exceed. */
@@ -144,6 +179,17 @@ async function internalSnapshotsOf(vmId: string): Promise<string[]> {
 describe("SSH host", () => {
   let live: SnapshotJson;
 
+  it("is the issue's host: QEMU, its socket and snapshot directories belong to an unprivileged user the dashboard logs in as", async () => {
+    expect(hostUser.uid).not.toBe(0);
+    expect(statSync(`/proc/${guest.pid}`).uid).toBe(hostUser.uid);
+    for (const dir of [sockets.dir, sockets.snapshotDir]) {
+      const st = statSync(dir);
+      expect([st.uid, st.mode & 0o777]).toEqual([hostUser.uid, 0o700]);
+    }
+    const host = await db().host.findUniqueOrThrow({ where: { id: sshHostId } });
+    expect(host.user).toBe(hostUser.name);
+  });
+
   it("a live snapshot completes, written on the host by QEMU's exec: writer, and restores consistent", async () => {
     await guest.waitForSerial(/^tick 3 [^\n]*\n/m, 60_000);
     live = await take(sshVmId, "live");
@@ -162,6 +208,65 @@ describe("SSH host", () => {
     expect(verdict.disk).toMatchObject({ status: "consistent" });
   });
 
+  it("verify runs the sandbox on the SSH host (as its user, through SSH), passes, leaves nothing; a cut vmstate fails with QEMU's reason; rollback is refused with commands", async () => {
+    const settledRestore = async (id: string): Promise<RestoreJson> => {
+      const deadline = Date.now() + 180_000;
+      for (;;) {
+        const r = await getRestore(id);
+        if (r.status === "completed" || r.status === "failed") return r;
+        if (Date.now() > deadline) throw new Error(`restore ${id} still ${r.status}`);
+        await new Promise((res) => setTimeout(res, 250));
+      }
+    };
+    const verify = async (id: string) => {
+      const res = await verifyRoute(req(`/api/snapshots/${id}/verify`, { method: "POST" }), ctx(id));
+      const body = (await res.json()) as { restore: RestoreJson; error?: string };
+      expect(res.status, body.error).toBe(202);
+      return settledRestore(body.restore.id);
+    };
+    const sandboxes = () => readdirSync("/tmp").filter((f) => f.startsWith("sf-verify-"));
+    const before = sandboxes();
+    const v = await verify(live.id);
+    expect(v.status, v.error?.message).toBe("completed");
+    const row = await db().restore.findUniqueOrThrow({ where: { id: v.id } });
+    const result = row.result as { steps: string[]; sandboxPid: number };
+    expect(result.steps.join("; ")).toMatch(/RAM state loaded.*the guest ran 2 s/);
+    expect((await db().snapshot.findUniqueOrThrow({ where: { id: live.id } })).verifiedAt).not.toBeNull();
+    // The sandbox and its qemu-nbd exports are gone, and so is their temp dir; the VM runs on.
+    // (A process that ended may linger as a zombie until this container's init reaps it: not running.)
+    const running = (pid: number) => {
+      const stat = existsSync(`/proc/${pid}/stat`) ? readFileSync(`/proc/${pid}/stat`, "utf8") : "";
+      return stat !== "" && stat.slice(stat.lastIndexOf(")") + 2)[0] !== "Z";
+    };
+    expect(running(result.sandboxPid)).toBe(false);
+    expect(sandboxes()).toEqual(before);
+    const { stdout } = await execFileAsync("ps", ["-u", hostUser.name, "-o", "pid=,stat=,comm="]);
+    const qemus = stdout.split("\n").filter((l) => /qemu/.test(l)).map((l) => l.trim().split(/\s+/));
+    expect(qemus.filter(([, stat]) => !stat!.startsWith("Z")).map(([pid]) => Number(pid))).toEqual([guest.pid]);
+    await expectGuestAdvances(guest);
+
+    const bad = await take(sshVmId, "live");
+    expect(bad.status).toBe("completed");
+    const vmstate = bad.files.find((f) => f.role === "vmstate")!.path;
+    await truncate(vmstate, Math.floor(statSync(vmstate).size / 2));
+    const f = await verify(bad.id);
+    expect(f.status).toBe("failed");
+    expect(f.error!.class).toBe("vmstate-load");
+    expect((await db().snapshot.findUniqueOrThrow({ where: { id: bad.id } })).verifyError).toMatch(/qemu-system-x86_64: .*(migration|load|section|flags|Input\/output)/i);
+    expect(sandboxes()).toEqual(before);
+
+    const plan = (await (await restorePlanRoute(req(`/api/snapshots/${live.id}/restore`), ctx(live.id))).json()) as { possible: boolean; refusal: { reason: string; commands: string[] } };
+    expect(plan.possible).toBe(false);
+    expect(plan.refusal.reason).toMatch(/SSH host hv-ssh: Snapfleet verifies snapshots there but does not roll back yet/);
+    const commands = plan.refusal.commands.join("\n");
+    expect(commands).toMatch(new RegExp(`^ssh -p ${sshd.port} '${hostUser.name}@127.0.0.1'`));
+    expect(commands).toMatch(new RegExp(`^kill ${guest.pid} `, "m"));
+    expect(commands).toMatch(/^qemu-img snapshot -a 'snapfleet-[^']+' '\/[^']+\.qcow2'$/m);
+    expect(commands).toMatch(/exec setsid nohup '[^']*qemu-system-x86_64' .*'-incoming' 'defer'/);
+    expect(commands).toMatch(/migrate-incoming.*exec:cat '\/[^']+\/vmstate\.bin'/);
+    await expectGuestAdvances(guest);
+  }, 300_000);
+
   it("a disks-only snapshot completes", async () => {
     const s = await take(sshVmId, "disks-only");
     expect(s.error).toBeNull();
@@ -175,11 +280,49 @@ describe("SSH host", () => {
     const s = await take(sshVmId, "ram-only");
     afterStatus = () => {};
     expect(s.status).toBe("failed");
-    expect(s.error?.message).toBeTruthy();
+    // QEMU kept running: the SSH connection went away, not QEMU (not "qemu-exited").
+    expect(s.error?.class).toBe("connection-lost");
+    expect(s.error?.message).toMatch(/connection to the host was lost; QEMU keeps running/);
     await expectGuestAdvances(guest);
     // The writer on the host was told to discard (over a new connection) and removed its file.
     const dir = path.join(sockets.snapshotDir, readdirSync(sockets.snapshotDir)[0]!, s.id);
     await expect.poll(() => (existsSync(dir) ? readdirSync(dir).filter((f) => f.startsWith("vmstate")) : []), { timeout: 30_000 }).toEqual([]);
+  });
+
+  it("a snapshot directory on a 16 MiB file system: a live snapshot fails cleanly, the guest runs on, nothing is left in it", async () => {
+    // A 16 MiB ext4 image, loop-mounted (the host path policy refuses tmpfs for snapshot directories).
+    // Not under `work` (root's 0700 temp dir): the host user must reach the mount point.
+    const img = path.join(work, "small.ext4");
+    const small = await mkdtemp(path.join(os.tmpdir(), "sf-small-"));
+    await execFileAsync("truncate", ["-s", "16M", img]);
+    await execFileAsync("mkfs.ext4", ["-q", "-F", img]);
+    await execFileAsync("mount", ["-o", "loop", img, small]);
+    try {
+      await rm(path.join(small, "lost+found"), { recursive: true, force: true });
+      await ownDir(hostUser, small);
+      await updateHost(sshHostId, { snapshotDir: small });
+      try {
+        const res = await create(sshVmId, { mode: "live" });
+        let s: SnapshotJson | undefined;
+        if (res.status === 202) {
+          s = await settled(((await res.json()) as { snapshot: SnapshotJson }).snapshot.id);
+          expect(s.status).toBe("failed");
+          expect(s.error?.class).toMatch(/^(refused|target-write)$/);
+          expect(s.error?.message).toMatch(/space|full|ENOSPC/i);
+        } else {
+          expect(res.status).toBe(422);
+          expect(((await res.json()) as { error: string }).error).toMatch(/space|full/i);
+        }
+        await expectGuestAdvances(guest);
+        await expect.poll(() => readdirSync(small), { timeout: 30_000 }).toEqual([]);
+      } finally {
+        await updateHost(sshHostId, { snapshotDir: sockets.snapshotDir });
+      }
+    } finally {
+      await execFileAsync("umount", [small]);
+      await rm(img, { force: true });
+      await rm(small, { recursive: true, force: true });
+    }
   });
 
   it("delete removes the vmstate (unused, by the host's /proc over SSH) and the internal snapshot (through QMP)", async () => {

@@ -8,7 +8,7 @@
 // QEMU facts used here: /work/shared/QEMU.md (greeting on connect §6, one client per monitor §6).
 import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { closeSync, existsSync, openSync, readdirSync, readFileSync, readlinkSync, rmSync } from "node:fs";
-import { mkdtemp, rm } from "node:fs/promises";
+import { chown, mkdtemp, rm } from "node:fs/promises";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
@@ -45,6 +45,12 @@ export interface VmOptions {
   incoming?: boolean; // -S -incoming defer
   diskPaths?: string[]; // existing qcow2 images instead of new disks
   extraArgs?: string[];
+  /**
+   * Run QEMU as this unprivileged user (tests run as root): its directory and disks are chowned to it and
+   * QEMU is started through setpriv --reuid/--regid --clear-groups. Files it must open elsewhere (extra
+   * monitor sockets' directories) must be the user's too.
+   */
+  runAs?: { uid: number; gid: number };
 }
 
 export interface TestVm {
@@ -276,7 +282,12 @@ export async function startVm(opts: VmOptions = {}): Promise<TestVm> {
   }
   const tlsPort = opts.tls ? await freeTcpPort() : undefined;
   const qemuArgs = buildArgs(opts, name, dir, disks, tlsPort);
-  return launch({ name, dir, disks, tlsPort, qemuArgs, memfd: opts.memoryBackend === "memfd" });
+  if (opts.runAs) {
+    const { uid, gid } = opts.runAs;
+    await chown(dir, uid, gid);
+    await Promise.all(disks.map((d) => chown(d.path, uid, gid)));
+  }
+  return launch({ name, dir, disks, tlsPort, qemuArgs, memfd: opts.memoryBackend === "memfd", runAs: opts.runAs });
 }
 
 /**
@@ -301,6 +312,7 @@ interface LaunchSpec {
   tlsPort: number | undefined;
   qemuArgs: string[];
   memfd: boolean;
+  runAs?: { uid: number; gid: number };
 }
 
 /** Spawns QEMU with `qemuArgs` and waits for its monitor; the TestVm owns `dir` from then on. */
@@ -311,8 +323,10 @@ async function launch(spec: LaunchSpec): Promise<TestVm> {
   const stderrPath = path.join(dir, "qemu.stderr");
   const outFd = openSync(stderrPath, "a");
   const usePdeathsig = existsSync(SETPRIV);
+  if (spec.runAs && !usePdeathsig) throw new Error(`startVm(${name}): runAs needs ${SETPRIV}`);
+  const asUser = spec.runAs ? ["--reuid", String(spec.runAs.uid), "--regid", String(spec.runAs.gid), "--clear-groups"] : [];
   const child = usePdeathsig
-    ? spawn(SETPRIV, ["--pdeathsig", "KILL", "--", QEMU_BINARY, ...qemuArgs], { stdio: ["ignore", outFd, outFd] })
+    ? spawn(SETPRIV, [...asUser, "--pdeathsig", "KILL", "--", QEMU_BINARY, ...qemuArgs], { stdio: ["ignore", outFd, outFd] })
     : spawn(QEMU_BINARY, qemuArgs, { stdio: ["ignore", outFd, outFd] });
   closeSync(outFd);
 

@@ -1,0 +1,188 @@
+// One owner per VM monitor (lib/fleet/vm-lease.ts), with real QEMU and real PostgreSQL: two dashboard
+// worker processes (fixtures/worker-stand-in.ts, mode "worker") on one database and two guest-kit VMs.
+// Twelve snapshots requested alternately reach either worker through the shared queue: each runs in the
+// process owning its VM (the other routes it back), all complete, none fails "busy". Then the owner of
+// a VM is SIGKILLed: the other takes the VM over within seconds and its next snapshot completes. Last,
+// the lease's expiry alone (an owner on another machine, no pid to check) frees a VM within its TTL.
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdirSync } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { afterAll, beforeAll, expect, it } from "vitest";
+import { db } from "../../lib/db/client";
+import { NotOwnerError } from "../../lib/fleet/errors";
+import { closeAllVmSessions, getVmSession } from "../../lib/fleet/sessions";
+import { LEASE_TTL_MS, acquireVmLease } from "../../lib/fleet/vm-lease";
+import { startBoss, stopBoss } from "../../lib/jobs/boss";
+import { logger } from "../../lib/logger";
+import { createSnapshotJob, getSnapshot } from "../../lib/snapshots/jobs";
+import type { SnapshotJson } from "../../lib/snapshots/snapshot-json";
+import { startGuestKitVm } from "../support/guest-kit";
+import { expectGuestAdvances } from "../support/guest-progress";
+import { useTestDatabase } from "../support/db";
+import { disposeAllVms, type TestVm } from "../support/qemu";
+import { until } from "../support/wait";
+
+const database = useTestDatabase();
+const log = logger.child({ test: "monitor-owner" });
+log.level = "error";
+
+const REPO = path.resolve(import.meta.dirname, "../..");
+const STAND_IN = path.join(import.meta.dirname, "fixtures/worker-stand-in.ts");
+
+let root: string;
+let sinkDir: string;
+const vms: TestVm[] = [];
+const vmIds: string[] = [];
+const children: ChildProcess[] = [];
+
+beforeAll(async () => {
+  root = await mkdtemp(path.join(os.tmpdir(), "snapfleet-mo-"));
+  sinkDir = path.join(root, "sock");
+  mkdirSync(sinkDir, { mode: 0o700 });
+  vms.push(
+    ...(await Promise.all([
+      startGuestKitVm({ name: "moa", memoryMiB: 160, dirtyMiB: 16, diskCounter: true }),
+      startGuestKitVm({ name: "mob", memoryMiB: 160, dirtyMiB: 16, diskCounter: true }),
+    ])),
+  );
+  const host = await db().host.create({ data: { name: "local", kind: "local", socketDir: root, snapshotDir: path.join(root, "snaps") } });
+  mkdirSync(host.snapshotDir);
+  for (const vm of vms) {
+    vmIds.push((await db().vm.create({ data: { hostId: host.id, name: vm.name, endpoint: vm.qmpSocket, state: "running", bgSnapshotSupported: true } })).id);
+  }
+  await startBoss(database.current.url, log); // this process only enqueues: it never opens a VM's monitor
+});
+
+afterAll(async () => {
+  for (const c of children) c.kill("SIGKILL");
+  await stopBoss();
+  await closeAllVmSessions();
+  await disposeAllVms();
+  await rm(root, { recursive: true, force: true });
+});
+
+interface Worker {
+  child: ChildProcess;
+  pid: number;
+  lines: Array<Record<string, unknown>>;
+  exited: Promise<void>;
+}
+
+async function startWorker(): Promise<Worker> {
+  const args = { mode: "worker", sinkDir, sweepMs: 2_000 };
+  const child = spawn(process.execPath, ["--import", "tsx", STAND_IN, JSON.stringify(args)], { cwd: REPO, stdio: ["ignore", "pipe", "pipe"] });
+  children.push(child);
+  const lines: Array<Record<string, unknown>> = [];
+  let buffered = "";
+  let stderr = "";
+  child.stdout!.setEncoding("utf8").on("data", (chunk: string) => {
+    buffered += chunk;
+    for (let nl = buffered.indexOf("\n"); nl >= 0; nl = buffered.indexOf("\n")) {
+      lines.push(JSON.parse(buffered.slice(0, nl)) as Record<string, unknown>);
+      buffered = buffered.slice(nl + 1);
+    }
+  });
+  child.stderr!.setEncoding("utf8").on("data", (c: string) => (stderr += c));
+  const exited = new Promise<void>((r) => child.once("exit", () => r()));
+  await until(
+    () => {
+      if (child.exitCode !== null) throw new Error(`worker exited ${child.exitCode}: ${stderr.slice(-2000)}`);
+      return lines.find((l) => l.ready === true);
+    },
+    "a worker stand-in to start",
+    60_000,
+  );
+  return { child, pid: child.pid!, lines, exited };
+}
+
+async function settled(id: string, timeoutMs = 120_000): Promise<SnapshotJson> {
+  return until(
+    async () => {
+      const s = await getSnapshot(id);
+      return ["completed", "failed", "cancelled"].includes(s.status) ? s : undefined;
+    },
+    `snapshot ${id} to end`,
+    timeoutMs,
+  );
+}
+
+/** The pid in a lease's owner ("hostname:pid:bootid"). */
+async function ownerPid(vmId: string): Promise<number | undefined> {
+  const lease = await db().vmLease.findUnique({ where: { vmId } });
+  return lease ? Number(lease.owner.split(":").at(-2)) : undefined;
+}
+
+/** Which worker ran a snapshot (its afterStatus lines carry the pid). */
+function ranBy(workers: Worker[], snapshotId: string): number[] {
+  return workers.filter((w) => w.lines.some((l) => l.snapshotId === snapshotId && l.status === "preflight")).map((w) => w.pid);
+}
+
+it("two worker processes, twelve snapshots alternately: each runs in its VM's owner, all complete; the owner SIGKILLed, the other takes its VM over within seconds", async () => {
+  const workers = await Promise.all([startWorker(), startWorker()]);
+  await Promise.all(vms.map((vm) => vm.waitForSerial(/^tick 2 /m, 30_000)));
+
+  // Twelve snapshots, alternately A and B (a VM takes one snapshot at a time): the queue hands each to either worker.
+  const ids: string[] = [];
+  for (let round = 0; round < 6; round++) {
+    const pair = await Promise.all(vmIds.map((vmId) => createSnapshotJob({ vmId, mode: "live" })));
+    ids.push(...pair.map((s) => s.id));
+    const ends = await Promise.all(pair.map((s) => settled(s.id)));
+    for (const end of ends) expect({ id: end.id, status: end.status, error: end.error?.message }).toEqual({ id: end.id, status: "completed", error: undefined });
+  }
+  const all = await Promise.all(ids.map((id) => getSnapshot(id)));
+  expect(all.map((s) => s.status)).toEqual(Array(12).fill("completed"));
+  expect(all.filter((s) => /busy|another client holds/.test(s.error?.message ?? ""))).toEqual([]);
+  // Each snapshot ran exactly once, in the process holding its VM's lease.
+  const owners = await Promise.all(vmIds.map((vmId) => ownerPid(vmId)));
+  for (const [i, id] of ids.entries()) expect(ranBy(workers, id)).toEqual([owners[i % 2]]);
+  expect(workers.map((w) => w.pid)).toEqual(expect.arrayContaining(owners.filter((p): p is number => p !== undefined)));
+  // Queue entries: one per snapshot plus one per delivery to a process that did not own the VM (routed back).
+  const [{ deliveries }] = await db().$queryRaw<[{ deliveries: number }]>`SELECT count(*)::int AS deliveries FROM pgboss.job WHERE name = 'snapshot.run'`;
+  expect(deliveries).toBeGreaterThanOrEqual(12);
+  process.stderr.write(`monitor-owner: owners ${JSON.stringify(owners)} of workers ${JSON.stringify(workers.map((w) => w.pid))}; ${deliveries - 12} deliveries routed back to the owner\n`);
+
+  // The owner of VM A dies the way an OOM kill ends a dashboard.
+  const victim = workers.find((w) => w.pid === owners[0])!;
+  const survivor = workers.find((w) => w !== victim)!;
+  victim.child.kill("SIGKILL");
+  await victim.exited;
+  const killedAt = Date.now();
+  const next = await createSnapshotJob({ vmId: vmIds[0]!, mode: "live" });
+  await until(() => (survivor.lines.some((l) => l.snapshotId === next.id && l.status === "preflight") ? true : undefined), "the survivor to take VM A's job", 15_000);
+  const tookOverMs = Date.now() - killedAt;
+  expect(tookOverMs).toBeLessThan(10_000);
+  expect((await settled(next.id)).status).toBe("completed");
+  expect(await ownerPid(vmIds[0]!)).toBe(survivor.pid);
+  // The other VM keeps working too (owned by the survivor already, or taken over now).
+  const other = await createSnapshotJob({ vmId: vmIds[1]!, mode: "live" });
+  expect((await settled(other.id)).status).toBe("completed");
+  expect(await ownerPid(vmIds[1]!)).toBe(survivor.pid);
+  process.stderr.write(`monitor-owner: VM A's first job after its owner's SIGKILL started in the survivor after ${tookOverMs} ms\n`);
+
+  // This process asks the idle survivor for VM A (as a deletion does): handed over within a renewal.
+  const qmp = await getVmSession(vmIds[0]!, { claimWaitMs: 10_000 });
+  expect((await qmp.queryStatus()).status).toBe("running");
+  await expectGuestAdvances(vms[0]!);
+  await expectGuestAdvances(vms[1]!);
+  survivor.child.kill("SIGKILL");
+  await survivor.exited;
+}, 600_000);
+
+it("an owner on another machine that stops renewing loses the VM once its lease expires", async () => {
+  await closeAllVmSessions();
+  const vmId = vmIds[1]!;
+  await db().vmLease.deleteMany({ where: { vmId } });
+  // Another machine's process took the VM and then went silent (no pid here to check: only the TTL frees it).
+  await db().$executeRaw`
+    INSERT INTO "VmLease" ("vmId", "owner", "ownerMachine", "ownerPid", "expiresAt")
+    VALUES (${vmId}::uuid, 'elsewhere:4242:deadbeef', 'elsewhere|pid:[1]', 4242, now() AT TIME ZONE 'UTC' + make_interval(secs => ${LEASE_TTL_MS / 1000}))`;
+  const err = await getVmSession(vmId).catch((e: unknown) => e);
+  expect(err).toBeInstanceOf(NotOwnerError);
+  expect((err as NotOwnerError).owner).toBe("elsewhere:4242:deadbeef");
+  const started = Date.now();
+  await until(async () => ((await acquireVmLease(vmId)).owned ? true : undefined), "the silent owner's lease to expire", LEASE_TTL_MS + 5_000);
+  expect(Date.now() - started).toBeLessThan(LEASE_TTL_MS + 1_500);
+  expect((await (await getVmSession(vmId)).queryStatus()).status).toBe("running");
+}, 60_000);

@@ -140,12 +140,7 @@ export async function planRollback(snap: SnapshotWithVm, now = new Date()): Prom
   if (!src.disks.length) {
     return refuse("the snapshot has no internal disk snapshot (it was taken before Snapfleet kept disk state inside the images): restore it by hand, see docs/disk-chains.md");
   }
-  if (vm.host.kind === "ssh" && src.launch?.argv && src.launch.exe && src.launch.manager.kind === "plain") {
-    return refuse(
-      `VM ${vm.name} runs on SSH host ${vm.host.name}: Snapfleet verifies snapshots there but does not roll back yet. Roll back by hand, on the host as the user that runs its QEMU:`,
-      sshManualCommands(vm.host, src, snap.mode === "live", src.launch.pid),
-    );
-  }
+  if (vm.host.kind === "ssh") return planSshRollback(snap, src, plan, refuse);
   if (vm.host.kind !== "local") {
     return refuse(`VM ${vm.name} runs on ${vm.host.kind} host ${vm.host.name}: Snapfleet rolls back VMs of the dashboard's own machine only`, manualCommands({ kind: "remote", host: vm.host.name }, src.disks));
   }
@@ -177,6 +172,56 @@ export async function planRollback(snap: SnapshotWithVm, now = new Date()): Prom
   if (src.launchFrom === "vm") warnings.push("the snapshot predates launch facts: the VM's latest known command line is used; if its devices changed since, the RAM state will not load (the disks stay rolled back; undo with the safety snapshot)");
   if (src.launch.exeDeleted) warnings.push(`the QEMU binary ${src.launch.exe} was replaced since the VM started: the new one will load the snapshot`);
   if (!current) warnings.push("no QEMU runs for this VM now: its disks are rolled back and it is started");
+  return { ...plan, possible: true };
+}
+
+/**
+ * The rollback of a plain QEMU on an SSH host (rollback.ts through rollback-host.ts), checked on the host
+ * over SFTP / SSH exec: the recorded launch facts (read over SSH: launch-facts.ts) give the binary, argv
+ * and cwd; QEMU runs as the SSH user (who will stop it, change its images and start it again); the
+ * images, the binary and the vmstate exist there. A refusal gives the commands to run by hand.
+ */
+async function planSshRollback(
+  snap: SnapshotWithVm,
+  src: RestoreSource,
+  plan: RollbackPlanJson,
+  refuse: (reason: string, commands?: string[]) => RollbackPlanJson,
+): Promise<RollbackPlanJson> {
+  const vm = snap.vm;
+  const live = snap.mode === "live";
+  if (vm.state === "gone") return refuse(`VM ${vm.name} is gone from its host: nothing to roll back`);
+  const launch = src.launch;
+  if (!launch?.argv || !launch.exe || !launch.cwd) {
+    return refuse(`the command line of VM ${vm.name}'s QEMU on ${vm.host.name} is not fully known (${launch?.note ?? (launch ? "no working directory recorded" : "no launch facts recorded")}): Snapfleet cannot start it again`);
+  }
+  const byHand = () => sshManualCommands(vm.host, src, live, parseLaunchFacts(vm.launch)?.pid ?? launch.pid);
+  const manager = parseLaunchFacts(vm.launch)?.manager ?? launch.manager;
+  if (manager.kind !== "plain") {
+    return refuse(
+      `VM ${vm.name} on ${vm.host.name} is owned by ${manager.kind === "libvirt" ? `libvirt (domain ${manager.name})` : `the systemd unit ${manager.name}`}: ${manager.reason}. Snapfleet does not stop or start a VM behind its manager's back. Roll back by hand:`,
+      manualCommands(manager, src.disks),
+    );
+  }
+  const files = hostAccessFor(vm.host).files;
+  if (!files) return refuse(`host ${vm.host.name} gives no file access`);
+  try {
+    const sshUid = Number((await files.run(["id", "-u"], { timeoutMs: 30_000 })).trim());
+    const qemuUid = parseLaunchFacts(vm.launch)?.uid ?? launch.uid;
+    if (qemuUid !== null && sshUid !== 0 && qemuUid !== sshUid) {
+      return refuse(`VM ${vm.name}'s QEMU runs as uid ${qemuUid} on ${vm.host.name}, the SSH login ${vm.host.user ?? ""} is uid ${sshUid}: it could not start it as the same user. Roll back by hand, as the user that runs its QEMU:`, byHand());
+    }
+    const missing = src.disks.filter((d) => !launch.argv!.some((a) => a.includes(d.image)));
+    if (missing.length) return refuse(`the recorded command line does not open ${missing.map((d) => d.image).join(", ")}: the snapshot's disks are not the ones QEMU would start on`);
+    for (const d of src.disks) if (!(await files.stat(d.image))) return refuse(`the image ${d.image} does not exist any more on ${vm.host.name}`);
+    if (!(await files.stat(launch.exe))) return refuse(`the QEMU binary ${launch.exe} is gone from ${vm.host.name}`);
+    if (live && (!src.vmstate || !(await files.stat(src.vmstate)))) return refuse(`the snapshot's vmstate ${src.vmstate ?? ""} is missing on ${vm.host.name}`);
+  } catch (err) {
+    return refuse(`host ${vm.host.name} could not be checked over SSH: ${(err as Error).message}. Roll back by hand:`, byHand());
+  }
+  const warnings = plan.warnings;
+  if (src.launchFrom === "vm") warnings.push("the snapshot predates launch facts: the VM's latest known command line is used; if its devices changed since, the RAM state will not load (the disks stay rolled back; undo with the safety snapshot)");
+  if (launch.exeDeleted) warnings.push(`the QEMU binary ${launch.exe} was replaced since the VM started: the new one will load the snapshot`);
+  if (vm.state !== "running" && vm.state !== "paused") warnings.push(`the VM is ${vm.state}: if no QEMU runs for it, its disks are rolled back and it is started`);
   return { ...plan, possible: true };
 }
 

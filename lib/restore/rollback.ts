@@ -1,5 +1,9 @@
-// Rolling a VM back to one of its snapshots (POST /api/snapshots/{id}/restore), on the dashboard's own
-// machine, for a VM whose QEMU is a plain process (plan.ts refuses the others before anything is queued).
+// Rolling a VM back to one of its snapshots (POST /api/snapshots/{id}/restore), for a VM whose QEMU is
+// a plain process on the dashboard's own machine or on an SSH host (plan.ts refuses the others before
+// anything is queued). Every step below runs on the VM's host through rollback-host.ts: locally with
+// execFile, /proc and spawn; on an SSH host as the SSH user — qemu-img over SSH exec, the remote /proc
+// (pid exit, image holders), QEMU started detached with `setsid nohup` (arguments single-quoted), its
+// QMP socket reached over the host's SSH connection.
 //   setup:  re-check the plan; the snapshot's internal disk snapshots are in the images; the vmstate
 //           path is acceptable for QEMU's exec: (host-tools.ts); the safety snapshot's row and ledger
 //           are written (a disks-only Snapshot, note "safety before restoring <id>", deletable).
@@ -17,13 +21,11 @@
 // snapshot to undo with. The internal snapshot restored from is only read: the snapshot stays
 // restorable (twice in a row) and deletable.
 import { randomUUID } from "node:crypto";
-import { mkdir, readFile, stat } from "node:fs/promises";
 import path from "node:path";
 import { db } from "../db/client";
 import { Prisma } from "../db/generated/client";
 import { refreshVm } from "../fleet/discovery";
 import { parseLaunchFacts, type LaunchFacts } from "../fleet/launch-json";
-import { processAlive } from "../fleet/qemu-process";
 import { getVmSession, sessionForEndpoint } from "../fleet/sessions";
 import type { Logger } from "../logger";
 import type { QmpClient } from "../qmp";
@@ -33,19 +35,10 @@ import { publishSnapshot, vmDirName } from "../snapshots/jobs";
 import { lockKey, tryAdvisoryLock } from "../snapshots/locks";
 import { snapshotInclude, toSnapshotJson } from "../snapshots/serialize";
 import { rollbackArgv } from "./argv";
-import {
-  internalSnapshotNames,
-  qemuErrorLines,
-  qemuImg,
-  RestoreStepError,
-  sleep,
-  startDetachedQemu,
-  vmstateExecUri,
-  waitForExit,
-  waitNotHeld,
-} from "./host-tools";
+import { qemuErrorLines, RestoreStepError, sleep } from "./host-tools";
 import { recordRestoreResult, transitionRestore } from "./jobs";
-import { currentQemu, planRollback, restoreSource, type SnapshotWithVm } from "./plan";
+import { planRollback, restoreSource, type SnapshotWithVm } from "./plan";
+import { rollbackHostFor, type RollbackHost } from "./rollback-host";
 
 const QUIT_WAIT_MS = 30_000;
 const TERM_WAIT_MS = 10_000;
@@ -77,6 +70,8 @@ export async function runRollback(restoreId: string, opts: RollbackOptions): Pro
   let original: { launch: LaunchFacts | null } = { launch: null };
   let safety: { id: string; name: string; images: string[] } | undefined;
   let applied: string[] = [];
+  const host = rollbackHostFor(snap.vm.host);
+  const vmLog = (snap.vm.host.kind === "ssh" ? path.posix : path).join(snap.vm.host.snapshotDir, vmDirName(snap.vm), "qemu-restore.log");
   try {
     await transitionRestore(restoreId, "setup", { detail: "checking the snapshot and the VM", data: { startedAt: new Date() } });
     const plan = await planRollback(snap);
@@ -85,15 +80,14 @@ export async function runRollback(restoreId: string, opts: RollbackOptions): Pro
     const launch = src.launch!;
     const vm = snap.vm;
     for (const d of src.disks) {
-      if (!(await internalSnapshotNames(d.image)).includes(d.internalSnapshot)) {
+      if (!(await host.internalSnapshotNames(d.image)).includes(d.internalSnapshot)) {
         throw new RestoreStepError("disk-state-missing", `the internal snapshot ${d.internalSnapshot} is not in ${d.image} any more (deleted by hand?): nothing was changed`);
       }
     }
     const live = snap.mode === "live";
-    const uri = live ? await vmstateExecUri(src.vmstate!, vm.host.snapshotDir) : undefined;
-    const current = await currentQemu(vm);
-    const vmLaunch = parseLaunchFacts(vm.launch);
-    original = { launch: current && vmLaunch?.pid === current.process.pid ? vmLaunch : current ? synthLaunch(current.process, vmLaunch) : vmLaunch };
+    const uri = live ? await host.vmstateExecUri(src.vmstate!, vm.host.snapshotDir) : undefined;
+    const current = await host.current(vm);
+    original = { launch: current ? current.launch : parseLaunchFacts(vm.launch) };
 
     // The safety snapshot's row and ledger exist before the snapshot does (artifacts.ts).
     safety = { id: randomUUID(), name: "", images: src.disks.map((d) => d.image) };
@@ -130,15 +124,15 @@ export async function runRollback(restoreId: string, opts: RollbackOptions): Pro
       await db().restore.update({ where: { id: restoreId }, data: { safetySnapshotId: safety.id } });
 
       await transitionRestore(restoreId, "active", {
-        detail: current ? `stopping QEMU (pid ${current.process.pid})` : "no QEMU runs for this VM: rolling its disks back",
+        detail: current ? `stopping QEMU (pid ${current.pid})` : "no QEMU runs for this VM: rolling its disks back",
       });
       if (current) {
-        await stopQemu(vm.id, current.process.pid, current.process.startTicks, log);
-        await step(`QEMU (pid ${current.process.pid}) stopped`, { oldPid: current.process.pid });
+        await stopQemu(host, vm.id, current.pid, current.startTicks, log);
+        await step(`QEMU (pid ${current.pid}) stopped`, { oldPid: current.pid });
       }
       stage = "stopped";
-      await waitNotHeld(safety.images, 15_000);
-      for (const image of safety.images) await qemuImg(["snapshot", "-c", safety.name, image]);
+      await host.waitNotHeld(safety.images, 15_000);
+      for (const image of safety.images) await host.qemuImg(["snapshot", "-c", safety.name, image]);
       await finishJob(safety.id, {
         status: "completed",
         detail: `safety snapshot before restoring ${snap.id}: ${safety.images.length} disk${safety.images.length > 1 ? "s" : ""} (internal snapshot ${safety.name})`,
@@ -156,29 +150,35 @@ export async function runRollback(restoreId: string, opts: RollbackOptions): Pro
 
     stage = "disks-changing";
     for (const d of src.disks) {
-      await qemuImg(["snapshot", "-a", d.internalSnapshot, d.image]);
+      await host.qemuImg(["snapshot", "-a", d.internalSnapshot, d.image]);
       applied.push(d.image);
     }
     stage = "disks-changed";
     await step(`disks rolled back to ${src.disks.map((d) => d.internalSnapshot).join(", ")}`);
 
     const argv = rollbackArgv(launch.argv!, { incoming: live, newGuid: randomUUID });
-    const logFile = launch.stderr ?? path.join(vm.host.snapshotDir, vmDirName(vm), "qemu-restore.log");
-    await mkdir(path.dirname(logFile), { recursive: true });
-    const logStart = await stat(logFile).then((s) => s.size, () => 0);
-    const started = startDetachedQemu({ exe: launch.exe!, argv, cwd: launch.cwd ?? "/", log: logFile, stdoutLog: launch.stdout, detached: true });
+    const logFile = await host.logFile(launch.stderr, vmLog);
+    const logStart = await host.prepareLog(logFile);
+    const started = { pid: await host.startDetached({ exe: launch.exe!, argv, cwd: launch.cwd ?? "/", log: logFile, stdoutLog: launch.stdout }) };
     await step(`QEMU started again (pid ${started.pid}${live ? ", waiting for the RAM state" : ", booting from the disks"})`, { newPid: started.pid, log: logFile, argv });
-    const qemuLog = async () => qemuErrorLines((await readFile(logFile, "utf8").catch(() => "")).slice(logStart));
+    const qemuLog = async () => qemuErrorLines(await host.readLog(logFile, logStart));
 
-    const client = await connectNew(vm.id, started.pid, qemuLog);
+    const client = await connectNew(host, vm.id, started.pid, qemuLog);
     if (live) {
-      await client.execute("migrate-incoming", { uri: uri! });
-      const info = await waitIncoming(client, started.pid);
-      if (info.status !== "completed") {
-        const why = (await qemuLog()) || info.error || `migration ${info.status}`;
-        throw new RestoreStepError("vmstate-load", `QEMU could not load the snapshot's RAM state: ${why}`);
+      try {
+        await client.execute("migrate-incoming", { uri: uri! });
+        const info = await waitIncoming(host, client, started.pid);
+        if (info.status !== "completed") {
+          const why = (await qemuLog()) || info.error || `migration ${info.status}`;
+          throw new RestoreStepError("vmstate-load", `QEMU could not load the snapshot's RAM state: ${why}`);
+        }
+        await client.cont();
+      } catch (err) {
+        if (err instanceof RestoreStepError) throw err;
+        // The monitor went away: QEMU exited (a refused vmstate ends it); its log says why.
+        await host.waitForExit(started.pid, null, 3_000).catch(() => false);
+        throw new RestoreStepError("vmstate-load", `QEMU could not load the snapshot's RAM state: ${(await qemuLog()) || (err as Error).message}`, { cause: err });
       }
-      await client.cont();
       await step("RAM state loaded; the guest runs from the snapshot's instant");
     }
     // The VM's row follows its new QEMU (pid, state, launch facts) now rather than at the next discovery.
@@ -206,7 +206,7 @@ export async function runRollback(restoreId: string, opts: RollbackOptions): Pro
   async function recoverAfterFailure(): Promise<string> {
     if (stage === "before-stop") return ". Nothing was changed: the VM runs as before";
     if (stage === "disks-changing" && safety) {
-      for (const image of applied) await qemuImg(["snapshot", "-a", safety.name, image]);
+      for (const image of applied) await host.qemuImg(["snapshot", "-a", safety.name, image]);
       applied = [];
       stage = "stopped";
     }
@@ -214,9 +214,9 @@ export async function runRollback(restoreId: string, opts: RollbackOptions): Pro
       const l = original.launch;
       if (!l?.argv || !l.exe) return ". The VM's QEMU is stopped and its command line unknown: start it the way it is always started";
       const argv = rollbackArgv(l.argv, { incoming: false });
-      const logFile = l.stderr ?? path.join(snap.vm.host.snapshotDir, vmDirName(snap.vm), "qemu-restore.log");
-      await mkdir(path.dirname(logFile), { recursive: true });
-      const s = startDetachedQemu({ exe: l.exe, argv: argv, cwd: l.cwd ?? "/", log: logFile, stdoutLog: l.stdout, detached: true });
+      const logFile = await host.logFile(l.stderr, vmLog);
+      await host.prepareLog(logFile);
+      const s = { pid: await host.startDetached({ exe: l.exe, argv: argv, cwd: l.cwd ?? "/", log: logFile, stdoutLog: l.stdout }) };
       progress.restartedPid = s.pid;
       await recordRestoreResult(restoreId, progress).catch(() => undefined);
       return `. The disks were left as they were and the VM's QEMU was started again (pid ${s.pid}) with its own command line: the guest boots (its RAM state was lost when QEMU stopped)`;
@@ -225,67 +225,45 @@ export async function runRollback(restoreId: string, opts: RollbackOptions): Pro
   }
 }
 
-function synthLaunch(p: NonNullable<Awaited<ReturnType<typeof currentQemu>>>["process"], base: LaunchFacts | null): LaunchFacts {
-  return {
-    readAt: new Date().toISOString(),
-    source: "proc",
-    note: null,
-    pid: p.pid,
-    startTicks: p.startTicks,
-    argv: p.argv,
-    exe: p.exe,
-    exeDeleted: p.exeDeleted,
-    cwd: p.cwd,
-    uid: p.uid,
-    stdout: p.stdout,
-    stderr: p.stderr,
-    machine: base?.machine ?? null,
-    qemuVersion: base?.qemuVersion ?? "unknown",
-    memoryBackends: base?.memoryBackends ?? [],
-    manager: base?.manager ?? { kind: "plain", reason: "read before the rollback" },
-    vmgenid: base?.vmgenid ?? false,
-    guestAgent: base?.guestAgent ?? false,
-  };
-}
-
 /** QMP `quit`, then a bounded wait for the pid; SIGTERM if it lingers. Throws when it will not exit. */
-async function stopQemu(vmId: string, pid: number, startTicks: number | null, log: Logger): Promise<void> {
+async function stopQemu(host: RollbackHost, vmId: string, pid: number, startTicks: number | null, log: Logger): Promise<void> {
   const qmp = await getVmSession(vmId).catch(() => undefined);
   if (qmp) await qmp.execute("quit", undefined, { timeoutMs: 10_000 }).catch((err) => log.debug({ err }, "quit: the monitor closed before answering"));
-  else process.kill(pid, "SIGTERM");
-  if (await waitForExit(pid, startTicks, QUIT_WAIT_MS)) return;
+  else await host.signal(pid, "TERM");
+  // Over SSH the monitor's forwarded channel may stay half-open after QEMU exited (sshd sends EOF and
+  // waits for ours): the old session is closed here, or the new QEMU's would be mistaken for it.
+  const forget = async () => {
+    if (qmp?.connected) await qmp.close().catch(() => undefined);
+  };
+  if (await host.waitForExit(pid, startTicks, QUIT_WAIT_MS)) return forget();
   log.warn({ pid }, "QEMU did not quit: SIGTERM");
-  try {
-    process.kill(pid, "SIGTERM");
-  } catch {
-    // gone meanwhile
-  }
-  if (await waitForExit(pid, startTicks, TERM_WAIT_MS)) return;
+  await host.signal(pid, "TERM");
+  if (await host.waitForExit(pid, startTicks, TERM_WAIT_MS)) return forget();
   throw new RestoreStepError("qemu-stop", `QEMU (pid ${pid}) did not exit within ${(QUIT_WAIT_MS + TERM_WAIT_MS) / 1000} s of quit and SIGTERM: nothing else was changed`);
 }
 
 /** The new QEMU's monitor, through THE VM session (the dashboard keeps it). */
-async function connectNew(vmId: string, pid: number, qemuLog: () => Promise<string>): Promise<QmpClient> {
+async function connectNew(host: RollbackHost, vmId: string, pid: number, qemuLog: () => Promise<string>): Promise<QmpClient> {
   const vm = await db().vm.findUniqueOrThrow({ where: { id: vmId }, include: { host: true } });
   const deadline = Date.now() + CONNECT_WAIT_MS;
   for (;;) {
     try {
       return (await sessionForEndpoint(vm.host, vm.endpoint, vm.id)).client;
     } catch (err) {
-      if (!(await processAlive(pid))) throw new RestoreStepError("qemu-start", `the restarted QEMU exited at once: ${(await qemuLog()) || (err as Error).message}`);
+      if (!(await host.alive(pid))) throw new RestoreStepError("qemu-start", `the restarted QEMU exited at once: ${(await qemuLog()) || (err as Error).message}`);
       if (Date.now() > deadline) throw new RestoreStepError("qemu-start", `the restarted QEMU's monitor ${vm.endpoint} did not answer within ${CONNECT_WAIT_MS / 1000} s: ${(err as Error).message}`);
       await sleep(200);
     }
   }
 }
 
-async function waitIncoming(client: QmpClient, pid: number): Promise<{ status: string; error?: string }> {
+async function waitIncoming(host: RollbackHost, client: QmpClient, pid: number): Promise<{ status: string; error?: string }> {
   const deadline = Date.now() + LOAD_TIMEOUT_MS;
   for (;;) {
     const info = await client.queryMigrate().catch(() => undefined);
     if (!info) {
       // QEMU exits when the incoming migration fails (QEMU.md §4): the log says why.
-      if (!(await processAlive(pid))) return { status: "failed" };
+      if (!(await host.alive(pid))) return { status: "failed" };
     } else if (info.status === "completed" || info.status === "failed" || info.status === "cancelled") {
       return { status: info.status, error: info["error-desc"] };
     }

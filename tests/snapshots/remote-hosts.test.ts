@@ -5,7 +5,9 @@
 //    of its files is consistent (the guest kit's checkers); the guest keeps running; a disks-only
 //    snapshot completes; cutting the SSH connection mid-stream ends the job with a reason and the guest
 //    still runs, with nothing left in the snapshot directory; delete removes the vmstate (proven unused
-//    through the host's /proc over SSH) and the internal snapshot (through QMP);
+//    through the host's /proc over SSH) and the internal snapshot (through QMP); a rollback over SSH
+//    (stop, safety snapshot, `qemu-img snapshot -a`, QEMU started again on the host as its user, vmstate
+//    loaded with exec:cat there) puts the guest back at the snapshot's instant (its own checkers);
 //    The SSH host is what the fleet issue asks for: QEMU runs as a dedicated unprivileged user
 //    (tests/fleet/host-user.ts), which owns its monitor socket directory and snapshot directory (0700)
 //    and is the user the dashboard logs in as (key auth); a snapshot directory on a 16 MiB file system
@@ -23,9 +25,10 @@ import { DELETE as deleteRoute, GET as getRoute } from "../../app/api/snapshots/
 import { GET as vmRoute } from "../../app/api/vms/[id]/route";
 import { POST as createRoute } from "../../app/api/vms/[id]/snapshots/route";
 import { POST as createScheduleRoute } from "../../app/api/schedules/route";
-import { GET as restorePlanRoute } from "../../app/api/snapshots/[id]/restore/route";
+import { GET as restorePlanRoute, POST as restorePost } from "../../app/api/snapshots/[id]/restore/route";
 import { POST as verifyRoute } from "../../app/api/snapshots/[id]/verify/route";
 import { getRestore } from "../../lib/restore/jobs";
+import { restoreSource, sshManualCommands, type SnapshotWithVm } from "../../lib/restore/plan";
 import type { RestoreJson } from "../../lib/restore/restore-json";
 import { startRestoreWorker } from "../../lib/restore/worker";
 import { editorOptions } from "../../lib/scheduler/editor-data";
@@ -46,10 +49,11 @@ import { startSshd, type TestSshd } from "../fleet/sshd";
 import { makeSocketDir, type SocketDir } from "../fleet/support";
 import { makeTestPki, type TestPki } from "../qmp/tls-certs";
 import { useTestDatabase } from "../support/db";
-import { startGuestKitVm, type GuestKitOptions } from "../support/guest-kit";
+import { parseGuestTicks, startGuestKitVm, waitForGuestVerdict, type GuestKitOptions } from "../support/guest-kit";
 import { expectGuestAdvances } from "../support/guest-progress";
 import { disposeAllVms, startVm, type TestVm } from "../support/qemu";
 import { restoreGuestKitSnapshot } from "../support/restore";
+import { adoptDetachedQemu, killDetached } from "../restore/support";
 
 const database = useTestDatabase();
 const log = logger.child({ test: "remote-hosts" });
@@ -134,6 +138,7 @@ afterAll(async () => {
   await stopBoss();
   await closeAllVmSessions();
   await closeAllSshConnections();
+  await killDetached();
   await sshd?.stop();
   await disposeAllVms();
   await sockets?.cleanup();
@@ -208,7 +213,7 @@ describe("SSH host", () => {
     expect(verdict.disk).toMatchObject({ status: "consistent" });
   });
 
-  it("verify runs the sandbox on the SSH host (as its user, through SSH), passes, leaves nothing; a cut vmstate fails with QEMU's reason; rollback is refused with commands", async () => {
+  it("verify runs the sandbox on the SSH host (as its user, through SSH), passes, leaves nothing; a cut vmstate fails with QEMU's reason; rollback is possible (the by-hand commands of a refusal are exact)", async () => {
     const settledRestore = async (id: string): Promise<RestoreJson> => {
       const deadline = Date.now() + 180_000;
       for (;;) {
@@ -255,10 +260,11 @@ describe("SSH host", () => {
     expect((await db().snapshot.findUniqueOrThrow({ where: { id: bad.id } })).verifyError).toMatch(/qemu-system-x86_64: .*(migration|load|section|flags|Input\/output)/i);
     expect(sandboxes()).toEqual(before);
 
-    const plan = (await (await restorePlanRoute(req(`/api/snapshots/${live.id}/restore`), ctx(live.id))).json()) as { possible: boolean; refusal: { reason: string; commands: string[] } };
-    expect(plan.possible).toBe(false);
-    expect(plan.refusal.reason).toMatch(/SSH host hv-ssh: Snapfleet verifies snapshots there but does not roll back yet/);
-    const commands = plan.refusal.commands.join("\n");
+    const plan = (await (await restorePlanRoute(req(`/api/snapshots/${live.id}/restore`), ctx(live.id))).json()) as { possible: boolean; refusal: unknown };
+    expect(plan).toMatchObject({ possible: true, refusal: null });
+    // What a refusal on an SSH host (another user's QEMU, the host unreachable) tells to run by hand.
+    const snapRow = (await db().snapshot.findUniqueOrThrow({ where: { id: live.id }, include: { vm: { include: { host: true } } } })) as SnapshotWithVm;
+    const commands = sshManualCommands(snapRow.vm.host, restoreSource(snapRow), true, guest.pid).join("\n");
     expect(commands).toMatch(new RegExp(`^ssh -p ${sshd.port} '${hostUser.name}@127.0.0.1'`));
     expect(commands).toMatch(new RegExp(`^kill ${guest.pid} `, "m"));
     expect(commands).toMatch(/^qemu-img snapshot -a 'snapfleet-[^']+' '\/[^']+\.qcow2'$/m);
@@ -336,6 +342,58 @@ describe("SSH host", () => {
     const disk = live.files.find((f) => f.role === "disk")!.path;
     expect((await listInternalSnapshotsOffline(disk)).map((x) => x.name)).not.toContain(`snapfleet-${live.id}`);
   });
+
+  // Last of this block: it replaces the guest's QEMU (the test kills the one the rollback started).
+  it("rollback over SSH: QEMU stopped, the disks rolled back on the host, QEMU started again there as the SSH user; the guest resumes at the snapshot's instant", async () => {
+    const lastDiskN = (v: TestVm) => parseGuestTicks(v.serialOutput()).at(-1)?.diskN ?? 0;
+    await guest.waitForSerial(/^tick \d+ /m, 30_000, guest.serialOutput().length);
+    const atSnapshot = lastDiskN(guest);
+    const s = await take(sshVmId, "live");
+    expect(s.status, s.error?.message).toBe("completed");
+    // Let the guest write on well past the snapshot.
+    const from = guest.serialOutput().length;
+    await guest.waitForSerial(/^tick \d+ [^\n]*\n(?:[^\n]*\n)*?tick \d+ [^\n]*\n(?:[^\n]*\n)*?tick \d+ /m, 30_000, from);
+    const reached = lastDiskN(guest);
+    expect(reached).toBeGreaterThan(atSnapshot + 20);
+
+    const res = await restorePost(req(`/api/snapshots/${s.id}/restore`, { method: "POST" }), ctx(s.id));
+    const body = (await res.json()) as { restore: RestoreJson; error?: string };
+    expect(res.status, body.error).toBe(202);
+    const deadline = Date.now() + 180_000;
+    let done: RestoreJson;
+    for (;;) {
+      done = await getRestore(body.restore.id);
+      if (done.status === "completed" || done.status === "failed") break;
+      if (Date.now() > deadline) throw new Error(`rollback ${done.id} still ${done.status}`);
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    const pid = done.result?.newPid as number | undefined;
+    try {
+      expect(done.status, done.error?.message).toBe("completed");
+      expect(done.statusHistory.map((h) => h.status)).toEqual(["queued", "setup", "active", "completed"]);
+      expect(pid).not.toBe(guest.pid);
+      // The serial log is a file on the host, which is this machine: the restarted QEMU wrote it afresh.
+      const current = adoptDetachedQemu(guest, pid!);
+      expect(statSync(`/proc/${pid}`).uid).toBe(hostUser.uid);
+      expect(existsSync(`/proc/${guest.pid}/stat`) && !/\) Z/.test(readFileSync(`/proc/${guest.pid}/stat`, "utf8"))).toBe(false);
+      const verdict = await waitForGuestVerdict(current, { timeoutMs: 60_000 });
+      expect(verdict.ram).toMatchObject({ status: "consistent" });
+      expect(verdict.disk).toMatchObject({ status: "consistent" });
+      // The snapshot's instant: the counter continues from where it was then, not from where it got to.
+      const first = parseGuestTicks(current.serialOutput())[0]!;
+      expect(first.diskN).toBeGreaterThanOrEqual(atSnapshot);
+      expect(first.diskN).toBeLessThan(reached);
+      // The safety snapshot: the disks as they were just before, inside the image; the VM row follows.
+      const safety = await get(done.safetySnapshotId!);
+      expect(safety.status).toBe("completed");
+      expect(await internalSnapshotsOf(sshVmId)).toEqual(expect.arrayContaining([`snapfleet-${s.id}`, `snapfleet-${safety.id}`]));
+      expect(((await db().vm.findUniqueOrThrow({ where: { id: sshVmId } })).launch as { pid?: number }).pid).toBe(pid);
+    } finally {
+      // The QEMU the rollback started (also when the rollback failed after starting it).
+      await closeAllVmSessions();
+      if (pid) await killDetached([pid]);
+    }
+  }, 300_000);
 });
 
 describe("TLS host (QMP only)", () => {

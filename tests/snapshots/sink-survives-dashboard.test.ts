@@ -198,7 +198,7 @@ describe("the vmstate sink outlives the dashboard", () => {
     qmp = undefined;
     expect(await recoverInterruptedSnapshots(log)).toBe(1);
     const row = await jobRow(job.id);
-    expect(row.status).toBe("completed");
+    expect(row.status, row.errorMessage ?? "").toBe("completed");
     expect(row.errorMessage).toBeNull();
     expect(Number(row.sizeBytes)).toBe(done.result!.bytesWritten);
     expect(row.qemuDowntimeMs).not.toBeNull();

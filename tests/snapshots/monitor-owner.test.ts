@@ -1,23 +1,28 @@
 // One owner per VM monitor (lib/fleet/vm-lease.ts), with real QEMU and real PostgreSQL: two dashboard
-// worker processes (fixtures/worker-stand-in.ts, mode "worker") on one database and two guest-kit VMs.
+// worker processes (fixtures/worker-stand-in.ts, mode "worker") on one database and two guest-kit VMs,
+// one on the local host and one on an SSH host (the test sshd; QEMU runs as a dedicated unprivileged user).
 // Twelve snapshots requested alternately reach either worker through the shared queue: each runs in the
 // process owning its VM (the other routes it back), all complete, none fails "busy". Then the owner of
 // a VM is SIGKILLed: the other takes the VM over within seconds and its next snapshot completes. Last,
 // the lease's expiry alone (an owner on another machine, no pid to check) frees a VM within its TTL.
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdirSync } from "node:fs";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { db } from "../../lib/db/client";
 import { NotOwnerError } from "../../lib/fleet/errors";
 import { closeAllVmSessions, getVmSession } from "../../lib/fleet/sessions";
+import { closeAllSshConnections } from "../../lib/fleet/ssh";
 import { LEASE_TTL_MS, acquireVmLease } from "../../lib/fleet/vm-lease";
 import { startBoss, stopBoss } from "../../lib/jobs/boss";
 import { logger } from "../../lib/logger";
 import { createSnapshotJob, getSnapshot } from "../../lib/snapshots/jobs";
 import type { SnapshotJson } from "../../lib/snapshots/snapshot-json";
+import { ensureHostUser, ownDir } from "../fleet/host-user";
+import { startSshd, type TestSshd } from "../fleet/sshd";
+import { makeSocketDir, type SocketDir } from "../fleet/support";
 import { startGuestKitVm } from "../support/guest-kit";
 import { expectGuestAdvances } from "../support/guest-progress";
 import { useTestDatabase } from "../support/db";
@@ -36,22 +41,56 @@ let sinkDir: string;
 const vms: TestVm[] = [];
 const vmIds: string[] = [];
 const children: ChildProcess[] = [];
+let sshd: TestSshd;
+let sshSockets: SocketDir;
+// QEMU < 8.1 run by an unprivileged user needs this for background snapshots (README "Hosts").
+const UFFD_SYSCTL = "/proc/sys/vm/unprivileged_userfaultfd";
+let uffdBefore: string | undefined;
 
 beforeAll(async () => {
   root = await mkdtemp(path.join(os.tmpdir(), "snapfleet-mo-"));
   sinkDir = path.join(root, "sock");
   mkdirSync(sinkDir, { mode: 0o700 });
-  vms.push(
-    ...(await Promise.all([
-      startGuestKitVm({ name: "moa", memoryMiB: 160, dirtyMiB: 16, diskCounter: true }),
-      startGuestKitVm({ name: "mob", memoryMiB: 160, dirtyMiB: 16, diskCounter: true }),
-    ])),
-  );
-  const host = await db().host.create({ data: { name: "local", kind: "local", socketDir: root, snapshotDir: path.join(root, "snaps") } });
-  mkdirSync(host.snapshotDir);
-  for (const vm of vms) {
-    vmIds.push((await db().vm.create({ data: { hostId: host.id, name: vm.name, endpoint: vm.qmpSocket, state: "running", bgSnapshotSupported: true } })).id);
-  }
+  const hostUser = await ensureHostUser();
+  uffdBefore = (await readFile(UFFD_SYSCTL, "utf8")).trim();
+  if (uffdBefore !== "1") await writeFile(UFFD_SYSCTL, "1");
+  sshSockets = await makeSocketDir("sf-mo-");
+  await ownDir(hostUser, sshSockets.dir);
+  await ownDir(hostUser, sshSockets.snapshotDir);
+  const mobSocket = path.join(sshSockets.dir, "mob.sock");
+  let mob: TestVm;
+  let moa: TestVm;
+  [sshd, moa, mob] = await Promise.all([
+    startSshd({ user: hostUser.name }),
+    startGuestKitVm({ name: "moa", memoryMiB: 160, dirtyMiB: 16, diskCounter: true }),
+    startGuestKitVm({
+      name: "mob",
+      memoryMiB: 160,
+      dirtyMiB: 16,
+      diskCounter: true,
+      runAs: { uid: hostUser.uid, gid: hostUser.gid },
+      extraArgs: ["-qmp", `unix:${mobSocket},server=on,wait=off`],
+    }),
+  ]);
+  vms.push(moa, mob);
+  const local = await db().host.create({ data: { name: "local", kind: "local", socketDir: root, snapshotDir: path.join(root, "snaps") } });
+  mkdirSync(local.snapshotDir);
+  const ssh = await db().host.create({
+    data: {
+      name: "hv-ssh",
+      kind: "ssh",
+      address: "127.0.0.1",
+      port: sshd.port,
+      user: hostUser.name,
+      privateKeyPath: sshd.userKeyPath,
+      hostKeySha256: await sshd.hostKeySha256(),
+      socketDir: sshSockets.dir,
+      snapshotDir: sshSockets.snapshotDir,
+      healthy: true,
+    },
+  });
+  vmIds.push((await db().vm.create({ data: { hostId: local.id, name: moa.name, endpoint: moa.qmpSocket, state: "running", bgSnapshotSupported: true } })).id);
+  vmIds.push((await db().vm.create({ data: { hostId: ssh.id, name: mob.name, endpoint: mobSocket, state: "running", bgSnapshotSupported: true } })).id);
   await startBoss(database.current.url, log); // this process only enqueues: it never opens a VM's monitor
 });
 
@@ -59,8 +98,12 @@ afterAll(async () => {
   for (const c of children) c.kill("SIGKILL");
   await stopBoss();
   await closeAllVmSessions();
+  await closeAllSshConnections();
   await disposeAllVms();
+  await sshd?.stop();
+  await sshSockets?.cleanup();
   await rm(root, { recursive: true, force: true });
+  if (uffdBefore !== undefined && uffdBefore !== "1") await writeFile(UFFD_SYSCTL, uffdBefore);
 });
 
 interface Worker {
@@ -123,7 +166,8 @@ it("two worker processes, twelve snapshots alternately: each runs in its VM's ow
   const workers = await Promise.all([startWorker(), startWorker()]);
   await Promise.all(vms.map((vm) => vm.waitForSerial(/^tick 2 /m, 30_000)));
 
-  // Twelve snapshots, alternately A and B (a VM takes one snapshot at a time): the queue hands each to either worker.
+  // Twelve snapshots, alternately A (local host) and B (SSH host) (a VM takes one snapshot at a time): the
+  // queue hands each to either worker.
   const ids: string[] = [];
   for (let round = 0; round < 6; round++) {
     const pair = await Promise.all(vmIds.map((vmId) => createSnapshotJob({ vmId, mode: "live" })));

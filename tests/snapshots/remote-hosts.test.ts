@@ -44,6 +44,9 @@ import { listInternalSnapshotsOffline } from "../../lib/snapshots/internal-snaps
 import type { SnapshotJson } from "../../lib/snapshots/snapshot-json";
 import type { SnapshotStatusName } from "../../lib/snapshots/state-machine";
 import { startSnapshotWorker } from "../../lib/snapshots/worker";
+import { createSnapshotJob } from "../../lib/snapshots/jobs";
+import { applyRetention } from "../../lib/scheduler/finalize";
+import { snapshotEnginePort } from "../../lib/scheduler/engine-port";
 import { ensureHostUser, ownDir, type HostUser } from "../fleet/host-user";
 import { startSshd, type TestSshd } from "../fleet/sshd";
 import { makeSocketDir, type SocketDir } from "../fleet/support";
@@ -341,6 +344,21 @@ describe("SSH host", () => {
     expect(await internalSnapshotsOf(sshVmId)).not.toContain(`snapfleet-${live.id}`);
     const disk = live.files.find((f) => f.role === "disk")!.path;
     expect((await listInternalSnapshotsOffline(disk)).map((x) => x.name)).not.toContain(`snapfleet-${live.id}`);
+  });
+
+  it("retention keep-last 1 deletes the older scheduled snapshot there (its internal snapshot through QMP), the newer stays whole", async () => {
+    const schedule = await db().schedule.create({ data: { name: "ssh-keep-1", cron: "0 * * * *", targets: { vmIds: [sshVmId] }, retention: { keepLast: 1 } } });
+    const older = await settled((await createSnapshotJob({ vmId: sshVmId, mode: "disks-only", scheduleId: schedule.id })).id);
+    const newer = await settled((await createSnapshotJob({ vmId: sshVmId, mode: "disks-only", scheduleId: schedule.id })).id);
+    expect([older.status, newer.status]).toEqual(["completed", "completed"]);
+    const pruned = await applyRetention({ scheduleId: schedule.id, runId: null, vmIds: [sshVmId], port: snapshotEnginePort(log), log });
+    expect(pruned).toBe(1);
+    expect((await get(older.id)).deletedAt).not.toBeNull();
+    expect((await get(newer.id)).deletedAt).toBeNull();
+    const names = await internalSnapshotsOf(sshVmId);
+    expect(names).not.toContain(`snapfleet-${older.id}`);
+    expect(names).toContain(`snapfleet-${newer.id}`);
+    await expectGuestAdvances(guest);
   });
 
   // Last of this block: it replaces the guest's QEMU (the test kills the one the rollback started).

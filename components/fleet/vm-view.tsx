@@ -16,7 +16,7 @@ import { RestorePanel } from "@/components/restore/restore-panel";
 import { vmJsonSchema, type VmJson } from "@/lib/fleet/vm-json";
 import { formatBytes, formatDateTime } from "./format";
 import { DiskDriftWarning } from "./disk-drift-warning";
-import { GuestAttention } from "./guest-attention";
+import { GuestAttention } from "./guest-attention-panel";
 import { RelativeTime } from "./relative-time";
 import { StateChip } from "./state-chip";
 import { DataTable } from "@/components/ui/data-table";

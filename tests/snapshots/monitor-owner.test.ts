@@ -7,7 +7,7 @@
 // the lease's expiry alone (an owner on another machine, no pid to check) frees a VM within its TTL.
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdirSync } from "node:fs";
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, expect, it } from "vitest";
@@ -43,17 +43,14 @@ const vmIds: string[] = [];
 const children: ChildProcess[] = [];
 let sshd: TestSshd;
 let sshSockets: SocketDir;
-// QEMU < 8.1 run by an unprivileged user needs this for background snapshots (README "Hosts").
-const UFFD_SYSCTL = "/proc/sys/vm/unprivileged_userfaultfd";
-let uffdBefore: string | undefined;
+// QEMU < 8.1 run by an unprivileged user needs vm.unprivileged_userfaultfd=1 for background snapshots
+// (README "Hosts"): tests/support/global-setup.ts sets it for the whole run.
 
 beforeAll(async () => {
   root = await mkdtemp(path.join(os.tmpdir(), "snapfleet-mo-"));
   sinkDir = path.join(root, "sock");
   mkdirSync(sinkDir, { mode: 0o700 });
   const hostUser = await ensureHostUser();
-  uffdBefore = (await readFile(UFFD_SYSCTL, "utf8")).trim();
-  if (uffdBefore !== "1") await writeFile(UFFD_SYSCTL, "1");
   sshSockets = await makeSocketDir("sf-mo-");
   await ownDir(hostUser, sshSockets.dir);
   await ownDir(hostUser, sshSockets.snapshotDir);
@@ -103,7 +100,6 @@ afterAll(async () => {
   await sshd?.stop();
   await sshSockets?.cleanup();
   await rm(root, { recursive: true, force: true });
-  if (uffdBefore !== undefined && uffdBefore !== "1") await writeFile(UFFD_SYSCTL, uffdBefore);
 });
 
 interface Worker {

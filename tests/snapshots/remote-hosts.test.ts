@@ -16,7 +16,7 @@
 //    reason, and the VM's JSON says so), disks-only completes and is deleted through QMP.
 import { execFile } from "node:child_process";
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
-import { mkdtemp, readFile, rm, truncate, writeFile } from "node:fs/promises";
+import { mkdtemp, rm, truncate } from "node:fs/promises";
 import { promisify } from "node:util";
 import os from "node:os";
 import path from "node:path";
@@ -79,9 +79,7 @@ let hostUser: HostUser;
 let sshHostId: string;
 // QEMU < 8.1 opens userfaultfd (background-snapshot's write protection) with the syscall, which an
 // unprivileged process may only use with vm.unprivileged_userfaultfd=1 — what a host running QEMU as a
-// dedicated user needs (README "Hosts"). Set for the run, put back after.
-const UFFD_SYSCTL = "/proc/sys/vm/unprivileged_userfaultfd";
-let uffdBefore: string | undefined;
+// dedicated user needs (README "Hosts"). tests/support/global-setup.ts sets it for the whole run.
 const execFileAsync = promisify(execFile);
 let afterStatus: (status: SnapshotStatusName, id: string) => void | Promise<void> = () => {};
 
@@ -90,8 +88,6 @@ beforeAll(async () => {
   sockets = await makeSocketDir("sf-rh-");
   pki = makeTestPki();
   hostUser = await ensureHostUser();
-  uffdBefore = (await readFile(UFFD_SYSCTL, "utf8")).trim();
-  if (uffdBefore !== "1") await writeFile(UFFD_SYSCTL, "1");
   await ownDir(hostUser, sockets.dir);
   await ownDir(hostUser, sockets.snapshotDir);
   [sshd, guest, tlsVm] = await Promise.all([
@@ -147,7 +143,6 @@ afterAll(async () => {
   await sockets?.cleanup();
   pki?.cleanup();
   await rm(work, { recursive: true, force: true });
-  if (uffdBefore !== undefined && uffdBefore !== "1") await writeFile(UFFD_SYSCTL, uffdBefore);
 });
 
 /** The host's VM: a save waits only 10 s for the first discovery, which a loaded machine may exceed. */

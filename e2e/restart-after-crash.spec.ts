@@ -10,26 +10,49 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { expect, test, type APIRequestContext } from "@playwright/test";
 import { makeSocketDir, type SocketDir } from "../tests/fleet/support";
+import { freeTcpPort } from "../tests/support/ports";
 import { startGuestKitVm } from "../tests/support/guest-kit";
 import { expectGuestAdvances } from "../tests/support/guest-progress";
 import { disposeAllVms, type TestVm } from "../tests/support/qemu";
 
 const REPO = path.resolve(import.meta.dirname, "..");
-const PORT = Number(process.env.E2E_PORT || 3100) + 40;
 const dataDir = mkdtempSync(path.join(tmpdir(), "snapfleet-crash-"));
-const env = {
-  ...process.env,
-  PORT: String(PORT),
-  SNAPFLEET_DATA_DIR: dataDir,
-  SNAPFLEET_PG_PORT: String(PORT + 10),
-  DATABASE_URL: "",
-  LOG_LEVEL: "warn",
-  SNAPFLEET_HOST_ROOTS: tmpdir(),
-};
+let PORT: number;
+let env: NodeJS.ProcessEnv;
 
 let sockets: SocketDir;
 let vm: TestVm;
 let dashboard: ChildProcess | undefined;
+
+/** Stops this spec's dashboard (SIGTERM to its process group, SIGKILL after 20 s) and any PostgreSQL of its data dir. */
+async function stopDashboard(): Promise<void> {
+  const group = dashboard?.pid;
+  if (group) {
+    const signal = (sig: NodeJS.Signals) => {
+      try {
+        process.kill(-group, sig);
+        return true;
+      } catch {
+        return false; // the group is gone
+      }
+    };
+    if (signal("SIGTERM")) {
+      const deadline = Date.now() + 20_000;
+      while (Date.now() < deadline && signal(0 as unknown as NodeJS.Signals)) await new Promise((r) => setTimeout(r, 200));
+      signal("SIGKILL");
+    }
+  }
+  // A PostgreSQL the SIGKILLed server left and no start adopted would outlive the spec: stop it too.
+  const pidFile = path.join(dataDir, "postgres", "postmaster.pid");
+  const pgPid = existsSync(pidFile) ? Number(readFileSync(pidFile, "utf8").split("\n")[0]) : 0;
+  if (pgPid > 0) {
+    try {
+      process.kill(pgPid, "SIGINT");
+    } catch {
+      // already gone
+    }
+  }
+}
 
 /** `npm start`: scripts/start.mjs in its own process group (as a shell or a service manager starts it). */
 function npmStart(): ChildProcess {
@@ -62,18 +85,23 @@ function serverPidUnder(startPid: number): number {
 }
 
 test.beforeAll(async () => {
+  // Ports of its own (not derived from the journeys' server): nothing else may answer as this dashboard.
+  PORT = await freeTcpPort();
+  env = {
+    ...process.env,
+    PORT: String(PORT),
+    SNAPFLEET_DATA_DIR: dataDir,
+    SNAPFLEET_PG_PORT: String(await freeTcpPort()),
+    DATABASE_URL: "",
+    LOG_LEVEL: "warn",
+    SNAPFLEET_HOST_ROOTS: tmpdir(),
+  };
   sockets = await makeSocketDir("sf-e2e-crash-");
   vm = await startGuestKitVm({ name: "e2e-crash", memoryMiB: 256, dirtyMiB: 96, extraArgs: ["-qmp", `unix:${sockets.dir}/e2e-crash.sock,server=on,wait=off`] });
 });
 
 test.afterAll(async () => {
-  if (dashboard?.pid) {
-    try {
-      process.kill(-dashboard.pid, "SIGTERM");
-    } catch {
-      // already gone
-    }
-  }
+  await stopDashboard();
   await disposeAllVms();
   await sockets?.cleanup();
 });

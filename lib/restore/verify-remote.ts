@@ -13,6 +13,7 @@
 // Invariant: like the local verification, the running VM and the snapshot's files are never written.
 // Limit: the sandbox runs detached on the host (no --pdeathsig across SSH): a dashboard that dies mid-way
 // leaves it to run until it is killed by hand (its pid is in the Restore row's result: sandboxPid).
+import { guestPingOver } from "./guest-agent";
 import path from "node:path";
 import type { Duplex } from "node:stream";
 import type { Host } from "../db/generated/client";
@@ -268,30 +269,3 @@ async function screendump(h: RemoteSandboxHost, qmp: QmpClient, dir: string): Pr
   }
 }
 
-/** guest-sync + guest-ping over an opened stream (the agent's socket forwarded over SSH). */
-async function guestPingOver(open: () => Promise<Duplex>, timeoutMs: number): Promise<{ ok: boolean; error?: string }> {
-  let s: Duplex;
-  try {
-    s = await open();
-  } catch (err) {
-    return { ok: false, error: (err as Error).message };
-  }
-  return new Promise((resolve) => {
-    const id = Math.floor(Math.random() * 1e9);
-    let buf = "";
-    const done = (r: { ok: boolean; error?: string }) => {
-      clearTimeout(timer);
-      s.destroy();
-      resolve(r);
-    };
-    const timer = setTimeout(() => done({ ok: false, error: `no answer within ${timeoutMs / 1000} s` }), timeoutMs);
-    s.setEncoding("utf8");
-    s.on("data", (d: string) => {
-      buf += d.replaceAll("\xff", "");
-      const lines = buf.split("\n").filter((l) => l.trim());
-      if (lines.some((l) => l.includes(`"return": ${id}`) || l.includes(`"return":${id}`)) && lines.some((l) => /"return":\s*\{\s*\}/.test(l))) done({ ok: true });
-    });
-    s.on("error", (err: Error) => done({ ok: false, error: err.message }));
-    s.write(`\xff{"execute":"guest-sync-delimited","arguments":{"id":${id}}}\n{"execute":"guest-ping"}\n`);
-  });
-}

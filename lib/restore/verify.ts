@@ -15,6 +15,8 @@
 // The snapshot row gets verifiedAt (and loses verifyError) or verifyError; the Restore row keeps the
 // console picture. Never touches the running VM or the snapshot's files: its images are opened
 // read-only without taking locks, the vmstate is only read, writes go to the overlays.
+import type { Duplex } from "node:stream";
+import { guestPingOver } from "./guest-agent";
 import { spawn } from "node:child_process";
 import { existsSync, statSync } from "node:fs";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
@@ -265,25 +267,15 @@ async function takeScreendump(qmp: QmpClient, dir: string): Promise<Buffer | und
   }
 }
 
-/** guest-sync + guest-ping over the agent's socket (QEMU guest agent protocol: JSON lines). */
+/** guest-ping over the agent's local unix socket (guest-agent.ts). */
 function guestPing(socket: string, timeoutMs: number): Promise<{ ok: boolean; error?: string }> {
-  return new Promise((resolve) => {
-    const s = net.createConnection(socket);
-    const id = Math.floor(Math.random() * 1e9);
-    let buf = "";
-    const done = (r: { ok: boolean; error?: string }) => {
-      clearTimeout(timer);
-      s.destroy();
-      resolve(r);
-    };
-    const timer = setTimeout(() => done({ ok: false, error: `no answer within ${timeoutMs / 1000} s` }), timeoutMs);
-    s.on("connect", () => s.write(`\xff{"execute":"guest-sync-delimited","arguments":{"id":${id}}}\n{"execute":"guest-ping"}\n`));
-    s.setEncoding("utf8");
-    s.on("data", (d: string) => {
-      buf += d.replaceAll("\xff", "");
-      const lines = buf.split("\n").filter((l) => l.trim());
-      if (lines.some((l) => l.includes(`"return": ${id}`) || l.includes(`"return":${id}`)) && lines.some((l) => /"return":\s*\{\s*\}/.test(l))) done({ ok: true });
-    });
-    s.on("error", (err) => done({ ok: false, error: err.message }));
-  });
+  return guestPingOver(
+    () =>
+      new Promise<Duplex>((resolve, reject) => {
+        const s = net.createConnection(socket);
+        s.once("connect", () => resolve(s));
+        s.once("error", reject);
+      }),
+    timeoutMs,
+  );
 }

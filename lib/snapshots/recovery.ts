@@ -25,7 +25,7 @@ import { findImageNode } from "./internal-snapshots";
 import { transitionSnapshot } from "./jobs";
 import { lockKey, tryAdvisoryLock, type HeldLock } from "./locks";
 import { removeArtifact } from "./remove-artifacts";
-import type { SnapshotFile } from "./run-snapshot";
+import { migrationProgress, type SnapshotFile } from "./run-snapshot";
 import { IN_FLIGHT_STATUSES, type SnapshotStatusName } from "./state-machine";
 import { inspectSinkOn } from "./remote-sink";
 import { describeSinkOutcome, type SinkInspection } from "./vmstate-sink";
@@ -156,14 +156,7 @@ function followDeadRun(row: DeadRow, vmstate: string, lock: HeldLock, log: Logge
             const rate = ram.mbps ? (ram.mbps * 1e6) / 8 : elapsed > 0 ? ram.transferred / elapsed : 0;
             await recordProgress(
               row.id,
-              {
-                progress: ram.total > 0 ? Math.min(1, Math.max(0, 1 - ram.remaining / ram.total)) : 0,
-                ramTotalBytes: ram.total,
-                ramTransferredBytes: ram.transferred,
-                ramRemainingBytes: ram.remaining,
-                throughputBytesPerSec: Math.round(rate),
-                etaMs: rate > 0 ? Math.round((ram.remaining / rate) * 1000) : null,
-              },
+              migrationProgress(ram, rate),
               true,
             );
           }

@@ -144,6 +144,18 @@ const TERMINAL: ReadonlySet<MigrationStatus | undefined> = new Set(["completed",
 const SINK_CLOSE_TIMEOUT_MS = 60_000;
 const MiB = 1024 * 1024;
 
+/** A RAM stream's progress from query-migrate's `ram` figures and a measured rate (bytes/s). */
+export function migrationProgress(ram: { total: number; transferred: number; remaining: number }, bytesPerSec: number): SnapshotProgress {
+  return {
+    progress: ram.total > 0 ? Math.min(1, Math.max(0, 1 - ram.remaining / ram.total)) : 0,
+    ramTotalBytes: ram.total,
+    ramTransferredBytes: ram.transferred,
+    ramRemainingBytes: ram.remaining,
+    throughputBytesPerSec: Math.round(bytesPerSec),
+    etaMs: bytesPerSec > 0 ? Math.round((ram.remaining / bytesPerSec) * 1000) : null,
+  };
+}
+
 export function runSnapshot(input: RunSnapshotInput): Promise<SnapshotRunResult> {
   return new SnapshotRun(input).execute();
 }
@@ -424,15 +436,7 @@ class SnapshotRun {
   private async progress(info: MigrationInfo, activeAt: number): Promise<void> {
     const ram = info.ram!;
     const elapsed = (this.now() - activeAt) / 1000;
-    const rate = elapsed > 0 ? ram.transferred / elapsed : 0;
-    await this.input.hooks.onProgress?.({
-      progress: ram.total > 0 ? Math.min(1, Math.max(0, 1 - ram.remaining / ram.total)) : 0,
-      ramTotalBytes: ram.total,
-      ramTransferredBytes: ram.transferred,
-      ramRemainingBytes: ram.remaining,
-      throughputBytesPerSec: Math.round(rate),
-      etaMs: rate > 0 ? Math.round((ram.remaining / rate) * 1000) : null,
-    });
+    await this.input.hooks.onProgress?.(migrationProgress(ram, elapsed > 0 ? ram.transferred / elapsed : 0));
   }
 
   private guestPauseMs(): number | undefined {

@@ -9,7 +9,6 @@
 //   4. 50 scheduled snapshots with keep-last 3: the image holds at most 3 (+1 in flight) internal
 //      snapshots and no backing chain ever; deleting the middle, oldest and newest leaves the rest
 //      restorable (each restored and checked).
-import { spawn } from "node:child_process";
 import { existsSync, mkdirSync, readdirSync, readlinkSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
@@ -33,14 +32,13 @@ import { expectGuestAdvances } from "../support/guest-progress";
 import { useTestDatabase } from "../support/db";
 import { disposeAllVms, restartVm, type TestVm } from "../support/qemu";
 import { restoreGuestKitSnapshot } from "../support/restore";
-import { until } from "../support/wait";
+import { settledSnapshot } from "../support/snapshot-jobs";
+import { startStandIn } from "../support/stand-in";
 
 const database = useTestDatabase();
 const log = logger.child({ test: "disk-model" });
 log.level = "error";
 
-const REPO = path.resolve(import.meta.dirname, "../..");
-const STAND_IN = path.join(import.meta.dirname, "fixtures/worker-stand-in.ts");
 const GUEST: GuestKitOptions = { name: "dm", memoryMiB: 160, dirtyMiB: 16, diskCounter: true, diskIntervalMs: 20 };
 
 let root: string;
@@ -70,25 +68,12 @@ afterAll(async () => {
 const req = (url: string, init?: RequestInit) => new Request(`http://test${url}`, init);
 const del = (id: string) => deleteRoute(req(`/api/snapshots/${id}`, { method: "DELETE" }), { params: Promise.resolve({ id }) });
 
-/** Runs the stand-in dashboard; resolves with what it printed once it exits (killed or done). */
-function standIn(args: Record<string, unknown>, killWhen?: (line: Record<string, unknown>) => boolean): Promise<Array<Record<string, unknown>>> {
-  const child = spawn(process.execPath, ["--import", "tsx", STAND_IN, JSON.stringify(args)], { cwd: REPO, stdio: ["ignore", "pipe", "pipe"] });
-  const lines: Array<Record<string, unknown>> = [];
-  let stderr = "";
-  let buffered = "";
-  child.stdout!.setEncoding("utf8").on("data", (chunk: string) => {
-    buffered += chunk;
-    for (let nl = buffered.indexOf("\n"); nl >= 0; nl = buffered.indexOf("\n")) {
-      const line = JSON.parse(buffered.slice(0, nl)) as Record<string, unknown>;
-      buffered = buffered.slice(nl + 1);
-      lines.push(line);
-      if (killWhen?.(line)) child.kill("SIGKILL");
-    }
-  });
-  child.stderr!.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
-  return new Promise((resolve, reject) =>
-    child.once("exit", (code, signal) => (code === 0 || signal === "SIGKILL" ? resolve(lines) : reject(new Error(`stand-in exited ${code}: ${stderr.slice(-2000)}`)))),
-  );
+/** Runs the stand-in dashboard (SIGKILLed at the line `killWhen` matches); resolves with what it printed. */
+async function standIn(args: Record<string, unknown>, killWhen?: (line: Record<string, unknown>) => boolean): Promise<Array<Record<string, unknown>>> {
+  const s = startStandIn(args, (line, child) => killWhen?.(line) && child.kill("SIGKILL"));
+  await s.exited;
+  if (s.child.exitCode !== 0 && s.child.signalCode !== "SIGKILL") throw new Error(`stand-in exited ${s.child.exitCode}: ${s.stderr().slice(-2000)}`);
+  return s.lines;
 }
 
 /** A queued job row as "Snapshot now" leaves it (the stand-in runs it instead of a queue worker). */
@@ -132,16 +117,6 @@ async function restartAndReadCounter(): Promise<number> {
   return Number(m[1]);
 }
 
-async function settled(id: string, timeoutMs = 120_000): Promise<SnapshotJson> {
-  return until(
-    async () => {
-      const s = await getSnapshot(id);
-      return ["completed", "failed", "cancelled"].includes(s.status) ? s : undefined;
-    },
-    `snapshot ${id} to end`,
-    timeoutMs,
-  );
-}
 
 async function expectRestoresConsistent(s: SnapshotJson, name: string): Promise<void> {
   const disk = s.files.find((f) => f.role === "disk")!;
@@ -212,7 +187,7 @@ it("snapshot, restart the VM with its own command line, let it write, restore: c
   const stopWorker = await startSnapshotWorker({ log, pollIntervalMs: 250, sinkDir });
   try {
     await vm.waitForSerial(/^tick 2 /m, 30_000);
-    const s = await settled((await createSnapshotJob({ vmId, mode: "live" })).id);
+    const s = await settledSnapshot((await createSnapshotJob({ vmId, mode: "live" })).id);
     expect(s.status).toBe("completed");
     const atRestart = await restartAndReadCounter();
     // The restarted guest continues from its disk and writes on into the same image.
@@ -236,7 +211,7 @@ it("50 scheduled snapshots with keep-last 3: the disk stays bounded; deleting mi
     const port = snapshotEnginePort(log);
     let most = 0;
     for (let i = 0; i < 50; i++) {
-      const s = await settled((await createSnapshotJob({ vmId, mode: "live", scheduleId: schedule.id })).id);
+      const s = await settledSnapshot((await createSnapshotJob({ vmId, mode: "live", scheduleId: schedule.id })).id);
       expect(s.status, s.error?.message).toBe("completed");
       await applyRetention({ scheduleId: schedule.id, runId: null, vmIds: [vmId], port, log });
       const image = await internalSnapshots();
@@ -248,8 +223,8 @@ it("50 scheduled snapshots with keep-last 3: the disk stays bounded; deleting mi
     expect(kept).toHaveLength(3);
     expect((await internalSnapshots()).names.sort()).toEqual(kept.map((k) => `snapfleet-${k.id}`).sort());
     // Two more, taken by hand: five snapshots, then the middle, the oldest and the newest are deleted.
-    const m1 = await settled((await createSnapshotJob({ vmId, mode: "live" })).id);
-    const m2 = await settled((await createSnapshotJob({ vmId, mode: "live" })).id);
+    const m1 = await settledSnapshot((await createSnapshotJob({ vmId, mode: "live" })).id);
+    const m2 = await settledSnapshot((await createSnapshotJob({ vmId, mode: "live" })).id);
     const all = [...kept.map((k) => k.id), m1.id, m2.id];
     for (const id of [all[2]!, all[0]!, all[4]!]) expect((await del(id)).status).toBe(200);
     const left = [all[1]!, all[3]!];

@@ -5,7 +5,6 @@
 // process owning its VM (the other routes it back), all complete, none fails "busy". Then the owner of
 // a VM is SIGKILLed: the other takes the VM over within seconds and its next snapshot completes. Last,
 // the lease's expiry alone (an owner on another machine, no pid to check) frees a VM within its TTL.
-import { spawn, type ChildProcess } from "node:child_process";
 import { mkdirSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
@@ -19,7 +18,6 @@ import { LEASE_TTL_MS, acquireVmLease } from "../../lib/fleet/vm-lease";
 import { startBoss, stopBoss } from "../../lib/jobs/boss";
 import { logger } from "../../lib/logger";
 import { createSnapshotJob, getSnapshot } from "../../lib/snapshots/jobs";
-import type { SnapshotJson } from "../../lib/snapshots/snapshot-json";
 import { ensureHostUser, ownDir } from "../fleet/host-user";
 import { startSshd, type TestSshd } from "../fleet/sshd";
 import { makeSocketDir, type SocketDir } from "../fleet/support";
@@ -27,20 +25,19 @@ import { startGuestKitVm } from "../support/guest-kit";
 import { expectGuestAdvances } from "../support/guest-progress";
 import { useTestDatabase } from "../support/db";
 import { disposeAllVms, type TestVm } from "../support/qemu";
+import { settledSnapshot } from "../support/snapshot-jobs";
+import { standIns, startStandIn, type StandIn } from "../support/stand-in";
 import { until } from "../support/wait";
 
 const database = useTestDatabase();
 const log = logger.child({ test: "monitor-owner" });
 log.level = "error";
 
-const REPO = path.resolve(import.meta.dirname, "../..");
-const STAND_IN = path.join(import.meta.dirname, "fixtures/worker-stand-in.ts");
 
 let root: string;
 let sinkDir: string;
 const vms: TestVm[] = [];
 const vmIds: string[] = [];
-const children: ChildProcess[] = [];
 let sshd: TestSshd;
 let sshSockets: SocketDir;
 // QEMU < 8.1 run by an unprivileged user needs vm.unprivileged_userfaultfd=1 for background snapshots
@@ -92,7 +89,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  for (const c of children) c.kill("SIGKILL");
+  for (const c of standIns) c.kill("SIGKILL");
   await stopBoss();
   await closeAllVmSessions();
   await closeAllSshConnections();
@@ -102,49 +99,11 @@ afterAll(async () => {
   await rm(root, { recursive: true, force: true });
 });
 
-interface Worker {
-  child: ChildProcess;
-  pid: number;
-  lines: Array<Record<string, unknown>>;
-  exited: Promise<void>;
-}
-
-async function startWorker(): Promise<Worker> {
-  const args = { mode: "worker", sinkDir, sweepMs: 2_000 };
-  const child = spawn(process.execPath, ["--import", "tsx", STAND_IN, JSON.stringify(args)], { cwd: REPO, stdio: ["ignore", "pipe", "pipe"] });
-  children.push(child);
-  const lines: Array<Record<string, unknown>> = [];
-  let buffered = "";
-  let stderr = "";
-  child.stdout!.setEncoding("utf8").on("data", (chunk: string) => {
-    buffered += chunk;
-    for (let nl = buffered.indexOf("\n"); nl >= 0; nl = buffered.indexOf("\n")) {
-      lines.push(JSON.parse(buffered.slice(0, nl)) as Record<string, unknown>);
-      buffered = buffered.slice(nl + 1);
-    }
-  });
-  child.stderr!.setEncoding("utf8").on("data", (c: string) => (stderr += c));
-  const exited = new Promise<void>((r) => child.once("exit", () => r()));
-  await until(
-    () => {
-      if (child.exitCode !== null) throw new Error(`worker exited ${child.exitCode}: ${stderr.slice(-2000)}`);
-      return lines.find((l) => l.ready === true);
-    },
-    "a worker stand-in to start",
-    60_000,
-  );
-  return { child, pid: child.pid!, lines, exited };
-}
-
-async function settled(id: string, timeoutMs = 120_000): Promise<SnapshotJson> {
-  return until(
-    async () => {
-      const s = await getSnapshot(id);
-      return ["completed", "failed", "cancelled"].includes(s.status) ? s : undefined;
-    },
-    `snapshot ${id} to end`,
-    timeoutMs,
-  );
+/** A dashboard worker process (pg-boss queue, admission, sweeps) on the shared database. */
+async function startWorker(): Promise<StandIn> {
+  const w = startStandIn({ mode: "worker", sinkDir, sweepMs: 2_000 });
+  await w.next((l) => l.ready === true, 60_000);
+  return w;
 }
 
 /** The pid in a lease's owner ("hostname:pid:bootid"). */
@@ -154,7 +113,7 @@ async function ownerPid(vmId: string): Promise<number | undefined> {
 }
 
 /** Which worker ran a snapshot (its afterStatus lines carry the pid). */
-function ranBy(workers: Worker[], snapshotId: string): number[] {
+function ranBy(workers: StandIn[], snapshotId: string): number[] {
   return workers.filter((w) => w.lines.some((l) => l.snapshotId === snapshotId && l.status === "preflight")).map((w) => w.pid);
 }
 
@@ -168,7 +127,7 @@ it("two worker processes, twelve snapshots alternately: each runs in its VM's ow
   for (let round = 0; round < 6; round++) {
     const pair = await Promise.all(vmIds.map((vmId) => createSnapshotJob({ vmId, mode: "live" })));
     ids.push(...pair.map((s) => s.id));
-    const ends = await Promise.all(pair.map((s) => settled(s.id)));
+    const ends = await Promise.all(pair.map((s) => settledSnapshot(s.id)));
     for (const end of ends) expect({ id: end.id, status: end.status, error: end.error?.message }).toEqual({ id: end.id, status: "completed", error: undefined });
   }
   const all = await Promise.all(ids.map((id) => getSnapshot(id)));
@@ -193,11 +152,11 @@ it("two worker processes, twelve snapshots alternately: each runs in its VM's ow
   await until(() => (survivor.lines.some((l) => l.snapshotId === next.id && l.status === "preflight") ? true : undefined), "the survivor to take VM A's job", 15_000);
   const tookOverMs = Date.now() - killedAt;
   expect(tookOverMs).toBeLessThan(10_000);
-  expect((await settled(next.id)).status).toBe("completed");
+  expect((await settledSnapshot(next.id)).status).toBe("completed");
   expect(await ownerPid(vmIds[0]!)).toBe(survivor.pid);
   // The other VM keeps working too (owned by the survivor already, or taken over now).
   const other = await createSnapshotJob({ vmId: vmIds[1]!, mode: "live" });
-  expect((await settled(other.id)).status).toBe("completed");
+  expect((await settledSnapshot(other.id)).status).toBe("completed");
   expect(await ownerPid(vmIds[1]!)).toBe(survivor.pid);
   process.stderr.write(`monitor-owner: VM A's first job after its owner's SIGKILL started in the survivor after ${tookOverMs} ms\n`);
 

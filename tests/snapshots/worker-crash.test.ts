@@ -4,7 +4,6 @@
 //     that is not a complete snapshot is left, and a job of another VM completes meanwhile;
 //   - a retention run is SIGKILLed in the middle of a deletion: the next sweep finishes that deletion,
 //     the snapshots retention keeps are untouched and still hold their disk state.
-import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, mkdirSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
@@ -17,19 +16,17 @@ import { logger } from "../../lib/logger";
 import { resumeInterruptedDeletions } from "../../lib/snapshots/deletion";
 import { executeSnapshotJob } from "../../lib/snapshots/execute-job";
 import { createSnapshotJob, getSnapshot } from "../../lib/snapshots/jobs";
-import type { SnapshotJson } from "../../lib/snapshots/snapshot-json";
 import { startGuestKitVm } from "../support/guest-kit";
 import { expectGuestAdvances } from "../support/guest-progress";
 import { useTestDatabase } from "../support/db";
 import { disposeAllVms, type TestVm } from "../support/qemu";
-import { until } from "../support/wait";
+import { settledSnapshot } from "../support/snapshot-jobs";
+import { standIns, startStandIn } from "../support/stand-in";
 
 const database = useTestDatabase();
 const log = logger.child({ test: "worker-crash" });
 log.level = "error";
 
-const REPO = path.resolve(import.meta.dirname, "../..");
-const STAND_IN = path.join(import.meta.dirname, "fixtures/worker-stand-in.ts");
 
 let root: string;
 let sinkDir: string;
@@ -38,7 +35,6 @@ let vmB: TestVm;
 let hostId: string;
 let vmAId: string;
 let vmBId: string;
-const children: ChildProcess[] = [];
 
 beforeAll(async () => {
   root = await mkdtemp(path.join(os.tmpdir(), "snapfleet-wc-"));
@@ -58,65 +54,15 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  for (const c of children) c.kill("SIGKILL");
+  for (const c of standIns) c.kill("SIGKILL");
   await stopBoss();
   await closeAllVmSessions();
   await disposeAllVms();
   await rm(root, { recursive: true, force: true });
 });
 
-interface StandIn {
-  child: ChildProcess;
-  lines: Array<Record<string, unknown>>;
-  next(pred: (l: Record<string, unknown>) => boolean, timeoutMs?: number): Promise<Record<string, unknown>>;
-  exited: Promise<void>;
-}
-
-function standIn(args: Record<string, unknown>): StandIn {
-  const child = spawn(process.execPath, ["--import", "tsx", STAND_IN, JSON.stringify(args)], { cwd: REPO, stdio: ["ignore", "pipe", "pipe"] });
-  children.push(child);
-  const lines: Array<Record<string, unknown>> = [];
-  let buffered = "";
-  let stderr = "";
-  child.stdout!.setEncoding("utf8").on("data", (chunk: string) => {
-    buffered += chunk;
-    for (let nl = buffered.indexOf("\n"); nl >= 0; nl = buffered.indexOf("\n")) {
-      lines.push(JSON.parse(buffered.slice(0, nl)) as Record<string, unknown>);
-      buffered = buffered.slice(nl + 1);
-    }
-  });
-  child.stderr!.setEncoding("utf8").on("data", (c: string) => (stderr += c));
-  const exited = new Promise<void>((r) => child.once("exit", () => r()));
-  return {
-    child,
-    lines,
-    exited,
-    next: (pred, timeoutMs = 90_000) =>
-      until(
-        () => {
-          const found = lines.find(pred);
-          if (!found && child.exitCode !== null) throw new Error(`stand-in exited ${child.exitCode}: ${stderr.slice(-2000)}`);
-          return found;
-        },
-        `the stand-in (${JSON.stringify(args).slice(0, 60)})`,
-        timeoutMs,
-      ),
-  };
-}
-
-async function settled(id: string, timeoutMs = 180_000): Promise<SnapshotJson> {
-  return until(
-    async () => {
-      const s = await getSnapshot(id);
-      return ["completed", "failed", "cancelled"].includes(s.status) ? s : undefined;
-    },
-    `snapshot ${id} to end`,
-    timeoutMs,
-  );
-}
-
 it("one of two worker processes SIGKILLed holding a job: the other settles it, the guest runs, the other VM's job completes", async () => {
-  const workers = [standIn({ mode: "worker", sinkDir, sweepMs: 2_000 }), standIn({ mode: "worker", sinkDir, sweepMs: 2_000 })];
+  const workers = [startStandIn({ mode: "worker", sinkDir, sweepMs: 2_000 }), startStandIn({ mode: "worker", sinkDir, sweepMs: 2_000 })];
   await Promise.all(workers.map((w) => w.next((l) => l.ready === true)));
   await vmA.waitForSerial(/^tick 2 /m, 30_000);
   const a = await createSnapshotJob({ vmId: vmAId, mode: "live" });
@@ -132,8 +78,8 @@ it("one of two worker processes SIGKILLed holding a job: the other settles it, t
   const survivor = workers.find((w) => w !== holder)!;
   const b = await createSnapshotJob({ vmId: vmBId, mode: "live" });
 
-  const endA = await settled(a.id);
-  expect((await settled(b.id)).status).toBe("completed");
+  const endA = await settledSnapshot(a.id);
+  expect((await settledSnapshot(b.id)).status).toBe("completed");
   expect(survivor.child.exitCode).toBeNull();
   // The survivor holds the VMs' monitors (QEMU serves one client): it goes before this process looks.
   survivor.child.kill("SIGKILL");
@@ -167,7 +113,7 @@ it("a retention run SIGKILLed mid-deletion: the next sweep finishes it; the kept
     ids.push(row.id);
   }
   await closeAllVmSessions(); // the stand-in's turn to hold the VM's monitor
-  const run = standIn({ mode: "retention", scheduleId: schedule.id, vmId: vmBId, killAfterStep: 0 });
+  const run = startStandIn({ mode: "retention", scheduleId: schedule.id, vmId: vmBId, killAfterStep: 0 });
   await run.exited;
   expect(run.lines).toContainEqual({ deleting: ids[0] });
   expect(run.lines.at(-1)).toEqual({ step: 0 });

@@ -34,6 +34,7 @@ import { useTestDatabase } from "../support/db";
 import { parseGuestTicks, startGuestKitVm, waitForGuestVerdict, type GuestKitOptions } from "../support/guest-kit";
 import { disposeAllVms, type TestVm } from "../support/qemu";
 import { until } from "../support/wait";
+import { seedLocalHost } from "../support/local-host";
 import { adoptDetachedQemu, killDetached } from "./support";
 
 const database = useTestDatabase();
@@ -53,9 +54,7 @@ beforeAll(async () => {
   const sinkDir = path.join(root, "sock");
   mkdirSync(sinkDir, { mode: 0o700 });
   vm = await startGuestKitVm(GUEST);
-  const host = await db().host.create({ data: { name: "local", kind: "local", socketDir: root, snapshotDir: path.join(root, "snaps") } });
-  mkdirSync(host.snapshotDir);
-  vmId = (await db().vm.create({ data: { hostId: host.id, name: vm.name, endpoint: vm.qmpSocket, state: "running", bgSnapshotSupported: true } })).id;
+  vmId = (await seedLocalHost(root, [vm])).vms[0]!.id;
   // Discovery's read of the VM: its launch facts (pid, command line, plain process).
   const json = await refreshVm(vmId);
   expect(json.launch).toMatchObject({ pid: vm.pid, manager: { kind: "plain" }, source: "proc" });

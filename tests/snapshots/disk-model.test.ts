@@ -34,6 +34,7 @@ import { disposeAllVms, restartVm, type TestVm } from "../support/qemu";
 import { restoreGuestKitSnapshot } from "../support/restore";
 import { settledSnapshot } from "../support/snapshot-jobs";
 import { startStandIn } from "../support/stand-in";
+import { seedLocalHost } from "../support/local-host";
 
 const database = useTestDatabase();
 const log = logger.child({ test: "disk-model" });
@@ -52,10 +53,9 @@ beforeAll(async () => {
   sinkDir = path.join(root, "sock");
   mkdirSync(sinkDir, { mode: 0o700 });
   vm = await startGuestKitVm(GUEST);
-  const host = await db().host.create({ data: { name: "local", kind: "local", socketDir: root, snapshotDir: path.join(root, "snaps") } });
-  mkdirSync(host.snapshotDir);
-  hostId = host.id;
-  vmId = (await db().vm.create({ data: { hostId, name: vm.name, endpoint: vm.qmpSocket, state: "running", bgSnapshotSupported: true } })).id;
+  const seeded = await seedLocalHost(root, [vm]);
+  hostId = seeded.host.id;
+  vmId = seeded.vms[0]!.id;
 });
 
 afterAll(async () => {

@@ -30,6 +30,7 @@ import { startGuestKitVm } from "../support/guest-kit";
 import { expectGuestAdvances } from "../support/guest-progress";
 import { useTestDatabase } from "../support/db";
 import { disposeAllVms, type TestVm } from "../support/qemu";
+import { seedLocalHost } from "../support/local-host";
 
 const database = useTestDatabase();
 const log = logger.child({ test: "snapshot-jobs" });
@@ -55,12 +56,9 @@ beforeAll(async () => {
     startGuestKitVm({ name: "ja", memoryMiB: 160, dirtyMiB: 16 }),
     startGuestKitVm({ name: "jb", memoryMiB: 160, dirtyMiB: 16 }),
   ]);
-  const host = await db().host.create({ data: { name: "local", kind: "local", socketDir: root, snapshotDir: path.join(root, "snaps") } });
-  mkdirSync(host.snapshotDir);
-  hostId = host.id;
-  const mk = (vm: TestVm) => db().vm.create({ data: { hostId, name: vm.name, endpoint: vm.qmpSocket, state: "running", bgSnapshotSupported: true } });
-  vmAId = (await mk(vmA)).id;
-  vmBId = (await mk(vmB)).id;
+  const seeded = await seedLocalHost(root, [vmA, vmB]);
+  hostId = seeded.host.id;
+  [vmAId, vmBId] = seeded.vms.map((v) => v.id) as [string, string];
 
   const url = database.current.url;
   hub = new RealtimeHub(log);

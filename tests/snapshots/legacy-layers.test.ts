@@ -25,6 +25,7 @@ import { startGuestKitVm } from "../support/guest-kit";
 import { expectGuestAdvances } from "../support/guest-progress";
 import { useTestDatabase } from "../support/db";
 import { disposeAllVms, restartVm, type TestVm } from "../support/qemu";
+import { seedLocalHost } from "../support/local-host";
 
 useTestDatabase();
 const log = logger.child({ test: "legacy-layers" });
@@ -38,10 +39,9 @@ let vmId: string;
 beforeAll(async () => {
   root = await mkdtemp(path.join(os.tmpdir(), "snapfleet-ll-"));
   vm = await startGuestKitVm({ name: "ll", memoryMiB: 160, dirtyMiB: 8, diskCounter: true });
-  const host = await db().host.create({ data: { name: "local", kind: "local", socketDir: root, snapshotDir: path.join(root, "snaps") } });
-  mkdirSync(host.snapshotDir);
-  hostId = host.id;
-  vmId = (await db().vm.create({ data: { hostId, name: vm.name, endpoint: vm.qmpSocket, state: "running", bgSnapshotSupported: true } })).id;
+  const seeded = await seedLocalHost(root, [vm]);
+  hostId = seeded.host.id;
+  vmId = seeded.vms[0]!.id;
 });
 
 afterAll(async () => {

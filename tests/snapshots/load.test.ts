@@ -5,7 +5,6 @@
 // over a real HTTP server. Prints the memory figures per round.
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { mkdirSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
@@ -22,6 +21,7 @@ import { startSnapshotWorker } from "../../lib/snapshots/worker";
 import { useTestDatabase } from "../support/db";
 import { disposeAllVms, startVms, type TestVm } from "../support/qemu";
 import { until } from "../support/wait";
+import { seedLocalHost } from "../support/local-host";
 
 const database = useTestDatabase();
 const log = logger.child({ test: "load" });
@@ -42,11 +42,7 @@ let stopWorker: () => Promise<void>;
 beforeAll(async () => {
   root = await mkdtemp(path.join(os.tmpdir(), "snapfleet-load-"));
   vms = await startVms(VMS, { name: "ld", memoryMiB: 32, disks: [{ sizeMiB: 16 }] });
-  const host = await db().host.create({ data: { name: "local", kind: "local", socketDir: root, snapshotDir: path.join(root, "snaps") } });
-  mkdirSync(host.snapshotDir);
-  for (const vm of vms) {
-    vmIds.push((await db().vm.create({ data: { hostId: host.id, name: vm.name, endpoint: vm.qmpSocket, state: "running", bgSnapshotSupported: true } })).id);
-  }
+  vmIds.push(...(await seedLocalHost(root, vms)).vms.map((v) => v.id));
   hub = new RealtimeHub(log);
   await hub.start(database.current.url);
   setHub(hub);

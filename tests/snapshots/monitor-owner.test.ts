@@ -28,6 +28,7 @@ import { disposeAllVms, type TestVm } from "../support/qemu";
 import { settledSnapshot } from "../support/snapshot-jobs";
 import { standIns, startStandIn, type StandIn } from "../support/stand-in";
 import { until } from "../support/wait";
+import { seedLocalHost } from "../support/local-host";
 
 const database = useTestDatabase();
 const log = logger.child({ test: "monitor-owner" });
@@ -67,8 +68,6 @@ beforeAll(async () => {
     }),
   ]);
   vms.push(moa, mob);
-  const local = await db().host.create({ data: { name: "local", kind: "local", socketDir: root, snapshotDir: path.join(root, "snaps") } });
-  mkdirSync(local.snapshotDir);
   const ssh = await db().host.create({
     data: {
       name: "hv-ssh",
@@ -83,7 +82,7 @@ beforeAll(async () => {
       healthy: true,
     },
   });
-  vmIds.push((await db().vm.create({ data: { hostId: local.id, name: moa.name, endpoint: moa.qmpSocket, state: "running", bgSnapshotSupported: true } })).id);
+  vmIds.push((await seedLocalHost(root, [moa])).vms[0]!.id);
   vmIds.push((await db().vm.create({ data: { hostId: ssh.id, name: mob.name, endpoint: mobSocket, state: "running", bgSnapshotSupported: true } })).id);
   await startBoss(database.current.url, log); // this process only enqueues: it never opens a VM's monitor
 });

@@ -35,6 +35,7 @@ import { startGuestKitVm } from "../support/guest-kit";
 import { expectGuestAdvances } from "../support/guest-progress";
 import { disposeAllVms, type TestVm } from "../support/qemu";
 import { alive, until } from "../support/wait";
+import { seedLocalHost } from "../support/local-host";
 
 useTestDatabase();
 const log = logger.child({ test: "sink-survives-dashboard" });
@@ -57,9 +58,9 @@ beforeAll(async () => {
   sinkDir = path.join(root, "sock");
   mkdirSync(sinkDir, { mode: 0o700 });
   vm = await startGuestKitVm({ name: "sd", memoryMiB: 256, memoryBackend: "memfd", dirtyMiB: 64, diskCounter: false });
-  host = await db().host.create({ data: { name: "local", kind: "local", socketDir: root, snapshotDir: path.join(root, "snaps") } });
-  mkdirSync(host.snapshotDir);
-  vmRow = await db().vm.create({ data: { hostId: host.id, name: vm.name, endpoint: vm.qmpSocket, state: "running", bgSnapshotSupported: true } });
+  const seeded = await seedLocalHost(root, [vm]);
+  host = seeded.host;
+  vmRow = seeded.vms[0]!;
 });
 
 afterAll(async () => {

@@ -22,6 +22,7 @@ import { useTestDatabase } from "../support/db";
 import { disposeAllVms, type TestVm } from "../support/qemu";
 import { settledSnapshot } from "../support/snapshot-jobs";
 import { standIns, startStandIn } from "../support/stand-in";
+import { seedLocalHost } from "../support/local-host";
 
 const database = useTestDatabase();
 const log = logger.child({ test: "worker-crash" });
@@ -44,12 +45,9 @@ beforeAll(async () => {
     startGuestKitVm({ name: "wca", memoryMiB: 192, dirtyMiB: 48, diskCounter: true }),
     startGuestKitVm({ name: "wcb", memoryMiB: 160, dirtyMiB: 8, diskCounter: true }),
   ]);
-  const host = await db().host.create({ data: { name: "local", kind: "local", socketDir: root, snapshotDir: path.join(root, "snaps") } });
-  mkdirSync(host.snapshotDir);
-  hostId = host.id;
-  const mk = (vm: TestVm) => db().vm.create({ data: { hostId, name: vm.name, endpoint: vm.qmpSocket, state: "running", bgSnapshotSupported: true } });
-  vmAId = (await mk(vmA)).id;
-  vmBId = (await mk(vmB)).id;
+  const seeded = await seedLocalHost(root, [vmA, vmB]);
+  hostId = seeded.host.id;
+  [vmAId, vmBId] = seeded.vms.map((v) => v.id) as [string, string];
   await startBoss(database.current.url, log); // this process only enqueues
 });
 

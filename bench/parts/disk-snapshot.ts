@@ -392,7 +392,8 @@ async function measureLive(qemu: { label: string; bin: string }, spec: ImageSpec
   } catch (e) {
     cell.error = `${(e as Error).message}; stderr: ${vm.stderr()}`;
   } finally {
-    await pinger.stop().catch(() => {});
+    // The pinger's monitor may already be gone with the VM: the cell's figures stand, say it and go on.
+    await pinger.stop().catch((err: unknown) => console.warn(`disk-snapshot: the second monitor's pinger ended with an error: ${(err as Error).message}`));
     await vm.quit();
   }
   return cell;

@@ -12,6 +12,7 @@ import { lstat, mkdir, open, readFile, readdir, rename, rm, rmdir, stat, statfs,
 import path from "node:path";
 import type { SFTPWrapper, Stats as SftpStats } from "ssh2";
 import type { Host } from "../db/generated/client";
+import { logIgnored } from "../best-effort";
 import { InvalidInputError } from "../errors";
 import { HostValidationError } from "./errors";
 import { localFileHolders, type FileHolder } from "./open-files";
@@ -279,6 +280,11 @@ function call<T>(fn: (cb: (err: Error | null | undefined, value: T) => void) => 
   return new Promise<T>((resolve, reject) => fn((err, value) => (err ? reject(err) : resolve(value))));
 }
 
+/** Closes a file handle after a read: its error cannot change what was read (logged, not thrown). */
+async function closeSftpHandle(sftp: SFTPWrapper, handle: Buffer): Promise<void> {
+  await call<void>((cb) => sftp.close(handle, (err) => cb(err, undefined))).catch(logIgnored("closing a read handle"));
+}
+
 class SshHostFiles implements HostFiles {
   readonly kind = "ssh" as const;
   /** The host's name, for messages. */
@@ -395,7 +401,7 @@ class SshHostFiles implements HostFiles {
       }
       return buf.subarray(0, done);
     } finally {
-      await call<void>((cb) => sftp.close(handle, (err) => cb(err, undefined))).catch(() => {});
+      await closeSftpHandle(sftp, handle);
     }
   }
 
@@ -480,7 +486,7 @@ class SshHostFiles implements HostFiles {
       }
       return Buffer.concat(chunks);
     } finally {
-      await call<void>((cb) => sftp.close(handle, (err) => cb(err, undefined))).catch(() => {});
+      await closeSftpHandle(sftp, handle);
     }
   }
 
@@ -490,7 +496,7 @@ class SshHostFiles implements HostFiles {
     await call<void>((cb) => sftp.writeFile(tmp, data, { mode: 0o600 }, (err) => cb(err, undefined)));
     // posix-rename@openssh.com replaces an existing target (plain SFTP rename refuses to).
     await call<void>((cb) => sftp.ext_openssh_rename(tmp, p, (err) => cb(err, undefined))).catch(async (err: unknown) => {
-      await call<void>((cb) => sftp.unlink(tmp, (e) => cb(e, undefined))).catch(() => {});
+      await call<void>((cb) => sftp.unlink(tmp, (e) => cb(e, undefined))).catch(logIgnored("the temp file of a failed write may not exist"));
       throw new InvalidInputError(`cannot write ${p} on ${this.hostLabel}: ${sftpWhy(err)}`, undefined, { cause: err });
     });
   }

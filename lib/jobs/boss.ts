@@ -15,6 +15,13 @@ export interface SnapshotRunJobData {
   snapshotId: string;
 }
 
+/**
+ * Polling of the job workers. Jobs waiting for an admission slot (or for their VM's owner) come back as
+ * delayed jobs, which no NOTIFY announces: poll every second even while NOTIFY is active (pg-boss's
+ * backstop would otherwise be 30 s: a fleet of 20 queued VMs took 3 min per round).
+ */
+export const WORKER_POLLING = { pollingIntervalSeconds: 1, notifyPollingIntervalSeconds: 1 } as const;
+
 /** Rollbacks and verifications of snapshots (lib/restore/worker.ts). */
 export const RESTORE_RUN_QUEUE = "restore.run";
 

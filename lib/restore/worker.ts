@@ -7,7 +7,7 @@
 // re-run behind the operator's back); stop() waits for running restores — a rollback is never
 // abandoned between stopping the VM and starting it again.
 import { db } from "../db/client";
-import { requireBoss, RESTORE_RUN_QUEUE, type RestoreRunJobData } from "../jobs/boss";
+import { requireBoss, RESTORE_RUN_QUEUE, WORKER_POLLING, type RestoreRunJobData } from "../jobs/boss";
 import type { Logger } from "../logger";
 import { lockKey, tryAdvisoryLock } from "../snapshots/locks";
 import { NotOwnerError } from "../fleet/errors";
@@ -125,7 +125,7 @@ export async function startRestoreWorker(opts: RestoreWorkerOptions): Promise<()
     }
   };
   await sweep();
-  await boss.work<RestoreRunJobData>(RESTORE_RUN_QUEUE, { localConcurrency: opts.concurrency ?? 2, pollingIntervalSeconds: 1, notifyPollingIntervalSeconds: 1 }, async ([job]) => {
+  await boss.work<RestoreRunJobData>(RESTORE_RUN_QUEUE, { localConcurrency: opts.concurrency ?? 2, ...WORKER_POLLING }, async ([job]) => {
     if (job) await handleRestoreRun(job.data.restoreId, opts);
   });
   const timer = setInterval(() => void sweep(), SWEEP_MS);

@@ -6,7 +6,7 @@
 // admitted stays `queued` and is re-enqueued for later; a job of a VM another process owns
 // (lib/fleet/vm-lease.ts) stays `queued` and goes back to the queue until the owner takes it — it is
 // never failed for that; stop() waits for running snapshots, which must not be abandoned mid-stream (QEMU.md §2).
-import { requireBoss, SNAPSHOT_RUN_QUEUE, type SnapshotRunJobData } from "../jobs/boss";
+import { requireBoss, SNAPSHOT_RUN_QUEUE, WORKER_POLLING, type SnapshotRunJobData } from "../jobs/boss";
 import type { Logger } from "../logger";
 import { admitSnapshot, releaseSnapshot } from "./admission";
 import { db } from "../db/client";
@@ -127,9 +127,7 @@ export async function startSnapshotWorker(opts: SnapshotWorkerOptions): Promise<
   await sweep();
   await boss.work<SnapshotRunJobData>(
     SNAPSHOT_RUN_QUEUE,
-    // Jobs waiting for an admission slot come back as delayed jobs, which no NOTIFY announces: poll every
-    // second even while NOTIFY is active (pg-boss's backstop would otherwise be 30 s).
-    { localConcurrency: opts.concurrency ?? 4, pollingIntervalSeconds: 1, notifyPollingIntervalSeconds: 1 },
+    { localConcurrency: opts.concurrency ?? 4, ...WORKER_POLLING },
     async ([job]) => {
       if (job) await handleSnapshotRun(job.data.snapshotId, opts);
     },

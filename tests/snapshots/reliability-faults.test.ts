@@ -6,7 +6,7 @@
 //   - PostgreSQL restarted mid-snapshot (a PostgreSQL this file owns: the shared test server is never
 //     touched): the run finishes, its outcome is recorded once the database is back, the job lock is
 //     taken again, and the realtime hub tells browsers to resync after its LISTEN gap;
-//   - a dead run whose QEMU migration ended failed (the stream was cut): on QEMU < 8 the VM is marked
+//   - a dead run whose QEMU migration ended failed (the stream was cut): on QEMU < 8.1 the VM is marked
 //     "frozen — restart required" (QEMU.md §2), on newer QEMU it is not;
 //   - a job that stays in flight is force-failed; a guest Snapfleet left paused is resumed (operator
 //     actions, lib level; the routes' rules are checked);
@@ -218,7 +218,7 @@ describe("faults", () => {
     }
   });
 
-  it("a dead run's RAM stream that QEMU ended failed: the job fails; on QEMU < 8 the VM is marked frozen — restart required", async () => {
+  it("a dead run's RAM stream that QEMU ended failed: the job fails; on QEMU < 8.1 the VM is marked frozen — restart required", async () => {
     await addVm("frozen");
     const { id: vmId, vm } = vms.frozen!;
     const row = await db().snapshot.create({ data: { vmId, hostId, mode: "ram_only", status: "active", history: { create: [{ status: "queued" }, { status: "active" }] } } });

@@ -8,6 +8,7 @@ import next from "next";
 import { createSetupToken, hasAdmin, sessionStillValid } from "./lib/auth/store";
 import { createGatedServer } from "./lib/server/gated-server";
 import { loadConfig } from "./lib/config";
+import { startMetricsServer } from "./lib/metrics/loopback-server";
 import { startDatabase, type Database } from "./lib/db/database";
 import { logger } from "./lib/logger";
 import { RealtimeHub, setHub } from "./lib/realtime/hub";
@@ -57,6 +58,7 @@ async function main(): Promise<void> {
     server.once("error", reject);
     server.listen(config.port, config.host, resolve);
   });
+  const metricsServer = config.metricsPort ? await startMetricsServer(config.metricsPort, logger.child({ component: "metrics" })) : undefined;
   const scheme = config.tlsCertPath && config.tlsKeyPath ? "https" : "http";
   const shownHost = config.host === "0.0.0.0" || config.host === "::" ? "localhost" : config.host.includes(":") ? `[${config.host}]` : config.host;
   const baseUrl = `${scheme}://${shownHost}:${config.port}`;
@@ -79,6 +81,7 @@ async function main(): Promise<void> {
     const force = setTimeout(() => process.exit(1), 15_000);
     force.unref();
     server.close();
+    metricsServer?.close();
     await workers.stop().catch((err) => log.error({ err }, "stopping workers failed"));
     await hub.close();
     await app.close?.();

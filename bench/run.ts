@@ -73,6 +73,8 @@ const PARTS: Part[] = [
   { name: "overhead", description: "Snapfleet vs a bare QMP script vs cat", run: runOverheadPart },
   { name: "latency", description: "dashboard latency: POST → setup frame, QMP event → WebSocket", run: runLatencyPart },
   { name: "scheduler-lateness", description: "scheduler firing lateness with 10,000 schedules", run: simplePart("scheduler-lateness", () => import("./scheduler-lateness")) },
+  { name: "metrics-scrape", description: "one /metrics scrape against 1,000,000 snapshot rows", run: simplePart("metrics-scrape", () => import("./metrics-scrape")) },
+  { name: "history", description: "Snapshots page + GET /api/snapshots over 1,000,000 rows (p50/p95 per filter)", run: async (ctx) => (await import("./parts/history")).runHistoryPart(ctx) },
   { name: "docs", description: "re-render docs/performance.md from the latest results", run: async () => renderDocs() },
 ];
 

@@ -35,7 +35,8 @@ export async function run(): Promise<BenchResult> {
   return withDatabase(measure);
 }
 
-async function withDatabase<T>(fn: () => Promise<T>): Promise<T> {
+/** A migrated PostgreSQL for one bench part: DATABASE_URL, else an embedded one in a temp dir (removed after). */
+export async function withDatabase<T>(fn: () => Promise<T>): Promise<T> {
   logger.level = "warn";
   let stopPg = async () => {};
   let dataDir: string | undefined;

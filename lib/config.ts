@@ -19,6 +19,8 @@ export interface Config {
   tlsKeyPath: string | undefined;
   /** Mark session cookies Secure (on by itself when serving TLS; set it when TLS ends in a proxy in front). */
   secureCookies: boolean;
+  /** Also serve GET /metrics without a token on 127.0.0.1:<port> (lib/metrics/loopback-server.ts). */
+  metricsPort: number | undefined;
 }
 
 
@@ -51,6 +53,7 @@ export function loadConfig(): Config {
     tlsCertPath: process.env.SNAPFLEET_TLS_CERT || undefined,
     tlsKeyPath: process.env.SNAPFLEET_TLS_KEY || undefined,
     secureCookies: process.env.SNAPFLEET_SECURE_COOKIES === "1" || Boolean(process.env.SNAPFLEET_TLS_CERT),
+    metricsPort: process.env.SNAPFLEET_METRICS_PORT ? intFromEnv("SNAPFLEET_METRICS_PORT", 0) : undefined,
   };
 }
 
@@ -71,4 +74,16 @@ export const DEFAULT_HOST_ROOTS = ["/var/lib/snapfleet", "/run/snapfleet", "/etc
 export function hostPathRoots(): string[] {
   const roots = listFromEnv("SNAPFLEET_HOST_ROOTS");
   return roots.length ? roots : DEFAULT_HOST_ROOTS;
+}
+
+/**
+ * The hard bound of a snapshot's guest-agent freeze (lib/snapshots/quiesce.ts), in ms:
+ * SNAPFLEET_QUIESCE_TIMEOUT_MS, 100–60000, default 10000. Read at each snapshot so tests can set it.
+ */
+export function quiesceTimeoutMs(): number {
+  const raw = process.env.SNAPFLEET_QUIESCE_TIMEOUT_MS;
+  if (raw === undefined || raw === "") return 10_000;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 100 || n > 60_000) throw new Error(`SNAPFLEET_QUIESCE_TIMEOUT_MS must be a whole number of milliseconds from 100 to 60000, got "${raw}"`);
+  return n;
 }

@@ -7,6 +7,7 @@ import type { RealtimeHub } from "./realtime/hub";
 import { startSchedulerWorker } from "./scheduler/start";
 import { startSnapshotWorker } from "./snapshots/worker";
 import { startRestoreWorker } from "./restore/worker";
+import { startWebhookWorker } from "./webhooks/deliver";
 
 export interface WorkerContext {
   databaseUrl: string;
@@ -28,6 +29,8 @@ export async function startWorkers(ctx: WorkerContext): Promise<Workers> {
   const stopSnapshots = await startSnapshotWorker({ log: ctx.log.child({ component: "snapshots" }) });
   // Restores (rollbacks, sandbox verifications): stopped with the snapshots, before the sessions close.
   const stopRestores = await startRestoreWorker({ log: ctx.log.child({ component: "restore" }) });
+  // Webhook deliveries: their own queue and slots, so a slow or dead receiver never delays a snapshot.
+  const stopWebhooks = await startWebhookWorker({ log: ctx.log.child({ component: "webhooks" }) });
   // Scheduler: fires schedules (claimed in the database: exactly once across processes) and fans out
   // through the snapshot jobs above. Stopped first, so no new job is created while snapshots drain.
   const stopScheduler = startSchedulerWorker({ log: ctx.log.child({ component: "scheduler" }) });
@@ -37,6 +40,7 @@ export async function startWorkers(ctx: WorkerContext): Promise<Workers> {
       await stopScheduler().catch((err) => ctx.log.error({ err }, "stopping the scheduler failed"));
       await stopSnapshots().catch((err) => ctx.log.error({ err }, "stopping the snapshot worker failed"));
       await stopRestores().catch((err) => ctx.log.error({ err }, "stopping the restore worker failed"));
+      await stopWebhooks().catch((err) => ctx.log.error({ err }, "stopping the webhook worker failed"));
       await Promise.allSettled(stops.map((s) => s()));
       await stopBoss().catch((err) => ctx.log.error({ err }, "stopping the job queue failed"));
     },

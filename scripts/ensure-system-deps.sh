@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Installs the Debian packages Snapfleet's tests need when they are missing (idempotent): QEMU and its
-# image tool, Debian's Chromium for Playwright, and what the guest kit is built from. As root it runs
+# image tool, Debian's Chromium for Playwright, what the guest kit is built from, and the Prometheus
+# client's text-format parser that tests/metrics reads /metrics with. As root it runs
 # apt-get; otherwise it names the command to run and fails.
 set -euo pipefail
-PACKAGES=(qemu-system-x86 qemu-utils chromium busybox-static linux-image-amd64 cpio openssh-server openssl gcc libc6-dev binutils xz-utils util-linux)
+PACKAGES=(qemu-system-x86 qemu-utils chromium busybox-static linux-image-amd64 cpio openssh-server openssl gcc libc6-dev binutils xz-utils util-linux python3-prometheus-client qemu-guest-agent)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

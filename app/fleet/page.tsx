@@ -19,6 +19,7 @@ export default async function FleetPage({ searchParams }: { searchParams: Promis
     q: query.q ?? "",
     state: query.state ?? [],
     hostId: query.hostId ?? "",
+    tag: query.tag ?? "",
     sort: query.sort,
     dir: query.dir,
     offset: query.offset,

@@ -4,7 +4,7 @@
 // Snapfleet (guestPauseMs); the table uses the bench's, the JSON keeps both.
 import { rm } from "node:fs/promises";
 import type { SnapshotJson } from "../../lib/snapshots/snapshot-json";
-import { migrationEventUs, pauseFrom, startBenchVm, type BenchVm, type Load } from "./guest";
+import { migrationEventUs, pauseFrom, startBenchVm, type BenchVm, type GuestShape, type Load } from "./guest";
 import { hugeMappedMiB, pauseBreakdown, type SnapshotSample } from "./methods";
 import type { SnapfleetServer, WsClient } from "./snapfleet";
 
@@ -17,8 +17,8 @@ export interface ProductVm {
   dispose(): Promise<void>;
 }
 
-export async function startProductVm(server: SnapfleetServer, name: string, load: Load): Promise<ProductVm> {
-  const bvm = await startBenchVm({ name, load, productSocketDir: server.socketDir });
+export async function startProductVm(server: SnapfleetServer, name: string, load: Load, shape?: GuestShape): Promise<ProductVm> {
+  const bvm = await startBenchVm({ name, load, productSocketDir: server.socketDir, ...shape?.(load) });
   try {
     const vm = await server.findVm(name);
     const ws = await server.ws();

@@ -7,6 +7,7 @@ import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import WebSocket from "ws";
+import { readEmbeddedCredentials } from "../../lib/db/embedded-postgres";
 import { dashboardBuildIsStale } from "../../scripts/build-freshness.mjs";
 import { freeTcpPort } from "../../tests/support/ports";
 import { REPO_ROOT } from "./report";
@@ -38,6 +39,10 @@ export interface SnapfleetServer {
   exited: Promise<string>;
   alive(): boolean;
   api<T>(method: "GET" | "POST" | "DELETE", url: string, body?: unknown): Promise<T>;
+  /** The bench token's Authorization header, for requests api() does not fit (pages, raw timings). */
+  authHeaders: Record<string, string>;
+  /** The server's own database (its app role), for parts that seed it in bulk. */
+  databaseUrl: string;
   ws(): Promise<WsClient>;
   /** Runs discovery and returns the VM named `name` once Snapfleet knows it. */
   findVm(name: string, timeoutMs?: number): Promise<{ id: string; name: string; state: string }>;
@@ -218,5 +223,25 @@ export async function startSnapfleet(log: (m: string) => void): Promise<Snapflee
     }
   };
 
-  return { baseUrl, hostId, socketDir, snapshotDir, buildS, exited, alive: () => child.exitCode === null && child.signalCode === null, api, ws, findVm, stop };
+  const creds = readEmbeddedCredentials(path.join(work, "data"));
+  if (!creds) {
+    await stop();
+    throw new Error(`no ${path.join(work, "data")}/postgres-credentials.json after the server started`);
+  }
+  const databaseUrl = `postgresql://${creds.appUser}:${encodeURIComponent(creds.appPassword)}@127.0.0.1:${pgPort}/snapfleet`;
+  return {
+    baseUrl,
+    hostId,
+    socketDir,
+    snapshotDir,
+    buildS,
+    exited,
+    alive: () => child.exitCode === null && child.signalCode === null,
+    api,
+    authHeaders: auth,
+    databaseUrl,
+    ws,
+    findVm,
+    stop,
+  };
 }

@@ -3,9 +3,11 @@
 // before/after table compares Snapfleet `live` in bench/results/pause-before.json (the product before
 // the pause strategy, kept as the reference) with the latest pause run.
 import { fmt, provenance, readLatest, table, updateDocsSection, type ResultFile } from "../lib/report";
+import { renderHistory, type HistoryData } from "./history";
 import { renderLatency, type LatencyData } from "./latency";
 import { renderOverhead, type OverheadData } from "./overhead";
 import { renderPauseTables, type PauseCell, type PauseResult } from "./pause";
+import { renderSizeTable, sizeHeadline, type SizeRun } from "./pause-size";
 
 type CellOf = (load: string, which: string) => PauseCell | undefined;
 
@@ -77,8 +79,16 @@ export function renderDocs(): void {
     const before = readLatest<PauseResult>("pause-before");
     if (before && before.startedAt !== pause.startedAt) updateDocsSection("before-after", renderBeforeAfter(before, pause));
   }
+  const sizeRuns = [readLatest<SizeRun[]>("pause-size"), readLatest<SizeRun[]>("pause-size-qemu10")].filter((f) => f !== undefined);
+  if (sizeRuns.length) {
+    updateDocsSection("pause-size", sizeRuns.map(renderSizeTable).join("\n\n"));
+    const h = sizeHeadline(sizeRuns);
+    if (h) updateDocsSection("size-headline", h);
+  }
   const overhead = readLatest<OverheadData>("overhead");
   if (overhead) updateDocsSection("overhead", renderOverhead(overhead));
   const latency = readLatest<LatencyData>("latency");
   if (latency) updateDocsSection("latency", renderLatency(latency));
+  const history = readLatest<HistoryData>("history");
+  if (history) updateDocsSection("history", renderHistory(history));
 }

@@ -1,25 +1,27 @@
 // The `pause` part: which methods run, in which order, and where the results go. The measuring loop is
 // bench/parts/pause.ts; the methods are bench/lib/methods.ts (bare QMP), bench/lib/product.ts (the
 // product's API) and bench/lib/libvirt.ts.
-import type { Load } from "../lib/guest";
+import { residentGuest, type GuestShape, type Load } from "../lib/guest";
 import { libvirtRunner } from "../lib/libvirt";
 import { loadSample } from "../lib/machine";
 import { startProductVm, takeThroughApi } from "../lib/product";
 import { writeResult } from "../lib/report";
 import { renderDocs } from "./docs";
 import type { BenchContext } from "../run";
-import { LATER_EXTRA, bareRunner, renderPauseTables, runPause, type MethodId, type MethodRunner, type PauseResult, type ProcessPlan } from "./pause";
+import { LATER_EXTRA, bareRunner, defaultPlan, renderPauseTables, runPause, type MethodId, type MethodRunner, type PauseResult, type ProcessPlan } from "./pause";
+import { renderSizeTable, sizeHeadline, type SizeRun } from "./pause-size";
 
 /**
  * Both product modes: process 1 takes live 1…nth+2 then ram-only nth+3…nth+5; then fresh processes for
- * the other live firsts and for three ram-only firsts.
+ * the other live firsts and for three ram-only firsts. With a `shape` (the size runs): `live` only.
  */
-function productRunner(ctx: BenchContext): MethodRunner {
+function productRunner(ctx: BenchContext, shape?: { tag: string; guest: GuestShape }): MethodRunner {
   return {
     id: "snapfleet-live",
     label: "Snapfleet `live` (API)",
-    also: [{ id: "snapfleet-ram-only", label: "Snapfleet `ram-only` (API)" }],
-    plan(runs, nth) {
+    also: shape ? undefined : [{ id: "snapfleet-ram-only", label: "Snapfleet `ram-only` (API)" }],
+    plan(runs, nth, laterExtra) {
+      if (shape) return defaultPlan("snapfleet-live", runs, nth, laterExtra);
       const first: ProcessPlan = [
         ...Array.from({ length: nth + LATER_EXTRA }, (_, k) => ({ method: "snapfleet-live" as MethodId, ordinal: k + 1 })),
         ...Array.from({ length: LATER_EXTRA + 1 }, (_, k) => ({ method: "snapfleet-ram-only" as MethodId, ordinal: nth + LATER_EXTRA + 1 + k })),
@@ -29,7 +31,7 @@ function productRunner(ctx: BenchContext): MethodRunner {
     },
     async start(load: Load, run: number) {
       const server = await ctx.snapfleet();
-      const p = await startProductVm(server, `sf-${load}-${run}`, load);
+      const p = await startProductVm(server, `sf-${shape?.tag ?? ""}${load}-${run}`, load, shape?.guest);
       return {
         take: (_ordinal, method) => takeThroughApi(server, p, method === "snapfleet-live" ? "live" : "ram-only"),
         dispose: () => p.dispose(),
@@ -44,17 +46,17 @@ function productRunner(ctx: BenchContext): MethodRunner {
  */
 export const ALL_METHODS = ["snapfleet", "precopy", "savevm", "libvirt"];
 
-export async function runPausePart(ctx: BenchContext): Promise<void> {
-  const started = new Date();
-  const load0 = loadSample();
-  const wanted = ctx.flags.methods?.split(",") ?? ALL_METHODS;
+/** The runners for --methods, for guests of `shape` (default: the 1 GiB bench guest, RAM untouched). */
+async function runnersFor(ctx: BenchContext, wanted: string[], shape?: { tag: string; guest: GuestShape }): Promise<MethodRunner[]> {
+  const guest = shape?.guest;
   const factories: Record<string, () => Promise<MethodRunner>> = {
-    snapfleet: async () => productRunner(ctx),
-    strategy: async () => bareRunner("strategy", "pause strategy over bare QMP (lib/snapshots/pause-steps.ts)"),
-    classic: async () => bareRunner("classic", "stop → transaction → migrate over bare QMP"),
-    "ram-only": async () => bareRunner("ram-only", "background snapshot, RAM only, bare QMP"),
-    precopy: async () => bareRunner("precopy", "pre-copy to file, pause at the end"),
-    savevm: async () => bareRunner("savevm", "`snapshot-save` (internal)"),
+    snapfleet: async () => productRunner(ctx, shape),
+    strategy: async () => bareRunner("strategy", "pause strategy over bare QMP (lib/snapshots/pause-steps.ts)", guest),
+    gated: async () => bareRunner("gated", "strategy + RAM walk before the stop, bare QMP (bench/lib/gate.ts, QEMU < 9)", guest),
+    classic: async () => bareRunner("classic", "stop → transaction → migrate over bare QMP", guest),
+    "ram-only": async () => bareRunner("ram-only", "background snapshot, RAM only, bare QMP", guest),
+    precopy: async () => bareRunner("precopy", "pre-copy to file, pause at the end", guest),
+    savevm: async () => bareRunner("savevm", "`snapshot-save` (internal)", guest),
     libvirt: () => libvirtRunner(ctx),
   };
   const runners: MethodRunner[] = [];
@@ -62,6 +64,41 @@ export async function runPausePart(ctx: BenchContext): Promise<void> {
     if (!factories[id]) throw new Error(`unknown method ${id}; known: ${Object.keys(factories).join(", ")}`);
     runners.push(await factories[id]());
   }
+  return runners;
+}
+
+/**
+ * --sizes=1,4,8: the size dimension. Guests of each size with 85 % of their RAM written once and then
+ * idle (or busy), first and nth snapshot (default 2nd) per method (default: Snapfleet `live` through the
+ * API); result pause-size[-<tag>]-*.json and the size table of docs/performance.md.
+ */
+async function runSizes(ctx: BenchContext, sizes: number[]): Promise<void> {
+  const started = new Date();
+  const load0 = loadSample();
+  const wanted = ctx.flags.methods?.split(",") ?? ["snapfleet"];
+  const runs: SizeRun[] = [];
+  for (const sizeGiB of sizes) {
+    const shape = { tag: `${sizeGiB}g-`, guest: residentGuest(sizeGiB) };
+    const result = await runPause(ctx, await runnersFor(ctx, wanted, shape), {
+      runs: ctx.flags.runs ? Number(ctx.flags.runs) : 2,
+      nth: ctx.flags.nth ? Number(ctx.flags.nth) : 2,
+      loads: ctx.flags.loads?.split(",") as Load[] | undefined,
+      laterExtra: 0,
+    });
+    runs.push({ sizeGiB, result });
+  }
+  const file = writeResult<SizeRun[]>(ctx.flags.tag ? `pause-size-${ctx.flags.tag}` : "pause-size", started, load0, runs);
+  console.log(`\n${renderSizeTable(file)}\n`);
+  const h = sizeHeadline([file]);
+  if (h) console.log(`${h}\n`);
+  renderDocs();
+}
+
+export async function runPausePart(ctx: BenchContext): Promise<void> {
+  if (ctx.flags.sizes) return runSizes(ctx, ctx.flags.sizes.split(",").map(Number));
+  const started = new Date();
+  const load0 = loadSample();
+  const runners = await runnersFor(ctx, ctx.flags.methods?.split(",") ?? ALL_METHODS);
   const result = await runPause(ctx, runners, {
     runs: ctx.flags.runs ? Number(ctx.flags.runs) : undefined,
     nth: ctx.flags.nth ? Number(ctx.flags.nth) : undefined,

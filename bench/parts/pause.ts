@@ -10,13 +10,14 @@ import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { loadSample } from "../lib/machine";
-import { LOAD_DESCRIPTION, startBenchVm, type Load } from "../lib/guest";
+import { takeGated } from "../lib/gate";
+import { LOAD_DESCRIPTION, startBenchVm, type GuestShape, type Load } from "../lib/guest";
 import { takeBare, type BareMethodId, type SnapshotSample } from "../lib/methods";
 import { fmt, table, type Cell } from "../lib/report";
 import { ratio, summarize } from "../lib/stats";
 import type { BenchContext } from "../run";
 
-export type MethodId = BareMethodId | "snapfleet-live" | "snapfleet-ram-only" | "libvirt";
+export type MethodId = BareMethodId | "gated" | "snapfleet-live" | "snapfleet-ram-only" | "libvirt";
 
 export interface MethodProcess {
   take(ordinal: number, method: MethodId): Promise<SnapshotSample>;
@@ -34,13 +35,13 @@ export interface MethodRunner {
   /** Other methods whose samples this runner also produces (see plan). */
   also?: Array<{ id: MethodId; label: string }>;
   /** Default: process 1 takes nth + LATER_EXTRA snapshots, processes 2…runs one each. */
-  plan?(runs: number, nth: number): ProcessPlan[];
+  plan?(runs: number, nth: number, laterExtra: number): ProcessPlan[];
   start(load: Load, run: number): Promise<MethodProcess>;
 }
 
-export function defaultPlan(id: MethodId, runs: number, nth: number): ProcessPlan[] {
+export function defaultPlan(id: MethodId, runs: number, nth: number, laterExtra = LATER_EXTRA): ProcessPlan[] {
   return Array.from({ length: runs }, (_, i) =>
-    Array.from({ length: i === 0 ? nth + LATER_EXTRA : 1 }, (_, k) => ({ method: id, ordinal: k + 1 })),
+    Array.from({ length: i === 0 ? nth + laterExtra : 1 }, (_, k) => ({ method: id, ordinal: k + 1 })),
   );
 }
 
@@ -80,16 +81,16 @@ export const DEFAULT_RUNS = 3;
 export const DEFAULT_NTH = 10;
 export const LATER_EXTRA = 2;
 
-/** Bare-QMP methods: a guest-kit VM driven by the bench's own session. */
-export function bareRunner(id: BareMethodId, label: string): MethodRunner {
+/** Bare-QMP methods: a guest-kit VM (of `shape`, default 1 GiB) driven by the bench's own session. */
+export function bareRunner(id: BareMethodId | "gated", label: string, shape?: GuestShape): MethodRunner {
   return {
     id,
     label,
     async start(load, run) {
       const dir = await mkdtemp(path.join(os.tmpdir(), `sfb-${id}-`));
-      const bvm = await startBenchVm({ name: `b-${id}-${load}-${run}`, load });
+      const bvm = await startBenchVm({ name: `b-${id}-${load}-${run}`, load, ...shape?.(load) });
       return {
-        take: (ordinal) => takeBare(id, { bvm, dir, ordinal }),
+        take: (ordinal) => (id === "gated" ? takeGated({ bvm, dir, ordinal }) : takeBare(id, { bvm, dir, ordinal })),
         dispose: async () => {
           await bvm.dispose();
           await rm(dir, { recursive: true, force: true });
@@ -215,15 +216,20 @@ export function renderPauseTables(r: PauseResult): string {
   return out.join("\n");
 }
 
-export async function runPause(ctx: BenchContext, runners: MethodRunner[], opts: { runs?: number; nth?: number; loads?: Load[] } = {}): Promise<PauseResult> {
+export async function runPause(
+  ctx: BenchContext,
+  runners: MethodRunner[],
+  opts: { runs?: number; nth?: number; loads?: Load[]; laterExtra?: number } = {},
+): Promise<PauseResult> {
   const runs = opts.runs ?? DEFAULT_RUNS;
+  const laterExtra = opts.laterExtra ?? LATER_EXTRA;
   const nth = opts.nth ?? DEFAULT_NTH;
   const loads = opts.loads ?? (["idle", "busy"] as Load[]);
   const samples: PauseSample[] = [];
   for (const load of loads) {
     for (const runner of runners) {
       if (runner.unavailable) continue;
-      const plans = runner.plan?.(runs, nth) ?? defaultPlan(runner.id, runs, nth);
+      const plans = runner.plan?.(runs, nth, laterExtra) ?? defaultPlan(runner.id, runs, nth, laterExtra);
       for (const [i, plan] of plans.entries()) {
         const run = i + 1;
         let proc: MethodProcess;
@@ -257,7 +263,7 @@ export async function runPause(ctx: BenchContext, runners: MethodRunner[], opts:
     methods.filter((m) => !m.unavailable).flatMap((m) => [cellOf(m, load, "first", samples, nth), cellOf(m, load, "tenth", samples, nth)]),
   );
   return {
-    options: { runs, nth, laterExtra: LATER_EXTRA, loads, methods: methods.map((m) => m.id) },
+    options: { runs, nth, laterExtra, loads, methods: methods.map((m) => m.id) },
     loadDescription: LOAD_DESCRIPTION,
     methods,
     samples,

@@ -6,8 +6,13 @@
 // Live: `fleet` events update rows on the page in place; events about VMs not on the page (new VMs,
 // state moves across a filter, `fleet.refresh` after a large discovery) trigger a throttled background
 // re-read, as does a WebSocket reconnect.
+// Tags show on each row; clicking one filters the list by it. Operators select VMs with the checkboxes
+// (the selection survives filtering and paging) and click "Snapshot now (N)": one job per VM through
+// POST /api/snapshots/bulk, followed together on the batch's page.
 import Link from "next/link";
+import { useRouter } from "next/navigation";
 import { memo, useCallback, useEffect, useMemo, useRef, useState } from "react";
+import { useCan } from "@/components/auth/identity-provider";
 import { useTopic } from "@/components/realtime/realtime-provider";
 import { RealtimeIndicator } from "@/components/realtime/realtime-indicator";
 import { EmptyState } from "@/components/ui/empty-state";
@@ -21,6 +26,8 @@ import {
   type VmJson,
   type VmListJson,
 } from "@/lib/fleet/vm-json";
+import { bulkSnapshotResultJsonSchema, type BatchRefusalJson } from "@/lib/snapshots/batch-json";
+import { SNAPSHOT_MODES, type SnapshotModeName } from "@/lib/validations/snapshot";
 import { VM_STATES, type VmSortKey, type VmStateName } from "@/lib/validations/vm";
 import { formatBytes } from "./format";
 import { HostCards } from "./host-cards";
@@ -31,6 +38,8 @@ export interface FleetQuery {
   q: string;
   state: VmStateName[];
   hostId: string;
+  /** VMs carrying exactly this tag ("" for any). */
+  tag: string;
   sort: VmSortKey;
   dir: "asc" | "desc";
   offset: number;
@@ -46,6 +55,7 @@ export function queryToParams(q: FleetQuery): URLSearchParams {
   if (q.q) p.set("q", q.q);
   if (q.state.length) p.set("state", q.state.join(","));
   if (q.hostId) p.set("hostId", q.hostId);
+  if (q.tag) p.set("tag", q.tag);
   if (q.sort !== "name") p.set("sort", q.sort);
   if (q.dir !== "asc") p.set("dir", q.dir);
   if (q.offset) p.set("offset", String(q.offset));
@@ -57,6 +67,7 @@ const COLUMNS: Array<{ key: string; label: string; sort?: VmSortKey; className?:
   { key: "name", label: "Name", sort: "name" },
   { key: "host", label: "Host", sort: "host" },
   { key: "state", label: "State", sort: "state" },
+  { key: "tags", label: "Tags" },
   { key: "memory", label: "Memory", sort: "memory", className: "text-right" },
   { key: "disks", label: "Disks", className: "text-right" },
   { key: "lastSnapshot", label: "Last snapshot", sort: "lastSnapshot" },
@@ -81,6 +92,22 @@ export function FleetView({
   const abortRef = useRef<AbortController | null>(null);
   const refetchTimer = useRef<ReturnType<typeof setTimeout> | undefined>(undefined);
   const firstRender = useRef(true);
+  const canSnapshot = useCan("operator");
+  /** Selected VMs (id → name), kept across filters and pages. */
+  const [selected, setSelected] = useState<Map<string, string>>(() => new Map());
+  const [tagDraft, setTagDraft] = useState(initialQuery.tag);
+  const toggleSelected = useCallback((vm: { id: string; name: string }) => {
+    setSelected((old) => {
+      const next = new Map(old);
+      if (next.has(vm.id)) next.delete(vm.id);
+      else next.set(vm.id, vm.name);
+      return next;
+    });
+  }, []);
+  const filterByTag = useCallback((tag: string) => {
+    setTagDraft(tag);
+    setQuery((q) => ({ ...q, tag, offset: 0 }));
+  }, []);
 
   /**
    * Reads a page. A user's change (filter, sort, page) shows as busy and supersedes any read in
@@ -252,6 +279,18 @@ export function FleetView({
               onChange={(e) => setSearch(e.target.value)}
               className="w-64 rounded-md border border-slate-300 bg-white px-3 py-1.5 text-sm shadow-sm placeholder:text-slate-400 focus:border-sky-500 focus:outline-none focus:ring-1 focus:ring-sky-500 dark:border-slate-700 dark:bg-slate-900"
             />
+            <input
+              type="search"
+              aria-label="Filter by tag"
+              placeholder="Tag"
+              value={tagDraft}
+              onChange={(e) => setTagDraft(e.target.value)}
+              onBlur={() => filterByTag(tagDraft.trim())}
+              onKeyDown={(e) => {
+                if (e.key === "Enter") filterByTag(tagDraft.trim());
+              }}
+              className="w-32 rounded-md border border-slate-300 bg-white px-3 py-1.5 text-sm shadow-sm placeholder:text-slate-400 focus:border-sky-500 focus:outline-none focus:ring-1 focus:ring-sky-500 dark:border-slate-700 dark:bg-slate-900"
+            />
             <select
               aria-label="Filter by host"
               value={query.hostId}
@@ -281,10 +320,33 @@ export function FleetView({
           </p>
         )}
 
+        {canSnapshot && <BulkSnapshotBar selected={selected} onClear={() => setSelected(new Map())} />}
+
         <div className="overflow-x-auto rounded-lg border border-slate-200 bg-white dark:border-slate-800 dark:bg-slate-900">
           <table className={`min-w-full text-sm transition-opacity ${loading ? "opacity-60" : ""}`} aria-busy={loading}>
             <thead className="border-b border-slate-200 bg-slate-50 text-left text-xs font-medium uppercase tracking-wide text-slate-500 dark:border-slate-800 dark:bg-slate-900/60 dark:text-slate-400">
               <tr>
+                {canSnapshot && (
+                  <th scope="col" className="w-8 px-3 py-2">
+                    <input
+                      type="checkbox"
+                      aria-label="Select every VM on this page"
+                      checked={list.vms.some((v) => v.state !== "gone") && list.vms.every((v) => v.state === "gone" || selected.has(v.id))}
+                      onChange={(e) => {
+                        const on = e.target.checked;
+                        setSelected((old) => {
+                          const next = new Map(old);
+                          for (const v of list.vms) {
+                            if (v.state === "gone") continue;
+                            if (on) next.set(v.id, v.name);
+                            else next.delete(v.id);
+                          }
+                          return next;
+                        });
+                      }}
+                    />
+                  </th>
+                )}
                 {COLUMNS.map((c) => {
                   const sorted = c.sort && query.sort === c.sort;
                   return (
@@ -311,11 +373,11 @@ export function FleetView({
             </thead>
             <tbody className="divide-y divide-slate-100 dark:divide-slate-800">
               {list.vms.map((vm) => (
-                <VmRow key={vm.id} vm={vm} />
+                <VmRow key={vm.id} vm={vm} selectable={canSnapshot} selected={selected.has(vm.id)} onToggle={toggleSelected} onTag={filterByTag} />
               ))}
               {list.vms.length === 0 && (
                 <tr>
-                  <td colSpan={COLUMNS.length} className="px-3 py-10 text-center text-slate-500 dark:text-slate-400">
+                  <td colSpan={COLUMNS.length + (canSnapshot ? 1 : 0)} className="px-3 py-10 text-center text-slate-500 dark:text-slate-400">
                     {hosts.length === 0 ? (
                       <>
                         No hosts yet.{" "}
@@ -324,7 +386,7 @@ export function FleetView({
                         </Link>{" "}
                         to discover its VMs.
                       </>
-                    ) : query.q || query.state.length || query.hostId ? (
+                    ) : query.q || query.state.length || query.hostId || query.tag ? (
                       "No VM matches these filters."
                     ) : (
                       "No VMs discovered yet."
@@ -394,10 +456,27 @@ function FilterChip({ active, onClick, label, count }: { active: boolean; onClic
 }
 
 /** Memoised: a live update of one VM re-renders one row, not the page. */
-const VmRow = memo(function VmRow({ vm }: { vm: VmJson }) {
+const VmRow = memo(function VmRow({
+  vm,
+  selectable,
+  selected,
+  onToggle,
+  onTag,
+}: {
+  vm: VmJson;
+  selectable: boolean;
+  selected: boolean;
+  onToggle: (vm: { id: string; name: string }) => void;
+  onTag: (tag: string) => void;
+}) {
   const diskBytes = vm.disks.reduce((sum, d) => sum + (d.sizeBytes ?? 0), 0);
   return (
     <tr data-testid="vm-row" data-vm-name={vm.name} className={`hover:bg-slate-50 dark:hover:bg-slate-800/50 ${vm.state === "gone" ? "text-slate-400 dark:text-slate-500" : ""}`}>
+      {selectable && (
+        <td className="px-3 py-1">
+          <input type="checkbox" aria-label={`Select ${vm.name}`} checked={selected} disabled={vm.state === "gone"} onChange={() => onToggle(vm)} />
+        </td>
+      )}
       <td className="max-w-64 truncate px-3 py-1">
         {/* No viewport prefetch: 200 visible rows would mean 200 route prefetches per page. */}
         <Link href={`/vms/${vm.id}`} prefetch={false} className="font-medium text-sky-700 hover:underline dark:text-sky-400">
@@ -412,6 +491,21 @@ const VmRow = memo(function VmRow({ vm }: { vm: VmJson }) {
       <td className="px-3 py-1 text-slate-600 dark:text-slate-400">{vm.hostName}</td>
       <td className="px-3 py-1">
         <StateChip state={vm.state} reason={vm.stateReason} />
+      </td>
+      <td className="px-3 py-1">
+        <span className="flex flex-wrap gap-1">
+          {vm.tags.map((t) => (
+            <button
+              key={t}
+              type="button"
+              title={`Show VMs tagged ${t}`}
+              onClick={() => onTag(t)}
+              className="rounded bg-slate-100 px-1.5 text-xs text-slate-700 hover:bg-sky-100 dark:bg-slate-800 dark:text-slate-300 dark:hover:bg-sky-900"
+            >
+              {t}
+            </button>
+          ))}
+        </span>
       </td>
       <td className="px-3 py-1 text-right tabular-nums">{formatBytes(vm.memoryBytes)}</td>
       <td className="px-3 py-1 text-right tabular-nums" title={vm.disks.map((d) => `${d.node}: ${d.file}`).join("\n") || undefined}>
@@ -433,3 +527,92 @@ const VmRow = memo(function VmRow({ vm }: { vm: VmJson }) {
     </tr>
   );
 });
+
+/**
+ * "Snapshot now (N)" for the selected VMs: one job per VM (POST /api/snapshots/bulk), each waiting for
+ * its slot under the host and fleet limits; opens the batch's progress view. When no VM could be queued,
+ * says why per VM here.
+ */
+function BulkSnapshotBar({ selected, onClear }: { selected: Map<string, string>; onClear: () => void }) {
+  const router = useRouter();
+  const [mode, setMode] = useState<SnapshotModeName>("live");
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<{ message: string; refused: BatchRefusalJson[] } | null>(null);
+  const n = selected.size;
+
+  const submit = async () => {
+    setBusy(true);
+    setError(null);
+    try {
+      const res = await fetch("/api/snapshots/bulk", {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({ vmIds: [...selected.keys()], mode }),
+      });
+      const body: unknown = await res.json();
+      if (!res.ok && res.status !== 207) {
+        const e = body as { error?: string; details?: { refused?: BatchRefusalJson[] } };
+        setError({ message: e.error ?? `the server answered ${res.status}`, refused: e.details?.refused ?? [] });
+        return;
+      }
+      const result = bulkSnapshotResultJsonSchema.parse(body);
+      onClear();
+      router.push(`/snapshots/batches/${result.batch.id}`);
+    } catch (err) {
+      setError({ message: (err as Error).message, refused: [] });
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  if (n === 0 && !error) return null;
+  return (
+    <div role="region" aria-label="Selected VMs" className="space-y-2 rounded-lg border border-sky-200 bg-sky-50 p-3 text-sm dark:border-sky-900 dark:bg-sky-950">
+      <div className="flex flex-wrap items-center gap-3">
+        <span className="font-medium">{n} selected</span>
+        <span className="max-w-96 truncate text-slate-600 dark:text-slate-400" title={[...selected.values()].join(", ")}>
+          {[...selected.values()].join(", ")}
+        </span>
+        <label className="ml-auto flex items-center gap-1.5">
+          Mode
+          <select
+            value={mode}
+            onChange={(e) => setMode(e.target.value as SnapshotModeName)}
+            className="rounded-md border border-slate-300 bg-white px-2 py-1 dark:border-slate-700 dark:bg-slate-900"
+          >
+            {SNAPSHOT_MODES.map((m) => (
+              <option key={m} value={m}>
+                {m}
+              </option>
+            ))}
+          </select>
+        </label>
+        <button type="button" onClick={onClear} disabled={busy} className="rounded-md border border-slate-300 px-3 py-1 disabled:opacity-40 dark:border-slate-700">
+          Clear
+        </button>
+        <button
+          type="button"
+          onClick={() => void submit()}
+          disabled={busy || n === 0}
+          className="rounded-md bg-sky-600 px-3 py-1 font-medium text-white hover:bg-sky-700 disabled:opacity-50"
+        >
+          {busy ? "Queueing…" : `Snapshot now (${n})`}
+        </button>
+      </div>
+      {error && (
+        <div role="alert" className="text-red-800 dark:text-red-300">
+          <p>{error.refused.length ? "No snapshot was queued:" : `Could not queue the snapshots: ${error.message}`}</p>
+          {error.refused.length > 0 && (
+            <ul className="list-disc pl-5">
+              {error.refused.map((r) => (
+                <li key={r.vmId}>
+                  {r.vmName ?? r.vmId}: {r.reason}
+                </li>
+              ))}
+            </ul>
+          )}
+        </div>
+      )}
+    </div>
+  );
+}

@@ -77,7 +77,10 @@ function HostCard({ host, onDiscovered }: { host: HostJson; onDiscovered: () => 
           .join("")}
       </p>
       <p className="mt-0.5 text-xs text-slate-500 dark:text-slate-500">
-        discovered <RelativeTime iso={host.lastDiscoveredAt} fallback="never" />
+        discovered <RelativeTime iso={host.lastDiscoveredAt} fallback="never" /> ·{" "}
+        <Link href={`/hosts/${host.id}/storage`} prefetch={false} className="text-sky-700 hover:underline dark:text-sky-400">
+          Storage
+        </Link>
       </p>
       {message && (
         <p role="status" className="mt-1 text-xs text-slate-600 dark:text-slate-400">

@@ -17,8 +17,10 @@ import { vmJsonSchema, type VmJson } from "@/lib/fleet/vm-json";
 import { formatBytes, formatDateTime } from "./format";
 import { DiskDriftWarning } from "./disk-drift-warning";
 import { GuestAttention } from "./guest-attention-panel";
+import { QuiesceToggle } from "./quiesce-toggle";
 import { RelativeTime } from "./relative-time";
 import { StateChip } from "./state-chip";
+import { VmTagEditor } from "./vm-tag-editor";
 import { DataTable } from "@/components/ui/data-table";
 
 export function VmView({ initialVm }: { initialVm: VmJson }) {
@@ -84,7 +86,7 @@ export function VmView({ initialVm }: { initialVm: VmJson }) {
           <DisksTable vm={vm} />
           <VmSnapshotHistory vmId={vm.id} onDeleteRefused={reload} onRestore={canSnapshot ? setRestoring : undefined} />
         </div>
-        <Details vm={vm} />
+        <Details vm={vm} onVm={setVm} />
       </div>
     </div>
   );
@@ -154,7 +156,7 @@ function DisksTable({ vm }: { vm: VmJson }) {
   );
 }
 
-function Details({ vm }: { vm: VmJson }) {
+function Details({ vm, onVm }: { vm: VmJson; onVm: (vm: VmJson) => void }) {
   const rows: Array<[string, React.ReactNode]> = [
     ["Host", <Link key="h" href={`/fleet?hostId=${vm.hostId}`} className="text-sky-700 hover:underline dark:text-sky-400">{vm.hostName}</Link>],
     ["UUID", vm.uuid ? <span className="font-mono text-xs">{vm.uuid}</span> : "—"],
@@ -173,7 +175,8 @@ function Details({ vm }: { vm: VmJson }) {
     ],
     ["Last seen", <RelativeTime key="s" iso={vm.lastSeenAt} fallback="never" />],
     ["Next scheduled", <RelativeTime key="n" iso={vm.nextScheduledAt ?? null} fallback="not scheduled" />],
-    ["Tags", vm.tags.length ? vm.tags.join(", ") : "—"],
+    ["Tags", <VmTagEditor key="t" vm={vm} onVm={onVm} />],
+    ["Quiesce", <QuiesceToggle key="q" vm={vm} onVm={onVm} />],
   ];
   if (vm.goneAt) rows.push(["Gone since", formatDateTime(vm.goneAt)]);
   return (

@@ -106,6 +106,7 @@ export function ScheduleEditor({
   const [staggerSeconds, setStaggerSeconds] = useState(String(schedule?.staggerSeconds ?? 0));
   const [failureAlertThreshold, setFailureAlertThreshold] = useState(String(schedule?.failureAlertThreshold ?? 3));
   const [verifyNewest, setVerifyNewest] = useState(schedule?.verifyNewest ?? false);
+  const [quiesce, setQuiesce] = useState(schedule?.quiesce ?? false);
   const [error, setError] = useState<string | null>(null);
   const [saving, setSaving] = useState(false);
 
@@ -154,6 +155,7 @@ export function ScheduleEditor({
       staggerSeconds: Number(staggerSeconds) || 0,
       failureAlertThreshold: Number(failureAlertThreshold) || 1,
       verifyNewest,
+      quiesce,
     };
     try {
       const res = await fetch(schedule ? `/api/schedules/${schedule.id}` : "/api/schedules", {
@@ -399,6 +401,10 @@ export function ScheduleEditor({
         <label className="flex items-center gap-2 text-sm">
           <input type="checkbox" checked={verifyNewest} onChange={(e) => setVerifyNewest(e.target.checked)} />
           Verify the newest snapshot of each VM after every run (a sandbox restore on its host)
+        </label>
+        <label className="flex items-center gap-2 text-sm">
+          <input type="checkbox" checked={quiesce} onChange={(e) => setQuiesce(e.target.checked)} />
+          Freeze the guests&apos; filesystems through their agents (disks-only snapshots become application-consistent; off: each VM&apos;s own setting)
         </label>
         <label className="flex items-center gap-2 text-sm">
           <input type="checkbox" checked={enabled} onChange={(e) => setEnabled(e.target.checked)} />

@@ -8,6 +8,7 @@ const SECTIONS = [
   { href: "/snapshots", label: "Snapshots" },
   { href: "/schedules", label: "Schedules" },
   { href: "/settings", label: "Settings" },
+  { href: "/api-docs", label: "API" },
 ];
 
 export function NavLinks() {

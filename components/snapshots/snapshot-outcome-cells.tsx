@@ -11,12 +11,35 @@ export function SnapshotOutcomeCells({ s, showDeletion = false }: { s: SnapshotJ
       <td className="px-3 py-1.5">{s.mode}</td>
       <td className="px-3 py-1.5">
         <SnapshotStatusChip status={s.status} title={s.error?.message} />
+        <SnapshotConsistencyBadge s={s} />
         {showDeletion && <SnapshotDeletionState s={s} />}
       </td>
       <td className="px-3 py-1.5 text-right tabular-nums">{formatMs(s.guestPauseMs)}</td>
       <td className="px-3 py-1.5 text-right tabular-nums">{formatMs(durationMs(s))}</td>
     </>
   );
+}
+
+/**
+ * "application-consistent" when the guest agent froze the filesystems at the snapshot's instant;
+ * "crash-consistent" when quiesce was asked but did not happen (docs/quiesce.md). The note says why.
+ */
+export function SnapshotConsistencyBadge({ s }: { s: SnapshotJson }) {
+  if (s.consistency === "application") {
+    return (
+      <span data-testid="snapshot-consistency" data-consistency="application" title={s.quiesceNote ?? undefined} className="ml-1 inline-block rounded bg-emerald-100 px-1.5 py-0.5 text-xs font-medium text-emerald-800 dark:bg-emerald-950 dark:text-emerald-300">
+        application-consistent
+      </span>
+    );
+  }
+  if (s.consistency === "crash" && s.quiesce) {
+    return (
+      <span data-testid="snapshot-consistency" data-consistency="crash" title={s.quiesceNote ?? undefined} className="ml-1 inline-block rounded bg-slate-100 px-1.5 py-0.5 text-xs text-slate-700 dark:bg-slate-800 dark:text-slate-300">
+        crash-consistent
+      </span>
+    );
+  }
+  return null;
 }
 
 /** "Deleting… (2 of 5 steps)" or "Delete blocked: <why>"; nothing when no deletion is under way. */

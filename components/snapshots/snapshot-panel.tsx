@@ -50,6 +50,9 @@ export function SnapshotPanel({ vm }: { vm: VmJson }) {
   // What the VM allows may change while the page is open (discovery sees a new disk): never keep a disabled mode.
   const mode = allowed(picked) ? picked : fallbackMode;
   const [note, setNote] = useState("");
+  // Freeze the guest's filesystems (disks-only; docs/quiesce.md): the VM's setting until the operator picks.
+  const [quiescePicked, setQuiesce] = useState<boolean | null>(null);
+  const quiesce = quiescePicked ?? vm.quiesce ?? false;
   const [job, setJob] = useState<SnapshotJson | null>(null);
   const [busy, setBusy] = useState(false);
   const [message, setMessage] = useState<string | null>(null);
@@ -99,7 +102,7 @@ export function SnapshotPanel({ vm }: { vm: VmJson }) {
       const res = await fetch(`/api/vms/${vm.id}/snapshots`, {
         method: "POST",
         headers: { "content-type": "application/json" },
-        body: JSON.stringify({ mode, note: note.trim() || undefined }),
+        body: JSON.stringify({ mode, note: note.trim() || undefined, ...(mode === "disks-only" ? { quiesce } : {}) }),
       });
       const body = await readJson(res);
       if (res.status === 202) {
@@ -164,6 +167,12 @@ export function SnapshotPanel({ vm }: { vm: VmJson }) {
             className="w-full rounded-md border border-slate-300 bg-white px-2 py-1.5 text-sm dark:border-slate-700 dark:bg-slate-950"
           />
         </label>
+        {mode === "disks-only" && (
+          <label className="flex items-center gap-2 self-center text-sm" title="Application-consistent disks: the guest agent freezes the filesystems for the instant of the snapshot (bounded; crash-consistent if it does not answer).">
+            <input type="checkbox" checked={quiesce} onChange={(e) => setQuiesce(e.target.checked)} disabled={running || busy} />
+            Freeze filesystems (guest agent)
+          </label>
+        )}
         <button
           type="submit"
           disabled={running || busy || !canSnapshot || noModePossible}

@@ -6,10 +6,11 @@
 //   1. Host header in the allowed list (DNS rebinding)                          → 400
 //   2. body cap: Content-Length above the cap → 413; a body without one → 411 (bounded memory)
 //   3. the route's rule (ROUTE_RULES; unknown /api path → 404 once logged in)   → 401 / 403 / 404 / 405
+//      (MACHINE_PATHS such as /metrics follow the API's rules: 401 as JSON, never a login redirect)
 //   4. CSRF for cookie sessions on state-changing methods and the upgrade: the Origin (or
 //      Sec-Fetch-Site) must be this site, and a body must be application/json   → 403 / 415
 // Bearer-token requests skip step 4: a browser never attaches them by itself.
-import { ADMIN_PAGE_PREFIXES, matchRoute, PUBLIC_PAGE_PREFIXES, WS_ACCESS, WS_PATH, type Access, type HttpMethod, type MatchedRoute } from "./route-rules";
+import { ADMIN_PAGE_PREFIXES, MACHINE_PATHS, matchRoute, PUBLIC_PAGE_PREFIXES, WS_ACCESS, WS_PATH, type Access, type HttpMethod, type MatchedRoute } from "./route-rules";
 import { roleAtLeast, type Identity } from "./roles";
 
 export const BODY_LIMIT_BYTES = 64 * 1024;
@@ -180,7 +181,7 @@ export function decide(req: GateRequest, options: GateOptions): GateDecision {
   let action: string | undefined;
   let target: { type: string; id: string } | undefined;
   let kind: "api" | "page" | "asset";
-  if (pathname === "/api" || pathname.startsWith("/api/")) {
+  if (pathname === "/api" || pathname.startsWith("/api/") || MACHINE_PATHS.includes(pathname)) {
     kind = "api";
     match = matchRoute(pathname);
     if (!match) return req.identity ? refuse(404, "no such API route") : refuse(401, "log in first");

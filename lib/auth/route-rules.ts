@@ -9,7 +9,7 @@ import type { Role } from "./roles";
 
 export type Access = Role | "public";
 export type HttpMethod = "GET" | "HEAD" | "POST" | "PUT" | "PATCH" | "DELETE" | "OPTIONS";
-export type TargetType = "host" | "vm" | "snapshot" | "schedule" | "user" | "token";
+export type TargetType = "host" | "vm" | "snapshot" | "schedule" | "user" | "token" | "webhook";
 
 export interface MethodRule {
   access: Access;
@@ -33,6 +33,9 @@ const schedule = { type: "schedule", param: "id" } as const;
 export const ROUTE_RULES: RouteRule[] = [
   // Liveness for load balancers and the start scripts: version and database up/down only.
   { pattern: "/api/health", methods: { GET: { access: "public" } } },
+  // The OpenAPI document (lib/openapi): a login like every other page and route — it maps the admin
+  // surface too, and nothing outside needs it before logging in.
+  { pattern: "/api/openapi.json", methods: { GET: { access: "viewer" } } },
 
   // Authentication (lib/auth): the handlers check credentials, set-up tokens and rate limits themselves.
   { pattern: "/api/auth/login", methods: { POST: { access: "public", action: "auth.login" } } },
@@ -49,6 +52,15 @@ export const ROUTE_RULES: RouteRule[] = [
   { pattern: "/api/tokens", methods: { GET: { access: "admin" }, POST: { access: "admin", action: "token.create" } } },
   { pattern: "/api/tokens/[id]", target: { type: "token", param: "id" }, methods: { DELETE: { access: "admin", action: "token.revoke" } } },
   { pattern: "/api/audit", methods: { GET: { access: "admin" } } },
+  // Webhooks (lib/webhooks): admins only — a hook makes the dashboard POST to a URL of their choosing.
+  { pattern: "/api/webhooks", methods: { GET: { access: "admin" }, POST: { access: "admin", action: "webhook.create" } } },
+  {
+    pattern: "/api/webhooks/[id]",
+    target: { type: "webhook", param: "id" },
+    methods: { PATCH: { access: "admin", action: "webhook.update" }, DELETE: { access: "admin", action: "webhook.delete" } },
+  },
+  { pattern: "/api/webhooks/[id]/deliveries", target: { type: "webhook", param: "id" }, methods: { GET: { access: "admin" } } },
+  { pattern: "/api/webhooks/[id]/test", target: { type: "webhook", param: "id" }, methods: { POST: { access: "admin", action: "webhook.test" } } },
 
   { pattern: "/api/hosts", methods: { GET: { access: "viewer" }, POST: { access: "admin", action: "host.create" } } },
   {
@@ -57,9 +69,11 @@ export const ROUTE_RULES: RouteRule[] = [
     methods: { GET: { access: "viewer" }, PATCH: { access: "admin", action: "host.update" }, DELETE: { access: "admin", action: "host.delete" } },
   },
   { pattern: "/api/hosts/[id]/discover", target: host, methods: { POST: { access: "operator", action: "host.discover" } } },
+  // Snapshot space per VM, free space and whether the next day's scheduled snapshots fit (lib/fleet/host-storage.ts).
+  { pattern: "/api/hosts/[id]/storage", target: host, methods: { GET: { access: "viewer" } } },
 
   { pattern: "/api/vms", methods: { GET: { access: "viewer" } } },
-  { pattern: "/api/vms/[id]", target: vm, methods: { GET: { access: "viewer" } } },
+  { pattern: "/api/vms/[id]", target: vm, methods: { GET: { access: "viewer" }, PATCH: { access: "operator", action: "vm.tags.update" } } },
   { pattern: "/api/vms/[id]/pause-plan", target: vm, methods: { GET: { access: "viewer" } } },
   {
     pattern: "/api/vms/[id]/snapshots",
@@ -68,6 +82,8 @@ export const ROUTE_RULES: RouteRule[] = [
   },
   // A guest Snapfleet paused for a snapshot and could not resume (lib/snapshots/guest-attention.ts).
   { pattern: "/api/vms/[id]/resume", target: vm, methods: { POST: { access: "operator", action: "vm.resume" } } },
+  // Whether the VM's snapshots freeze its filesystems through its guest agent (lib/fleet/vm-quiesce.ts).
+  { pattern: "/api/vms/[id]/quiesce", target: vm, methods: { PUT: { access: "operator", action: "vm.quiesce.update" } } },
   { pattern: "/api/vms/[id]/disk-drift/check", target: vm, methods: { POST: { access: "operator", action: "vm.disk-drift.check" } } },
   {
     pattern: "/api/vms/[id]/disk-drift/acknowledge",
@@ -76,6 +92,9 @@ export const ROUTE_RULES: RouteRule[] = [
   },
 
   { pattern: "/api/snapshots", methods: { GET: { access: "viewer" } } },
+  // "Snapshot now" for a selection of VMs (lib/snapshots/batches.ts) and its one progress view.
+  { pattern: "/api/snapshots/bulk", methods: { POST: { access: "operator", action: "snapshot.bulk-create" } } },
+  { pattern: "/api/snapshots/batches/[id]", methods: { GET: { access: "viewer" } } },
   {
     pattern: "/api/snapshots/[id]",
     target: snapshot,
@@ -112,7 +131,16 @@ export const ROUTE_RULES: RouteRule[] = [
   },
   { pattern: "/api/schedules/[id]/run", target: schedule, methods: { POST: { access: "operator", action: "schedule.run" } } },
   { pattern: "/api/schedules/[id]/preview-retention", target: schedule, methods: { GET: { access: "viewer" } } },
+
+  // Prometheus scrapes (app/metrics/route.ts, lib/metrics): outside /api by convention, guarded like it.
+  { pattern: "/metrics", methods: { GET: { access: "viewer" } } },
 ];
+
+/**
+ * Paths outside /api that the gate treats as API routes (their rule above; 401/403 answered as JSON,
+ * never a redirect to /login): they serve machines — scrapers, scripts — not pages.
+ */
+export const MACHINE_PATHS = ["/metrics"];
 
 /** The WebSocket upgrade: its own rule, checked by the same gate. */
 export const WS_PATH = "/ws";
@@ -128,7 +156,7 @@ export const TOPIC_RULES: Array<{ prefix: string; access: Role }> = [
 
 /** Pages: everything needs a login (viewer) except these; a few need admin. */
 export const PUBLIC_PAGE_PREFIXES = ["/login", "/setup", "/_next/static/", "/_next/image", "/favicon.ico", "/robots.txt"];
-export const ADMIN_PAGE_PREFIXES = ["/settings/audit", "/settings/users"];
+export const ADMIN_PAGE_PREFIXES = ["/settings/audit", "/settings/users", "/settings/webhooks"];
 
 export interface MatchedRoute {
   rule: RouteRule;

@@ -8,6 +8,7 @@
 import { logIgnored } from "../best-effort";
 import pg from "pg";
 import { UsageError } from "./args";
+import { promptHidden, readStdinLine } from "./prompt";
 import type { CliIo } from "./qmp";
 
 const USER_USAGE = `Usage: snapfleet user create (--admin | --role viewer|operator|admin) <name>
@@ -35,47 +36,6 @@ function parseFlags(args: string[], valued: string[]): { flags: Record<string, s
     } else rest.push(a);
   }
   return { flags, rest };
-}
-
-async function readStdinLine(): Promise<string> {
-  let data = "";
-  for await (const chunk of process.stdin) {
-    data += String(chunk);
-    if (data.includes("\n") || data.length > 4096) break;
-  }
-  return data.split(/\r?\n/)[0] ?? "";
-}
-
-function promptHidden(prompt: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const stdin = process.stdin;
-    process.stderr.write(prompt);
-    let value = "";
-    stdin.setRawMode(true);
-    stdin.resume();
-    stdin.setEncoding("utf8");
-    const onData = (ch: string) => {
-      for (const c of ch) {
-        if (c === "\r" || c === "\n") {
-          done();
-          return resolve(value);
-        }
-        if (c === "\u0003") {
-          done();
-          return reject(new UsageError("interrupted"));
-        }
-        if (c === "\u007f") value = value.slice(0, -1);
-        else value += c;
-      }
-    };
-    const done = () => {
-      stdin.off("data", onData);
-      stdin.setRawMode(false);
-      stdin.pause();
-      process.stderr.write("\n");
-    };
-    stdin.on("data", onData);
-  });
 }
 
 async function defaultReadPassword(prompt: string): Promise<string> {

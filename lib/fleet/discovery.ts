@@ -7,7 +7,8 @@
 //  - VMs are never deleted here. A VM whose socket vanished is marked `gone` (goneAt set, history and
 //    snapshots kept); one whose socket is still there but does not answer is `unreachable` with why.
 //  - A host that cannot be listed (SSH down, directory missing) tells us nothing about its VMs: they
-//    become `unreachable` ("host unreachable: …"), never `gone`.
+//    become `unreachable` ("host unreachable: …"), never `gone`. A healthy host turning so is sent to
+//    the webhooks (`host.unreachable`, lib/webhooks/emit.ts).
 //  - A VM that comes back — same endpoint, or same (non-nil) QEMU uuid on a new socket of the same
 //    host — is revived in place: same row, same id, same history.
 //  - One discovery per host at a time in this process; callers arriving meanwhile share the run.
@@ -21,6 +22,7 @@ import { NotOwnerError } from "./errors";
 import { logger } from "../logger";
 import { FLEET_TOPIC, vmTopic } from "../realtime/messages";
 import { publish } from "../realtime/publish";
+import { emitWebhookEvent } from "../webhooks/emit";
 import { hostAccessFor, MONITOR_SOCKET } from "./host-access";
 import { inVmOrder, stateFromRunState } from "./live-state";
 import { localQemuPids, readLaunchFacts } from "./launch-facts";
@@ -255,6 +257,8 @@ async function runDiscovery(hostId: string): Promise<DiscoveryResult> {
     await db().host.update({ where: { id: hostId }, data: { healthy: false, healthError: message, lastDiscoveredAt: new Date() } });
     await events.flush();
     await publishHost(hostId);
+    // The change (reachable → not) goes to the webhooks, not every failed round.
+    if (host.healthy) await emitWebhookEvent("host.unreachable", { host: { id: host.id, name: host.name, kind: host.kind }, error: message, vmsUnreachable: result.unreachable });
     return { ...result, ok: false, error: message, durationMs: Date.now() - started };
   }
   result.found = endpoints.length;

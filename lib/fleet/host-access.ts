@@ -12,7 +12,9 @@
 // Invariants: creating an access object connects nothing (connections are made on first use and
 // shared per host: lib/fleet/ssh.ts); every file path given to a remote shell is single-quoted.
 import { readFile, statfs } from "node:fs/promises";
+import net from "node:net";
 import os from "node:os";
+import type { Duplex } from "node:stream";
 import type { Host } from "../db/generated/client";
 import { DomainError } from "../errors";
 import { formatEndpoint, type QmpEndpoint } from "../qmp";
@@ -42,6 +44,22 @@ export interface HostAccess {
   vmstateWriter: "local-sink" | "remote-exec" | null;
   /** Per snapshot mode, why this kind cannot give it, or null (host-capabilities.ts). */
   modeBlockers(qemuVersion?: string | null): Record<SnapshotModeKey, string | null>;
+  /**
+   * Opens a stream to a unix socket on the host (a VM's guest agent chardev: lib/snapshots/quiesce.ts):
+   * connect() locally, stream-local forwarding over SSH; null when the host gives none (tls).
+   */
+  openSocket: ((socketPath: string) => Promise<Duplex>) | null;
+}
+
+function connectLocalSocket(socketPath: string): Promise<Duplex> {
+  return new Promise((resolve, reject) => {
+    const s = net.createConnection(socketPath);
+    s.once("connect", () => {
+      s.off("error", reject);
+      resolve(s);
+    });
+    s.once("error", reject);
+  });
 }
 
 const TLS_ENDPOINT = /^(\[[0-9a-fA-F:.]+\]|[^:]+):(\d+)$/;
@@ -73,6 +91,7 @@ function localAccess(host: Pick<Host, "name" | "socketDir">): HostAccess {
     probe: { kernelRelease: async () => os.release(), fsTypeOf: localFsType },
     vmstateWriter: "local-sink",
     modeBlockers: (v) => hostModeBlockers("local", v),
+    openSocket: connectLocalSocket,
   };
 }
 
@@ -108,6 +127,7 @@ function sshAccess(host: Host): HostAccess {
     },
     vmstateWriter: "remote-exec",
     modeBlockers: (v) => hostModeBlockers("ssh", v),
+    openSocket: async (socketPath) => (await conn()).openStreamLocal(socketPath),
   };
 }
 
@@ -143,6 +163,7 @@ function tlsAccess(host: Host): HostAccess {
     probe: { kernelRelease: async () => null, fsTypeOf: async () => null },
     vmstateWriter: null,
     modeBlockers: (v) => hostModeBlockers("tls", v),
+    openSocket: null,
   };
 }
 

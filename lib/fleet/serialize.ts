@@ -91,6 +91,7 @@ export function toVmJson(vm: VmWithRelations, extra: { nextScheduledAt?: Date | 
     lastSeenAt: iso(vm.lastSeenAt),
     goneAt: iso(vm.goneAt),
     launch: redactLaunch(parseLaunchFacts(vm.launch)),
+    quiesce: vm.quiesce,
     frozen: attentionOf(vm.frozen),
     pausedBySnapfleet: attentionOf(vm.pausedBySnapfleet),
   };

@@ -209,6 +209,13 @@ async function closeVmSession(vmId: string): Promise<void> {
   }
 }
 
+/** VMs whose QMP session is open (connected) in this process right now (lib/metrics reads it). */
+export function openVmSessionIds(): string[] {
+  const reg = g.__snapfleetVmSessions;
+  if (!reg) return [];
+  return [...reg.bindings].filter(([key]) => reg.pool.peek(key) !== undefined).map(([, vmId]) => vmId);
+}
+
 export async function closeAllVmSessions(): Promise<void> {
   const reg = g.__snapfleetVmSessions;
   if (!reg) return releaseAllVmLeases();

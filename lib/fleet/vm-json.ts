@@ -86,6 +86,8 @@ export const vmJsonSchema = z.object({
   nextScheduledAt: z.string().nullable().optional(),
   /** How the VM's QEMU runs (launch-facts.ts): command line, pid, manager. */
   launch: launchFactsSchema.nullable().optional(),
+  /** Its snapshots freeze the guest's filesystems through its guest agent by default (docs/quiesce.md). */
+  quiesce: z.boolean().optional(),
   /**
    * A background snapshot failed on a QEMU that freezes the guest then (QEMU < 8.1): the guest must be
    * restarted (lib/snapshots/guest-attention.ts). Cleared once its QEMU process changed.

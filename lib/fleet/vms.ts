@@ -25,9 +25,10 @@ function likePattern(q: string): string {
   return `%${q.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
 }
 
-function filters(query: Pick<VmListQuery, "hostId" | "q" | "state">, withState: boolean): Prisma.Sql {
+function filters(query: Pick<VmListQuery, "hostId" | "q" | "state" | "tag">, withState: boolean): Prisma.Sql {
   const parts: Prisma.Sql[] = [];
   if (query.hostId) parts.push(Prisma.sql`v."hostId" = ${query.hostId}::uuid`);
+  if (query.tag) parts.push(Prisma.sql`${query.tag} = ANY(v."tags")`);
   if (query.q) {
     const like = likePattern(query.q);
     parts.push(

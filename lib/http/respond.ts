@@ -9,6 +9,12 @@ import { bigintReplacer } from "../realtime/hub";
 import { AuthError, TooManyAttemptsError } from "../auth/errors";
 import { redactSecrets } from "../security/redact";
 
+/** The body of every error answer (4xx and 500); `details` carries per-field issues where there are some. */
+export const errorBodySchema = z.object({
+  error: z.string(),
+  details: z.unknown().optional(),
+});
+
 export class HttpError extends Error {
   constructor(
     readonly status: number,

@@ -29,6 +29,16 @@ export interface RestoreRunJobData {
   restoreId: string;
 }
 
+/**
+ * Webhook deliveries (lib/webhooks/deliver.ts): one job per attempt. A failed attempt is re-sent by the
+ * worker itself with `startAfter` (its own backoff, each attempt logged), so pg-boss retries none.
+ */
+export const WEBHOOK_DELIVERY_QUEUE = "webhook-delivery";
+
+export interface WebhookDeliveryJobData {
+  deliveryId: string;
+}
+
 const QUEUES: Array<Queue> = [
   {
     name: SNAPSHOT_RUN_QUEUE,
@@ -41,6 +51,14 @@ const QUEUES: Array<Queue> = [
     name: RESTORE_RUN_QUEUE,
     retryLimit: 0,
     expireInSeconds: 3600,
+    deleteAfterSeconds: 7 * 24 * 3600,
+    notify: true,
+  },
+  {
+    name: WEBHOOK_DELIVERY_QUEUE,
+    retryLimit: 0,
+    // One attempt is bounded by its HTTP timeout (seconds); a job active this long has a dead worker.
+    expireInSeconds: 300,
     deleteAfterSeconds: 7 * 24 * 3600,
     notify: true,
   },

@@ -18,6 +18,7 @@ import { RESTORE_RUN_QUEUE, requireBoss, type RestoreRunJobData } from "../jobs/
 import { FLEET_TOPIC, restoreTopic, vmTopic } from "../realtime/messages";
 import { publish } from "../realtime/publish";
 import { lockKey } from "../snapshots/locks";
+import { emitWebhookEvent } from "../webhooks/emit";
 import { RUNNING_STATUSES } from "../snapshots/state-machine";
 import { planRollback, planVerify } from "./plan";
 import { RESTORE_UPDATED_EVENT, restoreIsRunning, type RestoreJson, type RestoreStatusName } from "./restore-json";
@@ -164,6 +165,8 @@ export async function transitionRestore(id: string, to: RestoreStatusName, opts:
     return toRestoreJson(updated as RestoreRow);
   });
   await publishRestore(json);
+  // Webhooks (lib/webhooks/emit.ts): one short insert + enqueue, no receiver is waited on; `data.restore` is this JSON.
+  if (to === "completed" || to === "failed") await emitWebhookEvent(`restore.${to}`, { restore: json });
   return json;
 }
 

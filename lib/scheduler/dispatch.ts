@@ -79,7 +79,7 @@ export async function dispatchDueItems(opts: DispatchOptions): Promise<number> {
     (
       await db().schedule.findMany({
         where: { id: { in: [...new Set(items.map((i) => i.scheduleId))] } },
-        select: { id: true, name: true, mode: true, busyPolicy: true },
+        select: { id: true, name: true, mode: true, busyPolicy: true, quiesce: true },
       })
     ).map((s) => [s.id, s]),
   );
@@ -103,7 +103,7 @@ export async function dispatchDueItems(opts: DispatchOptions): Promise<number> {
 
 async function dispatchOne(
   item: ClaimedItem,
-  schedule: { id: string; name: string; mode: "live" | "ram_only" | "disks_only"; busyPolicy: string },
+  schedule: { id: string; name: string; mode: "live" | "ram_only" | "disks_only"; busyPolicy: string; quiesce: boolean },
   now: Date,
   port: SnapshotJobPort,
   retry: RetryPolicy,
@@ -117,6 +117,8 @@ async function dispatchOne(
       mode: fromDbMode(schedule.mode),
       scheduleId: schedule.id,
       note: `schedule "${schedule.name}"`,
+      // A quiescing schedule asks for it; otherwise each VM's own setting decides (docs/quiesce.md).
+      ...(schedule.quiesce ? { quiesce: true } : {}),
     }));
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);

@@ -9,8 +9,8 @@ import type { SnapshotJobPort } from "./port";
 
 export function snapshotEnginePort(log: Logger): SnapshotJobPort {
   return {
-    async create({ vmId, mode, scheduleId, note }) {
-      const json = await createSnapshotJob({ vmId, mode, scheduleId, note });
+    async create({ vmId, mode, scheduleId, note, quiesce }) {
+      const json = await createSnapshotJob({ vmId, mode, scheduleId, note, quiesce });
       return { id: json.id };
     },
     async remove(snapshotId, reason) {

@@ -1,13 +1,15 @@
 // Ending runs and applying retention.
 //   finalize  a run whose items all ended gets its result (succeeded / partial / failed / skipped), and
 //             its schedule's consecutive-failure count moves (reset on success, +1 on failed or partial;
-//             a schedule is flagged, never disabled, once it reaches its threshold). Claimed with
-//             FOR UPDATE SKIP LOCKED: one process finalizes each run.
+//             a schedule is flagged, never disabled, once it reaches its threshold — and the webhooks
+//             subscribed to `schedule.flagged` are told, once). Claimed with FOR UPDATE SKIP LOCKED:
+//             one process finalizes each run.
 //   retention after a run, for each VM whose snapshot completed in it, the schedule's policy decides
 //             (lib/scheduler/retention.ts, by id) and the pruned snapshots are deleted through the
 //             snapshot engine and recorded in SchedulePrune. The same loading serves the dry-run preview.
 import { db } from "../db/client";
 import type { Logger } from "../logger";
+import { emitWebhookEvent } from "../webhooks/emit";
 import type { SnapshotJobPort } from "./port";
 import { decideRetention, type RetentionDecision, type RetentionPolicy } from "./retention";
 
@@ -28,7 +30,9 @@ export function runResult(counts: { completed: number; failed: number; skipped: 
 /** Finalizes runs whose items have all ended; returns them. */
 export async function finalizeRuns(opts: { now: Date; limit?: number }): Promise<FinalizedRun[]> {
   const { now, limit = 100 } = opts;
-  return db().$transaction(
+  // Schedules whose failure count reached their threshold in this call: told to the webhooks once committed.
+  const flagged: Array<Record<string, unknown>> = [];
+  const finalized = await db().$transaction(
     async (tx) => {
       const runs = await tx.$queryRaw<{ id: string; scheduleId: string; reason: string | null }[]>`
         SELECT r.id, r."scheduleId", r.reason FROM "ScheduleRun" r
@@ -63,7 +67,15 @@ export async function finalizeRuns(opts: { now: Date; limit?: number }): Promise
         if (status === "succeeded") {
           await tx.schedule.update({ where: { id: run.scheduleId }, data: { consecutiveFailures: 0 } });
         } else if (status === "failed" || status === "partial") {
-          await tx.schedule.update({ where: { id: run.scheduleId }, data: { consecutiveFailures: { increment: 1 } } });
+          const s = await tx.schedule.update({
+            where: { id: run.scheduleId },
+            data: { consecutiveFailures: { increment: 1 } },
+            select: { id: true, name: true, consecutiveFailures: true, failureAlertThreshold: true },
+          });
+          // Flagged once, on the run that reaches the threshold (not again on every further failure).
+          if (s.consecutiveFailures === s.failureAlertThreshold) {
+            flagged.push({ schedule: { id: s.id, name: s.name }, consecutiveFailures: s.consecutiveFailures, threshold: s.failureAlertThreshold, run: { id: run.id, status, summary } });
+          }
         }
         out.push({
           id: run.id,
@@ -76,6 +88,8 @@ export async function finalizeRuns(opts: { now: Date; limit?: number }): Promise
     },
     { timeout: 60_000 },
   );
+  for (const f of flagged) await emitWebhookEvent("schedule.flagged", f);
+  return finalized;
 }
 
 export interface RetentionRow extends RetentionDecision {

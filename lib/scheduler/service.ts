@@ -38,6 +38,8 @@ export interface ScheduleView {
   failureAlertThreshold: number;
   /** After each run, verify the newest snapshot of each VM in a sandbox (lib/restore/schedule-verify.ts). */
   verifyNewest: boolean;
+  /** Its snapshots freeze the guests' filesystems through their agents; false: each VM's own setting (docs/quiesce.md). */
+  quiesce: boolean;
   consecutiveFailures: number;
   /** Its runs failed `failureAlertThreshold` times in a row: shown on the Schedules page. */
   flagged: boolean;
@@ -81,6 +83,7 @@ function toView(
     staggerSeconds: s.staggerSeconds,
     failureAlertThreshold: s.failureAlertThreshold,
     verifyNewest: s.verifyNewest,
+    quiesce: s.quiesce,
     consecutiveFailures: s.consecutiveFailures,
     flagged: s.consecutiveFailures >= s.failureAlertThreshold,
     nextRunAt: s.nextRunAt?.toISOString() ?? null,

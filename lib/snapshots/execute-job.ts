@@ -5,9 +5,11 @@
 // Invariants: never throws; holds the advisory lock job:<id> for the whole run (recovery.ts tells a live
 // job from a dead one by it); a job is run by at most one worker, and only by the process owning its
 // VM (lib/fleet/vm-lease.ts): elsewhere it is left queued, untouched (the worker routes it to the owner).
+import { quiesceTimeoutMs } from "../config";
 import { db } from "../db/client";
 import { Prisma } from "../db/generated/client";
 import { NotOwnerError } from "../fleet/errors";
+import { parseLaunchFacts } from "../fleet/launch-json";
 import { getVmSession } from "../fleet/sessions";
 import { holdVm } from "../fleet/vm-lease";
 import { hostAccessFor } from "../fleet/host-access";
@@ -130,6 +132,11 @@ export async function executeSnapshotJob(snapshotId: string, opts: ExecuteSnapsh
       pollIntervalMs: opts.pollIntervalMs,
       sinkDir: opts.sinkDir,
       log,
+      // Quiesce asked (the VM's setting, the schedule's or the request's): the agent's socket is found from
+      // the VM's command line and reached through the host-access seam (quiesce.ts).
+      quiesce: row.quiesce
+        ? { argv: parseLaunchFacts(vm.launch)?.argv ?? null, openSocket: hostAccessFor(vm.host).openSocket, timeoutMs: quiesceTimeoutMs() }
+        : undefined,
       hooks: {
         onPlan: async (artifacts) => {
           await db().snapshot.update({ where: { id: snapshotId }, data: { artifacts: artifacts as unknown as Prisma.InputJsonValue } });
@@ -253,6 +260,8 @@ export async function finishJob(id: string, r: FinalResult): Promise<SnapshotJso
       files: (r.files ?? []) as unknown as Prisma.InputJsonValue,
       errorClass: r.error?.errorClass ?? null,
       errorMessage: message ?? null,
+      consistency: r.status === "completed" ? (r.consistency ?? null) : null,
+      quiesceNote: r.quiesceNote ?? null,
       undoOnCrash: Prisma.DbNull,
     },
   });

@@ -11,7 +11,8 @@
 //     (POST /api/vms/{id}/resume, audited); only a guest Snapfleet marked is resumed that way: an
 //     operator's own pause is never undone by Snapfleet.
 // Invariants: never throws from the mark/clear helpers used inside runs and recovery (they log); a
-// change is published (vm.updated) so an open VM page shows it.
+// change is published (vm.updated) so an open VM page shows it; a freeze is also sent to the webhooks
+// subscribed to `vm.frozen` (lib/webhooks/emit.ts).
 import { db } from "../db/client";
 import { Prisma } from "../db/generated/client";
 import { ConflictError, NotFoundError } from "../errors";
@@ -21,6 +22,7 @@ import { publishVm } from "../fleet/live-state";
 import { FLEET_EVENTS, type VmJson } from "../fleet/vm-json";
 import type { Logger } from "../logger";
 import type { QmpGreeting } from "../qmp/types";
+import { emitWebhookEvent } from "../webhooks/emit";
 
 interface StoredAttention {
   since: string;
@@ -57,6 +59,8 @@ export async function markVmFrozen(vmId: string, snapshotId: string | null, reas
     await db().vm.update({ where: { id: vmId }, data: { frozen: stored as unknown as Prisma.InputJsonValue } });
     log?.error({ vm: vmId, snapshot: snapshotId, reason }, "the guest is frozen by a failed background snapshot: restart required");
     await publishVmQuietly(vmId, log);
+    const vm = await db().vm.findUnique({ where: { id: vmId }, select: { name: true, hostId: true } });
+    await emitWebhookEvent("vm.frozen", { vm: { id: vmId, name: vm?.name ?? null, hostId: vm?.hostId ?? null }, snapshotId, reason, since: stored.since }, log);
   } catch (err) {
     log?.error({ err, vm: vmId, reason }, "could not mark the VM frozen");
   }

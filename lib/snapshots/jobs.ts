@@ -8,7 +8,8 @@
 //    same transaction, and enqueues the pg-boss job in that transaction too: a row never exists without
 //    its queue entry, and two concurrent requests cannot both pass (the second gets 409 + the id).
 //  - Every status change goes through transitionSnapshot: row-locked, checked against
-//    SNAPSHOT_TRANSITIONS, history row written in the same transaction, then published.
+//    SNAPSHOT_TRANSITIONS, history row written in the same transaction, then published (and, on
+//    completed / failed, handed to the webhooks: lib/webhooks/emit.ts).
 //  - A running job holds the advisory lock job:<id> on its own connection (locks.ts); crash recovery
 //    (recovery.ts) only touches in-flight rows whose lock is free, i.e. whose process died.
 //  - A VM whose disks cannot hold a snapshot (raw images: diskSnapshotBlocker) is refused here, before
@@ -23,8 +24,10 @@ import { hostModeBlocker, type HostKindName } from "../fleet/host-capabilities";
 import { diskSnapshotBlocker, type VmDiskJson } from "../fleet/vm-json";
 import { requireBoss, SNAPSHOT_RUN_QUEUE, type SnapshotRunJobData } from "../jobs/boss";
 import { publish } from "../realtime/publish";
+import { emitWebhookEvent } from "../webhooks/emit";
 import { FLEET_TOPIC, snapshotTopic, vmTopic } from "../realtime/messages";
 import { toDbMode, type SnapshotListQuery, type SnapshotModeName } from "../validations/snapshot";
+import { historyPageIds } from "./history-query";
 import { lockKey } from "./locks";
 import { snapshotInclude, toSnapshotJson } from "./serialize";
 import { SNAPSHOT_UPDATED_EVENT, type SnapshotJson } from "./snapshot-json";
@@ -63,15 +66,19 @@ export interface CreateSnapshotJobInput {
   note?: string;
   scheduleId?: string;
   prunable?: boolean;
+  /** The "Snapshot now" selection this job belongs to (lib/snapshots/batches.ts). */
+  batchId?: string;
+  /** Freeze the guest's filesystems through its agent (quiesce.ts); default: the VM's own setting. */
+  quiesce?: boolean;
 }
 
 export async function createSnapshotJob(input: CreateSnapshotJobInput): Promise<SnapshotJson> {
   const boss = requireBoss();
   const json = await db().$transaction(async (tx) => {
     const [vm] = await tx.$queryRaw<
-      Array<{ id: string; name: string; state: string; hostId: string; disks: VmDiskJson[] | null; qemuVersion: string | null; hostKind: HostKindName; hostName: string }>
+      Array<{ id: string; name: string; state: string; hostId: string; disks: VmDiskJson[] | null; qemuVersion: string | null; hostKind: HostKindName; hostName: string; quiesce: boolean }>
     >`
-      SELECT v.id, v.name, v.state::text AS state, v."hostId", v.disks, v."qemuVersion", h.kind::text AS "hostKind", h.name AS "hostName"
+      SELECT v.id, v.name, v.state::text AS state, v."hostId", v.disks, v."qemuVersion", h.kind::text AS "hostKind", h.name AS "hostName", v.quiesce
       FROM "Vm" v JOIN "Host" h ON h.id = v."hostId" WHERE v.id = ${input.vmId}::uuid FOR UPDATE OF v`;
     if (!vm) throw new NotFoundError(`no VM with id ${input.vmId}`);
     if (vm.state === "gone" || vm.state === "shutdown") {
@@ -104,6 +111,8 @@ export async function createSnapshotJob(input: CreateSnapshotJobInput): Promise<
         mode: toDbMode(input.mode),
         note: input.note || null,
         scheduleId: input.scheduleId ?? null,
+        batchId: input.batchId ?? null,
+        quiesce: input.quiesce ?? vm.quiesce,
         prunable: input.prunable ?? false,
         status: "queued",
         createdAt: now,
@@ -125,43 +134,17 @@ export async function getSnapshot(id: string): Promise<SnapshotJson> {
   return toSnapshotJson(row);
 }
 
-function encodeCursor(createdAt: Date, id: string): string {
-  return Buffer.from(`${createdAt.toISOString()}|${id}`).toString("base64url");
-}
-
-function decodeCursor(cursor: string): { createdAt: Date; id: string } {
-  const [at, id] = Buffer.from(cursor, "base64url").toString("utf8").split("|");
-  const createdAt = new Date(at ?? "");
-  if (!id || !/^[0-9a-f-]{36}$/i.test(id) || Number.isNaN(createdAt.getTime())) {
-    throw new InvalidInputError("cursor is not one this API returned");
-  }
-  return { createdAt, id };
-}
-
-/** Newest first, keyset-paginated on (createdAt, id); deleted snapshots are left out. */
+/**
+ * Newest first, keyset-paginated on (createdAt, id); deleted snapshots are left out. Which rows form the
+ * page is history-query.ts's index scan; the rows themselves are then read by primary key.
+ */
 export async function listSnapshots(q: SnapshotListQuery): Promise<{ snapshots: SnapshotJson[]; nextCursor: string | null }> {
-  const and: Prisma.SnapshotWhereInput[] = [{ deletedAt: null }];
-  if (q.vmId) and.push({ vmId: q.vmId });
-  if (q.hostId) and.push({ hostId: q.hostId });
-  if (q.status?.length) and.push({ status: { in: q.status } });
-  if (q.from) and.push({ createdAt: { gte: new Date(q.from) } });
-  if (q.to) and.push({ createdAt: { lte: new Date(q.to) } });
-  if (q.cursor) {
-    const c = decodeCursor(q.cursor);
-    and.push({ OR: [{ createdAt: { lt: c.createdAt } }, { createdAt: c.createdAt, id: { lt: c.id } }] });
-  }
-  const rows = await db().snapshot.findMany({
-    where: { AND: and },
-    orderBy: [{ createdAt: "desc" }, { id: "desc" }],
-    take: q.limit + 1,
-    include: snapshotInclude,
-  });
-  const page = rows.slice(0, q.limit);
-  const last = page.at(-1);
-  return {
-    snapshots: page.map(toSnapshotJson),
-    nextCursor: rows.length > q.limit && last ? encodeCursor(last.createdAt, last.id) : null,
-  };
+  const { ids, nextCursor } = await historyPageIds(q);
+  if (!ids.length) return { snapshots: [], nextCursor };
+  const rows = await db().snapshot.findMany({ where: { id: { in: ids } }, include: snapshotInclude });
+  const byId = new Map(rows.map((r) => [r.id, r]));
+  // A row deleted (hard) between the two reads is simply not shown; the order is the scan's.
+  return { snapshots: ids.flatMap((id) => (byId.has(id) ? [toSnapshotJson(byId.get(id)!)] : [])), nextCursor };
 }
 
 export interface TransitionOptions {
@@ -184,6 +167,8 @@ export async function transitionSnapshot(id: string, to: SnapshotStatusName, opt
     return toSnapshotJson(updated);
   });
   await publishSnapshot(json);
+  // Webhooks (lib/webhooks/emit.ts): one short insert + enqueue, no receiver is waited on; `data.snapshot` is this JSON.
+  if (to === "completed" || to === "failed") await emitWebhookEvent(`snapshot.${to}`, { snapshot: json });
   return json;
 }
 

@@ -21,6 +21,9 @@
 // QMP and SFTP cross the SSH connection, the stream never does); a TLS host gives no files, so only
 // disks-only runs there (lib/fleet/host-capabilities.ts) and nothing but the internal snapshots is planned.
 // Guest pause = QMP STOP→RESUME event timestamps (listeners registered before `stop`).
+// Quiesce (asked per snapshot; quiesce.ts): the guest agent freezes the filesystems right before the
+// pause write and thaws them as soon as it returns (sent before the `cont`, awaited after it), within a
+// hard bound; it never fails the snapshot — the result says application- or crash-consistent and why.
 // Failure and cancel (QEMU.md §2: a broken stream or migrate_cancel freezes a 7.2 guest for good):
 //   - never migrate_cancel: cancel switches the sink to discard, QEMU finishes into the void;
 //   - anything failing after `stop`: the guest is resumed, the internal snapshots taken are deleted
@@ -49,6 +52,7 @@ import type { VmUndo } from "./crash-undo";
 import { diskWriteRoomBytes, preflightSnapshot, type PreflightInput, type PreflightReport } from "./preflight";
 import { classify, describe, SnapshotFailure, type SnapshotErrorClass } from "./run-errors";
 import { rollBackRun } from "./rollback";
+import { freezeGuest, quiesceSkipReason, type GuestFreeze, type QuiesceOutcome, type QuiesceRequest, type SnapshotConsistencyName } from "./quiesce";
 import { RemoteExecSink } from "./remote-sink";
 import { sinkStatusPathOf, VmstateSink, type VmstateSinkResult } from "./vmstate-sink";
 
@@ -98,6 +102,10 @@ export interface SnapshotRunResult {
   guestLeftPaused?: string;
   /** QEMU ended the background snapshot failed/cancelled on a version where that freezes the guest (why). */
   guestFrozen?: string;
+  /** Completed with disks: whether their state is application-consistent (frozen by the guest agent). */
+  consistency?: SnapshotConsistencyName;
+  /** When quiesce was asked: what the freeze did, or why the snapshot is crash-consistent. */
+  quiesceNote?: string;
 }
 
 export interface RunSnapshotHooks {
@@ -138,6 +146,8 @@ export interface RunSnapshotInput extends Omit<PreflightInput, "qmp" | "mode" | 
   sinkDir?: string;
   log?: Logger;
   now?: () => number;
+  /** Freeze the guest's filesystems through its agent around the pause (quiesce.ts); absent: not asked. */
+  quiesce?: QuiesceRequest;
 }
 
 const TERMINAL: ReadonlySet<MigrationStatus | undefined> = new Set(["completed", "failed", "cancelled"]);
@@ -197,6 +207,8 @@ class SnapshotRun {
   private memoryNote: string | undefined;
   private guestLeftPaused: string | undefined;
   private guestFrozen: string | undefined;
+  /** The quiesce outcome, settling once the thaw is answered (or why nothing was frozen). */
+  private quiesced: Promise<QuiesceOutcome> | undefined;
 
   constructor(private readonly input: RunSnapshotInput) {
     this.qmp = input.qmp;
@@ -234,6 +246,7 @@ class SnapshotRun {
       return this.fail(classify(err));
     } finally {
       this.offEvents();
+      await this.quiesced; // a thaw is never left behind, whatever failed
       await this.undoReported; // the job layer's record is final before the result is
     }
   }
@@ -271,7 +284,15 @@ class SnapshotRun {
     const name = internalSnapshotName(this.input.snapshotId);
     const stop = layered && report.runState === "running";
     if (stop) await this.reportUndo({ guestStopped: true });
-    const r = await layerAndStream(qmp, { disks: disks.map((d) => ({ node: d.node, name })), uri: this.withRam ? this.sink!.uri : undefined, stop });
+    // Frozen as late as possible: nothing but the pause write lies between the freeze and the thaw.
+    const freeze = await this.freezeIfAsked(disks.length);
+    let r: Awaited<ReturnType<typeof layerAndStream>> | undefined;
+    try {
+      r = await layerAndStream(qmp, { disks: disks.map((d) => ({ node: d.node, name })), uri: this.withRam ? this.sink!.uri : undefined, stop });
+    } finally {
+      // The thaw is written now, before the `cont` below; its answer comes once the guest runs again.
+      if (freeze) this.quiesced = freeze.thaw(Boolean(r && !r.transactionError));
+    }
     this.stoppedByUs = r.stopped;
     if (!r.stopped && stop) void this.reportUndo({ guestStopped: false });
     // A transaction that was not refused may have been applied (its reply can be lost with the monitor):
@@ -306,6 +327,21 @@ class SnapshotRun {
       throw new SnapshotFailure("migration-failed", `QEMU could not start the RAM snapshot: ${info["error-desc"] ?? `status ${info.status}`}`);
     }
     return this.finishRam(info);
+  }
+
+  /**
+   * The guest agent's freeze when the snapshot asked for it and quiesce.ts allows it; otherwise the
+   * reason is kept for the result. Never throws.
+   */
+  private async freezeIfAsked(disks: number): Promise<GuestFreeze | undefined> {
+    const request = this.input.quiesce;
+    if (!request) return undefined;
+    const skip = quiesceSkipReason({ mode: this.input.mode, runState: this.report!.runState, disks });
+    if (skip) {
+      this.quiesced = Promise.resolve({ consistency: "crash", note: skip });
+      return undefined;
+    }
+    return freezeGuest({ qmp: this.qmp, request, log: this.log, now: this.now });
   }
 
   /**
@@ -539,11 +575,13 @@ class SnapshotRun {
     for (const t of this.taken) files.push({ path: t.image, role: "disk", format: "qcow2", internalSnapshot: name, sizeBytes: 0 });
     const guestPauseMs = this.guestPauseMs();
     const sizeBytes = files.reduce((n, f) => n + f.sizeBytes, 0);
+    const quiesce = await this.quiesced;
     const parts = [
       guestPauseMs !== undefined ? `guest paused ${guestPauseMs.toFixed(1)} ms` : this.wasPaused ? "the VM was paused and stays paused" : undefined,
       this.sinkResult ? `RAM ${mib(this.sinkResult.bytesWritten)}` : undefined,
       this.taken.length ? `${this.taken.length} disk${this.taken.length > 1 ? "s" : ""} (internal snapshot${this.taken.length > 1 ? "s" : ""} ${name})` : undefined,
       this.memoryNote,
+      quiesce?.consistency === "application" ? `application-consistent (${quiesce.note})` : undefined,
     ].filter(Boolean);
     return {
       status: "completed",
@@ -552,6 +590,8 @@ class SnapshotRun {
       metrics: { ...metrics, guestPauseMs, sizeBytes },
       files,
       guestLeftPaused: this.guestLeftPaused,
+      consistency: this.taken.length ? (quiesce?.consistency ?? "crash") : undefined,
+      quiesceNote: quiesce?.note,
     };
   }
 

@@ -49,6 +49,7 @@ export function toSnapshotJson(row: SnapshotWithRelations): SnapshotJson {
     hostId: row.hostId,
     hostName: row.host.name,
     scheduleId: row.scheduleId,
+    batchId: row.batchId,
     mode: fromDbMode(row.mode),
     status: row.status,
     note: row.note,
@@ -73,5 +74,8 @@ export function toSnapshotJson(row: SnapshotWithRelations): SnapshotJson {
     error: row.errorClass || row.errorMessage ? { class: row.errorClass ?? "unknown", message: row.errorMessage ?? "" } : null,
     verifiedAt: iso(row.verifiedAt),
     verifyError: row.verifyError,
+    quiesce: row.quiesce,
+    consistency: row.consistency,
+    quiesceNote: row.quiesceNote,
   };
 }

@@ -47,6 +47,8 @@ export const snapshotJsonSchema = z.object({
   hostId: z.string(),
   hostName: z.string(),
   scheduleId: z.string().nullable(),
+  /** The "Snapshot now" selection it was queued with (Fleet page), if any. */
+  batchId: z.string().nullable().optional(),
   mode: z.enum(SNAPSHOT_MODES),
   status: snapshotStatusSchema,
   note: z.string().nullable(),
@@ -77,6 +79,12 @@ export const snapshotJsonSchema = z.object({
   verifiedAt: z.string().nullable().optional(),
   /** Why the last sandbox restore failed, in QEMU's words when it refused the vmstate. */
   verifyError: z.string().nullable().optional(),
+  /** Asked to freeze the guest's filesystems through its agent (docs/quiesce.md). */
+  quiesce: z.boolean().optional(),
+  /** Completed with disks: "application" (frozen by the guest agent) or "crash"; null otherwise. */
+  consistency: z.enum(["application", "crash"]).nullable().optional(),
+  /** When quiesce was asked: what the freeze did, or why the snapshot is crash-consistent. */
+  quiesceNote: z.string().nullable().optional(),
 });
 export type SnapshotJson = z.infer<typeof snapshotJsonSchema>;
 export type SnapshotStatusJson = z.infer<typeof snapshotStatusSchema>;

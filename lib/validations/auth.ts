@@ -13,6 +13,11 @@ export const setupSchema = z.strictObject({
   password: z.string().max(1024),
 });
 
+/** GET /api/auth/setup?token=…: a missing token is simply not valid. */
+export const setupQuerySchema = z.object({
+  token: z.string().default(""),
+});
+
 export const userCreateSchema = z.strictObject({
   name: z.string().trim().min(1).max(64),
   role: z.enum(ROLES),
@@ -44,7 +49,7 @@ export function durationMs(text: string): number {
 export const auditQuerySchema = z.object({
   actor: z.string().max(128).optional(),
   action: z.string().max(128).optional(),
-  targetType: z.enum(["host", "vm", "snapshot", "schedule", "user", "token"]).optional(),
+  targetType: z.enum(["host", "vm", "snapshot", "schedule", "user", "token", "webhook"]).optional(),
   targetId: z.string().max(64).optional(),
   from: z.coerce.date().optional(),
   to: z.coerce.date().optional(),

@@ -127,3 +127,13 @@ export const hostUpdateSchema = z.strictObject({
 export type HostUpdateInput = z.infer<typeof hostUpdateSchema>;
 
 export const hostIdParamSchema = z.uuid("host id must be a UUID");
+
+/** GET /api/hosts/{id}/storage: how many hours ahead the scheduled snapshots are forecast (default 24). */
+export const hostStorageQuerySchema = z.object({
+  hours: z.coerce
+    .number({ error: "hours must be a number" })
+    .int("hours must be a whole number")
+    .min(1, "hours must be between 1 and 168")
+    .max(168, "hours must be between 1 and 168")
+    .default(24),
+});

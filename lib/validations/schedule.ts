@@ -68,6 +68,8 @@ const fields = {
     .min(1, "failureAlertThreshold must be at least 1")
     .max(1000, "failureAlertThreshold must be at most 1000"),
   verifyNewest: z.boolean({ error: "verifyNewest must be true or false" }),
+  /** Its snapshots freeze the guests' filesystems through their agents (true), or follow each VM's setting (false). */
+  quiesce: z.boolean({ error: "quiesce must be true or false" }),
 };
 
 export const scheduleCreateSchema = z.strictObject({
@@ -83,6 +85,7 @@ export const scheduleCreateSchema = z.strictObject({
   staggerSeconds: fields.staggerSeconds.default(0),
   failureAlertThreshold: fields.failureAlertThreshold.default(3),
   verifyNewest: fields.verifyNewest.default(false),
+  quiesce: fields.quiesce.default(false),
 });
 export type ScheduleCreateInput = z.infer<typeof scheduleCreateSchema>;
 
@@ -100,6 +103,7 @@ export const scheduleUpdateSchema = z
     staggerSeconds: fields.staggerSeconds.optional(),
     failureAlertThreshold: fields.failureAlertThreshold.optional(),
     verifyNewest: fields.verifyNewest.optional(),
+    quiesce: fields.quiesce.optional(),
   })
   .refine((v) => Object.keys(v).length > 0, { error: "nothing to change" });
 export type ScheduleUpdateInput = z.infer<typeof scheduleUpdateSchema>;

@@ -17,8 +17,22 @@ export function fromDbMode(mode: DbSnapshotMode): SnapshotModeName {
 export const snapshotCreateSchema = z.object({
   mode: z.enum(SNAPSHOT_MODES, { error: 'mode must be "live", "ram-only" or "disks-only"' }).default("live"),
   note: z.string().trim().max(500, "note must be at most 500 characters").optional(),
+  /** Freeze the guest's filesystems through its agent (disks-only snapshots; docs/quiesce.md); default: the VM's setting. */
+  quiesce: z.boolean({ error: "quiesce must be true or false" }).optional(),
 });
 export type SnapshotCreateInput = z.infer<typeof snapshotCreateSchema>;
+
+/** How many VMs one "Snapshot now" for a selection may name (the Fleet page's largest page is 200 rows). */
+export const SNAPSHOT_BULK_MAX_VMS = 200;
+
+/** POST /api/snapshots/bulk: one job per selected VM, all with the same mode and note. */
+export const snapshotBulkCreateSchema = snapshotCreateSchema.extend({
+  vmIds: z
+    .array(z.uuid({ error: "vmIds must be VM UUIDs" }), { error: "vmIds must be a list of VM UUIDs" })
+    .min(1, "pick at least one VM")
+    .max(SNAPSHOT_BULK_MAX_VMS, `at most ${SNAPSHOT_BULK_MAX_VMS} VMs per request: split the selection`),
+});
+export type SnapshotBulkCreateInput = z.infer<typeof snapshotBulkCreateSchema>;
 
 const statuses = ["queued", "preflight", "setup", "active", "completed", "failed", "cancelled"] as const;
 const uuid = z.uuid({ error: "must be a UUID" });
@@ -39,3 +53,8 @@ export const snapshotListQuerySchema = z
   })
   .refine((q) => !q.from || !q.to || new Date(q.from) <= new Date(q.to), { error: "from must not be after to" });
 export type SnapshotListQuery = z.infer<typeof snapshotListQuerySchema>;
+
+/** POST /api/vms/{id}/disk-drift/acknowledge: the disk drift findings the operator reviewed, exactly as shown. */
+export const diskDriftAcknowledgeSchema = z.object({
+  findings: z.array(z.string()).optional(),
+});

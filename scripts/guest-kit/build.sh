@@ -5,8 +5,11 @@
 # decompressed) and snapfleet-guest (C, gcc -static). Boot to READY ≈ 5 s under TCG.
 # Owns: scripts/guest-kit/*. Used by tests/support/guest-kit.ts (ensureGuestKit / startGuestKitVm).
 #
-# Usage: bash scripts/guest-kit/build.sh      → prints "kernel=<path>" and "initrd=<path>" on stdout.
-# Cache: ${SNAPFLEET_CACHE_DIR:-<repo>/.cache}/guest-kit/<kver>-<key>/{kernel,initrd.gz} with key =
+# Usage: bash scripts/guest-kit/build.sh      → prints "kernel=<path>", "initrd=<path>" and
+#   "initrd_agent=<path>" on stdout. initrd-agent.gz is initrd.gz with a second cpio archive appended
+#   (the kernel unpacks both): the guest agent's modules, qemu-ga and its libraries — only VMs that run
+#   the agent pay for its size at boot.
+# Cache: ${SNAPFLEET_CACHE_DIR:-<repo>/.cache}/guest-kit/<kver>-<key>/{kernel,initrd.gz,initrd-agent.gz} with key =
 #   sha256 of this directory's files + kernel version/size/mtime + gcc and busybox versions: editing the
 #   kit rebuilds it. Builds are serialised with flock and published by an atomic rename, so concurrent
 #   callers are safe. Kits of other keys older than a day are pruned. Build ≈ 3 s, cached call ≈ 50 ms.
@@ -19,11 +22,22 @@
 # Boot: qemu … -kernel <kernel> -initrd <initrd> -append "console=ttyS0 quiet panic=-1 snapfleet.…"
 #   (+ -no-reboot so a guest panic ends QEMU). Kernel command-line parameters:
 #   snapfleet.dirty_mib=N   RAM dirtier/checker buffer, MiB (default 16; 0 = off)
+#   snapfleet.fill_mib=N    N MiB of RAM written once at boot, then left alone (resident; default 0)
 #   snapfleet.disk=1        disk counter/checker on snapfleet.disk_dev (default /dev/vda; default off)
 #   snapfleet.disk_ms=M     one disk check+write every M ms (default 50)
 #   snapfleet.tick_ms=M     tick/report period (default 1000)
 #   snapfleet.mode=shell    debugging only: a busybox shell on the console instead of the workload
+#   snapfleet.agent=1       also run the QEMU guest agent (opt-in; docs/quiesce.md): loads virtio_console
+#                           and ext4, makes an ext2 filesystem on snapfleet.agent_fs (default /dev/vdb; its
+#                           contents are lost) mounted at /data, and starts qemu-ga on the virtio-serial
+#                           port named org.qemu.guest_agent.0, with fsfreeze-hook (a test can delay
+#                           the freeze's answer: see that file). Boot initrd-agent.gz for it. Needs
+#                           qemu-guest-agent on the build machine (its qemu-ga and shared libraries are
+#                           copied in); without it the kit prints "ERROR qemu-ga is not in this kit" and
+#                           runs the workload without an agent.
 # Serial lines (ttyS0), one write(2) each:
+#   FILLED mib=<N>                                         fill_mib written (before READY)
+#   AGENT port=<dev> fs=<dev>                              qemu-ga started (snapfleet.agent=1, before READY)
 #   READY dirty_mib=<N> pages=<P> disk=</dev/vda|off>      the workload is running
 #   DISK START n=<n> dev=<dev>                             counter found on the disk at boot (0 if new)
 #   tick <t> sweep=<s> disk_n=<n>                          every tick_ms; t counts from 1 per boot
@@ -57,6 +71,9 @@ KIT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO_DIR=$(cd "$KIT_DIR/../.." && pwd)
 CACHE_ROOT=${SNAPFLEET_CACHE_DIR:-$REPO_DIR/.cache}/guest-kit
 MODULES_WANTED=(virtio_pci virtio_blk)
+# Loaded only with snapfleet.agent=1 (the guest agent's port and the filesystem it freezes).
+MODULES_AGENT=(virtio_console crc32c_generic ext4) # ext4 needs a crc32c driver (a soft dependency modules.dep omits)
+QEMU_GA=$(command -v qemu-ga || true)
 
 die() { echo "guest-kit: $*" >&2; exit 1; }
 
@@ -89,10 +106,11 @@ key=$( {
   echo "$KVER $(stat -c '%s %Y' "$KERNEL")"
   gcc -dumpfullversion
   "$BUSYBOX" --help 2>&1 | sed -n 1p # sed reads to EOF: no SIGPIPE under pipefail
+  if [[ -n "$QEMU_GA" ]]; then stat -c '%s %Y' "$QEMU_GA"; fi
 } | sha256sum | cut -c1-16)
 OUT=$CACHE_ROOT/$KVER-$key
 
-emit() { echo "kernel=$OUT/kernel"; echo "initrd=$OUT/initrd.gz"; }
+emit() { echo "kernel=$OUT/kernel"; echo "initrd=$OUT/initrd.gz"; echo "initrd_agent=$OUT/initrd-agent.gz"; }
 [[ -f "$OUT/initrd.gz" ]] && { emit; exit 0; }
 
 mkdir -p "$CACHE_ROOT"
@@ -103,7 +121,8 @@ flock 9
 WORK=$(mktemp -d "$CACHE_ROOT/.build-XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
 ROOT=$WORK/root
-mkdir -p "$ROOT"/{bin,dev,etc,proc,sys,tmp,lib/modules}
+AGENT_ROOT=$WORK/agent-root
+mkdir -p "$ROOT"/{bin,dev,etc,proc,sys,tmp,lib/modules} "$AGENT_ROOT"/{etc,lib/modules}
 
 # Modules: depth-first over modules.dep (which lists transitive deps), dependencies before users.
 declare -A seen=()
@@ -117,32 +136,52 @@ visit() {
   for d in ${line#*:}; do visit "$d"; done
   order+=("$rel")
 }
-for m in "${MODULES_WANTED[@]}"; do
-  line=$(dep_line "$m")
-  if [[ -z "$line" ]]; then
-    # Built into this kernel (=y): nothing to load.
-    grep -qE "/$m\.ko" "$MODDIR/modules.builtin" 2>/dev/null || die "module $m not found for $KVER"
-    continue
-  fi
-  visit "${line%%:*}"
-done
-: >"$ROOT/etc/modules.order"
-for rel in "${order[@]}"; do
-  name=$(basename "$rel")
-  case "$name" in # busybox insmod cannot read compressed modules
-    *.ko.xz) xz -dc "$MODDIR/$rel" >"$ROOT/lib/modules/${name%.xz}"; name=${name%.xz} ;;
-    *.ko.zst) zstd -qdc "$MODDIR/$rel" >"$ROOT/lib/modules/${name%.zst}"; name=${name%.zst} ;;
-    *.ko.gz) gzip -dc "$MODDIR/$rel" >"$ROOT/lib/modules/${name%.gz}"; name=${name%.gz} ;;
-    *) cp "$MODDIR/$rel" "$ROOT/lib/modules/$name" ;;
-  esac
-  echo "$name" >>"$ROOT/etc/modules.order"
-done
+# One list per set: the base modules (always loaded) and the agent's (snapfleet.agent=1); a module both
+# need is loaded with the first set.
+add_modules() {
+  local root=$1 list=$2 m line rel name
+  shift 2
+  order=()
+  for m in "$@"; do
+    line=$(dep_line "$m")
+    if [[ -z "$line" ]]; then
+      # Built into this kernel (=y): nothing to load.
+      grep -qE "/$m\.ko" "$MODDIR/modules.builtin" 2>/dev/null || die "module $m not found for $KVER"
+      continue
+    fi
+    visit "${line%%:*}"
+  done
+  : >"$root/etc/$list"
+  for rel in "${order[@]}"; do
+    name=$(basename "$rel")
+    case "$name" in # busybox insmod cannot read compressed modules
+      *.ko.xz) xz -dc "$MODDIR/$rel" >"$root/lib/modules/${name%.xz}"; name=${name%.xz} ;;
+      *.ko.zst) zstd -qdc "$MODDIR/$rel" >"$root/lib/modules/${name%.zst}"; name=${name%.zst} ;;
+      *.ko.gz) gzip -dc "$MODDIR/$rel" >"$root/lib/modules/${name%.gz}"; name=${name%.gz} ;;
+      *) cp "$MODDIR/$rel" "$root/lib/modules/$name" ;;
+    esac
+    echo "$name" >>"$root/etc/$list"
+  done
+}
+add_modules "$ROOT" modules.order "${MODULES_WANTED[@]}"
+add_modules "$AGENT_ROOT" modules.agent "${MODULES_AGENT[@]}"
+
+# The guest agent: Debian's qemu-ga with the shared libraries it links (ldd), at their own paths.
+if [[ -n "$QEMU_GA" ]]; then
+  install -D -m 0755 "$QEMU_GA" "$AGENT_ROOT/usr/sbin/qemu-ga"
+  install -D -m 0755 "$KIT_DIR/fsfreeze-hook" "$AGENT_ROOT/etc/qemu/fsfreeze-hook"
+  for lib in $(ldd "$QEMU_GA" | grep -oE '/[^ ]+\.so[^ ]*'); do
+    install -D -m 0755 "$(readlink -f "$lib")" "$AGENT_ROOT$lib"
+  done
+fi
 
 cp "$BUSYBOX" "$ROOT/bin/busybox"
 install -m 0755 "$KIT_DIR/init" "$ROOT/init"
 gcc -static -O2 -Wall -Wextra -s -o "$ROOT/bin/snapfleet-guest" "$KIT_DIR/snapfleet-guest.c"
 
 (cd "$ROOT" && find . -print0 | LC_ALL=C sort -z | cpio --null -o -H newc --quiet) | gzip -6 >"$WORK/initrd.gz"
+(cd "$AGENT_ROOT" && find . -print0 | LC_ALL=C sort -z | cpio --null -o -H newc --quiet) | gzip -6 >"$WORK/agent.cpio.gz"
+cat "$WORK/initrd.gz" "$WORK/agent.cpio.gz" >"$WORK/initrd-agent.gz"
 
 # Kernel: boot the uncompressed ELF through PVH when possible — under TCG the bzImage's own XZ
 # decompression costs ~6 s of every boot (11.9 s → 5.4 s to READY measured here). Fall back to the
@@ -172,7 +211,7 @@ else
 fi
 
 mkdir -p "$WORK/out"
-mv "$WORK/kernel" "$WORK/initrd.gz" "$WORK/out/"
+mv "$WORK/kernel" "$WORK/initrd.gz" "$WORK/initrd-agent.gz" "$WORK/out/"
 mv -T "$WORK/out" "$OUT" # atomic publish: a reader sees the whole kit or none
 # Each kit holds a ~66 MiB kernel: drop kits of other keys built more than a day ago (a day leaves
 # any test run still using one — restores need the same kernel file — time to finish).

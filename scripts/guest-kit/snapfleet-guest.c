@@ -12,6 +12,10 @@
  *   (a broken snapshot), a torn page, or a page moved elsewhere fails and is counted as corrupt.
  *   The count is cumulative since boot: once corrupt, every later RAM line says so.
  *
+ * Resident RAM (snapfleet.fill_mib=N): N MiB written once at boot (one distinct word per 4 KiB page, the
+ *   rest zeroed by the guest kernel) and never touched again, so it stays resident in QEMU — what a
+ *   long-running production guest's page cache and heaps look like to a snapshot. No checks.
+ *
  * Disk (snapfleet.disk=1): a record {DISK_MAGIC, n, checksum} in the first 4 KiB of the disk, written
  *   with O_DIRECT (no guest page cache, so a read sees the device). Each step reads the record, checks
  *   that it equals the last n this program wrote (held in RAM), then writes n+1. The pwrite is
@@ -42,6 +46,7 @@
 
 struct config {
   unsigned dirty_mib;
+  unsigned fill_mib;
   int disk;
   char disk_dev[64];
   unsigned disk_ms;
@@ -98,6 +103,7 @@ static void parse_cmdline(void) {
     if (!val) continue;
     *val++ = 0;
     if (!strcmp(key, "dirty_mib")) cfg.dirty_mib = (unsigned)strtoul(val, NULL, 10);
+    else if (!strcmp(key, "fill_mib")) cfg.fill_mib = (unsigned)strtoul(val, NULL, 10);
     else if (!strcmp(key, "disk")) cfg.disk = atoi(val) != 0;
     else if (!strcmp(key, "disk_dev")) snprintf(cfg.disk_dev, sizeof cfg.disk_dev, "%s", val);
     else if (!strcmp(key, "disk_ms")) cfg.disk_ms = (unsigned)strtoul(val, NULL, 10);
@@ -154,6 +160,20 @@ static int ram_init(struct ram *r) {
   r->gen = 2;
   r->cursor = 0;
   r->last_report_ms = now_ms();
+  return 0;
+}
+
+/* Resident RAM: fill_mib MiB written once (see the header); returns -1 when it cannot be allocated. */
+static int fill_once(void) {
+  if (!cfg.fill_mib) return 0;
+  size_t len = (size_t)cfg.fill_mib << 20;
+  uint64_t *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+  if (m == MAP_FAILED) {
+    say("ERROR mmap fill %u MiB: %s", cfg.fill_mib, strerror(errno));
+    return -1;
+  }
+  for (uint64_t i = 0; i < len / PAGE_SIZE; i++) m[i * PAGE_WORDS] = mix(i) | 1;
+  say("FILLED mib=%u", cfg.fill_mib);
   return 0;
 }
 
@@ -302,7 +322,7 @@ int main(void) {
   struct ram ram;
   struct disk disk;
   parse_cmdline();
-  if (ram_init(&ram) != 0 || disk_init(&disk) != 0) {
+  if (fill_once() != 0 || ram_init(&ram) != 0 || disk_init(&disk) != 0) {
     say("FAILED");
     for (;;) pause(); /* keep PID 1 alive: the test reads FAILED instead of a kernel panic */
   }

@@ -32,17 +32,31 @@ const BUILD_SCRIPT = path.resolve(import.meta.dirname, "../../scripts/guest-kit/
 export interface GuestKit {
   kernel: string;
   initrd: string;
+  /** initrd plus the guest agent's archive (qemu-ga, virtio_console, ext4): for runAgent. */
+  initrdAgent: string;
 }
 
 export interface GuestKitOptions extends VmOptions {
   /** RAM dirtier/checker buffer in MiB (default 32; 0 = off). Must fit in memoryMiB with ~100 MiB to spare. */
   dirtyMiB?: number;
+  /** RAM written once at boot and then left alone, in MiB (default 0): a resident, idle guest. */
+  fillMiB?: number;
   /** Counter on /dev/vda (the first disk), checked against RAM (default true). */
   diskCounter?: boolean;
   /** One disk check+write every diskIntervalMs (default 50). */
   diskIntervalMs?: number;
   /** Wait for the READY line before resolving (default true; boot ≈ 5 s under TCG). */
   waitForReady?: boolean;
+  /**
+   * A guest agent channel: virtio-serial port org.qemu.guest_agent.0 on chardev "qga0", a unix socket
+   * QEMU listens on at this path. Alone, nothing in the guest reads it (an agent that never answers).
+   */
+  agentSocket?: string;
+  /**
+   * Run qemu-ga in the guest on that channel (needs agentSocket and a second disk: the agent freezes an
+   * ext2 filesystem the guest makes on /dev/vdb, mounted at /data). The AGENT line precedes READY.
+   */
+  runAgent?: boolean;
 }
 
 /** Kernel command-line defaults; memory default leaves room for the kernel (~60 MiB) plus the buffer. */
@@ -59,8 +73,9 @@ export function ensureGuestKit(): Promise<GuestKit> {
       const { stdout } = await execFileAsync("bash", [BUILD_SCRIPT], { maxBuffer: 1 << 20 });
       const kernel = /^kernel=(.+)$/m.exec(stdout)?.[1];
       const initrd = /^initrd=(.+)$/m.exec(stdout)?.[1];
-      if (!kernel || !initrd) throw new Error(`unexpected build.sh output: ${stdout}`);
-      return { kernel, initrd };
+      const initrdAgent = /^initrd_agent=(.+)$/m.exec(stdout)?.[1];
+      if (!kernel || !initrd || !initrdAgent) throw new Error(`unexpected build.sh output: ${stdout}`);
+      return { kernel, initrd, initrdAgent };
     } catch (err) {
       kitPromise = undefined; // let a later call retry (e.g. after installing a missing package)
       const e = err as Error & { stderr?: string };
@@ -72,24 +87,33 @@ export function ensureGuestKit(): Promise<GuestKit> {
 
 /** The exact VmOptions of a guest-kit VM: use them unchanged (plus incoming/diskPaths) for a restore. */
 export async function guestKitVmOptions(opts: GuestKitOptions = {}): Promise<VmOptions> {
-  const { dirtyMiB, diskCounter, diskIntervalMs, waitForReady: _ignored, ...vmOptions } = opts;
+  const { dirtyMiB, fillMiB, diskCounter, diskIntervalMs, agentSocket, runAgent, waitForReady: _ignored, ...vmOptions } = opts;
   const kit = await ensureGuestKit();
   const append = [
     "console=ttyS0",
     "quiet", // kernel messages would interleave with the checkers' lines
     "panic=-1",
     `snapfleet.dirty_mib=${dirtyMiB ?? DEFAULT_DIRTY_MIB}`,
+    ...(fillMiB ? [`snapfleet.fill_mib=${fillMiB}`] : []),
     `snapfleet.disk=${diskCounter === false ? 0 : 1}`,
     `snapfleet.disk_ms=${diskIntervalMs ?? 50}`,
+    ...(runAgent ? ["snapfleet.agent=1"] : []),
   ].join(" ");
+  const agentArgs = agentSocket
+    ? [
+        "-device", "virtio-serial-pci,id=vser0",
+        "-chardev", `socket,id=qga0,path=${agentSocket.replaceAll(",", ",,")},server=on,wait=off`,
+        "-device", "virtserialport,chardev=qga0,name=org.qemu.guest_agent.0",
+      ]
+    : [];
   return {
     ...vmOptions,
     memoryMiB: vmOptions.memoryMiB ?? DEFAULT_MEMORY_MIB,
     kernel: kit.kernel,
-    initrd: kit.initrd,
+    initrd: runAgent ? kit.initrdAgent : kit.initrd,
     append,
     // A guest panic (panic=-1 reboots) ends QEMU instead of rebooting into a fresh, innocent-looking run.
-    extraArgs: ["-no-reboot", ...(vmOptions.extraArgs ?? [])],
+    extraArgs: ["-no-reboot", ...agentArgs, ...(vmOptions.extraArgs ?? [])],
   };
 }
 
@@ -97,7 +121,8 @@ export async function startGuestKitVm(opts: GuestKitOptions = {}): Promise<TestV
   const vm = await startVm(await guestKitVmOptions(opts));
   if (opts.waitForReady !== false && !opts.incoming) {
     try {
-      const m = await vm.waitForSerial(/^(READY .*|FAILED)\n/m, READY_TIMEOUT_MS);
+      // Under TCG the guest writes its fill at roughly 0.2–1 GiB/s: allow for it on top of the boot.
+      const m = await vm.waitForSerial(/^(READY .*|FAILED)\n/m, READY_TIMEOUT_MS + ((opts.fillMiB ?? 0) / 1024) * 30_000);
       if (m[1] === "FAILED") throw new Error(`${vm.name}: guest kit set-up failed\n${vm.serialOutput().slice(-2000)}`);
     } catch (err) {
       await vm.dispose();

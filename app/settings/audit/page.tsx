@@ -25,7 +25,7 @@ export default async function AuditPage({ searchParams }: { searchParams: Promis
         <input className={input} name="action" placeholder="action (e.g. snapshot.)" defaultValue={raw.action} aria-label="action" />
         <select className={input} name="targetType" defaultValue={raw.targetType ?? ""} aria-label="object type">
           <option value="">any object</option>
-          {["host", "vm", "snapshot", "schedule", "user", "token"].map((t) => (
+          {["host", "vm", "snapshot", "schedule", "user", "token", "webhook"].map((t) => (
             <option key={t}>{t}</option>
           ))}
         </select>

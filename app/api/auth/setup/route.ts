@@ -5,13 +5,13 @@
 import { recordAudit } from "@/lib/auth/audit";
 import { clientIpOf, sessionCookie } from "@/lib/auth/request";
 import { completeSetup, setupTokenValid } from "@/lib/auth/store";
-import { errorResponse, json, parseBody, route } from "@/lib/http/respond";
-import { setupSchema } from "@/lib/validations/auth";
+import { errorResponse, json, parseBody, parseQuery, route } from "@/lib/http/respond";
+import { setupQuerySchema, setupSchema } from "@/lib/validations/auth";
 
 export const dynamic = "force-dynamic";
 
 export const GET = route(async (req: Request) => {
-  const token = new URL(req.url).searchParams.get("token") ?? "";
+  const { token } = parseQuery(req, setupQuerySchema);
   return json({ valid: await setupTokenValid(token) });
 });
 

@@ -4,22 +4,17 @@
 // the operator was shown: when it differs from the current one, nothing is acknowledged and the answer
 // is 409 { error, details: { vm } }. Returns the VM as VmJson (also published as vm.updated). A VM that
 // cannot be reached is not re-checked: the findings last recorded are the ones acknowledged.
-import { z } from "zod";
 import { idParam } from "@/lib/fleet/params";
 import { json, parseBody, route } from "@/lib/http/respond";
 import { logger } from "@/lib/logger";
 import { acknowledgeDiskDrift, checkDiskDrift } from "@/lib/snapshots/disk-drift";
+import { diskDriftAcknowledgeSchema } from "@/lib/validations/snapshot";
 
 export const dynamic = "force-dynamic";
 
-const acknowledgeSchema = z.object({
-  /** The findings the operator reviewed, exactly as shown. */
-  findings: z.array(z.string()).optional(),
-});
-
 export const POST = route(async (req: Request, { params }: { params: Promise<{ id: string }> }) => {
   const id = await idParam(params, "VM");
-  const input = await parseBody(req, acknowledgeSchema);
+  const input = await parseBody(req, diskDriftAcknowledgeSchema);
   await checkDiskDrift(id).catch((err: unknown) =>
     logger.child({ component: "disk-drift", vm: id }).warn({ err }, "re-checking the VM's disks before an acknowledgement failed; the last verdict stays"),
   );

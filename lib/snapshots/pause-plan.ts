@@ -79,8 +79,12 @@ export interface PausePlan {
 export const PAUSE_MODEL = {
   /** Pipelined QMP, the internal disk snapshots, connect, device state: independent of RAM size. */
   fixedMs: 8,
-  /** Page-table walks over RAM mapped by 2 MiB pages (first snapshot, or after a collapse): 1 GiB paused 13–18 ms in all. */
-  hugeMappedMsPerGiB: 6,
+  /**
+   * QEMU's RAM walk inside the pause (ram_write_tracking_prepare reads every 4 KiB page) over resident guest
+   * RAM mapped by 2 MiB pages (first snapshot, or after a collapse): 1 / 4 / 8 GiB guests with 85 % of RAM
+   * written paused 13 / 29 / 46 ms (medians, QEMU 7.2 and 10.0; `npm run bench -- pause --sizes=1,4,8`).
+   */
+  hugeMappedMsPerGiB: 5,
   /** The same walks over RAM mapped by 4 KiB pages (later snapshots without collapse): +15–20 ms/GiB at load 1–3, +60–80 at load 5–8. */
   smallMappedMsPerGiB: 40,
   /** hugetlb, first snapshot: never-touched huge pages are allocated and zeroed inside the pause (worst case: none touched yet). */

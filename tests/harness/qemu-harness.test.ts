@@ -259,7 +259,9 @@ process.stdin.on("data", () => process.exit(0)); // "exit" scenario: leave witho
   });
 
   it("kills QEMU even when the test process is SIGKILLed (PR_SET_PDEATHSIG via setpriv)", async () => {
-    const { dir } = await orphanScenario("SIGKILL");
-    await rm(dir, { recursive: true, force: true }); // nobody could remove it: the process died hard
+    const { pid, dir } = await orphanScenario("SIGKILL");
+    expect(isAlive(pid)).toBe(false);
+    expect(existsSync(dir)).toBe(true); // nobody could remove it: the process died hard
+    await rm(dir, { recursive: true, force: true });
   });
 });

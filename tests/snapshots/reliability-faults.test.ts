@@ -77,8 +77,8 @@ async function queuedJob(vmId: string, mode: "live" | "ram_only" = "live"): Prom
   return row.id;
 }
 
-async function runState(socket: string): Promise<string> {
-  const q = await connectQmp({ kind: "unix", path: socket });
+async function runState(socket: string, commandTimeoutMs?: number): Promise<string> {
+  const q = await connectQmp({ kind: "unix", path: socket }, { commandTimeoutMs });
   try {
     return (await q.queryStatus()).status;
   } finally {
@@ -133,7 +133,9 @@ describe("faults", () => {
       expect(b?.status).toBe("completed");
       // The guest runs (QEMU ≥ 9: the run resumed it through a new session), and nothing marks it.
       await closeAllVmSessions();
-      expect(await runState(vms.cut!.vm.qmpSocket)).toBe("running");
+      // QEMU's monitor serves one client and accepts the next once it has seen the last one close, which
+      // on a loaded machine can take a while after the cut: ask until it answers.
+      expect(await until(() => runState(vms.cut!.vm.qmpSocket, 5_000).catch(() => undefined), "the cut VM's monitor answers", 60_000)).toBe("running");
       const vm = await db().vm.findUniqueOrThrow({ where: { id: vms.cut!.id } });
       expect(vm.frozen).toBeNull();
       expect(vm.pausedBySnapfleet).toBeNull();

@@ -1,5 +1,5 @@
 // `npm run bench` runs every part in order; `npm run bench -- <part> [<part>…] [--flag=value…]` runs
-// only those. Each part is bounded, prints its table, writes bench/results/<part>-*.json (with the
+// only those. Each part is bounded, prints its table, writes bench/results/<part>-latest.json (with the
 // machine, QEMU version and host load) and refreshes its section of docs/performance.md. Benchmarks are
 // not tests: nothing here runs under `npm test`.
 // Flags (for quick looks; the defaults are what docs/performance.md reports):
@@ -8,7 +8,7 @@
 //   pause-T-*.json instead of the main result)   --snapshots=N (latency, default 100)
 // To add a part: write bench/<name>.ts or bench/parts/<name>.ts exporting a run, and list it in PARTS.
 // Parts returning a BenchResult (scheduler-lateness) get the generic treatment below: console.table of
-// their rows and bench/results/<name>-<timestamp>.json = { name, startedAt, seconds, machine, loadAfter,
+// their rows and bench/results/<name>-latest.json = { name, startedAt, seconds, machine, loadAfter,
 // rows, details }.
 import { mkdirSync, writeFileSync } from "node:fs";
 import os from "node:os";
@@ -48,7 +48,7 @@ function simplePart(name: string, load: () => Promise<{ run(): Promise<BenchResu
     const result = await (await load()).run();
     console.table(result.rows);
     mkdirSync(RESULTS_DIR, { recursive: true });
-    const file = path.join(RESULTS_DIR, `${name}-${new Date(started).toISOString().replace(/[:.]/g, "-")}.json`);
+    const file = path.join(RESULTS_DIR, `${name}-latest.json`);
     const record = { name, startedAt: new Date(started).toISOString(), seconds: (Date.now() - started) / 1000, machine: before, loadAfter: os.loadavg(), ...result };
     writeFileSync(file, `${JSON.stringify(record, null, 2)}\n`);
     ctx.log(`wrote ${path.relative(process.cwd(), file)}`);

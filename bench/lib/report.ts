@@ -1,5 +1,5 @@
 // Output of benchmark parts: aligned tables on the console (also valid Markdown), result files under
-// bench/results/ (<part>-<timestamp>.json plus <part>-latest.json, which docs rendering reads), and
+// bench/results/ (<part>-latest.json only, which docs rendering reads: older runs are in git history), and
 // the generated sections of docs/performance.md between `<!-- bench:<name> -->` and
 // `<!-- /bench:<name> -->` markers (text outside the markers is never touched).
 import { mkdirSync, readFileSync, writeFileSync, existsSync } from "node:fs";
@@ -50,10 +50,7 @@ export function writeResult<T>(part: string, startedAt: Date, loadAtStart: LoadS
     loadAtEnd: loadSample(),
     data,
   };
-  const stamp = startedAt.toISOString().replace(/[:.]/g, "-");
-  const body = `${JSON.stringify(result, null, 2)}\n`;
-  writeFileSync(path.join(RESULTS_DIR, `${part}-${stamp}.json`), body);
-  writeFileSync(path.join(RESULTS_DIR, `${part}-latest.json`), body);
+  writeFileSync(path.join(RESULTS_DIR, `${part}-latest.json`), `${JSON.stringify(result, null, 2)}\n`);
   return result;
 }
 

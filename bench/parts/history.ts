@@ -10,13 +10,11 @@
 //   lib     listSnapshots() in this process on the same database: the query without HTTP, JSON or auth.
 // Goal (issue #16): p95 ≤ 50 ms for the default view and each filter. --rows=N and --samples=N for
 // quick looks; the defaults are what docs/performance.md reports. Writes bench/results/history-latest.json.
-import { mkdirSync, writeFileSync } from "node:fs";
-import path from "node:path";
 import pg from "pg";
 import { encodeHistoryCursor } from "../../lib/snapshots/history-query";
 import { seedSnapshotHistory, type HistorySeed } from "../../tests/support/snapshot-history";
-import { describeMachine, loadSample, machineInfo, type LoadSample } from "../lib/machine";
-import { fmt, provenance, RESULTS_DIR, table, updateDocsSection, type ResultFile } from "../lib/report";
+import { describeMachine, loadSample, type LoadSample } from "../lib/machine";
+import { fmt, provenance, table, updateDocsSection, writeResult, type ResultFile } from "../lib/report";
 import { startSnapfleet, type SnapfleetServer } from "../lib/snapfleet";
 import { summarize, type Summary } from "../lib/stats";
 import type { BenchContext } from "../run";
@@ -186,24 +184,9 @@ export async function runHistoryPart(ctx: BenchContext): Promise<void> {
   } finally {
     await server.stop();
   }
-  const finishedAt = new Date();
-  const result: ResultFile<HistoryData> = {
-    part: "history",
-    command: `npm run bench -- ${process.argv.slice(2).filter((a) => a !== "--").join(" ") || "history"}`,
-    startedAt: startedAt.toISOString(),
-    finishedAt: finishedAt.toISOString(),
-    durationS: Math.round((finishedAt.getTime() - startedAt.getTime()) / 100) / 10,
-    machine: machineInfo(),
-    loadAtStart,
-    loadAtEnd: loadSample(),
-    data,
-  };
-  // Only the latest result is kept for this part (no timestamped copies).
-  mkdirSync(RESULTS_DIR, { recursive: true });
-  const file = path.join(RESULTS_DIR, "history-latest.json");
-  writeFileSync(file, `${JSON.stringify(result, null, 2)}\n`);
+  const result = writeResult<HistoryData>("history", startedAt, loadAtStart, data);
   const text = renderHistory(result);
   console.log(`\n${describeMachine(result.machine)}\n\n${text}\n`);
   updateDocsSection("history", text);
-  ctx.log(`wrote ${path.relative(process.cwd(), file)} and the history section of docs/performance.md`);
+  ctx.log("wrote bench/results/history-latest.json and the history section of docs/performance.md");
 }

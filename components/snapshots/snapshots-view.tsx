@@ -26,8 +26,8 @@ import { DataTable } from "@/components/ui/data-table";
 import { useCan } from "@/components/auth/identity-provider";
 import { RestoreDialog } from "@/components/restore/restore-dialog";
 import { SnapshotRestoreActions } from "@/components/restore/snapshot-restore-actions";
+import { SNAPSHOT_STATUSES } from "@/lib/validations/snapshot";
 
-const STATUSES: SnapshotStatusJson[] = ["queued", "preflight", "setup", "active", "completed", "failed", "cancelled"];
 const PAGE = 50;
 
 export interface SnapshotFilters {
@@ -154,7 +154,7 @@ export function SnapshotsView({ initial, initialFilters, options }: { initial: S
         <fieldset className="min-w-0">
           <legend className="mb-1 text-xs font-medium text-slate-600 dark:text-slate-400">Status</legend>
           <div className="flex flex-wrap gap-1">
-            {STATUSES.map((st) => (
+            {SNAPSHOT_STATUSES.map((st) => (
               <button
                 key={st}
                 type="button"

@@ -18,6 +18,7 @@ import { logger } from "../logger";
 import { FLEET_TOPIC } from "../realtime/messages";
 import { publish } from "../realtime/publish";
 import { hostCreateSchema, type HostCreateInput, type HostUpdateInput } from "../validations/host";
+import { RUNNING_SNAPSHOT_STATUSES } from "../validations/snapshot";
 import { discoverHost, type DiscoveryResult } from "./discovery";
 import { fieldErrors, HostKeyMismatchError, HostValidationError } from "./errors";
 import { hostPathProblems } from "./host-paths";
@@ -31,7 +32,6 @@ const log = logger.child({ component: "hosts" });
 
 /** How long a save waits for the first discovery before answering (discovery then goes on). */
 const DISCOVERY_WAIT_MS = 10_000;
-const ACTIVE_SNAPSHOT = ["queued", "preflight", "setup", "active"] as const;
 
 export interface SavedHost {
   host: HostJson;
@@ -327,7 +327,7 @@ export async function updateHost(id: string, patch: HostUpdateInput): Promise<Sa
 
 export async function deleteHost(id: string): Promise<void> {
   const host = await loadHost(id);
-  const active = await db().snapshot.count({ where: { hostId: id, status: { in: [...ACTIVE_SNAPSHOT] } } });
+  const active = await db().snapshot.count({ where: { hostId: id, status: { in: [...RUNNING_SNAPSHOT_STATUSES] } } });
   if (active) {
     throw new ConflictError(`host ${host.name} has ${active} snapshot(s) in progress; wait for them to finish before removing it`, {
       activeSnapshots: active,

@@ -9,12 +9,12 @@
 //  - The private key is read from the dashboard's filesystem at connect time and never logged.
 //  - A dropped connection leaves the cache at once; the next user reconnects (discovery does so every
 //    interval), so a host that comes back is picked up without a restart.
-import { createHash } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import ssh2, { type Client, type ClientChannel, type SFTPWrapper } from "ssh2";
 import type { Host } from "../db/generated/client";
 import { InvalidInputError } from "../errors";
 import { logger } from "../logger";
+import { sshFingerprint } from "../qmp";
 import { HostKeyMismatchError, HostUnreachableError, HostValidationError } from "./errors";
 
 // ssh2 is CommonJS: its named exports are not all visible to Node's ESM loader (tsx runs server.ts as
@@ -41,11 +41,6 @@ export function sshTargetOfHost(h: Host): SshTarget & { hostId: string; hostKeyS
 
 const CONNECT_TIMEOUT_MS = 10_000;
 const log = logger.child({ component: "ssh" });
-
-/** OpenSSH's fingerprint form of a raw public key blob: `SHA256:` + unpadded base64 of its SHA-256. */
-export function sshFingerprint(keyBlob: Buffer): string {
-  return `SHA256:${createHash("sha256").update(keyBlob).digest("base64").replace(/=+$/, "")}`;
-}
 
 /** Reads and parses the private key, saying which of the two went wrong. */
 export async function loadPrivateKey(privateKeyPath: string): Promise<Buffer> {

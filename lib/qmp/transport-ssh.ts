@@ -19,10 +19,10 @@ function normalizeFingerprint(fp: string): Buffer {
   return Buffer.from(b64, "base64");
 }
 
-/** OpenSSH-style fingerprint of a raw host key blob: "SHA256:<base64 without padding>". */
 /** The error code a QMP session over SSH ends with when the SSH connection (not QEMU's monitor) went away. */
 export const SSH_CONNECTION_LOST = "ESSHLOST";
 
+/** OpenSSH's fingerprint form of a raw public key blob: `SHA256:` + unpadded base64 of its SHA-256 (the one definition; lib/fleet/ssh.ts uses it too). */
 export function sshFingerprint(hostKey: Buffer): string {
   return `SHA256:${createHash("sha256").update(hostKey).digest("base64").replace(/=+$/, "")}`;
 }

@@ -19,7 +19,7 @@ import { FLEET_TOPIC, restoreTopic, vmTopic } from "../realtime/messages";
 import { publish } from "../realtime/publish";
 import { lockKey } from "../snapshots/locks";
 import { emitWebhookEvent } from "../webhooks/emit";
-import { RUNNING_STATUSES } from "../snapshots/state-machine";
+import { RUNNING_SNAPSHOT_STATUSES } from "../validations/snapshot";
 import { planRollback, planVerify } from "./plan";
 import { RESTORE_UPDATED_EVENT, restoreIsRunning, type RestoreJson, type RestoreStatusName } from "./restore-json";
 
@@ -95,7 +95,7 @@ export async function createRestoreJob(kind: "rollback" | "verify", snapshotId: 
     const running = await tx.restore.findFirst({ where: { vmId: vm.id, status: { in: ["queued", "setup", "active"] } }, select: { id: true, kind: true, status: true } });
     if (running) throw new RestoreInProgressError(running.id, running.kind, running.status, vm.name);
     if (kind === "rollback") {
-      const busy = await tx.snapshot.findFirst({ where: { vmId: vm.id, status: { in: [...RUNNING_STATUSES] } }, select: { id: true, status: true } });
+      const busy = await tx.snapshot.findFirst({ where: { vmId: vm.id, status: { in: [...RUNNING_SNAPSHOT_STATUSES] } }, select: { id: true, status: true } });
       if (busy) throw new ConflictError(`VM ${vm.name} has a snapshot in progress (${busy.status}): roll back once it is done`, { snapshotId: busy.id });
     }
     const now = new Date();

@@ -18,6 +18,7 @@
 //   - periods are wall-clock periods in the schedule's time zone (a 25-hour day is one day; weeks are
 //     ISO weeks starting Monday), except hours: the hour that repeats at fall-back is two distinct
 //     hours, since two snapshots an hour apart are not the same hour of history.
+import { RUNNING_SNAPSHOT_STATUSES } from "../validations/snapshot";
 
 export interface RetentionPolicy {
   keepLast?: number;
@@ -68,7 +69,7 @@ const PERIODIC: ReadonlyArray<{ rule: Exclude<RetentionRule, "keep-last">; key: 
   { rule: "yearly", key: "keepYearly" },
 ];
 
-const IN_PROGRESS = new Set(["queued", "preflight", "setup", "active"]);
+const IN_PROGRESS: ReadonlySet<string> = new Set(RUNNING_SNAPSHOT_STATUSES);
 
 export function hasRules(policy: RetentionPolicy): boolean {
   return (

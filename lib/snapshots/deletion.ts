@@ -30,7 +30,7 @@ import { lockKey, tryAdvisoryLock } from "./locks";
 import { removeArtifact } from "./remove-artifacts";
 import { snapshotInclude, toSnapshotJson } from "./serialize";
 import type { SnapshotJson } from "./snapshot-json";
-import { RUNNING_STATUSES } from "./state-machine";
+import { RUNNING_SNAPSHOT_STATUSES } from "../validations/snapshot";
 import { sinkStatusPathOf } from "./vmstate-sink";
 
 /** Removal order: disk state first (internal snapshots, legacy layers), then files, then directories deepest first. */
@@ -75,7 +75,7 @@ export async function deleteSnapshot(id: string, opts: DeleteOptions = {}): Prom
   const row = await db().snapshot.findUnique({ where: { id }, include: { vm: { include: { host: true } } } });
   if (!row) throw new NotFoundError(`no snapshot with id ${id}`);
   if (row.deletedAt) return toSnapshotJson((await db().snapshot.findUniqueOrThrow({ where: { id }, include: snapshotInclude })));
-  if (RUNNING_STATUSES.includes(row.status)) {
+  if (RUNNING_SNAPSHOT_STATUSES.includes(row.status)) {
     throw new ConflictError(`the snapshot is ${row.status}: cancel it first, or wait for it to finish`, { snapshotId: id, status: row.status });
   }
   // The VM's monitor is this process's for the whole deletion (its owner elsewhere hands it over when idle).
@@ -89,7 +89,7 @@ export async function deleteSnapshot(id: string, opts: DeleteOptions = {}): Prom
     throw new ConflictError(`another snapshot of VM ${row.vm.name} is being deleted: retry in a moment`, { vmId: row.vmId });
   }
   try {
-    const busy = await db().snapshot.findFirst({ where: { vmId: row.vmId, status: { in: [...RUNNING_STATUSES] } }, select: { id: true, status: true } });
+    const busy = await db().snapshot.findFirst({ where: { vmId: row.vmId, status: { in: [...RUNNING_SNAPSHOT_STATUSES] } }, select: { id: true, status: true } });
     if (busy) {
       throw new ConflictError(`VM ${row.vm.name} has a snapshot in progress (${busy.status}): delete this one once it is done`, { snapshotId: busy.id });
     }

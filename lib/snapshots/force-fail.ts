@@ -17,12 +17,12 @@ import { runningJobAborts, transitionSnapshot } from "./jobs";
 import { lockKey, tryAdvisoryLock } from "./locks";
 import { undoDeadRun } from "./recovery";
 import type { SnapshotJson } from "./snapshot-json";
-import { RUNNING_STATUSES } from "./state-machine";
+import { RUNNING_SNAPSHOT_STATUSES } from "../validations/snapshot";
 
 export async function forceFailSnapshot(id: string, opts: { by?: string; log?: Logger } = {}): Promise<SnapshotJson> {
   const row = await db().snapshot.findUnique({ where: { id }, select: { status: true, startedAt: true } });
   if (!row) throw new NotFoundError(`no snapshot with id ${id}`);
-  if (!RUNNING_STATUSES.includes(row.status)) throw new ConflictError(`the snapshot is already ${row.status}: nothing to force`, { status: row.status });
+  if (!RUNNING_SNAPSHOT_STATUSES.includes(row.status)) throw new ConflictError(`the snapshot is already ${row.status}: nothing to force`, { status: row.status });
   await db().snapshot.update({ where: { id }, data: { cancelRequested: true } });
   runningJobAborts.get(id)?.abort();
   const message =
@@ -48,7 +48,7 @@ export async function forceFailSnapshot(id: string, opts: { by?: string; log?: L
   } catch (err) {
     // It ended by itself between the read and the transition.
     const now = await db().snapshot.findUnique({ where: { id }, select: { status: true } });
-    if (now && !RUNNING_STATUSES.includes(now.status)) throw new ConflictError(`the snapshot ended meanwhile (${now.status})`, { status: now.status });
+    if (now && !RUNNING_SNAPSHOT_STATUSES.includes(now.status)) throw new ConflictError(`the snapshot ended meanwhile (${now.status})`, { status: now.status });
     throw err;
   }
 }

@@ -23,6 +23,7 @@ import { FLEET_EVENTS, type VmJson } from "../fleet/vm-json";
 import type { Logger } from "../logger";
 import type { QmpGreeting } from "../qmp/types";
 import { emitWebhookEvent } from "../webhooks/emit";
+import { IN_FLIGHT_STATUSES } from "./state-machine";
 
 interface StoredAttention {
   since: string;
@@ -116,7 +117,7 @@ export async function resumeGuestLeftPaused(vmId: string, log?: Logger): Promise
   if (!vm.pausedBySnapfleet) {
     throw new ConflictError(`Snapfleet did not leave VM ${vm.name} paused: resume it the way it was paused`, { vmId });
   }
-  const running = await db().snapshot.findFirst({ where: { vmId, status: { in: ["preflight", "setup", "active"] } }, select: { id: true, status: true } });
+  const running = await db().snapshot.findFirst({ where: { vmId, status: { in: [...IN_FLIGHT_STATUSES] } }, select: { id: true, status: true } });
   if (running) throw new ConflictError(`a snapshot of VM ${vm.name} is ${running.status}: it resumes the guest itself`, { snapshotId: running.id });
   const qmp = await getVmSession(vmId).catch((err: unknown) => {
     throw new ConflictError(`VM ${vm.name} cannot be reached to resume it: ${(err as Error).message}`, { vmId });

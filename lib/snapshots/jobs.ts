@@ -26,12 +26,12 @@ import { requireBoss, SNAPSHOT_RUN_QUEUE, type SnapshotRunJobData } from "../job
 import { publish } from "../realtime/publish";
 import { emitWebhookEvent } from "../webhooks/emit";
 import { FLEET_TOPIC, snapshotTopic, vmTopic } from "../realtime/messages";
-import { toDbMode, type SnapshotListQuery, type SnapshotModeName } from "../validations/snapshot";
+import { RUNNING_SNAPSHOT_STATUSES, toDbMode, type SnapshotListQuery, type SnapshotModeName } from "../validations/snapshot";
 import { historyPageIds } from "./history-query";
 import { lockKey } from "./locks";
 import { snapshotInclude, toSnapshotJson } from "./serialize";
 import { SNAPSHOT_UPDATED_EVENT, type SnapshotJson } from "./snapshot-json";
-import { assertTransition, RUNNING_STATUSES, type SnapshotStatusName } from "./state-machine";
+import { assertTransition, type SnapshotStatusName } from "./state-machine";
 
 /** 409 with the running job's id, so the UI can open it. */
 export class SnapshotInProgressError extends ConflictError {
@@ -95,7 +95,7 @@ export async function createSnapshotJob(input: CreateSnapshotJobInput): Promise<
       throw new ConflictError(`a snapshot of VM ${vm.name} is being deleted (its disk state is being removed): retry in a moment`, { vmId: vm.id });
     }
     const running = await tx.snapshot.findFirst({
-      where: { vmId: vm.id, status: { in: [...RUNNING_STATUSES] } },
+      where: { vmId: vm.id, status: { in: [...RUNNING_SNAPSHOT_STATUSES] } },
       orderBy: { createdAt: "asc" },
       select: { id: true, status: true },
     });
@@ -187,7 +187,7 @@ export async function requestSnapshotCancel(id: string): Promise<SnapshotJson> {
     const [row] = await tx.$queryRaw<Array<{ status: SnapshotStatusName }>>`
       SELECT status::text AS status FROM "Snapshot" WHERE id = ${id}::uuid FOR UPDATE`;
     if (!row) throw new NotFoundError(`no snapshot with id ${id}`);
-    if (!RUNNING_STATUSES.includes(row.status)) throw new ConflictError(`the snapshot is already ${row.status}: nothing to cancel`, { status: row.status });
+    if (!RUNNING_SNAPSHOT_STATUSES.includes(row.status)) throw new ConflictError(`the snapshot is already ${row.status}: nothing to cancel`, { status: row.status });
     const at = new Date();
     const data: Prisma.SnapshotUpdateInput =
       row.status === "queued"

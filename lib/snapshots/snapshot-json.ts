@@ -3,11 +3,11 @@
 // payload it receives. Client-safe: imports nothing from the server side. Dates are ISO strings, byte
 // counts numbers, modes kebab-case ("ram-only").
 import { z } from "zod";
-import { SNAPSHOT_MODES } from "../validations/snapshot";
+import { SNAPSHOT_MODES, SNAPSHOT_STATUSES } from "../validations/snapshot";
 
 export const SNAPSHOT_UPDATED_EVENT = "snapshot.updated";
 
-export const snapshotStatusSchema = z.enum(["queued", "preflight", "setup", "active", "completed", "failed", "cancelled"]);
+export const snapshotStatusSchema = z.enum(SNAPSHOT_STATUSES);
 
 export const snapshotFileJsonSchema = z.object({
   path: z.string(),

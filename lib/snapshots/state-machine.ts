@@ -8,8 +8,10 @@
 //                                                          has finished and the VM is back as it was)
 // Invariants: terminal states have no way out; a job never goes backwards.
 
-export const SNAPSHOT_STATUSES = ["queued", "preflight", "setup", "active", "completed", "failed", "cancelled"] as const;
-export type SnapshotStatusName = (typeof SNAPSHOT_STATUSES)[number];
+import type { SnapshotStatusName } from "../validations/snapshot";
+
+// The statuses themselves are listed once, in lib/validations/snapshot.ts (forms, queries and the wire use them too).
+export type { SnapshotStatusName };
 
 export const SNAPSHOT_TRANSITIONS: Readonly<Record<SnapshotStatusName, readonly SnapshotStatusName[]>> = {
   queued: ["preflight", "failed", "cancelled"],
@@ -21,8 +23,6 @@ export const SNAPSHOT_TRANSITIONS: Readonly<Record<SnapshotStatusName, readonly 
   cancelled: [],
 };
 
-/** Statuses in which a job holds its VM: a second request for that VM gets 409. */
-export const RUNNING_STATUSES: readonly SnapshotStatusName[] = ["queued", "preflight", "setup", "active"];
 /** Statuses in which a worker is (or was, if it died) talking to QEMU. */
 export const IN_FLIGHT_STATUSES: readonly SnapshotStatusName[] = ["preflight", "setup", "active"];
 export const TERMINAL_STATUSES: readonly SnapshotStatusName[] = ["completed", "failed", "cancelled"];

@@ -34,7 +34,11 @@ export const snapshotBulkCreateSchema = snapshotCreateSchema.extend({
 });
 export type SnapshotBulkCreateInput = z.infer<typeof snapshotBulkCreateSchema>;
 
-const statuses = ["queued", "preflight", "setup", "active", "completed", "failed", "cancelled"] as const;
+/** Every status of a snapshot job, in the order a job goes through them (transitions: lib/snapshots/state-machine.ts). */
+export const SNAPSHOT_STATUSES = ["queued", "preflight", "setup", "active", "completed", "failed", "cancelled"] as const;
+export type SnapshotStatusName = (typeof SNAPSHOT_STATUSES)[number];
+/** Statuses in which a job holds its VM: a second request for that VM gets 409, retention keeps it, a host with one cannot be removed. */
+export const RUNNING_SNAPSHOT_STATUSES: readonly SnapshotStatusName[] = ["queued", "preflight", "setup", "active"];
 const uuid = z.uuid({ error: "must be a UUID" });
 
 export const snapshotListQuerySchema = z
@@ -44,7 +48,7 @@ export const snapshotListQuerySchema = z
     status: z
       .string()
       .transform((s) => s.split(",").filter(Boolean))
-      .pipe(z.array(z.enum(statuses, { error: `status must be among ${statuses.join(", ")}` })))
+      .pipe(z.array(z.enum(SNAPSHOT_STATUSES, { error: `status must be among ${SNAPSHOT_STATUSES.join(", ")}` })))
       .optional(),
     from: z.iso.datetime({ offset: true, error: "from must be an ISO date-time" }).optional(),
     to: z.iso.datetime({ offset: true, error: "to must be an ISO date-time" }).optional(),

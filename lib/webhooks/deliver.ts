@@ -163,10 +163,18 @@ export async function requeueLostDeliveries(opts: { graceMs?: number; now?: Date
   });
   let requeued = 0;
   for (const { id } of waiting) {
-    const jobs = await boss.findJobs<WebhookDeliveryJobData>(WEBHOOK_DELIVERY_QUEUE, { data: { deliveryId: id } });
-    if (jobs.some((j) => ["created", "retry", "active"].includes(j.state))) continue;
-    await boss.send(WEBHOOK_DELIVERY_QUEUE, { deliveryId: id } satisfies WebhookDeliveryJobData);
-    requeued++;
+    // Row lock first, then the job: an attempt records its outcome (under this lock) before pg-boss marks
+    // its job completed, so a row still waiting here with no live job really lost it — read the other way
+    // round, an attempt finishing in between would be queued a second time.
+    const sent = await db().$transaction(async (tx) => {
+      const [row] = await tx.$queryRaw<Array<{ status: string }>>`SELECT status::text AS status FROM "WebhookDelivery" WHERE id = ${id}::uuid FOR UPDATE`;
+      if (!row || (row.status !== "pending" && row.status !== "retrying")) return false;
+      const jobs = await boss.findJobs<WebhookDeliveryJobData>(WEBHOOK_DELIVERY_QUEUE, { data: { deliveryId: id }, db: fromPrisma(tx) });
+      if (jobs.some((j) => ["created", "retry", "active"].includes(j.state))) return false;
+      await boss.send(WEBHOOK_DELIVERY_QUEUE, { deliveryId: id } satisfies WebhookDeliveryJobData, { db: fromPrisma(tx) });
+      return true;
+    });
+    if (sent) requeued++;
   }
   return requeued;
 }

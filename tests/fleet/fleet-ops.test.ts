@@ -29,7 +29,6 @@ import { useTestDatabase } from "../support/db";
 
 const database = useTestDatabase();
 const log = logger.child({ test: "fleet-ops" });
-log.level = "warn";
 
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;

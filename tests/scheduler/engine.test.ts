@@ -23,7 +23,6 @@ import { disposeAllVms, startVms, type TestVm } from "../support/qemu";
 
 const database = useTestDatabase();
 const log = logger.child({ test: "scheduler-engine" });
-log.level = "warn";
 
 let root: string;
 let vms: TestVm[];

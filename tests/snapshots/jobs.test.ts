@@ -34,7 +34,6 @@ import { seedLocalHost } from "../support/local-host";
 
 const database = useTestDatabase();
 const log = logger.child({ test: "snapshot-jobs" });
-log.level = "warn";
 
 let root: string;
 let vmA: TestVm;

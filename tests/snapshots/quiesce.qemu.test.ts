@@ -36,7 +36,6 @@ import { settledSnapshot } from "../support/snapshot-jobs";
 
 const database = useTestDatabase();
 const log = logger.child({ test: "quiesce" });
-log.level = "warn";
 
 const BOUND_MS = 2_000;
 let root: string;

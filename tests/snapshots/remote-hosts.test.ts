@@ -60,7 +60,6 @@ import { adoptDetachedQemu, killDetached } from "../restore/support";
 
 const database = useTestDatabase();
 const log = logger.child({ test: "remote-hosts" });
-log.level = "warn";
 
 // The restore must use these exact options again (same -m, kernel/initrd/append, devices).
 const GUEST: GuestKitOptions = { name: "sshgk", memoryMiB: 160, dirtyMiB: 16, diskCounter: true, diskIntervalMs: 20 };

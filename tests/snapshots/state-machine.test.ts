@@ -1,7 +1,7 @@
 // The snapshot state machine as exact sequences: every path a job can take, and the ones it cannot.
 import { describe, expect, it } from "vitest";
+import { SNAPSHOT_STATUSES } from "../../lib/validations/snapshot";
 import {
-  SNAPSHOT_STATUSES,
   SNAPSHOT_TRANSITIONS,
   assertTransition,
   canTransition,

@@ -3,7 +3,7 @@ import type { Metadata } from "next";
 import { notFound } from "next/navigation";
 import { VmView } from "@/components/fleet/vm-view";
 import { NotFoundError } from "@/lib/errors";
-import { idParam } from "@/lib/fleet/params";
+import { idParam } from "@/lib/http/params";
 import { getVmJson } from "@/lib/fleet/vms";
 import type { VmJson } from "@/lib/fleet/vm-json";
 

@@ -4,7 +4,7 @@
 // DELETE /api/hosts/{id} — remove the host with its VM rows and snapshot records (files stay on the
 // host); 409 while one of its snapshots is in progress.
 import { deleteHost, getHostJson, updateHost } from "@/lib/fleet/hosts";
-import { idParam } from "@/lib/fleet/params";
+import { idParam } from "@/lib/http/params";
 import { json, parseBody, route } from "@/lib/http/respond";
 import { hostUpdateSchema } from "@/lib/validations/host";
 

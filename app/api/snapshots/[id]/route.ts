@@ -6,16 +6,16 @@
 import { json, route } from "@/lib/http/respond";
 import { deleteSnapshot } from "@/lib/snapshots/deletion";
 import { getSnapshot } from "@/lib/snapshots/jobs";
-import { snapshotIdParam } from "@/lib/snapshots/params";
+import { idParam } from "@/lib/http/params";
 import { logger } from "@/lib/logger";
 
 export const dynamic = "force-dynamic";
 
 type Ctx = { params: Promise<{ id: string }> };
 
-export const GET = route(async (_req: Request, { params }: Ctx) => json(await getSnapshot(await snapshotIdParam(params))));
+export const GET = route(async (_req: Request, { params }: Ctx) => json(await getSnapshot(await idParam(params, "snapshot"))));
 
 export const DELETE = route(async (_req: Request, { params }: Ctx) => {
-  const snapshot = await deleteSnapshot(await snapshotIdParam(params), { log: logger.child({ component: "snapshots" }), reason: "deleted by the operator" });
+  const snapshot = await deleteSnapshot(await idParam(params, "snapshot"), { log: logger.child({ component: "snapshots" }), reason: "deleted by the operator" });
   return json({ snapshot });
 });

@@ -7,7 +7,7 @@ import { HostStorageView } from "@/components/hosts/host-storage-view";
 import { PageHeader } from "@/components/ui/page-header";
 import { NotFoundError } from "@/lib/errors";
 import { getHostStorage } from "@/lib/fleet/host-storage";
-import { idParam } from "@/lib/fleet/params";
+import { idParam } from "@/lib/http/params";
 
 export const metadata: Metadata = { title: "Host storage" };
 export const dynamic = "force-dynamic";

@@ -3,7 +3,7 @@
 // progress for the host is joined rather than duplicated.
 import { discoverHost } from "@/lib/fleet/discovery";
 import { loadHost } from "@/lib/fleet/hosts";
-import { idParam } from "@/lib/fleet/params";
+import { idParam } from "@/lib/http/params";
 import { json, route } from "@/lib/http/respond";
 
 export const dynamic = "force-dynamic";

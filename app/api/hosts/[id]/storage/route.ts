@@ -2,7 +2,7 @@
 // directory and the next 24 h of scheduled snapshots with a warning when they would not fit
 // (lib/fleet/host-storage.ts HostStorageJson). `?hours=1..168` changes the forecast's window.
 import { getHostStorage } from "@/lib/fleet/host-storage";
-import { idParam } from "@/lib/fleet/params";
+import { idParam } from "@/lib/http/params";
 import { json, parseQuery, route } from "@/lib/http/respond";
 import { hostStorageQuerySchema } from "@/lib/validations/host";
 

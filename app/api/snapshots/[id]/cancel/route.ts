@@ -3,10 +3,10 @@
 // 409 when the snapshot already ended.
 import { json, route } from "@/lib/http/respond";
 import { requestSnapshotCancel } from "@/lib/snapshots/jobs";
-import { snapshotIdParam } from "@/lib/snapshots/params";
+import { idParam } from "@/lib/http/params";
 
 export const dynamic = "force-dynamic";
 
 export const POST = route(async (_req: Request, { params }: { params: Promise<{ id: string }> }) =>
-  json({ snapshot: await requestSnapshotCancel(await snapshotIdParam(params)) }, { status: 202 }),
+  json({ snapshot: await requestSnapshotCancel(await idParam(params, "snapshot")) }, { status: 202 }),
 );

@@ -6,12 +6,12 @@ import { identityOf } from "@/lib/auth/request";
 import { json, route } from "@/lib/http/respond";
 import { logger } from "@/lib/logger";
 import { forceFailSnapshot } from "@/lib/snapshots/force-fail";
-import { snapshotIdParam } from "@/lib/snapshots/params";
+import { idParam } from "@/lib/http/params";
 
 export const dynamic = "force-dynamic";
 
 export const POST = route(async (req: Request, { params }: { params: Promise<{ id: string }> }) => {
   const who = identityOf(req.headers);
-  const snapshot = await forceFailSnapshot(await snapshotIdParam(params), { by: who?.name, log: logger.child({ component: "snapshots" }) });
+  const snapshot = await forceFailSnapshot(await idParam(params, "snapshot"), { by: who?.name, log: logger.child({ component: "snapshots" }) });
   return json({ snapshot });
 });

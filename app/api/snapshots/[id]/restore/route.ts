@@ -9,17 +9,17 @@ import { NotFoundError } from "@/lib/errors";
 import { json, route } from "@/lib/http/respond";
 import { createRestoreJob } from "@/lib/restore/jobs";
 import { planRollback, type SnapshotWithVm } from "@/lib/restore/plan";
-import { snapshotIdParam } from "@/lib/snapshots/params";
+import { idParam } from "@/lib/http/params";
 
 export const dynamic = "force-dynamic";
 
 type Ctx = { params: Promise<{ id: string }> };
 
 export const GET = route(async (_req: Request, { params }: Ctx) => {
-  const id = await snapshotIdParam(params);
+  const id = await idParam(params, "snapshot");
   const snap = await db().snapshot.findUnique({ where: { id }, include: { vm: { include: { host: true } } } });
   if (!snap) throw new NotFoundError(`no snapshot with id ${id}`);
   return json(await planRollback(snap as SnapshotWithVm));
 });
 
-export const POST = route(async (_req: Request, { params }: Ctx) => json({ restore: await createRestoreJob("rollback", await snapshotIdParam(params)) }, { status: 202 }));
+export const POST = route(async (_req: Request, { params }: Ctx) => json({ restore: await createRestoreJob("rollback", await idParam(params, "snapshot")) }, { status: 202 }));

@@ -4,12 +4,12 @@
 // 422 when it cannot be verified (ram-only, remote host…), 409 while a restore of its VM runs.
 import { json, route } from "@/lib/http/respond";
 import { createRestoreJob, latestVerification } from "@/lib/restore/jobs";
-import { snapshotIdParam } from "@/lib/snapshots/params";
+import { idParam } from "@/lib/http/params";
 
 export const dynamic = "force-dynamic";
 
 type Ctx = { params: Promise<{ id: string }> };
 
-export const GET = route(async (_req: Request, { params }: Ctx) => json({ restore: await latestVerification(await snapshotIdParam(params)) }));
+export const GET = route(async (_req: Request, { params }: Ctx) => json({ restore: await latestVerification(await idParam(params, "snapshot")) }));
 
-export const POST = route(async (_req: Request, { params }: Ctx) => json({ restore: await createRestoreJob("verify", await snapshotIdParam(params)) }, { status: 202 }));
+export const POST = route(async (_req: Request, { params }: Ctx) => json({ restore: await createRestoreJob("verify", await idParam(params, "snapshot")) }, { status: 202 }));

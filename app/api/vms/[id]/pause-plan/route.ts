@@ -2,7 +2,7 @@
 // and why (lib/snapshots/pause-plan.ts, facts from pause-steps.ts), for the VM page. Asks the VM through its one QMP session.
 import { db } from "@/lib/db/client";
 import { NotFoundError } from "@/lib/errors";
-import { idParam } from "@/lib/fleet/params";
+import { idParam } from "@/lib/http/params";
 import { getVmSession } from "@/lib/fleet/sessions";
 import { json, route } from "@/lib/http/respond";
 import { explainPause } from "@/lib/snapshots/pause-steps";

@@ -1,5 +1,5 @@
 // GET /api/vms/{id}/restores — the VM's rollbacks and verifications, newest first ({ restores }).
-import { idParam } from "@/lib/fleet/params";
+import { idParam } from "@/lib/http/params";
 import { json, route } from "@/lib/http/respond";
 import { listVmRestores } from "@/lib/restore/jobs";
 

@@ -2,7 +2,7 @@
 // (lib/snapshots/guest-attention.ts). 200 with the VM; 409 when Snapfleet did not leave it paused (an
 // operator's own pause is not undone here), a snapshot of it runs, or it cannot be reached. Audited by
 // the gate (lib/auth/route-rules.ts: vm.resume, operator).
-import { idParam } from "@/lib/fleet/params";
+import { idParam } from "@/lib/http/params";
 import { json, route } from "@/lib/http/respond";
 import { logger } from "@/lib/logger";
 import { resumeGuestLeftPaused } from "@/lib/snapshots/guest-attention";

@@ -1,7 +1,7 @@
 // POST /api/vms/{id}/snapshots { mode?, note?, quiesce? } — enqueues a snapshot job: 202 { snapshot } (status
 // "queued"); 409 { error, details: { snapshotId } } when the VM already has one in progress.
 // GET /api/vms/{id}/snapshots — that VM's history, same query and shape as GET /api/snapshots.
-import { idParam } from "@/lib/fleet/params";
+import { idParam } from "@/lib/http/params";
 import { json, parseBody, parseQuery, route } from "@/lib/http/respond";
 import { createSnapshotJob, listSnapshots } from "@/lib/snapshots/jobs";
 import { snapshotCreateSchema, snapshotListQuerySchema } from "@/lib/validations/snapshot";

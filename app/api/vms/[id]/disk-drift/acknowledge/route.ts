@@ -4,7 +4,7 @@
 // the operator was shown: when it differs from the current one, nothing is acknowledged and the answer
 // is 409 { error, details: { vm } }. Returns the VM as VmJson (also published as vm.updated). A VM that
 // cannot be reached is not re-checked: the findings last recorded are the ones acknowledged.
-import { idParam } from "@/lib/fleet/params";
+import { idParam } from "@/lib/http/params";
 import { json, parseBody, route } from "@/lib/http/respond";
 import { logger } from "@/lib/logger";
 import { acknowledgeDiskDrift, checkDiskDrift } from "@/lib/snapshots/disk-drift";

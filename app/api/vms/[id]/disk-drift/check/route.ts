@@ -2,7 +2,7 @@
 // (lib/snapshots/disk-drift.ts checkDiskDrift: its live block graph, nothing changed on the VM) and
 // returns the VM as VmJson, `diskDrift` holding the verdict (null: the disks match); a changed verdict is
 // published as vm.updated. 503 when the VM cannot be reached: it is not judged, its last verdict stays.
-import { idParam } from "@/lib/fleet/params";
+import { idParam } from "@/lib/http/params";
 import { getVmJson } from "@/lib/fleet/vms";
 import { HttpError, json, route } from "@/lib/http/respond";
 import { checkDiskDrift } from "@/lib/snapshots/disk-drift";

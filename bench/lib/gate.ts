@@ -21,11 +21,10 @@
 import { readdir, readFile, rm } from "node:fs/promises";
 import net from "node:net";
 import path from "node:path";
-import type { QmpEvent } from "../../lib/qmp";
 import { recollapseGuestMemory } from "../../lib/snapshots/host-memory";
 import { layerAndStream } from "../../lib/snapshots/pause-steps";
 import { migrationEventUs, pauseFrom } from "./guest";
-import { hugeMappedMiB, type SnapshotSample, type TakeContext } from "./methods";
+import { hugeMappedMiB, layerTargets, setCapabilities, statusOf, waitMigration, type SnapshotSample, type TakeContext } from "./methods";
 
 const WRITER = path.join(import.meta.dirname, "gate-writer.pl");
 const GATE_WAIT_MS = 120_000;
@@ -72,24 +71,17 @@ async function controlSocket(sockPath: string): Promise<{ first: Promise<string>
   return { first, last, go: () => conn?.write("go\n"), close: () => server.close() };
 }
 
-const statusOf = (e: QmpEvent) => (e.data as { status?: string }).status;
-
 async function gatedSnapshot(ctx: TakeContext): Promise<SnapshotSample> {
   const { qmp, events, vm } = ctx.bvm;
   if (!gateSupported(qmp.greeting.version.qemu.major)) throw new Error("QEMU ≥ 9 flushes its migration setup under the BQL: the gate cannot be used");
-  await qmp.migrateSetCapabilities([
-    { capability: "background-snapshot", state: true },
-    { capability: "events", state: true },
-  ]);
+  await setCapabilities(qmp, { "background-snapshot": true, events: true });
   const file = path.join(ctx.dir, `vmstate-${ctx.ordinal}.bin`);
   const ctlPath = path.join(ctx.dir, `gate-${ctx.ordinal}.sock`);
   const ctl = await controlSocket(ctlPath);
-  const disks = (await qmp.queryBlock())
-    .filter((b) => b.inserted && !b.inserted.ro && b.inserted["node-name"])
-    .map((b) => ({ node: b.inserted!["node-name"]!, name: `bench-${ctx.ordinal}` }));
+  const disks = (await layerTargets(qmp, ctx.dir, ctx.ordinal)).map((t) => ({ node: t.node, name: `bench-${ctx.ordinal}` }));
   const hugeBefore = await hugeMappedMiB(vm.pid);
   const from = events.length;
-  const done = qmp.waitForEvent("MIGRATION", { predicate: (e) => ["completed", "failed"].includes(statusOf(e) ?? ""), timeoutMs: 600_000 });
+  const done = waitMigration(qmp, ["completed", "failed"], 600_000);
   const started = performance.now();
   try {
     await qmp.migrate(`exec:perl ${WRITER} ${ctlPath} ${file}`);

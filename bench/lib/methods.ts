@@ -87,13 +87,13 @@ export interface TakeContext {
 export const PRECOPY_CAP_MS = 5_000;
 const DONE_TIMEOUT_MS = 300_000;
 
-const statusOf = (e: QmpEvent) => (e.data as { status?: string }).status;
+export const statusOf = (e: QmpEvent) => (e.data as { status?: string }).status;
 
-function waitMigration(qmp: QmpClient, statuses: string[], timeoutMs = DONE_TIMEOUT_MS): Promise<QmpEvent> {
+export function waitMigration(qmp: QmpClient, statuses: string[], timeoutMs = DONE_TIMEOUT_MS): Promise<QmpEvent> {
   return qmp.waitForEvent("MIGRATION", { predicate: (e) => statuses.includes(statusOf(e) ?? ""), timeoutMs });
 }
 
-async function setCapabilities(qmp: QmpClient, caps: Record<string, boolean>): Promise<void> {
+export async function setCapabilities(qmp: QmpClient, caps: Record<string, boolean>): Promise<void> {
   await qmp.migrateSetCapabilities(Object.entries(caps).map(([capability, state]) => ({ capability, state })));
 }
 
@@ -105,7 +105,7 @@ interface LayerTarget {
 }
 
 /** The VM's writable disk(s) as they are now (the top of each chain). */
-async function layerTargets(qmp: QmpClient, dir: string, ordinal: number): Promise<LayerTarget[]> {
+export async function layerTargets(qmp: QmpClient, dir: string, ordinal: number): Promise<LayerTarget[]> {
   const blocks = await qmp.queryBlock();
   return blocks
     .filter((b) => b.inserted && !b.inserted.ro && b.inserted["node-name"])

@@ -3,25 +3,15 @@
 // each: anonymous → 401, every role below the rule → 403, the rule's role and above → allowed. Then
 // the cross-cutting refusals: CSRF (text/plain body, foreign Origin, cross-site Sec-Fetch-Site),
 // foreign Host, body cap, and the /ws upgrade (anonymous, foreign Origin, missing Origin).
-import { readdirSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, test } from "vitest";
 import { decide, defaultAllowedHosts, type GateRequest } from "../../lib/auth/gate";
 import { ROLES, roleAtLeast, type Identity, type Role } from "../../lib/auth/roles";
 import { matchRoute, type HttpMethod } from "../../lib/auth/route-rules";
+import { APP, patternOf, routeFiles } from "../support/app-routes";
 
-const APP = path.resolve(import.meta.dirname, "../../app");
 const METHODS: HttpMethod[] = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
-
-function routeFiles(dir = path.join(APP, "api")): string[] {
-  const out: string[] = [];
-  for (const e of readdirSync(dir, { withFileTypes: true })) {
-    const p = path.join(dir, e.name);
-    if (e.isDirectory()) out.push(...routeFiles(p));
-    else if (/^route\.(ts|tsx|js|mjs)$/.test(e.name)) out.push(p);
-  }
-  return out.sort();
-}
 
 /** Exported HTTP methods, read from the source (export const GET = …, export async function POST, export { GET }). */
 function exportedMethods(file: string): HttpMethod[] {
@@ -32,12 +22,6 @@ function exportedMethods(file: string): HttpMethod[] {
     if (new RegExp(`export\\s*\\{[^}]*\\b${m}\\b[^}]*\\}`).test(src)) found.add(m);
   }
   return [...found];
-}
-
-function patternOf(file: string): string {
-  const rel = path.relative(APP, path.dirname(file)).split(path.sep);
-  // Route groups "(x)" are not part of the URL.
-  return `/${rel.filter((s) => !(s.startsWith("(") && s.endsWith(")"))).join("/")}`;
 }
 
 const ID = "3f2b1c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d";

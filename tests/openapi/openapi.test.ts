@@ -17,7 +17,8 @@ import { ROUTE_RULES, type HttpMethod } from "../../lib/auth/route-rules";
 import { buildOpenApiDocument, openApiPath } from "../../lib/openapi/document";
 import { API_OPERATIONS, operations, type ApiOperation } from "../../lib/openapi/registry";
 import { scheduleUpdateSchema } from "../../lib/validations/schedule";
-import { analyseRouteFile, analyseRouteSource, ROOT, routeFiles, type InputKind, type ParseCall, type RouteFileAnalysis } from "./route-analysis";
+import { routeFiles } from "../support/app-routes";
+import { analyseRouteFile, analyseRouteSource, ROOT, type InputKind, type ParseCall, type RouteFileAnalysis } from "./route-analysis";
 
 const registry = API_OPERATIONS as Record<string, ApiOperation>;
 const analyses = routeFiles().map(analyseRouteFile);

@@ -2,13 +2,13 @@
 // and for each method which schema it passes to parseBody / parseQuery — resolved through the file's
 // imports to the module and export name, so the test can import it and compare it by identity with the
 // registry's. Uses TypeScript's own parser (no type check: fast), not regular expressions.
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import path from "node:path";
 import ts from "typescript";
 import type { HttpMethod } from "../../lib/auth/route-rules";
+import { patternOf } from "../support/app-routes";
 
 export const ROOT = path.resolve(import.meta.dirname, "../..");
-const APP = path.join(ROOT, "app");
 const METHODS: HttpMethod[] = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
 const PARSERS = { parseBody: "body", parseQuery: "query" } as const;
 /** Ways to read a request's input that bypass a schema. */
@@ -32,21 +32,6 @@ export interface RouteFileAnalysis {
   methods: Map<HttpMethod, ParseCall[]>;
   /** Problems that make the file's inputs impossible to check (with line numbers). */
   problems: string[];
-}
-
-export function routeFiles(dir = path.join(APP, "api")): string[] {
-  const out: string[] = [];
-  for (const e of readdirSync(dir, { withFileTypes: true })) {
-    const p = path.join(dir, e.name);
-    if (e.isDirectory()) out.push(...routeFiles(p));
-    else if (/^route\.(ts|tsx|js|mjs)$/.test(e.name)) out.push(p);
-  }
-  return out.sort();
-}
-
-export function patternOf(file: string): string {
-  const rel = path.relative(APP, path.dirname(file)).split(path.sep);
-  return `/${rel.filter((s) => !(s.startsWith("(") && s.endsWith(")"))).join("/")}`;
 }
 
 function hasExport(node: ts.Node): boolean {

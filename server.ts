@@ -27,15 +27,22 @@ async function main(): Promise<void> {
     );
   }
   const config = loadConfig();
-  const dev = process.env.NODE_ENV !== "production";
+  const dev = config.dev;
   const log = logger.child({ component: "server" });
 
   const database = await startDatabase(config, log);
   startedDatabase = database;
-  const hub = new RealtimeHub(logger.child({ component: "realtime" }), { sessionStillValid: (id) => sessionStillValid(id) });
+  const hub = new RealtimeHub(logger.child({ component: "realtime" }), {
+    sessionStillValid: (id) => sessionStillValid(id),
+  });
   await hub.start(database.url);
   setHub(hub);
-  const workers = await startWorkers({ databaseUrl: database.url, hub, log: logger.child({ component: "workers" }) });
+  const workers = await startWorkers({
+    databaseUrl: database.url,
+    discoveryIntervalMs: config.discoveryIntervalMs,
+    hub,
+    log: logger.child({ component: "workers" }),
+  });
 
   const app = next({ dev, dir: import.meta.dirname, hostname: config.host, port: config.port });
   await app.prepare();
@@ -51,16 +58,28 @@ async function main(): Promise<void> {
     production: !dev,
     handle: (req, res) => handle(req, res),
     upgradeWs: (req, socket, head, identity) => hub.handleUpgrade(req, socket, head, identity),
-    upgradeOther: (req, socket, head) => nextUpgrade(req, socket, head),
+    upgradeOther: (req, socket, head) => {
+      nextUpgrade(req, socket, head).catch((err: unknown) => {
+        log.error({ err }, "Next's upgrade handler failed");
+        socket.destroy();
+      });
+    },
     log,
   });
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(config.port, config.host, resolve);
   });
-  const metricsServer = config.metricsPort ? await startMetricsServer(config.metricsPort, logger.child({ component: "metrics" })) : undefined;
+  const metricsServer = config.metricsPort
+    ? await startMetricsServer(config.metricsPort, logger.child({ component: "metrics" }))
+    : undefined;
   const scheme = config.tlsCertPath && config.tlsKeyPath ? "https" : "http";
-  const shownHost = config.host === "0.0.0.0" || config.host === "::" ? "localhost" : config.host.includes(":") ? `[${config.host}]` : config.host;
+  const shownHost =
+    config.host === "0.0.0.0" || config.host === "::"
+      ? "localhost"
+      : config.host.includes(":")
+        ? `[${config.host}]`
+        : config.host;
   const baseUrl = `${scheme}://${shownHost}:${config.port}`;
   log.info({ url: baseUrl, version: config.version, dev }, "Snapfleet is up");
   if (!(await hasAdmin())) {

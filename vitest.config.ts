@@ -9,6 +9,10 @@ export default defineConfig({
   test: {
     include: ["tests/**/*.test.ts"],
     globalSetup: ["tests/support/global-setup.ts"],
+    // The code under test logs to .test-logs/<test file>.log, not between the reporter's lines; a failed
+    // file's log path and last lines are printed after the summary (tests/support/test-logs.ts).
+    setupFiles: ["tests/support/test-log-setup.ts"],
+    reporters: ["default", "./tests/support/test-log-reporter.ts"],
     pool: "forks",
     maxWorkers: 2,
     testTimeout: 60_000,

@@ -5,7 +5,7 @@
 // schedule runs. Prints the scrape time (first, median, max of 10) and the exposition's size.
 import { db } from "../lib/db/client";
 import { renderMetrics } from "../lib/metrics/registry";
-import type { BenchResult } from "./run";
+import type { BenchResult } from "./lib/context";
 import { withDatabase } from "./scheduler-lateness";
 
 const SNAPSHOTS = Number(process.env.BENCH_METRICS_SNAPSHOTS || 1_000_000);

@@ -15,18 +15,13 @@ import os from "node:os";
 import path from "node:path";
 import { loadSample } from "./lib/machine";
 import { startSnapfleet, type SnapfleetServer } from "./lib/snapfleet";
+import type { BenchContext, BenchResult } from "./lib/context";
 import { runLatencyPart } from "./parts/latency";
 import { runOverheadPart } from "./parts/overhead";
 import { runPausePart } from "./parts/pause-part";
 import { renderDocs } from "./parts/docs";
 import { RESULTS_DIR } from "./lib/report";
 import { stopLibvirt } from "./lib/libvirt";
-
-/** What a simple part returns: rows for a console table, details for the JSON. */
-export interface BenchResult {
-  rows: Array<Record<string, string | number>>;
-  details?: Record<string, unknown>;
-}
 
 function simpleMachine() {
   const cpus = os.cpus();
@@ -49,17 +44,17 @@ function simplePart(name: string, load: () => Promise<{ run(): Promise<BenchResu
     console.table(result.rows);
     mkdirSync(RESULTS_DIR, { recursive: true });
     const file = path.join(RESULTS_DIR, `${name}-latest.json`);
-    const record = { name, startedAt: new Date(started).toISOString(), seconds: (Date.now() - started) / 1000, machine: before, loadAfter: os.loadavg(), ...result };
+    const record = {
+      name,
+      startedAt: new Date(started).toISOString(),
+      seconds: (Date.now() - started) / 1000,
+      machine: before,
+      loadAfter: os.loadavg(),
+      ...result,
+    };
     writeFileSync(file, `${JSON.stringify(record, null, 2)}\n`);
     ctx.log(`wrote ${path.relative(process.cwd(), file)}`);
   };
-}
-
-export interface BenchContext {
-  flags: Record<string, string>;
-  log(message: string): void;
-  /** One Snapfleet server for the whole bench run, started on first use. */
-  snapfleet(): Promise<SnapfleetServer>;
 }
 
 interface Part {
@@ -69,22 +64,42 @@ interface Part {
 }
 
 const PARTS: Part[] = [
-  { name: "pause", description: "guest pause of consistent snapshots side by side (1 GiB, idle/busy, 1st/10th)", run: runPausePart },
+  {
+    name: "pause",
+    description: "guest pause of consistent snapshots side by side (1 GiB, idle/busy, 1st/10th)",
+    run: runPausePart,
+  },
   { name: "overhead", description: "Snapfleet vs a bare QMP script vs cat", run: runOverheadPart },
   { name: "latency", description: "dashboard latency: POST → setup frame, QMP event → WebSocket", run: runLatencyPart },
-  { name: "scheduler-lateness", description: "scheduler firing lateness with 10,000 schedules", run: simplePart("scheduler-lateness", () => import("./scheduler-lateness")) },
-  { name: "metrics-scrape", description: "one /metrics scrape against 1,000,000 snapshot rows", run: simplePart("metrics-scrape", () => import("./metrics-scrape")) },
-  { name: "history", description: "Snapshots page + GET /api/snapshots over 1,000,000 rows (p50/p95 per filter)", run: async (ctx) => (await import("./parts/history")).runHistoryPart(ctx) },
+  {
+    name: "scheduler-lateness",
+    description: "scheduler firing lateness with 10,000 schedules",
+    run: simplePart("scheduler-lateness", () => import("./scheduler-lateness")),
+  },
+  {
+    name: "metrics-scrape",
+    description: "one /metrics scrape against 1,000,000 snapshot rows",
+    run: simplePart("metrics-scrape", () => import("./metrics-scrape")),
+  },
+  {
+    name: "history",
+    description: "Snapshots page + GET /api/snapshots over 1,000,000 rows (p50/p95 per filter)",
+    run: async (ctx) => (await import("./parts/history")).runHistoryPart(ctx),
+  },
   { name: "docs", description: "re-render docs/performance.md from the latest results", run: async () => renderDocs() },
 ];
 
 async function main(): Promise<void> {
   const args = process.argv.slice(2).filter((a) => a !== "--");
-  const flags = Object.fromEntries(args.filter((a) => a.startsWith("--")).map((a) => a.slice(2).split("=") as [string, string]));
+  const flags = Object.fromEntries(
+    args.filter((a) => a.startsWith("--")).map((a) => a.slice(2).split("=") as [string, string]),
+  );
   const names = args.filter((a) => !a.startsWith("--"));
   const unknown = names.filter((n) => !PARTS.some((p) => p.name === n));
   if (unknown.length) {
-    console.error(`unknown part(s): ${unknown.join(", ")}\nparts:\n${PARTS.map((p) => `  ${p.name.padEnd(10)} ${p.description}`).join("\n")}`);
+    console.error(
+      `unknown part(s): ${unknown.join(", ")}\nparts:\n${PARTS.map((p) => `  ${p.name.padEnd(10)} ${p.description}`).join("\n")}`,
+    );
     process.exit(2);
   }
   const selected = names.length ? PARTS.filter((p) => names.includes(p.name)) : PARTS;
@@ -96,7 +111,7 @@ async function main(): Promise<void> {
     flags,
     log: (m) => console.log(`[${stamp()}] ${m}`),
     snapfleet: async () => {
-      const current = await server?.catch(() => undefined);
+      const current = await server?.catch(() => undefined); // a server that failed to start is started again below
       if (current && !current.alive()) {
         ctx.log(`${await current.exited}\nstarting a new Snapfleet`);
         await current.stop();
@@ -123,7 +138,7 @@ async function main(): Promise<void> {
     }
   } finally {
     finishing = true;
-    if (server) await (await server.catch(() => undefined))?.stop();
+    if (server) await (await server.catch(() => undefined))?.stop(); // one that never started has nothing to stop
     await stopLibvirt();
     const { disposeAllVms } = await import("../tests/support/qemu");
     await disposeAllVms();

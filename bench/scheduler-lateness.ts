@@ -17,7 +17,7 @@ import { nextRunAfter } from "../lib/schedule-rules/cron";
 import type { SnapshotJobPort } from "../lib/scheduler/port";
 import { SchedulerWorker } from "../lib/scheduler/worker";
 import { toDbMode } from "../lib/validations/snapshot";
-import type { BenchResult } from "./run";
+import type { BenchResult } from "./lib/context";
 
 const SCHEDULES = Number(process.env.BENCH_SCHEDULES || 10_000);
 const HOSTS = 20;
@@ -82,7 +82,16 @@ async function measure(): Promise<BenchResult> {
   const port: SnapshotJobPort = {
     async create({ vmId, mode, scheduleId, note }) {
       return prisma.snapshot.create({
-        data: { vmId, hostId: hostOf.get(vmId)!, scheduleId, note, mode: toDbMode(mode), status: "completed", startedAt: new Date(), finishedAt: new Date() },
+        data: {
+          vmId,
+          hostId: hostOf.get(vmId)!,
+          scheduleId,
+          note,
+          mode: toDbMode(mode),
+          status: "completed",
+          startedAt: new Date(),
+          finishedAt: new Date(),
+        },
         select: { id: true },
       });
     },
@@ -106,7 +115,8 @@ async function measure(): Promise<BenchResult> {
       // Stored as due at the scenario's instant; afterwards the cron expression takes over.
       nextRunAt: dueOf(i),
     }));
-    for (let i = 0; i < schedules.length; i += 2000) await prisma.schedule.createMany({ data: schedules.slice(i, i + 2000) });
+    for (let i = 0; i < schedules.length; i += 2000)
+      await prisma.schedule.createMany({ data: schedules.slice(i, i + 2000) });
     const registerMs = Date.now() - registerStart;
     const lateness = new Map<number, number[]>();
     let fired = 0;
@@ -143,16 +153,31 @@ async function measure(): Promise<BenchResult> {
   }
 
   const rows: BenchResult["rows"] = [];
-  const details: Record<string, unknown> = { schedules: SCHEDULES, hosts: HOSTS, scheduler: "one process; 500 schedules per claim transaction" };
+  const details: Record<string, unknown> = {
+    schedules: SCHEDULES,
+    hosts: HOSTS,
+    scheduler: "one process; 500 schedules per claim transaction",
+  };
   const row = (name: string, l: number[]) => {
     l.sort((a, b) => a - b);
-    return { case: name, fired: l.length, "p50 ms": ms(percentile(l, 50)), "p99 ms": ms(percentile(l, 99)), "max ms": ms(l.at(-1) ?? NaN) };
+    return {
+      case: name,
+      fired: l.length,
+      "p50 ms": ms(percentile(l, 50)),
+      "p99 ms": ms(percentile(l, 99)),
+      "max ms": ms(l.at(-1) ?? NaN),
+    };
   };
 
   // 1. Spread: the 10,000 schedules due one after another over 60 s (~167 a second), as schedules spread
   //    over the hour are; each fires once (yearly expression).
   const spreadStart = Math.ceil((Date.now() + 10_000) / 1000) * 1000;
-  const spread = await scenario("0 0 1 1 *", (i) => new Date(spreadStart + Math.floor((i * 60_000) / SCHEDULES)), SCHEDULES, spreadStart + 180_000);
+  const spread = await scenario(
+    "0 0 1 1 *",
+    (i) => new Date(spreadStart + Math.floor((i * 60_000) / SCHEDULES)),
+    SCHEDULES,
+    spreadStart + 180_000,
+  );
   rows.push(row(`spread: ${SCHEDULES} due over 60 s`, [...spread.lateness.values()].flat()));
   details.spread = { registerMs: spread.registerMs, ...spread.counts, dispatch: spread.dispatch };
 
@@ -171,6 +196,6 @@ async function measure(): Promise<BenchResult> {
     "p99 ms": ms(burst.dispatch?.p99 ?? NaN),
     "max ms": ms(burst.dispatch?.max ?? NaN),
   });
-  details.duplicateFirings = (Number(spread.counts?.dupes ?? 0) + Number(burst.counts?.dupes ?? 0));
+  details.duplicateFirings = Number(spread.counts?.dupes ?? 0) + Number(burst.counts?.dupes ?? 0);
   return { rows, details };
 }

@@ -5,7 +5,9 @@ import { stateFile } from "./support/auth";
 
 test.use({ storageState: stateFile("viewer") });
 
-test("the API page lists the endpoints with their roles and schemas; openapi.json serves the same", async ({ page }) => {
+test("the API page lists the endpoints with their roles and schemas; openapi.json serves the same", async ({
+  page,
+}) => {
   await page.goto("/fleet");
   await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "API" }).click();
   await expect(page.getByRole("heading", { name: "API", level: 1 })).toBeVisible();

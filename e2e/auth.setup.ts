@@ -11,12 +11,21 @@ const REPO = path.resolve(import.meta.dirname, "..");
 
 setup("users and their sessions", async ({ playwright }, testInfo) => {
   for (const [role, u] of Object.entries(E2E_USERS)) {
-    const r = spawnSync(process.execPath, [path.join(REPO, "bin/snapfleet.mjs"), "user", "create", "--role", role, u.name], {
-      cwd: REPO,
-      input: `${u.password}\n`,
-      encoding: "utf8",
-      env: { ...process.env, DATABASE_URL: "", SNAPFLEET_DATA_DIR: process.env.E2E_DATA_DIR, SNAPFLEET_PG_PORT: String(Number(process.env.E2E_PORT || 3100) + 10) },
-    });
+    const r = spawnSync(
+      process.execPath,
+      [path.join(REPO, "bin/snapfleet.mjs"), "user", "create", "--role", role, u.name],
+      {
+        cwd: REPO,
+        input: `${u.password}\n`,
+        encoding: "utf8",
+        env: {
+          ...process.env,
+          DATABASE_URL: "",
+          SNAPFLEET_DATA_DIR: process.env.E2E_DATA_DIR,
+          SNAPFLEET_PG_PORT: String(Number(process.env.E2E_PORT || 3100) + 10),
+        },
+      },
+    );
     // A reused data dir has the users already.
     expect(r.status === 0 || /already exists/.test(r.stderr), r.stderr).toBe(true);
     const api = await playwright.request.newContext({ baseURL: testInfo.project.use.baseURL });

@@ -5,9 +5,8 @@
 // monitors are in a temp socket directory; the host is added through POST /api/hosts.
 import { expect, test } from "@playwright/test";
 import { stateFile } from "./support/auth";
-import { startGuestKitVm } from "../tests/support/guest-kit";
-import { disposeAllVms } from "../tests/support/qemu";
 import { makeSocketDir, type SocketDir } from "../tests/fleet/support";
+import { addLocalHost, disposeVms, openVmPage, removeHosts, startDiscoverableGuestKitVm } from "./support/fleet";
 
 const HOST = "e2e-bulk-host";
 let sockets: SocketDir;
@@ -17,36 +16,38 @@ test.beforeAll(async () => {
   // One after the other: two TCG guests booting at once on a loaded 2-core box can miss the kernel's
   // early timer check ("IO-APIC + timer doesn't work").
   for (const name of ["e2e-bulk-a", "e2e-bulk-b"]) {
-    await startGuestKitVm({ name, memoryMiB: 160, dirtyMiB: 16, extraArgs: ["-qmp", `unix:${sockets.dir}/${name}.sock,server=on,wait=off`] });
+    await startDiscoverableGuestKitVm(sockets, name, { memoryMiB: 160, dirtyMiB: 16 });
   }
 });
 
 test.afterAll(async ({ playwright }, testInfo) => {
   // Remove the host this journey added, so later journeys start from a fleet without it.
-  const api = await playwright.request.newContext({ baseURL: testInfo.project.use.baseURL, storageState: stateFile("admin") });
-  const hosts = ((await (await api.get("/api/hosts")).json()) as { hosts: Array<{ id: string; name: string }> }).hosts;
-  for (const h of hosts.filter((x) => x.name === HOST)) await api.delete(`/api/hosts/${h.id}`);
+  const api = await playwright.request.newContext({
+    baseURL: testInfo.project.use.baseURL,
+    storageState: stateFile("admin"),
+  });
+  await removeHosts(api, (name) => name === HOST);
   await api.dispose();
-  await disposeAllVms();
-  await sockets?.cleanup();
+  await disposeVms(sockets);
 });
 
-test("tag a VM, select two VMs on Fleet, Snapshot now, and see both complete in one view", async ({ page, request }) => {
+test("tag a VM, select two VMs on Fleet, Snapshot now, and see both complete in one view", async ({
+  page,
+  request,
+}) => {
   test.setTimeout(240_000);
-  const added = await request.post("/api/hosts", { data: { kind: "local", name: HOST, socketDir: sockets.dir, snapshotDir: sockets.snapshotDir } });
-  expect(added.status(), await added.text()).toBe(201);
-  const hostId = (await added.json()).host.id as string;
-  const vms = (await (await request.get(`/api/vms?hostId=${hostId}`)).json()).vms as Array<{ id: string; name: string }>;
-  const vmA = vms.find((v) => v.name === "e2e-bulk-a")!;
+  const host = await addLocalHost(request, HOST, sockets);
+  const hostId = host.hostId;
 
   // 1. A tag set on the VM page.
-  await page.goto(`/vms/${vmA.id}`);
-  await expect(page.getByRole("heading", { name: "e2e-bulk-a", level: 1 })).toBeVisible();
+  await openVmPage(page, host.vmId("e2e-bulk-a"), "e2e-bulk-a");
   await page.getByRole("button", { name: "Edit tags" }).click();
   const tagsInput = page.getByLabel("Tags (separated by spaces or commas)");
   await tagsInput.fill("Patch Window");
   await page.getByRole("button", { name: "Save tags" }).click();
-  await expect(page.getByTestId("vm-tags-error")).toContainText("is not a valid tag: a tag is 1–32 characters of lowercase letters");
+  await expect(page.getByTestId("vm-tags-error")).toContainText(
+    "is not a valid tag: a tag is 1–32 characters of lowercase letters",
+  );
   await tagsInput.fill("patch-window, db:primary");
   await page.getByRole("button", { name: "Save tags" }).click();
   await expect(page.getByTestId("vm-tag")).toHaveText(["patch-window", "db:primary"]);
@@ -82,7 +83,10 @@ test("tag a VM, select two VMs on Fleet, Snapshot now, and see both complete in 
   await expect(jobs).toHaveCount(2);
   for (const name of ["e2e-bulk-a", "e2e-bulk-b"]) {
     await expect(jobs.filter({ hasText: name })).toHaveAttribute("data-status", "completed", { timeout: 180_000 });
-    await expect(page.getByRole("progressbar", { name: `RAM saved of ${name}` })).toHaveAttribute("aria-valuenow", "100");
+    await expect(page.getByRole("progressbar", { name: `RAM saved of ${name}` })).toHaveAttribute(
+      "aria-valuenow",
+      "100",
+    );
   }
   await expect(page.getByTestId("batch-summary")).toContainText("2 of 2 finished · 2 completed");
   await expect(page.getByTestId("batch-refused")).toHaveCount(0);

@@ -3,8 +3,8 @@
 // second monitor) — no reload. Real QEMU VMs, started by this spec in a temp socket directory.
 import { expect, test } from "@playwright/test";
 import { stateFile } from "./support/auth";
+import { disposeVms, removeHosts } from "./support/fleet";
 import { connectQmp, type QmpClient } from "../lib/qmp";
-import { disposeAllVms } from "../tests/support/qemu";
 import { makeSocketDir, startFleetVm, type FleetVm, type SocketDir } from "../tests/fleet/support";
 
 let sockets: SocketDir;
@@ -13,18 +13,22 @@ let outside: QmpClient | undefined;
 
 test.beforeAll(async () => {
   sockets = await makeSocketDir("sf-e2e-");
-  vms = await Promise.all([startFleetVm(sockets.dir, "e2e-web"), startFleetVm(sockets.dir, "e2e-db", { memoryMiB: 160 })]);
+  vms = await Promise.all([
+    startFleetVm(sockets.dir, "e2e-web"),
+    startFleetVm(sockets.dir, "e2e-db", { memoryMiB: 160 }),
+  ]);
 });
 
 test.afterAll(async ({ playwright }, testInfo) => {
   await outside?.close();
   // Remove the host this journey added, so later journeys start from a fleet without it.
-  const api = await playwright.request.newContext({ baseURL: testInfo.project.use.baseURL, storageState: stateFile("admin") });
-  const hosts = ((await (await api.get("/api/hosts")).json()) as { hosts: Array<{ id: string; name: string }> }).hosts;
-  for (const h of hosts.filter((x) => x.name === "e2e-local")) await api.delete(`/api/hosts/${h.id}`);
+  const api = await playwright.request.newContext({
+    baseURL: testInfo.project.use.baseURL,
+    storageState: stateFile("admin"),
+  });
+  await removeHosts(api, (name) => name === "e2e-local");
   await api.dispose();
-  await disposeAllVms();
-  await sockets?.cleanup();
+  await disposeVms(sockets);
 });
 
 test("add a local host, see its VMs on Fleet, and see a VM paused from outside without reloading", async ({ page }) => {

@@ -16,12 +16,21 @@ let hostId: string;
 
 test.beforeAll(async () => {
   dirs = await makeSocketDir("sf-e2e-scale-");
-  ({ hostId } = await seedScaleFleet(e2eDatabaseUrl(), { hostName: "scale-e2e", count: COUNT, prefix: "scale-", socketDir: dirs.dir, snapshotDir: dirs.snapshotDir }));
+  ({ hostId } = await seedScaleFleet(e2eDatabaseUrl(), {
+    hostName: "scale-e2e",
+    count: COUNT,
+    prefix: "scale-",
+    socketDir: dirs.dir,
+    snapshotDir: dirs.snapshotDir,
+  }));
 });
 // Leave the shared e2e database as we found it: later journeys should not page through 1,000 VMs.
 test.afterAll(async ({ playwright }, testInfo) => {
   if (hostId) {
-    const api = await playwright.request.newContext({ baseURL: testInfo.project.use.baseURL, storageState: stateFile("admin") });
+    const api = await playwright.request.newContext({
+      baseURL: testInfo.project.use.baseURL,
+      storageState: stateFile("admin"),
+    });
     expect((await api.delete(`/api/hosts/${hostId}`)).status()).toBe(204);
     await api.dispose();
   }
@@ -55,7 +64,10 @@ async function shows(page: Page, want: Shown): Promise<number> {
         (w.first === undefined || rows[0]?.getAttribute("data-vm-name") === w.first) &&
         (w.firstText === undefined || (rows[0]?.textContent ?? "").includes(w.firstText)) &&
         (w.allState === undefined ||
-          (rows.length > 0 && [...rows].every((r) => r.querySelector("[data-testid=vm-state]")?.getAttribute("data-state") === w.allState)));
+          (rows.length > 0 &&
+            [...rows].every(
+              (r) => r.querySelector("[data-testid=vm-state]")?.getAttribute("data-state") === w.allState,
+            )));
       return done ? performance.now() - (window as unknown as { __lastInput: number }).__lastInput : false;
     },
     want,
@@ -91,27 +103,54 @@ test(`the fleet page renders, pages, searches, sorts and filters ${COUNT} VMs wi
   const nav = await page.evaluate(() => {
     const n = performance.getEntriesByType("navigation")[0] as PerformanceNavigationTiming;
     const fcp = performance.getEntriesByName("first-contentful-paint")[0];
-    return { server: n.responseStart - n.requestStart, fcp: fcp?.startTime ?? Number.NaN, domContentLoaded: n.domContentLoadedEventEnd - n.startTime, load: n.loadEventEnd - n.startTime };
+    return {
+      server: n.responseStart - n.requestStart,
+      fcp: fcp?.startTime ?? Number.NaN,
+      domContentLoaded: n.domContentLoadedEventEnd - n.startTime,
+      load: n.loadEventEnd - n.startTime,
+    };
   });
   figures["open: server render (TTFB)"] = Math.round(nav.server);
   figures["open: 50 rows painted (FCP)"] = Math.round(nav.fcp);
   figures["open: DOMContentLoaded"] = Math.round(nav.domContentLoaded);
   figures["open: load event"] = Math.round(nav.load);
 
-  await measure("show 200 rows", () => page.getByLabel("Rows").selectOption("200"), { rows: 200, range: `1–200 of ${total}` });
+  await measure("show 200 rows", () => page.getByLabel("Rows").selectOption("200"), {
+    rows: 200,
+    range: `1–200 of ${total}`,
+  });
   // Includes the search box's 200 ms debounce.
-  await measure("search (100 matches)", () => page.getByLabel("Search VMs").fill("scale-09"), { range: "1–100 of 100", first: "scale-0900" });
-  await measure("sort by memory, descending", () => page.getByRole("button", { name: "Memory" }).click().then(() => page.getByRole("button", { name: "Memory" }).click()), {
+  await measure("search (100 matches)", () => page.getByLabel("Search VMs").fill("scale-09"), {
     range: "1–100 of 100",
+    first: "scale-0900",
+  });
+  await measure(
+    "sort by memory, descending",
+    () =>
+      page
+        .getByRole("button", { name: "Memory" })
+        .click()
+        .then(() => page.getByRole("button", { name: "Memory" }).click()),
+    {
+      range: "1–100 of 100",
+      firstText: "4 GiB",
+    },
+  );
+  await expect(page.getByRole("columnheader", { name: "Memory" })).toHaveAttribute("aria-sort", "descending");
+  await measure("clear search (1,000, sorted)", () => page.getByLabel("Search VMs").fill(""), {
+    rows: 200,
+    range: `1–200 of ${total}`,
     firstText: "4 GiB",
   });
-  await expect(page.getByRole("columnheader", { name: "Memory" })).toHaveAttribute("aria-sort", "descending");
-  await measure("clear search (1,000, sorted)", () => page.getByLabel("Search VMs").fill(""), { rows: 200, range: `1–200 of ${total}`, firstText: "4 GiB" });
-  await measure("next page", () => page.getByRole("button", { name: "Next", exact: true }).click(), { range: `201–400 of ${total}` });
+  await measure("next page", () => page.getByRole("button", { name: "Next", exact: true }).click(), {
+    range: `201–400 of ${total}`,
+  });
 
   // Discovery may turn more of these VMs gone at any moment, so the check is "only gone rows".
   const stateFilter = page.getByRole("group", { name: "Filter by state" });
-  await measure("filter by state", () => stateFilter.getByRole("button", { name: /^gone/ }).click(), { allState: "gone" });
+  await measure("filter by state", () => stateFilter.getByRole("button", { name: /^gone/ }).click(), {
+    allState: "gone",
+  });
   await expect(stateFilter.getByRole("button", { name: /^gone/ })).toHaveAttribute("aria-pressed", "true");
 
   const api = await page.evaluate(() =>

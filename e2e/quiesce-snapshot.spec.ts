@@ -7,45 +7,41 @@ import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { expect, test } from "@playwright/test";
-import { startGuestKitVm } from "../tests/support/guest-kit";
-import { disposeAllVms, type TestVm } from "../tests/support/qemu";
 import { makeSocketDir, type SocketDir } from "../tests/fleet/support";
+import { addLocalHost, disposeVms, openVmPage, startDiscoverableGuestKitVm } from "./support/fleet";
 
 let sockets: SocketDir;
 let agentDir: string;
-let vm: TestVm;
 
 test.beforeAll(async () => {
   sockets = await makeSocketDir("sf-e2e-qsc-");
   agentDir = await mkdtemp(path.join(os.tmpdir(), "sf-e2e-qga-"));
-  vm = await startGuestKitVm({
-    name: "e2e-quiesce",
+  // The VM runs until afterAll disposes of it: the test reaches it through the dashboard.
+  await startDiscoverableGuestKitVm(sockets, "e2e-quiesce", {
     memoryMiB: 160,
     dirtyMiB: 8,
     disks: 2,
     agentSocket: path.join(agentDir, "qga.sock"),
     runAgent: true,
-    extraArgs: ["-qmp", `unix:${sockets.dir}/e2e-quiesce.sock,server=on,wait=off`],
   });
 });
 
 test.afterAll(async () => {
-  await disposeAllVms();
-  await sockets?.cleanup();
+  await disposeVms(sockets);
   if (agentDir) await rm(agentDir, { recursive: true, force: true });
 });
 
-test("Freeze filesystems on the VM page makes a disks-only snapshot application-consistent", async ({ page, request }) => {
+test("Freeze filesystems on the VM page makes a disks-only snapshot application-consistent", async ({
+  page,
+  request,
+}) => {
   test.setTimeout(120_000);
-  const added = await request.post("/api/hosts", { data: { kind: "local", name: "e2e-quiesce-host", socketDir: sockets.dir, snapshotDir: sockets.snapshotDir } });
-  expect(added.status(), await added.text()).toBe(201);
-  const hostId = (await added.json()).host.id as string;
-  const vms = (await (await request.get(`/api/vms?hostId=${hostId}`)).json()).vms as Array<{ id: string; name: string }>;
-  const vmId = vms.find((v) => v.name === "e2e-quiesce")!.id;
+  const vmId = (await addLocalHost(request, "e2e-quiesce-host", sockets)).vmId("e2e-quiesce");
 
-  await page.goto(`/vms/${vmId}`);
-  await expect(page.getByRole("heading", { name: "e2e-quiesce", level: 1 })).toBeVisible();
-  const setting = page.getByRole("region", { name: "Details" }).getByRole("checkbox", { name: "Freeze filesystems (guest agent)" });
+  await openVmPage(page, vmId, "e2e-quiesce");
+  const setting = page
+    .getByRole("region", { name: "Details" })
+    .getByRole("checkbox", { name: "Freeze filesystems (guest agent)" });
   await expect(setting).not.toBeChecked();
   await setting.check();
   await expect(setting).toBeChecked();
@@ -59,7 +55,10 @@ test("Freeze filesystems on the VM page makes a disks-only snapshot application-
   await panel.getByRole("button", { name: "Snapshot now" }).click();
   await expect(page.getByTestId("snapshot-status")).toHaveAttribute("data-status", "completed", { timeout: 60_000 });
 
-  const row = page.getByRole("region", { name: "Snapshot history" }).getByRole("row").filter({ hasText: "e2e quiesced" });
+  const row = page
+    .getByRole("region", { name: "Snapshot history" })
+    .getByRole("row")
+    .filter({ hasText: "e2e quiesced" });
   const badge = row.getByTestId("snapshot-consistency");
   await expect(badge).toHaveText("application-consistent");
   await expect(badge).toHaveAttribute("title", /^froze 1 filesystem for \d+ ms/);

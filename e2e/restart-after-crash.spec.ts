@@ -11,9 +11,9 @@ import path from "node:path";
 import { expect, test, type APIRequestContext } from "@playwright/test";
 import { makeSocketDir, type SocketDir } from "../tests/fleet/support";
 import { freeTcpPort } from "../tests/support/ports";
-import { startGuestKitVm } from "../tests/support/guest-kit";
 import { expectGuestAdvances } from "../tests/support/guest-progress";
-import { disposeAllVms, type TestVm } from "../tests/support/qemu";
+import type { TestVm } from "../tests/support/qemu";
+import { addLocalHost, disposeVms, startDiscoverableGuestKitVm } from "./support/fleet";
 
 const REPO = path.resolve(import.meta.dirname, "..");
 const dataDir = mkdtempSync(path.join(tmpdir(), "snapfleet-crash-"));
@@ -38,7 +38,8 @@ async function stopDashboard(): Promise<void> {
     };
     if (signal("SIGTERM")) {
       const deadline = Date.now() + 20_000;
-      while (Date.now() < deadline && signal(0 as unknown as NodeJS.Signals)) await new Promise((r) => setTimeout(r, 200));
+      while (Date.now() < deadline && signal(0 as unknown as NodeJS.Signals))
+        await new Promise((r) => setTimeout(r, 200));
       signal("SIGKILL");
     }
   }
@@ -56,12 +57,21 @@ async function stopDashboard(): Promise<void> {
 
 /** `npm start`: scripts/start.mjs in its own process group (as a shell or a service manager starts it). */
 function npmStart(): ChildProcess {
-  return spawn(process.execPath, [path.join(REPO, "scripts/start.mjs")], { cwd: REPO, env, stdio: "ignore", detached: true });
+  return spawn(process.execPath, [path.join(REPO, "scripts/start.mjs")], {
+    cwd: REPO,
+    env,
+    stdio: "ignore",
+    detached: true,
+  });
 }
 
 async function waitUp(request: APIRequestContext): Promise<void> {
+  // A refused connection while the server starts is asked again at the next interval.
   await expect
-    .poll(async () => (await request.get(`http://localhost:${PORT}/api/health`).catch(() => undefined))?.status(), { timeout: 120_000, intervals: [500] })
+    .poll(async () => (await request.get(`http://localhost:${PORT}/api/health`).catch(() => undefined))?.status(), {
+      timeout: 120_000,
+      intervals: [500],
+    })
     .toBe(200);
 }
 
@@ -75,7 +85,13 @@ function serverPidUnder(startPid: number): number {
   };
   const found = pids.find((p) => {
     try {
-      return readFileSync(`/proc/${p}/cmdline`, "utf8").split("\0").some((a) => a.endsWith("server.ts")) && descends(p) && !readFileSync(`/proc/${p}/cmdline`, "utf8").includes("tsx/dist/cli");
+      return (
+        readFileSync(`/proc/${p}/cmdline`, "utf8")
+          .split("\0")
+          .some((a) => a.endsWith("server.ts")) &&
+        descends(p) &&
+        !readFileSync(`/proc/${p}/cmdline`, "utf8").includes("tsx/dist/cli")
+      );
     } catch {
       return false;
     }
@@ -97,34 +113,43 @@ test.beforeAll(async () => {
     SNAPFLEET_HOST_ROOTS: tmpdir(),
   };
   sockets = await makeSocketDir("sf-e2e-crash-");
-  vm = await startGuestKitVm({ name: "e2e-crash", memoryMiB: 256, dirtyMiB: 96, extraArgs: ["-qmp", `unix:${sockets.dir}/e2e-crash.sock,server=on,wait=off`] });
+  vm = await startDiscoverableGuestKitVm(sockets, "e2e-crash", { memoryMiB: 256, dirtyMiB: 96 });
 });
 
 test.afterAll(async () => {
   await stopDashboard();
-  await disposeAllVms();
-  await sockets?.cleanup();
+  await disposeVms(sockets);
 });
 
-test("server SIGKILLed mid-snapshot, then npm start again: it comes back by itself and the job ends with its outcome", async ({ playwright }) => {
+test("server SIGKILLed mid-snapshot, then npm start again: it comes back by itself and the job ends with its outcome", async ({
+  playwright,
+}) => {
   test.setTimeout(300_000);
   dashboard = npmStart();
   const anon = await playwright.request.newContext();
   await waitUp(anon);
-  const admin = spawnSync(process.execPath, [path.join(REPO, "bin/snapfleet.mjs"), "user", "create", "--admin", "crash-admin"], { cwd: REPO, env, input: "crash-admin-password\n", encoding: "utf8" });
+  const admin = spawnSync(
+    process.execPath,
+    [path.join(REPO, "bin/snapfleet.mjs"), "user", "create", "--admin", "crash-admin"],
+    { cwd: REPO, env, input: "crash-admin-password\n", encoding: "utf8" },
+  );
   expect(admin.status, admin.stderr).toBe(0);
   const api = await playwright.request.newContext({ baseURL: `http://localhost:${PORT}` });
-  expect((await api.post("/api/auth/login", { data: { name: "crash-admin", password: "crash-admin-password" } })).status()).toBe(200);
+  expect(
+    (await api.post("/api/auth/login", { data: { name: "crash-admin", password: "crash-admin-password" } })).status(),
+  ).toBe(200);
 
-  const added = await api.post("/api/hosts", { data: { kind: "local", name: "crash-host", socketDir: sockets.dir, snapshotDir: sockets.snapshotDir } });
-  expect(added.status(), await added.text()).toBe(201);
-  const hostId = (await added.json()).host.id as string;
-  const vmId = ((await (await api.get(`/api/vms?hostId=${hostId}`)).json()).vms as Array<{ id: string; name: string }>).find((v) => v.name === "e2e-crash")!.id;
+  const vmId = (await addLocalHost(api, "crash-host", sockets)).vmId("e2e-crash");
 
   const created = await api.post(`/api/vms/${vmId}/snapshots`, { data: { mode: "live" } });
   expect(created.status(), await created.text()).toBe(202);
   const id = (await created.json()).snapshot.id as string;
-  await expect.poll(async () => (await (await api.get(`/api/snapshots/${id}`)).json()).status, { timeout: 60_000, intervals: [100] }).toBe("active");
+  await expect
+    .poll(async () => (await (await api.get(`/api/snapshots/${id}`)).json()).status, {
+      timeout: 60_000,
+      intervals: [100],
+    })
+    .toBe("active");
 
   // The OOM killer takes the server process alone; its embedded PostgreSQL and the vmstate sink are left.
   process.kill(serverPidUnder(dashboard.pid!), "SIGKILL");
@@ -132,15 +157,29 @@ test("server SIGKILLed mid-snapshot, then npm start again: it comes back by itse
 
   dashboard = npmStart();
   await waitUp(anon);
-  expect((await api.post("/api/auth/login", { data: { name: "crash-admin", password: "crash-admin-password" } })).status()).toBe(200);
+  expect(
+    (await api.post("/api/auth/login", { data: { name: "crash-admin", password: "crash-admin-password" } })).status(),
+  ).toBe(200);
   const end = await expect
-    .poll(async () => (await (await api.get(`/api/snapshots/${id}`)).json()).status, { timeout: 150_000, intervals: [500] })
+    .poll(async () => (await (await api.get(`/api/snapshots/${id}`)).json()).status, {
+      timeout: 150_000,
+      intervals: [500],
+    })
     .toMatch(/^(completed|failed)$/)
-    .then(async () => (await (await api.get(`/api/snapshots/${id}`)).json()) as { status: string; error: { message: string } | null; files: Array<{ path: string; role: string }> });
+    .then(
+      async () =>
+        (await (await api.get(`/api/snapshots/${id}`)).json()) as {
+          status: string;
+          error: { message: string } | null;
+          files: Array<{ path: string; role: string }>;
+        },
+    );
   if (end.status === "failed") {
     expect(end.error!.message).toMatch(/dashboard restarted/);
     const dir = path.join(sockets.snapshotDir);
-    const leftovers = readdirSync(dir, { recursive: true }).map(String).filter((f) => f.endsWith("vmstate.bin"));
+    const leftovers = readdirSync(dir, { recursive: true })
+      .map(String)
+      .filter((f) => f.endsWith("vmstate.bin"));
     expect(leftovers).toEqual([]);
   } else {
     expect(existsSync(end.files.find((f) => f.role === "vmstate")!.path)).toBe(true);

@@ -5,9 +5,9 @@
 // socket directory. The dashboard starts the rolled-back QEMU detached (it outlives the dashboard): this
 // spec reads its pid from the API and kills it at the end.
 import { expect, test, type APIRequestContext } from "@playwright/test";
-import { startGuestKitVm } from "../tests/support/guest-kit";
-import { disposeAllVms, type TestVm } from "../tests/support/qemu";
+import type { TestVm } from "../tests/support/qemu";
 import { makeSocketDir, type SocketDir } from "../tests/fleet/support";
+import { addLocalHost, disposeVms, openVmPage, recordStatuses, startDiscoverableGuestKitVm } from "./support/fleet";
 
 let sockets: SocketDir;
 let vm: TestVm;
@@ -16,12 +16,7 @@ const detached: number[] = [];
 
 test.beforeAll(async () => {
   sockets = await makeSocketDir("sf-e2e-rs-");
-  vm = await startGuestKitVm({
-    name: "e2e-restore",
-    memoryMiB: 160,
-    dirtyMiB: 16,
-    extraArgs: ["-qmp", `unix:${sockets.dir}/e2e-restore.sock,server=on,wait=off`],
-  });
+  vm = await startDiscoverableGuestKitVm(sockets, "e2e-restore", { memoryMiB: 160, dirtyMiB: 16 });
 });
 
 test.afterAll(async ({ request }) => {
@@ -32,9 +27,9 @@ test.afterAll(async ({ request }) => {
       // gone
     }
   }
+  // Teardown goes on to dispose of the VMs whether or not the host could be removed.
   if (hostId) await request.delete(`/api/hosts/${hostId}`).catch(() => undefined);
-  await disposeAllVms();
-  await sockets?.cleanup();
+  await disposeVms(sockets);
 });
 
 async function poll<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs: number): Promise<T> {
@@ -51,41 +46,36 @@ async function takeSnapshot(request: APIRequestContext, vmId: string): Promise<s
   const res = await request.post(`/api/vms/${vmId}/snapshots`, { data: { mode: "live", note: "before the incident" } });
   expect(res.status(), await res.text()).toBe(202);
   const id = ((await res.json()) as { snapshot: { id: string } }).snapshot.id;
-  await poll("the snapshot", async () => {
-    const s = (await (await request.get(`/api/snapshots/${id}`)).json()) as { status: string };
-    if (s.status === "failed" || s.status === "cancelled") throw new Error(`snapshot ${s.status}`);
-    return s.status === "completed" ? true : undefined;
-  }, 90_000);
+  await poll(
+    "the snapshot",
+    async () => {
+      const s = (await (await request.get(`/api/snapshots/${id}`)).json()) as { status: string };
+      if (s.status === "failed" || s.status === "cancelled") throw new Error(`snapshot ${s.status}`);
+      return s.status === "completed" ? true : undefined;
+    },
+    90_000,
+  );
   return id;
 }
 
 test("Restore from the VM page: confirmation, live progress, result", async ({ page, request }) => {
   test.setTimeout(180_000);
-  const added = await request.post("/api/hosts", { data: { kind: "local", name: "e2e-restore-host", socketDir: sockets.dir, snapshotDir: sockets.snapshotDir } });
-  expect(added.status(), await added.text()).toBe(201);
-  hostId = (await added.json()).host.id as string;
-  const vms = (await (await request.get(`/api/vms?hostId=${hostId}`)).json()).vms as Array<{ id: string; name: string }>;
-  const vmId = vms.find((v) => v.name === "e2e-restore")!.id;
+  const host = await addLocalHost(request, "e2e-restore-host", sockets);
+  hostId = host.hostId;
+  const vmId = host.vmId("e2e-restore");
   await vm.waitForSerial(/^tick 2 /m, 30_000);
   const snapshotId = await takeSnapshot(request, vmId);
 
-  await page.goto(`/vms/${vmId}`);
-  await expect(page.getByRole("heading", { name: "e2e-restore", level: 1 })).toBeVisible();
+  await openVmPage(page, vmId, "e2e-restore");
   await expect(page.getByTestId("realtime-status")).toHaveAttribute("data-status", "connected");
-  await page.evaluate(() => {
-    const seen: string[] = [];
-    (window as unknown as { __restore: string[] }).__restore = seen;
-    const record = () => {
-      const s = document.querySelector("[data-testid=restore-status]")?.getAttribute("data-status");
-      if (s && seen.at(-1) !== s) seen.push(s);
-    };
-    new MutationObserver(record).observe(document.body, { subtree: true, childList: true, attributes: true, attributeFilter: ["data-status"] });
-  });
+  const statuses = await recordStatuses(page, "restore-status");
 
   const history = page.getByRole("region", { name: "Snapshot history" });
   await history.locator(`tr[data-snapshot-id="${snapshotId}"]`).getByRole("button", { name: "Restore" }).click();
   const dialog = page.getByRole("dialog", { name: "Restore this snapshot?" });
-  await expect(dialog.getByTestId("restore-consequences")).toContainText(/Everything the guest did since is lost: \d+ (s|min)/);
+  await expect(dialog.getByTestId("restore-consequences")).toContainText(
+    /Everything the guest did since is lost: \d+ (s|min)/,
+  );
   await expect(dialog).toContainText("safety snapshot");
   await expect(dialog).toContainText("No snapshot is newer than this one.");
   await dialog.getByRole("button", { name: "Restore" }).click();
@@ -93,21 +83,25 @@ test("Restore from the VM page: confirmation, live progress, result", async ({ p
 
   const panel = page.getByRole("region", { name: "Restore" });
   await expect(panel.getByTestId("restore-status")).toHaveAttribute("data-status", "completed", { timeout: 120_000 });
-  const statuses = await page.evaluate(() => (window as unknown as { __restore: string[] }).__restore);
-  const order = ["setup", "active", "completed"].map((s) => statuses.indexOf(s));
-  expect(order.every((i) => i >= 0), `statuses seen: ${statuses.join(" → ")}`).toBe(true);
-  expect([...order].sort((a, b) => a - b)).toEqual(order);
-  for (const step of await panel.getByRole("list", { name: "Restore steps" }).getByRole("listitem").all()) await expect(step).toHaveAttribute("data-state", "done");
+  await statuses.expectSetupActiveCompleted();
+  for (const step of await panel.getByRole("list", { name: "Restore steps" }).getByRole("listitem").all())
+    await expect(step).toHaveAttribute("data-state", "done");
   await expect(panel.getByTestId("restore-safety")).toContainText("Safety snapshot");
   await expect(panel.getByTestId("restore-detail")).toContainText("restored the snapshot");
 
-  const restores = (await (await request.get(`/api/vms/${vmId}/restores`)).json()).restores as Array<{ result: { newPid?: number } | null }>;
+  const restores = (await (await request.get(`/api/vms/${vmId}/restores`)).json()).restores as Array<{
+    result: { newPid?: number } | null;
+  }>;
   const pid = restores[0]!.result!.newPid!;
   detached.push(pid);
   // The guest runs again from the snapshot: its serial console (a new log, same file) ticks.
   await vm.waitForSerial(/^tick \d+ [^\n]*\n/m, 60_000).catch(async () => {
     // The TestVm saw its own QEMU exit; read the file directly.
-    await poll("the restored guest's ticks", async () => (/^tick \d+ /m.test(vm.serialOutput()) ? true : undefined), 60_000);
+    await poll(
+      "the restored guest's ticks",
+      async () => (/^tick \d+ /m.test(vm.serialOutput()) ? true : undefined),
+      60_000,
+    );
   });
   // The safety snapshot appears in the history, deletable.
   await expect(history.getByRole("row").filter({ hasText: `safety before restoring ${snapshotId}` })).toBeVisible();

@@ -5,7 +5,7 @@
 // monitors are in a temp socket directory; the host is added through POST /api/hosts.
 import { expect, test } from "@playwright/test";
 import { makeSocketDir, startFleetVm, type SocketDir } from "../tests/fleet/support";
-import { disposeAllVms } from "../tests/support/qemu";
+import { addLocalHost, disposeVms } from "./support/fleet";
 
 let sockets: SocketDir;
 
@@ -18,16 +18,12 @@ test.beforeAll(async () => {
 });
 
 test.afterAll(async () => {
-  await disposeAllVms();
-  await sockets?.cleanup();
+  await disposeVms(sockets);
 });
 
 test("create a schedule, run it now, see its snapshots appear", async ({ page, request }) => {
   test.setTimeout(180_000);
-  const added = await request.post("/api/hosts", {
-    data: { kind: "local", name: "e2e-sched-host", socketDir: sockets.dir, snapshotDir: sockets.snapshotDir },
-  });
-  expect(added.status(), await added.text()).toBe(201);
+  await addLocalHost(request, "e2e-sched-host", sockets);
 
   await page.goto("/schedules");
   await page.getByRole("link", { name: "New schedule" }).first().click();
@@ -56,9 +52,19 @@ test("create a schedule, run it now, see its snapshots appear", async ({ page, r
   await expect(run).toContainText("run now");
   const items = run.getByTestId("run-item");
   await expect(items).toHaveCount(2);
-  await expect(items.filter({ hasText: "sched-a" }).getByTestId("snapshot-status-chip")).toHaveAttribute("data-status", "completed", { timeout: 120_000 });
-  await expect(items.filter({ hasText: "sched-b" }).getByTestId("snapshot-status-chip")).toHaveAttribute("data-status", "completed", { timeout: 120_000 });
-  await expect(run.getByTestId("run-status-chip").first()).toHaveAttribute("data-status", "succeeded", { timeout: 30_000 });
+  await expect(items.filter({ hasText: "sched-a" }).getByTestId("snapshot-status-chip")).toHaveAttribute(
+    "data-status",
+    "completed",
+    { timeout: 120_000 },
+  );
+  await expect(items.filter({ hasText: "sched-b" }).getByTestId("snapshot-status-chip")).toHaveAttribute(
+    "data-status",
+    "completed",
+    { timeout: 120_000 },
+  );
+  await expect(run.getByTestId("run-status-chip").first()).toHaveAttribute("data-status", "succeeded", {
+    timeout: 30_000,
+  });
 
   await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name: "Snapshots" }).click();
   for (const vm of ["sched-a", "sched-b"]) {

@@ -2,9 +2,9 @@
 // snapshot (403); an operator snapshots the same VM from its page; an admin adds a host in Settings.
 // Anonymous visitors are sent to /login. Real QEMU: one fleet VM in a temp socket directory.
 import { expect, test, type Browser } from "@playwright/test";
-import { disposeAllVms } from "../tests/support/qemu";
 import { makeSocketDir, startFleetVm, type SocketDir } from "../tests/fleet/support";
 import { E2E_USERS, stateFile, type E2eRole } from "./support/auth";
+import { addLocalHost, disposeVms, openVmPage, removeHosts } from "./support/fleet";
 
 let sockets: SocketDir;
 let extra: SocketDir;
@@ -14,18 +14,12 @@ test.beforeAll(async ({ request }) => {
   sockets = await makeSocketDir("sf-e2e-roles-");
   extra = await makeSocketDir("sf-e2e-roles2-");
   await startFleetVm(sockets.dir, "e2e-roles-vm");
-  const added = await request.post("/api/hosts", { data: { kind: "local", name: "e2e-roles-host", socketDir: sockets.dir, snapshotDir: sockets.snapshotDir } });
-  expect(added.status(), await added.text()).toBe(201);
-  const hostId = (await added.json()).host.id as string;
-  const vms = (await (await request.get(`/api/vms?hostId=${hostId}`)).json()).vms as Array<{ id: string; name: string }>;
-  vmId = vms.find((v) => v.name === "e2e-roles-vm")!.id;
+  vmId = (await addLocalHost(request, "e2e-roles-host", sockets)).vmId("e2e-roles-vm");
 });
 
 test.afterAll(async ({ request }) => {
-  const hosts = ((await (await request.get("/api/hosts")).json()) as { hosts: Array<{ id: string; name: string }> }).hosts;
-  for (const h of hosts.filter((x) => x.name.startsWith("e2e-roles"))) await request.delete(`/api/hosts/${h.id}`);
-  await disposeAllVms();
-  await sockets?.cleanup();
+  await removeHosts(request, (name) => name.startsWith("e2e-roles"));
+  await disposeVms(sockets);
   await extra?.cleanup();
 });
 
@@ -49,13 +43,16 @@ test("anonymous visitors are sent to the login page, and log in there", async ({
 
 test("a viewer sees no Snapshot now button, and the API refuses them (403)", async ({ browser }) => {
   const { context, page } = await as(browser, "viewer");
-  await page.goto(`/vms/${vmId}`);
-  await expect(page.getByRole("heading", { name: "e2e-roles-vm", level: 1 })).toBeVisible();
+  await openVmPage(page, vmId, "e2e-roles-vm");
   await expect(page.getByText("Your role can follow this VM's snapshots but not take them")).toBeVisible();
   await expect(page.getByRole("button", { name: "Snapshot now" })).toHaveCount(0);
   // The same request the button would send, from the viewer's page (same origin, their cookie).
   const status = await page.evaluate(async (id) => {
-    const r = await fetch(`/api/vms/${id}/snapshots`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ mode: "live" }) });
+    const r = await fetch(`/api/vms/${id}/snapshots`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ mode: "live" }),
+    });
     return r.status;
   }, vmId);
   expect(status).toBe(403);
@@ -91,7 +88,9 @@ test("an admin adds a host in Settings; the audit log shows who did it", async (
 
   // An operator may not add hosts, nor open the audit log.
   const op = await as(browser, "operator");
-  const refused = await op.page.request.post("/api/hosts", { data: { kind: "local", name: "e2e-roles-nope", socketDir: extra.dir, snapshotDir: extra.snapshotDir } });
+  const refused = await op.page.request.post("/api/hosts", {
+    data: { kind: "local", name: "e2e-roles-nope", socketDir: extra.dir, snapshotDir: extra.snapshotDir },
+  });
   expect(refused.status()).toBe(403);
   expect((await op.page.goto("/settings/audit"))?.status()).toBe(403);
   await op.context.close();

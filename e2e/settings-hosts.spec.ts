@@ -49,6 +49,8 @@ test("an SSH host with an unreadable key is refused on the key field", async ({ 
   await form.getByLabel("Socket directory").fill(dirs.dir);
   await form.getByLabel("Snapshot directory").fill(dirs.snapshotDir);
   await form.getByRole("button", { name: "Add host" }).click();
-  await expect(form.getByText(`cannot read private key ${dirs.dir}/no-such-key: no such file`, { exact: true })).toBeVisible();
+  await expect(
+    form.getByText(`cannot read private key ${dirs.dir}/no-such-key: no such file`, { exact: true }),
+  ).toBeVisible();
   await expect(form.getByLabel("Private key path")).toHaveAttribute("aria-invalid", "true");
 });

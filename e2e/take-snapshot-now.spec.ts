@@ -4,54 +4,37 @@
 // (it dirties RAM and writes its disk, so the stream lasts long enough to watch) whose discoverable
 // monitor is in a temp socket directory; the host is seeded through POST /api/hosts.
 import { expect, test } from "@playwright/test";
-import { startGuestKitVm } from "../tests/support/guest-kit";
-import { disposeAllVms, type TestVm } from "../tests/support/qemu";
+import type { TestVm } from "../tests/support/qemu";
 import { makeSocketDir, type SocketDir } from "../tests/fleet/support";
+import { addLocalHost, disposeVms, openVmPage, recordStatuses, startDiscoverableGuestKitVm } from "./support/fleet";
 
 let sockets: SocketDir;
 let vm: TestVm;
 
 test.beforeAll(async () => {
   sockets = await makeSocketDir("sf-e2e-snap-");
-  vm = await startGuestKitVm({
-    name: "e2e-snap",
-    memoryMiB: 192,
-    dirtyMiB: 64,
-    extraArgs: ["-qmp", `unix:${sockets.dir}/e2e-snap.sock,server=on,wait=off`],
-  });
+  vm = await startDiscoverableGuestKitVm(sockets, "e2e-snap", { memoryMiB: 192, dirtyMiB: 64 });
 });
 
 test.afterAll(async () => {
-  await disposeAllVms();
-  await sockets?.cleanup();
+  await disposeVms(sockets);
 });
 
-test("Snapshot now shows setup → active → completed live, then the result and the history", async ({ page, request }) => {
+test("Snapshot now shows setup → active → completed live, then the result and the history", async ({
+  page,
+  request,
+}) => {
   test.setTimeout(120_000);
-  const added = await request.post("/api/hosts", { data: { kind: "local", name: "e2e-snap-host", socketDir: sockets.dir, snapshotDir: sockets.snapshotDir } });
-  expect(added.status(), await added.text()).toBe(201);
-  const hostId = (await added.json()).host.id as string;
-  const vms = (await (await request.get(`/api/vms?hostId=${hostId}`)).json()).vms as Array<{ id: string; name: string }>;
-  const vmId = vms.find((v) => v.name === "e2e-snap")!.id;
+  const vmId = (await addLocalHost(request, "e2e-snap-host", sockets)).vmId("e2e-snap");
 
-  await page.goto(`/vms/${vmId}`);
-  await expect(page.getByRole("heading", { name: "e2e-snap", level: 1 })).toBeVisible();
+  await openVmPage(page, vmId, "e2e-snap");
   await expect(page.getByTestId("realtime-status")).toHaveAttribute("data-status", "connected");
   // Before the click, the page says what pause to expect and why.
   await expect(page.getByTestId("pause-expectation")).toContainText(/Expected guest pause ≈ \d+ ms/);
   const navigations: string[] = [];
   page.on("framenavigated", (f) => navigations.push(f.url()));
 
-  // Record every status the panel shows, as the DOM changes: a phase may last only a few hundred ms.
-  await page.evaluate(() => {
-    const seen: string[] = [];
-    (window as unknown as { __statuses: string[] }).__statuses = seen;
-    const record = () => {
-      const s = document.querySelector("[data-testid=snapshot-status]")?.getAttribute("data-status");
-      if (s && seen.at(-1) !== s) seen.push(s);
-    };
-    new MutationObserver(record).observe(document.body, { subtree: true, childList: true, attributes: true, attributeFilter: ["data-status"] });
-  });
+  const statuses = await recordStatuses(page, "snapshot-status");
 
   const panel = page.getByRole("region", { name: "Snapshot", exact: true });
   await panel.getByLabel("Mode").selectOption("live");
@@ -60,10 +43,7 @@ test("Snapshot now shows setup → active → completed live, then the result an
 
   const status = page.getByTestId("snapshot-status");
   await expect(status).toHaveAttribute("data-status", "completed", { timeout: 90_000 });
-  const statuses = await page.evaluate(() => (window as unknown as { __statuses: string[] }).__statuses);
-  const order = ["setup", "active", "completed"].map((s) => statuses.indexOf(s));
-  expect(order.every((i) => i >= 0), `statuses seen: ${statuses.join(" → ")}`).toBe(true);
-  expect([...order].sort((a, b) => a - b)).toEqual(order);
+  await statuses.expectSetupActiveCompleted();
   expect(navigations).toEqual([]);
 
   const steps = page.getByRole("list", { name: "Snapshot steps" }).getByRole("listitem");
@@ -76,7 +56,9 @@ test("Snapshot now shows setup → active → completed live, then the result an
   await expect(result).toContainText(/MiB/);
 
   const history = page.getByRole("region", { name: "Snapshot history" });
-  await expect(history.getByRole("row").filter({ hasText: "e2e snapshot" }).getByTestId("snapshot-status-chip")).toHaveAttribute("data-status", "completed");
+  await expect(
+    history.getByRole("row").filter({ hasText: "e2e snapshot" }).getByTestId("snapshot-status-chip"),
+  ).toHaveAttribute("data-status", "completed");
 
   // The guest kept running: its serial ticks advance after the snapshot.
   const from = vm.serialOutput().length;

@@ -1,7 +1,7 @@
 // Journey: webhooks. An admin opens Settings → Webhooks, adds a hook pointing at a real local receiver
 // (tests/support/webhook-receiver.ts, which checks the signature with the secret the page showed once),
-// presses "Send test" and reads the outcome and the delivery log; the audit log records it. An operator
-// can neither open the page nor register a hook.
+// presses "Send test" and reads the outcome and the delivery log; the audit log records it. Removing a
+// hook asks first ("Keep" leaves it). An operator can neither open the page nor register a hook.
 import { expect, test, type Browser } from "@playwright/test";
 import { startWebhookReceiver, type WebhookReceiver } from "../tests/support/webhook-receiver";
 import { stateFile, type E2eRole } from "./support/auth";
@@ -13,7 +13,9 @@ test.beforeAll(async () => {
 });
 
 test.afterAll(async ({ request }) => {
-  const hooks = ((await (await request.get("/api/webhooks")).json()) as { webhooks: Array<{ id: string; url: string }> }).webhooks;
+  const hooks = (
+    (await (await request.get("/api/webhooks")).json()) as { webhooks: Array<{ id: string; url: string }> }
+  ).webhooks;
   for (const h of hooks.filter((x) => x.url.includes("/e2e-"))) await request.delete(`/api/webhooks/${h.id}`);
   await receiver?.close();
 });
@@ -68,10 +70,34 @@ test("an admin adds a webhook, copies its secret, sends a test and reads the del
   await context.close();
 });
 
+test("an admin removes a webhook only after confirming it", async ({ browser }) => {
+  const { context, page } = await as(browser, "admin");
+  const url = receiver.url("/e2e-remove-me");
+  const created = await page.request.post("/api/webhooks", { data: { url, events: ["snapshot.failed"] } });
+  expect(created.status()).toBe(201);
+  await page.goto("/settings/webhooks");
+  const row = page.locator(`[data-testid="webhook-row"][data-webhook-url="${url}"]`);
+  await expect(row).toBeVisible();
+
+  await row.getByRole("button", { name: "Remove", exact: true }).click();
+  await row.getByRole("button", { name: "Keep" }).click();
+  await expect(row.getByRole("button", { name: "Remove", exact: true })).toBeVisible();
+
+  await row.getByRole("button", { name: "Remove", exact: true }).click();
+  await row.getByRole("button", { name: "Remove it and its delivery log" }).click();
+  await expect(row).toHaveCount(0);
+  const left = ((await (await page.request.get("/api/webhooks")).json()) as { webhooks: Array<{ url: string }> })
+    .webhooks;
+  expect(left.map((h) => h.url)).not.toContain(url);
+  await context.close();
+});
+
 test("an operator can neither open Settings → Webhooks nor register a hook", async ({ browser }) => {
   const { context, page } = await as(browser, "operator");
   expect((await page.goto("/settings/webhooks"))?.status()).toBe(403);
-  const refused = await page.request.post("/api/webhooks", { data: { url: receiver.url("/e2e-nope"), events: ["snapshot.failed"] } });
+  const refused = await page.request.post("/api/webhooks", {
+    data: { url: receiver.url("/e2e-nope"), events: ["snapshot.failed"] },
+  });
   expect(refused.status()).toBe(403);
   await context.close();
 });

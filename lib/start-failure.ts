@@ -29,7 +29,11 @@ export function reasonOf(thrown: unknown): string {
     text = thrown.trim() || "an empty string was thrown";
   } else if (thrown === undefined || thrown === null) {
     text = `no reason was given (the start was rejected with ${String(thrown)})`;
-  } else if (typeof thrown === "object" && typeof (thrown as { message?: unknown }).message === "string" && (thrown as { message: string }).message) {
+  } else if (
+    typeof thrown === "object" &&
+    typeof (thrown as { message?: unknown }).message === "string" &&
+    (thrown as { message: string }).message
+  ) {
     text = (thrown as { message: string }).message;
   } else if (typeof thrown === "object") {
     text = `a non-Error value was thrown: ${inspect(thrown, { depth: 3, breakLength: Infinity })}`;

@@ -11,6 +11,8 @@ import { startWebhookWorker } from "./webhooks/deliver";
 
 export interface WorkerContext {
   databaseUrl: string;
+  /** How often discovery runs (Config.discoveryIntervalMs). */
+  discoveryIntervalMs: number;
   hub: RealtimeHub;
   log: Logger;
 }

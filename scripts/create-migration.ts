@@ -2,7 +2,7 @@
 // takes the database from the current migrations to prisma/schema.prisma. It drives Prisma's own
 // WebAssembly schema engine (the CLI's native engine cannot be downloaded here) against a scratch
 // embedded PostgreSQL 17 where the existing migrations are applied first.
-//   npm run db:create-migration -- <name>
+//   npm run db:create-migration -- <name> [--debug]     (--debug: the engine's own log on stderr)
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import path from "node:path";
@@ -13,9 +13,11 @@ import { startEmbeddedPostgres } from "../lib/db/embedded-postgres";
 import { tmpdir } from "node:os";
 import { mkdtempSync, rmSync } from "node:fs";
 
-const name = (process.argv[2] ?? "").replace(/[^a-z0-9_]+/gi, "_");
+const args = process.argv.slice(2);
+const debug = args.includes("--debug");
+const name = (args.find((a) => !a.startsWith("--")) ?? "").replace(/[^a-z0-9_]+/gi, "_");
 if (!name) {
-  console.error("usage: npm run db:create-migration -- <name>");
+  console.error("usage: npm run db:create-migration -- <name> [--debug]");
   process.exit(2);
 }
 
@@ -40,7 +42,7 @@ try {
   const factory = bindMigrationAwareSqlAdapterFactory(new PrismaPg({ connectionString: url }));
   const engine = await engineModule.SchemaEngine.new(
     { datamodels: [["schema.prisma", schema]] },
-    (msg: string) => process.env.DEBUG && console.error(msg),
+    (msg: string) => debug && console.error(msg),
     factory,
   );
   const existing = readMigrations();

@@ -16,7 +16,10 @@ export default function ApiDocsPage() {
         title="API"
         description={`${doc.info.title} ${doc.info.version}: send an API token as Authorization: Bearer <token>. Machine-readable: /api/openapi.json (OpenAPI 3.1).`}
         actions={
-          <a href="/api/openapi.json" className="rounded-md border border-slate-300 px-3 py-1.5 text-sm hover:bg-slate-100 dark:border-slate-700 dark:hover:bg-slate-800">
+          <a
+            href="/api/openapi.json"
+            className="rounded-md border border-slate-300 px-3 py-1.5 text-sm hover:bg-slate-100 dark:border-slate-700 dark:hover:bg-slate-800"
+          >
             openapi.json
           </a>
         }

@@ -14,7 +14,10 @@ export const dynamic = "force-dynamic";
 export default async function SchedulesPage() {
   const [schedules, calendar] = await Promise.all([listSchedules(), scheduleCalendar(new Date(), 24)]);
   const newButton = (
-    <Link href="/schedules/new" className="rounded-md bg-sky-600 px-3 py-1.5 text-sm font-medium text-white hover:bg-sky-500">
+    <Link
+      href="/schedules/new"
+      className="rounded-md bg-sky-600 px-3 py-1.5 text-sm font-medium text-white hover:bg-sky-500"
+    >
       New schedule
     </Link>
   );
@@ -23,8 +26,8 @@ export default async function SchedulesPage() {
       <PageHeader title="Schedules" description="Recurring snapshots with retention." actions={newButton} />
       {schedules.length === 0 ? (
         <EmptyState title="No schedules yet" action={{ href: "/schedules/new", label: "New schedule" }}>
-          Schedules take snapshots of chosen VMs, a host&apos;s VMs or VMs matching a name or tag, on a cron timetable in
-          your time zone, and keep only what their retention policy says.
+          Schedules take snapshots of chosen VMs, a host&apos;s VMs or VMs matching a name or tag, on a cron timetable
+          in your time zone, and keep only what their retention policy says.
         </EmptyState>
       ) : (
         <div className="space-y-6">

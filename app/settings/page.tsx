@@ -15,7 +15,10 @@ export default async function SettingsPage() {
         title="Settings"
         description="Hosts and dashboard configuration."
         actions={
-          <Link href="/settings/webhooks" className="rounded-md px-3 py-1.5 text-sm font-medium text-sky-700 hover:bg-sky-50 dark:text-sky-400 dark:hover:bg-sky-950">
+          <Link
+            href="/settings/webhooks"
+            className="rounded-md px-3 py-1.5 text-sm font-medium text-sky-700 hover:bg-sky-50 dark:text-sky-400 dark:hover:bg-sky-950"
+          >
             Webhooks
           </Link>
         }

@@ -39,7 +39,10 @@ export default async function SnapshotsPage({ searchParams }: { searchParams: Pr
   ]);
   return (
     <>
-      <PageHeader title="Snapshots" description="Every snapshot across the fleet: guest pause, duration and size, live." />
+      <PageHeader
+        title="Snapshots"
+        description="Every snapshot across the fleet: guest pause, duration and size, live."
+      />
       <SnapshotsView initial={initial} initialFilters={filters} options={options} />
     </>
   );

@@ -27,7 +27,10 @@ export type GuestShape = (load: Load) => { memoryMiB: number; fillMiB: number };
 export function residentGuest(sizeGiB: number): GuestShape {
   const memoryMiB = sizeGiB * 1024;
   // The guest kernel and the kit take ~64 MiB of the resident share themselves.
-  return (load) => ({ memoryMiB, fillMiB: Math.max(0, Math.round(memoryMiB * RESIDENT_FRACTION) - 64 - (load === "busy" ? BUSY_DIRTY_MIB : 0)) });
+  return (load) => ({
+    memoryMiB,
+    fillMiB: Math.max(0, Math.round(memoryMiB * RESIDENT_FRACTION) - 64 - (load === "busy" ? BUSY_DIRTY_MIB : 0)),
+  });
 }
 
 export interface BenchVm {
@@ -61,7 +64,10 @@ export async function startBenchVm(opts: BenchVmOptions): Promise<BenchVm> {
     dirtyMiB: opts.load === "busy" ? BUSY_DIRTY_MIB : 0,
     fillMiB: opts.fillMiB,
     diskCounter: true,
-    extraArgs: [...(productSocket ? ["-qmp", `unix:${productSocket},server=on,wait=off`] : []), ...(opts.extraArgs ?? [])],
+    extraArgs: [
+      ...(productSocket ? ["-qmp", `unix:${productSocket},server=on,wait=off`] : []),
+      ...(opts.extraArgs ?? []),
+    ],
   });
   try {
     // busy: wait until the dirtier has written its whole buffer once, so the RAM is populated.
@@ -76,7 +82,7 @@ export async function startBenchVm(opts: BenchVmOptions): Promise<BenchVm> {
       events,
       productSocket,
       dispose: async () => {
-        await qmp.close().catch(() => {});
+        await qmp.close().catch(() => {}); // a monitor already closed is what dispose wants
         await vm.dispose();
       },
     };
@@ -87,13 +93,21 @@ export async function startBenchVm(opts: BenchVmOptions): Promise<BenchVm> {
 }
 
 /** Guest pause: QEMU's STOP → the next RESUME, among events from index `from` (QEMU.md §1, §8). */
-export function pauseFrom(events: readonly QmpEvent[], from: number): { pauseMs?: number; stopUs?: number; resumeUs?: number } {
+export function pauseFrom(
+  events: readonly QmpEvent[],
+  from: number,
+): { pauseMs?: number; stopUs?: number; resumeUs?: number } {
   const stop = events.slice(from).find((e) => e.event === "STOP");
   if (!stop) return {};
   const resume = events.slice(from).find((e) => e.event === "RESUME" && e.timeUs >= stop.timeUs);
-  return { stopUs: stop.timeUs, resumeUs: resume?.timeUs, pauseMs: resume ? (resume.timeUs - stop.timeUs) / 1000 : undefined };
+  return {
+    stopUs: stop.timeUs,
+    resumeUs: resume?.timeUs,
+    pauseMs: resume ? (resume.timeUs - stop.timeUs) / 1000 : undefined,
+  };
 }
 
 export function migrationEventUs(events: readonly QmpEvent[], from: number, status: string): number | undefined {
-  return events.slice(from).find((e) => e.event === "MIGRATION" && (e.data as { status?: string }).status === status)?.timeUs;
+  return events.slice(from).find((e) => e.event === "MIGRATION" && (e.data as { status?: string }).status === status)
+    ?.timeUs;
 }

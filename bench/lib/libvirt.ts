@@ -16,7 +16,7 @@ import { promisify } from "node:util";
 import { guestKitVmOptions } from "../../tests/support/guest-kit";
 import { BUSY_DIRTY_MIB, GUEST_MEMORY_MIB, pauseFrom, type Load } from "./guest";
 import type { SnapshotSample } from "./methods";
-import type { BenchContext } from "../run";
+import type { BenchContext } from "./context";
 import type { MethodRunner } from "../parts/pause";
 
 const run = promisify(execFile);
@@ -31,12 +31,16 @@ interface Daemons {
 let daemons: Promise<Daemons> | undefined;
 
 async function which(bin: string): Promise<boolean> {
-  return run("sh", ["-c", `command -v ${bin}`]).then(() => true, () => false);
+  return run("sh", ["-c", `command -v ${bin}`]).then(
+    () => true,
+    () => false,
+  );
 }
 
 async function ensureInstalled(ctx: BenchContext): Promise<string | undefined> {
   if ((await which("libvirtd")) && (await which("virsh"))) return undefined;
-  if (process.getuid?.() !== 0 || !(await which("apt-get"))) return "libvirtd is not installed (Debian: apt-get install --no-install-recommends libvirt-daemon-system libvirt-clients)";
+  if (process.getuid?.() !== 0 || !(await which("apt-get")))
+    return "libvirtd is not installed (Debian: apt-get install --no-install-recommends libvirt-daemon-system libvirt-clients)";
   ctx.log("installing libvirt (apt-get install --no-install-recommends libvirt-daemon-system libvirt-clients)…");
   try {
     await run("apt-get", ["install", "-y", "--no-install-recommends", "libvirt-daemon-system", "libvirt-clients"], {
@@ -58,11 +62,22 @@ function startDaemon(bin: string): ChildProcess {
 
 async function startDaemons(): Promise<Daemons> {
   // Already running (another tool's)? Use it and leave it alone.
-  if (await virsh("version").then(() => true, () => false)) return { stop: async () => {} };
+  if (
+    await virsh("version").then(
+      () => true,
+      () => false,
+    )
+  )
+    return { stop: async () => {} };
   const logd = startDaemon("virtlogd");
   const libvirtd = startDaemon("libvirtd");
   const deadline = Date.now() + 30_000;
-  while (!(await virsh("version").then(() => true, () => false))) {
+  while (
+    !(await virsh("version").then(
+      () => true,
+      () => false,
+    ))
+  ) {
     if (Date.now() > deadline || libvirtd.exitCode !== null) {
       libvirtd.kill();
       logd.kill();
@@ -84,7 +99,7 @@ async function startDaemons(): Promise<Daemons> {
 
 /** Stops the daemons the bench started (run.ts calls it at the end). */
 export async function stopLibvirt(): Promise<void> {
-  const d = await daemons?.catch(() => undefined);
+  const d = await daemons?.catch(() => undefined); // daemons that failed to start have nothing to stop
   daemons = undefined;
   await d?.stop();
 }
@@ -118,7 +133,11 @@ export async function libvirtRunner(ctx: BenchContext): Promise<MethodRunner> {
       await run("qemu-img", ["create", "-q", "-f", "qcow2", disk, "64M"]);
       await chmod(disk, 0o666);
       const serial = path.join(dir, "serial.log");
-      const kit = await guestKitVmOptions({ memoryMiB: GUEST_MEMORY_MIB, dirtyMiB: load === "busy" ? BUSY_DIRTY_MIB : 0, diskCounter: true });
+      const kit = await guestKitVmOptions({
+        memoryMiB: GUEST_MEMORY_MIB,
+        dirtyMiB: load === "busy" ? BUSY_DIRTY_MIB : 0,
+        diskCounter: true,
+      });
       const monitor = path.join(dir, "bench-qmp.sock");
       const xml = `<domain type='qemu' xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'>
   <name>${name}</name>
@@ -141,8 +160,8 @@ export async function libvirtRunner(ctx: BenchContext): Promise<MethodRunner> {
       const events: QmpEvent[] = [];
       qmp.on(["STOP", "RESUME"], (e) => events.push(e));
       const dispose = async () => {
-        await qmp.close().catch(() => {});
-        await virsh("destroy", name).catch(() => {});
+        await qmp.close().catch(() => {}); // closed already: fine for a dispose
+        await virsh("destroy", name).catch(() => {}); // a domain that is gone already needs no destroy
         await rm(dir, { recursive: true, force: true });
       };
       try {
@@ -163,13 +182,22 @@ export async function libvirtRunner(ctx: BenchContext): Promise<MethodRunner> {
           let forced = false;
           const cap = setTimeout(() => {
             forced = true;
-            void virsh("suspend", name).catch(() => {});
+            void virsh("suspend", name).catch(() => {}); // the save may have ended meanwhile: nothing to suspend
           }, LIBVIRT_CAP_MS);
           try {
             await virsh(
-              "snapshot-create-as", "--domain", name, "--name", `s${ordinal}`, "--live", "--atomic", "--no-metadata",
-              "--memspec", `file=${mem},snapshot=external`,
-              "--diskspec", `vda,snapshot=external,file=${path.join(dir, `ov-${ordinal}.qcow2`)}`,
+              "snapshot-create-as",
+              "--domain",
+              name,
+              "--name",
+              `s${ordinal}`,
+              "--live",
+              "--atomic",
+              "--no-metadata",
+              "--memspec",
+              `file=${mem},snapshot=external`,
+              "--diskspec",
+              `vda,snapshot=external,file=${path.join(dir, `ov-${ordinal}.qcow2`)}`,
             );
           } catch (err) {
             return { ok: false, error: ((err as { stderr?: string }).stderr ?? (err as Error).message).trim() };
@@ -179,9 +207,18 @@ export async function libvirtRunner(ctx: BenchContext): Promise<MethodRunner> {
           if (forced && /paused/.test((await virsh("domstate", name)).stdout)) await virsh("resume", name);
           const totalMs = performance.now() - started;
           const { pauseMs } = pauseFrom(events, from);
-          const bytes = await stat(mem).then((s) => s.size, () => undefined);
+          const bytes = await stat(mem).then(
+            (s) => s.size,
+            () => undefined, // no file: size unknown
+          );
           await rm(mem, { force: true });
-          return { ok: true, pauseMs, totalMs, bytes, note: forced ? `did not converge in ${LIBVIRT_CAP_MS / 1000} s: suspended by the bench` : undefined };
+          return {
+            ok: true,
+            pauseMs,
+            totalMs,
+            bytes,
+            note: forced ? `did not converge in ${LIBVIRT_CAP_MS / 1000} s: suspended by the bench` : undefined,
+          };
         },
       };
     },

@@ -35,7 +35,9 @@ function read(file: string): string {
 
 export function qemuVersion(): string {
   try {
-    return execFileSync(process.env.SNAPFLEET_QEMU ?? "qemu-system-x86_64", ["--version"], { encoding: "utf8" }).split("\n")[0].trim();
+    return execFileSync(process.env.SNAPFLEET_QEMU ?? "qemu-system-x86_64", ["--version"], { encoding: "utf8" })
+      .split("\n")[0]
+      .trim();
   } catch {
     return "unknown";
   }

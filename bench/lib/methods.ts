@@ -67,7 +67,14 @@ export function pauseBreakdown(events: readonly QmpEvent[], from: number): Pause
   const active = migrationEventUs(events, from, "active");
   if (!p.stopUs || !p.resumeUs || !setup || !active) return undefined;
   if (p.stopUs > active) return { deviceMs: (p.resumeUs - p.stopUs) / 1000 };
-  return { commandsMs: (setup - p.stopUs) / 1000, setupMs: (active - setup) / 1000, deviceMs: (p.resumeUs - active) / 1000 };
+  // Gated (lib/snapshots/ram-walk-gate.ts): QEMU's setup, its RAM walk, ran before our STOP.
+  if (setup < p.stopUs)
+    return { commandsMs: (active - p.stopUs) / 1000, setupMs: 0, deviceMs: (p.resumeUs - active) / 1000 };
+  return {
+    commandsMs: (setup - p.stopUs) / 1000,
+    setupMs: (active - setup) / 1000,
+    deviceMs: (p.resumeUs - active) / 1000,
+  };
 }
 
 /** QEMU's AnonHugePages in MiB (how much guest RAM is mapped by 2 MiB pages). */
@@ -116,13 +123,32 @@ export async function layerTargets(qmp: QmpClient, dir: string, ordinal: number)
     }));
 }
 
+/** One transaction of blockdev-snapshot-sync: each target's node gets its overlay on top. */
+async function layerDisks(qmp: QmpClient, targets: LayerTarget[]): Promise<void> {
+  await qmp.transaction(
+    targets.map((t) => ({
+      type: "blockdev-snapshot-sync",
+      data: {
+        "node-name": t.node,
+        "snapshot-file": t.overlayPath,
+        "snapshot-node-name": t.overlayNode,
+        format: "qcow2",
+        mode: "absolute-paths",
+      },
+    })),
+  );
+}
+
 function streamFigures(events: readonly QmpEvent[], from: number, bytes: number): { streamMBps?: number } {
   const a = migrationEventUs(events, from, "active");
   const c = migrationEventUs(events, from, "completed");
   return a && c && c > a ? { streamMBps: bytes / 1e6 / ((c - a) / 1e6) } : {};
 }
 
-async function backgroundSnapshot(ctx: TakeContext, variant: "classic" | "strategy" | "ram-only"): Promise<SnapshotSample> {
+async function backgroundSnapshot(
+  ctx: TakeContext,
+  variant: "classic" | "strategy" | "ram-only",
+): Promise<SnapshotSample> {
   const { qmp, events, vm } = ctx.bvm;
   await setCapabilities(qmp, { "background-snapshot": true, events: true });
   const file = path.join(ctx.dir, `vmstate-${ctx.ordinal}.bin`);
@@ -136,16 +162,15 @@ async function backgroundSnapshot(ctx: TakeContext, variant: "classic" | "strate
     if (variant === "classic") {
       const targets = await layerTargets(qmp, ctx.dir, ctx.ordinal);
       await qmp.stop();
-      await qmp.transaction(
-        targets.map((t) => ({
-          type: "blockdev-snapshot-sync",
-          data: { "node-name": t.node, "snapshot-file": t.overlayPath, "snapshot-node-name": t.overlayNode, format: "qcow2", mode: "absolute-paths" },
-        })),
-      );
+      await layerDisks(qmp, targets);
       await qmp.migrate(sink.uri);
     } else if (variant === "strategy") {
       const targets = await layerTargets(qmp, ctx.dir, ctx.ordinal);
-      const r = await layerAndStream(qmp, { disks: targets.map((t) => ({ node: t.node, name: `bench-${ctx.ordinal}` })), uri: sink.uri, stop: true });
+      const r = await layerAndStream(qmp, {
+        disks: targets.map((t) => ({ node: t.node, name: `bench-${ctx.ordinal}` })),
+        uri: sink.uri,
+        stop: true,
+      });
       const failed = r.stopError ?? r.transactionError ?? r.migrateError;
       if (failed) throw failed;
     } else {
@@ -157,7 +182,8 @@ async function backgroundSnapshot(ctx: TakeContext, variant: "classic" | "strate
     const bytes = await sink.done;
     const totalMs = performance.now() - started;
     const info = await qmp.queryMigrate();
-    if (statusOf(end) !== "completed") throw new Error(`migration ${statusOf(end)}: ${info["error-desc"] ?? "no reason"}`);
+    if (statusOf(end) !== "completed")
+      throw new Error(`migration ${statusOf(end)}: ${info["error-desc"] ?? "no reason"}`);
     let collapseMs: number | undefined;
     if (variant === "strategy") {
       const c = await recollapseGuestMemory(vm.pid);
@@ -197,7 +223,10 @@ async function precopy(ctx: TakeContext): Promise<SnapshotSample> {
     const done = waitMigration(qmp, ["completed", "failed"]);
     await qmp.migrate(sink.uri);
     let forced = false;
-    const capped = await Promise.race([preSwitchover, new Promise<"cap">((r) => setTimeout(() => r("cap"), PRECOPY_CAP_MS))]);
+    const capped = await Promise.race([
+      preSwitchover,
+      new Promise<"cap">((r) => setTimeout(() => r("cap"), PRECOPY_CAP_MS)),
+    ]);
     if (capped === "cap") {
       forced = true;
       await qmp.stop(); // never converges while the guest dirties faster than the stream
@@ -205,18 +234,14 @@ async function precopy(ctx: TakeContext): Promise<SnapshotSample> {
     }
     // The VM is stopped at the switchover point: layer the disks at that instant, then let it finish.
     const targets = await layerTargets(qmp, ctx.dir, ctx.ordinal);
-    await qmp.transaction(
-      targets.map((t) => ({
-        type: "blockdev-snapshot-sync",
-        data: { "node-name": t.node, "snapshot-file": t.overlayPath, "snapshot-node-name": t.overlayNode, format: "qcow2", mode: "absolute-paths" },
-      })),
-    );
+    await layerDisks(qmp, targets);
     await qmp.execute("migrate-continue", { state: "pre-switchover" });
     const end = await done;
     const info = await qmp.queryMigrate();
     await qmp.cont();
     const bytes = await sink.done;
-    if (statusOf(end) !== "completed") throw new Error(`migration ${statusOf(end)}: ${info["error-desc"] ?? "no reason"}`);
+    if (statusOf(end) !== "completed")
+      throw new Error(`migration ${statusOf(end)}: ${info["error-desc"] ?? "no reason"}`);
     return {
       ok: true,
       ...pauseFrom(events, from),

@@ -5,6 +5,7 @@
 import { rm } from "node:fs/promises";
 import type { SnapshotJson } from "../../lib/snapshots/snapshot-json";
 import { migrationEventUs, pauseFrom, startBenchVm, type BenchVm, type GuestShape, type Load } from "./guest";
+import type { QmpEvent } from "../../lib/qmp";
 import { hugeMappedMiB, pauseBreakdown, type SnapshotSample } from "./methods";
 import type { SnapfleetServer, WsClient } from "./snapfleet";
 
@@ -17,7 +18,12 @@ export interface ProductVm {
   dispose(): Promise<void>;
 }
 
-export async function startProductVm(server: SnapfleetServer, name: string, load: Load, shape?: GuestShape): Promise<ProductVm> {
+export async function startProductVm(
+  server: SnapfleetServer,
+  name: string,
+  load: Load,
+  shape?: GuestShape,
+): Promise<ProductVm> {
   const bvm = await startBenchVm({ name, load, productSocketDir: server.socketDir, ...shape?.(load) });
   try {
     const vm = await server.findVm(name);
@@ -57,14 +63,19 @@ function streamMs(bvm: BenchVm, from: number): number | undefined {
 }
 
 /** Takes one snapshot through the API and waits for its end; removes the vmstate file afterwards. */
-export async function takeThroughApi(server: SnapfleetServer, p: ProductVm, mode: "live" | "ram-only"): Promise<ProductSnapshot> {
+export async function takeThroughApi(
+  server: SnapfleetServer,
+  p: ProductVm,
+  mode: "live" | "ram-only",
+): Promise<ProductSnapshot> {
   const hugeBefore = await hugeMappedMiB(p.bvm.vm.pid);
   const fromEvent = p.bvm.events.length;
   const fromFrame = p.ws.frames.length;
   const sent = Date.now();
   try {
     const { snapshot } = await server.api<{ snapshot: SnapshotJson }>("POST", `/api/vms/${p.vmId}/snapshots`, { mode });
-    const isMine = (f: { name?: string; payload?: Record<string, unknown> }) => f.name === "snapshot.updated" && f.payload?.id === snapshot.id;
+    const isMine = (f: { name?: string; payload?: Record<string, unknown> }) =>
+      f.name === "snapshot.updated" && f.payload?.id === snapshot.id;
     const end = await Promise.race([
       p.ws.waitFor((f) => isMine(f) && TERMINAL.has(String(f.payload?.status)), 600_000, fromFrame),
       server.exited.then((why) => Promise.reject(new Error(why))),
@@ -73,11 +84,22 @@ export async function takeThroughApi(server: SnapfleetServer, p: ProductVm, mode
     const s = end.payload as unknown as SnapshotJson;
     const vmstate = s.files.find((f) => f.role === "vmstate");
     if (vmstate) await rm(vmstate.path, { force: true }); // keeps disk use bounded; overlays stay (the VM writes to them)
-    if (s.status !== "completed") return { ok: false, snapshotId: s.id, error: `${s.status}: ${s.error?.message ?? "no reason"}` };
+    if (s.status !== "completed")
+      return { ok: false, snapshotId: s.id, error: `${s.status}: ${s.error?.message ?? "no reason"}` };
+    // A RAM-walk gate that lost its race (run-snapshot.ts): QEMU's first, discarded stream paused the
+    // guest on its own; the snapshot's pause is the second stream's.
+    const detail = s.statusHistory.at(-1)?.detail ?? "";
+    const retaken = /taken again the pipelined way/.test(detail);
+    const from = retaken ? afterFirstCompleted(p.bvm.events, fromEvent) : fromEvent;
     return {
       ok: true,
       snapshotId: s.id,
-      ...pauseFrom(p.bvm.events, fromEvent),
+      note: retaken
+        ? `gate lost (${/\b(QEMU's RAM walk [^:]*|the gate's writer did not start)/.exec(detail)?.[1] ?? "?"})`
+        : /\(gated\)/.test(detail)
+          ? "gated"
+          : undefined,
+      ...pauseFrom(p.bvm.events, from),
       productPauseMs: s.guestPauseMs,
       qemuDowntimeMs: s.qemuDowntimeMs ?? undefined,
       setupMs: s.setupMs ?? undefined,
@@ -86,11 +108,19 @@ export async function takeThroughApi(server: SnapfleetServer, p: ProductVm, mode
       streamMBps: s.throughputBytesPerSec ? s.throughputBytesPerSec / 1e6 : undefined,
       toSetupFrameMs: setupFrame ? setupFrame.atMs - sent : undefined,
       qemuStreamMs: streamMs(p.bvm, fromEvent),
-      breakdown: pauseBreakdown(p.bvm.events, fromEvent),
+      breakdown: pauseBreakdown(p.bvm.events, from),
       hugeMappedMiB: hugeBefore,
       phases: Object.fromEntries(s.statusHistory.map((h) => [h.status, Date.parse(h.at) - Date.parse(s.createdAt)])),
     };
   } catch (err) {
     return { ok: false, error: (err as Error).message };
   }
+}
+
+/** Index just past the first MIGRATION completed event from `from` (the end of a discarded stream). */
+function afterFirstCompleted(events: readonly QmpEvent[], from: number): number {
+  const i = events.findIndex(
+    (e, n) => n >= from && e.event === "MIGRATION" && (e.data as { status?: string }).status === "completed",
+  );
+  return i < 0 ? from : i + 1;
 }

@@ -41,7 +41,12 @@ export function writeResult<T>(part: string, startedAt: Date, loadAtStart: LoadS
   const finishedAt = new Date();
   const result: ResultFile<T> = {
     part,
-    command: `npm run bench -- ${process.argv.slice(2).filter((a) => a !== "--").join(" ") || part}`,
+    command: `npm run bench -- ${
+      process.argv
+        .slice(2)
+        .filter((a) => a !== "--")
+        .join(" ") || part
+    }`,
     startedAt: startedAt.toISOString(),
     finishedAt: finishedAt.toISOString(),
     durationS: Math.round((finishedAt.getTime() - startedAt.getTime()) / 100) / 10,
@@ -61,7 +66,8 @@ export function readLatest<T>(part: string): ResultFile<T> | undefined {
 }
 
 export function provenance(r: ResultFile<unknown>): string {
-  const l = (s: LoadSample) => `load ${s.load1}${s.cpuPressure10 === null ? "" : `, CPU pressure ${s.cpuPressure10} %`}`;
+  const l = (s: LoadSample) =>
+    `load ${s.load1}${s.cpuPressure10 === null ? "" : `, CPU pressure ${s.cpuPressure10} %`}`;
   return `\`${r.command}\`, ${r.startedAt.slice(0, 16).replace("T", " ")} UTC, ${r.durationS} s; ${describeMachine(r.machine)}; ${l(r.loadAtStart)} at start, ${l(r.loadAtEnd)} at end.`;
 }
 
@@ -73,7 +79,10 @@ export function updateDocsSection(name: string, markdown: string, file = DOCS_FI
   const block = `${open}\n${markdown.trim()}\n${close}`;
   const start = doc.indexOf(open);
   const end = doc.indexOf(close);
-  const next = start >= 0 && end > start ? doc.slice(0, start) + block + doc.slice(end + close.length) : `${doc.trimEnd()}\n\n${block}\n`;
+  const next =
+    start >= 0 && end > start
+      ? doc.slice(0, start) + block + doc.slice(end + close.length)
+      : `${doc.trimEnd()}\n\n${block}\n`;
   mkdirSync(path.dirname(file), { recursive: true });
   writeFileSync(file, next);
 }

@@ -113,9 +113,12 @@ export async function startSnapfleet(log: (m: string) => void): Promise<Snapflee
     stdio: ["ignore", "pipe", "pipe"],
   });
   // pino logs to stdout: keep the tail of both streams for when the server dies.
-  for (const stream of [child.stdout!, child.stderr!]) stream.on("data", (c: Buffer) => (stderr = (stderr + c.toString()).slice(-16000)));
+  for (const stream of [child.stdout!, child.stderr!])
+    stream.on("data", (c: Buffer) => (stderr = (stderr + c.toString()).slice(-16000)));
   const exited = new Promise<string>((resolve) =>
-    child.once("exit", (code, signal) => resolve(`Snapfleet's server exited (${signal ?? `code ${code}`}); its last output:\n${stderr.slice(-4000)}`)),
+    child.once("exit", (code, signal) =>
+      resolve(`Snapfleet's server exited (${signal ?? `code ${code}`}); its last output:\n${stderr.slice(-4000)}`),
+    ),
   );
   const baseUrl = `http://127.0.0.1:${port}`;
   const stop = async () => {
@@ -130,15 +133,34 @@ export async function startSnapfleet(log: (m: string) => void): Promise<Snapflee
     await waitHealthy(`${baseUrl}/api/health`, child, 120_000);
   } catch (err) {
     await stop();
-    throw new Error(`${(err as Error).message}\n${stderr}`);
+    throw new Error(`${(err as Error).message}\n${stderr}`, { cause: err });
   }
 
   // Everything needs a login: an admin API token made with the CLI against this server's database.
-  const tokenRun = spawnSync(process.execPath, [path.join(REPO_ROOT, "bin", "snapfleet.mjs"), "token", "create", "--role", "admin", "--name", "bench", "--expires", "1d"], {
-    cwd: REPO_ROOT,
-    encoding: "utf8",
-    env: { ...process.env, DATABASE_URL: "", SNAPFLEET_DATA_DIR: path.join(work, "data"), SNAPFLEET_PG_PORT: String(pgPort) },
-  });
+  const tokenRun = spawnSync(
+    process.execPath,
+    [
+      path.join(REPO_ROOT, "bin", "snapfleet.mjs"),
+      "token",
+      "create",
+      "--role",
+      "admin",
+      "--name",
+      "bench",
+      "--expires",
+      "1d",
+    ],
+    {
+      cwd: REPO_ROOT,
+      encoding: "utf8",
+      env: {
+        ...process.env,
+        DATABASE_URL: "",
+        SNAPFLEET_DATA_DIR: path.join(work, "data"),
+        SNAPFLEET_PG_PORT: String(pgPort),
+      },
+    },
+  );
   if (tokenRun.status !== 0) {
     await stop();
     throw new Error(`snapfleet token create failed: ${tokenRun.stderr}`);
@@ -158,7 +180,12 @@ export async function startSnapfleet(log: (m: string) => void): Promise<Snapflee
 
   let hostId: string;
   try {
-    const created = await api<{ host: { id: string } }>("POST", "/api/hosts", { name: "bench", kind: "local", socketDir, snapshotDir });
+    const created = await api<{ host: { id: string } }>("POST", "/api/hosts", {
+      name: "bench",
+      kind: "local",
+      socketDir,
+      snapshotDir,
+    });
     hostId = created.host.id;
   } catch (err) {
     await stop();
@@ -215,7 +242,10 @@ export async function startSnapfleet(log: (m: string) => void): Promise<Snapflee
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       await api("POST", `/api/hosts/${hostId}/discover`);
-      const list = await api<{ vms: Array<{ id: string; name: string; state: string }> }>("GET", `/api/vms?hostId=${hostId}&limit=200`);
+      const list = await api<{ vms: Array<{ id: string; name: string; state: string }> }>(
+        "GET",
+        `/api/vms?hostId=${hostId}&limit=200`,
+      );
       const vm = list.vms.find((v) => v.name === name && v.state === "running");
       if (vm) return vm;
       if (Date.now() > deadline) throw new Error(`Snapfleet did not discover VM ${name} within ${timeoutMs} ms`);

@@ -26,6 +26,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync, statfsSync, writeFileSync 
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
+import { exportSnapshotArgs } from "../../tests/support/qemu";
 import { REPO_ROOT, fmt, table, updateDocsSection } from "../lib/report";
 import { summarize } from "../lib/stats";
 
@@ -45,7 +46,9 @@ const flags = Object.fromEntries(
 const KNOWN_FLAGS = ["samples", "quick", "docs", "out", "dir", "keep", "render"];
 for (const k of Object.keys(flags)) {
   if (!KNOWN_FLAGS.includes(k)) {
-    console.error(`unknown flag --${k}; usage: npx tsx bench/parts/disk-snapshot.ts [--samples=5] [--quick] [--docs] [--out=FILE] [--dir=DIR] [--keep] [--render=RESULT.json]`);
+    console.error(
+      `unknown flag --${k}; usage: npx tsx bench/parts/disk-snapshot.ts [--samples=5] [--quick] [--docs] [--out=FILE] [--dir=DIR] [--keep] [--render=RESULT.json]`,
+    );
     process.exit(2);
   }
 }
@@ -80,7 +83,12 @@ const IMAGES: ImageSpec[] = QUICK
       { key: "1g", label: "1 GiB full", virtualGiB: 1, writesAt: [0] },
       { key: "16g", label: "16 GiB full", virtualGiB: 16, writesAt: [...Array(16).keys()] },
       // 16 × 1 GiB spread over the 200 GiB (every 12.5 GiB): L2 tables and refcount blocks all over the file.
-      { key: "200g", label: "200 GiB virtual, 16 GiB written", virtualGiB: 200, writesAt: [...Array(16).keys()].map((i) => i * 12.5) },
+      {
+        key: "200g",
+        label: "200 GiB virtual, 16 GiB written",
+        virtualGiB: 200,
+        writesAt: [...Array(16).keys()].map((i) => i * 12.5),
+      },
     ];
 /** Part 2 and 4 images. */
 const PAUSE_IMAGES = IMAGES.slice(0, 2).map((i) => i.key);
@@ -95,7 +103,9 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const round = (v: number, d = 2) => Math.round(v * 10 ** d) / 10 ** d;
 
 function uptime(): string {
-  return spawnSync("uptime", { encoding: "utf8" }).stdout.trim().replace(/^.*load average:\s*/, "");
+  return spawnSync("uptime", { encoding: "utf8" })
+    .stdout.trim()
+    .replace(/^.*load average:\s*/, "");
 }
 
 function img(spec: ImageSpec): string {
@@ -106,7 +116,12 @@ function img(spec: ImageSpec): string {
 function tool(bin: string, args: string[]): { ms: number; ok: boolean; out: string; err: string } {
   const s = performance.now();
   const r = spawnSync(bin, args, { encoding: "utf8", maxBuffer: 64 * 1024 * 1024 });
-  return { ms: performance.now() - s, ok: r.status === 0, out: r.stdout ?? "", err: (r.stderr ?? "").trim() || (r.error?.message ?? "") };
+  return {
+    ms: performance.now() - s,
+    ok: r.status === 0,
+    out: r.stdout ?? "",
+    err: (r.stderr ?? "").trim() || (r.error?.message ?? ""),
+  };
 }
 
 function must(bin: string, args: string[]): number {
@@ -135,6 +150,16 @@ interface Reply {
   at: number;
 }
 
+/** One line of the raw QMP stream, as far as this client reads it. */
+interface RawQmpMessage {
+  QMP?: unknown;
+  event?: string;
+  timestamp: { seconds: number; microseconds: number };
+  id?: string | number;
+  return?: unknown;
+  error?: { class: string; desc: string };
+}
+
 class RawQmp {
   readonly events: QmpEventRec[] = [];
   private buf = "";
@@ -148,7 +173,8 @@ class RawQmp {
     sock.setNoDelay(true);
     sock.on("data", (chunk) => this.onData(chunk.toString("utf8")));
     sock.on("close", () => {
-      for (const p of this.pending.values()) p({ ok: false, value: undefined, error: "socket closed", at: performance.now() });
+      for (const p of this.pending.values())
+        p({ ok: false, value: undefined, error: "socket closed", at: performance.now() });
       this.pending.clear();
     });
     sock.on("error", () => {});
@@ -168,7 +194,8 @@ class RawQmp {
         await q.cmd("qmp_capabilities");
         return q;
       } catch (err) {
-        if (performance.now() > deadline) throw new Error(`QMP ${socketPath}: ${(err as Error).message}`);
+        if (performance.now() > deadline)
+          throw new Error(`QMP ${socketPath}: ${(err as Error).message}`, { cause: err });
         await sleep(20);
       }
     }
@@ -182,21 +209,32 @@ class RawQmp {
       this.buf = this.buf.slice(nl + 1);
       if (!line) continue;
       const at = performance.now();
-      const msg = JSON.parse(line) as Record<string, any>;
+      const msg = JSON.parse(line) as RawQmpMessage;
       if (msg.QMP) this.greeted();
       else if (msg.event) {
-        this.events.push({ event: msg.event, qemuMs: msg.timestamp.seconds * 1000 + msg.timestamp.microseconds / 1000, at });
+        this.events.push({
+          event: msg.event,
+          qemuMs: msg.timestamp.seconds * 1000 + msg.timestamp.microseconds / 1000,
+          at,
+        });
         this.eventWaiter?.();
       } else if (msg.id !== undefined) {
         const p = this.pending.get(String(msg.id));
         this.pending.delete(String(msg.id));
-        p?.(msg.error ? { ok: false, value: undefined, error: `${msg.error.class}: ${msg.error.desc}`, at } : { ok: true, value: msg.return, at });
+        p?.(
+          msg.error
+            ? { ok: false, value: undefined, error: `${msg.error.class}: ${msg.error.desc}`, at }
+            : { ok: true, value: msg.return, at },
+        );
       }
     }
   }
 
   /** Writes all commands in one socket write; resolves with their replies in order. */
-  pipeline(cmds: Array<{ execute: string; arguments?: Record<string, unknown> }>): { sentAt: number; replies: Promise<Reply[]> } {
+  pipeline(cmds: Array<{ execute: string; arguments?: Record<string, unknown> }>): {
+    sentAt: number;
+    replies: Promise<Reply[]>;
+  } {
     const promises: Array<Promise<Reply>> = [];
     const lines = cmds.map((c) => {
       const id = `b${this.nextId++}`;
@@ -268,7 +306,8 @@ class Pinger {
   /** Typical ping round trip and the longest gap in [from, to] with nothing else going on. */
   quietStats(from: number, to: number): { medianGapMs: number; maxGapMs: number; pings: number } {
     const gaps: number[] = [];
-    for (let i = 0; i + 1 < this.replies.length; i++) if (this.replies[i] >= from && this.replies[i + 1] <= to) gaps.push(this.replies[i + 1] - this.replies[i]);
+    for (let i = 0; i + 1 < this.replies.length; i++)
+      if (this.replies[i] >= from && this.replies[i + 1] <= to) gaps.push(this.replies[i + 1] - this.replies[i]);
     const s = summarize(gaps);
     return { medianGapMs: round(s.median ?? NaN, 3), maxGapMs: round(s.max ?? NaN, 3), pings: gaps.length };
   }
@@ -299,12 +338,25 @@ async function startVm(qemu: string, image: string): Promise<Vm> {
   const s1 = path.join(WORK, `m${n}a.sock`);
   const s2 = path.join(WORK, `m${n}b.sock`);
   const args = [
-    "-machine", "q35", "-accel", "tcg", "-m", "128", "-nodefaults", "-display", "none",
-    "-blockdev", `driver=file,node-name=f0,filename=${image}`,
-    "-blockdev", "driver=qcow2,node-name=d0,file=f0",
-    "-device", "virtio-blk-pci,drive=d0,id=vd0",
-    "-qmp", `unix:${s1},server=on,wait=off`,
-    "-qmp", `unix:${s2},server=on,wait=off`,
+    "-machine",
+    "q35",
+    "-accel",
+    "tcg",
+    "-m",
+    "128",
+    "-nodefaults",
+    "-display",
+    "none",
+    "-blockdev",
+    `driver=file,node-name=f0,filename=${image}`,
+    "-blockdev",
+    "driver=qcow2,node-name=d0,file=f0",
+    "-device",
+    "virtio-blk-pci,drive=d0,id=vd0",
+    "-qmp",
+    `unix:${s1},server=on,wait=off`,
+    "-qmp",
+    `unix:${s2},server=on,wait=off`,
   ];
   const proc = spawn(qemu, args, { stdio: ["ignore", "ignore", "pipe"] });
   let err = "";
@@ -334,13 +386,15 @@ async function startVm(qemu: string, image: string): Promise<Vm> {
     return vm;
   } catch (e) {
     proc.kill("SIGKILL");
-    throw new Error(`${qemu}: ${(e as Error).message}; stderr: ${err.trim()}`);
+    throw new Error(`${qemu}: ${(e as Error).message}; stderr: ${err.trim()}`, { cause: e });
   }
 }
 
 async function snapshotCount(vm: Vm): Promise<number> {
   const r = await vm.qmp.cmd("query-named-block-nodes");
-  const node = (r.value as Array<{ "node-name": string; image: { snapshots?: unknown[] } }>).find((n) => n["node-name"] === "d0");
+  const node = (r.value as Array<{ "node-name": string; image: { snapshots?: unknown[] } }>).find(
+    (n) => n["node-name"] === "d0",
+  );
   return node?.image.snapshots?.length ?? 0;
 }
 
@@ -369,7 +423,16 @@ interface LiveCell {
 
 async function measureLive(qemu: { label: string; bin: string }, spec: ImageSpec, existing: number): Promise<LiveCell> {
   const vm = await startVm(qemu.bin, img(spec));
-  const cell: LiveCell = { qemu: qemu.label, image: spec.label, existing, quiet: { medianGapMs: NaN, maxGapMs: NaN, pings: 0 }, create: [], delete: [], countAfter: -1, load: uptime() };
+  const cell: LiveCell = {
+    qemu: qemu.label,
+    image: spec.label,
+    existing,
+    quiet: { medianGapMs: NaN, maxGapMs: NaN, pings: 0 },
+    create: [],
+    delete: [],
+    countAfter: -1,
+    load: uptime(),
+  };
   const pinger = new Pinger(vm.qmp2);
   try {
     await sleep(300);
@@ -384,7 +447,12 @@ async function measureLive(qemu: { label: string; bin: string }, spec: ImageSpec
       ] as const) {
         const r = await vm.qmp.cmd(command, { device: "d0", name });
         await sleep(60); // let the pinger's next answer land before reading the gap
-        cell[kind].push({ rttMs: round(r.rttMs, 3), blockMs: round(pinger.maxGap(r.sentAt, r.at), 3), ok: r.ok, ...(r.error ? { error: r.error } : {}) });
+        cell[kind].push({
+          rttMs: round(r.rttMs, 3),
+          blockMs: round(pinger.maxGap(r.sentAt, r.at), 3),
+          ok: r.ok,
+          ...(r.error ? { error: r.error } : {}),
+        });
         await sleep(100);
       }
     }
@@ -393,7 +461,11 @@ async function measureLive(qemu: { label: string; bin: string }, spec: ImageSpec
     cell.error = `${(e as Error).message}; stderr: ${vm.stderr()}`;
   } finally {
     // The pinger's monitor may already be gone with the VM: the cell's figures stand, say it and go on.
-    await pinger.stop().catch((err: unknown) => console.warn(`disk-snapshot: the second monitor's pinger ended with an error: ${(err as Error).message}`));
+    await pinger
+      .stop()
+      .catch((err: unknown) =>
+        console.warn(`disk-snapshot: the second monitor's pinger ended with an error: ${(err as Error).message}`),
+      );
     await vm.quit();
   }
   return cell;
@@ -424,14 +496,25 @@ async function measurePause(qemu: { label: string; bin: string }, spec: ImageSpe
     for (let i = 1; i <= SAMPLES; i++) {
       for (const kind of ["baseline", "internal"] as const) {
         const name = `sf-pause-${i}`;
-        const actions = kind === "internal" ? [{ type: "blockdev-snapshot-internal-sync", data: { device: "d0", name } }] : [];
+        const actions =
+          kind === "internal" ? [{ type: "blockdev-snapshot-internal-sync", data: { device: "d0", name } }] : [];
         const from = vm.qmp.events.length;
-        const { sentAt, replies } = vm.qmp.pipeline([{ execute: "stop" }, { execute: "transaction", arguments: { actions } }, { execute: "cont" }]);
+        const { sentAt, replies } = vm.qmp.pipeline([
+          { execute: "stop" },
+          { execute: "transaction", arguments: { actions } },
+          { execute: "cont" },
+        ]);
         const rs = await replies;
         const stop = await vm.qmp.waitEvent("STOP", from);
         const resume = await vm.qmp.waitEvent("RESUME", from);
         const bad = rs.find((r) => !r.ok);
-        cell.samples.push({ kind, pauseMs: round(resume.qemuMs - stop.qemuMs, 3), transactionReplyMs: round(rs[1].at - sentAt, 3), ok: !bad, ...(bad ? { error: bad.error } : {}) });
+        cell.samples.push({
+          kind,
+          pauseMs: round(resume.qemuMs - stop.qemuMs, 3),
+          transactionReplyMs: round(rs[1].at - sentAt, 3),
+          ok: !bad,
+          ...(bad ? { error: bad.error } : {}),
+        });
         if (kind === "internal") {
           await sleep(50);
           const d = await vm.qmp.cmd("blockdev-snapshot-delete-internal-sync", { device: "d0", name });
@@ -468,8 +551,15 @@ async function measureForceShare(qemu: { label: string; bin: string }, spec: Ima
   const out = path.join(WORK, "convert-out.qcow2");
   const vm = await startVm(qemu.bin, image);
   const cell: ForceShareCell = {
-    qemu: qemu.label, convertMs: [], convertOk: false, copyIsSnapshot: false, liveChanged: false, listSharedMs: NaN, listSharedOk: false,
-    withoutU: { convert: "", list: "", snapshotDelete: "", snapshotCreate: "" }, load: uptime(),
+    qemu: qemu.label,
+    convertMs: [],
+    convertOk: false,
+    copyIsSnapshot: false,
+    liveChanged: false,
+    listSharedMs: NaN,
+    listSharedOk: false,
+    withoutU: { convert: "", list: "", snapshotDelete: "", snapshotCreate: "" },
+    load: uptime(),
   };
   try {
     await sleep(300);
@@ -482,7 +572,9 @@ async function measureForceShare(qemu: { label: string; bin: string }, spec: Ima
     await vm.qmp.cmd("human-monitor-command", { "command-line": `qemu-io -d ${QDEV} "flush"` });
     const first = (r: { ok: boolean; err: string }) => (r.ok ? "accepted" : r.err.split("\n")[0]);
     rmSync(out, { force: true });
-    cell.withoutU.convert = first(tool(QEMU_IMG, ["convert", "-f", "qcow2", "-O", "qcow2", "-l", "snapshot.name=sf-conv", image, out]));
+    cell.withoutU.convert = first(
+      tool(QEMU_IMG, ["convert", "-f", "qcow2", "-O", "qcow2", "-l", "snapshot.name=sf-conv", image, out]),
+    );
     rmSync(out, { force: true });
     cell.withoutU.list = first(tool(QEMU_IMG, ["snapshot", "-l", image]));
     cell.withoutU.snapshotDelete = first(tool(QEMU_IMG, ["snapshot", "-d", "sf-conv", image]));
@@ -492,7 +584,7 @@ async function measureForceShare(qemu: { label: string; bin: string }, spec: Ima
     cell.listSharedOk = l.ok && l.out.includes("sf-conv");
     for (let i = 0; i < CONVERT_SAMPLES; i++) {
       rmSync(out, { force: true });
-      const r = tool(QEMU_IMG, ["convert", "-U", "-f", "qcow2", "-O", "qcow2", "-l", "snapshot.name=sf-conv", image, out]);
+      const r = tool(QEMU_IMG, exportSnapshotArgs(image, "sf-conv", out));
       if (!r.ok) {
         cell.convertError = r.err;
         break;
@@ -502,10 +594,23 @@ async function measureForceShare(qemu: { label: string; bin: string }, spec: Ima
     cell.convertOk = cell.convertMs.length === CONVERT_SAMPLES;
     if (cell.convertOk) {
       const lastMiB = `${spec.virtualGiB * 1024 - 1}M`;
-      const copy = tool(QEMU_IO, ["-f", "qcow2", "-r", "-c", "read -P 0xab 0 1M", "-c", `read -P 0xab ${lastMiB} 1M`, out]);
-      cell.copyIsSnapshot = copy.ok && copy.out.split("read 1048576/1048576").length === 3 && !/verification failed/i.test(copy.out + copy.err);
+      const copy = tool(QEMU_IO, [
+        "-f",
+        "qcow2",
+        "-r",
+        "-c",
+        "read -P 0xab 0 1M",
+        "-c",
+        `read -P 0xab ${lastMiB} 1M`,
+        out,
+      ]);
+      cell.copyIsSnapshot =
+        copy.ok &&
+        copy.out.split("read 1048576/1048576").length === 3 &&
+        !/verification failed/i.test(copy.out + copy.err);
       const live = tool(QEMU_IO, ["-U", "-f", "qcow2", "-r", "-c", "read -P 0xcd 0 1M", image]);
-      cell.liveChanged = live.ok && live.out.includes("read 1048576/1048576") && !/verification failed/i.test(live.out + live.err);
+      cell.liveChanged =
+        live.ok && live.out.includes("read 1048576/1048576") && !/verification failed/i.test(live.out + live.err);
     }
   } catch (e) {
     cell.error = `${(e as Error).message}; stderr: ${vm.stderr()}`;
@@ -528,7 +633,16 @@ interface Results {
   finishedAt?: string;
   durationS?: number;
   samples: number;
-  machine: { cpus: number; cpuModel: string; memGiB: number; kernel: string; qemu: Record<string, string>; qemuImg: string; workDir: string; fsType: string };
+  machine: {
+    cpus: number;
+    cpuModel: string;
+    memGiB: number;
+    kernel: string;
+    qemu: Record<string, string>;
+    qemuImg: string;
+    workDir: string;
+    fsType: string;
+  };
   load: Record<string, string>;
   fill: Array<{ image: string; writeMs: number; syncMs: number }>;
   live: LiveCell[];
@@ -544,14 +658,26 @@ const mm = (xs: Array<number | undefined>, d = 1) => {
 
 export function render(r: Results): string {
   const one = (x: string | undefined) => (x ?? "").replace(/\s*\n\s*/g, " ").replace(/\|/g, "\\|");
-  const fails = (xs: LiveSample[]) => (xs.some((x) => !x.ok) ? ` (${xs.filter((x) => !x.ok).length} failed: ${one(xs.find((x) => !x.ok)?.error)})` : "");
+  const fails = (xs: LiveSample[]) =>
+    xs.some((x) => !x.ok) ? ` (${xs.filter((x) => !x.ok).length} failed: ${one(xs.find((x) => !x.ok)?.error)})` : "";
   const live = table(
-    ["QEMU", "image", "existing snapshots", "create: round trip", "create: main loop blocked", "delete: round trip", "delete: main loop blocked", "ping gap, idle (median / max)"],
+    [
+      "QEMU",
+      "image",
+      "existing snapshots",
+      "create: round trip",
+      "create: main loop blocked",
+      "delete: round trip",
+      "delete: main loop blocked",
+      "ping gap, idle (median / max)",
+    ],
     r.live.map((c) =>
       c.error
         ? [c.qemu, c.image, c.existing, `error: ${one(c.error)}`, "", "", "", ""]
         : [
-            c.qemu, c.image, c.existing,
+            c.qemu,
+            c.image,
+            c.existing,
             mm(c.create.filter((x) => x.ok).map((x) => x.rttMs)) + fails(c.create),
             mm(c.create.filter((x) => x.ok).map((x) => x.blockMs)),
             mm(c.delete.filter((x) => x.ok).map((x) => x.rttMs)) + fails(c.delete),
@@ -561,37 +687,68 @@ export function render(r: Results): string {
     ),
   );
   const pause = table(
-    ["QEMU", "image", "baseline: stop + empty transaction + cont", "with blockdev-snapshot-internal-sync", "difference of medians (the disk step)"],
+    [
+      "QEMU",
+      "image",
+      "baseline: stop + empty transaction + cont",
+      "with blockdev-snapshot-internal-sync",
+      "difference of medians (the disk step)",
+    ],
     r.pause.map((c) => {
       const b = summarize(c.samples.filter((s) => s.kind === "baseline" && s.ok).map((s) => s.pauseMs));
       const i = summarize(c.samples.filter((s) => s.kind === "internal" && s.ok).map((s) => s.pauseMs));
       const bad = c.samples.find((s) => !s.ok);
       return [
-        c.qemu, c.image,
-        mm(c.samples.filter((s) => s.kind === "baseline" && s.ok).map((s) => s.pauseMs), 2),
-        mm(c.samples.filter((s) => s.kind === "internal" && s.ok).map((s) => s.pauseMs)) + (bad ? ` (error: ${one(bad.error)})` : "") + (c.error ? ` (error: ${one(c.error)})` : ""),
+        c.qemu,
+        c.image,
+        mm(
+          c.samples.filter((s) => s.kind === "baseline" && s.ok).map((s) => s.pauseMs),
+          2,
+        ),
+        mm(c.samples.filter((s) => s.kind === "internal" && s.ok).map((s) => s.pauseMs)) +
+          (bad ? ` (error: ${one(bad.error)})` : "") +
+          (c.error ? ` (error: ${one(c.error)})` : ""),
         b.median !== null && i.median !== null ? fmt(i.median - b.median, 1) : "—",
       ];
     }),
   );
   const offline = table(
-    ["image", `\`qemu-img snapshot -c\` (0→${PRE_EXISTING} existing)`, `\`-l\` (${PRE_EXISTING} snapshots)`, `\`-d\` (${PRE_EXISTING}→0 existing)`],
+    [
+      "image",
+      `\`qemu-img snapshot -c\` (0→${PRE_EXISTING} existing)`,
+      `\`-l\` (${PRE_EXISTING} snapshots)`,
+      `\`-d\` (${PRE_EXISTING}→0 existing)`,
+    ],
     r.offline.map((o) => [o.image, mm(o.createMs), mm(o.listMs), mm(o.deleteMs)]),
   );
   const fs = table(
-    ["QEMU holding the image", "`convert -U -l snapshot.name=…` 1 GiB, ms (each run)", "copy = snapshot, live changed", "`snapshot -U -l`", "without `-U`: convert / `-l` / `-d` / `-c`"],
+    [
+      "QEMU holding the image",
+      "`convert -U -l snapshot.name=…` 1 GiB, ms (each run)",
+      "copy = snapshot, live changed",
+      "`snapshot -U -l`",
+      "without `-U`: convert / `-l` / `-d` / `-c`",
+    ],
     r.forceShare.map((c) => [
       c.qemu,
-      c.convertOk ? c.convertMs.map((x) => fmt(x)).join(", ") + (c.error ? ` (error: ${one(c.error)})` : "") : `failed: ${one(c.convertError ?? c.error)}`,
+      c.convertOk
+        ? c.convertMs.map((x) => fmt(x)).join(", ") + (c.error ? ` (error: ${one(c.error)})` : "")
+        : `failed: ${one(c.convertError ?? c.error)}`,
       `${c.copyIsSnapshot ? "yes" : "NO"}, ${c.liveChanged ? "yes" : "NO"}`,
       c.listSharedOk ? `ok, ${fmt(c.listSharedMs)} ms` : "failed",
-      [c.withoutU.convert, c.withoutU.list, c.withoutU.snapshotDelete, c.withoutU.snapshotCreate].map((x) => one(x.replace(/^qemu-img: Could not open '[^']*': /, ""))).join(" / "),
+      [c.withoutU.convert, c.withoutU.list, c.withoutU.snapshotDelete, c.withoutU.snapshotCreate]
+        .map((x) => one(x.replace(/^qemu-img: Could not open '[^']*': /, "")))
+        .join(" / "),
     ]),
   );
-  const loads = Object.entries(r.load).map(([k, v]) => `${k} ${v}`).join("; ");
+  const loads = Object.entries(r.load)
+    .map(([k, v]) => `${k} ${v}`)
+    .join("; ");
   return [
     `Medians / max in ms of ${r.samples} samples per cell (${r.machine.cpus} × ${r.machine.cpuModel}, Linux ${r.machine.kernel}, TCG, no KVM; images on ${r.machine.fsType} under ${path.dirname(r.machine.workDir)}, page cache warm: written then \`sync\`ed just before).`,
-    `QEMU: ${Object.entries(r.machine.qemu).map(([k, v]) => `${k} = ${v}`).join("; ")}. \`qemu-img\`/\`qemu-io\`: ${r.machine.qemuImg} (the backports directory ships none).`,
+    `QEMU: ${Object.entries(r.machine.qemu)
+      .map(([k, v]) => `${k} = ${v}`)
+      .join("; ")}. \`qemu-img\`/\`qemu-io\`: ${r.machine.qemuImg} (the backports directory ships none).`,
     `Load averages (1/5/15 min, \`uptime\`): ${loads}.`,
     "",
     "**1. Live QMP commands** on a running OS-less VM (q35, 128 MiB, `-blockdev file → qcow2 → virtio-blk`). *Round trip*: client-side, write → reply. *Main loop blocked*: longest gap between answers of a second QMP monitor pinged with `query-status` back to back from another connection, over the command's window. Each sample creates `sf-live-N` and then deletes it, so a create finds *existing* snapshots and its delete leaves them.",
@@ -630,7 +787,8 @@ async function main(): Promise<void> {
   const st = statfsSync(WORK);
   if (st.type === TMPFS_MAGIC) throw new Error(`${WORK} is on tmpfs: pick another --dir`);
   const need = (IMAGES.reduce((a, i) => a + i.writesAt.length, 0) + 2) * GiB;
-  if (st.bavail * st.bsize < need) throw new Error(`${WORK}: ${fmt((st.bavail * st.bsize) / GiB, 1)} GiB free, need ${fmt(need / GiB)} GiB`);
+  if (st.bavail * st.bsize < need)
+    throw new Error(`${WORK}: ${fmt((st.bavail * st.bsize) / GiB, 1)} GiB free, need ${fmt(need / GiB)} GiB`);
   const fsType = spawnSync("findmnt", ["-n", "-o", "FSTYPE", "-T", WORK], { encoding: "utf8" }).stdout.trim() || "?";
   const results: Results = {
     startedAt: started.toISOString(),
@@ -640,7 +798,14 @@ async function main(): Promise<void> {
       cpuModel: os.cpus()[0]?.model ?? "?",
       memGiB: round(os.totalmem() / GiB, 1),
       kernel: os.release(),
-      qemu: Object.fromEntries(QEMUS.map((q) => [q.label, spawnSync(q.bin, ["--version"], { encoding: "utf8" }).stdout.split("\n")[0].replace("QEMU emulator version ", "")])),
+      qemu: Object.fromEntries(
+        QEMUS.map((q) => [
+          q.label,
+          spawnSync(q.bin, ["--version"], { encoding: "utf8" })
+            .stdout.split("\n")[0]
+            .replace("QEMU emulator version ", ""),
+        ]),
+      ),
       qemuImg: spawnSync(QEMU_IMG, ["--version"], { encoding: "utf8" }).stdout.split("\n")[0],
       workDir: WORK,
       fsType,
@@ -652,12 +817,17 @@ async function main(): Promise<void> {
     offline: [],
     forceShare: [],
   };
-  log(`work dir ${WORK} (${fsType}); QEMU ${QEMUS.map((q) => q.label).join(", ")}; ${SAMPLES} samples; load ${results.load.start}`);
+  log(
+    `work dir ${WORK} (${fsType}); QEMU ${QEMUS.map((q) => q.label).join(", ")}; ${SAMPLES} samples; load ${results.load.start}`,
+  );
 
   // Images.
   for (const spec of IMAGES) {
     must(QEMU_IMG, ["create", "-q", "-f", "qcow2", img(spec), `${spec.virtualGiB}G`]);
-    const writes = spec.writesAt.flatMap((g) => ["-c", `write -q -P 0xab ${Math.round(g * GiB)} ${Math.min(GiB, spec.virtualGiB * GiB)}`]);
+    const writes = spec.writesAt.flatMap((g) => [
+      "-c",
+      `write -q -P 0xab ${Math.round(g * GiB)} ${Math.min(GiB, spec.virtualGiB * GiB)}`,
+    ]);
     const writeMs = must(QEMU_IO, ["-f", "qcow2", ...writes, img(spec)]);
     const syncMs = must("sync", []);
     results.fill.push({ image: spec.label, writeMs: round(writeMs, 0), syncMs: round(syncMs, 0) });
@@ -670,7 +840,9 @@ async function main(): Promise<void> {
     for (const q of QEMUS) {
       const c = await measureLive(q, spec, 0);
       results.live.push(c);
-      log(`live ${q.label} ${spec.label} 0 existing: create ${mm(c.create.map((x) => x.rttMs))} (block ${mm(c.create.map((x) => x.blockMs))}), delete ${mm(c.delete.map((x) => x.rttMs))} (block ${mm(c.delete.map((x) => x.blockMs))})${c.error ? ` ERROR ${c.error}` : ""}`);
+      log(
+        `live ${q.label} ${spec.label} 0 existing: create ${mm(c.create.map((x) => x.rttMs))} (block ${mm(c.create.map((x) => x.blockMs))}), delete ${mm(c.delete.map((x) => x.rttMs))} (block ${mm(c.delete.map((x) => x.blockMs))})${c.error ? ` ERROR ${c.error}` : ""}`,
+      );
     }
   }
   results.load.afterLive0 = uptime();
@@ -678,21 +850,30 @@ async function main(): Promise<void> {
     for (const q of QEMUS) {
       const c = await measurePause(q, spec);
       results.pause.push(c);
-      const k = (kind: string) => mm(c.samples.filter((s) => s.kind === kind).map((s) => s.pauseMs), 2);
-      log(`pause ${q.label} ${spec.label}: baseline ${k("baseline")}, internal ${k("internal")}${c.error ? ` ERROR ${c.error}` : ""}`);
+      const k = (kind: string) =>
+        mm(
+          c.samples.filter((s) => s.kind === kind).map((s) => s.pauseMs),
+          2,
+        );
+      log(
+        `pause ${q.label} ${spec.label}: baseline ${k("baseline")}, internal ${k("internal")}${c.error ? ` ERROR ${c.error}` : ""}`,
+      );
     }
   }
   results.load.afterPause = uptime();
   for (const q of QEMUS) {
     const c = await measureForceShare(q, IMAGES[0]);
     results.forceShare.push(c);
-    log(`force-share ${q.label}: convert ${c.convertMs.join(", ")} ms, copy=snapshot ${c.copyIsSnapshot}, live changed ${c.liveChanged}; without -U: ${JSON.stringify(c.withoutU)}${c.error ? ` ERROR ${c.error}` : ""}`);
+    log(
+      `force-share ${q.label}: convert ${c.convertMs.join(", ")} ms, copy=snapshot ${c.copyIsSnapshot}, live changed ${c.liveChanged}; without -U: ${JSON.stringify(c.withoutU)}${c.error ? ` ERROR ${c.error}` : ""}`,
+    );
   }
 
   // 3 (create), then 1 with 5 existing, then 3 (list, delete).
   for (const spec of IMAGES) {
     const createMs: number[] = [];
-    for (let i = 1; i <= PRE_EXISTING; i++) createMs.push(round(must(QEMU_IMG, ["snapshot", "-c", `sf-pre-${i}`, img(spec)]), 1));
+    for (let i = 1; i <= PRE_EXISTING; i++)
+      createMs.push(round(must(QEMU_IMG, ["snapshot", "-c", `sf-pre-${i}`, img(spec)]), 1));
     results.offline.push({ image: spec.label, createMs, listMs: [], deleteMs: [], listOutput: "" });
     log(`offline create ${spec.label}: ${createMs.join(", ")} ms`);
   }
@@ -701,7 +882,9 @@ async function main(): Promise<void> {
     for (const q of QEMUS) {
       const c = await measureLive(q, spec, PRE_EXISTING);
       results.live.push(c);
-      log(`live ${q.label} ${spec.label} ${PRE_EXISTING} existing: create ${mm(c.create.map((x) => x.rttMs))} (block ${mm(c.create.map((x) => x.blockMs))}), delete ${mm(c.delete.map((x) => x.rttMs))} (block ${mm(c.delete.map((x) => x.blockMs))}); count after ${c.countAfter}${c.error ? ` ERROR ${c.error}` : ""}`);
+      log(
+        `live ${q.label} ${spec.label} ${PRE_EXISTING} existing: create ${mm(c.create.map((x) => x.rttMs))} (block ${mm(c.create.map((x) => x.blockMs))}), delete ${mm(c.delete.map((x) => x.rttMs))} (block ${mm(c.delete.map((x) => x.blockMs))}); count after ${c.countAfter}${c.error ? ` ERROR ${c.error}` : ""}`,
+      );
     }
   }
   results.load.afterLive5 = uptime();
@@ -713,9 +896,12 @@ async function main(): Promise<void> {
       o.listMs.push(round(l.ms, 1));
       o.listOutput = l.out.trim();
     }
-    for (let i = PRE_EXISTING; i >= 1; i--) o.deleteMs.push(round(must(QEMU_IMG, ["snapshot", "-d", `sf-pre-${i}`, img(spec)]), 1));
+    for (let i = PRE_EXISTING; i >= 1; i--)
+      o.deleteMs.push(round(must(QEMU_IMG, ["snapshot", "-d", `sf-pre-${i}`, img(spec)]), 1));
     const check = tool(QEMU_IMG, ["check", "-q", img(spec)]);
-    log(`offline ${spec.label}: list ${o.listMs.join(", ")} ms, delete ${o.deleteMs.join(", ")} ms; qemu-img check: ${check.ok ? "clean" : check.err || check.out}`);
+    log(
+      `offline ${spec.label}: list ${o.listMs.join(", ")} ms, delete ${o.deleteMs.join(", ")} ms; qemu-img check: ${check.ok ? "clean" : check.err || check.out}`,
+    );
     if (!check.ok) (o as { check?: string }).check = check.err || check.out;
   }
   results.load.end = uptime();

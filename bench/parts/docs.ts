@@ -28,12 +28,19 @@ function comparisonRows(left: CellOf, right: CellOf): string[][] {
   );
 }
 
+/** A titled comparison table: `columns` names the two sides being compared and their ratio. */
+function comparison(title: string, columns: [string, string, string], left: CellOf, right: CellOf): string[] {
+  return [title, "", table(["case", ...columns], comparisonRows(left, right)), ""];
+}
+
 export function renderBeforeAfter(before: ResultFile<PauseResult>, after: ResultFile<PauseResult>): string {
   return [
-    "Snapfleet `live` through the API, guest pause in ms (median / max of ≥ 3 runs):",
-    "",
-    table(["case", "before (naive sequence)", "after (pause strategy)", "median before / after"], comparisonRows(cellIn(before, "snapfleet-live"), cellIn(after, "snapfleet-live"))),
-    "",
+    ...comparison(
+      "Snapfleet `live` through the API, guest pause in ms (median / max of ≥ 3 runs):",
+      ["before (naive sequence)", "after (pause strategy)", "median before / after"],
+      cellIn(before, "snapfleet-live"),
+      cellIn(after, "snapfleet-live"),
+    ),
     `Before: ${provenance(before)}`,
     "",
     `After: ${provenance(after)}`,
@@ -43,10 +50,12 @@ export function renderBeforeAfter(before: ResultFile<PauseResult>, after: Result
 /** Same run, same load: the naive sequence vs the pause strategy, both over bare QMP (pause-ab). */
 export function renderAb(r: ResultFile<PauseResult>): string {
   return [
-    "The same comparison in one run (naive first, then the strategy, on fresh guest-kit VMs of the same machine), over bare QMP — no product around it; guest pause in ms (median / max):",
-    "",
-    table(["case", "naive: stop → transaction → migrate", "pause strategy", "median naive / strategy"], comparisonRows(cellIn(r, "classic"), cellIn(r, "strategy"))),
-    "",
+    ...comparison(
+      "The same comparison in one run (naive first, then the strategy, on fresh guest-kit VMs of the same machine), over bare QMP — no product around it; guest pause in ms (median / max):",
+      ["naive: stop → transaction → migrate", "pause strategy", "median naive / strategy"],
+      cellIn(r, "classic"),
+      cellIn(r, "strategy"),
+    ),
     `Produced by ${provenance(r)}`,
   ].join("\n");
 }
@@ -56,10 +65,16 @@ export function renderQemu10(product: ResultFile<PauseResult>, naive: ResultFile
   const none: CellOf = () => undefined;
   const h = product.data.headline;
   return [
-    `${product.machine.qemu}, guest pause in ms (median / max):`,
-    "",
-    table(["case", "naive: stop → transaction → migrate (+ cont), no collapse", "Snapfleet `live` (API)", "median naive / Snapfleet"], comparisonRows(naive ? cellIn(naive, "classic") : none, cellIn(product, "snapfleet-live"))),
-    "",
+    ...comparison(
+      `${product.machine.qemu}, guest pause in ms (median / max):`,
+      [
+        "naive: stop → transaction → migrate (+ cont), no collapse",
+        "Snapfleet `live` (API)",
+        "median naive / Snapfleet",
+      ],
+      naive ? cellIn(naive, "classic") : none,
+      cellIn(product, "snapfleet-live"),
+    ),
     h ? `Worst median of the four cases through Snapfleet: ${fmt(h.ms, 1)} ms (${h.worstCase}).` : "",
     "",
     `Snapfleet: ${provenance(product)}`,
@@ -75,11 +90,15 @@ export function renderDocs(): void {
   const pause = readLatest<PauseResult>("pause");
   if (pause) {
     updateDocsSection("pause", `${renderPauseTables(pause.data)}\n\nProduced by ${provenance(pause)}`);
-    if (pause.data.headline) updateDocsSection("headline", `consistent 1 GiB pause: ${Math.round(pause.data.headline.ms ?? 0)} ms`);
+    if (pause.data.headline)
+      updateDocsSection("headline", `consistent 1 GiB pause: ${Math.round(pause.data.headline.ms ?? 0)} ms`);
     const before = readLatest<PauseResult>("pause-before");
-    if (before && before.startedAt !== pause.startedAt) updateDocsSection("before-after", renderBeforeAfter(before, pause));
+    if (before && before.startedAt !== pause.startedAt)
+      updateDocsSection("before-after", renderBeforeAfter(before, pause));
   }
-  const sizeRuns = [readLatest<SizeRun[]>("pause-size"), readLatest<SizeRun[]>("pause-size-qemu10")].filter((f) => f !== undefined);
+  const sizeRuns = [readLatest<SizeRun[]>("pause-size"), readLatest<SizeRun[]>("pause-size-qemu10")].filter(
+    (f) => f !== undefined,
+  );
   if (sizeRuns.length) {
     updateDocsSection("pause-size", sizeRuns.map(renderSizeTable).join("\n\n"));
     const h = sizeHeadline(sizeRuns);

@@ -17,7 +17,7 @@ import { describeMachine, loadSample, type LoadSample } from "../lib/machine";
 import { fmt, provenance, table, updateDocsSection, writeResult, type ResultFile } from "../lib/report";
 import { startSnapfleet, type SnapfleetServer } from "../lib/snapfleet";
 import { summarize, type Summary } from "../lib/stats";
-import type { BenchContext } from "../run";
+import type { BenchContext } from "../lib/context";
 
 const DEFAULT_ROWS = 1_000_000;
 const DEFAULT_SAMPLES = 100;
@@ -73,7 +73,10 @@ async function timed(samples: number, fn: () => Promise<unknown>): Promise<Summa
 }
 
 /** The filters of the Snapshots page, over the seeded fleet; `deep` is a cursor half-way down the history. */
-function filters(seed: HistorySeed, deep: string): Array<{ name: string; query: Record<string, string>; page?: boolean }> {
+function filters(
+  seed: HistorySeed,
+  deep: string,
+): Array<{ name: string; query: Record<string, string>; page?: boolean }> {
   const mid = new Date((seed.oldest.getTime() + seed.newest.getTime()) / 2);
   const day = mid.toISOString().slice(0, 10);
   return [
@@ -91,7 +94,15 @@ function filters(seed: HistorySeed, deep: string): Array<{ name: string; query: 
     { name: "status failed + cancelled", query: { status: "failed,cancelled" } },
     { name: "status queued + active (in flight)", query: { status: "queued,active" } },
     { name: `one day (${day})`, query: { from: `${day}T00:00:00.000Z`, to: `${day}T23:59:59.999Z` }, page: true },
-    { name: "host + failed + one month", query: { hostId: seed.hosts[5]!.id, status: "failed", from: `${day.slice(0, 8)}01T00:00:00.000Z`, to: `${day}T23:59:59.999Z` } },
+    {
+      name: "host + failed + one month",
+      query: {
+        hostId: seed.hosts[5]!.id,
+        status: "failed",
+        from: `${day.slice(0, 8)}01T00:00:00.000Z`,
+        to: `${day}T23:59:59.999Z`,
+      },
+    },
     { name: "VM + cancelled", query: { vmId: seed.vms[42]!.id, status: "cancelled" } },
   ];
 }
@@ -114,7 +125,9 @@ async function deepCursor(url: string, rows: number): Promise<string> {
   const client = new pg.Client({ connectionString: url });
   await client.connect();
   try {
-    const { rows: [row] } = await client.query<{ id: string; at: string }>(
+    const {
+      rows: [row],
+    } = await client.query<{ id: string; at: string }>(
       `SELECT id, to_char("createdAt", 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS at FROM "Snapshot" WHERE "deletedAt" IS NULL ORDER BY "createdAt" DESC, id DESC OFFSET $1 LIMIT 1`,
       [Math.floor(rows / 2)],
     );
@@ -124,7 +137,12 @@ async function deepCursor(url: string, rows: number): Promise<string> {
   }
 }
 
-async function measure(ctx: BenchContext, server: SnapfleetServer, rows: number, samples: number): Promise<HistoryData> {
+async function measure(
+  ctx: BenchContext,
+  server: SnapfleetServer,
+  rows: number,
+  samples: number,
+): Promise<HistoryData> {
   ctx.log(`seeding ${rows.toLocaleString("en-US")} snapshot rows into the server's database…`);
   const seed = await seedSnapshotHistory(server.databaseUrl, { rows });
   ctx.log(`seeded in ${seed.seconds.toFixed(0)} s (${JSON.stringify(seed.steps)})`);
@@ -143,21 +161,43 @@ async function measure(ctx: BenchContext, server: SnapfleetServer, rows: number,
     const query = { ...f.query };
     if (query.cursor === "page2") {
       const { cursor: _page2, ...firstPage } = query;
-      const first = (await (await get(`/api/snapshots?${new URLSearchParams({ ...firstPage, limit: "50" })}`)).json()) as { nextCursor: string | null };
+      const first = (await (
+        await get(`/api/snapshots?${new URLSearchParams({ ...firstPage, limit: "50" })}`)
+      ).json()) as { nextCursor: string | null };
       if (!first.nextCursor) throw new Error(`${f.name}: the first page has no next page`);
       query.cursor = first.nextCursor;
     }
     const url = `/api/snapshots?${new URLSearchParams({ ...query, limit: "50" })}`;
     const body = (await (await get(url)).json()) as { snapshots: unknown[] };
-    cases.push({ via: "API", name: f.name, url, rows: body.snapshots.length, ms: await timed(samples, async () => (await get(url)).text()) });
+    cases.push({
+      via: "API",
+      name: f.name,
+      url,
+      rows: body.snapshots.length,
+      ms: await timed(samples, async () => (await get(url)).text()),
+    });
     const parsed = snapshotListQuerySchema.parse({ ...query, limit: "50" });
-    cases.push({ via: "lib", name: f.name, url: "listSnapshots()", rows: body.snapshots.length, ms: await timed(samples, () => listSnapshots(parsed)) });
+    cases.push({
+      via: "lib",
+      name: f.name,
+      url: "listSnapshots()",
+      rows: body.snapshots.length,
+      ms: await timed(samples, () => listSnapshots(parsed)),
+    });
     if (f.page) {
       const pageUrl = `/snapshots${Object.keys(f.query).length ? `?${new URLSearchParams(f.query)}` : ""}`;
-      cases.push({ via: "page", name: f.name, url: pageUrl, rows: body.snapshots.length, ms: await timed(Math.ceil(samples / 2), async () => (await get(pageUrl)).text()) });
+      cases.push({
+        via: "page",
+        name: f.name,
+        url: pageUrl,
+        rows: body.snapshots.length,
+        ms: await timed(Math.ceil(samples / 2), async () => (await get(pageUrl)).text()),
+      });
     }
     const last = cases.at(-1)!;
-    ctx.log(`${f.name}: API p95 ${fmt(cases.find((c) => c.via === "API" && c.name === f.name)!.ms.p95, 1)} ms, ${last.via} p95 ${fmt(last.ms.p95, 1)} ms`);
+    ctx.log(
+      `${f.name}: API p95 ${fmt(cases.find((c) => c.via === "API" && c.name === f.name)!.ms.p95, 1)} ms, ${last.via} p95 ${fmt(last.ms.p95, 1)} ms`,
+    );
   }
   return {
     rows,

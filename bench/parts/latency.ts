@@ -12,7 +12,7 @@ import type { SnapshotJson } from "../../lib/snapshots/snapshot-json";
 import { loadSample } from "../lib/machine";
 import { fmt, provenance, table, updateDocsSection, writeResult, type ResultFile } from "../lib/report";
 import { summarize } from "../lib/stats";
-import type { BenchContext } from "../run";
+import type { BenchContext } from "../lib/context";
 
 /** Within the default per-host admission limit (2): the figure is the dashboard's latency, not queueing. */
 const VMS = 2;
@@ -31,12 +31,19 @@ export function renderLatency(r: ResultFile<LatencyData>): string {
   const d = r.data;
   const a = summarize(d.postToSetupMs);
   const b = summarize(d.eventToFrameMs);
-  const row = (name: string, s: ReturnType<typeof summarize>) => [name, `${s.n}`, fmt(s.p50, 1), fmt(s.p95, 1), fmt(s.p99, 1), fmt(s.max, 1)];
+  const row = (name: string, s: ReturnType<typeof summarize>) => [
+    name,
+    `${s.n}`,
+    fmt(s.p50, 1),
+    fmt(s.p95, 1),
+    fmt(s.p99, 1),
+    fmt(s.max, 1),
+  ];
   return [
-    table(["latency", "samples", "p50 ms", "p95 ms", "p99 ms", "max ms"], [
-      row("POST …/snapshots → first `setup` frame", a),
-      row("QMP STOP/RESUME event → `vm.state` frame", b),
-    ]),
+    table(
+      ["latency", "samples", "p50 ms", "p95 ms", "p99 ms", "max ms"],
+      [row("POST …/snapshots → first `setup` frame", a), row("QMP STOP/RESUME event → `vm.state` frame", b)],
+    ),
     "",
     `${d.snapshots} \`live\` snapshots of ${d.vms} idle VMs (no OS, 128 MiB), the VMs in parallel; ${d.failures.length} failed; ${d.missedEventFrames} QMP events without a matching frame (coalesced or lost).`,
     "",
@@ -58,11 +65,22 @@ export async function runLatencyPart(ctx: BenchContext): Promise<void> {
   const server = await ctx.snapfleet();
   const ws = await server.ws();
   const vms: LatencyVm[] = [];
-  const data: LatencyData = { vms: VMS, snapshots: total, postToSetupMs: [], eventToFrameMs: [], missedEventFrames: 0, failures: [] };
+  const data: LatencyData = {
+    vms: VMS,
+    snapshots: total,
+    postToSetupMs: [],
+    eventToFrameMs: [],
+    missedEventFrames: 0,
+    failures: [],
+  };
   try {
     for (let i = 0; i < VMS; i++) {
       const name = `sf-lat-${i}`;
-      const vm = await startVm({ name, memoryMiB: 128, extraArgs: ["-qmp", `unix:${server.socketDir}/${name}.sock,server=on,wait=off`] });
+      const vm = await startVm({
+        name,
+        memoryMiB: 128,
+        extraArgs: ["-qmp", `unix:${server.socketDir}/${name}.sock,server=on,wait=off`],
+      });
       const qmp = await connectQmp({ kind: "unix", path: vm.qmpSocket });
       const events: QmpEvent[] = [];
       qmp.on(["STOP", "RESUME"], (e) => events.push(e));
@@ -78,18 +96,32 @@ export async function runLatencyPart(ctx: BenchContext): Promise<void> {
           const fromEvent = v.events.length;
           const sent = Date.now();
           try {
-            const { snapshot } = await server.api<{ snapshot: SnapshotJson }>("POST", `/api/vms/${v.id}/snapshots`, { mode: "live" });
-            const mine = (f: { name?: string; payload?: Record<string, unknown> }) => f.name === "snapshot.updated" && f.payload?.id === snapshot.id;
+            const { snapshot } = await server.api<{ snapshot: SnapshotJson }>("POST", `/api/vms/${v.id}/snapshots`, {
+              mode: "live",
+            });
+            const mine = (f: { name?: string; payload?: Record<string, unknown> }) =>
+              f.name === "snapshot.updated" && f.payload?.id === snapshot.id;
             const setup = await ws.waitFor((f) => mine(f) && f.payload?.status === "setup", 60_000, fromFrame);
             data.postToSetupMs.push(setup.atMs - sent);
-            const end = await ws.waitFor((f) => mine(f) && ["completed", "failed", "cancelled"].includes(String(f.payload?.status)), 300_000, fromFrame);
-            if (end.payload?.status !== "completed") data.failures.push(String((end.payload as SnapshotJson).error?.message ?? end.payload?.status));
+            const end = await ws.waitFor(
+              (f) => mine(f) && ["completed", "failed", "cancelled"].includes(String(f.payload?.status)),
+              300_000,
+              fromFrame,
+            );
+            if (end.payload?.status !== "completed")
+              data.failures.push(String((end.payload as SnapshotJson).error?.message ?? end.payload?.status));
             await new Promise((r) => setTimeout(r, 300)); // late vm.state frames
             for (const e of v.events.slice(fromEvent)) {
               const state = e.event === "STOP" ? "paused" : "running";
               const frame = ws.frames
                 .slice(fromFrame)
-                .find((f) => f.name === "vm.state" && f.topic === `vm:${v.id}` && f.payload?.state === state && f.atMs >= e.timeUs / 1000 - 5);
+                .find(
+                  (f) =>
+                    f.name === "vm.state" &&
+                    f.topic === `vm:${v.id}` &&
+                    f.payload?.state === state &&
+                    f.atMs >= e.timeUs / 1000 - 5,
+                );
               if (frame) data.eventToFrameMs.push(frame.atMs - e.timeUs / 1000);
               else data.missedEventFrames++;
             }
@@ -102,11 +134,13 @@ export async function runLatencyPart(ctx: BenchContext): Promise<void> {
   } finally {
     ws.close();
     for (const v of vms) {
-      await v.qmp.close().catch(() => {});
+      await v.qmp.close().catch(() => {}); // closed already: fine for a dispose
       await v.vm.dispose();
     }
   }
-  ctx.log(`latency: ${data.postToSetupMs.length} setup frames, ${data.eventToFrameMs.length} event frames, ${data.failures.length} failures`);
+  ctx.log(
+    `latency: ${data.postToSetupMs.length} setup frames, ${data.eventToFrameMs.length} event frames, ${data.failures.length} failures`,
+  );
   const file = writeResult("latency", started, load0, data);
   const text = renderLatency(file);
   console.log(`\n${text}\n`);

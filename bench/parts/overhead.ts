@@ -14,7 +14,7 @@ import { takeBare, type BareMethodId, type SnapshotSample } from "../lib/methods
 import { startProductVm, takeThroughApi } from "../lib/product";
 import { fmt, provenance, table, updateDocsSection, writeResult, type ResultFile } from "../lib/report";
 import { ratio, summarize } from "../lib/stats";
-import type { BenchContext } from "../run";
+import type { BenchContext } from "../lib/context";
 
 const run = promisify(execFile);
 const ROUNDS = 5;
@@ -41,9 +41,27 @@ export function renderOverhead(r: ResultFile<OverheadData>): string {
   const cat = s(d.cat.map((x) => x.MBps));
   const q = ratio(pT.median, bT.median);
   const rows = [
-    ["Snapfleet `live` (API)", `${fmt(pT.median)} (${fmt(pT.min)}–${fmt(pT.max)})`, fmt(pTot.median === null ? null : pTot.median / 1000, 1), fmt(pP.median, 1), `${pT.n}`],
-    [`bare QMP script (${d.bareMethod})`, `${fmt(bT.median)} (${fmt(bT.min)}–${fmt(bT.max)})`, fmt(bTot.median === null ? null : bTot.median / 1000, 1), fmt(bP.median, 1), `${bT.n}`],
-    ["`cat` of the same bytes, same directory (+ fsync)", `${fmt(cat.median)} (${fmt(cat.min)}–${fmt(cat.max)})`, "", "", `${cat.n}`],
+    [
+      "Snapfleet `live` (API)",
+      `${fmt(pT.median)} (${fmt(pT.min)}–${fmt(pT.max)})`,
+      fmt(pTot.median === null ? null : pTot.median / 1000, 1),
+      fmt(pP.median, 1),
+      `${pT.n}`,
+    ],
+    [
+      `bare QMP script (${d.bareMethod})`,
+      `${fmt(bT.median)} (${fmt(bT.min)}–${fmt(bT.max)})`,
+      fmt(bTot.median === null ? null : bTot.median / 1000, 1),
+      fmt(bP.median, 1),
+      `${bT.n}`,
+    ],
+    [
+      "`cat` of the same bytes, same directory (+ fsync)",
+      `${fmt(cat.median)} (${fmt(cat.min)}–${fmt(cat.max)})`,
+      "",
+      "",
+      `${cat.n}`,
+    ],
   ];
   return [
     table(["path", "MB/s median (min–max)", "total s (median)", "guest pause ms (median)", "runs"], rows),
@@ -64,7 +82,9 @@ export async function runOverheadPart(ctx: BenchContext): Promise<void> {
   const data: OverheadData = { rounds: ROUNDS, bareMethod: PRODUCT_EQUIVALENT, product: [], bare: [], cat: [] };
   try {
     const describe = (x: SnapshotSample) =>
-      x.ok ? `${fmt(x.streamMBps)} MB/s, total ${fmt((x.totalMs ?? 0) / 1000, 1)} s, pause ${fmt(x.pauseMs, 1)} ms` : x.error;
+      x.ok
+        ? `${fmt(x.streamMBps)} MB/s, total ${fmt((x.totalMs ?? 0) / 1000, 1)} s, pause ${fmt(x.pauseMs, 1)} ms`
+        : x.error;
     const api = async (round: number) => {
       const a = await takeThroughApi(server, p, "live");
       data.product.push({ ...a, load1: loadSample().load1 });
@@ -82,9 +102,10 @@ export async function runOverheadPart(ctx: BenchContext): Promise<void> {
     // cat: the same number of bytes, read from a file in the page cache, written to the same directory.
     const bytes = summarize(data.bare.map((x) => x.bytes)).median ?? 512e6;
     const src = path.join(dir, "source.bin");
-    await run("head", ["-c", String(Math.round(bytes)), "/dev/urandom"], { encoding: "buffer", maxBuffer: 2 * bytes + 1e6 }).then(async (r) =>
-      import("node:fs/promises").then((fs) => fs.writeFile(src, r.stdout)),
-    );
+    await run("head", ["-c", String(Math.round(bytes)), "/dev/urandom"], {
+      encoding: "buffer",
+      maxBuffer: 2 * bytes + 1e6,
+    }).then(async (r) => import("node:fs/promises").then((fs) => fs.writeFile(src, r.stdout)));
     for (let round = 1; round <= ROUNDS; round++) {
       const dst = path.join(dir, `copy-${round}.bin`);
       const t = performance.now();

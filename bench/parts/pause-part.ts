@@ -7,8 +7,18 @@ import { loadSample } from "../lib/machine";
 import { startProductVm, takeThroughApi } from "../lib/product";
 import { writeResult } from "../lib/report";
 import { renderDocs } from "./docs";
-import type { BenchContext } from "../run";
-import { LATER_EXTRA, bareRunner, defaultPlan, renderPauseTables, runPause, type MethodId, type MethodRunner, type PauseResult, type ProcessPlan } from "./pause";
+import type { BenchContext } from "../lib/context";
+import {
+  LATER_EXTRA,
+  bareRunner,
+  defaultPlan,
+  renderPauseTables,
+  runPause,
+  type MethodId,
+  type MethodRunner,
+  type PauseResult,
+  type ProcessPlan,
+} from "./pause";
 import { renderSizeTable, sizeHeadline, type SizeRun } from "./pause-size";
 
 /**
@@ -23,10 +33,17 @@ function productRunner(ctx: BenchContext, shape?: { tag: string; guest: GuestSha
     plan(runs, nth, laterExtra) {
       if (shape) return defaultPlan("snapfleet-live", runs, nth, laterExtra);
       const first: ProcessPlan = [
-        ...Array.from({ length: nth + LATER_EXTRA }, (_, k) => ({ method: "snapfleet-live" as MethodId, ordinal: k + 1 })),
-        ...Array.from({ length: LATER_EXTRA + 1 }, (_, k) => ({ method: "snapfleet-ram-only" as MethodId, ordinal: nth + LATER_EXTRA + 1 + k })),
+        ...Array.from({ length: nth + LATER_EXTRA }, (_, k) => ({
+          method: "snapfleet-live" as MethodId,
+          ordinal: k + 1,
+        })),
+        ...Array.from({ length: LATER_EXTRA + 1 }, (_, k) => ({
+          method: "snapfleet-ram-only" as MethodId,
+          ordinal: nth + LATER_EXTRA + 1 + k,
+        })),
       ];
-      const fresh = (method: MethodId) => Array.from({ length: runs - (method === "snapfleet-live" ? 1 : 0) }, () => [{ method, ordinal: 1 }]);
+      const fresh = (method: MethodId) =>
+        Array.from({ length: runs - (method === "snapfleet-live" ? 1 : 0) }, () => [{ method, ordinal: 1 }]);
       return [first, ...fresh("snapfleet-live"), ...fresh("snapfleet-ram-only")];
     },
     async start(load: Load, run: number) {
@@ -47,12 +64,15 @@ function productRunner(ctx: BenchContext, shape?: { tag: string; guest: GuestSha
 export const ALL_METHODS = ["snapfleet", "precopy", "savevm", "libvirt"];
 
 /** The runners for --methods, for guests of `shape` (default: the 1 GiB bench guest, RAM untouched). */
-async function runnersFor(ctx: BenchContext, wanted: string[], shape?: { tag: string; guest: GuestShape }): Promise<MethodRunner[]> {
+async function runnersFor(
+  ctx: BenchContext,
+  wanted: string[],
+  shape?: { tag: string; guest: GuestShape },
+): Promise<MethodRunner[]> {
   const guest = shape?.guest;
   const factories: Record<string, () => Promise<MethodRunner>> = {
     snapfleet: async () => productRunner(ctx, shape),
     strategy: async () => bareRunner("strategy", "pause strategy over bare QMP (lib/snapshots/pause-steps.ts)", guest),
-    gated: async () => bareRunner("gated", "strategy + RAM walk before the stop, bare QMP (bench/lib/gate.ts, QEMU < 9)", guest),
     classic: async () => bareRunner("classic", "stop → transaction → migrate over bare QMP", guest),
     "ram-only": async () => bareRunner("ram-only", "background snapshot, RAM only, bare QMP", guest),
     precopy: async () => bareRunner("precopy", "pre-copy to file, pause at the end", guest),
@@ -87,7 +107,12 @@ async function runSizes(ctx: BenchContext, sizes: number[]): Promise<void> {
     });
     runs.push({ sizeGiB, result });
   }
-  const file = writeResult<SizeRun[]>(ctx.flags.tag ? `pause-size-${ctx.flags.tag}` : "pause-size", started, load0, runs);
+  const file = writeResult<SizeRun[]>(
+    ctx.flags.tag ? `pause-size-${ctx.flags.tag}` : "pause-size",
+    started,
+    load0,
+    runs,
+  );
   console.log(`\n${renderSizeTable(file)}\n`);
   const h = sizeHeadline([file]);
   if (h) console.log(`${h}\n`);
@@ -108,6 +133,9 @@ export async function runPausePart(ctx: BenchContext): Promise<void> {
   // docs' main tables stay those of the last untagged run.
   writeResult<PauseResult>(ctx.flags.tag ? `pause-${ctx.flags.tag}` : "pause", started, load0, result);
   console.log(`\n${renderPauseTables(result)}\n`);
-  if (result.headline) console.log(`consistent 1 GiB pause: ${Math.round(result.headline.ms ?? 0)} ms (${result.headline.method}, worst case: ${result.headline.worstCase})\n`);
+  if (result.headline)
+    console.log(
+      `consistent 1 GiB pause: ${Math.round(result.headline.ms ?? 0)} ms (${result.headline.method}, worst case: ${result.headline.worstCase})\n`,
+    );
   renderDocs();
 }

@@ -14,7 +14,7 @@ export interface SizeRun {
   result: PauseResult;
 }
 
-const ORDER = ["snapfleet-live", "gated", "strategy", "classic", "precopy", "savevm", "ram-only", "libvirt"];
+const ORDER = ["snapfleet-live", "strategy", "classic", "precopy", "savevm", "ram-only", "libvirt"];
 
 function pair(xs: Array<number | undefined>): string {
   const s = summarize(xs);
@@ -26,9 +26,9 @@ export function renderSizeTable(file: ResultFile<SizeRun[]>): string {
   const rows: Cell[][] = [];
   const runs = file.data;
   const nth = runs[0]?.result.options.nth ?? 2;
-  const methods = [...new Set(runs.flatMap((r) => r.result.methods.filter((m) => !m.unavailable).map((m) => m.id)))].sort(
-    (a, b) => ORDER.indexOf(a) - ORDER.indexOf(b),
-  );
+  const methods = [
+    ...new Set(runs.flatMap((r) => r.result.methods.filter((m) => !m.unavailable).map((m) => m.id))),
+  ].sort((a, b) => ORDER.indexOf(a) - ORDER.indexOf(b));
   for (const method of methods) {
     for (const { sizeGiB, result } of runs) {
       const label = result.methods.find((m) => m.id === method)?.label ?? method;
@@ -55,10 +55,21 @@ export function renderSizeTable(file: ResultFile<SizeRun[]>): string {
     }
   }
   return [
-    `${file.machine.qemu}: guests with 85 % of their RAM written once (idle) or also rewriting 384 MiB continuously (busy); guest pause in ms, median / max. STOP→setup = our commands inside the pause (for \`gated\`: STOP→active, QEMU's RAM walk ran before the STOP); setup→active = QEMU's RAM walk (ram_write_tracking_prepare) + setup; active→RESUME = device state + write protection + resume.`,
+    `${file.machine.qemu}: guests with 85 % of their RAM written once (idle) or also rewriting 384 MiB continuously (busy); guest pause in ms, median / max. STOP→setup = our commands inside the pause (gated, lib/snapshots/ram-walk-gate.ts: STOP→active, QEMU's RAM walk ran before the STOP); setup→active = QEMU's RAM walk (ram_write_tracking_prepare) + setup; active→RESUME = device state + write protection + resume.`,
     "",
     table(
-      ["method", "guest RAM", "load", "pause 1st (ms)", `pause ${nth === 2 ? "2nd" : `${nth}th`} (ms)`, "STOP→setup ms", "setup→active ms", "active→RESUME ms", "n", "host load"],
+      [
+        "method",
+        "guest RAM",
+        "load",
+        "pause 1st (ms)",
+        `pause ${nth === 2 ? "2nd" : `${nth}th`} (ms)`,
+        "STOP→setup ms",
+        "setup→active ms",
+        "active→RESUME ms",
+        "n",
+        "host load",
+      ],
       rows,
     ),
     "",
@@ -72,7 +83,11 @@ export function sizeHeadline(files: Array<ResultFile<SizeRun[]>>): string | unde
   for (const f of files) {
     const run = f.data.find((r) => r.sizeGiB === 8);
     for (const c of run?.result.cells.filter((c) => c.method === "snapfleet-live" && c.pause.median !== null) ?? []) {
-      if (!worst || (c.pause.median ?? 0) > worst.ms) worst = { ms: c.pause.median ?? 0, where: `${f.machine.qemu.split(" (")[0]}, ${c.load}, ${c.which === "first" ? "1st" : "later"} snapshot` };
+      if (!worst || (c.pause.median ?? 0) > worst.ms)
+        worst = {
+          ms: c.pause.median ?? 0,
+          where: `${f.machine.qemu.split(" (")[0]}, ${c.load}, ${c.which === "first" ? "1st" : "later"} snapshot`,
+        };
     }
   }
   return worst ? `consistent 8 GiB pause: ${Math.round(worst.ms)} ms (worst median: ${worst.where})` : undefined;

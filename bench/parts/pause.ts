@@ -10,14 +10,13 @@ import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { loadSample } from "../lib/machine";
-import { takeGated } from "../lib/gate";
 import { LOAD_DESCRIPTION, startBenchVm, type GuestShape, type Load } from "../lib/guest";
 import { takeBare, type BareMethodId, type SnapshotSample } from "../lib/methods";
 import { fmt, table, type Cell } from "../lib/report";
 import { ratio, summarize } from "../lib/stats";
-import type { BenchContext } from "../run";
+import type { BenchContext } from "../lib/context";
 
-export type MethodId = BareMethodId | "gated" | "snapfleet-live" | "snapfleet-ram-only" | "libvirt";
+export type MethodId = BareMethodId | "snapfleet-live" | "snapfleet-ram-only" | "libvirt";
 
 export interface MethodProcess {
   take(ordinal: number, method: MethodId): Promise<SnapshotSample>;
@@ -82,7 +81,7 @@ export const DEFAULT_NTH = 10;
 export const LATER_EXTRA = 2;
 
 /** Bare-QMP methods: a guest-kit VM (of `shape`, default 1 GiB) driven by the bench's own session. */
-export function bareRunner(id: BareMethodId | "gated", label: string, shape?: GuestShape): MethodRunner {
+export function bareRunner(id: BareMethodId, label: string, shape?: GuestShape): MethodRunner {
   return {
     id,
     label,
@@ -90,7 +89,7 @@ export function bareRunner(id: BareMethodId | "gated", label: string, shape?: Gu
       const dir = await mkdtemp(path.join(os.tmpdir(), `sfb-${id}-`));
       const bvm = await startBenchVm({ name: `b-${id}-${load}-${run}`, load, ...shape?.(load) });
       return {
-        take: (ordinal) => (id === "gated" ? takeGated({ bvm, dir, ordinal }) : takeBare(id, { bvm, dir, ordinal })),
+        take: (ordinal) => takeBare(id, { bvm, dir, ordinal }),
         dispose: async () => {
           await bvm.dispose();
           await rm(dir, { recursive: true, force: true });
@@ -100,8 +99,16 @@ export function bareRunner(id: BareMethodId | "gated", label: string, shape?: Gu
   };
 }
 
-function cellOf(runner: { id: MethodId; label: string }, load: Load, which: "first" | "tenth", samples: PauseSample[], nth: number): PauseCell {
-  const mine = samples.filter((s) => s.method === runner.id && s.load === load && (which === "first" ? s.ordinal === 1 : s.ordinal >= nth));
+function cellOf(
+  runner: { id: MethodId; label: string },
+  load: Load,
+  which: "first" | "tenth",
+  samples: PauseSample[],
+  nth: number,
+): PauseCell {
+  const mine = samples.filter(
+    (s) => s.method === runner.id && s.load === load && (which === "first" ? s.ordinal === 1 : s.ordinal >= nth),
+  );
   const ok = mine.filter((s) => s.ok);
   const med = (k: keyof SnapshotSample) => summarize(ok.map((s) => s[k] as number | undefined)).median;
   return {
@@ -135,7 +142,12 @@ export function breakdownTable(r: PauseResult): string {
     for (const load of r.options.loads) {
       for (const which of ["first", "tenth"] as const) {
         const mine = r.samples.filter(
-          (s) => s.ok && s.method === m.id && s.load === load && (which === "first" ? s.ordinal === 1 : s.ordinal >= r.options.nth) && s.breakdown,
+          (s) =>
+            s.ok &&
+            s.method === m.id &&
+            s.load === load &&
+            (which === "first" ? s.ordinal === 1 : s.ordinal >= r.options.nth) &&
+            s.breakdown,
         );
         if (!mine.length) continue;
         const med = (f: (s: PauseSample) => number | undefined) => summarize(mine.map(f)).median;
@@ -143,10 +155,22 @@ export function breakdownTable(r: PauseResult): string {
           m.label,
           `${load}, ${which === "first" ? "1st" : "10th"}`,
           fmt(med((s) => s.hugeMappedMiB)),
-          fmt(med((s) => s.pauseMs), 1),
-          fmt(med((s) => s.breakdown?.commandsMs), 1),
-          fmt(med((s) => s.breakdown?.setupMs), 1),
-          fmt(med((s) => s.breakdown?.deviceMs), 1),
+          fmt(
+            med((s) => s.pauseMs),
+            1,
+          ),
+          fmt(
+            med((s) => s.breakdown?.commandsMs),
+            1,
+          ),
+          fmt(
+            med((s) => s.breakdown?.setupMs),
+            1,
+          ),
+          fmt(
+            med((s) => s.breakdown?.deviceMs),
+            1,
+          ),
           `${mine.length}`,
         ]);
       }
@@ -155,15 +179,32 @@ export function breakdownTable(r: PauseResult): string {
   return [
     "Where the pause goes (medians; QEMU event timestamps): STOP→setup = our commands inside the pause; setup→active = connect + ram_write_tracking_prepare + qemu_savevm_state_setup; active→RESUME = device state + ram_write_tracking_start + resume (ram-only: QEMU's own STOP→RESUME).",
     "",
-    table(["method", "case", "RAM in 2 MiB pages before (MiB)", "pause ms", "STOP→setup ms", "setup→active ms", "active→RESUME ms", "n"], rows),
+    table(
+      [
+        "method",
+        "case",
+        "RAM in 2 MiB pages before (MiB)",
+        "pause ms",
+        "STOP→setup ms",
+        "setup→active ms",
+        "active→RESUME ms",
+        "n",
+      ],
+      rows,
+    ),
   ].join("\n");
 }
 
 export function renderPauseTables(r: PauseResult): string {
   const out: string[] = [];
   const live = (load: Load, which: "first" | "tenth") =>
-    r.cells.find((c) => c.load === load && c.which === which && (c.method === "snapfleet-live" || c.method === "strategy") && c.pause.median !== null)
-      ?.pause.median;
+    r.cells.find(
+      (c) =>
+        c.load === load &&
+        c.which === which &&
+        (c.method === "snapfleet-live" || c.method === "strategy") &&
+        c.pause.median !== null,
+    )?.pause.median;
   for (const load of r.options.loads) {
     out.push(`**${load}** — ${r.loadDescription[load]}\n`);
     const rows: Cell[][] = [];
@@ -175,7 +216,8 @@ export function renderPauseTables(r: PauseResult): string {
       const c1 = r.cells.find((c) => c.method === m.id && c.load === load && c.which === "first");
       const c10 = r.cells.find((c) => c.method === m.id && c.load === load && c.which === "tenth");
       if (!c1 || !c10) continue;
-      const pair = (c: PauseCell) => `${fmt(c.pause.median, 1)} / ${fmt(c.pause.max, 1)}${c.failures ? ` (${c.failures} failed)` : ""}`;
+      const pair = (c: PauseCell) =>
+        `${fmt(c.pause.median, 1)} / ${fmt(c.pause.max, 1)}${c.failures ? ` (${c.failures} failed)` : ""}`;
       const x = (c: PauseCell, ref: number | null | undefined) => {
         const q = ratio(c.pause.median, ref);
         return q === null ? "—" : `${fmt(q, q < 10 ? 2 : 0)}×`;
@@ -212,7 +254,9 @@ export function renderPauseTables(r: PauseResult): string {
   }
   out.push(breakdownTable(r), "");
   const loads = r.samples.map((s) => s.load1);
-  out.push(`Host load (1-min average) while sampling: ${fmt(Math.min(...loads), 1)}–${fmt(Math.max(...loads), 1)}; every sample's load is in the JSON.`);
+  out.push(
+    `Host load (1-min average) while sampling: ${fmt(Math.min(...loads), 1)}–${fmt(Math.max(...loads), 1)}; every sample's load is in the JSON.`,
+  );
   return out.join("\n");
 }
 
@@ -237,7 +281,16 @@ export async function runPause(
           proc = await runner.start(load, run);
         } catch (err) {
           ctx.log(`${runner.id} ${load} run ${run}: could not start: ${(err as Error).message.split("\n")[0]}`);
-          for (const t of plan.filter((t) => t.ordinal === 1)) samples.push({ method: t.method, load, run, ordinal: 1, ok: false, error: (err as Error).message, ...loadSample() });
+          for (const t of plan.filter((t) => t.ordinal === 1))
+            samples.push({
+              method: t.method,
+              load,
+              run,
+              ordinal: 1,
+              ok: false,
+              error: (err as Error).message,
+              ...loadSample(),
+            });
           continue;
         }
         try {
@@ -247,7 +300,9 @@ export async function runPause(
             samples.push(sample);
             ctx.log(
               `${method.padEnd(18)} ${load} run ${run} #${String(ordinal).padStart(2)}: ` +
-                (s.ok ? `pause ${fmt(s.pauseMs, 1)} ms, setup ${fmt(s.setupMs)} ms, total ${fmt((s.totalMs ?? 0) / 1000, 1)} s` : `FAILED ${s.error}`) +
+                (s.ok
+                  ? `pause ${fmt(s.pauseMs, 1)} ms, setup ${fmt(s.setupMs)} ms, total ${fmt((s.totalMs ?? 0) / 1000, 1)} s`
+                  : `FAILED ${s.error}`) +
                 `${s.note ? ` — ${s.note}` : ""} (load ${sample.load1})`,
             );
             if (!s.ok && ordinal === 1) break;
@@ -258,9 +313,14 @@ export async function runPause(
       }
     }
   }
-  const methods = runners.flatMap((r) => [{ id: r.id, label: r.label, unavailable: r.unavailable }, ...(r.also ?? []).map((a) => ({ ...a, unavailable: r.unavailable }))]);
+  const methods = runners.flatMap((r) => [
+    { id: r.id, label: r.label, unavailable: r.unavailable },
+    ...(r.also ?? []).map((a) => ({ ...a, unavailable: r.unavailable })),
+  ]);
   const cells = loads.flatMap((load) =>
-    methods.filter((m) => !m.unavailable).flatMap((m) => [cellOf(m, load, "first", samples, nth), cellOf(m, load, "tenth", samples, nth)]),
+    methods
+      .filter((m) => !m.unavailable)
+      .flatMap((m) => [cellOf(m, load, "first", samples, nth), cellOf(m, load, "tenth", samples, nth)]),
   );
   return {
     options: { runs, nth, laterExtra, loads, methods: methods.map((m) => m.id) },

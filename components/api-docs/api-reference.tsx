@@ -57,12 +57,21 @@ function Description({ text }: { text: string }) {
 function OperationView({ method, path, op }: Endpoint) {
   const body = op.requestBody?.content["application/json"]?.schema;
   return (
-    <article id={op.operationId} aria-label={`${method.toUpperCase()} ${path}`} className="rounded-lg border border-slate-200 bg-white p-4 dark:border-slate-800 dark:bg-slate-900">
+    <article
+      id={op.operationId}
+      aria-label={`${method.toUpperCase()} ${path}`}
+      className="rounded-lg border border-slate-200 bg-white p-4 dark:border-slate-800 dark:bg-slate-900"
+    >
       <header className="flex flex-wrap items-center gap-3">
-        <span className={`rounded px-2 py-0.5 font-mono text-xs font-bold uppercase ${METHOD_COLOURS[method] ?? ""}`}>{method}</span>
+        <span className={`rounded px-2 py-0.5 font-mono text-xs font-bold uppercase ${METHOD_COLOURS[method] ?? ""}`}>
+          {method}
+        </span>
         <code className="font-mono text-sm font-semibold">{path}</code>
         <span className="text-sm text-slate-600 dark:text-slate-400">{op.summary}</span>
-        <span className="ml-auto rounded bg-slate-100 px-1.5 py-0.5 text-xs text-slate-600 dark:bg-slate-800 dark:text-slate-300" title="least role needed">
+        <span
+          className="ml-auto rounded bg-slate-100 px-1.5 py-0.5 text-xs text-slate-600 dark:bg-slate-800 dark:text-slate-300"
+          title="least role needed"
+        >
           {op["x-snapfleet-role"]}
         </span>
       </header>
@@ -75,8 +84,12 @@ function OperationView({ method, path, op }: Endpoint) {
               {op.parameters.map((p) => (
                 <li key={`${p.in}:${p.name}`}>
                   <code className="font-semibold">{p.name}</code>
-                  {p.required ? <span className="text-red-700 dark:text-red-400">*</span> : <span className="text-slate-400">?</span>} <span className="text-slate-500">({p.in})</span>{" "}
-                  <SchemaView schema={p.schema} />
+                  {p.required ? (
+                    <span className="text-red-700 dark:text-red-400">*</span>
+                  ) : (
+                    <span className="text-slate-400">?</span>
+                  )}{" "}
+                  <span className="text-slate-500">({p.in})</span> <SchemaView schema={p.schema} />
                   {p.description && <span className="text-slate-500"> — {p.description}</span>}
                 </li>
               ))}
@@ -85,7 +98,9 @@ function OperationView({ method, path, op }: Endpoint) {
         )}
         {body && (
           <section>
-            <h4 className="text-xs font-semibold uppercase tracking-wide text-slate-500">Request body (JSON{op.requestBody!.required ? "" : ", optional"})</h4>
+            <h4 className="text-xs font-semibold uppercase tracking-wide text-slate-500">
+              Request body (JSON{op.requestBody!.required ? "" : ", optional"})
+            </h4>
             <div className="text-sm">
               <SchemaView schema={body} />
             </div>
@@ -98,7 +113,12 @@ function OperationView({ method, path, op }: Endpoint) {
               const [type, media] = Object.entries(r.content ?? {})[0] ?? [];
               return (
                 <li key={status}>
-                  <span className={`font-mono font-semibold ${Number(status) >= 400 ? "text-red-700 dark:text-red-400" : "text-emerald-700 dark:text-emerald-400"}`}>{status}</span> {r.description}
+                  <span
+                    className={`font-mono font-semibold ${Number(status) >= 400 ? "text-red-700 dark:text-red-400" : "text-emerald-700 dark:text-emerald-400"}`}
+                  >
+                    {status}
+                  </span>{" "}
+                  {r.description}
                   {media && (
                     <>
                       {" "}
@@ -122,11 +142,18 @@ export function ApiReference({ doc }: { doc: OpenApiDocument }) {
     <div className="space-y-8">
       <nav aria-label="API sections" className="flex flex-wrap gap-2 text-sm">
         {groups.map(([tag]) => (
-          <a key={tag} href={`#tag-${tag}`} className="rounded-md bg-slate-100 px-2 py-1 hover:bg-slate-200 dark:bg-slate-800 dark:hover:bg-slate-700">
+          <a
+            key={tag}
+            href={`#tag-${tag}`}
+            className="rounded-md bg-slate-100 px-2 py-1 hover:bg-slate-200 dark:bg-slate-800 dark:hover:bg-slate-700"
+          >
             {tag}
           </a>
         ))}
-        <a href="#schemas" className="rounded-md bg-slate-100 px-2 py-1 hover:bg-slate-200 dark:bg-slate-800 dark:hover:bg-slate-700">
+        <a
+          href="#schemas"
+          className="rounded-md bg-slate-100 px-2 py-1 hover:bg-slate-200 dark:bg-slate-800 dark:hover:bg-slate-700"
+        >
           schemas
         </a>
       </nav>
@@ -143,7 +170,11 @@ export function ApiReference({ doc }: { doc: OpenApiDocument }) {
       <section id="schemas" className="space-y-3">
         <h2 className="text-lg font-semibold">Schemas</h2>
         {Object.entries(doc.components.schemas).map(([name, schema]) => (
-          <div key={name} id={schemaAnchor(name)} className="rounded-lg border border-slate-200 bg-white p-3 text-sm dark:border-slate-800 dark:bg-slate-900">
+          <div
+            key={name}
+            id={schemaAnchor(name)}
+            className="rounded-lg border border-slate-200 bg-white p-3 text-sm dark:border-slate-800 dark:bg-slate-900"
+          >
             <h3 className="font-mono font-semibold">{name}</h3>
             <SchemaView schema={schema} />
           </div>

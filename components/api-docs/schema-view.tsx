@@ -56,7 +56,8 @@ function TypeLine({ s }: { s: Schema }): ReactNode {
 }
 
 export function SchemaView({ schema }: { schema: Schema }): ReactNode {
-  const description = typeof schema.description === "string" ? <span className="text-slate-500"> — {schema.description}</span> : null;
+  const description =
+    typeof schema.description === "string" ? <span className="text-slate-500"> — {schema.description}</span> : null;
   const variants = (schema.oneOf ?? schema.anyOf) as Schema[] | undefined;
   const properties = schema.properties as Record<string, Schema> | undefined;
   const required = new Set((schema.required as string[] | undefined) ?? []);
@@ -67,7 +68,10 @@ export function SchemaView({ schema }: { schema: Schema }): ReactNode {
       {items ? (
         <>
           <span className="font-mono text-emerald-700 dark:text-emerald-400">array</span>
-          {constraints(schema).length > 0 && <span className="text-slate-500"> ({constraints(schema).join(", ")})</span>} of <SchemaView schema={items} />
+          {constraints(schema).length > 0 && (
+            <span className="text-slate-500"> ({constraints(schema).join(", ")})</span>
+          )}{" "}
+          of <SchemaView schema={items} />
         </>
       ) : (
         <TypeLine s={schema} />
@@ -94,7 +98,11 @@ export function SchemaView({ schema }: { schema: Schema }): ReactNode {
           {Object.entries(properties).map(([name, p]) => (
             <li key={name}>
               <code className="font-semibold">{name}</code>
-              {required.has(name) ? <span className="text-red-700 dark:text-red-400">*</span> : <span className="text-slate-400">?</span>}
+              {required.has(name) ? (
+                <span className="text-red-700 dark:text-red-400">*</span>
+              ) : (
+                <span className="text-slate-400">?</span>
+              )}
               {": "}
               <SchemaView schema={p} />
             </li>

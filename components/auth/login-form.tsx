@@ -2,8 +2,11 @@
 // The login form (/login) and the first-admin form (/setup, token from the link's #fragment, which never
 // reaches a server log or a Referer).
 import { useEffect, useState, type FormEvent } from "react";
+import { apiFetch, messageOf } from "@/lib/http/api-fetch";
+import { ErrorText } from "@/components/ui/error-text";
 
-const input = "mt-1 block w-full rounded-md border border-slate-300 bg-white px-3 py-2 text-sm dark:border-slate-700 dark:bg-slate-900";
+const input =
+  "mt-1 block w-full rounded-md border border-slate-300 bg-white px-3 py-2 text-sm dark:border-slate-700 dark:bg-slate-900";
 
 function safeNext(next: string | null): string {
   // Only same-site paths: never an open redirect.
@@ -22,9 +25,9 @@ export function LoginForm({ mode }: { mode: "login" | "setup" }) {
     if (mode !== "setup") return;
     const t = window.location.hash.slice(1);
     setToken(t);
-    fetch(`/api/auth/setup?token=${encodeURIComponent(t)}`)
-      .then((r) => r.json())
-      .then((b: { valid: boolean }) => setValid(b.valid))
+    apiFetch<{ valid: boolean }>(`/api/auth/setup?token=${encodeURIComponent(t)}`)
+      .then((b) => setValid(b.valid))
+      // A link that cannot be checked cannot be used either: the page says how to get a new one.
       .catch(() => setValid(false));
   }, [mode]);
 
@@ -33,17 +36,15 @@ export function LoginForm({ mode }: { mode: "login" | "setup" }) {
     setBusy(true);
     setError(null);
     try {
-      const res = await fetch(mode === "login" ? "/api/auth/login" : "/api/auth/setup", {
+      await apiFetch(mode === "login" ? "/api/auth/login" : "/api/auth/setup", {
         method: "POST",
-        headers: { "content-type": "application/json" },
-        body: JSON.stringify(mode === "login" ? { name, password } : { token, name, password }),
+        json: mode === "login" ? { name, password } : { token, name, password },
       });
-      if (!res.ok) {
-        const body = (await res.json().catch(() => ({}))) as { error?: string };
-        setError(body.error ?? `failed (${res.status})`);
-        return;
-      }
-      window.location.assign(mode === "login" ? safeNext(new URLSearchParams(window.location.search).get("next")) : "/settings");
+      window.location.assign(
+        mode === "login" ? safeNext(new URLSearchParams(window.location.search).get("next")) : "/settings",
+      );
+    } catch (err) {
+      setError(messageOf(err));
     } finally {
       setBusy(false);
     }
@@ -54,7 +55,11 @@ export function LoginForm({ mode }: { mode: "login" | "setup" }) {
     return (
       <p className="text-sm text-slate-700 dark:text-slate-300">
         This set-up link is not valid, was used already or expired. Restart the dashboard for a new one, or run{" "}
-        <code>npx snapfleet user create --admin &lt;name&gt;</code>, then <a href="/login" className="text-sky-700 underline">log in</a>.
+        <code>npx snapfleet user create --admin &lt;name&gt;</code>, then{" "}
+        <a href="/login" className="text-sky-700 underline">
+          log in
+        </a>
+        .
       </p>
     );
   }
@@ -62,7 +67,14 @@ export function LoginForm({ mode }: { mode: "login" | "setup" }) {
     <form onSubmit={submit} className="space-y-4">
       <label className="block text-sm font-medium">
         User name
-        <input className={input} name="name" autoComplete="username" value={name} onChange={(e) => setName(e.target.value)} required />
+        <input
+          className={input}
+          name="name"
+          autoComplete="username"
+          value={name}
+          onChange={(e) => setName(e.target.value)}
+          required
+        />
       </label>
       <label className="block text-sm font-medium">
         Password{mode === "setup" ? " (at least 10 characters)" : ""}
@@ -76,12 +88,12 @@ export function LoginForm({ mode }: { mode: "login" | "setup" }) {
           required
         />
       </label>
-      {error && (
-        <p role="alert" className="text-sm text-red-700 dark:text-red-400">
-          {error}
-        </p>
-      )}
-      <button type="submit" disabled={busy} className="rounded-md bg-sky-600 px-4 py-2 text-sm font-medium text-white hover:bg-sky-700 disabled:opacity-50">
+      <ErrorText error={error} />
+      <button
+        type="submit"
+        disabled={busy}
+        className="rounded-md bg-sky-600 px-4 py-2 text-sm font-medium text-white hover:bg-sky-700 disabled:opacity-50"
+      >
         {mode === "login" ? (busy ? "Logging in…" : "Log in") : busy ? "Creating…" : "Create admin"}
       </button>
     </form>

@@ -7,23 +7,21 @@
 // the list changed meanwhile), "Check again" re-checks only. Once acknowledged the panel turns muted.
 import { useState } from "react";
 import { vmJsonSchema, type VmJson } from "@/lib/fleet/vm-json";
+import { ApiError, apiFetch, messageOf } from "@/lib/http/api-fetch";
 import { RelativeTime } from "./relative-time";
 
-async function post(url: string, body?: unknown): Promise<{ vm: VmJson | null; error: string | null; details?: { vm?: unknown } }> {
+async function post(
+  url: string,
+  body?: unknown,
+): Promise<{ vm: VmJson | null; error: string | null; details?: { vm?: unknown } }> {
   try {
-    const res = await fetch(url, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    const json = (await res.json().catch(() => ({}))) as { error?: string; details?: { vm?: unknown } } & Record<string, unknown>;
-    if (res.ok) {
-      const parsed = vmJsonSchema.safeParse(json);
-      return parsed.success ? { vm: parsed.data, error: null } : { vm: null, error: "the server's answer was not understood; reload the page" };
-    }
-    return { vm: null, error: json.error ?? `the server answered ${res.status}`, details: json.details };
+    return { vm: await apiFetch(url, { method: "POST", json: body, schema: vmJsonSchema }), error: null };
   } catch (err) {
-    return { vm: null, error: `Could not reach the dashboard: ${(err as Error).message}` };
+    return {
+      vm: null,
+      error: messageOf(err),
+      details: err instanceof ApiError ? (err.details as { vm?: unknown } | undefined) : undefined,
+    };
   }
 }
 
@@ -42,7 +40,8 @@ export function DiskDriftWarning({ vm, onVm }: { vm: VmJson; onVm: (vm: VmJson) 
     setBusy(null);
     if (r.vm) {
       onVm(r.vm);
-      if (!r.vm.diskDrift) setMessage({ tone: "ok", text: "Checked again: the VM's disks match what its snapshots recorded." });
+      if (!r.vm.diskDrift)
+        setMessage({ tone: "ok", text: "Checked again: the VM's disks match what its snapshots recorded." });
       else if (kind === "check") setMessage({ tone: "ok", text: "Checked again: the findings below are current." });
       return;
     }
@@ -77,12 +76,13 @@ export function DiskDriftWarning({ vm, onVm }: { vm: VmJson; onVm: (vm: VmJson) 
       </h2>
       {reviewed ? (
         <p className="mt-1">
-          Reviewed: an operator went through these findings and allowed deletions again. A new finding pauses them again. Checked{" "}
-          <RelativeTime iso={drift.checkedAt} />.
+          Reviewed: an operator went through these findings and allowed deletions again. A new finding pauses them
+          again. Checked <RelativeTime iso={drift.checkedAt} />.
         </p>
       ) : (
         <p className="mt-1">
-          Snapfleet compared the VM&apos;s disks with what its snapshots recorded (checked <RelativeTime iso={drift.checkedAt} />) and found:
+          Snapfleet compared the VM&apos;s disks with what its snapshots recorded (checked{" "}
+          <RelativeTime iso={drift.checkedAt} />) and found:
         </p>
       )}
       <ul aria-label="Disk drift findings" className="mt-2 list-disc space-y-1 pl-5 break-words">
@@ -92,8 +92,9 @@ export function DiskDriftWarning({ vm, onVm }: { vm: VmJson; onVm: (vm: VmJson) 
       </ul>
       {!reviewed && (
         <p className="mt-2 font-medium">
-          Deleting snapshots of this VM that hold disk state — by hand or by a schedule&apos;s retention — is paused until someone reviews these
-          findings, so that nothing the VM now depends on is removed. Check the VM&apos;s disks, then confirm below.
+          Deleting snapshots of this VM that hold disk state — by hand or by a schedule&apos;s retention — is paused
+          until someone reviews these findings, so that nothing the VM now depends on is removed. Check the VM&apos;s
+          disks, then confirm below.
         </p>
       )}
       <div className="mt-3 flex flex-wrap items-center gap-2">
@@ -117,7 +118,10 @@ export function DiskDriftWarning({ vm, onVm }: { vm: VmJson; onVm: (vm: VmJson) 
         </button>
       </div>
       {message && (
-        <p role={message.tone === "error" ? "alert" : "status"} className={`mt-2 ${message.tone === "error" ? "font-medium text-red-800 dark:text-red-300" : ""}`}>
+        <p
+          role={message.tone === "error" ? "alert" : "status"}
+          className={`mt-2 ${message.tone === "error" ? "font-medium text-red-800 dark:text-red-300" : ""}`}
+        >
           {message.text}
         </p>
       )}

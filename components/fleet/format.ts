@@ -1,15 +1,11 @@
 // Formatting shared by the fleet's tables and pages: binary byte units (guest memory and disks are
 // sized in MiB/GiB), compact relative times, durations.
+import { toBinaryUnit } from "@/lib/binary-units";
+
 export function formatBytes(bytes: number | null | undefined): string {
   if (bytes === null || bytes === undefined) return "—";
-  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
-  let v = bytes;
-  let i = 0;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return `${v >= 100 || Number.isInteger(v) ? Math.round(v) : v.toFixed(1)} ${units[i]}`;
+  const { value: v, unit } = toBinaryUnit(bytes);
+  return `${v >= 100 || Number.isInteger(v) ? Math.round(v) : v.toFixed(1)} ${unit}`;
 }
 
 export function formatRelative(iso: string | null | undefined, now = Date.now()): string {

@@ -3,7 +3,9 @@
 // was last discovered, and "Discover now". Kept current by `host.updated` events (FleetView).
 import Link from "next/link";
 import { useState } from "react";
+import { Button } from "@/components/ui/button";
 import type { HostJson } from "@/lib/fleet/vm-json";
+import { apiFetch, messageOf } from "@/lib/http/api-fetch";
 import { RelativeTime } from "./relative-time";
 
 const KIND_LABEL: Record<HostJson["kind"], string> = { local: "local", ssh: "SSH", tls: "QMP/TLS" };
@@ -37,20 +39,25 @@ function HostCard({ host, onDiscovered }: { host: HostJson; onDiscovered: () => 
     setBusy(true);
     setMessage(null);
     try {
-      const res = await fetch(`/api/hosts/${host.id}/discover`, { method: "POST" });
-      const body = (await res.json()) as { error?: string; found?: number; added?: number; gone?: number; ok?: boolean };
-      if (!res.ok) setMessage(body.error ?? `HTTP ${res.status}`);
-      else if (body.ok === false) setMessage(body.error ?? "host unreachable");
+      const body = await apiFetch<{ error?: string; found?: number; added?: number; gone?: number; ok?: boolean }>(
+        `/api/hosts/${host.id}/discover`,
+        { method: "POST" },
+      );
+      if (body.ok === false) setMessage(body.error ?? "host unreachable");
       else setMessage(`${body.found} found, ${body.added} new, ${body.gone} gone`);
       onDiscovered();
     } catch (err) {
-      setMessage(err instanceof Error ? err.message : String(err));
+      setMessage(messageOf(err));
     } finally {
       setBusy(false);
     }
   };
   return (
-    <li data-testid="host-card" data-host-name={host.name} className="rounded-lg border border-slate-200 bg-white p-3 text-sm dark:border-slate-800 dark:bg-slate-900">
+    <li
+      data-testid="host-card"
+      data-host-name={host.name}
+      className="rounded-lg border border-slate-200 bg-white p-3 text-sm dark:border-slate-800 dark:bg-slate-900"
+    >
       <div className="flex items-center gap-2">
         <span
           aria-label={host.healthy ? "healthy" : "unhealthy"}
@@ -58,17 +65,16 @@ function HostCard({ host, onDiscovered }: { host: HostJson; onDiscovered: () => 
           className={`h-2 w-2 rounded-full ${host.healthy ? "bg-emerald-500" : host.lastDiscoveredAt ? "bg-red-500" : "bg-slate-400"}`}
         />
         <span className="font-medium">{host.name}</span>
-        <span className="rounded bg-slate-100 px-1.5 text-[11px] font-medium text-slate-600 dark:bg-slate-800 dark:text-slate-300">{KIND_LABEL[host.kind]}</span>
-        <button
-          type="button"
-          onClick={discover}
-          disabled={busy}
-          className="ml-auto rounded-md px-2 py-0.5 text-xs text-sky-700 hover:bg-sky-50 disabled:opacity-50 dark:text-sky-400 dark:hover:bg-sky-950"
-        >
-          {busy ? "Discovering…" : "Discover now"}
-        </button>
+        <span className="rounded bg-slate-100 px-1.5 text-[11px] font-medium text-slate-600 dark:bg-slate-800 dark:text-slate-300">
+          {KIND_LABEL[host.kind]}
+        </span>
+        <Button variant="link-small" className="ml-auto" onClick={discover} busy={busy} busyLabel="Discovering…">
+          Discover now
+        </Button>
       </div>
-      {!host.healthy && host.healthError && <p className="mt-1 text-xs text-red-700 dark:text-red-400">{host.healthError}</p>}
+      {!host.healthy && host.healthError && (
+        <p className="mt-1 text-xs text-red-700 dark:text-red-400">{host.healthError}</p>
+      )}
       <p className="mt-1.5 text-xs text-slate-600 dark:text-slate-400">
         {total} VM{total === 1 ? "" : "s"}
         {(["running", "paused", "shutdown", "unreachable", "gone"] as const)
@@ -78,7 +84,11 @@ function HostCard({ host, onDiscovered }: { host: HostJson; onDiscovered: () => 
       </p>
       <p className="mt-0.5 text-xs text-slate-500 dark:text-slate-500">
         discovered <RelativeTime iso={host.lastDiscoveredAt} fallback="never" /> ·{" "}
-        <Link href={`/hosts/${host.id}/storage`} prefetch={false} className="text-sky-700 hover:underline dark:text-sky-400">
+        <Link
+          href={`/hosts/${host.id}/storage`}
+          prefetch={false}
+          className="text-sky-700 hover:underline dark:text-sky-400"
+        >
           Storage
         </Link>
       </p>

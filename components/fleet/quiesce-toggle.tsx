@@ -3,8 +3,12 @@
 // guest agent by default (PUT /api/vms/{id}/quiesce; docs/quiesce.md). Operators switch it; viewers
 // read it. Says when the VM has no agent channel, since the setting then only records a reason.
 import { useState } from "react";
+import { z } from "zod";
 import { useCan } from "@/components/auth/identity-provider";
 import { vmJsonSchema, type VmJson } from "@/lib/fleet/vm-json";
+import { apiFetch, messageOf } from "@/lib/http/api-fetch";
+
+const vmAnswerSchema = z.object({ vm: vmJsonSchema });
 
 export function QuiesceToggle({ vm, onVm }: { vm: VmJson; onVm: (vm: VmJson) => void }) {
   const canEdit = useCan("operator");
@@ -13,22 +17,26 @@ export function QuiesceToggle({ vm, onVm }: { vm: VmJson; onVm: (vm: VmJson) => 
   const [error, setError] = useState<string | null>(null);
   const on = pending ?? vm.quiesce ?? false;
   const busy = pending !== null;
-  const noAgent = vm.launch && !vm.launch.guestAgent ? " (no guest agent channel found: snapshots will say so and stay crash-consistent)" : "";
+  const noAgent =
+    vm.launch && !vm.launch.guestAgent
+      ? " (no guest agent channel found: snapshots will say so and stay crash-consistent)"
+      : "";
 
   async function toggle(next: boolean) {
     setPending(next);
     setError(null);
     try {
-      const res = await fetch(`/api/vms/${vm.id}/quiesce`, {
-        method: "PUT",
-        headers: { "content-type": "application/json" },
-        body: JSON.stringify({ quiesce: next }),
-      });
-      const body = (await res.json().catch(() => ({}))) as { vm?: unknown; error?: string };
-      if (!res.ok) throw new Error(body.error ?? `HTTP ${res.status}`);
-      onVm(vmJsonSchema.parse(body.vm));
+      onVm(
+        (
+          await apiFetch(`/api/vms/${vm.id}/quiesce`, {
+            method: "PUT",
+            json: { quiesce: next },
+            schema: vmAnswerSchema,
+          })
+        ).vm,
+      );
     } catch (err) {
-      setError((err as Error).message);
+      setError(messageOf(err));
     } finally {
       setPending(null);
     }
@@ -38,7 +46,13 @@ export function QuiesceToggle({ vm, onVm }: { vm: VmJson; onVm: (vm: VmJson) => 
   return (
     <span className="block">
       <label className="inline-flex items-center gap-2">
-        <input type="checkbox" checked={on} disabled={busy} onChange={(e) => void toggle(e.target.checked)} aria-describedby="quiesce-help" />
+        <input
+          type="checkbox"
+          checked={on}
+          disabled={busy}
+          onChange={(e) => void toggle(e.target.checked)}
+          aria-describedby="quiesce-help"
+        />
         Freeze filesystems (guest agent)
       </label>
       <span id="quiesce-help" className="block text-xs text-slate-500 dark:text-slate-400">

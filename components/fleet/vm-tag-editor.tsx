@@ -3,9 +3,14 @@
 // checked with the same schema as the route (lib/validations/vm.ts vmTagsSchema) before it is sent, so
 // a bad tag is named at once; the server's answer (422 with the rule) is shown as well.
 import { useState } from "react";
+import { z } from "zod";
 import { useCan } from "@/components/auth/identity-provider";
+import { Button } from "@/components/ui/button";
 import { vmJsonSchema, type VmJson } from "@/lib/fleet/vm-json";
+import { apiFetch, messageOf } from "@/lib/http/api-fetch";
 import { vmTagsSchema, VM_TAG_RULE } from "@/lib/validations/vm";
+
+const vmAnswerSchema = z.object({ vm: vmJsonSchema });
 
 export function VmTagEditor({ vm, onVm }: { vm: VmJson; onVm: (vm: VmJson) => void }) {
   const canEdit = useCan("operator");
@@ -22,17 +27,13 @@ export function VmTagEditor({ vm, onVm }: { vm: VmJson; onVm: (vm: VmJson) => vo
     setBusy(true);
     setError(null);
     try {
-      const res = await fetch(`/api/vms/${vm.id}`, {
-        method: "PATCH",
-        headers: { "content-type": "application/json" },
-        body: JSON.stringify({ tags: parsed.data }),
-      });
-      const body = (await res.json()) as { vm?: unknown; error?: string };
-      if (!res.ok) throw new Error(body.error ?? `the server answered ${res.status}`);
-      onVm(vmJsonSchema.parse(body.vm));
+      onVm(
+        (await apiFetch(`/api/vms/${vm.id}`, { method: "PATCH", json: { tags: parsed.data }, schema: vmAnswerSchema }))
+          .vm,
+      );
       setDraft(null);
     } catch (err) {
-      setError((err as Error).message);
+      setError(messageOf(err));
     } finally {
       setBusy(false);
     }
@@ -43,7 +44,11 @@ export function VmTagEditor({ vm, onVm }: { vm: VmJson; onVm: (vm: VmJson) => vo
       <span className="flex flex-wrap items-center gap-1" data-testid="vm-tags">
         {vm.tags.length ? (
           vm.tags.map((t) => (
-            <span key={t} data-testid="vm-tag" className="rounded bg-slate-100 px-1.5 text-xs text-slate-700 dark:bg-slate-800 dark:text-slate-300">
+            <span
+              key={t}
+              data-testid="vm-tag"
+              className="rounded bg-slate-100 px-1.5 text-xs text-slate-700 dark:bg-slate-800 dark:text-slate-300"
+            >
               {t}
             </span>
           ))
@@ -51,7 +56,11 @@ export function VmTagEditor({ vm, onVm }: { vm: VmJson; onVm: (vm: VmJson) => vo
           <span>—</span>
         )}
         {canEdit && (
-          <button type="button" onClick={() => setDraft(vm.tags.join(" "))} className="ml-1 text-xs text-sky-700 hover:underline dark:text-sky-400">
+          <button
+            type="button"
+            onClick={() => setDraft(vm.tags.join(" "))}
+            className="ml-1 text-xs text-sky-700 hover:underline dark:text-sky-400"
+          >
             Edit tags
           </button>
         )}
@@ -80,9 +89,9 @@ export function VmTagEditor({ vm, onVm }: { vm: VmJson; onVm: (vm: VmJson) => vo
         </p>
       )}
       <div className="flex gap-2">
-        <button type="submit" disabled={busy} className="rounded-md bg-sky-600 px-2 py-0.5 text-xs font-medium text-white hover:bg-sky-700 disabled:opacity-50">
-          {busy ? "Saving…" : "Save tags"}
-        </button>
+        <Button variant="primary-small" type="submit" busy={busy} busyLabel="Saving…">
+          Save tags
+        </Button>
         <button
           type="button"
           onClick={() => {

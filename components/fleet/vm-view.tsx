@@ -14,6 +14,7 @@ import { VmSnapshotHistory } from "@/components/snapshots/vm-snapshot-history";
 import { RestoreDialog } from "@/components/restore/restore-dialog";
 import { RestorePanel } from "@/components/restore/restore-panel";
 import { vmJsonSchema, type VmJson } from "@/lib/fleet/vm-json";
+import { apiFetch } from "@/lib/http/api-fetch";
 import { formatBytes, formatDateTime } from "./format";
 import { DiskDriftWarning } from "./disk-drift-warning";
 import { GuestAttention } from "./guest-attention-panel";
@@ -21,7 +22,9 @@ import { QuiesceToggle } from "./quiesce-toggle";
 import { RelativeTime } from "./relative-time";
 import { StateChip } from "./state-chip";
 import { VmTagEditor } from "./vm-tag-editor";
+import { Callout } from "@/components/ui/callout";
 import { DataTable } from "@/components/ui/data-table";
+import { Panel } from "@/components/ui/panel";
 
 export function VmView({ initialVm }: { initialVm: VmJson }) {
   const [vm, setVm] = useState(initialVm);
@@ -31,8 +34,7 @@ export function VmView({ initialVm }: { initialVm: VmJson }) {
 
   const reload = useCallback(async () => {
     try {
-      const res = await fetch(`/api/vms/${initialVm.id}`, { cache: "no-store" });
-      if (res.ok) setVm(vmJsonSchema.parse(await res.json()));
+      setVm(await apiFetch(`/api/vms/${initialVm.id}`, { schema: vmJsonSchema }));
     } catch {
       // Keep what we show; the next event or reconnect refreshes it.
     }
@@ -44,7 +46,7 @@ export function VmView({ initialVm }: { initialVm: VmJson }) {
       const parsed = vmJsonSchema.safeParse(payload);
       if (parsed.success && parsed.data.id === initialVm.id) setVm((old) => ({ ...old, ...parsed.data }));
     },
-    { onReconnect: reload },
+    { onReconnect: () => void reload() },
   );
 
   return (
@@ -69,7 +71,9 @@ export function VmView({ initialVm }: { initialVm: VmJson }) {
 
       <GuestAttention vm={vm} onVm={setVm} />
       <DiskDriftWarning vm={vm} onVm={setVm} />
-      {restoring && <RestoreDialog snapshotId={restoring} onClose={() => setRestoring(null)} onStarted={() => undefined} />}
+      {restoring && (
+        <RestoreDialog snapshotId={restoring} onClose={() => setRestoring(null)} onStarted={() => undefined} />
+      )}
 
       <div className="grid gap-6 lg:grid-cols-3">
         <div className="space-y-6 lg:col-span-2">
@@ -95,27 +99,31 @@ export function VmView({ initialVm }: { initialVm: VmJson }) {
 function CapabilityWarnings({ vm }: { vm: VmJson }) {
   if (vm.state === "gone") {
     return (
-      <div role="note" className="rounded-lg border border-zinc-300 bg-zinc-50 p-4 text-sm text-zinc-700 dark:border-zinc-700 dark:bg-zinc-900 dark:text-zinc-300">
-        <p className="font-medium">This VM is gone from its host.</p>
+      <Callout tone="info" size="roomy" role="note" title="This VM is gone from its host.">
         <p className="mt-1">
-          Its monitor socket vanished {vm.goneAt ? `at ${formatDateTime(vm.goneAt)}` : ""}. Its snapshot history is kept; if the VM comes
-          back (same socket, or the same QEMU UUID), it is revived here.
+          Its monitor socket vanished {vm.goneAt ? `at ${formatDateTime(vm.goneAt)}` : ""}. Its snapshot history is
+          kept; if the VM comes back (same socket, or the same QEMU UUID), it is revived here.
         </p>
-      </div>
+      </Callout>
     );
   }
   if (vm.bgSnapshotSupported || !vm.qemuVersion) return null;
   const reasons = (vm.bgSnapshotBlocker ?? "unknown reason").split("; ");
   return (
-    <div role="note" aria-label="Capability warning" className="rounded-lg border border-amber-300 bg-amber-50 p-4 text-sm text-amber-900 dark:border-amber-800 dark:bg-amber-950 dark:text-amber-200">
-      <p className="font-medium">Live snapshots are not possible for this VM</p>
+    <Callout
+      tone="warning"
+      size="roomy"
+      role="note"
+      aria-label="Capability warning"
+      title="Live snapshots are not possible for this VM"
+    >
       <p className="mt-1">QEMU&apos;s background snapshot (the guest keeps running while RAM is saved) is blocked:</p>
       <ul className="mt-1 list-disc pl-5">
         {reasons.map((r) => (
           <li key={r}>{r}</li>
         ))}
       </ul>
-    </div>
+    </Callout>
   );
 }
 
@@ -147,7 +155,9 @@ function DisksTable({ vm }: { vm: VmJson }) {
                 {d.file}
               </td>
               <td className="px-3 py-1.5 text-right tabular-nums">{formatBytes(d.sizeBytes)}</td>
-              <td className="px-3 py-1.5">{d.writable ? "read-write" : <span className="text-slate-500">read-only</span>}</td>
+              <td className="px-3 py-1.5">
+                {d.writable ? "read-write" : <span className="text-slate-500">read-only</span>}
+              </td>
             </tr>
           ))}
         </DataTable>
@@ -158,9 +168,19 @@ function DisksTable({ vm }: { vm: VmJson }) {
 
 function Details({ vm, onVm }: { vm: VmJson; onVm: (vm: VmJson) => void }) {
   const rows: Array<[string, React.ReactNode]> = [
-    ["Host", <Link key="h" href={`/fleet?hostId=${vm.hostId}`} className="text-sky-700 hover:underline dark:text-sky-400">{vm.hostName}</Link>],
+    [
+      "Host",
+      <Link key="h" href={`/fleet?hostId=${vm.hostId}`} className="text-sky-700 hover:underline dark:text-sky-400">
+        {vm.hostName}
+      </Link>,
+    ],
     ["UUID", vm.uuid ? <span className="font-mono text-xs">{vm.uuid}</span> : "—"],
-    ["Monitor", <span key="e" className="break-all font-mono text-xs">{vm.endpoint}</span>],
+    [
+      "Monitor",
+      <span key="e" className="break-all font-mono text-xs">
+        {vm.endpoint}
+      </span>,
+    ],
     ["QEMU", vm.qemuVersion ?? "—"],
     ["Memory", formatBytes(vm.memoryBytes)],
     [
@@ -180,10 +200,7 @@ function Details({ vm, onVm }: { vm: VmJson; onVm: (vm: VmJson) => void }) {
   ];
   if (vm.goneAt) rows.push(["Gone since", formatDateTime(vm.goneAt)]);
   return (
-    <section aria-labelledby="details-heading" className="h-fit rounded-lg border border-slate-200 bg-white p-4 dark:border-slate-800 dark:bg-slate-900">
-      <h2 id="details-heading" className="mb-3 text-base font-semibold">
-        Details
-      </h2>
+    <Panel headingId="details-heading" title="Details" fit titleGap>
       <dl className="grid grid-cols-[auto_1fr] gap-x-4 gap-y-2 text-sm">
         {rows.map(([label, value]) => (
           <div key={label} className="contents">
@@ -192,6 +209,6 @@ function Details({ vm, onVm }: { vm: VmJson; onVm: (vm: VmJson) => void }) {
           </div>
         ))}
       </dl>
-    </section>
+    </Panel>
   );
 }

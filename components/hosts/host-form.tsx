@@ -4,7 +4,9 @@
 // from the API as `details` in the same shape and lands on the same fields.
 import { useId, useState, type ReactNode } from "react";
 import { z } from "zod";
+import { CheckboxField } from "@/components/ui/checkbox-field";
 import type { HostJson } from "@/lib/fleet/vm-json";
+import { ApiError, apiFetch, messageOf } from "@/lib/http/api-fetch";
 import { hostCreateSchema } from "@/lib/validations/host";
 
 type Kind = HostJson["kind"];
@@ -33,6 +35,71 @@ export interface SavedHostResponse {
 }
 
 type FieldErrors = Partial<Record<keyof FormValues | "form", string>>;
+
+type TextField = Exclude<keyof FormValues, "kind" | "repinHostKey">;
+
+interface FieldSpec {
+  name: TextField;
+  label: string;
+  placeholder?: string;
+  hint?: ReactNode;
+  multiline?: boolean;
+  inputMode?: "numeric";
+}
+
+/** The text fields a host of this kind has, in form order (what bodyFor sends). */
+function fieldsFor(kind: Kind): FieldSpec[] {
+  const name: FieldSpec = { name: "name", label: "Name", placeholder: "hv-01" };
+  const snapshotDir: FieldSpec = {
+    name: "snapshotDir",
+    label: "Snapshot directory",
+    placeholder: "/var/lib/snapfleet/snapshots",
+    hint: kind === "tls" ? "On the dashboard's machine." : "On the host; must be writable.",
+  };
+  if (kind === "tls") {
+    return [
+      name,
+      { name: "tlsCaPath", label: "CA certificate", placeholder: "/etc/snapfleet/tls/ca-cert.pem" },
+      { name: "tlsCertPath", label: "Client certificate", placeholder: "/etc/snapfleet/tls/client-cert.pem" },
+      { name: "tlsKeyPath", label: "Client key", placeholder: "/etc/snapfleet/tls/client-key.pem" },
+      snapshotDir,
+      {
+        name: "tlsEndpoints",
+        label: "Endpoints",
+        multiline: true,
+        placeholder: "10.0.0.5:4445 web-01\n10.0.0.6:4445",
+        hint: "One host:port per line, optionally followed by a name.",
+      },
+    ];
+  }
+  const socketDir: FieldSpec = {
+    name: "socketDir",
+    label: "Socket directory",
+    placeholder: kind === "local" ? "/run/snapfleet/qmp" : "/var/run/qemu-server",
+    hint: "QMP sockets named *.sock or *.qmp.",
+  };
+  if (kind === "local") return [name, socketDir, snapshotDir];
+  return [
+    name,
+    { name: "address", label: "Address", placeholder: "hv-01.example.net" },
+    { name: "port", label: "Port", inputMode: "numeric" },
+    { name: "user", label: "User" },
+    {
+      name: "privateKeyPath",
+      label: "Private key path",
+      placeholder: "/etc/snapfleet/id_ed25519",
+      hint: "On the dashboard's machine; its public key must be in the user's authorized_keys.",
+    },
+    {
+      name: "hostKeySha256",
+      label: "Host key fingerprint",
+      placeholder: "SHA256:…",
+      hint: "As `ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub` prints it on the host. Left empty, the host's key is shown here to confirm.",
+    },
+    socketDir,
+    snapshotDir,
+  ];
+}
 
 function initialValues(host?: HostJson): FormValues {
   return {
@@ -63,7 +130,9 @@ function parseEndpoints(text: string) {
       const [target = "", ...nameParts] = line.split(/\s+/);
       const m = /^(\[[^\]]+\]|[^:]+):(\d+)$/.exec(target);
       const name = nameParts.join(" ") || undefined;
-      return m ? { host: m[1]!.replace(/^\[|\]$/g, ""), port: Number(m[2]), name } : { host: target, port: Number.NaN, name };
+      return m
+        ? { host: m[1]!.replace(/^\[|\]$/g, ""), port: Number(m[2]), name }
+        : { host: target, port: Number.NaN, name };
     });
 }
 
@@ -82,16 +151,31 @@ function bodyFor(v: FormValues): Record<string, unknown> {
       ...(v.hostKeySha256.trim() ? { hostKeySha256: v.hostKeySha256.trim() } : {}),
     };
   }
-  return { kind: "tls", ...common, tlsEndpoints: parseEndpoints(v.tlsEndpoints), tlsCaPath: v.tlsCaPath, tlsCertPath: v.tlsCertPath, tlsKeyPath: v.tlsKeyPath };
+  return {
+    kind: "tls",
+    ...common,
+    tlsEndpoints: parseEndpoints(v.tlsEndpoints),
+    tlsCaPath: v.tlsCaPath,
+    tlsCertPath: v.tlsCertPath,
+    tlsKeyPath: v.tlsKeyPath,
+  };
 }
 
 /** Reads zod's treeified error shape (the API's `details` and our own check) into one message per field. */
 export function fieldErrorsFrom(details: unknown): FieldErrors {
   const out: FieldErrors = {};
-  const tree = details as { errors?: string[]; properties?: Record<string, { errors?: string[]; items?: Array<{ properties?: Record<string, { errors?: string[] }> } | undefined> }> };
+  const tree = details as {
+    errors?: string[];
+    properties?: Record<
+      string,
+      { errors?: string[]; items?: Array<{ properties?: Record<string, { errors?: string[] }> } | undefined> }
+    >;
+  };
   for (const [field, node] of Object.entries(tree?.properties ?? {})) {
     const nested = (node.items ?? []).flatMap((item, i) =>
-      Object.entries(item?.properties ?? {}).flatMap(([k, v]) => (v.errors ?? []).map((m) => `line ${i + 1}: ${k}: ${m}`)),
+      Object.entries(item?.properties ?? {}).flatMap(([k, v]) =>
+        (v.errors ?? []).map((m) => `line ${i + 1}: ${k}: ${m}`),
+      ),
     );
     const message = [...(node.errors ?? []), ...nested][0];
     if (message) out[field as keyof FormValues] = message;
@@ -100,7 +184,15 @@ export function fieldErrorsFrom(details: unknown): FieldErrors {
   return out;
 }
 
-export function HostForm({ host, onSaved, onCancel }: { host?: HostJson; onSaved: (saved: SavedHostResponse) => void; onCancel: () => void }) {
+export function HostForm({
+  host,
+  onSaved,
+  onCancel,
+}: {
+  host?: HostJson;
+  onSaved: (saved: SavedHostResponse) => void;
+  onCancel: () => void;
+}) {
   const [values, setValues] = useState<FormValues>(() => initialValues(host));
   const [errors, setErrors] = useState<FieldErrors>({});
   const [busy, setBusy] = useState(false);
@@ -118,33 +210,41 @@ export function HostForm({ host, onSaved, onCancel }: { host?: HostJson; onSaved
     let payload: Record<string, unknown> = body;
     if (host) {
       const { kind: _kind, ...fields } = body;
-      payload = { ...fields, ...(values.repinHostKey ? { repinHostKey: true, ...(values.hostKeySha256.trim() ? { hostKeySha256: values.hostKeySha256.trim() } : {}) } : {}) };
+      payload = {
+        ...fields,
+        ...(values.repinHostKey
+          ? {
+              repinHostKey: true,
+              ...(values.hostKeySha256.trim() ? { hostKeySha256: values.hostKeySha256.trim() } : {}),
+            }
+          : {}),
+      };
     }
     setBusy(true);
     setErrors({});
     try {
-      const res = await fetch(host ? `/api/hosts/${host.id}` : "/api/hosts", {
-        method: host ? "PATCH" : "POST",
-        headers: { "content-type": "application/json" },
-        body: JSON.stringify(payload),
-      });
-      const json = (await res.json()) as { error?: string; details?: unknown } & Partial<SavedHostResponse>;
-      if (!res.ok) {
-        const fields = fieldErrorsFrom(json.details);
-        const onFields = Object.keys(fields).some((k) => k !== "form");
-        setErrors({ ...fields, form: onFields ? "Not saved: see the highlighted fields." : (json.error ?? `HTTP ${res.status}`) });
-        return;
-      }
-      onSaved(json as SavedHostResponse);
+      onSaved(
+        await apiFetch<SavedHostResponse>(host ? `/api/hosts/${host.id}` : "/api/hosts", {
+          method: host ? "PATCH" : "POST",
+          json: payload,
+        }),
+      );
     } catch (err) {
-      setErrors({ form: err instanceof Error ? err.message : String(err) });
+      const fields = fieldErrorsFrom(err instanceof ApiError ? err.details : undefined);
+      const onFields = Object.keys(fields).some((k) => k !== "form");
+      setErrors({ ...fields, form: onFields ? "Not saved: see the highlighted fields." : messageOf(err) });
     } finally {
       setBusy(false);
     }
   };
 
   return (
-    <form onSubmit={submit} noValidate aria-label={editing ? `Edit host ${host!.name}` : "Add a host"} className="space-y-4 rounded-lg border border-slate-200 bg-white p-4 dark:border-slate-800 dark:bg-slate-900">
+    <form
+      onSubmit={submit}
+      noValidate
+      aria-label={editing ? `Edit host ${host!.name}` : "Add a host"}
+      className="space-y-4 rounded-lg border border-slate-200 bg-white p-4 dark:border-slate-800 dark:bg-slate-900"
+    >
       <h3 className="text-sm font-semibold">{editing ? `Edit ${host!.name}` : "Add a host"}</h3>
       {!editing && (
         <fieldset className="flex flex-wrap gap-4 text-sm">
@@ -157,7 +257,14 @@ export function HostForm({ host, onSaved, onCancel }: { host?: HostJson; onSaved
             ] as const
           ).map(([kind, label, hint]) => (
             <label key={kind} className="flex items-start gap-2">
-              <input type="radio" name="kind" value={kind} checked={values.kind === kind} onChange={() => set("kind")(kind)} className="mt-0.5" />
+              <input
+                type="radio"
+                name="kind"
+                value={kind}
+                checked={values.kind === kind}
+                onChange={() => set("kind")(kind)}
+                className="mt-0.5"
+              />
               <span>
                 <span className="font-medium">{label}</span>
                 <span className="block text-xs text-slate-500 dark:text-slate-400">{hint}</span>
@@ -168,66 +275,15 @@ export function HostForm({ host, onSaved, onCancel }: { host?: HostJson; onSaved
       )}
 
       <div className="grid gap-3 sm:grid-cols-2">
-        <Field label="Name" error={errors.name} value={values.name} onChange={set("name")} placeholder="hv-01" />
-        {values.kind === "ssh" && (
-          <>
-            <Field label="Address" error={errors.address} value={values.address} onChange={set("address")} placeholder="hv-01.example.net" />
-            <Field label="Port" error={errors.port} value={values.port} onChange={set("port")} inputMode="numeric" />
-            <Field label="User" error={errors.user} value={values.user} onChange={set("user")} />
-            <Field
-              label="Private key path"
-              error={errors.privateKeyPath}
-              value={values.privateKeyPath}
-              onChange={set("privateKeyPath")}
-              placeholder="/etc/snapfleet/id_ed25519"
-              hint="On the dashboard's machine; its public key must be in the user's authorized_keys."
-            />
-            <Field
-              label="Host key fingerprint"
-              error={errors.hostKeySha256}
-              value={values.hostKeySha256}
-              onChange={set("hostKeySha256")}
-              placeholder="SHA256:…"
-              hint="As `ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub` prints it on the host. Left empty, the host's key is shown here to confirm."
-            />
-          </>
-        )}
-        {values.kind !== "tls" && (
+        {fieldsFor(values.kind).map((spec) => (
           <Field
-            label="Socket directory"
-            error={errors.socketDir}
-            value={values.socketDir}
-            onChange={set("socketDir")}
-            placeholder={values.kind === "local" ? "/run/snapfleet/qmp" : "/var/run/qemu-server"}
-            hint="QMP sockets named *.sock or *.qmp."
+            key={spec.name}
+            spec={spec}
+            error={errors[spec.name]}
+            value={values[spec.name]}
+            onChange={set(spec.name)}
           />
-        )}
-        {values.kind === "tls" && (
-          <>
-            <Field label="CA certificate" error={errors.tlsCaPath} value={values.tlsCaPath} onChange={set("tlsCaPath")} placeholder="/etc/snapfleet/tls/ca-cert.pem" />
-            <Field label="Client certificate" error={errors.tlsCertPath} value={values.tlsCertPath} onChange={set("tlsCertPath")} placeholder="/etc/snapfleet/tls/client-cert.pem" />
-            <Field label="Client key" error={errors.tlsKeyPath} value={values.tlsKeyPath} onChange={set("tlsKeyPath")} placeholder="/etc/snapfleet/tls/client-key.pem" />
-          </>
-        )}
-        <Field
-          label="Snapshot directory"
-          error={errors.snapshotDir}
-          value={values.snapshotDir}
-          onChange={set("snapshotDir")}
-          placeholder="/var/lib/snapfleet/snapshots"
-          hint={values.kind === "tls" ? "On the dashboard's machine." : "On the host; must be writable."}
-        />
-        {values.kind === "tls" && (
-          <Field
-            label="Endpoints"
-            error={errors.tlsEndpoints}
-            value={values.tlsEndpoints}
-            onChange={set("tlsEndpoints")}
-            multiline
-            placeholder={"10.0.0.5:4445 web-01\n10.0.0.6:4445"}
-            hint="One host:port per line, optionally followed by a name."
-          />
-        )}
+        ))}
       </div>
 
       {editing && host!.kind === "ssh" && (
@@ -235,23 +291,37 @@ export function HostForm({ host, onSaved, onCancel }: { host?: HostJson; onSaved
           <p>
             Pinned host key: <span className="font-mono">{host!.hostKeySha256 ?? "none"}</span>
           </p>
-          <label className="mt-2 flex items-center gap-2">
-            <input type="checkbox" checked={values.repinHostKey} onChange={(e) => set("repinHostKey")(e.target.checked)} />
+          <CheckboxField
+            className="mt-2 flex items-center gap-2"
+            checked={values.repinHostKey}
+            onChange={set("repinHostKey")}
+          >
             Accept the key the host presents now (after verifying it, e.g. the host was reinstalled)
-          </label>
+          </CheckboxField>
         </div>
       )}
 
       {errors.form && (
-        <p role="alert" className="rounded-md bg-red-50 px-3 py-2 text-sm text-red-800 dark:bg-red-950 dark:text-red-300">
+        <p
+          role="alert"
+          className="rounded-md bg-red-50 px-3 py-2 text-sm text-red-800 dark:bg-red-950 dark:text-red-300"
+        >
           {errors.form}
         </p>
       )}
       <div className="flex gap-2">
-        <button type="submit" disabled={busy} className="rounded-md bg-sky-600 px-4 py-1.5 text-sm font-medium text-white hover:bg-sky-500 disabled:opacity-50">
+        <button
+          type="submit"
+          disabled={busy}
+          className="rounded-md bg-sky-600 px-4 py-1.5 text-sm font-medium text-white hover:bg-sky-500 disabled:opacity-50"
+        >
           {busy ? (editing ? "Saving…" : "Checking and adding…") : editing ? "Save" : "Add host"}
         </button>
-        <button type="button" onClick={onCancel} className="rounded-md px-3 py-1.5 text-sm text-slate-600 hover:bg-slate-100 dark:text-slate-300 dark:hover:bg-slate-800">
+        <button
+          type="button"
+          onClick={onCancel}
+          className="rounded-md px-3 py-1.5 text-sm text-slate-600 hover:bg-slate-100 dark:text-slate-300 dark:hover:bg-slate-800"
+        >
           Cancel
         </button>
       </div>
@@ -260,28 +330,22 @@ export function HostForm({ host, onSaved, onCancel }: { host?: HostJson; onSaved
 }
 
 function Field({
-  label,
+  spec: { label, placeholder, hint, multiline = false, inputMode },
   error,
   value,
   onChange,
-  placeholder,
-  hint,
-  multiline = false,
-  inputMode,
 }: {
-  label: string;
+  spec: FieldSpec;
   error?: string;
   value: string;
   onChange: (v: string) => void;
-  placeholder?: string;
-  hint?: ReactNode;
-  multiline?: boolean;
-  inputMode?: "numeric";
 }) {
   const id = useId();
   const describedBy = [error ? `${id}-error` : null, hint ? `${id}-hint` : null].filter(Boolean).join(" ") || undefined;
   const cls = `mt-1 w-full rounded-md border bg-white px-2.5 py-1.5 text-sm shadow-sm focus:outline-none focus:ring-1 dark:bg-slate-950 ${
-    error ? "border-red-500 focus:ring-red-500" : "border-slate-300 focus:border-sky-500 focus:ring-sky-500 dark:border-slate-700"
+    error
+      ? "border-red-500 focus:ring-red-500"
+      : "border-slate-300 focus:border-sky-500 focus:ring-sky-500 dark:border-slate-700"
   }`;
   return (
     <div className={multiline ? "sm:col-span-2" : undefined}>
@@ -289,9 +353,27 @@ function Field({
         {label}
       </label>
       {multiline ? (
-        <textarea id={id} rows={4} value={value} onChange={(e) => onChange(e.target.value)} placeholder={placeholder} aria-invalid={Boolean(error)} aria-describedby={describedBy} className={`${cls} font-mono`} />
+        <textarea
+          id={id}
+          rows={4}
+          value={value}
+          onChange={(e) => onChange(e.target.value)}
+          placeholder={placeholder}
+          aria-invalid={Boolean(error)}
+          aria-describedby={describedBy}
+          className={`${cls} font-mono`}
+        />
       ) : (
-        <input id={id} value={value} onChange={(e) => onChange(e.target.value)} placeholder={placeholder} inputMode={inputMode} aria-invalid={Boolean(error)} aria-describedby={describedBy} className={cls} />
+        <input
+          id={id}
+          value={value}
+          onChange={(e) => onChange(e.target.value)}
+          placeholder={placeholder}
+          inputMode={inputMode}
+          aria-invalid={Boolean(error)}
+          aria-describedby={describedBy}
+          className={cls}
+        />
       )}
       {error && (
         <p id={`${id}-error`} className="mt-1 text-xs text-red-700 dark:text-red-400">

@@ -3,10 +3,14 @@
 // the scheduled firings counted in the forecast.
 import Link from "next/link";
 import { formatBytes, formatDateTime } from "@/components/fleet/format";
+import { Callout } from "@/components/ui/callout";
 import { DataTable } from "@/components/ui/data-table";
 import type { HostStorageJson } from "@/lib/fleet/host-storage-json";
 
-const BASIS: Record<string, string> = { "last-snapshot": "last RAM snapshot", "guest-ram": "guest RAM (no snapshot yet)" };
+const BASIS: Record<string, string> = {
+  "last-snapshot": "last RAM snapshot",
+  "guest-ram": "guest RAM (no snapshot yet)",
+};
 const card = "rounded-lg border border-slate-200 bg-white p-4 dark:border-slate-800 dark:bg-slate-900";
 
 export function HostStorageView({ storage }: { storage: HostStorageJson }) {
@@ -14,10 +18,15 @@ export function HostStorageView({ storage }: { storage: HostStorageJson }) {
   return (
     <div className="space-y-6">
       {forecast.warning && (
-        <div role="alert" data-testid="storage-warning" className="rounded-lg border border-amber-300 bg-amber-50 p-4 text-sm text-amber-900 dark:border-amber-800 dark:bg-amber-950 dark:text-amber-200">
-          <p className="font-medium">The next scheduled snapshots will not fit</p>
+        <Callout
+          tone="warning"
+          size="roomy"
+          role="alert"
+          data-testid="storage-warning"
+          title="The next scheduled snapshots will not fit"
+        >
           <p className="mt-1">{forecast.warning}.</p>
-        </div>
+        </Callout>
       )}
       <dl className="grid gap-4 sm:grid-cols-3">
         <div className={card}>
@@ -32,10 +41,14 @@ export function HostStorageView({ storage }: { storage: HostStorageJson }) {
           <dd data-testid="storage-used" className="mt-1 text-xl font-semibold tabular-nums">
             {formatBytes(storage.usedBytes)}
           </dd>
-          <p className="mt-1 text-xs text-slate-500 dark:text-slate-400">vmstate files; disk states live inside the VMs&apos; qcow2 images</p>
+          <p className="mt-1 text-xs text-slate-500 dark:text-slate-400">
+            vmstate files; disk states live inside the VMs&apos; qcow2 images
+          </p>
         </div>
         <div className={card}>
-          <dt className="text-xs text-slate-500 dark:text-slate-400">Needed by the next {forecast.hours} h of schedules</dt>
+          <dt className="text-xs text-slate-500 dark:text-slate-400">
+            Needed by the next {forecast.hours} h of schedules
+          </dt>
           <dd data-testid="storage-forecast" className="mt-1 text-xl font-semibold tabular-nums">
             {formatBytes(forecast.totalBytes)}
           </dd>
@@ -52,7 +65,15 @@ export function HostStorageView({ storage }: { storage: HostStorageJson }) {
         {storage.vms.length === 0 ? (
           <p className="text-sm text-slate-500 dark:text-slate-400">No VMs on this host.</p>
         ) : (
-          <DataTable columns={[{ label: "VM" }, { label: "State" }, { label: "Snapshots", align: "right" }, { label: "Used", align: "right" }, { label: "Next RAM snapshot ≈", align: "right" }]}>
+          <DataTable
+            columns={[
+              { label: "VM" },
+              { label: "State" },
+              { label: "Snapshots", align: "right" },
+              { label: "Used", align: "right" },
+              { label: "Next RAM snapshot ≈", align: "right" },
+            ]}
+          >
             {storage.vms.map((v) => (
               <tr key={v.vmId} data-testid="storage-vm" data-vm-name={v.vmName}>
                 <td className="px-3 py-1.5">
@@ -63,7 +84,10 @@ export function HostStorageView({ storage }: { storage: HostStorageJson }) {
                 <td className="px-3 py-1.5">{v.state}</td>
                 <td className="px-3 py-1.5 text-right tabular-nums">{v.snapshotCount}</td>
                 <td className="px-3 py-1.5 text-right tabular-nums">{formatBytes(v.usedBytes)}</td>
-                <td className="px-3 py-1.5 text-right tabular-nums" title={v.estimateBasis ? `from its ${BASIS[v.estimateBasis]}` : undefined}>
+                <td
+                  className="px-3 py-1.5 text-right tabular-nums"
+                  title={v.estimateBasis ? `from its ${BASIS[v.estimateBasis]}` : undefined}
+                >
                   {v.estimateBytes === null ? "—" : formatBytes(v.estimateBytes)}
                 </td>
               </tr>
@@ -77,9 +101,19 @@ export function HostStorageView({ storage }: { storage: HostStorageJson }) {
           Scheduled in the next {forecast.hours} h
         </h2>
         {forecast.firings.length === 0 ? (
-          <p className="text-sm text-slate-500 dark:text-slate-400">No enabled schedule fires for this host&apos;s VMs in that window.</p>
+          <p className="text-sm text-slate-500 dark:text-slate-400">
+            No enabled schedule fires for this host&apos;s VMs in that window.
+          </p>
         ) : (
-          <DataTable columns={[{ label: "When" }, { label: "Schedule" }, { label: "Mode" }, { label: "VMs", align: "right" }, { label: "Needs ≈", align: "right" }]}>
+          <DataTable
+            columns={[
+              { label: "When" },
+              { label: "Schedule" },
+              { label: "Mode" },
+              { label: "VMs", align: "right" },
+              { label: "Needs ≈", align: "right" },
+            ]}
+          >
             {forecast.firings.map((f) => (
               <tr key={`${f.scheduleId}-${f.at}`}>
                 <td className="whitespace-nowrap px-3 py-1.5">{formatDateTime(f.at)}</td>

@@ -7,7 +7,10 @@ import { useTopic } from "@/components/realtime/realtime-provider";
 import { RelativeTime } from "@/components/fleet/relative-time";
 import { FLEET_EVENTS, hostJsonSchema, hostRemovedPayloadSchema, type HostJson } from "@/lib/fleet/vm-json";
 import { HostForm, type SavedHostResponse } from "./host-form";
+import { ConfirmRemove } from "@/components/ui/confirm-remove";
 import { DataTable } from "@/components/ui/data-table";
+import { apiFetch, messageOf } from "@/lib/http/api-fetch";
+import { SettingsSection } from "@/components/ui/settings-section";
 
 function target(h: HostJson): string {
   if (h.kind === "local") return h.socketDir ?? "";
@@ -18,7 +21,9 @@ function target(h: HostJson): string {
 
 export function HostsSettings({ initialHosts }: { initialHosts: HostJson[] }) {
   const [hosts, setHosts] = useState(initialHosts);
-  const [mode, setMode] = useState<{ kind: "idle" } | { kind: "add" } | { kind: "edit"; id: string }>({ kind: initialHosts.length ? "idle" : "add" });
+  const [mode, setMode] = useState<{ kind: "idle" } | { kind: "add" } | { kind: "edit"; id: string }>({
+    kind: initialHosts.length ? "idle" : "add",
+  });
   const [notice, setNotice] = useState<string | null>(null);
 
   const upsert = (host: HostJson) =>
@@ -44,32 +49,33 @@ export function HostsSettings({ initialHosts }: { initialHosts: HostJson[] }) {
     const d = saved.discovery;
     setNotice(
       `${verb} ${saved.host.name}. ` +
-        (d ? (d.ok ? `${d.found} VM${d.found === 1 ? "" : "s"} found.` : `Discovery failed: ${d.error}`) : "Discovery is still running."),
+        (d
+          ? d.ok
+            ? `${d.found} VM${d.found === 1 ? "" : "s"} found.`
+            : `Discovery failed: ${d.error}`
+          : "Discovery is still running."),
     );
   };
 
   return (
-    <section aria-labelledby="hosts-settings-heading" className="space-y-4">
-      <div className="flex items-center gap-3">
-        <h2 id="hosts-settings-heading" className="text-lg font-semibold">
-          Hosts
-        </h2>
-        {mode.kind !== "add" && (
-          <button
-            type="button"
-            onClick={() => {
+    <SettingsSection
+      id="hosts-settings-heading"
+      title="Hosts"
+      addLabel="Add host"
+      onAdd={
+        mode.kind === "add"
+          ? null
+          : () => {
               setNotice(null);
               setMode({ kind: "add" });
-            }}
-            className="ml-auto rounded-md bg-sky-600 px-3 py-1.5 text-sm font-medium text-white hover:bg-sky-500"
-          >
-            Add host
-          </button>
-        )}
-      </div>
-
+            }
+      }
+    >
       {notice && (
-        <p role="status" className="rounded-md bg-emerald-50 px-3 py-2 text-sm text-emerald-800 dark:bg-emerald-950 dark:text-emerald-300">
+        <p
+          role="status"
+          className="rounded-md bg-emerald-50 px-3 py-2 text-sm text-emerald-800 dark:bg-emerald-950 dark:text-emerald-300"
+        >
           {notice}{" "}
           <Link href="/fleet" className="font-medium underline">
             Open the fleet
@@ -99,25 +105,31 @@ export function HostsSettings({ initialHosts }: { initialHosts: HostJson[] }) {
                 </td>
               </tr>
             ) : (
-              <HostRow key={h.id} host={h} onEdit={() => setMode({ kind: "edit", id: h.id })} onRemoved={() => setHosts((hs) => hs.filter((x) => x.id !== h.id))} />
+              <HostRow
+                key={h.id}
+                host={h}
+                onEdit={() => setMode({ kind: "edit", id: h.id })}
+                onRemoved={() => setHosts((hs) => hs.filter((x) => x.id !== h.id))}
+              />
             ),
           )}
         </DataTable>
       )}
-    </section>
+    </SettingsSection>
   );
 }
 
 function HostRow({ host, onEdit, onRemoved }: { host: HostJson; onEdit: () => void; onRemoved: () => void }) {
-  const [confirming, setConfirming] = useState(false);
   const [error, setError] = useState<string | null>(null);
   const vms = Object.values(host.vmCounts).reduce((a, b) => a + b, 0);
   const remove = async () => {
     setError(null);
-    const res = await fetch(`/api/hosts/${host.id}`, { method: "DELETE" });
-    if (res.ok) onRemoved();
-    else setError(((await res.json()) as { error?: string }).error ?? `HTTP ${res.status}`);
-    setConfirming(false);
+    try {
+      await apiFetch(`/api/hosts/${host.id}`, { method: "DELETE" });
+      onRemoved();
+    } catch (err) {
+      setError(messageOf(err));
+    }
   };
   return (
     <tr data-testid="host-row" data-host-name={host.name}>
@@ -125,7 +137,11 @@ function HostRow({ host, onEdit, onRemoved }: { host: HostJson; onEdit: () => vo
       <td className="px-3 py-2">{host.kind}</td>
       <td className="max-w-72 truncate px-3 py-2 font-mono text-xs" title={target(host)}>
         {target(host)}
-        {host.kind === "ssh" && host.hostKeySha256 && <span className="block truncate text-slate-500" title={host.hostKeySha256}>{host.hostKeySha256}</span>}
+        {host.kind === "ssh" && host.hostKeySha256 && (
+          <span className="block truncate text-slate-500" title={host.hostKeySha256}>
+            {host.hostKeySha256}
+          </span>
+        )}
       </td>
       <td className="max-w-56 truncate px-3 py-2 font-mono text-xs" title={host.snapshotDir}>
         {host.snapshotDir}
@@ -134,30 +150,32 @@ function HostRow({ host, onEdit, onRemoved }: { host: HostJson; onEdit: () => vo
         <span className={host.healthy ? "text-emerald-700 dark:text-emerald-400" : "text-red-700 dark:text-red-400"}>
           {host.healthy ? "healthy" : host.lastDiscoveredAt ? "unreachable" : "not checked"}
         </span>
-        {host.healthError && <span className="block max-w-64 truncate text-red-700 dark:text-red-400" title={host.healthError}>{host.healthError}</span>}
+        {host.healthError && (
+          <span className="block max-w-64 truncate text-red-700 dark:text-red-400" title={host.healthError}>
+            {host.healthError}
+          </span>
+        )}
         <span className="block text-slate-500">
           {vms} VM{vms === 1 ? "" : "s"} · <RelativeTime iso={host.lastDiscoveredAt} fallback="never discovered" />
         </span>
-        {error && <span role="alert" className="block text-red-700 dark:text-red-400">{error}</span>}
+        {error && (
+          <span role="alert" className="block text-red-700 dark:text-red-400">
+            {error}
+          </span>
+        )}
       </td>
       <td className="whitespace-nowrap px-3 py-2 text-right">
-        <button type="button" onClick={onEdit} className="rounded px-2 py-1 text-xs text-sky-700 hover:bg-sky-50 dark:text-sky-400 dark:hover:bg-sky-950">
+        <button
+          type="button"
+          onClick={onEdit}
+          className="rounded px-2 py-1 text-xs text-sky-700 hover:bg-sky-50 dark:text-sky-400 dark:hover:bg-sky-950"
+        >
           Edit
         </button>
-        {confirming ? (
-          <>
-            <button type="button" onClick={remove} className="rounded bg-red-600 px-2 py-1 text-xs font-medium text-white hover:bg-red-500">
-              Remove {host.name} and its {vms} VM record{vms === 1 ? "" : "s"}
-            </button>
-            <button type="button" onClick={() => setConfirming(false)} className="rounded px-2 py-1 text-xs text-slate-600 dark:text-slate-300">
-              Keep
-            </button>
-          </>
-        ) : (
-          <button type="button" onClick={() => setConfirming(true)} className="rounded px-2 py-1 text-xs text-red-700 hover:bg-red-50 dark:text-red-400 dark:hover:bg-red-950">
-            Remove
-          </button>
-        )}
+        <ConfirmRemove
+          confirmLabel={`Remove ${host.name} and its ${vms} VM record${vms === 1 ? "" : "s"}`}
+          onConfirm={remove}
+        />
       </td>
     </tr>
   );

@@ -170,4 +170,3 @@ export class RealtimeClient {
     this.pongTimer = undefined;
   }
 }
-

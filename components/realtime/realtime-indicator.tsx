@@ -12,7 +12,10 @@ export function RealtimeIndicator() {
       title={live ? "Updates arrive live" : "Live updates paused; reconnecting"}
       className={`inline-flex items-center gap-1.5 text-xs ${live ? "text-emerald-700 dark:text-emerald-400" : "text-amber-700 dark:text-amber-400"}`}
     >
-      <span aria-hidden className={`h-1.5 w-1.5 rounded-full ${live ? "bg-emerald-500" : "animate-pulse bg-amber-500"}`} />
+      <span
+        aria-hidden
+        className={`h-1.5 w-1.5 rounded-full ${live ? "bg-emerald-500" : "animate-pulse bg-amber-500"}`}
+      />
       {live ? "live" : status === "connecting" ? "connecting…" : "reconnecting…"}
     </span>
   );

@@ -13,7 +13,8 @@ const RealtimeContext = createContext<RealtimeClient | null>(null);
 export function RealtimeProvider({ children }: { children: ReactNode }) {
   const clientRef = useRef<RealtimeClient | null>(null);
   clientRef.current ??= new RealtimeClient({
-    url: typeof location === "undefined" ? "" : `${location.protocol === "https:" ? "wss:" : "ws:"}//${location.host}/ws`,
+    url:
+      typeof location === "undefined" ? "" : `${location.protocol === "https:" ? "wss:" : "ws:"}//${location.host}/ws`,
   });
   useEffect(() => {
     const client = clientRef.current!;
@@ -28,7 +29,11 @@ export function RealtimeProvider({ children }: { children: ReactNode }) {
  * handler may change between renders without resubscribing. `onReconnect` runs after the socket came
  * back: re-read what you show.
  */
-export function useTopic(topic: string | null, handler: TopicHandler, options: { onReconnect?: () => void } = {}): void {
+export function useTopic(
+  topic: string | null,
+  handler: TopicHandler,
+  options: { onReconnect?: () => void } = {},
+): void {
   const client = useContext(RealtimeContext);
   const handlerRef = useRef(handler);
   const reconnectRef = useRef(options.onReconnect);
@@ -55,5 +60,9 @@ const noop = () => () => {};
 export function useRealtimeStatus(): RealtimeStatus {
   const client = useContext(RealtimeContext);
   const subscribe = useCallback((l: () => void) => (client ? client.onStatus(l) : noop()), [client]);
-  return useSyncExternalStore(subscribe, () => client?.status ?? "connecting", () => "connecting");
+  return useSyncExternalStore(
+    subscribe,
+    () => client?.status ?? "connecting",
+    () => "connecting",
+  );
 }

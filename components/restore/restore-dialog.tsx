@@ -4,6 +4,7 @@
 // a safety snapshot), or — when Snapfleet will not do it — why and the commands to run by hand.
 // Restore → POST; the progress then shows in the VM page's Restore panel (vm:<id> events).
 import { useEffect, useState } from "react";
+import { ApiError, apiFetch, messageOf } from "@/lib/http/api-fetch";
 import { rollbackPlanJsonSchema, type RollbackPlanJson } from "@/lib/restore/restore-json";
 
 export function formatDuration(ms: number): string {
@@ -16,21 +17,28 @@ export function formatDuration(ms: number): string {
   return `${Math.floor(h / 24)} days ${h % 24} h`;
 }
 
-export function RestoreDialog({ snapshotId, onClose, onStarted }: { snapshotId: string; onClose: () => void; onStarted: (restoreId: string) => void }) {
+export function RestoreDialog({
+  snapshotId,
+  onClose,
+  onStarted,
+}: {
+  snapshotId: string;
+  onClose: () => void;
+  onStarted: (restoreId: string) => void;
+}) {
   const [plan, setPlan] = useState<RollbackPlanJson | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [sending, setSending] = useState(false);
 
   useEffect(() => {
     let live = true;
-    void (async () => {
-      const res = await fetch(`/api/snapshots/${snapshotId}/restore`, { cache: "no-store" }).catch(() => null);
-      const body = res ? await res.json().catch(() => null) : null;
-      if (!live) return;
-      const parsed = rollbackPlanJsonSchema.safeParse(body);
-      if (parsed.success) setPlan(parsed.data);
-      else setError((body as { error?: string } | null)?.error ?? "Could not read what the restore would do.");
-    })();
+    apiFetch(`/api/snapshots/${snapshotId}/restore`, { schema: rollbackPlanJsonSchema })
+      .then((answer) => {
+        if (live) setPlan(answer);
+      })
+      .catch((err: unknown) => {
+        if (live) setError(`Could not read what the restore would do: ${messageOf(err)}`);
+      });
     return () => {
       live = false;
     };
@@ -39,19 +47,31 @@ export function RestoreDialog({ snapshotId, onClose, onStarted }: { snapshotId: 
   async function confirm() {
     setSending(true);
     setError(null);
-    const res = await fetch(`/api/snapshots/${snapshotId}/restore`, { method: "POST" }).catch(() => null);
-    const body = (res ? await res.json().catch(() => ({})) : {}) as { restore?: { id: string }; error?: string; details?: { refusal?: { commands: string[] } } };
-    setSending(false);
-    if (res?.ok && body.restore) {
-      onStarted(body.restore.id);
+    try {
+      const { restore } = await apiFetch<{ restore: { id: string } }>(`/api/snapshots/${snapshotId}/restore`, {
+        method: "POST",
+      });
+      onStarted(restore.id);
       onClose();
-      return;
+    } catch (err) {
+      // A refusal says what to run by hand instead.
+      const commands =
+        err instanceof ApiError
+          ? ((err.details as { refusal?: { commands?: string[] } } | undefined)?.refusal?.commands ?? [])
+          : [];
+      setError([messageOf(err), ...commands].join("\n"));
+    } finally {
+      setSending(false);
     }
-    setError([body.error ?? `the restore was refused (${res?.status ?? "no answer"})`, ...(body.details?.refusal?.commands ?? [])].join("\n"));
   }
 
   return (
-    <div role="dialog" aria-modal="true" aria-labelledby="restore-dialog-title" className="fixed inset-0 z-50 flex items-center justify-center bg-black/40 p-4">
+    <div
+      role="dialog"
+      aria-modal="true"
+      aria-labelledby="restore-dialog-title"
+      className="fixed inset-0 z-50 flex items-center justify-center bg-black/40 p-4"
+    >
       <div className="w-full max-w-lg space-y-3 rounded-lg bg-white p-5 text-sm shadow-xl dark:bg-slate-900">
         <h2 id="restore-dialog-title" className="text-base font-semibold">
           Restore this snapshot?
@@ -61,14 +81,17 @@ export function RestoreDialog({ snapshotId, onClose, onStarted }: { snapshotId: 
           <div role="alert" data-testid="restore-refusal" className="space-y-2">
             <p className="text-red-700 dark:text-red-400">{plan.refusal.reason}</p>
             {plan.refusal.commands.length > 0 && (
-              <pre className="overflow-x-auto rounded bg-slate-100 p-2 font-mono text-xs dark:bg-slate-800">{plan.refusal.commands.join("\n")}</pre>
+              <pre className="overflow-x-auto rounded bg-slate-100 p-2 font-mono text-xs dark:bg-slate-800">
+                {plan.refusal.commands.join("\n")}
+              </pre>
             )}
           </div>
         )}
         {plan && !plan.refusal && (
           <div data-testid="restore-consequences" className="space-y-2">
             <p>
-              VM <strong>{plan.vmName}</strong> goes back to {new Date(plan.snapshotAt).toLocaleString()}. Everything the guest did since is lost:{" "}
+              VM <strong>{plan.vmName}</strong> goes back to {new Date(plan.snapshotAt).toLocaleString()}. Everything
+              the guest did since is lost:{" "}
               <strong data-testid="restore-lost">{formatDuration(plan.lostGuestMs)} of guest time</strong>.
             </p>
             <ul className="list-disc space-y-1 pl-5 text-slate-700 dark:text-slate-300">
@@ -78,8 +101,14 @@ export function RestoreDialog({ snapshotId, onClose, onStarted }: { snapshotId: 
                   ? "No snapshot is newer than this one."
                   : `The ${plan.newerSnapshots} newer snapshot${plan.newerSnapshots > 1 ? "s stay" : " stays"}, restorable.`}
               </li>
-              <li>{plan.coldBoot ? "A disks-only snapshot: the VM boots from the snapshot's disks (no RAM state)." : "QEMU is stopped and started again with the snapshot's RAM state."}</li>
-              {plan.vmgenid && <li>The VM&apos;s vmgenid device gets a new generation id, so the guest knows it was rolled back.</li>}
+              <li>
+                {plan.coldBoot
+                  ? "A disks-only snapshot: the VM boots from the snapshot's disks (no RAM state)."
+                  : "QEMU is stopped and started again with the snapshot's RAM state."}
+              </li>
+              {plan.vmgenid && (
+                <li>The VM&apos;s vmgenid device gets a new generation id, so the guest knows it was rolled back.</li>
+              )}
               {plan.warnings.map((w) => (
                 <li key={w} className="text-amber-800 dark:text-amber-300">
                   {w}
@@ -94,7 +123,11 @@ export function RestoreDialog({ snapshotId, onClose, onStarted }: { snapshotId: 
           </pre>
         )}
         <div className="flex justify-end gap-2 pt-2">
-          <button type="button" onClick={onClose} className="rounded px-3 py-1.5 text-slate-700 hover:bg-slate-100 dark:text-slate-300 dark:hover:bg-slate-800">
+          <button
+            type="button"
+            onClick={onClose}
+            className="rounded px-3 py-1.5 text-slate-700 hover:bg-slate-100 dark:text-slate-300 dark:hover:bg-slate-800"
+          >
             Cancel
           </button>
           <button

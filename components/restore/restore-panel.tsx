@@ -4,7 +4,13 @@
 // the reason of a failure. A WebSocket reconnect re-reads the list.
 import { useCallback, useEffect, useState } from "react";
 import { useTopic } from "@/components/realtime/realtime-provider";
-import { RESTORE_UPDATED_EVENT, restoreJsonSchema, restoreListJsonSchema, type RestoreJson } from "@/lib/restore/restore-json";
+import { apiFetch } from "@/lib/http/api-fetch";
+import {
+  RESTORE_UPDATED_EVENT,
+  restoreJsonSchema,
+  restoreListJsonSchema,
+  type RestoreJson,
+} from "@/lib/restore/restore-json";
 
 const STEP_LABELS: Array<[RestoreJson["status"], string]> = [
   ["setup", "Safety snapshot and checks"],
@@ -16,9 +22,12 @@ export function RestorePanel({ vmId }: { vmId: string }) {
   const [restore, setRestore] = useState<RestoreJson | null>(null);
 
   const load = useCallback(async () => {
-    const res = await fetch(`/api/vms/${vmId}/restores`, { cache: "no-store" }).catch(() => null);
-    const parsed = res?.ok ? restoreListJsonSchema.safeParse(await res.json().catch(() => null)) : null;
-    if (parsed?.success) setRestore(parsed.data.restores.find((r) => r.kind === "rollback") ?? null);
+    try {
+      const list = await apiFetch(`/api/vms/${vmId}/restores`, { schema: restoreListJsonSchema });
+      setRestore(list.restores.find((r) => r.kind === "rollback") ?? null);
+    } catch {
+      // The panel keeps what it shows; the next event or reconnect refreshes it.
+    }
   }, [vmId]);
 
   useEffect(() => {
@@ -32,7 +41,13 @@ export function RestorePanel({ vmId }: { vmId: string }) {
       const parsed = restoreJsonSchema.safeParse(payload);
       if (!parsed.success || parsed.data.vmId !== vmId || parsed.data.kind !== "rollback") return;
       const r = parsed.data;
-      setRestore((old) => (!old || old.id === r.id || r.createdAt >= old.createdAt ? (old?.id === r.id && old.statusHistory.length > r.statusHistory.length ? old : r) : old));
+      setRestore((old) =>
+        !old || old.id === r.id || r.createdAt >= old.createdAt
+          ? old?.id === r.id && old.statusHistory.length > r.statusHistory.length
+            ? old
+            : r
+          : old,
+      );
     },
     { onReconnect: () => void load() },
   );
@@ -41,7 +56,10 @@ export function RestorePanel({ vmId }: { vmId: string }) {
   const reached = (s: RestoreJson["status"]) => restore.statusHistory.some((h) => h.status === s);
   const last = restore.statusHistory.at(-1);
   return (
-    <section aria-label="Restore" className="space-y-2 rounded-lg border border-slate-200 bg-white p-4 text-sm dark:border-slate-800 dark:bg-slate-900">
+    <section
+      aria-label="Restore"
+      className="space-y-2 rounded-lg border border-slate-200 bg-white p-4 text-sm dark:border-slate-800 dark:bg-slate-900"
+    >
       <div className="flex items-center gap-2">
         <h2 className="text-base font-semibold">Restore</h2>
         <span
@@ -61,15 +79,30 @@ export function RestorePanel({ vmId }: { vmId: string }) {
       </div>
       <ol aria-label="Restore steps" className="space-y-1">
         {STEP_LABELS.map(([s, label]) => {
-          const state = restore.status === "failed" && !reached(s) ? "skipped" : reached(s) ? (restore.status === s && s !== "completed" ? "running" : "done") : "pending";
+          const state =
+            restore.status === "failed" && !reached(s)
+              ? "skipped"
+              : reached(s)
+                ? restore.status === s && s !== "completed"
+                  ? "running"
+                  : "done"
+                : "pending";
           return (
-            <li key={s} data-state={state} className={state === "done" ? "text-slate-900 dark:text-slate-100" : "text-slate-500"}>
+            <li
+              key={s}
+              data-state={state}
+              className={state === "done" ? "text-slate-900 dark:text-slate-100" : "text-slate-500"}
+            >
               {state === "done" ? "✓" : state === "running" ? "…" : "·"} {label}
             </li>
           );
         })}
       </ol>
-      {last?.detail && <p data-testid="restore-detail" className="text-slate-600 dark:text-slate-400">{last.detail}</p>}
+      {last?.detail && (
+        <p data-testid="restore-detail" className="text-slate-600 dark:text-slate-400">
+          {last.detail}
+        </p>
+      )}
       {restore.error && (
         <p role="alert" className="whitespace-pre-wrap text-red-700 dark:text-red-400">
           {restore.error.message}
@@ -77,7 +110,8 @@ export function RestorePanel({ vmId }: { vmId: string }) {
       )}
       {restore.safetySnapshotId && (
         <p data-testid="restore-safety" className="text-xs text-slate-600 dark:text-slate-400">
-          Safety snapshot (the disks just before): {restore.safetySnapshotId.slice(0, 8)} — restore it to undo this rollback.
+          Safety snapshot (the disks just before): {restore.safetySnapshotId.slice(0, 8)} — restore it to undo this
+          rollback.
         </p>
       )}
     </section>

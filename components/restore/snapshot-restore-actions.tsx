@@ -2,9 +2,16 @@
 // A history row's restore actions: Restore (opens the confirmation), Verify (a sandbox restore; the row
 // then shows a "verified" badge linking to the console picture, or "verify failed" with QEMU's reason).
 import { useState } from "react";
+import { apiFetch, messageOf } from "@/lib/http/api-fetch";
 import type { SnapshotJson } from "@/lib/snapshots/snapshot-json";
 
-export function SnapshotRestoreActions({ s, onRestore }: { s: SnapshotJson; onRestore?: (snapshotId: string) => void }) {
+export function SnapshotRestoreActions({
+  s,
+  onRestore,
+}: {
+  s: SnapshotJson;
+  onRestore?: (snapshotId: string) => void;
+}) {
   const [verifying, setVerifying] = useState(false);
   const [error, setError] = useState<string | null>(null);
   if (s.status !== "completed" || s.mode === "ram-only" || s.deletion) return null;
@@ -12,10 +19,10 @@ export function SnapshotRestoreActions({ s, onRestore }: { s: SnapshotJson; onRe
   async function verify() {
     setVerifying(true);
     setError(null);
-    const res = await fetch(`/api/snapshots/${s.id}/verify`, { method: "POST" }).catch(() => null);
-    if (!res?.ok) {
-      const body = (res ? await res.json().catch(() => ({})) : {}) as { error?: string };
-      setError(body.error ?? "verify could not start");
+    try {
+      await apiFetch(`/api/snapshots/${s.id}/verify`, { method: "POST" });
+    } catch (err) {
+      setError(`verify could not start: ${messageOf(err)}`);
       setVerifying(false);
     }
     // On success the snapshot row update (verifiedAt / verifyError) arrives over vm:<id>.
@@ -37,16 +44,33 @@ export function SnapshotRestoreActions({ s, onRestore }: { s: SnapshotJson; onRe
         </a>
       )}
       {!s.verifiedAt && s.verifyError && (
-        <span data-testid="snapshot-verify-failed" title={s.verifyError} className="rounded-full bg-red-50 px-2 py-0.5 text-xs font-medium text-red-800 dark:bg-red-950 dark:text-red-300">
+        <span
+          data-testid="snapshot-verify-failed"
+          title={s.verifyError}
+          className="rounded-full bg-red-50 px-2 py-0.5 text-xs font-medium text-red-800 dark:bg-red-950 dark:text-red-300"
+        >
           verify failed
         </span>
       )}
-      {error && <span role="alert" className="text-xs text-red-700" title={error}>!</span>}
-      <button type="button" disabled={verifying} onClick={() => void verify()} className="text-xs text-sky-700 hover:underline disabled:opacity-50 dark:text-sky-400">
+      {error && (
+        <span role="alert" className="text-xs text-red-700" title={error}>
+          !
+        </span>
+      )}
+      <button
+        type="button"
+        disabled={verifying}
+        onClick={() => void verify()}
+        className="text-xs text-sky-700 hover:underline disabled:opacity-50 dark:text-sky-400"
+      >
         {verifying ? "Verifying…" : "Verify"}
       </button>
       {onRestore && (
-        <button type="button" onClick={() => onRestore(s.id)} className="text-xs font-medium text-amber-800 hover:underline dark:text-amber-300">
+        <button
+          type="button"
+          onClick={() => onRestore(s.id)}
+          className="text-xs font-medium text-amber-800 hover:underline dark:text-amber-300"
+        >
           Restore
         </button>
       )}

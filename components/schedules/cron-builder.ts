@@ -15,7 +15,14 @@ export interface BuilderState {
 
 export const WEEKDAYS = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"] as const;
 
-export const DEFAULT_BUILDER: BuilderState = { frequency: "daily", minute: 0, hour: 2, weekdays: [0], dayOfMonth: 1, custom: "0 2 * * *" };
+export const DEFAULT_BUILDER: BuilderState = {
+  frequency: "daily",
+  minute: 0,
+  hour: 2,
+  weekdays: [0],
+  dayOfMonth: 1,
+  custom: "0 2 * * *",
+};
 
 export function toCron(s: BuilderState): string {
   switch (s.frequency) {
@@ -42,12 +49,20 @@ export function fromCron(expression: string): BuilderState {
   const [mi, h, dom, mon, dow] = f as [string, string, string, string, string];
   const minute = num(mi, 59);
   if (minute === undefined || mon !== "*") return custom;
-  if (h === "*" && dom === "*" && dow === "*") return { ...DEFAULT_BUILDER, frequency: "hourly", minute, custom: expression };
+  if (h === "*" && dom === "*" && dow === "*")
+    return { ...DEFAULT_BUILDER, frequency: "hourly", minute, custom: expression };
   const hour = num(h, 23);
   if (hour === undefined) return custom;
   if (dom === "*" && dow === "*") return { ...DEFAULT_BUILDER, frequency: "daily", minute, hour, custom: expression };
   if (dom === "*" && /^[0-6](,[0-6])*$/.test(dow)) {
-    return { ...DEFAULT_BUILDER, frequency: "weekly", minute, hour, weekdays: dow.split(",").map(Number), custom: expression };
+    return {
+      ...DEFAULT_BUILDER,
+      frequency: "weekly",
+      minute,
+      hour,
+      weekdays: dow.split(",").map(Number),
+      custom: expression,
+    };
   }
   const day = num(dom, 31);
   if (day !== undefined && day >= 1 && dow === "*") {

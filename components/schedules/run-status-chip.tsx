@@ -21,7 +21,10 @@ export function RunStatusChip({ status, title }: { status: string; title?: strin
       title={title}
       className={`inline-flex items-center gap-1.5 rounded-full px-2 py-0.5 text-xs font-medium ring-1 ring-inset ${STYLES[status] ?? STYLES.pending}`}
     >
-      <span aria-hidden className={`h-1.5 w-1.5 rounded-full bg-current ${PULSING.has(status) ? "animate-pulse" : ""}`} />
+      <span
+        aria-hidden
+        className={`h-1.5 w-1.5 rounded-full bg-current ${PULSING.has(status) ? "animate-pulse" : ""}`}
+      />
       {status}
     </span>
   );

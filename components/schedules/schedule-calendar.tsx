@@ -17,7 +17,10 @@ export function ScheduleCalendar({ from, to, hosts }: { from: string; to: string
   const hours = Math.round(span / HOUR_MS);
   const ticks = Array.from({ length: Math.ceil(hours / 3) }, (_, i) => new Date(start + i * 3 * HOUR_MS).toISOString());
   return (
-    <section aria-label={`Runs in the next ${hours} hours`} className="rounded-xl border border-slate-200 bg-white p-4 dark:border-slate-800 dark:bg-slate-900">
+    <section
+      aria-label={`Runs in the next ${hours} hours`}
+      className="rounded-xl border border-slate-200 bg-white p-4 dark:border-slate-800 dark:bg-slate-900"
+    >
       <h2 className="text-sm font-semibold">Next {hours} hours, per host</h2>
       <p className="mt-0.5 text-xs text-slate-500 dark:text-slate-400">
         Red stretches: more snapshots due on the host than its limit — they will wait their turn. Spread them with a
@@ -30,7 +33,10 @@ export function ScheduleCalendar({ from, to, hosts }: { from: string; to: string
               <span className="font-medium">{h.hostName}</span>
               <span className="text-slate-500"> · limit {h.limit}</span>
               {h.collisions.length > 0 && (
-                <span data-testid="calendar-collision-count" className="ml-1 font-medium text-red-700 dark:text-red-400">
+                <span
+                  data-testid="calendar-collision-count"
+                  className="ml-1 font-medium text-red-700 dark:text-red-400"
+                >
                   · {h.collisions.length} collision{h.collisions.length === 1 ? "" : "s"}
                 </span>
               )}
@@ -42,7 +48,10 @@ export function ScheduleCalendar({ from, to, hosts }: { from: string; to: string
                   data-testid="calendar-collision"
                   title={`${time(c.from)}–${time(c.to)}: ${c.concurrent} snapshots due at once (limit ${h.limit}) from ${c.schedules.join(", ")}`}
                   className="absolute inset-y-0 rounded bg-red-300/70 dark:bg-red-700/60"
-                  style={{ left: `${pct(c.from, start, span)}%`, width: `max(3px, ${pct(c.to, start, span) - pct(c.from, start, span)}%)` }}
+                  style={{
+                    left: `${pct(c.from, start, span)}%`,
+                    width: `max(3px, ${pct(c.to, start, span) - pct(c.from, start, span)}%)`,
+                  }}
                 />
               ))}
               {h.runs.map((r) => (
@@ -50,7 +59,10 @@ export function ScheduleCalendar({ from, to, hosts }: { from: string; to: string
                   key={`${r.scheduleId}@${r.at}`}
                   title={`${time(r.at)} ${r.scheduleName}: ${r.vmCount} VM${r.vmCount === 1 ? "" : "s"}${r.lastStartAt !== r.at ? `, staggered until ${time(r.lastStartAt)}` : ""}`}
                   className="absolute inset-y-1 rounded-sm bg-sky-600/80 dark:bg-sky-400/80"
-                  style={{ left: `${pct(r.at, start, span)}%`, width: `max(2px, ${pct(r.lastStartAt, start, span) - pct(r.at, start, span)}%)` }}
+                  style={{
+                    left: `${pct(r.at, start, span)}%`,
+                    width: `max(2px, ${pct(r.lastStartAt, start, span) - pct(r.at, start, span)}%)`,
+                  }}
                 />
               ))}
             </div>
@@ -60,7 +72,12 @@ export function ScheduleCalendar({ from, to, hosts }: { from: string; to: string
           <div />
           <div className="relative h-4 text-[10px] text-slate-500">
             {ticks.map((t) => (
-              <span key={t} className="absolute -translate-x-1/2" style={{ left: `${pct(t, start, span)}%` }} suppressHydrationWarning>
+              <span
+                key={t}
+                className="absolute -translate-x-1/2"
+                style={{ left: `${pct(t, start, span)}%` }}
+                suppressHydrationWarning
+              >
                 {time(t)}
               </span>
             ))}

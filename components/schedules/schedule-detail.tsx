@@ -5,12 +5,14 @@
 import Link from "next/link";
 import { useRouter } from "next/navigation";
 import { useState } from "react";
+import { apiFetch, messageOf } from "@/lib/http/api-fetch";
 import { RelativeTime } from "@/components/fleet/relative-time";
 import { SnapshotStatusChip } from "@/components/snapshots/snapshot-status-chip";
 import type { SnapshotStatusJson } from "@/lib/snapshots/snapshot-json";
 import type { RunView, ScheduleView } from "@/lib/scheduler/service";
 import { RunStatusChip } from "./run-status-chip";
 import { useLiveRefresh } from "./use-live-refresh";
+import { ErrorText } from "@/components/ui/error-text";
 
 const TRIGGER: Record<string, string> = { scheduled: "scheduled", manual: "run now", catch_up: "missed-run catch-up" };
 
@@ -23,13 +25,11 @@ export function ScheduleActions({ schedule }: { schedule: ScheduleView }) {
     setBusy(true);
     setMessage(null);
     try {
-      const res = await fetch(url, { method });
-      if (!res.ok) {
-        const body = await res.json().catch(() => ({}));
-        setMessage(body.error ?? `the server answered ${res.status}`);
-        return false;
-      }
+      await apiFetch(url, { method });
       return true;
+    } catch (err) {
+      setMessage(messageOf(err));
+      return false;
     } finally {
       setBusy(false);
     }
@@ -37,11 +37,7 @@ export function ScheduleActions({ schedule }: { schedule: ScheduleView }) {
 
   return (
     <div className="flex flex-wrap items-center gap-2">
-      {message && (
-        <span role="alert" className="text-sm text-red-700 dark:text-red-400">
-          {message}
-        </span>
-      )}
+      <ErrorText error={message} as="span" />
       <button
         type="button"
         disabled={busy}
@@ -79,7 +75,10 @@ export function ScheduleRuns({ schedule, runs }: { schedule: ScheduleView; runs:
           {" · "}success {schedule.successRate.rate === null ? "—" : `${Math.round(schedule.successRate.rate * 100)}%`}
         </span>
         {schedule.flagged && (
-          <span data-testid="schedule-flag" className="rounded bg-red-100 px-1.5 text-xs font-medium text-red-800 dark:bg-red-900 dark:text-red-100">
+          <span
+            data-testid="schedule-flag"
+            className="rounded bg-red-100 px-1.5 text-xs font-medium text-red-800 dark:bg-red-900 dark:text-red-100"
+          >
             the last {schedule.consecutiveFailures} runs failed
           </span>
         )}
@@ -87,21 +86,30 @@ export function ScheduleRuns({ schedule, runs }: { schedule: ScheduleView; runs:
       {runs.length === 0 && <p className="text-sm text-slate-500">No runs yet.</p>}
       <ol className="space-y-2">
         {runs.map((run) => (
-          <li key={run.id} data-testid="schedule-run" className="rounded-xl border border-slate-200 bg-white p-3 dark:border-slate-800 dark:bg-slate-900">
+          <li
+            key={run.id}
+            data-testid="schedule-run"
+            className="rounded-xl border border-slate-200 bg-white p-3 dark:border-slate-800 dark:bg-slate-900"
+          >
             <div className="flex flex-wrap items-center gap-2 text-sm">
               <RunStatusChip status={run.status} />
               <span className="font-medium">{TRIGGER[run.trigger] ?? run.trigger}</span>
               <span className="text-slate-500">
                 <RelativeTime iso={run.firedAt} />
               </span>
-              {run.prunedCount > 0 && <span className="text-xs text-slate-500">· retention deleted {run.prunedCount}</span>}
+              {run.prunedCount > 0 && (
+                <span className="text-xs text-slate-500">· retention deleted {run.prunedCount}</span>
+              )}
             </div>
             {run.reason && <p className="mt-1 text-xs text-slate-600 dark:text-slate-400">{run.reason}</p>}
             {run.items.length > 0 && (
               <ul className="mt-2 divide-y divide-slate-100 text-xs dark:divide-slate-800">
                 {run.items.map((item) => (
                   <li key={item.id} data-testid="run-item" className="flex flex-wrap items-center gap-2 py-1">
-                    <Link href={`/vms/${item.vmId}`} className="font-medium text-sky-700 hover:underline dark:text-sky-400">
+                    <Link
+                      href={`/vms/${item.vmId}`}
+                      className="font-medium text-sky-700 hover:underline dark:text-sky-400"
+                    >
                       {item.vmName}
                     </Link>
                     {item.snapshotStatus ? (

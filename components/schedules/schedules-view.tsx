@@ -6,7 +6,9 @@
 import Link from "next/link";
 import { useRouter } from "next/navigation";
 import { useState } from "react";
+import { apiFetch, messageOf } from "@/lib/http/api-fetch";
 import { RelativeTime } from "@/components/fleet/relative-time";
+import { HeaderCells } from "@/components/ui/header-cells";
 import type { ScheduleView } from "@/lib/scheduler/service";
 import { RunStatusChip } from "./run-status-chip";
 import { useLiveRefresh } from "./use-live-refresh";
@@ -21,10 +23,10 @@ export function SchedulesView({ schedules }: { schedules: ScheduleView[] }) {
     setBusy(s.id);
     setMessage(null);
     try {
-      const res = await fetch(`/api/schedules/${s.id}/run`, { method: "POST" });
-      const body = await res.json().catch(() => ({}));
-      if (!res.ok) setMessage(body.error ?? `the server answered ${res.status}`);
-      else router.push(`/schedules/${s.id}`);
+      await apiFetch(`/api/schedules/${s.id}/run`, { method: "POST" });
+      router.push(`/schedules/${s.id}`);
+    } catch (err) {
+      setMessage(messageOf(err));
     } finally {
       setBusy(null);
     }
@@ -33,7 +35,10 @@ export function SchedulesView({ schedules }: { schedules: ScheduleView[] }) {
   return (
     <div className="space-y-3">
       {message && (
-        <p role="alert" className="rounded-md bg-red-50 px-3 py-2 text-sm text-red-800 dark:bg-red-950 dark:text-red-200">
+        <p
+          role="alert"
+          className="rounded-md bg-red-50 px-3 py-2 text-sm text-red-800 dark:bg-red-950 dark:text-red-200"
+        >
           {message}
         </p>
       )}
@@ -41,23 +46,33 @@ export function SchedulesView({ schedules }: { schedules: ScheduleView[] }) {
         <table className="w-full text-left text-sm">
           <thead className="border-b border-slate-200 text-xs uppercase tracking-wide text-slate-500 dark:border-slate-800 dark:text-slate-400">
             <tr>
-              <th className="px-4 py-2 font-medium">Schedule</th>
-              <th className="px-4 py-2 font-medium">Targets</th>
-              <th className="px-4 py-2 font-medium">Next run</th>
-              <th className="px-4 py-2 font-medium">Last result</th>
-              <th className="px-4 py-2 font-medium">Success</th>
+              <HeaderCells
+                labels={["Schedule", "Targets", "Next run", "Last result", "Success"]}
+                className="px-4 py-2 font-medium"
+              />
               <th className="px-4 py-2" />
             </tr>
           </thead>
           <tbody className="divide-y divide-slate-100 dark:divide-slate-800">
             {schedules.map((s) => (
-              <tr key={s.id} data-testid="schedule-row" className={s.flagged ? "bg-red-50/60 dark:bg-red-950/30" : undefined}>
+              <tr
+                key={s.id}
+                data-testid="schedule-row"
+                className={s.flagged ? "bg-red-50/60 dark:bg-red-950/30" : undefined}
+              >
                 <td className="px-4 py-3 align-top">
                   <div className="flex flex-wrap items-center gap-2">
-                    <Link href={`/schedules/${s.id}`} className="font-medium text-sky-700 hover:underline dark:text-sky-400">
+                    <Link
+                      href={`/schedules/${s.id}`}
+                      className="font-medium text-sky-700 hover:underline dark:text-sky-400"
+                    >
                       {s.name}
                     </Link>
-                    {!s.enabled && <span className="rounded bg-slate-100 px-1.5 text-xs text-slate-600 dark:bg-slate-800 dark:text-slate-300">disabled</span>}
+                    {!s.enabled && (
+                      <span className="rounded bg-slate-100 px-1.5 text-xs text-slate-600 dark:bg-slate-800 dark:text-slate-300">
+                        disabled
+                      </span>
+                    )}
                     {s.flagged && (
                       <span
                         data-testid="schedule-flag"
@@ -74,7 +89,11 @@ export function SchedulesView({ schedules }: { schedules: ScheduleView[] }) {
                 </td>
                 <td className="px-4 py-3 align-top text-slate-600 dark:text-slate-300">{s.targetSummary}</td>
                 <td className="px-4 py-3 align-top whitespace-nowrap">
-                  {s.enabled ? <RelativeTime iso={s.nextRunAt} fallback="never" /> : <span className="text-slate-400">—</span>}
+                  {s.enabled ? (
+                    <RelativeTime iso={s.nextRunAt} fallback="never" />
+                  ) : (
+                    <span className="text-slate-400">—</span>
+                  )}
                 </td>
                 <td className="px-4 py-3 align-top">
                   {s.lastRun ? (
@@ -88,7 +107,10 @@ export function SchedulesView({ schedules }: { schedules: ScheduleView[] }) {
                     <span className="text-slate-400">never run</span>
                   )}
                 </td>
-                <td className="px-4 py-3 align-top whitespace-nowrap" title={`over the last ${s.successRate.finished} finished runs`}>
+                <td
+                  className="px-4 py-3 align-top whitespace-nowrap"
+                  title={`over the last ${s.successRate.finished} finished runs`}
+                >
                   {s.successRate.rate === null ? (
                     <span className="text-slate-400">—</span>
                   ) : (

@@ -1,6 +1,7 @@
 "use client";
 // Shows whether the dashboard can reach its database, from GET /api/health, refreshed every 15 s.
 import { useEffect, useState } from "react";
+import { apiFetch } from "@/lib/http/api-fetch";
 
 type Health = { ok: boolean; db: "up" | "down"; version?: string; reason?: string };
 
@@ -11,15 +12,15 @@ export function HealthBadge() {
     let cancelled = false;
     const check = async () => {
       try {
-        const res = await fetch("/api/health", { cache: "no-store" });
-        const body = (await res.json()) as Health;
+        // 503 is the answer "database down", with the reason.
+        const body = await apiFetch<Health>("/api/health", { answerStatuses: [503] });
         if (!cancelled) setHealth(body);
       } catch {
         if (!cancelled) setHealth({ ok: false, db: "down", reason: "dashboard unreachable" });
       }
     };
     void check();
-    const timer = setInterval(check, 15_000);
+    const timer = setInterval(() => void check(), 15_000);
     return () => {
       cancelled = true;
       clearInterval(timer);

@@ -16,7 +16,10 @@ export function NavLinks() {
   return (
     <nav aria-label="Main" className="flex gap-1 text-sm">
       {SECTIONS.map((s) => {
-        const active = pathname === s.href || pathname.startsWith(`${s.href}/`) || (s.href === "/fleet" && pathname.startsWith("/vms/"));
+        const active =
+          pathname === s.href ||
+          pathname.startsWith(`${s.href}/`) ||
+          (s.href === "/fleet" && pathname.startsWith("/vms/"));
         return (
           <Link
             key={s.href}

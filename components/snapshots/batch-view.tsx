@@ -12,8 +12,12 @@ import { useTopic } from "@/components/realtime/realtime-provider";
 import { DataTable } from "@/components/ui/data-table";
 import { snapshotBatchDetailJsonSchema, type SnapshotBatchDetailJson } from "@/lib/snapshots/batch-json";
 import { SNAPSHOT_UPDATED_EVENT, snapshotJsonSchema, type SnapshotJson } from "@/lib/snapshots/snapshot-json";
+import { apiFetch, messageOf } from "@/lib/http/api-fetch";
 import { newerOf } from "./snapshot-format";
 import { SnapshotOutcomeCells } from "./snapshot-outcome-cells";
+import { VmNameCell } from "./vm-name-cell";
+import { ErrorText } from "@/components/ui/error-text";
+import { ProgressBar } from "@/components/ui/progress-bar";
 
 const RUNNING = new Set(["preflight", "setup", "active"]);
 
@@ -24,22 +28,24 @@ export function BatchView({ initial }: { initial: SnapshotBatchDetailJson }) {
 
   const reload = useCallback(async () => {
     try {
-      const res = await fetch(`/api/snapshots/batches/${initial.batch.id}`, { cache: "no-store" });
-      const body: unknown = await res.json();
-      if (!res.ok) throw new Error((body as { error?: string }).error ?? `the server answered ${res.status}`);
-      const next = snapshotBatchDetailJsonSchema.parse(body);
+      const next = await apiFetch(`/api/snapshots/batches/${initial.batch.id}`, {
+        schema: snapshotBatchDetailJsonSchema,
+      });
       setDetail(next);
       setJobs((old) => next.snapshots.map((s) => newerOf(old.find((o) => o.id === s.id) ?? null, s)));
       setError(null);
     } catch (err) {
-      setError(`Could not reload the batch: ${(err as Error).message}`);
+      setError(`Could not reload the batch: ${messageOf(err)}`);
     }
   }, [initial.batch.id]);
 
   // The page-wide topic only tells about reconnects: the rows follow their own jobs.
   useTopic("fleet", () => undefined, { onReconnect: () => void reload() });
 
-  const onUpdate = useCallback((s: SnapshotJson) => setJobs((old) => old.map((o) => (o.id === s.id ? newerOf(o, s) : o))), []);
+  const onUpdate = useCallback(
+    (s: SnapshotJson) => setJobs((old) => old.map((o) => (o.id === s.id ? newerOf(o, s) : o))),
+    [],
+  );
 
   const counts = useMemo(() => {
     const by = (f: (s: SnapshotJson) => boolean) => jobs.filter(f).length;
@@ -60,7 +66,8 @@ export function BatchView({ initial }: { initial: SnapshotBatchDetailJson }) {
     <div className="space-y-4">
       <div className="flex flex-wrap items-center gap-3 rounded-lg border border-slate-200 bg-white p-3 text-sm dark:border-slate-800 dark:bg-slate-900">
         <p data-testid="batch-summary" data-finished={finished} data-total={jobs.length} className="font-medium">
-          {finished} of {jobs.length} finished · {counts.completed} completed · {counts.running} running · {counts.queued} waiting
+          {finished} of {jobs.length} finished · {counts.completed} completed · {counts.running} running ·{" "}
+          {counts.queued} waiting
           {counts.failed ? ` · ${counts.failed} failed` : ""}
           {counts.cancelled ? ` · ${counts.cancelled} cancelled` : ""}
         </p>
@@ -75,15 +82,12 @@ export function BatchView({ initial }: { initial: SnapshotBatchDetailJson }) {
       </div>
       {counts.queued > 0 && (
         <p className="text-xs text-slate-600 dark:text-slate-400">
-          Waiting jobs start as slots free: at most {hostLimits.length === 1 ? hostLimits[0] : hostLimits.join(" / ")} running snapshot
+          Waiting jobs start as slots free: at most {hostLimits.length === 1 ? hostLimits[0] : hostLimits.join(" / ")}{" "}
+          running snapshot
           {hostLimits.length === 1 && hostLimits[0] === 1 ? "" : "s"} per host and {limits.global} in the fleet.
         </p>
       )}
-      {error && (
-        <p role="alert" className="text-sm text-red-700 dark:text-red-400">
-          {error}
-        </p>
-      )}
+      <ErrorText error={error} />
 
       <section aria-label="Batch jobs">
         <DataTable
@@ -130,7 +134,13 @@ export function BatchView({ initial }: { initial: SnapshotBatchDetailJson }) {
 }
 
 /** Memoised: one job's progress tick re-renders one row. */
-const BatchJobRow = memo(function BatchJobRow({ s, onUpdate }: { s: SnapshotJson; onUpdate: (s: SnapshotJson) => void }) {
+const BatchJobRow = memo(function BatchJobRow({
+  s,
+  onUpdate,
+}: {
+  s: SnapshotJson;
+  onUpdate: (s: SnapshotJson) => void;
+}) {
   useTopic(`snapshot:${s.id}`, (name, payload) => {
     if (name !== SNAPSHOT_UPDATED_EVENT) return;
     const parsed = snapshotJsonSchema.safeParse(payload);
@@ -139,20 +149,13 @@ const BatchJobRow = memo(function BatchJobRow({ s, onUpdate }: { s: SnapshotJson
   const pct = Math.round((s.status === "completed" ? 1 : s.progress) * 100);
   return (
     <tr data-testid="batch-job" data-vm-name={s.vmName} data-status={s.status}>
-      <td className="px-3 py-1.5">
-        <Link href={`/vms/${s.vmId}`} className="font-medium text-sky-700 hover:underline dark:text-sky-400">
-          {s.vmName}
-        </Link>
-        <span className="ml-1 text-xs text-slate-500">{s.hostName}</span>
-      </td>
+      <VmNameCell vmId={s.vmId} vmName={s.vmName} hostName={s.hostName} />
       <SnapshotOutcomeCells s={s} />
       <td className="px-3 py-1.5">
         {s.mode === "disks-only" ? (
           <span className="text-slate-400">—</span>
         ) : (
-          <div role="progressbar" aria-label={`RAM saved of ${s.vmName}`} aria-valuemin={0} aria-valuemax={100} aria-valuenow={pct} className="h-2 w-28 overflow-hidden rounded-full bg-slate-200 dark:bg-slate-800">
-            <div className="h-full bg-sky-500 transition-[width] duration-300" style={{ width: `${pct}%` }} />
-          </div>
+          <ProgressBar label={`RAM saved of ${s.vmName}`} pct={pct} width="w-28" />
         )}
       </td>
       <td className="px-3 py-1.5 text-right tabular-nums">{formatBytes(s.sizeBytes)}</td>

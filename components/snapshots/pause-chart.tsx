@@ -1,5 +1,6 @@
 // Small per-VM charts of guest pause and duration over time, from the completed snapshots on screen:
 // one row per VM, two sparklines (SVG, no chart library), the latest value and the median beside each.
+import { Panel } from "@/components/ui/panel";
 import type { SnapshotJson } from "@/lib/snapshots/snapshot-json";
 import { durationMs, formatMs } from "./snapshot-format";
 
@@ -12,7 +13,15 @@ function median(values: number[]): number {
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
-function Sparkline({ points, label, color }: { points: Array<{ t: number; v: number }>; label: string; color: string }) {
+function Sparkline({
+  points,
+  label,
+  color,
+}: {
+  points: Array<{ t: number; v: number }>;
+  label: string;
+  color: string;
+}) {
   if (points.length === 0) return <span className="text-xs text-slate-400">—</span>;
   const t0 = points[0]!.t;
   const t1 = points.at(-1)!.t;
@@ -23,7 +32,13 @@ function Sparkline({ points, label, color }: { points: Array<{ t: number; v: num
   const values = points.map((p) => p.v);
   return (
     <div className="flex items-center gap-2">
-      <svg width={W} height={H} viewBox={`0 0 ${W} ${H}`} role="img" aria-label={`${label} over time, ${points.length} snapshots, up to ${formatMs(max)}`}>
+      <svg
+        width={W}
+        height={H}
+        viewBox={`0 0 ${W} ${H}`}
+        role="img"
+        aria-label={`${label} over time, ${points.length} snapshots, up to ${formatMs(max)}`}
+      >
         <path d={d} fill="none" stroke={color} strokeWidth={1.5} />
         {points.map((p) => (
           <circle key={p.t} cx={x(p.t)} cy={y(p.v)} r={1.8} fill={color}>
@@ -50,17 +65,20 @@ export function PauseChart({ snapshots }: { snapshots: SnapshotJson[] }) {
   }
   if (byVm.size === 0) return null;
   return (
-    <section aria-labelledby="pause-chart-heading" className="rounded-lg border border-slate-200 bg-white p-4 dark:border-slate-800 dark:bg-slate-900">
-      <h2 id="pause-chart-heading" className="mb-3 text-base font-semibold">
-        Guest pause and duration per VM
-      </h2>
+    <Panel headingId="pause-chart-heading" title="Guest pause and duration per VM" titleGap>
       <div className="overflow-x-auto">
         <table className="text-sm">
           <thead className="text-left text-xs font-medium uppercase tracking-wide text-slate-500 dark:text-slate-400">
             <tr>
-              <th scope="col" className="pr-4 pb-1">VM</th>
-              <th scope="col" className="pr-4 pb-1">Guest pause</th>
-              <th scope="col" className="pb-1">Duration</th>
+              <th scope="col" className="pr-4 pb-1">
+                VM
+              </th>
+              <th scope="col" className="pr-4 pb-1">
+                Guest pause
+              </th>
+              <th scope="col" className="pb-1">
+                Duration
+              </th>
             </tr>
           </thead>
           <tbody>
@@ -87,6 +105,6 @@ export function PauseChart({ snapshots }: { snapshots: SnapshotJson[] }) {
           </tbody>
         </table>
       </div>
-    </section>
+    </Panel>
   );
 }

@@ -2,6 +2,7 @@
 // The VM page's line on the guest pause a live snapshot should cost and why, from
 // GET /api/vms/{id}/pause-plan; shown while the VM is running or paused.
 import { useEffect, useState } from "react";
+import { apiFetch } from "@/lib/http/api-fetch";
 
 export function PauseExpectation({ vmId, state }: { vmId: string; state: string }) {
   const [text, setText] = useState<string | null>(null);
@@ -10,10 +11,9 @@ export function PauseExpectation({ vmId, state }: { vmId: string; state: string 
   useEffect(() => {
     if (!reachable) return;
     let cancelled = false;
-    fetch(`/api/vms/${vmId}/pause-plan`, { cache: "no-store" })
-      .then(async (res) => (res.ok ? ((await res.json()) as { text: string }).text : null))
-      .then((t) => {
-        if (!cancelled) setText(t);
+    apiFetch<{ text: string }>(`/api/vms/${vmId}/pause-plan`)
+      .then((plan) => {
+        if (!cancelled) setText(plan.text);
       })
       // The expectation is a hint: without it the panel still works; say why in the console.
       .catch((err: unknown) => console.warn("the expected guest pause could not be loaded", err));

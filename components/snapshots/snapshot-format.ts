@@ -31,7 +31,8 @@ export function isRunning(status: SnapshotStatusJson): boolean {
 /** Two updates of one job may arrive out of order (separate NOTIFY connections): keep the newer. */
 export function newerOf(current: SnapshotJson | null, next: SnapshotJson): SnapshotJson {
   if (!current || current.id !== next.id) return next;
-  if (next.statusHistory.length !== current.statusHistory.length) return next.statusHistory.length > current.statusHistory.length ? next : current;
+  if (next.statusHistory.length !== current.statusHistory.length)
+    return next.statusHistory.length > current.statusHistory.length ? next : current;
   if (next.deletedAt || next.cancelRequested !== current.cancelRequested) return next;
   return (next.ramTransferredBytes ?? 0) >= (current.ramTransferredBytes ?? 0) ? next : current;
 }
@@ -40,22 +41,31 @@ export function newerOf(current: SnapshotJson | null, next: SnapshotJson): Snaps
  * Where a snapshot's deletion stands: null when none is under way (or it finished: deletedAt), "deleting"
  * while its steps run, "blocked" when a step stopped it (deletion.error; deleting again resumes it).
  */
-export type DeletionState = { kind: "deleting"; done: number; total: number } | { kind: "blocked"; error: string; done: number; total: number };
+export type DeletionState =
+  { kind: "deleting"; done: number; total: number } | { kind: "blocked"; error: string; done: number; total: number };
 
 export function deletionStateOf(s: SnapshotJson): DeletionState | null {
   if (!s.deletion || s.deletedAt) return null;
   const done = s.deletion.steps.filter((st) => st.state === "done").length;
   const total = s.deletion.steps.length;
-  return s.deletion.error ? { kind: "blocked", error: s.deletion.error, done, total } : { kind: "deleting", done, total };
+  return s.deletion.error
+    ? { kind: "blocked", error: s.deletion.error, done, total }
+    : { kind: "deleting", done, total };
 }
 
 /** What deleting this snapshot removes, in words, for the confirm dialog. */
 export function deletionEffect(s: SnapshotJson): string {
   const parts: string[] = [];
-  if (s.files.some((f) => f.role === "vmstate") || (s.mode !== "disks-only" && s.status === "completed")) parts.push("its vmstate file (RAM and device state)");
+  if (s.files.some((f) => f.role === "vmstate") || (s.mode !== "disks-only" && s.status === "completed"))
+    parts.push("its vmstate file (RAM and device state)");
   const internal = s.files.filter((f) => f.role === "disk" && f.internalSnapshot).length;
-  if (internal) parts.push(`its internal disk snapshot${internal > 1 ? "s" : ""} from the VM's disk image${internal > 1 ? "s" : ""}`);
-  const removes = parts.length ? `This removes ${parts.join(" and ")}` : "This removes what the snapshot left on its host";
+  if (internal)
+    parts.push(
+      `its internal disk snapshot${internal > 1 ? "s" : ""} from the VM's disk image${internal > 1 ? "s" : ""}`,
+    );
+  const removes = parts.length
+    ? `This removes ${parts.join(" and ")}`
+    : "This removes what the snapshot left on its host";
   const legacy = s.diskChain.length
     ? " Its disk layers (taken before internal snapshots) are merged back into the VM's disk chain."
     : "";
@@ -89,7 +99,10 @@ export function stepsOf(s: SnapshotJson): Step[] {
     steps.push(step("pause", "Pause guest", ["setup"], setupDoneAt));
     steps.push(step("disks", "Disk state", ["setup"], setupDoneAt));
   }
-  if (s.mode !== "disks-only") steps.push(step("ram", "RAM and device state", s.mode === "ram-only" ? ["setup", "active"] : ["active"], ["completed"]));
+  if (s.mode !== "disks-only")
+    steps.push(
+      step("ram", "RAM and device state", s.mode === "ram-only" ? ["setup", "active"] : ["active"], ["completed"]),
+    );
   return steps;
 }
 

@@ -24,22 +24,25 @@ export function SnapshotOutcomeCells({ s, showDeletion = false }: { s: SnapshotJ
  * "application-consistent" when the guest agent froze the filesystems at the snapshot's instant;
  * "crash-consistent" when quiesce was asked but did not happen (docs/quiesce.md). The note says why.
  */
+const CONSISTENCY_BADGE = {
+  application: "bg-emerald-100 font-medium text-emerald-800 dark:bg-emerald-950 dark:text-emerald-300",
+  crash: "bg-slate-100 text-slate-700 dark:bg-slate-800 dark:text-slate-300",
+} as const;
+
 export function SnapshotConsistencyBadge({ s }: { s: SnapshotJson }) {
-  if (s.consistency === "application") {
-    return (
-      <span data-testid="snapshot-consistency" data-consistency="application" title={s.quiesceNote ?? undefined} className="ml-1 inline-block rounded bg-emerald-100 px-1.5 py-0.5 text-xs font-medium text-emerald-800 dark:bg-emerald-950 dark:text-emerald-300">
-        application-consistent
-      </span>
-    );
-  }
-  if (s.consistency === "crash" && s.quiesce) {
-    return (
-      <span data-testid="snapshot-consistency" data-consistency="crash" title={s.quiesceNote ?? undefined} className="ml-1 inline-block rounded bg-slate-100 px-1.5 py-0.5 text-xs text-slate-700 dark:bg-slate-800 dark:text-slate-300">
-        crash-consistent
-      </span>
-    );
-  }
-  return null;
+  const kind =
+    s.consistency === "application" ? "application" : s.consistency === "crash" && s.quiesce ? "crash" : null;
+  if (!kind) return null;
+  return (
+    <span
+      data-testid="snapshot-consistency"
+      data-consistency={kind}
+      title={s.quiesceNote ?? undefined}
+      className={`ml-1 inline-block rounded px-1.5 py-0.5 text-xs ${CONSISTENCY_BADGE[kind]}`}
+    >
+      {`${kind}-consistent`}
+    </span>
+  );
 }
 
 /** "Deleting… (2 of 5 steps)" or "Delete blocked: <why>"; nothing when no deletion is under way. */
@@ -49,8 +52,14 @@ export function SnapshotDeletionState({ s }: { s: SnapshotJson }) {
   const steps = d.total ? ` (${d.done} of ${d.total} steps)` : "";
   if (d.kind === "deleting") {
     return (
-      <span data-testid="snapshot-deletion" data-state="deleting" className="block text-xs text-slate-600 dark:text-slate-400">
-        <span aria-hidden className="mr-1 inline-block animate-pulse">●</span>
+      <span
+        data-testid="snapshot-deletion"
+        data-state="deleting"
+        className="block text-xs text-slate-600 dark:text-slate-400"
+      >
+        <span aria-hidden className="mr-1 inline-block animate-pulse">
+          ●
+        </span>
         Deleting…{steps}
       </span>
     );

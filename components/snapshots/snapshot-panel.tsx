@@ -8,26 +8,48 @@
 // disks-only; writable disks that are not qcow2 (vm.diskSnapshotBlocker) leave ram-only; a host kind that
 // cannot give a mode (vm.hostModeBlockers: a TLS host gives disks-only only) disables it with the reason.
 import { useCallback, useEffect, useState } from "react";
+import { z } from "zod";
 import { useTopic } from "@/components/realtime/realtime-provider";
 import { formatBytes } from "@/components/fleet/format";
 import type { VmJson } from "@/lib/fleet/vm-json";
-import { SNAPSHOT_UPDATED_EVENT, snapshotJsonSchema, snapshotListJsonSchema, type SnapshotJson } from "@/lib/snapshots/snapshot-json";
+import { ApiError, apiFetch, messageOf } from "@/lib/http/api-fetch";
+import {
+  SNAPSHOT_UPDATED_EVENT,
+  snapshotJsonSchema,
+  snapshotListJsonSchema,
+  type SnapshotJson,
+} from "@/lib/snapshots/snapshot-json";
 import { SNAPSHOT_MODES, type SnapshotModeName } from "@/lib/validations/snapshot";
-import { adviceFor, durationMs, formatMs, formatRate, isRunning, newerOf, stepsOf, type StepState } from "./snapshot-format";
+import {
+  adviceFor,
+  durationMs,
+  formatMs,
+  formatRate,
+  isRunning,
+  newerOf,
+  stepsOf,
+  type StepState,
+} from "./snapshot-format";
 import { SnapshotStatusChip } from "./snapshot-status-chip";
+import { Button } from "@/components/ui/button";
+import { CheckboxField } from "@/components/ui/checkbox-field";
+import { Panel } from "@/components/ui/panel";
+import { ProgressBar } from "@/components/ui/progress-bar";
 
 const MODE_HELP: Record<SnapshotModeName, string> = {
   live: "Disks, RAM and device state at one instant; the guest keeps running while RAM is saved.",
   "ram-only": "RAM and device state only (for VMs without writable disks, or whose disks are snapshotted elsewhere).",
-  "disks-only": "Crash-consistent disk state (kept inside each qcow2 image), no RAM: like pulling the plug, without stopping anything.",
+  "disks-only":
+    "Crash-consistent disk state (kept inside each qcow2 image), no RAM: like pulling the plug, without stopping anything.",
 };
 
-async function readJson(res: Response): Promise<{ error?: string; details?: { snapshotId?: string } } & Record<string, unknown>> {
-  try {
-    return await res.json();
-  } catch {
-    return { error: `the server answered ${res.status}` };
-  }
+/** The answer of starting or cancelling a job. */
+const snapshotAnswerSchema = z.object({ snapshot: snapshotJsonSchema });
+
+/** The job that already runs, when a start was refused for it (409 with its id). */
+function runningJobOf(err: unknown): string | undefined {
+  if (!(err instanceof ApiError) || err.status !== 409) return undefined;
+  return (err.details as { snapshotId?: string } | undefined)?.snapshotId;
 }
 
 /** Whether this VM can take a snapshot of mode `m` (RAM needs a background snapshot, disks need qcow2). */
@@ -61,20 +83,27 @@ export function SnapshotPanel({ vm }: { vm: VmJson }) {
 
   const loadRunning = useCallback(async () => {
     try {
-      const res = await fetch(`/api/vms/${vm.id}/snapshots?status=queued,preflight,setup,active&limit=1`, { cache: "no-store" });
-      if (!res.ok) return;
-      const running = snapshotListJsonSchema.parse(await res.json()).snapshots[0];
-      if (running) apply(running);
+      const page = await apiFetch(`/api/vms/${vm.id}/snapshots?status=queued,preflight,setup,active&limit=1`, {
+        schema: snapshotListJsonSchema,
+      });
+      if (page.snapshots[0]) apply(page.snapshots[0]);
     } catch {
       // The next event refreshes it.
     }
   }, [vm.id, apply]);
 
-  const reloadJob = useCallback(async () => {
-    if (!job) return loadRunning();
-    const res = await fetch(`/api/snapshots/${job.id}`, { cache: "no-store" }).catch(() => null);
-    if (res?.ok) apply(snapshotJsonSchema.parse(await res.json()));
-  }, [job, apply, loadRunning]);
+  const loadJob = useCallback(
+    async (id: string) => {
+      try {
+        apply(await apiFetch(`/api/snapshots/${id}`, { schema: snapshotJsonSchema }));
+      } catch {
+        // The next event or reconnect refreshes it.
+      }
+    },
+    [apply],
+  );
+
+  const reloadJob = useCallback(() => (job ? loadJob(job.id) : loadRunning()), [job, loadJob, loadRunning]);
 
   useEffect(() => {
     void loadRunning();
@@ -87,36 +116,31 @@ export function SnapshotPanel({ vm }: { vm: VmJson }) {
       if (!parsed.success || parsed.data.vmId !== vm.id) return;
       const s = parsed.data;
       // Another job of this VM replaces the shown one only when it runs and the shown one has ended.
-      setJob((cur) => (!cur || cur.id === s.id || (isRunning(s.status) && !isRunning(cur.status)) ? newerOf(cur, s) : cur));
+      setJob((cur) =>
+        !cur || cur.id === s.id || (isRunning(s.status) && !isRunning(cur.status)) ? newerOf(cur, s) : cur,
+      );
     },
     [vm.id],
   );
-  useTopic(job ? `snapshot:${job.id}` : null, onEvent, { onReconnect: reloadJob });
-  useTopic(`vm:${vm.id}`, onEvent, { onReconnect: reloadJob });
+  useTopic(job ? `snapshot:${job.id}` : null, onEvent, { onReconnect: () => void reloadJob() });
+  useTopic(`vm:${vm.id}`, onEvent, { onReconnect: () => void reloadJob() });
 
   async function start(e: React.FormEvent) {
     e.preventDefault();
     setBusy(true);
     setMessage(null);
     try {
-      const res = await fetch(`/api/vms/${vm.id}/snapshots`, {
+      const started = await apiFetch(`/api/vms/${vm.id}/snapshots`, {
         method: "POST",
-        headers: { "content-type": "application/json" },
-        body: JSON.stringify({ mode, note: note.trim() || undefined, ...(mode === "disks-only" ? { quiesce } : {}) }),
+        json: { mode, note: note.trim() || undefined, ...(mode === "disks-only" ? { quiesce } : {}) },
+        schema: snapshotAnswerSchema,
       });
-      const body = await readJson(res);
-      if (res.status === 202) {
-        apply(snapshotJsonSchema.parse(body.snapshot));
-        setNote("");
-      } else if (res.status === 409 && body.details?.snapshotId) {
-        setMessage("A snapshot of this VM is already in progress: showing it.");
-        const running = await fetch(`/api/snapshots/${body.details.snapshotId}`, { cache: "no-store" });
-        if (running.ok) apply(snapshotJsonSchema.parse(await running.json()));
-      } else {
-        setMessage(body.error ?? `the server answered ${res.status}`);
-      }
+      apply(started.snapshot);
+      setNote("");
     } catch (err) {
-      setMessage(`Could not reach the dashboard: ${(err as Error).message}`);
+      const running = runningJobOf(err);
+      setMessage(running ? "A snapshot of this VM is already in progress: showing it." : messageOf(err));
+      if (running) await loadJob(running);
     } finally {
       setBusy(false);
     }
@@ -124,21 +148,20 @@ export function SnapshotPanel({ vm }: { vm: VmJson }) {
 
   async function cancel() {
     if (!job) return;
-    const res = await fetch(`/api/snapshots/${job.id}/cancel`, { method: "POST" }).catch(() => null);
-    if (!res) return setMessage("Could not reach the dashboard to cancel.");
-    const body = await readJson(res);
-    if (res.ok) apply(snapshotJsonSchema.parse(body.snapshot));
-    else setMessage(body.error ?? "cancel failed");
+    try {
+      apply(
+        (await apiFetch(`/api/snapshots/${job.id}/cancel`, { method: "POST", schema: snapshotAnswerSchema })).snapshot,
+      );
+    } catch (err) {
+      setMessage(`Could not cancel: ${messageOf(err)}`);
+    }
   }
 
   const running = job !== null && isRunning(job.status);
   const canSnapshot = vm.state === "running" || vm.state === "paused";
 
   return (
-    <section aria-labelledby="snapshot-now-heading" className="rounded-lg border border-slate-200 bg-white p-4 dark:border-slate-800 dark:bg-slate-900">
-      <h2 id="snapshot-now-heading" className="text-base font-semibold">
-        Snapshot
-      </h2>
+    <Panel headingId="snapshot-now-heading" title="Snapshot">
       <form onSubmit={start} className="mt-3 flex flex-wrap items-end gap-3">
         <label className="text-sm">
           <span className="mb-1 block text-xs font-medium text-slate-600 dark:text-slate-400">Mode</span>
@@ -168,10 +191,15 @@ export function SnapshotPanel({ vm }: { vm: VmJson }) {
           />
         </label>
         {mode === "disks-only" && (
-          <label className="flex items-center gap-2 self-center text-sm" title="Application-consistent disks: the guest agent freezes the filesystems for the instant of the snapshot (bounded; crash-consistent if it does not answer).">
-            <input type="checkbox" checked={quiesce} onChange={(e) => setQuiesce(e.target.checked)} disabled={running || busy} />
+          <CheckboxField
+            className="flex items-center gap-2 self-center text-sm"
+            title="Application-consistent disks: the guest agent freezes the filesystems for the instant of the snapshot (bounded; crash-consistent if it does not answer)."
+            checked={quiesce}
+            onChange={setQuiesce}
+            disabled={running || busy}
+          >
             Freeze filesystems (guest agent)
-          </label>
+          </CheckboxField>
         )}
         <button
           type="submit"
@@ -198,7 +226,8 @@ export function SnapshotPanel({ vm }: { vm: VmJson }) {
           className="mt-2 rounded-md border border-amber-300 bg-amber-50 px-3 py-2 text-xs text-amber-900 dark:border-amber-800 dark:bg-amber-950 dark:text-amber-200"
         >
           <span className="font-medium">
-            {hostBlocked.join(" and ")} snapshot{hostBlocked.length > 1 ? "s are" : " is"} not offered on this {vm.hostKind ?? ""} host:
+            {hostBlocked.join(" and ")} snapshot{hostBlocked.length > 1 ? "s are" : " is"} not offered on this{" "}
+            {vm.hostKind ?? ""} host:
           </span>{" "}
           {hostBlockers?.[hostBlocked[0]!]}
         </p>
@@ -214,7 +243,7 @@ export function SnapshotPanel({ vm }: { vm: VmJson }) {
         </p>
       )}
       {job && <JobPanel job={job} onCancel={cancel} />}
-    </section>
+    </Panel>
   );
 }
 
@@ -235,12 +264,19 @@ function JobPanel({ job, onCancel }: { job: SnapshotJson; onCancel: () => void }
     return () => clearInterval(t);
   }, [running]);
   const last = job.statusHistory.at(-1);
-  const remaining = job.ramTotalBytes !== null && job.ramTransferredBytes !== null ? Math.max(0, job.ramTotalBytes - job.ramTransferredBytes) : null;
+  const remaining =
+    job.ramTotalBytes !== null && job.ramTransferredBytes !== null
+      ? Math.max(0, job.ramTotalBytes - job.ramTransferredBytes)
+      : null;
   const eta = remaining !== null && job.throughputBytesPerSec ? (remaining / job.throughputBytesPerSec) * 1000 : null;
   const pct = Math.round(job.progress * 100);
 
   return (
-    <div data-testid="snapshot-job" data-snapshot-id={job.id} className="mt-4 rounded-md border border-slate-200 p-3 dark:border-slate-800">
+    <div
+      data-testid="snapshot-job"
+      data-snapshot-id={job.id}
+      className="mt-4 rounded-md border border-slate-200 p-3 dark:border-slate-800"
+    >
       <div className="flex flex-wrap items-center justify-between gap-2">
         <div className="flex items-center gap-2 text-sm">
           <span data-testid="snapshot-status" data-status={job.status}>
@@ -276,18 +312,10 @@ function JobPanel({ job, onCancel }: { job: SnapshotJson; onCancel: () => void }
 
       {job.mode !== "disks-only" && (job.status === "active" || job.status === "completed") && (
         <div className="mt-3">
-          <div
-            role="progressbar"
-            aria-label="RAM saved"
-            aria-valuemin={0}
-            aria-valuemax={100}
-            aria-valuenow={pct}
-            className="h-2 overflow-hidden rounded-full bg-slate-200 dark:bg-slate-800"
-          >
-            <div className="h-full bg-sky-500 transition-[width] duration-300" style={{ width: `${pct}%` }} />
-          </div>
+          <ProgressBar label="RAM saved" pct={pct} />
           <p className="mt-1 text-xs tabular-nums text-slate-600 dark:text-slate-400">
-            {formatBytes(job.ramTransferredBytes)} of {formatBytes(job.ramTotalBytes)} · {formatRate(job.throughputBytesPerSec)}
+            {formatBytes(job.ramTransferredBytes)} of {formatBytes(job.ramTotalBytes)} ·{" "}
+            {formatRate(job.throughputBytesPerSec)}
             {running && eta !== null ? ` · about ${formatMs(eta)} left` : ""}
           </p>
         </div>
@@ -296,27 +324,36 @@ function JobPanel({ job, onCancel }: { job: SnapshotJson; onCancel: () => void }
       {running && last?.detail && <p className="mt-2 text-xs text-slate-500 dark:text-slate-400">{last.detail}</p>}
       {job.cancelRequested && running && (
         <p className="mt-2 text-xs text-slate-500 dark:text-slate-400">
-          Cancelling safely: QEMU finishes into a discarding sink (cancelling it outright would freeze the guest), then the files are removed and the
-          disks merged back.
+          Cancelling safely: QEMU finishes into a discarding sink (cancelling it outright would freeze the guest), then
+          the files are removed and the disks merged back.
         </p>
       )}
 
       {job.status === "completed" && (
         <dl data-testid="snapshot-result" className="mt-3 grid grid-cols-2 gap-3 text-sm sm:grid-cols-4">
-          <Figure label="Guest pause" value={job.guestPauseMs !== null ? formatMs(job.guestPauseMs) : "none (VM was paused)"} testId="guest-pause" />
+          <Figure
+            label="Guest pause"
+            value={job.guestPauseMs !== null ? formatMs(job.guestPauseMs) : "none (VM was paused)"}
+            testId="guest-pause"
+          />
           <Figure label="Duration" value={formatMs(durationMs(job, now))} />
           <Figure label="Size" value={formatBytes(job.sizeBytes)} />
           <Figure label="QEMU downtime" value={formatMs(job.qemuDowntimeMs)} />
         </dl>
       )}
       {job.status === "failed" && job.error && (
-        <div role="alert" className="mt-3 rounded-md bg-red-50 p-3 text-sm text-red-900 dark:bg-red-950 dark:text-red-200">
+        <div
+          role="alert"
+          className="mt-3 rounded-md bg-red-50 p-3 text-sm text-red-900 dark:bg-red-950 dark:text-red-200"
+        >
           <p className="font-medium">The snapshot failed: {job.error.message}</p>
           <p className="mt-1">{adviceFor(job.error.class)}</p>
         </div>
       )}
       {job.status === "cancelled" && (
-        <p className="mt-3 text-sm text-slate-600 dark:text-slate-400">Cancelled. Nothing was kept; the VM is as it was before.</p>
+        <p className="mt-3 text-sm text-slate-600 dark:text-slate-400">
+          Cancelled. Nothing was kept; the VM is as it was before.
+        </p>
       )}
     </div>
   );
@@ -341,24 +378,31 @@ function ForceFailButton({ job }: { job: SnapshotJson }) {
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string | null>(null);
   async function forceFail() {
-    if (!window.confirm("Fail this snapshot now? QEMU's stream is never cut; anything it created stays listed until you delete the snapshot.")) return;
+    if (
+      !window.confirm(
+        "Fail this snapshot now? QEMU's stream is never cut; anything it created stays listed until you delete the snapshot.",
+      )
+    )
+      return;
     setBusy(true);
-    const res = await fetch(`/api/snapshots/${job.id}/force-fail`, { method: "POST" }).catch(() => null);
-    setBusy(false);
-    if (!res) return setError("Could not reach the dashboard.");
-    if (!res.ok) setError(((await res.json().catch(() => ({}))) as { error?: string }).error ?? `the server answered ${res.status}`);
+    try {
+      await apiFetch(`/api/snapshots/${job.id}/force-fail`, { method: "POST" });
+    } catch (err) {
+      setError(messageOf(err));
+    } finally {
+      setBusy(false);
+    }
   }
   return (
     <span className="flex items-center gap-2">
-      <button
-        type="button"
-        onClick={forceFail}
-        disabled={busy}
-        className="rounded-md border border-red-300 px-3 py-1 text-xs font-medium text-red-700 hover:bg-red-50 disabled:opacity-50 dark:border-red-800 dark:text-red-300 dark:hover:bg-red-950"
-      >
-        {busy ? "Failing…" : "Force fail"}
-      </button>
-      {error && <span role="status" className="text-xs text-red-700 dark:text-red-400">{error}</span>}
+      <Button variant="danger" onClick={forceFail} busy={busy} busyLabel="Failing…">
+        Force fail
+      </Button>
+      {error && (
+        <span role="status" className="text-xs text-red-700 dark:text-red-400">
+          {error}
+        </span>
+      )}
     </span>
   );
 }

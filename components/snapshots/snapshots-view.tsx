@@ -6,7 +6,7 @@
 // (status changes of every job) and re-reads after a reconnect.
 import Link from "next/link";
 import { useRouter } from "next/navigation";
-import { useCallback, useEffect, useMemo, useRef, useState } from "react";
+import { useCallback, useEffect, useMemo, useRef, useState, type ReactNode } from "react";
 import { formatBytes } from "@/components/fleet/format";
 import { RelativeTime } from "@/components/fleet/relative-time";
 import { RealtimeIndicator } from "@/components/realtime/realtime-indicator";
@@ -22,11 +22,15 @@ import {
 import { PauseChart } from "./pause-chart";
 import { formatRate, newerOf } from "./snapshot-format";
 import { SnapshotOutcomeCells } from "./snapshot-outcome-cells";
-import { DataTable } from "@/components/ui/data-table";
+import { DataTable, LoadMoreButton } from "@/components/ui/data-table";
 import { useCan } from "@/components/auth/identity-provider";
 import { RestoreDialog } from "@/components/restore/restore-dialog";
 import { SnapshotRestoreActions } from "@/components/restore/snapshot-restore-actions";
 import { SNAPSHOT_STATUSES } from "@/lib/validations/snapshot";
+import { apiFetch, messageOf } from "@/lib/http/api-fetch";
+import { VmNameCell } from "./vm-name-cell";
+import { ErrorText } from "@/components/ui/error-text";
+import { NamedOptions } from "@/components/ui/named-options";
 
 const PAGE = 50;
 
@@ -64,7 +68,15 @@ function matches(s: SnapshotJson, f: SnapshotFilters): boolean {
   return true;
 }
 
-export function SnapshotsView({ initial, initialFilters, options }: { initial: SnapshotListJson; initialFilters: SnapshotFilters; options: SnapshotFilterOptions }) {
+export function SnapshotsView({
+  initial,
+  initialFilters,
+  options,
+}: {
+  initial: SnapshotListJson;
+  initialFilters: SnapshotFilters;
+  options: SnapshotFilterOptions;
+}) {
   const [filters, setFilters] = useState(initialFilters);
   const [rows, setRows] = useState(initial.snapshots);
   const [cursor, setCursor] = useState(initial.nextCursor);
@@ -84,15 +96,14 @@ export function SnapshotsView({ initial, initialFilters, options }: { initial: S
     q.set("limit", String(PAGE));
     if (after) q.set("cursor", after);
     try {
-      const res = await fetch(`/api/snapshots?${q}`, { cache: "no-store" });
-      const body = await res.json();
-      if (!res.ok) throw new Error(body.error ?? `the server answered ${res.status}`);
-      const page = snapshotListJsonSchema.parse(body);
-      setRows((old) => (after ? [...old, ...page.snapshots.filter((s) => !old.some((o) => o.id === s.id))] : page.snapshots));
+      const page = await apiFetch(`/api/snapshots?${q}`, { schema: snapshotListJsonSchema });
+      setRows((old) =>
+        after ? [...old, ...page.snapshots.filter((s) => !old.some((o) => o.id === s.id))] : page.snapshots,
+      );
       setCursor(page.nextCursor);
       setError(null);
     } catch (err) {
-      setError(`Could not load snapshots: ${(err as Error).message}`);
+      setError(`Could not load snapshots: ${messageOf(err)}`);
     }
   }, []);
 
@@ -103,7 +114,13 @@ export function SnapshotsView({ initial, initialFilters, options }: { initial: S
     }
     const url = new URL(window.location.href);
     url.search = new URLSearchParams(
-      Object.entries({ status: filters.status.join(","), vmId: filters.vmId, hostId: filters.hostId, from: filters.from, to: filters.to }).filter(([, v]) => v),
+      Object.entries({
+        status: filters.status.join(","),
+        vmId: filters.vmId,
+        hostId: filters.hostId,
+        from: filters.from,
+        to: filters.to,
+      }).filter(([, v]) => v),
     ).toString();
     window.history.replaceState(null, "", url);
     void load(filters, null);
@@ -130,12 +147,17 @@ export function SnapshotsView({ initial, initialFilters, options }: { initial: S
 
   const totals = useMemo(() => {
     const done = rows.filter((r) => r.status === "completed");
-    return { count: rows.length, failed: rows.filter((r) => r.status === "failed").length, bytes: done.reduce((n, r) => n + (r.sizeBytes ?? 0), 0) };
+    return {
+      count: rows.length,
+      failed: rows.filter((r) => r.status === "failed").length,
+      bytes: done.reduce((n, r) => n + (r.sizeBytes ?? 0), 0),
+    };
   }, [rows]);
 
   const toggleStatus = (st: SnapshotStatusJson) =>
     setFilters((f) => ({ ...f, status: f.status.includes(st) ? f.status.filter((x) => x !== st) : [...f.status, st] }));
-  const input = "rounded-md border border-slate-300 bg-white px-2 py-1.5 text-sm dark:border-slate-700 dark:bg-slate-950";
+  const setFilter = (key: "vmId" | "hostId" | "from" | "to") => (value: string) =>
+    setFilters((f) => ({ ...f, [key]: value }));
 
   return (
     <div className="space-y-4">
@@ -171,36 +193,22 @@ export function SnapshotsView({ initial, initialFilters, options }: { initial: S
             ))}
           </div>
         </fieldset>
-        <label className="text-sm">
-          <span className="mb-1 block text-xs font-medium text-slate-600 dark:text-slate-400">VM</span>
-          <select value={filters.vmId} onChange={(e) => setFilters((f) => ({ ...f, vmId: e.target.value }))} className={input}>
-            <option value="">all VMs</option>
-            {options.vms.map((v) => (
-              <option key={v.id} value={v.id}>
-                {v.name} ({v.hostName})
-              </option>
-            ))}
-          </select>
-        </label>
-        <label className="text-sm">
-          <span className="mb-1 block text-xs font-medium text-slate-600 dark:text-slate-400">Host</span>
-          <select value={filters.hostId} onChange={(e) => setFilters((f) => ({ ...f, hostId: e.target.value }))} className={input}>
-            <option value="">all hosts</option>
-            {options.hosts.map((h) => (
-              <option key={h.id} value={h.id}>
-                {h.name}
-              </option>
-            ))}
-          </select>
-        </label>
-        <label className="text-sm">
-          <span className="mb-1 block text-xs font-medium text-slate-600 dark:text-slate-400">From (UTC)</span>
-          <input type="date" value={filters.from} onChange={(e) => setFilters((f) => ({ ...f, from: e.target.value }))} className={input} />
-        </label>
-        <label className="text-sm">
-          <span className="mb-1 block text-xs font-medium text-slate-600 dark:text-slate-400">To (UTC)</span>
-          <input type="date" value={filters.to} onChange={(e) => setFilters((f) => ({ ...f, to: e.target.value }))} className={input} />
-        </label>
+        <FilterSelect
+          label="VM"
+          value={filters.vmId}
+          onChange={setFilter("vmId")}
+          anyLabel="all VMs"
+          options={options.vms.map((v) => ({ id: v.id, name: `${v.name} (${v.hostName})` }))}
+        />
+        <FilterSelect
+          label="Host"
+          value={filters.hostId}
+          onChange={setFilter("hostId")}
+          anyLabel="all hosts"
+          options={options.hosts}
+        />
+        <FilterDate label="From (UTC)" value={filters.from} onChange={setFilter("from")} />
+        <FilterDate label="To (UTC)" value={filters.to} onChange={setFilter("to")} />
         <div className="ml-auto flex items-center gap-3 text-xs text-slate-500 dark:text-slate-400">
           <span>
             {totals.count} shown · {totals.failed} failed · {formatBytes(totals.bytes)} kept
@@ -209,11 +217,7 @@ export function SnapshotsView({ initial, initialFilters, options }: { initial: S
         </div>
       </div>
 
-      {error && (
-        <p role="alert" className="text-sm text-red-700 dark:text-red-400">
-          {error}
-        </p>
-      )}
+      <ErrorText error={error} />
 
       <PauseChart snapshots={rows} />
 
@@ -245,17 +249,16 @@ export function SnapshotsView({ initial, initialFilters, options }: { initial: S
               <td className="whitespace-nowrap px-3 py-1.5">
                 <RelativeTime iso={s.createdAt} />
               </td>
-              <td className="px-3 py-1.5">
-                <Link href={`/vms/${s.vmId}`} className="font-medium text-sky-700 hover:underline dark:text-sky-400">
-                  {s.vmName}
-                </Link>
-                <span className="ml-1 text-xs text-slate-500">{s.hostName}</span>
-              </td>
+              <VmNameCell vmId={s.vmId} vmName={s.vmName} hostName={s.hostName} />
               <SnapshotOutcomeCells s={s} showDeletion />
               <td className="px-3 py-1.5 text-right tabular-nums">{formatRate(s.throughputBytesPerSec)}</td>
               <td className="px-3 py-1.5 text-right tabular-nums">{formatBytes(s.sizeBytes)}</td>
               <td className="max-w-72 truncate px-3 py-1.5" title={s.error?.message ?? s.note ?? undefined}>
-                {s.error ? <span className="text-red-700 dark:text-red-400">{s.error.message}</span> : <span className="text-slate-600 dark:text-slate-400">{s.note}</span>}
+                {s.error ? (
+                  <span className="text-red-700 dark:text-red-400">{s.error.message}</span>
+                ) : (
+                  <span className="text-slate-600 dark:text-slate-400">{s.note}</span>
+                )}
               </td>
               {canRestore && (
                 <td className="whitespace-nowrap px-3 py-1.5">
@@ -266,11 +269,50 @@ export function SnapshotsView({ initial, initialFilters, options }: { initial: S
           ))}
         </DataTable>
       )}
-      {cursor && (
-        <button type="button" onClick={() => void load(filters, cursor)} className="text-sm text-sky-700 hover:underline dark:text-sky-400">
-          Load more
-        </button>
-      )}
+      {cursor && <LoadMoreButton onClick={() => void load(filters, cursor)} />}
     </div>
+  );
+}
+
+const input = "rounded-md border border-slate-300 bg-white px-2 py-1.5 text-sm dark:border-slate-700 dark:bg-slate-950";
+
+function FilterLabel({ label, children }: { label: string; children: ReactNode }) {
+  return (
+    <label className="text-sm">
+      <span className="mb-1 block text-xs font-medium text-slate-600 dark:text-slate-400">{label}</span>
+      {children}
+    </label>
+  );
+}
+
+/** A filter picking one of `options` by id, or any (""). */
+function FilterSelect({
+  label,
+  value,
+  onChange,
+  anyLabel,
+  options,
+}: {
+  label: string;
+  value: string;
+  onChange: (value: string) => void;
+  anyLabel: string;
+  options: Array<{ id: string; name: string }>;
+}) {
+  return (
+    <FilterLabel label={label}>
+      <select value={value} onChange={(e) => onChange(e.target.value)} className={input}>
+        <option value="">{anyLabel}</option>
+        <NamedOptions items={options} />
+      </select>
+    </FilterLabel>
+  );
+}
+
+function FilterDate({ label, value, onChange }: { label: string; value: string; onChange: (value: string) => void }) {
+  return (
+    <FilterLabel label={label}>
+      <input type="date" value={value} onChange={(e) => onChange(e.target.value)} className={input} />
+    </FilterLabel>
   );
 }

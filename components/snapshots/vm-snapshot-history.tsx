@@ -9,15 +9,30 @@ import { useCallback, useEffect, useState } from "react";
 import { formatBytes } from "@/components/fleet/format";
 import { RelativeTime } from "@/components/fleet/relative-time";
 import { useTopic } from "@/components/realtime/realtime-provider";
-import { SNAPSHOT_UPDATED_EVENT, snapshotJsonSchema, snapshotListJsonSchema, type SnapshotJson } from "@/lib/snapshots/snapshot-json";
+import { ApiError, apiFetch, messageOf } from "@/lib/http/api-fetch";
+import {
+  SNAPSHOT_UPDATED_EVENT,
+  snapshotJsonSchema,
+  snapshotListJsonSchema,
+  type SnapshotJson,
+} from "@/lib/snapshots/snapshot-json";
 import { deletionEffect, deletionStateOf, isRunning, newerOf } from "./snapshot-format";
 import { SnapshotDeletionState, SnapshotOutcomeCells } from "./snapshot-outcome-cells";
-import { DataTable } from "@/components/ui/data-table";
+import { DataTable, LoadMoreButton } from "@/components/ui/data-table";
 import { SnapshotRestoreActions } from "@/components/restore/snapshot-restore-actions";
+import { ErrorText } from "@/components/ui/error-text";
 
 const PAGE = 20;
 
-export function VmSnapshotHistory({ vmId, onDeleteRefused, onRestore }: { vmId: string; onDeleteRefused?: () => void; onRestore?: (snapshotId: string) => void }) {
+export function VmSnapshotHistory({
+  vmId,
+  onDeleteRefused,
+  onRestore,
+}: {
+  vmId: string;
+  onDeleteRefused?: () => void;
+  onRestore?: (snapshotId: string) => void;
+}) {
   const [rows, setRows] = useState<SnapshotJson[] | null>(null);
   const [cursor, setCursor] = useState<string | null>(null);
   const [error, setError] = useState<string | null>(null);
@@ -27,14 +42,16 @@ export function VmSnapshotHistory({ vmId, onDeleteRefused, onRestore }: { vmId: 
   const load = useCallback(
     async (after: string | null) => {
       try {
-        const res = await fetch(`/api/vms/${vmId}/snapshots?limit=${PAGE}${after ? `&cursor=${after}` : ""}`, { cache: "no-store" });
-        if (!res.ok) throw new Error(`the server answered ${res.status}`);
-        const page = snapshotListJsonSchema.parse(await res.json());
-        setRows((old) => (after && old ? [...old, ...page.snapshots.filter((s) => !old.some((o) => o.id === s.id))] : page.snapshots));
+        const page = await apiFetch(`/api/vms/${vmId}/snapshots?limit=${PAGE}${after ? `&cursor=${after}` : ""}`, {
+          schema: snapshotListJsonSchema,
+        });
+        setRows((old) =>
+          after && old ? [...old, ...page.snapshots.filter((s) => !old.some((o) => o.id === s.id))] : page.snapshots,
+        );
         setCursor(page.nextCursor);
         setError(null);
       } catch (err) {
-        setError(`Could not load the history: ${(err as Error).message}`);
+        setError(`Could not load the history: ${messageOf(err)}`);
       }
     },
     [vmId],
@@ -72,29 +89,35 @@ export function VmSnapshotHistory({ vmId, onDeleteRefused, onRestore }: { vmId: 
     });
   }, []);
 
+  const rereadRow = async (id: string) => {
+    try {
+      replaceRow(await apiFetch(`/api/snapshots/${id}`, { schema: snapshotJsonSchema }));
+    } catch {
+      // The row stays as shown until its next event; the refusal's message is on screen already.
+    }
+  };
+
   /** DELETE; a retry resumes a stopped deletion (no new confirmation: the operator confirmed it already). */
   async function remove(s: SnapshotJson, retry = false) {
-    if (!retry && !confirm(`Delete the ${s.mode} snapshot of ${new Date(s.createdAt).toLocaleString()}? ${deletionEffect(s)}`)) return;
+    if (
+      !retry &&
+      !confirm(`Delete the ${s.mode} snapshot of ${new Date(s.createdAt).toLocaleString()}? ${deletionEffect(s)}`)
+    )
+      return;
     setError(null);
     setSending((old) => new Set(old).add(s.id));
     try {
-      const res = await fetch(`/api/snapshots/${s.id}`, { method: "DELETE" }).catch(() => null);
-      if (!res) return setError("Could not reach the dashboard.");
-      const body = (await res.json().catch(() => ({}))) as { error?: string; snapshot?: unknown };
-      if (res.ok) {
-        const parsed = snapshotJsonSchema.safeParse(body.snapshot);
-        if (parsed.success) replaceRow(parsed.data);
-        else setRows((old) => old?.filter((r) => r.id !== s.id) ?? old);
-        return;
-      }
-      setError(body.error ?? `delete failed (${res.status})`);
-      if (res.status === 409) {
+      const answer = await apiFetch<{ snapshot?: unknown } | undefined>(`/api/snapshots/${s.id}`, { method: "DELETE" });
+      const parsed = snapshotJsonSchema.safeParse(answer?.snapshot);
+      if (parsed.success) replaceRow(parsed.data);
+      else setRows((old) => old?.filter((r) => r.id !== s.id) ?? old);
+    } catch (err) {
+      setError(messageOf(err));
+      if (err instanceof ApiError && err.status === 409) {
         // The refusal may have stopped a deletion (its journal now says why) or come from disk drift the
         // VM page does not show yet: re-read both.
         onDeleteRefused?.();
-        const again = await fetch(`/api/snapshots/${s.id}`, { cache: "no-store" }).catch(() => null);
-        const parsed = again?.ok ? snapshotJsonSchema.safeParse(await again.json().catch(() => null)) : null;
-        if (parsed?.success) replaceRow(parsed.data);
+        await rereadRow(s.id);
       }
     } finally {
       setSending((old) => {
@@ -110,11 +133,7 @@ export function VmSnapshotHistory({ vmId, onDeleteRefused, onRestore }: { vmId: 
       <h2 id="snapshot-history-heading" className="text-base font-semibold">
         Snapshot history
       </h2>
-      {error && (
-        <p role="alert" className="text-sm text-red-700 dark:text-red-400">
-          {error}
-        </p>
-      )}
+      <ErrorText error={error} />
       {rows === null ? (
         <p className="text-sm text-slate-500">Loading…</p>
       ) : rows.length === 0 ? (
@@ -141,8 +160,15 @@ export function VmSnapshotHistory({ vmId, onDeleteRefused, onRestore }: { vmId: 
               </td>
               <SnapshotOutcomeCells s={s} />
               <td className="px-3 py-1.5 text-right tabular-nums">{formatBytes(s.sizeBytes)}</td>
-              <td className="max-w-56 truncate px-3 py-1.5 text-slate-600 dark:text-slate-400" title={s.error?.message ?? s.note ?? undefined}>
-                {s.status === "failed" ? <span className="text-red-700 dark:text-red-400">{s.error?.message}</span> : (s.note ?? "")}
+              <td
+                className="max-w-56 truncate px-3 py-1.5 text-slate-600 dark:text-slate-400"
+                title={s.error?.message ?? s.note ?? undefined}
+              >
+                {s.status === "failed" ? (
+                  <span className="text-red-700 dark:text-red-400">{s.error?.message}</span>
+                ) : (
+                  (s.note ?? "")
+                )}
               </td>
               <td className="px-3 py-1.5 text-right">
                 <div className="flex items-center justify-end gap-3">
@@ -154,17 +180,21 @@ export function VmSnapshotHistory({ vmId, onDeleteRefused, onRestore }: { vmId: 
           ))}
         </DataTable>
       )}
-      {cursor && (
-        <button type="button" onClick={() => void load(cursor)} className="text-sm text-sky-700 hover:underline dark:text-sky-400">
-          Load more
-        </button>
-      )}
+      {cursor && <LoadMoreButton onClick={() => void load(cursor)} />}
     </section>
   );
 }
 
 /** The Actions cell: Delete, or where a deletion stands (Deleting… / Delete blocked + Retry delete). */
-function DeleteAction({ s, sending, onDelete }: { s: SnapshotJson; sending: boolean; onDelete: (retry: boolean) => void }) {
+function DeleteAction({
+  s,
+  sending,
+  onDelete,
+}: {
+  s: SnapshotJson;
+  sending: boolean;
+  onDelete: (retry: boolean) => void;
+}) {
   if (isRunning(s.status)) return null;
   const d = deletionStateOf(s);
   if (d?.kind === "blocked") {
@@ -185,13 +215,21 @@ function DeleteAction({ s, sending, onDelete }: { s: SnapshotJson; sending: bool
   if (d) return <SnapshotDeletionState s={s} />;
   if (sending) {
     return (
-      <span data-testid="snapshot-deletion" data-state="deleting" className="text-xs text-slate-600 dark:text-slate-400">
+      <span
+        data-testid="snapshot-deletion"
+        data-state="deleting"
+        className="text-xs text-slate-600 dark:text-slate-400"
+      >
         Deleting…
       </span>
     );
   }
   return (
-    <button type="button" onClick={() => onDelete(false)} className="text-xs text-red-700 hover:underline dark:text-red-400">
+    <button
+      type="button"
+      onClick={() => onDelete(false)}
+      className="text-xs text-red-700 hover:underline dark:text-red-400"
+    >
       Delete
     </button>
   );

@@ -1,5 +1,6 @@
 // The bordered, horizontally scrollable table used for lists across the dashboard: one header row of
 // column labels, rows supplied by the caller. A column with `srOnly` has a label for screen readers only.
+// A keyset-paged table puts LoadMoreButton under it while the server gave a next cursor.
 import type { ReactNode } from "react";
 
 export interface DataTableColumn {
@@ -24,5 +25,13 @@ export function DataTable({ columns, children }: { columns: DataTableColumn[]; c
         <tbody className="divide-y divide-slate-100 dark:divide-slate-800">{children}</tbody>
       </table>
     </div>
+  );
+}
+
+export function LoadMoreButton({ onClick }: { onClick: () => void }) {
+  return (
+    <button type="button" onClick={onClick} className="text-sm text-sky-700 hover:underline dark:text-sky-400">
+      Load more
+    </button>
   );
 }

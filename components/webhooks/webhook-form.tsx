@@ -6,8 +6,16 @@ import { useId, useState, type FormEvent } from "react";
 import { webhookCreateSchema } from "@/lib/validations/webhook";
 import { WEBHOOK_EVENT_LABELS, WEBHOOK_EVENTS, type WebhookEventName } from "@/lib/webhooks/events";
 import type { WebhookCreatedJson } from "@/lib/webhooks/webhook-json";
+import { apiFetch, messageOf } from "@/lib/http/api-fetch";
+import { ErrorText } from "@/components/ui/error-text";
 
-export function WebhookForm({ onCreated, onCancel }: { onCreated: (created: WebhookCreatedJson) => void; onCancel: () => void }) {
+export function WebhookForm({
+  onCreated,
+  onCancel,
+}: {
+  onCreated: (created: WebhookCreatedJson) => void;
+  onCancel: () => void;
+}) {
   const id = useId();
   const [url, setUrl] = useState("");
   const [events, setEvents] = useState<WebhookEventName[]>(["snapshot.failed"]);
@@ -26,19 +34,20 @@ export function WebhookForm({ onCreated, onCancel }: { onCreated: (created: Webh
     }
     setBusy(true);
     try {
-      const res = await fetch("/api/webhooks", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(parsed.data) });
-      const body = (await res.json()) as WebhookCreatedJson & { error?: string };
-      if (res.ok) onCreated(body);
-      else setError(body.error ?? `HTTP ${res.status}`);
+      onCreated(await apiFetch<WebhookCreatedJson>("/api/webhooks", { method: "POST", json: parsed.data }));
     } catch (err) {
-      setError(`the dashboard did not answer: ${(err as Error).message}`);
+      setError(messageOf(err));
     } finally {
       setBusy(false);
     }
   };
 
   return (
-    <form onSubmit={submit} aria-label="Add webhook" className="space-y-3 rounded-lg border border-slate-200 bg-white p-4 dark:border-slate-800 dark:bg-slate-900">
+    <form
+      onSubmit={submit}
+      aria-label="Add webhook"
+      className="space-y-3 rounded-lg border border-slate-200 bg-white p-4 dark:border-slate-800 dark:bg-slate-900"
+    >
       <div>
         <label htmlFor={`${id}-url`} className="block text-sm font-medium">
           Payload URL
@@ -50,7 +59,9 @@ export function WebhookForm({ onCreated, onCancel }: { onCreated: (created: Webh
           placeholder="https://receiver.example.org/hooks/snapfleet"
           className="mt-1 w-full rounded-md border border-slate-300 bg-white px-2 py-1.5 font-mono text-sm dark:border-slate-700 dark:bg-slate-950"
         />
-        <p className="mt-1 text-xs text-slate-500">http or https; Snapfleet POSTs JSON signed with a secret shown once after you add it.</p>
+        <p className="mt-1 text-xs text-slate-500">
+          http or https; Snapfleet POSTs JSON signed with a secret shown once after you add it.
+        </p>
       </div>
       <fieldset>
         <legend className="text-sm font-medium">Events</legend>
@@ -65,16 +76,20 @@ export function WebhookForm({ onCreated, onCancel }: { onCreated: (created: Webh
           ))}
         </div>
       </fieldset>
-      {error && (
-        <p role="alert" className="text-sm text-red-700 dark:text-red-400">
-          {error}
-        </p>
-      )}
+      <ErrorText error={error} />
       <div className="flex gap-2">
-        <button type="submit" disabled={busy} className="rounded-md bg-sky-600 px-3 py-1.5 text-sm font-medium text-white hover:bg-sky-500 disabled:opacity-60">
+        <button
+          type="submit"
+          disabled={busy}
+          className="rounded-md bg-sky-600 px-3 py-1.5 text-sm font-medium text-white hover:bg-sky-500 disabled:opacity-60"
+        >
           Add webhook
         </button>
-        <button type="button" onClick={onCancel} className="rounded-md px-3 py-1.5 text-sm text-slate-600 dark:text-slate-300">
+        <button
+          type="button"
+          onClick={onCancel}
+          className="rounded-md px-3 py-1.5 text-sm text-slate-600 dark:text-slate-300"
+        >
           Cancel
         </button>
       </div>

@@ -3,32 +3,31 @@
 // shown once, right after), "Send test", enable / disable, rotating the secret, removing, and each
 // hook's delivery log. Admins only (the page's rule in lib/auth/route-rules.ts).
 import { Fragment, useState } from "react";
+import { ConfirmRemove } from "@/components/ui/confirm-remove";
 import { DataTable } from "@/components/ui/data-table";
+import { apiFetch, messageOf } from "@/lib/http/api-fetch";
 import type { WebhookCreatedJson, WebhookDeliveryJson, WebhookJson } from "@/lib/webhooks/webhook-json";
 import { DeliveryLog } from "./delivery-log";
 import { WebhookForm } from "./webhook-form";
+import { SettingsSection } from "@/components/ui/settings-section";
 
-const button = "rounded px-2 py-1 text-xs text-sky-700 hover:bg-sky-50 disabled:opacity-60 dark:text-sky-400 dark:hover:bg-sky-950";
-
-async function call(path: string, method: "POST" | "PATCH" | "DELETE", body?: unknown): Promise<unknown> {
-  const res = await fetch(path, {
-    method,
-    ...(body === undefined ? {} : { headers: { "content-type": "application/json" }, body: JSON.stringify(body) }),
-  });
-  if (res.status === 204) return null;
-  const json = (await res.json()) as { error?: string };
-  if (!res.ok) throw new Error(json.error ?? `HTTP ${res.status}`);
-  return json;
-}
+const button =
+  "rounded px-2 py-1 text-xs text-sky-700 hover:bg-sky-50 disabled:opacity-60 dark:text-sky-400 dark:hover:bg-sky-950";
 
 function SecretNotice({ secret, url, onDone }: { secret: string; url: string; onDone: () => void }) {
   return (
-    <div role="status" className="space-y-2 rounded-md bg-emerald-50 px-3 py-2 text-sm text-emerald-900 dark:bg-emerald-950 dark:text-emerald-200">
+    <div
+      role="status"
+      className="space-y-2 rounded-md bg-emerald-50 px-3 py-2 text-sm text-emerald-900 dark:bg-emerald-950 dark:text-emerald-200"
+    >
       <p>
-        Signing secret for <span className="font-mono">{url}</span> — copy it now, it is not shown again. Your receiver checks the{" "}
-        <code>Snapfleet-Signature</code> header with it (docs/webhooks.md).
+        Signing secret for <span className="font-mono">{url}</span> — copy it now, it is not shown again. Your receiver
+        checks the <code>Snapfleet-Signature</code> header with it (docs/webhooks.md).
       </p>
-      <code data-testid="webhook-secret" className="block break-all rounded bg-white px-2 py-1 font-mono text-xs dark:bg-slate-900">
+      <code
+        data-testid="webhook-secret"
+        className="block break-all rounded bg-white px-2 py-1 font-mono text-xs dark:bg-slate-900"
+      >
         {secret}
       </code>
       <button type="button" onClick={onDone} className="text-xs font-medium underline">
@@ -43,7 +42,8 @@ export function WebhooksSettings({ initialWebhooks }: { initialWebhooks: Webhook
   const [adding, setAdding] = useState(initialWebhooks.length === 0);
   const [secret, setSecret] = useState<{ secret: string; url: string } | null>(null);
 
-  const upsert = (hook: WebhookJson) => setHooks((hs) => (hs.some((h) => h.id === hook.id) ? hs.map((h) => (h.id === hook.id ? hook : h)) : [...hs, hook]));
+  const upsert = (hook: WebhookJson) =>
+    setHooks((hs) => (hs.some((h) => h.id === hook.id) ? hs.map((h) => (h.id === hook.id ? hook : h)) : [...hs, hook]));
 
   const onCreated = (created: WebhookCreatedJson) => {
     upsert(created.webhook);
@@ -52,22 +52,24 @@ export function WebhooksSettings({ initialWebhooks }: { initialWebhooks: Webhook
   };
 
   return (
-    <section aria-labelledby="webhooks-heading" className="space-y-4">
-      <div className="flex items-center gap-3">
-        <h2 id="webhooks-heading" className="text-lg font-semibold">
-          Webhooks
-        </h2>
-        {!adding && (
-          <button type="button" onClick={() => setAdding(true)} className="ml-auto rounded-md bg-sky-600 px-3 py-1.5 text-sm font-medium text-white hover:bg-sky-500">
-            Add webhook
-          </button>
-        )}
-      </div>
+    <SettingsSection
+      id="webhooks-heading"
+      title="Webhooks"
+      addLabel="Add webhook"
+      onAdd={adding ? null : () => setAdding(true)}
+    >
       {secret && <SecretNotice {...secret} onDone={() => setSecret(null)} />}
       {adding && <WebhookForm onCreated={onCreated} onCancel={() => setAdding(false)} />}
       {hooks.length === 0 && !adding && <p className="text-sm text-slate-500">No webhooks registered.</p>}
       {hooks.length > 0 && (
-        <DataTable columns={[{ label: "URL" }, { label: "Events" }, { label: "Last delivery" }, { label: "Actions", srOnly: true }]}>
+        <DataTable
+          columns={[
+            { label: "URL" },
+            { label: "Events" },
+            { label: "Last delivery" },
+            { label: "Actions", srOnly: true },
+          ]}
+        >
           {hooks.map((h) => (
             <WebhookRow
               key={h.id}
@@ -79,7 +81,7 @@ export function WebhooksSettings({ initialWebhooks }: { initialWebhooks: Webhook
           ))}
         </DataTable>
       )}
-    </section>
+    </SettingsSection>
   );
 }
 
@@ -97,7 +99,6 @@ function WebhookRow({
   const [showLog, setShowLog] = useState(false);
   const [reloadKey, setReloadKey] = useState(0);
   const [busy, setBusy] = useState(false);
-  const [confirming, setConfirming] = useState(false);
   const [message, setMessage] = useState<{ ok: boolean; text: string } | null>(null);
 
   const run = async (what: () => Promise<void>) => {
@@ -106,7 +107,7 @@ function WebhookRow({
     try {
       await what();
     } catch (err) {
-      setMessage({ ok: false, text: (err as Error).message });
+      setMessage({ ok: false, text: messageOf(err) });
     } finally {
       setBusy(false);
     }
@@ -114,25 +115,39 @@ function WebhookRow({
 
   const sendTest = () =>
     run(async () => {
-      const { delivery } = (await call(`/api/webhooks/${hook.id}/test`, "POST", {})) as { delivery: WebhookDeliveryJson };
+      const { delivery } = await apiFetch<{ delivery: WebhookDeliveryJson }>(`/api/webhooks/${hook.id}/test`, {
+        method: "POST",
+        json: {},
+      });
       setMessage(
         delivery.status === "succeeded"
           ? { ok: true, text: `Test delivered: HTTP ${delivery.httpStatus} in ${delivery.durationMs} ms` }
           : { ok: false, text: `Test failed: ${delivery.error}` },
       );
-      onChanged({ ...hook, lastDelivery: { event: delivery.event, status: delivery.status, httpStatus: delivery.httpStatus, at: delivery.createdAt } });
+      onChanged({
+        ...hook,
+        lastDelivery: {
+          event: delivery.event,
+          status: delivery.status,
+          httpStatus: delivery.httpStatus,
+          at: delivery.createdAt,
+        },
+      });
       setShowLog(true);
       setReloadKey((k) => k + 1);
     });
   const patch = (body: Record<string, unknown>) =>
     run(async () => {
-      const updated = (await call(`/api/webhooks/${hook.id}`, "PATCH", body)) as { webhook: WebhookJson; secret?: string };
+      const updated = await apiFetch<{ webhook: WebhookJson; secret?: string }>(`/api/webhooks/${hook.id}`, {
+        method: "PATCH",
+        json: body,
+      });
       onChanged(updated.webhook);
       if (updated.secret) onSecret(updated.secret);
     });
   const remove = () =>
     run(async () => {
-      await call(`/api/webhooks/${hook.id}`, "DELETE");
+      await apiFetch(`/api/webhooks/${hook.id}`, { method: "DELETE" });
       onRemoved();
     });
 
@@ -142,7 +157,11 @@ function WebhookRow({
       <tr data-testid="webhook-row" data-webhook-url={hook.url}>
         <td className="max-w-80 truncate px-3 py-2 font-mono text-xs" title={hook.url}>
           {hook.url}
-          {!hook.enabled && <span className="ml-2 rounded bg-slate-100 px-1.5 py-0.5 font-sans text-slate-600 dark:bg-slate-800 dark:text-slate-300">disabled</span>}
+          {!hook.enabled && (
+            <span className="ml-2 rounded bg-slate-100 px-1.5 py-0.5 font-sans text-slate-600 dark:bg-slate-800 dark:text-slate-300">
+              disabled
+            </span>
+          )}
         </td>
         <td className="px-3 py-2 text-xs">
           {hook.events.map((e) => (
@@ -153,7 +172,15 @@ function WebhookRow({
         </td>
         <td className="px-3 py-2 text-xs">
           {last ? (
-            <span className={last.status === "succeeded" ? "text-emerald-700 dark:text-emerald-400" : last.status === "failed" ? "text-red-700 dark:text-red-400" : ""}>
+            <span
+              className={
+                last.status === "succeeded"
+                  ? "text-emerald-700 dark:text-emerald-400"
+                  : last.status === "failed"
+                    ? "text-red-700 dark:text-red-400"
+                    : ""
+              }
+            >
               {last.event} · {last.status}
               {last.httpStatus !== null ? ` (HTTP ${last.httpStatus})` : ""}
             </span>
@@ -161,7 +188,10 @@ function WebhookRow({
             <span className="text-slate-500">none yet</span>
           )}
           {message && (
-            <span role={message.ok ? "status" : "alert"} className={`block ${message.ok ? "text-emerald-700 dark:text-emerald-400" : "text-red-700 dark:text-red-400"}`}>
+            <span
+              role={message.ok ? "status" : "alert"}
+              className={`block ${message.ok ? "text-emerald-700 dark:text-emerald-400" : "text-red-700 dark:text-red-400"}`}
+            >
               {message.text}
             </span>
           )}
@@ -179,20 +209,7 @@ function WebhookRow({
           <button type="button" disabled={busy} onClick={() => patch({ rotateSecret: true })} className={button}>
             Rotate secret
           </button>
-          {confirming ? (
-            <>
-              <button type="button" disabled={busy} onClick={remove} className="rounded bg-red-600 px-2 py-1 text-xs font-medium text-white hover:bg-red-500">
-                Remove it and its delivery log
-              </button>
-              <button type="button" onClick={() => setConfirming(false)} className="rounded px-2 py-1 text-xs text-slate-600 dark:text-slate-300">
-                Keep
-              </button>
-            </>
-          ) : (
-            <button type="button" onClick={() => setConfirming(true)} className="rounded px-2 py-1 text-xs text-red-700 hover:bg-red-50 dark:text-red-400 dark:hover:bg-red-950">
-              Remove
-            </button>
-          )}
+          <ConfirmRemove confirmLabel="Remove it and its delivery log" onConfirm={remove} disabled={busy} />
         </td>
       </tr>
       {showLog && (

@@ -10,7 +10,16 @@
 //   4. CSRF for cookie sessions on state-changing methods and the upgrade: the Origin (or
 //      Sec-Fetch-Site) must be this site, and a body must be application/json   → 403 / 415
 // Bearer-token requests skip step 4: a browser never attaches them by itself.
-import { ADMIN_PAGE_PREFIXES, MACHINE_PATHS, matchRoute, PUBLIC_PAGE_PREFIXES, WS_ACCESS, WS_PATH, type Access, type HttpMethod, type MatchedRoute } from "./route-rules";
+import {
+  ADMIN_PAGE_PREFIXES,
+  MACHINE_PATHS,
+  matchRoute,
+  PUBLIC_PAGE_PREFIXES,
+  WS_ACCESS,
+  WS_PATH,
+  type Access,
+  type HttpMethod,
+} from "./route-rules";
 import { roleAtLeast, type Identity } from "./roles";
 
 export const BODY_LIMIT_BYTES = 64 * 1024;
@@ -50,7 +59,15 @@ export type GateDecision =
       target?: { type: string; id: string };
       stateChanging: boolean;
     }
-  | { allow: false; status: number; reason: string; redirect?: string; stateChanging: boolean; action?: string; target?: { type: string; id: string } };
+  | {
+      allow: false;
+      status: number;
+      reason: string;
+      redirect?: string;
+      stateChanging: boolean;
+      action?: string;
+      target?: { type: string; id: string };
+    };
 
 const SAFE_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
 
@@ -124,24 +141,31 @@ function pathOf(url: string): string | null {
 }
 
 function isPublicPage(pathname: string): boolean {
-  return PUBLIC_PAGE_PREFIXES.some((p) => pathname === p || (p.endsWith("/") ? pathname.startsWith(p) : pathname.startsWith(`${p}/`) || pathname === p));
+  return PUBLIC_PAGE_PREFIXES.some(
+    (p) =>
+      pathname === p || (p.endsWith("/") ? pathname.startsWith(p) : pathname.startsWith(`${p}/`) || pathname === p),
+  );
 }
 
 export function decide(req: GateRequest, options: GateOptions): GateDecision {
   const method = req.method.toUpperCase();
   const stateChanging = !SAFE_METHODS.has(method) || Boolean(req.upgrade);
-  const refuse = (status: number, reason: string, extra: Partial<GateDecision> = {}): GateDecision => ({
-    allow: false,
-    status,
-    reason,
-    stateChanging,
-    ...extra,
-  }) as GateDecision;
+  const refuse = (status: number, reason: string, extra: Partial<GateDecision> = {}): GateDecision =>
+    ({
+      allow: false,
+      status,
+      reason,
+      stateChanging,
+      ...extra,
+    }) as GateDecision;
 
   // 1. Host header: a rebinding DNS name pointing at 127.0.0.1 still carries its own name here.
   const host = req.headers.host;
   if (!host || !options.allowedHosts.has(hostName(host))) {
-    return refuse(400, `Host ${JSON.stringify((host ?? "").slice(0, 100))} is not one of this dashboard's names (SNAPFLEET_ALLOWED_HOSTS)`);
+    return refuse(
+      400,
+      `Host ${JSON.stringify((host ?? "").slice(0, 100))} is not one of this dashboard's names (SNAPFLEET_ALLOWED_HOSTS)`,
+    );
   }
 
   const pathname = pathOf(req.url);
@@ -172,18 +196,18 @@ export function decide(req: GateRequest, options: GateOptions): GateDecision {
       return { allow: true, kind: "ws", identity: req.identity, stateChanging: false };
     }
     // Next's own upgrades (dev hot reload at /_next/hmr).
-    if (pathname.startsWith("/_next/")) return { allow: true, kind: "asset", identity: req.identity, stateChanging: false };
+    if (pathname.startsWith("/_next/"))
+      return { allow: true, kind: "asset", identity: req.identity, stateChanging: false };
     return refuse(404, "no such WebSocket endpoint");
   }
 
-  let match: MatchedRoute | null = null;
   let access: Access;
   let action: string | undefined;
   let target: { type: string; id: string } | undefined;
   let kind: "api" | "page" | "asset";
   if (pathname === "/api" || pathname.startsWith("/api/") || MACHINE_PATHS.includes(pathname)) {
     kind = "api";
-    match = matchRoute(pathname);
+    const match = matchRoute(pathname);
     if (!match) return req.identity ? refuse(404, "no such API route") : refuse(401, "log in first");
     const rule = match.rule.methods[(method === "HEAD" ? "GET" : method) as HttpMethod];
     if (match.rule.target) {
@@ -191,10 +215,18 @@ export function decide(req: GateRequest, options: GateOptions): GateDecision {
       if (id) target = { type: match.rule.target.type, id };
     }
     action = rule?.action ?? (stateChanging ? `${method} ${match.rule.pattern}` : undefined);
-    if (!rule) return req.identity ? refuse(405, `${method} is not allowed here`, { action, target }) : refuse(401, "log in first", { action, target });
+    if (!rule)
+      return req.identity
+        ? refuse(405, `${method} is not allowed here`, { action, target })
+        : refuse(401, "log in first", { action, target });
     access = rule.access;
   } else if (isPublicPage(pathname)) {
-    return { allow: true, kind: pathname.startsWith("/_next/") ? "asset" : "page", identity: req.identity, stateChanging: false };
+    return {
+      allow: true,
+      kind: pathname.startsWith("/_next/") ? "asset" : "page",
+      identity: req.identity,
+      stateChanging: false,
+    };
   } else {
     kind = "page";
     access = ADMIN_PAGE_PREFIXES.some((p) => pathname === p || pathname.startsWith(`${p}/`)) ? "admin" : "viewer";

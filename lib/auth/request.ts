@@ -21,6 +21,21 @@ export function sessionCookie(token: string, headers: HeaderSource): string {
   return `${SESSION_COOKIE}=${token}; Path=/; HttpOnly; SameSite=Strict; Max-Age=${Math.floor(SESSION_TTL_MS / 1000)}${secure}`;
 }
 
+/** The answer to a log-in or first-run set-up: 200 { user: { name, role } } with the new session cookie. */
+export function signedInResponse(
+  result: { identity: { name: string; role: string }; sessionToken: string },
+  headers: HeaderSource,
+): Response {
+  return new Response(JSON.stringify({ user: { name: result.identity.name, role: result.identity.role } }), {
+    status: 200,
+    headers: {
+      "content-type": "application/json",
+      "set-cookie": sessionCookie(result.sessionToken, headers),
+      "cache-control": "no-store",
+    },
+  });
+}
+
 export function clearedSessionCookie(headers: HeaderSource): string {
   const secure = headers.get(SECURE_HEADER) === "1" ? "; Secure" : "";
   return `${SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0${secure}`;

@@ -41,7 +41,10 @@ export const ROUTE_RULES: RouteRule[] = [
   { pattern: "/api/auth/login", methods: { POST: { access: "public", action: "auth.login" } } },
   { pattern: "/api/auth/logout", methods: { POST: { access: "public", action: "auth.logout" } } },
   { pattern: "/api/auth/me", methods: { GET: { access: "viewer" } } },
-  { pattern: "/api/auth/setup", methods: { GET: { access: "public" }, POST: { access: "public", action: "auth.setup" } } },
+  {
+    pattern: "/api/auth/setup",
+    methods: { GET: { access: "public" }, POST: { access: "public", action: "auth.setup" } },
+  },
 
   { pattern: "/api/users", methods: { GET: { access: "admin" }, POST: { access: "admin", action: "user.create" } } },
   {
@@ -50,30 +53,60 @@ export const ROUTE_RULES: RouteRule[] = [
     methods: { PATCH: { access: "admin", action: "user.update" }, DELETE: { access: "admin", action: "user.delete" } },
   },
   { pattern: "/api/tokens", methods: { GET: { access: "admin" }, POST: { access: "admin", action: "token.create" } } },
-  { pattern: "/api/tokens/[id]", target: { type: "token", param: "id" }, methods: { DELETE: { access: "admin", action: "token.revoke" } } },
+  {
+    pattern: "/api/tokens/[id]",
+    target: { type: "token", param: "id" },
+    methods: { DELETE: { access: "admin", action: "token.revoke" } },
+  },
   { pattern: "/api/audit", methods: { GET: { access: "admin" } } },
   // Webhooks (lib/webhooks): admins only — a hook makes the dashboard POST to a URL of their choosing.
-  { pattern: "/api/webhooks", methods: { GET: { access: "admin" }, POST: { access: "admin", action: "webhook.create" } } },
+  {
+    pattern: "/api/webhooks",
+    methods: { GET: { access: "admin" }, POST: { access: "admin", action: "webhook.create" } },
+  },
   {
     pattern: "/api/webhooks/[id]",
     target: { type: "webhook", param: "id" },
-    methods: { PATCH: { access: "admin", action: "webhook.update" }, DELETE: { access: "admin", action: "webhook.delete" } },
+    methods: {
+      PATCH: { access: "admin", action: "webhook.update" },
+      DELETE: { access: "admin", action: "webhook.delete" },
+    },
   },
-  { pattern: "/api/webhooks/[id]/deliveries", target: { type: "webhook", param: "id" }, methods: { GET: { access: "admin" } } },
-  { pattern: "/api/webhooks/[id]/test", target: { type: "webhook", param: "id" }, methods: { POST: { access: "admin", action: "webhook.test" } } },
+  {
+    pattern: "/api/webhooks/[id]/deliveries",
+    target: { type: "webhook", param: "id" },
+    methods: { GET: { access: "admin" } },
+  },
+  {
+    pattern: "/api/webhooks/[id]/test",
+    target: { type: "webhook", param: "id" },
+    methods: { POST: { access: "admin", action: "webhook.test" } },
+  },
 
   { pattern: "/api/hosts", methods: { GET: { access: "viewer" }, POST: { access: "admin", action: "host.create" } } },
   {
     pattern: "/api/hosts/[id]",
     target: host,
-    methods: { GET: { access: "viewer" }, PATCH: { access: "admin", action: "host.update" }, DELETE: { access: "admin", action: "host.delete" } },
+    methods: {
+      GET: { access: "viewer" },
+      PATCH: { access: "admin", action: "host.update" },
+      DELETE: { access: "admin", action: "host.delete" },
+    },
   },
-  { pattern: "/api/hosts/[id]/discover", target: host, methods: { POST: { access: "operator", action: "host.discover" } } },
+  {
+    pattern: "/api/hosts/[id]/discover",
+    target: host,
+    methods: { POST: { access: "operator", action: "host.discover" } },
+  },
   // Snapshot space per VM, free space and whether the next day's scheduled snapshots fit (lib/fleet/host-storage.ts).
   { pattern: "/api/hosts/[id]/storage", target: host, methods: { GET: { access: "viewer" } } },
 
   { pattern: "/api/vms", methods: { GET: { access: "viewer" } } },
-  { pattern: "/api/vms/[id]", target: vm, methods: { GET: { access: "viewer" }, PATCH: { access: "operator", action: "vm.tags.update" } } },
+  {
+    pattern: "/api/vms/[id]",
+    target: vm,
+    methods: { GET: { access: "viewer" }, PATCH: { access: "operator", action: "vm.tags.update" } },
+  },
   { pattern: "/api/vms/[id]/pause-plan", target: vm, methods: { GET: { access: "viewer" } } },
   {
     pattern: "/api/vms/[id]/snapshots",
@@ -83,8 +116,16 @@ export const ROUTE_RULES: RouteRule[] = [
   // A guest Snapfleet paused for a snapshot and could not resume (lib/snapshots/guest-attention.ts).
   { pattern: "/api/vms/[id]/resume", target: vm, methods: { POST: { access: "operator", action: "vm.resume" } } },
   // Whether the VM's snapshots freeze its filesystems through its guest agent (lib/fleet/vm-quiesce.ts).
-  { pattern: "/api/vms/[id]/quiesce", target: vm, methods: { PUT: { access: "operator", action: "vm.quiesce.update" } } },
-  { pattern: "/api/vms/[id]/disk-drift/check", target: vm, methods: { POST: { access: "operator", action: "vm.disk-drift.check" } } },
+  {
+    pattern: "/api/vms/[id]/quiesce",
+    target: vm,
+    methods: { PUT: { access: "operator", action: "vm.quiesce.update" } },
+  },
+  {
+    pattern: "/api/vms/[id]/disk-drift/check",
+    target: vm,
+    methods: { POST: { access: "operator", action: "vm.disk-drift.check" } },
+  },
   {
     pattern: "/api/vms/[id]/disk-drift/acknowledge",
     target: vm,
@@ -100,9 +141,17 @@ export const ROUTE_RULES: RouteRule[] = [
     target: snapshot,
     methods: { GET: { access: "viewer" }, DELETE: { access: "operator", action: "snapshot.delete" } },
   },
-  { pattern: "/api/snapshots/[id]/cancel", target: snapshot, methods: { POST: { access: "operator", action: "snapshot.cancel" } } },
+  {
+    pattern: "/api/snapshots/[id]/cancel",
+    target: snapshot,
+    methods: { POST: { access: "operator", action: "snapshot.cancel" } },
+  },
   // A job that stays in flight (lib/snapshots/force-fail.ts).
-  { pattern: "/api/snapshots/[id]/force-fail", target: snapshot, methods: { POST: { access: "operator", action: "snapshot.force-fail" } } },
+  {
+    pattern: "/api/snapshots/[id]/force-fail",
+    target: snapshot,
+    methods: { POST: { access: "operator", action: "snapshot.force-fail" } },
+  },
   {
     pattern: "/api/snapshots/[id]/restore",
     target: snapshot,
@@ -117,7 +166,10 @@ export const ROUTE_RULES: RouteRule[] = [
   { pattern: "/api/vms/[id]/restores", target: vm, methods: { GET: { access: "viewer" } } },
   { pattern: "/api/restores/[id]", methods: { GET: { access: "viewer" } } },
 
-  { pattern: "/api/schedules", methods: { GET: { access: "viewer" }, POST: { access: "operator", action: "schedule.create" } } },
+  {
+    pattern: "/api/schedules",
+    methods: { GET: { access: "viewer" }, POST: { access: "operator", action: "schedule.create" } },
+  },
   { pattern: "/api/schedules/preview", methods: { GET: { access: "viewer" } } },
   { pattern: "/api/schedules/calendar", methods: { GET: { access: "viewer" } } },
   {
@@ -129,7 +181,11 @@ export const ROUTE_RULES: RouteRule[] = [
       DELETE: { access: "operator", action: "schedule.delete" },
     },
   },
-  { pattern: "/api/schedules/[id]/run", target: schedule, methods: { POST: { access: "operator", action: "schedule.run" } } },
+  {
+    pattern: "/api/schedules/[id]/run",
+    target: schedule,
+    methods: { POST: { access: "operator", action: "schedule.run" } },
+  },
   { pattern: "/api/schedules/[id]/preview-retention", target: schedule, methods: { GET: { access: "viewer" } } },
 
   // Prometheus scrapes (app/metrics/route.ts, lib/metrics): outside /api by convention, guarded like it.
@@ -155,7 +211,14 @@ export const TOPIC_RULES: Array<{ prefix: string; access: Role }> = [
 ];
 
 /** Pages: everything needs a login (viewer) except these; a few need admin. */
-export const PUBLIC_PAGE_PREFIXES = ["/login", "/setup", "/_next/static/", "/_next/image", "/favicon.ico", "/robots.txt"];
+export const PUBLIC_PAGE_PREFIXES = [
+  "/login",
+  "/setup",
+  "/_next/static/",
+  "/_next/image",
+  "/favicon.ico",
+  "/robots.txt",
+];
 export const ADMIN_PAGE_PREFIXES = ["/settings/audit", "/settings/users", "/settings/webhooks"];
 
 export interface MatchedRoute {
@@ -203,6 +266,7 @@ export function compileRules(rules: RouteRule[]) {
 }
 
 export function topicAccess(topic: string): Role | null {
-  for (const r of TOPIC_RULES) if (r.prefix.endsWith(":") ? topic.startsWith(r.prefix) : topic === r.prefix) return r.access;
+  for (const r of TOPIC_RULES)
+    if (r.prefix.endsWith(":") ? topic.startsWith(r.prefix) : topic === r.prefix) return r.access;
   return null;
 }

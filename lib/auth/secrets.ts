@@ -15,5 +15,7 @@ export function hashSecret(secret: string): string {
 }
 
 export function looksLike(kind: SecretKind, secret: string): boolean {
-  return secret.startsWith(`${kind}_`) && secret.length >= 40 && secret.length <= 100 && /^[A-Za-z0-9_-]+$/.test(secret);
+  return (
+    secret.startsWith(`${kind}_`) && secret.length >= 40 && secret.length <= 100 && /^[A-Za-z0-9_-]+$/.test(secret)
+  );
 }

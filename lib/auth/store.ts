@@ -24,11 +24,14 @@ export const LOGIN_LOCK_MS = 15 * 60_000;
 const USER_NAME = /^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$/;
 
 export function userNameProblem(name: string): string | null {
-  return USER_NAME.test(name) ? null : "user name: 1–64 letters, digits, dots, dashes, underscores or @, starting with a letter or digit";
+  return USER_NAME.test(name)
+    ? null
+    : "user name: 1–64 letters, digits, dots, dashes, underscores or @, starting with a letter or digit";
 }
 
 function assertRole(role: string): asserts role is Role {
-  if (!(ROLES as readonly string[]).includes(role)) throw new InvalidInputError(`role must be one of ${ROLES.join(", ")}`);
+  if (!(ROLES as readonly string[]).includes(role))
+    throw new InvalidInputError(`role must be one of ${ROLES.join(", ")}`);
 }
 
 export interface UserJson {
@@ -62,7 +65,10 @@ export async function listUsers(): Promise<UserJson[]> {
   return (await db().user.findMany({ orderBy: { name: "asc" } })).map(userJson);
 }
 
-export async function updateUser(id: string, patch: { role?: string; password?: string; disabled?: boolean }): Promise<UserJson> {
+export async function updateUser(
+  id: string,
+  patch: { role?: string; password?: string; disabled?: boolean },
+): Promise<UserJson> {
   const data: { role?: Role; passwordHash?: string; disabled?: boolean } = {};
   if (patch.role !== undefined) {
     assertRole(patch.role);
@@ -76,7 +82,8 @@ export async function updateUser(id: string, patch: { role?: string; password?: 
   if (patch.disabled !== undefined) data.disabled = patch.disabled;
   const existing = await db().user.findUnique({ where: { id } });
   if (!existing) throw new NotFoundError(`no user with id ${id}`);
-  if (existing.role === "admin" && ((data.role && data.role !== "admin") || data.disabled)) await assertAnotherAdmin(id);
+  if (existing.role === "admin" && ((data.role && data.role !== "admin") || data.disabled))
+    await assertAnotherAdmin(id);
   const user = await db().user.update({ where: { id }, data });
   // A changed password, role or disabled flag ends the user's sessions.
   await db().session.deleteMany({ where: { userId: id } });
@@ -104,7 +111,9 @@ export async function hasAdmin(): Promise<boolean> {
 async function throttleState(keys: string[], now: Date): Promise<number> {
   const rows = await db().loginThrottle.findMany({ where: { key: { in: keys } } });
   let wait = 0;
-  for (const r of rows) if (r.lockedUntil && r.lockedUntil > now) wait = Math.max(wait, Math.ceil((r.lockedUntil.getTime() - now.getTime()) / 1000));
+  for (const r of rows)
+    if (r.lockedUntil && r.lockedUntil > now)
+      wait = Math.max(wait, Math.ceil((r.lockedUntil.getTime() - now.getTime()) / 1000));
   return wait;
 }
 
@@ -138,16 +147,24 @@ export async function login(name: string, password: string, ip: string, now = ne
   const wait = await throttleState(keys, now);
   if (wait > 0) throw new TooManyAttemptsError(`too many failed logins; try again in ${wait} s`, wait);
   const user = name.length <= 64 && password.length <= 1024 ? await db().user.findUnique({ where: { name } }) : null;
-  const ok = user && !user.disabled ? await verifyPassword(password, user.passwordHash) : await verifyAgainstDummy(password);
+  const ok =
+    user && !user.disabled ? await verifyPassword(password, user.passwordHash) : await verifyAgainstDummy(password);
   if (!ok || !user) {
     await recordFailure(keys, now);
     throw new AuthError("wrong user name or password");
   }
   await db().loginThrottle.deleteMany({ where: { key: keys[1] } });
-  return { identity: { kind: "user", id: user.id, name: user.name, role: user.role }, ...(await createSession(user.id, ip, now)) };
+  return {
+    identity: { kind: "user", id: user.id, name: user.name, role: user.role },
+    ...(await createSession(user.id, ip, now)),
+  };
 }
 
-export async function createSession(userId: string, ip: string | null, now = new Date()): Promise<{ sessionToken: string; expiresAt: Date }> {
+export async function createSession(
+  userId: string,
+  ip: string | null,
+  now = new Date(),
+): Promise<{ sessionToken: string; expiresAt: Date }> {
   const sessionToken = newSecret("sfs");
   const expiresAt = new Date(now.getTime() + SESSION_TTL_MS);
   await db().session.create({ data: { tokenHash: hashSecret(sessionToken), userId, expiresAt, ip } });
@@ -161,7 +178,9 @@ export async function sessionIdentity(token: string, now = new Date()): Promise<
   const s = await db().session.findUnique({ where: { tokenHash: hashSecret(token) }, include: { user: true } });
   if (!s || s.expiresAt <= now || s.user.disabled) return null;
   if (now.getTime() - s.lastSeenAt.getTime() > 60_000) {
-    await db().session.update({ where: { id: s.id }, data: { lastSeenAt: now } }).catch(logIgnored("a session's last-seen time is informational"));
+    await db()
+      .session.update({ where: { id: s.id }, data: { lastSeenAt: now } })
+      .catch(logIgnored("a session's last-seen time is informational"));
   }
   return { kind: "user", id: s.user.id, name: s.user.name, role: s.user.role, sessionId: s.id };
 }
@@ -172,7 +191,10 @@ export async function logout(token: string): Promise<void> {
 }
 
 export async function sessionStillValid(sessionId: string, now = new Date()): Promise<boolean> {
-  const s = await db().session.findUnique({ where: { id: sessionId }, include: { user: { select: { disabled: true } } } });
+  const s = await db().session.findUnique({
+    where: { id: sessionId },
+    include: { user: { select: { disabled: true } } },
+  });
   return Boolean(s && s.expiresAt > now && !s.user.disabled);
 }
 
@@ -189,7 +211,16 @@ export interface ApiTokenJson {
   revokedAt: string | null;
 }
 
-function tokenJson(t: { id: string; name: string; role: Role; createdBy: string | null; createdAt: Date; expiresAt: Date | null; lastUsedAt: Date | null; revokedAt: Date | null }): ApiTokenJson {
+function tokenJson(t: {
+  id: string;
+  name: string;
+  role: Role;
+  createdBy: string | null;
+  createdAt: Date;
+  expiresAt: Date | null;
+  lastUsedAt: Date | null;
+  revokedAt: Date | null;
+}): ApiTokenJson {
   return {
     id: t.id,
     name: t.name,
@@ -202,18 +233,30 @@ function tokenJson(t: { id: string; name: string; role: Role; createdBy: string 
   };
 }
 
-export async function createApiToken(input: { name: string; role: string; expiresAt: Date | null; createdBy: string | null }): Promise<{ token: string; info: ApiTokenJson }> {
+export async function createApiToken(input: {
+  name: string;
+  role: string;
+  expiresAt: Date | null;
+  createdBy: string | null;
+}): Promise<{ token: string; info: ApiTokenJson }> {
   const nameErr = userNameProblem(input.name);
   if (nameErr) throw new InvalidInputError(nameErr.replace("user name", "token name"));
   assertRole(input.role);
   const token = newSecret("sft");
   try {
     const row = await db().apiToken.create({
-      data: { name: input.name, role: input.role, tokenHash: hashSecret(token), expiresAt: input.expiresAt, createdBy: input.createdBy },
+      data: {
+        name: input.name,
+        role: input.role,
+        tokenHash: hashSecret(token),
+        expiresAt: input.expiresAt,
+        createdBy: input.createdBy,
+      },
     });
     return { token, info: tokenJson(row) };
   } catch (err) {
-    if ((err as { code?: string }).code === "P2002") throw new ConflictError(`a token named ${input.name} already exists`);
+    if ((err as { code?: string }).code === "P2002")
+      throw new ConflictError(`a token named ${input.name} already exists`);
     throw err;
   }
 }
@@ -224,7 +267,8 @@ export async function listApiTokens(): Promise<ApiTokenJson[]> {
 
 export async function revokeApiToken(id: string): Promise<void> {
   const r = await db().apiToken.updateMany({ where: { id, revokedAt: null }, data: { revokedAt: new Date() } });
-  if (r.count === 0 && !(await db().apiToken.findUnique({ where: { id } }))) throw new NotFoundError(`no token with id ${id}`);
+  if (r.count === 0 && !(await db().apiToken.findUnique({ where: { id } })))
+    throw new NotFoundError(`no token with id ${id}`);
 }
 
 export async function apiTokenIdentity(token: string, now = new Date()): Promise<Identity | null> {
@@ -232,7 +276,9 @@ export async function apiTokenIdentity(token: string, now = new Date()): Promise
   const t = await db().apiToken.findUnique({ where: { tokenHash: hashSecret(token) } });
   if (!t || t.revokedAt || (t.expiresAt && t.expiresAt <= now)) return null;
   if (!t.lastUsedAt || now.getTime() - t.lastUsedAt.getTime() > 60_000) {
-    await db().apiToken.update({ where: { id: t.id }, data: { lastUsedAt: now } }).catch(logIgnored("a token's last-used time is informational"));
+    await db()
+      .apiToken.update({ where: { id: t.id }, data: { lastUsedAt: now } })
+      .catch(logIgnored("a token's last-used time is informational"));
   }
   return { kind: "token", id: t.id, name: t.name, role: t.role };
 }
@@ -244,7 +290,9 @@ export async function createSetupToken(now = new Date()): Promise<string> {
   const token = newSecret("sfu");
   await db().$transaction([
     db().setupToken.deleteMany({ where: { usedAt: null } }),
-    db().setupToken.create({ data: { tokenHash: hashSecret(token), expiresAt: new Date(now.getTime() + SETUP_TTL_MS) } }),
+    db().setupToken.create({
+      data: { tokenHash: hashSecret(token), expiresAt: new Date(now.getTime() + SETUP_TTL_MS) },
+    }),
   ]);
   return token;
 }
@@ -256,7 +304,13 @@ export async function setupTokenValid(token: string, now = new Date()): Promise<
 }
 
 /** Creates the first admin with a set-up token: single use (claimed atomically), one hour, only while no admin exists. */
-export async function completeSetup(token: string, name: string, password: string, ip: string, now = new Date()): Promise<LoginResult> {
+export async function completeSetup(
+  token: string,
+  name: string,
+  password: string,
+  ip: string,
+  now = new Date(),
+): Promise<LoginResult> {
   if (!looksLike("sfu", token)) throw new AuthError("this set-up link is not valid");
   const nameErr = userNameProblem(name);
   if (nameErr) throw new InvalidInputError(nameErr);
@@ -268,9 +322,16 @@ export async function completeSetup(token: string, name: string, password: strin
       where: { tokenHash: hashSecret(token), usedAt: null, expiresAt: { gt: now } },
       data: { usedAt: now },
     });
-    if (claimed.count !== 1) throw new AuthError("this set-up link is not valid, was used already or expired; restart the dashboard for a new one");
-    if ((await tx.user.count({ where: { role: "admin" } })) > 0) throw new AuthError("an admin exists already: log in instead");
+    if (claimed.count !== 1)
+      throw new AuthError(
+        "this set-up link is not valid, was used already or expired; restart the dashboard for a new one",
+      );
+    if ((await tx.user.count({ where: { role: "admin" } })) > 0)
+      throw new AuthError("an admin exists already: log in instead");
     return tx.user.create({ data: { name, role: "admin", passwordHash } });
   });
-  return { identity: { kind: "user", id: user.id, name: user.name, role: "admin" }, ...(await createSession(user.id, ip, now)) };
+  return {
+    identity: { kind: "user", id: user.id, name: user.name, role: "admin" },
+    ...(await createSession(user.id, ip, now)),
+  };
 }

@@ -5,9 +5,10 @@
 // a credential is only ever sent to the URL it was stored with — SNAPFLEET_URL naming another
 // dashboard needs SNAPFLEET_TOKEN too; SNAPFLEET_URL + SNAPFLEET_TOKEN override the file entirely.
 import { chmod, mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
-import os from "node:os";
 import path from "node:path";
 import { z } from "zod";
+import { loadConfig, type Environment } from "../config";
+import { unlessMissing } from "../missing-file";
 import { CliError, EXIT } from "./exit-codes";
 
 const storedSchema = z.object({
@@ -30,9 +31,9 @@ export interface Target {
   credential: Credential;
 }
 
-export function credentialsPath(env: NodeJS.ProcessEnv = process.env): string {
-  const base = env.XDG_CONFIG_HOME || path.join(env.HOME || os.homedir(), ".config");
-  return path.join(base, "snapfleet", "credentials.json");
+/** The credentials file under `env` (default: this process's environment; lib/config.ts). */
+export function credentialsPath(env?: Environment): string {
+  return loadConfig(env).cli.credentialsFile;
 }
 
 /** "http://host:3000/" → "http://host:3000"; refuses what fetch could not use. */
@@ -43,8 +44,10 @@ export function normalizeUrl(text: string): string {
   } catch {
     throw new CliError(EXIT.usage, `"${text}" is not a URL (expected e.g. http://127.0.0.1:3000)`);
   }
-  if (u.protocol !== "http:" && u.protocol !== "https:") throw new CliError(EXIT.usage, `the dashboard URL must be http:// or https://, not ${u.protocol}`);
-  if (u.username || u.password) throw new CliError(EXIT.usage, "put no credentials in the URL: use snapfleet login or SNAPFLEET_TOKEN");
+  if (u.protocol !== "http:" && u.protocol !== "https:")
+    throw new CliError(EXIT.usage, `the dashboard URL must be http:// or https://, not ${u.protocol}`);
+  if (u.username || u.password)
+    throw new CliError(EXIT.usage, "put no credentials in the URL: use snapfleet login or SNAPFLEET_TOKEN");
   return `${u.origin}${u.pathname.replace(/\/+$/, "")}`;
 }
 
@@ -63,7 +66,8 @@ export async function readStored(file = credentialsPath()): Promise<StoredCreden
     raw = undefined; // not JSON: refused below like any other malformed file
   }
   const parsed = storedSchema.safeParse(raw);
-  if (!parsed.success) throw new CliError(EXIT.usage, `${file} is not a Snapfleet credentials file: run snapfleet login again`);
+  if (!parsed.success)
+    throw new CliError(EXIT.usage, `${file} is not a Snapfleet credentials file: run snapfleet login again`);
   return parsed.data;
 }
 
@@ -77,22 +81,24 @@ export async function writeStored(creds: StoredCredentials, file = credentialsPa
 }
 
 export async function removeStored(file = credentialsPath()): Promise<boolean> {
-  try {
-    await rm(file);
-    return true;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === "ENOENT") return false;
-    throw err;
-  }
+  return unlessMissing(
+    rm(file).then(() => true),
+    false,
+  );
 }
 
 /** The dashboard and credential to use: the environment first, then the file. */
-export async function resolveTarget(env: NodeJS.ProcessEnv = process.env): Promise<Target> {
-  const envUrl = env.SNAPFLEET_URL ? normalizeUrl(env.SNAPFLEET_URL) : undefined;
-  const envToken = env.SNAPFLEET_TOKEN?.trim();
-  const stored = await readStored(credentialsPath(env));
+export async function resolveTarget(env?: Environment): Promise<Target> {
+  const { cli } = loadConfig(env);
+  const envUrl = cli.url ? normalizeUrl(cli.url) : undefined;
+  const envToken = cli.token;
+  const stored = await readStored(cli.credentialsFile);
   const url = envUrl ?? (stored ? normalizeUrl(stored.url) : undefined);
-  if (!url) throw new CliError(EXIT.usage, "no dashboard configured: run snapfleet login <url>, or set SNAPFLEET_URL and SNAPFLEET_TOKEN");
+  if (!url)
+    throw new CliError(
+      EXIT.usage,
+      "no dashboard configured: run snapfleet login <url>, or set SNAPFLEET_URL and SNAPFLEET_TOKEN",
+    );
   if (envToken) return { url, credential: { kind: "token", token: envToken } };
   if (stored && normalizeUrl(stored.url) === url) {
     if (stored.token) return { url, credential: { kind: "token", token: stored.token } };

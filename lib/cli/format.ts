@@ -1,17 +1,12 @@
 // Human output of the CLI's verbs: aligned tables, byte counts, durations and short ids. Pure functions;
 // `--json` output never goes through here (it prints the dashboard's own documents).
+import { toBinaryUnit } from "../binary-units";
 
 /** 1536 → "1.5 KiB"; binary units as QEMU and the dashboard show them. */
 export function formatBytes(n: number | null | undefined): string {
   if (n === null || n === undefined) return "-";
-  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
-  let v = n;
-  let i = 0;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return i === 0 ? `${v} B` : `${v.toFixed(v < 10 ? 1 : 0)} ${units[i]}`;
+  const { value: v, unit } = toBinaryUnit(n);
+  return unit === "B" ? `${v} B` : `${v.toFixed(v < 10 ? 1 : 0)} ${unit}`;
 }
 
 /** 850 → "850 ms", 3200 → "3.2 s", 125000 → "2m05s". */

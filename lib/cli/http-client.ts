@@ -29,7 +29,11 @@ function authHeaders(credential: Credential | null): Record<string, string> {
 function hintsOf(details: unknown): string[] {
   if (!details || typeof details !== "object") return [];
   const d = details as { commands?: unknown; refusal?: { commands?: unknown } };
-  const commands = Array.isArray(d.commands) ? d.commands : Array.isArray(d.refusal?.commands) ? d.refusal.commands : [];
+  const commands = Array.isArray(d.commands)
+    ? d.commands
+    : Array.isArray(d.refusal?.commands)
+      ? d.refusal.commands
+      : [];
   return commands.filter((c): c is string => typeof c === "string").map((c) => `  ${c}`);
 }
 
@@ -52,7 +56,11 @@ export class ApiClient {
 
   get<T>(path: string, query?: Record<string, string | number | undefined>): Promise<T> {
     const qs = query
-      ? new URLSearchParams(Object.entries(query).filter((e): e is [string, string | number] => e[1] !== undefined).map(([k, v]) => [k, String(v)])).toString()
+      ? new URLSearchParams(
+          Object.entries(query)
+            .filter((e): e is [string, string | number] => e[1] !== undefined)
+            .map(([k, v]) => [k, String(v)]),
+        ).toString()
       : "";
     return this.request<T>("GET", qs ? `${path}?${qs}` : path).then((r) => r.body);
   }
@@ -71,7 +79,11 @@ export class ApiClient {
     try {
       res = await this.fetchImpl(url, {
         method,
-        headers: { accept: "application/json", ...(body === undefined ? {} : { "content-type": "application/json" }), ...authHeaders(this.credential) },
+        headers: {
+          accept: "application/json",
+          ...(body === undefined ? {} : { "content-type": "application/json" }),
+          ...authHeaders(this.credential),
+        },
         body: body === undefined ? undefined : JSON.stringify(body),
         redirect: "manual",
         signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
@@ -93,11 +105,18 @@ export class ApiClient {
     }
     if (res.ok) return { status: res.status, body: parsed as T, headers: res.headers };
     const message = (parsed as { error?: unknown } | undefined)?.error;
-    const details = (parsed as { details?: unknown; refusal?: unknown } | undefined)?.details ?? (parsed as { refusal?: unknown } | undefined)?.refusal;
+    const details =
+      (parsed as { details?: unknown; refusal?: unknown } | undefined)?.details ??
+      (parsed as { refusal?: unknown } | undefined)?.refusal;
     const said = typeof message === "string" && message ? message : `HTTP ${res.status} ${res.statusText}`.trim();
     if (res.status >= 500) throw new CliError(EXIT.failed, `the dashboard failed (${res.status}): ${said}`);
-    if (res.status === 401) throw new ApiRefusedError(401, `${said} — run snapfleet login ${this.baseUrl}, or set SNAPFLEET_TOKEN`, details);
-    if (res.status >= 300 && res.status < 400) throw new CliError(EXIT.failed, `the dashboard answered ${res.status} (a redirect to ${res.headers.get("location")}): is ${this.baseUrl} the dashboard's URL?`);
+    if (res.status === 401)
+      throw new ApiRefusedError(401, `${said} — run snapfleet login ${this.baseUrl}, or set SNAPFLEET_TOKEN`, details);
+    if (res.status >= 300 && res.status < 400)
+      throw new CliError(
+        EXIT.failed,
+        `the dashboard answered ${res.status} (a redirect to ${res.headers.get("location")}): is ${this.baseUrl} the dashboard's URL?`,
+      );
     throw new ApiRefusedError(res.status, said, details, hintsOf(details));
   }
 }

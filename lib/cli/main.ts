@@ -1,6 +1,7 @@
 // The `snapfleet` command line: dispatches subcommands. Kept free of Next.js and Prisma so it starts
 // fast and works on a hypervisor host with only the package installed. Subcommands return an exit code
 // and never call process.exit(), so their sockets close and output flushes before the process ends.
+import { ConfigError } from "../config";
 import { UsageError } from "./args";
 import { EXIT_CODES_HELP } from "./exit-codes";
 import { runQmp } from "./qmp";
@@ -45,7 +46,7 @@ export async function main(argv: string[], io: VerbIo): Promise<number> {
         return await (sub === "user" ? users.runUser(rest, io) : users.runToken(rest, io));
       } catch (err) {
         io.stderr.write(`snapfleet ${sub}: ${(err as Error).message}\n`);
-        return err instanceof UsageError ? 2 : 1;
+        return err instanceof UsageError || err instanceof ConfigError ? 2 : 1;
       }
     case undefined:
     case "-h":
@@ -68,7 +69,11 @@ export async function run(): Promise<void> {
   // `snapfleet qmp … --events 1m | head` closes the pipe early: stop watching instead of crashing.
   process.stdout.on("error", onStop);
   try {
-    process.exitCode = await main(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr, interrupted });
+    process.exitCode = await main(process.argv.slice(2), {
+      stdout: process.stdout,
+      stderr: process.stderr,
+      interrupted,
+    });
   } finally {
     process.off("SIGINT", onStop);
     process.off("SIGTERM", onStop);

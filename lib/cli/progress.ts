@@ -33,7 +33,8 @@ export function renderBar(s: ProgressState): string {
     const filled = Math.round((pct / 100) * BAR_WIDTH);
     parts.push(`[${"#".repeat(filled)}${"-".repeat(BAR_WIDTH - filled)}]`, `${String(pct).padStart(3)}%`);
   }
-  if (s.transferredBytes != null) parts.push(s.totalBytes ? `${mib(s.transferredBytes)}/${mib(s.totalBytes)}` : mib(s.transferredBytes));
+  if (s.transferredBytes != null)
+    parts.push(s.totalBytes ? `${mib(s.transferredBytes)}/${mib(s.totalBytes)}` : mib(s.transferredBytes));
   if (s.bytesPerSec != null && s.bytesPerSec > 0) parts.push(`${mib(s.bytesPerSec)}/s`);
   if (pct === null && s.elapsedMs !== undefined) parts.push(`${(s.elapsedMs / 1000).toFixed(0)}s`);
   return parts.join("  ");
@@ -44,7 +45,10 @@ export function renderPlain(s: ProgressState): string {
   const parts = [`status=${s.status}`];
   const pct = percentOf(s.progress);
   if (pct !== null) parts.push(`progress=${pct}%`);
-  if (s.transferredBytes != null) parts.push(`transferred=${s.totalBytes ? `${mib(s.transferredBytes)}/${mib(s.totalBytes)}` : mib(s.transferredBytes)}`);
+  if (s.transferredBytes != null)
+    parts.push(
+      `transferred=${s.totalBytes ? `${mib(s.transferredBytes)}/${mib(s.totalBytes)}` : mib(s.transferredBytes)}`,
+    );
   if (s.bytesPerSec != null && s.bytesPerSec > 0) parts.push(`rate=${mib(s.bytesPerSec)}/s`);
   return parts.join(" ");
 }

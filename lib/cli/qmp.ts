@@ -144,7 +144,8 @@ function parse(argv: string[]): Parsed | "help" {
   if (values.help) return "help";
   const [endpointText, command, json, ...extra] = positionals;
   if (!endpointText) throw new UsageError("missing <endpoint>");
-  if (extra.length > 0) throw new UsageError(`unexpected argument "${extra[0]}" (quote the JSON arguments as one word)`);
+  if (extra.length > 0)
+    throw new UsageError(`unexpected argument "${extra[0]}" (quote the JSON arguments as one word)`);
   if (!command && values.events === undefined) throw new UsageError("missing <command> (or --events <duration>)");
 
   let args: Record<string, unknown> | undefined;
@@ -154,16 +155,20 @@ function parse(argv: string[]): Parsed | "help" {
     } catch (err) {
       throw new UsageError(`<json-args> is not valid JSON: ${(err as Error).message}`);
     }
-    if (typeof args !== "object" || args === null || Array.isArray(args)) throw new UsageError("<json-args> must be a JSON object");
+    if (typeof args !== "object" || args === null || Array.isArray(args))
+      throw new UsageError("<json-args> must be a JSON object");
   }
 
   const endpoint = parseEndpoint(endpointText, {
-    tls: values.ca === undefined ? undefined : {
-      ca: readPem(values.ca, "--ca")!,
-      cert: readPem(values.cert, "--cert"),
-      key: readPem(values.key, "--key"),
-      servername: values.servername,
-    },
+    tls:
+      values.ca === undefined
+        ? undefined
+        : {
+            ca: readPem(values.ca, "--ca")!,
+            cert: readPem(values.cert, "--cert"),
+            key: readPem(values.key, "--key"),
+            servername: values.servername,
+          },
     ssh: {
       privateKey: readPem(values["ssh-key"], "--ssh-key"),
       hostKeySha256: values["ssh-host-key"],
@@ -176,7 +181,8 @@ function parse(argv: string[]): Parsed | "help" {
     args,
     eventsMs: values.events === undefined ? undefined : parseDuration(values.events, "--events duration"),
     timeoutMs: values.timeout === undefined ? 30_000 : parseDuration(values.timeout, "--timeout"),
-    connectTimeoutMs: values["connect-timeout"] === undefined ? 5000 : parseDuration(values["connect-timeout"], "--connect-timeout"),
+    connectTimeoutMs:
+      values["connect-timeout"] === undefined ? 5000 : parseDuration(values["connect-timeout"], "--connect-timeout"),
     verbose: values.verbose ?? false,
   };
 }

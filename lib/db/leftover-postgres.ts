@@ -56,7 +56,12 @@ function readPidFile(clusterDir: string): PidFile | undefined {
   const pid = Number(lines[0]);
   if (!Number.isInteger(pid) || pid <= 0) return undefined;
   const port = Number(lines[3]);
-  return { pid, dataDir: lines[1] ?? "", port: Number.isInteger(port) ? port : undefined, status: lines[7]?.trim() || undefined };
+  return {
+    pid,
+    dataDir: lines[1] ?? "",
+    port: Number.isInteger(port) ? port : undefined,
+    status: lines[7]?.trim() || undefined,
+  };
 }
 
 function procInfo(pid: number): ProcInfo | undefined {
@@ -66,7 +71,9 @@ function procInfo(pid: number): ProcInfo | undefined {
     const close = stat.lastIndexOf(")");
     const comm = stat.slice(stat.indexOf("(") + 1, close);
     const fields = stat.slice(close + 2).split(" ");
-    const argv = readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").filter((a, i, all) => a !== "" || i < all.length - 1);
+    const argv = readFileSync(`/proc/${pid}/cmdline`, "utf8")
+      .split("\0")
+      .filter((a, i, all) => a !== "" || i < all.length - 1);
     let cwd: string | undefined;
     try {
       cwd = readlinkSync(`/proc/${pid}/cwd`);
@@ -240,21 +247,29 @@ export async function clearLeftoverPostgres(options: ClearLeftoverOptions): Prom
     );
   if (pidFile.status === "stopping") {
     // Going away already (its dashboard's shutdown, or someone's): waited for, not signalled.
-    log(`PostgreSQL (pid ${p.pid}) of ${clusterDir} is still shutting down; waiting up to ${Math.round(t.shutdownMs / 1000)} s`);
+    log(
+      `PostgreSQL (pid ${p.pid}) of ${clusterDir} is still shutting down; waiting up to ${Math.round(t.shutdownMs / 1000)} s`,
+    );
   } else {
     if (owner) throw inUse();
-    log(`PostgreSQL (pid ${p.pid}) of ${clusterDir} was left running by a Snapfleet that is gone; stopping it (fast shutdown)`);
+    log(
+      `PostgreSQL (pid ${p.pid}) of ${clusterDir} was left running by a Snapfleet that is gone; stopping it (fast shutdown)`,
+    );
     signal(p, "SIGINT", clusterDir);
   }
   if (!(await gone(p, t.shutdownMs))) {
     if (owner && sameProcess(owner)) throw inUse(); // its dashboard still runs: its own shutdown's business
-    log(`PostgreSQL (pid ${p.pid}) did not stop within ${Math.round(t.shutdownMs / 1000)} s; sending SIGQUIT (immediate shutdown)`);
+    log(
+      `PostgreSQL (pid ${p.pid}) did not stop within ${Math.round(t.shutdownMs / 1000)} s; sending SIGQUIT (immediate shutdown)`,
+    );
     signal(p, "SIGQUIT", clusterDir);
     if (!(await gone(p, t.killMs))) {
       log(`PostgreSQL (pid ${p.pid}) ignored SIGQUIT for ${Math.round(t.killMs / 1000)} s; sending SIGKILL`);
       signal(p, "SIGKILL", clusterDir);
       if (!(await gone(p, t.killMs))) {
-        throw new EmbeddedPostgresError(`PostgreSQL (pid ${p.pid}) of ${clusterDir} does not stop, even on SIGKILL: stop it, then start Snapfleet again`);
+        throw new EmbeddedPostgresError(
+          `PostgreSQL (pid ${p.pid}) of ${clusterDir} does not stop, even on SIGKILL: stop it, then start Snapfleet again`,
+        );
       }
     }
   }
@@ -267,12 +282,16 @@ export async function clearLeftoverPostgres(options: ClearLeftoverOptions): Prom
 async function waitForChildren(clusterDir: string, t: LeftoverTimeouts, log: (line: string) => void): Promise<void> {
   const left = clusterChildren(clusterDir);
   if (!left.length) return;
-  log(`waiting for ${left.length} leftover PostgreSQL process(es) of ${clusterDir} to exit: ${left.map((c) => c.pid).join(", ")}`);
+  log(
+    `waiting for ${left.length} leftover PostgreSQL process(es) of ${clusterDir} to exit: ${left.map((c) => c.pid).join(", ")}`,
+  );
   const deadline = Date.now() + t.killMs;
   for (const c of left) if (!(await gone(c, Math.max(0, deadline - Date.now())))) signal(c, "SIGKILL", clusterDir);
   for (const c of left) {
     if (!(await gone(c, t.killMs))) {
-      throw new EmbeddedPostgresError(`PostgreSQL process ${c.pid} of ${clusterDir} does not exit, even on SIGKILL: stop it, then start Snapfleet again`);
+      throw new EmbeddedPostgresError(
+        `PostgreSQL process ${c.pid} of ${clusterDir} does not exit, even on SIGKILL: stop it, then start Snapfleet again`,
+      );
     }
   }
 }
@@ -304,7 +323,7 @@ export function listenersOf(port: number): string[] {
   const inodes = new Set<string>();
   const hexPort = port.toString(16).toUpperCase().padStart(4, "0");
   for (const table of ["/proc/net/tcp", "/proc/net/tcp6"]) {
-    let text = "";
+    let text: string;
     try {
       text = readFileSync(table, "utf8");
     } catch {
@@ -356,7 +375,10 @@ export async function assertPortFree(port: number): Promise<void> {
       { cause: err },
     );
   }
-  throw new EmbeddedPostgresError(`the embedded PostgreSQL cannot listen on 127.0.0.1:${port} (${err.message}): set SNAPFLEET_PG_PORT to another port`, {
-    cause: err,
-  });
+  throw new EmbeddedPostgresError(
+    `the embedded PostgreSQL cannot listen on 127.0.0.1:${port} (${err.message}): set SNAPFLEET_PG_PORT to another port`,
+    {
+      cause: err,
+    },
+  );
 }

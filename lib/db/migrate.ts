@@ -8,8 +8,8 @@ import { createHash, randomUUID } from "node:crypto";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import pg from "pg";
+import { advisoryLockOn, advisoryUnlockOn, PRISMA_MIGRATE_LOCK } from "./advisory-locks";
 
-const PRISMA_ADVISORY_LOCK = 72707369;
 export const MIGRATIONS_DIR = path.resolve(import.meta.dirname, "../../prisma/migrations");
 
 export class MigrationError extends Error {}
@@ -37,7 +37,7 @@ export async function applyMigrations(connectionString: string, dir = MIGRATIONS
   await client.connect();
   const applied: string[] = [];
   try {
-    await client.query("SELECT pg_advisory_lock($1)", [PRISMA_ADVISORY_LOCK]);
+    await advisoryLockOn(client, PRISMA_MIGRATE_LOCK);
     await client.query(`CREATE TABLE IF NOT EXISTS "_prisma_migrations" (
       "id" VARCHAR(36) PRIMARY KEY NOT NULL,
       "checksum" VARCHAR(64) NOT NULL,
@@ -78,7 +78,9 @@ export async function applyMigrations(connectionString: string, dir = MIGRATIONS
       }
     }
   } finally {
-    await client.query("SELECT pg_advisory_unlock($1)", [PRISMA_ADVISORY_LOCK]).catch(logIgnored("the lock goes with the connection, closed next"));
+    await advisoryUnlockOn(client, PRISMA_MIGRATE_LOCK).catch(
+      logIgnored("the lock goes with the connection, closed next"),
+    );
     await client.end();
   }
   return applied;

@@ -1,4 +1,4 @@
-// Periodic discovery of every host (default every 30 s; SNAPFLEET_DISCOVERY_INTERVAL_MS), run by ONE
+// Periodic discovery of every host (default every 30 s; SNAPFLEET_DISCOVERY_INTERVAL_MS, lib/config.ts), run by ONE
 // process when several share the database: the process holding a session-level PostgreSQL advisory
 // lock (pg_try_advisory_lock on a dedicated connection) is the leader. If its connection drops, the
 // server releases the lock and another process takes over on its next tick.
@@ -7,22 +7,12 @@
 // live state are back right after a restart. Timers are injected for tests.
 import { logIgnored } from "../best-effort";
 import pg from "pg";
+import { DEFAULT_DISCOVERY_INTERVAL_MS } from "../config";
+import { advisoryUnlockAllOn, DISCOVERY_LEADER_LOCK, tryAdvisoryLockOn } from "../db/advisory-locks";
 import type { Logger } from "../logger";
 import { discoverAllHosts, type DiscoveryResult } from "./discovery";
 import { closeAllVmSessions } from "./sessions";
 import { closeAllSshConnections } from "./ssh";
-
-/** "snapdisc" as a bigint: the advisory lock key of the discovery leader. */
-export const DISCOVERY_LOCK_KEY = BigInt("0x736e617064697363").toString();
-export const DEFAULT_DISCOVERY_INTERVAL_MS = 30_000;
-
-export function discoveryIntervalFromEnv(env: Record<string, string | undefined> = process.env): number {
-  const raw = env.SNAPFLEET_DISCOVERY_INTERVAL_MS;
-  if (raw === undefined || raw === "") return DEFAULT_DISCOVERY_INTERVAL_MS;
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < 1000) throw new Error(`SNAPFLEET_DISCOVERY_INTERVAL_MS must be an integer ≥ 1000, got "${raw}"`);
-  return n;
-}
 
 export interface Timers {
   setTimeout(fn: () => void, ms: number): unknown;
@@ -79,8 +69,7 @@ export function startDiscoveryWorker(opts: DiscoveryWorkerOptions): DiscoveryWor
       await client.connect();
       lockClient = client;
     }
-    const { rows } = await lockClient.query<{ ok: boolean }>("SELECT pg_try_advisory_lock($1::bigint) AS ok", [DISCOVERY_LOCK_KEY]);
-    const won = rows[0]?.ok === true;
+    const won = await tryAdvisoryLockOn(lockClient, DISCOVERY_LEADER_LOCK);
     if (won && !leader) log.info("this process leads periodic discovery");
     leader = won;
     return won;
@@ -133,7 +122,7 @@ export function startDiscoveryWorker(opts: DiscoveryWorkerOptions): DiscoveryWor
       if (client) {
         client.removeAllListeners("error");
         client.on("error", () => {});
-        await client.query("SELECT pg_advisory_unlock_all()").catch(logIgnored("the locks go with the connection, closed next"));
+        await advisoryUnlockAllOn(client).catch(logIgnored("the locks go with the connection, closed next"));
         await client.end().catch(logIgnored("a dropped connection is closed already"));
       }
     },
@@ -143,8 +132,16 @@ export function startDiscoveryWorker(opts: DiscoveryWorkerOptions): DiscoveryWor
 }
 
 /** Background work of the fleet module for lib/workers.ts: periodic discovery; on stop, every VM session. */
-export function startFleetWorkers(ctx: { databaseUrl: string; log: Logger }): () => Promise<void> {
-  const worker = startDiscoveryWorker({ databaseUrl: ctx.databaseUrl, log: ctx.log.child({ worker: "discovery" }), intervalMs: discoveryIntervalFromEnv() });
+export function startFleetWorkers(ctx: {
+  databaseUrl: string;
+  log: Logger;
+  discoveryIntervalMs: number;
+}): () => Promise<void> {
+  const worker = startDiscoveryWorker({
+    databaseUrl: ctx.databaseUrl,
+    log: ctx.log.child({ worker: "discovery" }),
+    intervalMs: ctx.discoveryIntervalMs,
+  });
   return async () => {
     await worker.stop();
     await closeAllVmSessions();

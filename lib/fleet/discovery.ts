@@ -20,16 +20,25 @@ import type { Host, Prisma, Vm, VmState } from "../db/generated/client";
 import { NotFoundError } from "../errors";
 import { NotOwnerError } from "./errors";
 import { logger } from "../logger";
+import { processSingleton } from "../process-singleton";
 import { FLEET_TOPIC, vmTopic } from "../realtime/messages";
 import { publish } from "../realtime/publish";
 import { emitWebhookEvent } from "../webhooks/emit";
 import { hostAccessFor, MONITOR_SOCKET } from "./host-access";
+import { publishHost } from "./host-events";
 import { inVmOrder, stateFromRunState } from "./live-state";
 import { localQemuPids, readLaunchFacts } from "./launch-facts";
 import type { LaunchFacts } from "./launch-json";
 import { probeVm, type VmFacts } from "./probe";
-import { toHostJson, toVmJson, vmInclude } from "./serialize";
-import { bindSession, closeVmSessionByEndpoint, connectFailure, getVmSession, probeContextFor, sessionForEndpoint } from "./sessions";
+import { toVmJson, vmInclude } from "./serialize";
+import {
+  bindSession,
+  closeVmSessionByEndpoint,
+  connectFailure,
+  getVmSession,
+  probeContextFor,
+  sessionForEndpoint,
+} from "./sessions";
 import { FLEET_EVENTS, type VmJson } from "./vm-json";
 
 const log = logger.child({ component: "discovery" });
@@ -53,8 +62,8 @@ export interface DiscoveryResult {
   durationMs: number;
 }
 
-const g = globalThis as typeof globalThis & { __snapfleetDiscoveries?: Map<string, Promise<DiscoveryResult>> };
-const running = (g.__snapfleetDiscoveries ??= new Map());
+/** Host id → its discovery run in this process (a process singleton: routes and workers share runs). */
+const running = processSingleton("__snapfleetDiscoveries", () => new Map<string, Promise<DiscoveryResult>>());
 
 /** Discovers one host; concurrent calls for the same host share one run. */
 export function discoverHost(hostId: string): Promise<DiscoveryResult> {
@@ -115,7 +124,9 @@ function detailsOf(facts: VmFacts, host: Host, endpoint: string, launch: LaunchF
 function canonical(value: unknown): string {
   return JSON.stringify(value, (_k, v: unknown) =>
     v && typeof v === "object" && !Array.isArray(v)
-      ? Object.fromEntries(Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+      ? Object.fromEntries(
+          Object.entries(v as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)),
+        )
       : v,
   );
 }
@@ -168,7 +179,11 @@ class RunEvents {
   async flush(): Promise<void> {
     if (this.fleet.length === 0) return;
     if (this.fleet.length > FLEET_EVENTS_PER_RUN) {
-      await publish({ topic: FLEET_TOPIC, name: FLEET_EVENTS.fleetRefresh, payload: { hostId: this.hostId, changed: this.fleet.length } });
+      await publish({
+        topic: FLEET_TOPIC,
+        name: FLEET_EVENTS.fleetRefresh,
+        payload: { hostId: this.hostId, changed: this.fleet.length },
+      });
     } else {
       for (const e of this.fleet) await publish({ topic: FLEET_TOPIC, name: e.name, payload: e.json });
     }
@@ -176,19 +191,18 @@ class RunEvents {
   }
 }
 
-async function publishHost(hostId: string): Promise<void> {
-  const host = await db().host.findUnique({ where: { id: hostId } });
-  if (!host) return;
-  const counts = await db().vm.groupBy({ by: ["state"], where: { hostId }, _count: { _all: true } });
-  const vmCounts = Object.fromEntries(counts.map((c) => [c.state, c._count._all]));
-  await publish({ topic: FLEET_TOPIC, name: FLEET_EVENTS.hostUpdated, payload: toHostJson(host, vmCounts) });
-}
-
 /** Writes a state discovery decided (in order with the VM's event-driven writes); true if it changed. */
-function setState(events: RunEvents, vm: Vm, state: VmState, stateReason: string | null, extra: Prisma.VmUpdateInput = {}): Promise<boolean> {
+function setState(
+  events: RunEvents,
+  vm: Vm,
+  state: VmState,
+  stateReason: string | null,
+  extra: Prisma.VmUpdateInput = {},
+): Promise<boolean> {
   return inVmOrder(vm.id, async () => {
     const current = await db().vm.findUnique({ where: { id: vm.id }, select: { state: true, stateReason: true } });
-    if (!current || (current.state === state && current.stateReason === stateReason && Object.keys(extra).length === 0)) return false;
+    if (!current || (current.state === state && current.stateReason === stateReason && Object.keys(extra).length === 0))
+      return false;
     await db().vm.update({ where: { id: vm.id }, data: { state, stateReason, ...extra } });
     await events.vm(vm.id, FLEET_EVENTS.vmState);
     return true;
@@ -196,12 +210,19 @@ function setState(events: RunEvents, vm: Vm, state: VmState, stateReason: string
 }
 
 /** Writes what a probe found (in order with the VM's event writes); true when anything changed. */
-function storeFacts(events: RunEvents, row: Vm, endpoint: string, details: ReturnType<typeof detailsOf>, now: Date): Promise<boolean> {
+function storeFacts(
+  events: RunEvents,
+  row: Vm,
+  endpoint: string,
+  details: ReturnType<typeof detailsOf>,
+  now: Date,
+): Promise<boolean> {
   return inVmOrder(row.id, async () => {
     const current = (await db().vm.findUnique({ where: { id: row.id } })) ?? row;
     const differs = changed(current, { ...details, endpoint });
     await db().vm.update({ where: { id: row.id }, data: { ...details, endpoint, lastSeenAt: now, goneAt: null } });
-    if (differs) await events.vm(row.id, current.state !== details.state ? FLEET_EVENTS.vmState : FLEET_EVENTS.vmUpdated);
+    if (differs)
+      await events.vm(row.id, current.state !== details.state ? FLEET_EVENTS.vmState : FLEET_EVENTS.vmUpdated);
     return differs;
   });
 }
@@ -229,10 +250,19 @@ export async function refreshVm(vmId: string): Promise<VmJson> {
  * thousand queries). Gone VMs are left alone; returns how many changed. Not ordered with the VMs'
  * event writes: those never overwrite `gone`, and a later event about a VM is newer news anyway.
  */
-async function setStates(events: RunEvents, vms: Vm[], state: VmState, stateReason: string, extra: Prisma.VmUpdateManyMutationInput = {}): Promise<number> {
+async function setStates(
+  events: RunEvents,
+  vms: Vm[],
+  state: VmState,
+  stateReason: string,
+  extra: Prisma.VmUpdateManyMutationInput = {},
+): Promise<number> {
   if (vms.length === 0) return 0;
   const ids = vms.map((vm) => vm.id);
-  const { count } = await db().vm.updateMany({ where: { id: { in: ids }, state: { not: "gone" } }, data: { state, stateReason, ...extra } });
+  const { count } = await db().vm.updateMany({
+    where: { id: { in: ids }, state: { not: "gone" } },
+    data: { state, stateReason, ...extra },
+  });
   const rows = await db().vm.findMany({ where: { id: { in: ids }, state }, include: vmInclude });
   await Promise.all(rows.map((vm) => events.publish(FLEET_EVENTS.vmState, toVmJson(vm))));
   return count;
@@ -242,7 +272,17 @@ async function runDiscovery(hostId: string): Promise<DiscoveryResult> {
   const started = Date.now();
   const host = await db().host.findUnique({ where: { id: hostId } });
   if (!host) throw new NotFoundError(`no host with id ${hostId}`);
-  const result: DiscoveryResult = { hostId, ok: true, found: 0, added: 0, updated: 0, revived: 0, gone: 0, unreachable: 0, durationMs: 0 };
+  const result: DiscoveryResult = {
+    hostId,
+    ok: true,
+    found: 0,
+    added: 0,
+    updated: 0,
+    revived: 0,
+    gone: 0,
+    unreachable: 0,
+    durationMs: 0,
+  };
   const known = await db().vm.findMany({ where: { hostId } });
   const events = new RunEvents(hostId);
 
@@ -252,13 +292,23 @@ async function runDiscovery(hostId: string): Promise<DiscoveryResult> {
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
     log.warn({ host: host.name, err: message }, "host cannot be listed");
-    const reachable = known.filter((vm) => vm.state !== "gone" && !(vm.state === "unreachable" && vm.stateReason === `host unreachable: ${message}`));
+    const reachable = known.filter(
+      (vm) => vm.state !== "gone" && !(vm.state === "unreachable" && vm.stateReason === `host unreachable: ${message}`),
+    );
     result.unreachable = await setStates(events, reachable, "unreachable", `host unreachable: ${message}`);
-    await db().host.update({ where: { id: hostId }, data: { healthy: false, healthError: message, lastDiscoveredAt: new Date() } });
+    await db().host.update({
+      where: { id: hostId },
+      data: { healthy: false, healthError: message, lastDiscoveredAt: new Date() },
+    });
     await events.flush();
     await publishHost(hostId);
     // The change (reachable → not) goes to the webhooks, not every failed round.
-    if (host.healthy) await emitWebhookEvent("host.unreachable", { host: { id: host.id, name: host.name, kind: host.kind }, error: message, vmsUnreachable: result.unreachable });
+    if (host.healthy)
+      await emitWebhookEvent("host.unreachable", {
+        host: { id: host.id, name: host.name, kind: host.kind },
+        error: message,
+        vmsUnreachable: result.unreachable,
+      });
     return { ...result, ok: false, error: message, durationMs: Date.now() - started };
   }
   result.found = endpoints.length;
@@ -335,7 +385,10 @@ async function runDiscovery(hostId: string): Promise<DiscoveryResult> {
   await Promise.all(vanished.map((vm) => closeVmSessionByEndpoint(host, vm.endpoint)));
   result.gone = await setStates(events, vanished, "gone", "its monitor socket vanished", { goneAt: new Date() });
 
-  await db().host.update({ where: { id: hostId }, data: { healthy: true, healthError: null, lastDiscoveredAt: new Date() } });
+  await db().host.update({
+    where: { id: hostId },
+    data: { healthy: true, healthError: null, lastDiscoveredAt: new Date() },
+  });
   await events.flush();
   await publishHost(hostId);
   result.durationMs = Date.now() - started;

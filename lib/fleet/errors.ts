@@ -29,7 +29,10 @@ export class NotOwnerError extends ConflictError {
     readonly owner: string,
     vmName: string,
   ) {
-    super(`VM ${vmName}'s monitor is held by another dashboard process (${owner}); its work runs there`, { vmId, owner });
+    super(`VM ${vmName}'s monitor is held by another dashboard process (${owner}); its work runs there`, {
+      vmId,
+      owner,
+    });
   }
 }
 

@@ -117,7 +117,13 @@ function sshAccess(host: Host): HostAccess {
       };
     },
     endpointKey: (monitor) =>
-      formatEndpoint({ kind: "ssh", host: host.address ?? "", port: host.port ?? 22, username: host.user ?? "", socketPath: monitor }),
+      formatEndpoint({
+        kind: "ssh",
+        host: host.address ?? "",
+        port: host.port ?? 22,
+        username: host.user ?? "",
+        socketPath: monitor,
+      }),
     probe: {
       kernelRelease: async () => (await conn()).kernelRelease(),
       fsTypeOf: async (p) => {
@@ -158,7 +164,9 @@ function tlsAccess(host: Host): HostAccess {
     },
     endpointKey: (monitor) => {
       const m = TLS_ENDPOINT.exec(monitor);
-      return m ? formatEndpoint({ kind: "tls", host: m[1]!.replace(/^\[|\]$/g, ""), port: Number(m[2]), ca: "" }) : `tls:${monitor}`;
+      return m
+        ? formatEndpoint({ kind: "tls", host: m[1]!.replace(/^\[|\]$/g, ""), port: Number(m[2]), ca: "" })
+        : `tls:${monitor}`;
     },
     probe: { kernelRelease: async () => null, fsTypeOf: async () => null },
     vmstateWriter: null,

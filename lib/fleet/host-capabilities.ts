@@ -45,7 +45,10 @@ export function hostModeBlocker(kind: HostKindName, mode: SnapshotModeKey, qemuV
 }
 
 /** hostModeBlocker for every mode (the VM page and the schedule editor show them before any click). */
-export function hostModeBlockers(kind: HostKindName, qemuVersion?: string | null): Record<SnapshotModeKey, string | null> {
+export function hostModeBlockers(
+  kind: HostKindName,
+  qemuVersion?: string | null,
+): Record<SnapshotModeKey, string | null> {
   return {
     live: hostModeBlocker(kind, "live", qemuVersion),
     "ram-only": hostModeBlocker(kind, "ram-only", qemuVersion),

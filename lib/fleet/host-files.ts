@@ -8,12 +8,26 @@
 import { execFile } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { createWriteStream as fsCreateWriteStream } from "node:fs";
-import { lstat, mkdir, open, readFile, readdir, rename, rm, rmdir, stat, statfs, unlink, writeFile } from "node:fs/promises";
+import {
+  lstat,
+  mkdir,
+  open,
+  readFile,
+  readdir,
+  rename,
+  rm,
+  rmdir,
+  stat,
+  statfs,
+  unlink,
+  writeFile,
+} from "node:fs/promises";
 import path from "node:path";
 import type { SFTPWrapper, Stats as SftpStats } from "ssh2";
 import type { Host } from "../db/generated/client";
 import { logIgnored } from "../best-effort";
 import { InvalidInputError } from "../errors";
+import { unlessMissing } from "../missing-file";
 import { HostValidationError } from "./errors";
 import { localFileHolders, type FileHolder } from "./open-files";
 import { getSshConnection, sshTargetOfHost, type SshConnection } from "./ssh";
@@ -77,7 +91,6 @@ export function sshHostFilesOver(label: string, connection: SshConnection): Host
 export function sshHostFiles(label: string, connect: () => Promise<SshConnection>): HostFiles {
   return new SshHostFiles(label, connect);
 }
-
 
 function assertRemovable(p: string): void {
   const normalized = path.posix.normalize(p);
@@ -160,7 +173,9 @@ export const localHostFiles: HostFiles = {
     const stream = fsCreateWriteStream(p, { flags: "w", mode: 0o600 });
     await new Promise<void>((resolve, reject) => {
       stream.once("open", () => resolve());
-      stream.once("error", (err) => reject(new InvalidInputError(`cannot create ${p}: ${describeErrno(err)}`, undefined, { cause: err })));
+      stream.once("error", (err) =>
+        reject(new InvalidInputError(`cannot create ${p}: ${describeErrno(err)}`, undefined, { cause: err })),
+      );
     });
     return stream;
   },
@@ -202,13 +217,10 @@ export const localHostFiles: HostFiles = {
   },
 
   async unlink(p) {
-    try {
-      await unlink(p);
-      return true;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === "ENOENT") return false;
-      throw err;
-    }
+    return unlessMissing(
+      unlink(p).then(() => true),
+      false,
+    );
   },
 
   async rmdir(p) {
@@ -224,12 +236,7 @@ export const localHostFiles: HostFiles = {
   },
 
   async readFile(p) {
-    try {
-      return await readFile(p);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === "ENOENT") return null;
-      throw err;
-    }
+    return unlessMissing(readFile(p), null);
   },
 
   async writeFile(p, data) {
@@ -242,10 +249,15 @@ export const localHostFiles: HostFiles = {
 
   run(argv, opts) {
     return new Promise((resolve, reject) => {
-      execFile(argv[0]!, argv.slice(1), { maxBuffer: 16 << 20, timeout: opts?.timeoutMs ?? 10 * 60_000 }, (err, stdout, stderr) => {
-        if (err) reject(new Error(`${argv[0]} failed: ${(stderr || err.message).trim()}`, { cause: err }));
-        else resolve(stdout);
-      });
+      execFile(
+        argv[0]!,
+        argv.slice(1),
+        { maxBuffer: 16 << 20, timeout: opts?.timeoutMs ?? 10 * 60_000 },
+        (err, stdout, stderr) => {
+          if (err) reject(new Error(`${argv[0]} failed: ${(stderr || err.message).trim()}`, { cause: err }));
+          else resolve(stdout);
+        },
+      );
     });
   },
 };
@@ -255,7 +267,10 @@ export const localHostFiles: HostFiles = {
  * expanded. NUL and newlines are refused (no argument Snapfleet passes has them).
  */
 export function shellArg(a: string): string {
-  if (/[\0\n\r]/.test(a)) throw new InvalidInputError(`refusing to pass an argument with a NUL or newline to a remote shell: ${JSON.stringify(a)}`);
+  if (/[\0\n\r]/.test(a))
+    throw new InvalidInputError(
+      `refusing to pass an argument with a NUL or newline to a remote shell: ${JSON.stringify(a)}`,
+    );
   return `'${a.replaceAll("'", `'\\''`)}'`;
 }
 
@@ -321,12 +336,14 @@ class SshHostFiles implements HostFiles {
     try {
       // statvfs@openssh.com: OpenSSH's extension; f_bavail is in fragment-size (f_frsize) units.
       // ssh2 gives numbers, or BigInts for values past 2^53 (its "maybe" big-int mode).
-      const info = await call<{ f_bavail: number | bigint; f_frsize: number | bigint; f_bsize: number | bigint }>((cb) =>
-        sftp.ext_openssh_statvfs(dir, cb),
+      const info = await call<{ f_bavail: number | bigint; f_frsize: number | bigint; f_bsize: number | bigint }>(
+        (cb) => sftp.ext_openssh_statvfs(dir, cb),
       );
       return Number(info.f_bavail) * Number(info.f_frsize || info.f_bsize);
     } catch (err) {
-      throw new InvalidInputError(`cannot read free space of ${dir} on ${this.hostLabel}: ${sftpWhy(err)}`, undefined, { cause: err });
+      throw new InvalidInputError(`cannot read free space of ${dir} on ${this.hostLabel}: ${sftpWhy(err)}`, undefined, {
+        cause: err,
+      });
     }
   }
 
@@ -341,7 +358,9 @@ class SshHostFiles implements HostFiles {
       await call<void>((cb) => sftp.close(handle, (err) => cb(err, undefined)));
       await call<void>((cb) => sftp.unlink(probe, (err) => cb(err, undefined)));
     } catch (err) {
-      throw new InvalidInputError(`directory ${dir} on ${this.hostLabel} is not writable: ${sftpWhy(err)}`, undefined, { cause: err });
+      throw new InvalidInputError(`directory ${dir} on ${this.hostLabel} is not writable: ${sftpWhy(err)}`, undefined, {
+        cause: err,
+      });
     }
   }
 
@@ -376,7 +395,9 @@ class SshHostFiles implements HostFiles {
     await new Promise<void>((resolve, reject) => {
       stream.once("open", () => resolve());
       stream.once("error", (err: Error) =>
-        reject(new InvalidInputError(`cannot create ${p} on ${this.hostLabel}: ${sftpWhy(err)}`, undefined, { cause: err })),
+        reject(
+          new InvalidInputError(`cannot create ${p} on ${this.hostLabel}: ${sftpWhy(err)}`, undefined, { cause: err }),
+        ),
       );
     });
     return stream;
@@ -411,7 +432,9 @@ class SshHostFiles implements HostFiles {
     try {
       entries = await call((cb) => sftp.readdir(dir, cb));
     } catch (err) {
-      throw new HostValidationError("socketDir", `socket directory ${dir} on ${this.hostLabel} ${sftpWhy(err)}`, { cause: err });
+      throw new HostValidationError("socketDir", `socket directory ${dir} on ${this.hostLabel} ${sftpWhy(err)}`, {
+        cause: err,
+      });
     }
     return entries
       .filter((e) => e.attrs.isSocket())
@@ -429,7 +452,10 @@ class SshHostFiles implements HostFiles {
       if (s?.isDirectory()) continue;
       if (s) throw new InvalidInputError(`${cur} on ${this.hostLabel} is not a directory`);
       await call<void>((cb) => sftp.mkdir(cur, (err) => cb(err, undefined))).catch(async (err: unknown) => {
-        if (!(await this.sftpStat(sftp, cur))?.isDirectory()) throw new InvalidInputError(`cannot create ${cur} on ${this.hostLabel}: ${sftpWhy(err)}`, undefined, { cause: err });
+        if (!(await this.sftpStat(sftp, cur))?.isDirectory())
+          throw new InvalidInputError(`cannot create ${cur} on ${this.hostLabel}: ${sftpWhy(err)}`, undefined, {
+            cause: err,
+          });
       });
     }
   }
@@ -441,7 +467,9 @@ class SshHostFiles implements HostFiles {
       return true;
     } catch (err) {
       if (isNoSuchFile(err)) return false;
-      throw new InvalidInputError(`cannot remove ${p} on ${this.hostLabel}: ${sftpWhy(err)}`, undefined, { cause: err });
+      throw new InvalidInputError(`cannot remove ${p} on ${this.hostLabel}: ${sftpWhy(err)}`, undefined, {
+        cause: err,
+      });
     }
   }
 
@@ -456,7 +484,9 @@ class SshHostFiles implements HostFiles {
       const s = await this.sftpStat(sftp, p);
       if (!s) return "absent";
       if (s.isDirectory()) return "not-empty";
-      throw new InvalidInputError(`cannot remove ${p} on ${this.hostLabel}: ${sftpWhy(err)}`, undefined, { cause: err });
+      throw new InvalidInputError(`cannot remove ${p} on ${this.hostLabel}: ${sftpWhy(err)}`, undefined, {
+        cause: err,
+      });
     }
   }
 
@@ -472,7 +502,7 @@ class SshHostFiles implements HostFiles {
     try {
       // /proc files report size 0: read until end of file, whatever stat says.
       const chunks: Buffer[] = [];
-      for (let pos = 0; pos < 16 << 20; ) {
+      for (let pos = 0; pos < 16 << 20;) {
         const buf = Buffer.alloc(64 * 1024);
         const n = await new Promise<number>((resolve, reject) =>
           sftp.read(handle, buf, 0, buf.length, pos, (err, bytesRead) => {
@@ -495,10 +525,16 @@ class SshHostFiles implements HostFiles {
     const tmp = `${p}.tmp-${randomBytes(4).toString("hex")}`;
     await call<void>((cb) => sftp.writeFile(tmp, data, { mode: 0o600 }, (err) => cb(err, undefined)));
     // posix-rename@openssh.com replaces an existing target (plain SFTP rename refuses to).
-    await call<void>((cb) => sftp.ext_openssh_rename(tmp, p, (err) => cb(err, undefined))).catch(async (err: unknown) => {
-      await call<void>((cb) => sftp.unlink(tmp, (e) => cb(e, undefined))).catch(logIgnored("the temp file of a failed write may not exist"));
-      throw new InvalidInputError(`cannot write ${p} on ${this.hostLabel}: ${sftpWhy(err)}`, undefined, { cause: err });
-    });
+    await call<void>((cb) => sftp.ext_openssh_rename(tmp, p, (err) => cb(err, undefined))).catch(
+      async (err: unknown) => {
+        await call<void>((cb) => sftp.unlink(tmp, (e) => cb(e, undefined))).catch(
+          logIgnored("the temp file of a failed write may not exist"),
+        );
+        throw new InvalidInputError(`cannot write ${p} on ${this.hostLabel}: ${sftpWhy(err)}`, undefined, {
+          cause: err,
+        });
+      },
+    );
   }
 
   async run(argv: string[], opts?: { timeoutMs?: number }): Promise<string> {
@@ -516,7 +552,9 @@ class SshHostFiles implements HostFiles {
     if (!paths.length) return found;
     const conn = await this.connection();
     // Generous timeouts: a host busy with its guests (TCG) answers slowly, and a timeout blocks a deletion.
-    const canonical = (await conn.exec(`realpath -m -- ${paths.map(shellArg).join(" ")}`, 60_000)).split("\n").slice(0, paths.length);
+    const canonical = (await conn.exec(`realpath -m -- ${paths.map(shellArg).join(" ")}`, 60_000))
+      .split("\n")
+      .slice(0, paths.length);
     const wanted = new Map<string, string>();
     paths.forEach((p, i) => wanted.set(canonical[i] || p, p));
     const listing = await conn.exec("ls -l /proc/[0-9]*/fd/ 2>/dev/null; true", 60_000);
@@ -538,8 +576,15 @@ class SshHostFiles implements HostFiles {
     }
     if (!pids.size) return found;
     const ids = [...pids.keys()];
-    const comms = await conn.exec(`for p in ${ids.join(" ")}; do c=$(cat /proc/$p/comm 2>/dev/null); echo "$p $c"; done`, 60_000).catch(() => "");
-    const names = new Map(comms.split("\n").flatMap((l) => { const m = /^(\d+) (.*)$/.exec(l); return m ? [[Number(m[1]), m[2]!] as const] : []; }));
+    const comms = await conn
+      .exec(`for p in ${ids.join(" ")}; do c=$(cat /proc/$p/comm 2>/dev/null); echo "$p $c"; done`, 60_000)
+      .catch(() => "");
+    const names = new Map(
+      comms.split("\n").flatMap((l) => {
+        const m = /^(\d+) (.*)$/.exec(l);
+        return m ? [[Number(m[1]), m[2]!] as const] : [];
+      }),
+    );
     for (const [p, list] of pids) {
       for (const given of list) {
         const holders = found.get(given) ?? [];

@@ -55,7 +55,8 @@ export async function localPathProblem(p: string, role: PathRole): Promise<strin
   const shape = pathShapeProblem(p);
   if (shape) return `${p.slice(0, 200)} ${shape}`;
   const roots = await realRoots();
-  if (!roots.some((r) => within(path.resolve(p), r))) return `${p} is outside the allowed roots ${rootsText(hostPathRoots())}`;
+  if (!roots.some((r) => within(path.resolve(p), r)))
+    return `${p} is outside the allowed roots ${rootsText(hostPathRoots())}`;
   let real: string;
   try {
     real = await realpath(p);
@@ -65,14 +66,16 @@ export async function localPathProblem(p: string, role: PathRole): Promise<strin
     if (code === "ENOENT") return null;
     return `${p}: ${code ?? String(err)}`;
   }
-  if (!roots.some((r) => within(real, r))) return `${p} resolves to ${real}, outside the allowed roots ${rootsText(hostPathRoots())}`;
+  if (!roots.some((r) => within(real, r)))
+    return `${p} resolves to ${real}, outside the allowed roots ${rootsText(hostPathRoots())}`;
   if (role === "snapshotDir") {
     const st = await stat(real);
     if (st.isDirectory()) {
       const fs = await statfs(real);
       const memory = MEMORY_FS[Number(fs.type)];
       if (memory) return `${p} is on ${memory}: snapshot files hold disk state and must survive a reboot`;
-      if ((st.mode & 0o022) !== 0) return `${p} is group- or world-writable (mode ${(st.mode & 0o777).toString(8)}): chmod go-w it`;
+      if ((st.mode & 0o022) !== 0)
+        return `${p} is group- or world-writable (mode ${(st.mode & 0o777).toString(8)}): chmod go-w it`;
     }
   }
   return null;
@@ -82,7 +85,8 @@ export async function localPathProblem(p: string, role: PathRole): Promise<strin
 export function remotePathProblem(p: string): string | null {
   const shape = pathShapeProblem(p);
   if (shape) return `${p.slice(0, 200)} ${shape}`;
-  if (!hostPathRoots().some((r) => within(p, r))) return `${p} is outside the allowed roots ${rootsText(hostPathRoots())}`;
+  if (!hostPathRoots().some((r) => within(p, r)))
+    return `${p} is outside the allowed roots ${rootsText(hostPathRoots())}`;
   return null;
 }
 
@@ -108,7 +112,8 @@ export async function hostPathProblems(h: HostPaths): Promise<Record<string, str
     add("privateKeyPath", h.privateKeyPath !== undefined ? await localPathProblem(h.privateKeyPath, "keyFile") : null);
     return problems;
   }
-  if (h.kind === "local") add("socketDir", h.socketDir !== undefined ? await localPathProblem(h.socketDir, "socketDir") : null);
+  if (h.kind === "local")
+    add("socketDir", h.socketDir !== undefined ? await localPathProblem(h.socketDir, "socketDir") : null);
   add("snapshotDir", await localPathProblem(h.snapshotDir, "snapshotDir"));
   if (h.kind === "tls") {
     for (const f of ["tlsCaPath", "tlsCertPath", "tlsKeyPath"] as const) {

@@ -48,19 +48,34 @@ export function storageWarning(freeBytes: number | null, firings: StorageFiringJ
   );
 }
 
-export async function getHostStorage(hostId: string, now = new Date(), hours = STORAGE_FORECAST_HOURS): Promise<HostStorageJson> {
+export async function getHostStorage(
+  hostId: string,
+  now = new Date(),
+  hours = STORAGE_FORECAST_HOURS,
+): Promise<HostStorageJson> {
   const host = await db().host.findUnique({ where: { id: hostId } });
   if (!host) throw new NotFoundError(`no host with id ${hostId}`);
   const to = new Date(now.getTime() + hours * 3_600_000);
 
   const [vms, used, lastRam, schedules, free] = await Promise.all([
-    db().vm.findMany({ where: { hostId }, select: { id: true, name: true, hostId: true, tags: true, state: true, memoryBytes: true } }),
-    db().snapshot.groupBy({ by: ["vmId"], where: { hostId, deletedAt: null }, _sum: { sizeBytes: true }, _count: { _all: true } }),
+    db().vm.findMany({
+      where: { hostId },
+      select: { id: true, name: true, hostId: true, tags: true, state: true, memoryBytes: true },
+    }),
+    db().snapshot.groupBy({
+      by: ["vmId"],
+      where: { hostId, deletedAt: null },
+      _sum: { sizeBytes: true },
+      _count: { _all: true },
+    }),
     db().$queryRaw<Array<{ vmId: string; sizeBytes: bigint }>>`
       SELECT DISTINCT ON ("vmId") "vmId", "sizeBytes" FROM "Snapshot"
       WHERE "hostId" = ${hostId}::uuid AND "deletedAt" IS NULL AND status = 'completed' AND mode IN ('live', 'ram_only') AND "sizeBytes" IS NOT NULL
       ORDER BY "vmId", "finishedAt" DESC NULLS LAST`,
-    db().schedule.findMany({ where: { enabled: true, nextRunAt: { not: null, lte: to } }, select: { id: true, name: true, cron: true, timezone: true, targets: true, mode: true, nextRunAt: true } }),
+    db().schedule.findMany({
+      where: { enabled: true, nextRunAt: { not: null, lte: to } },
+      select: { id: true, name: true, cron: true, timezone: true, targets: true, mode: true, nextRunAt: true },
+    }),
     readFree(host),
   ]);
 
@@ -92,11 +107,21 @@ export async function getHostStorage(hostId: string, now = new Date(), hours = S
     const picked = resolveTargets(targets.data, targetVms).vms;
     if (picked.length === 0) continue;
     const mode = fromDbMode(s.mode);
-    const estimate = picked.reduce((n, vm) => n + estimateSnapshotBytes(mode, byId.get(vm.id) ?? { estimateBytes: null }), 0);
+    const estimate = picked.reduce(
+      (n, vm) => n + estimateSnapshotBytes(mode, byId.get(vm.id) ?? { estimateBytes: null }),
+      0,
+    );
     // An overdue nextRunAt fires at once: it counts, as does every later occurrence in the window.
     const occurrences = listOccurrences(s.cron, s.timezone, s.nextRunAt, to, MAX_OCCURRENCES_PER_SCHEDULE);
     for (const at of occurrences.length ? occurrences : [s.nextRunAt]) {
-      firings.push({ scheduleId: s.id, scheduleName: s.name, at: at.toISOString(), mode, vmCount: picked.length, estimateBytes: estimate });
+      firings.push({
+        scheduleId: s.id,
+        scheduleName: s.name,
+        at: at.toISOString(),
+        mode,
+        vmCount: picked.length,
+        estimateBytes: estimate,
+      });
     }
   }
   firings.sort((a, b) => a.at.localeCompare(b.at) || a.scheduleName.localeCompare(b.scheduleName));
@@ -122,9 +147,12 @@ export async function getHostStorage(hostId: string, now = new Date(), hours = S
   };
 }
 
-async function readFree(host: Parameters<typeof hostAccessFor>[0]): Promise<{ bytes: number | null; error: string | null }> {
+async function readFree(
+  host: Parameters<typeof hostAccessFor>[0],
+): Promise<{ bytes: number | null; error: string | null }> {
   const files = hostAccessFor(host).files;
-  if (!files) return { bytes: null, error: `a ${host.kind} host gives no file access (QMP only): its free space cannot be read` };
+  if (!files)
+    return { bytes: null, error: `a ${host.kind} host gives no file access (QMP only): its free space cannot be read` };
   try {
     return { bytes: await files.freeBytes(host.snapshotDir), error: null };
   } catch (err) {

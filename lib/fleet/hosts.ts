@@ -15,18 +15,17 @@ import { db } from "../db/client";
 import type { Host, Prisma } from "../db/generated/client";
 import { ConflictError, InvalidInputError, NotFoundError } from "../errors";
 import { logger } from "../logger";
-import { FLEET_TOPIC } from "../realtime/messages";
-import { publish } from "../realtime/publish";
 import { hostCreateSchema, type HostCreateInput, type HostUpdateInput } from "../validations/host";
 import { RUNNING_SNAPSHOT_STATUSES } from "../validations/snapshot";
 import { discoverHost, type DiscoveryResult } from "./discovery";
 import { fieldErrors, HostKeyMismatchError, HostValidationError } from "./errors";
+import { findHostJson, publishHost, publishHostRemoved, vmCountsByHost } from "./host-events";
 import { hostPathProblems } from "./host-paths";
 import { localHostFiles, sshHostFilesOver, type HostFiles } from "./host-files";
 import { toHostJson } from "./serialize";
 import { closeVmSessionByEndpoint } from "./sessions";
 import { closeSshConnection, connectSsh, type SshConnection } from "./ssh";
-import { FLEET_EVENTS, type HostJson } from "./vm-json";
+import type { HostJson } from "./vm-json";
 
 const log = logger.child({ component: "hosts" });
 
@@ -37,21 +36,6 @@ export interface SavedHost {
   host: HostJson;
   /** The first discovery, when it finished within the wait. */
   discovery: DiscoveryResult | null;
-}
-
-async function vmCountsByHost(hostIds?: string[]): Promise<Map<string, Record<string, number>>> {
-  const rows = await db().vm.groupBy({
-    by: ["hostId", "state"],
-    where: hostIds ? { hostId: { in: hostIds } } : undefined,
-    _count: { _all: true },
-  });
-  const out = new Map<string, Record<string, number>>();
-  for (const r of rows) {
-    const counts = out.get(r.hostId) ?? {};
-    counts[r.state] = r._count._all;
-    out.set(r.hostId, counts);
-  }
-  return out;
 }
 
 export async function listHosts(): Promise<HostJson[]> {
@@ -66,9 +50,9 @@ export async function loadHost(id: string): Promise<Host> {
 }
 
 export async function getHostJson(id: string): Promise<HostJson> {
-  const host = await loadHost(id);
-  const counts = await vmCountsByHost([id]);
-  return toHostJson(host, counts.get(id) ?? {});
+  const json = await findHostJson(id);
+  if (!json) throw new NotFoundError(`no host with id ${id}`);
+  return json;
 }
 
 /** Collects problems per field and throws them together, so the form shows all at once. */
@@ -109,7 +93,10 @@ async function checkPem(field: string, filePath: string, what: string, marker: R
     text = await readFile(filePath, "utf8");
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    throw new HostValidationError(field, `cannot read ${what} ${filePath}: ${code === "ENOENT" ? "no such file" : code === "EACCES" ? "permission denied" : String(code ?? err)}`);
+    throw new HostValidationError(
+      field,
+      `cannot read ${what} ${filePath}: ${code === "ENOENT" ? "no such file" : code === "EACCES" ? "permission denied" : String(code ?? err)}`,
+    );
   }
   if (!marker.test(text)) throw new HostValidationError(field, `${filePath} is not a PEM ${what}`);
 }
@@ -135,7 +122,13 @@ async function checkHost(input: HostCreateInput, pinned: string | null): Promise
     await problems.check("hostKeySha256", async () => {
       let presented: string | undefined;
       try {
-        const probe = await connectSsh({ address: input.address, port: input.port, user: input.user, privateKeyPath: input.privateKeyPath, hostKeySha256: UNCONFIRMED });
+        const probe = await connectSsh({
+          address: input.address,
+          port: input.port,
+          user: input.user,
+          privateKeyPath: input.privateKeyPath,
+          hostKeySha256: UNCONFIRMED,
+        });
         probe.close();
       } catch (err) {
         if (!(err instanceof HostKeyMismatchError)) throw err;
@@ -157,9 +150,15 @@ async function checkHost(input: HostCreateInput, pinned: string | null): Promise
   }
   if (input.kind === "tls") {
     const files = localHostFiles;
-    await problems.check("tlsCaPath", () => checkPem("tlsCaPath", input.tlsCaPath, "CA certificate", /-----BEGIN CERTIFICATE-----/));
-    await problems.check("tlsCertPath", () => checkPem("tlsCertPath", input.tlsCertPath, "certificate", /-----BEGIN CERTIFICATE-----/));
-    await problems.check("tlsKeyPath", () => checkPem("tlsKeyPath", input.tlsKeyPath, "private key", /-----BEGIN [A-Z ]*PRIVATE KEY-----/));
+    await problems.check("tlsCaPath", () =>
+      checkPem("tlsCaPath", input.tlsCaPath, "CA certificate", /-----BEGIN CERTIFICATE-----/),
+    );
+    await problems.check("tlsCertPath", () =>
+      checkPem("tlsCertPath", input.tlsCertPath, "certificate", /-----BEGIN CERTIFICATE-----/),
+    );
+    await problems.check("tlsKeyPath", () =>
+      checkPem("tlsKeyPath", input.tlsKeyPath, "private key", /-----BEGIN [A-Z ]*PRIVATE KEY-----/),
+    );
     await problems.check("snapshotDir", () => files.assertWritableDir(input.snapshotDir));
     problems.throwIfAny();
     return { hostKeySha256: null };
@@ -228,14 +227,14 @@ function rowData(input: HostCreateInput, checked: Checked): Omit<Prisma.HostUnch
 }
 
 async function assertNameFree(name: string, exceptId?: string): Promise<void> {
-  const clash = await db().host.findFirst({ where: { name: { equals: name, mode: "insensitive" }, NOT: exceptId ? { id: exceptId } : undefined } });
-  if (clash) throw new InvalidInputError(`a host named "${clash.name}" already exists`, fieldErrors({ name: `a host named "${clash.name}" already exists` }));
-}
-
-async function publishHost(id: string): Promise<HostJson> {
-  const json = await getHostJson(id);
-  await publish({ topic: FLEET_TOPIC, name: FLEET_EVENTS.hostUpdated, payload: json });
-  return json;
+  const clash = await db().host.findFirst({
+    where: { name: { equals: name, mode: "insensitive" }, NOT: exceptId ? { id: exceptId } : undefined },
+  });
+  if (clash)
+    throw new InvalidInputError(
+      `a host named "${clash.name}" already exists`,
+      fieldErrors({ name: `a host named "${clash.name}" already exists` }),
+    );
 }
 
 async function discoverBriefly(id: string): Promise<DiscoveryResult | null> {
@@ -276,10 +275,21 @@ function asInput(host: Host): Record<string, unknown> {
     snapshotDir: host.snapshotDir,
     ...(host.kind !== "tls" ? { socketDir: host.socketDir ?? "" } : {}),
     ...(host.kind === "ssh"
-      ? { address: host.address, port: host.port ?? 22, user: host.user, privateKeyPath: host.privateKeyPath, ...(host.hostKeySha256 ? { hostKeySha256: host.hostKeySha256 } : {}) }
+      ? {
+          address: host.address,
+          port: host.port ?? 22,
+          user: host.user,
+          privateKeyPath: host.privateKeyPath,
+          ...(host.hostKeySha256 ? { hostKeySha256: host.hostKeySha256 } : {}),
+        }
       : {}),
     ...(host.kind === "tls"
-      ? { tlsEndpoints: host.tlsEndpoints ?? [], tlsCaPath: host.tlsCaPath, tlsCertPath: host.tlsCertPath, tlsKeyPath: host.tlsKeyPath }
+      ? {
+          tlsEndpoints: host.tlsEndpoints ?? [],
+          tlsCaPath: host.tlsCaPath,
+          tlsCertPath: host.tlsCertPath,
+          tlsKeyPath: host.tlsKeyPath,
+        }
       : {}),
   };
 }
@@ -296,17 +306,26 @@ export async function updateHost(id: string, patch: HostUpdateInput): Promise<Sa
   const foreign = Object.keys(fields).filter((f) => !FIELDS_BY_KIND[host.kind].includes(f));
   if (foreign.length) {
     const message = `a ${host.kind} host has no ${foreign.join(", ")}`;
-    throw new InvalidInputError(message, fieldErrors(Object.fromEntries(foreign.map((f) => [f, `a ${host.kind} host has no ${f}`]))));
+    throw new InvalidInputError(
+      message,
+      fieldErrors(Object.fromEntries(foreign.map((f) => [f, `a ${host.kind} host has no ${f}`]))),
+    );
   }
   if (repinHostKey && host.kind !== "ssh") throw new InvalidInputError("only SSH hosts have a host key to re-pin");
   const parsed = hostCreateSchema.safeParse({ ...asInput(host), ...fields });
   if (!parsed.success) {
-    throw new InvalidInputError(parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; "), z.treeifyError(parsed.error));
+    throw new InvalidInputError(
+      parsed.error.issues.map((i) => `${i.path.join(".")}: ${i.message}`).join("; "),
+      z.treeifyError(parsed.error),
+    );
   }
   const merged = parsed.data;
   if (fields.name) await assertNameFree(fields.name, id);
   if (fields.hostKeySha256 && !repinHostKey && fields.hostKeySha256 !== host.hostKeySha256) {
-    throw new InvalidInputError("a new host key fingerprint needs repinHostKey: true", fieldErrors({ hostKeySha256: "send repinHostKey: true to re-pin the host key" }));
+    throw new InvalidInputError(
+      "a new host key fingerprint needs repinHostKey: true",
+      fieldErrors({ hostKeySha256: "send repinHostKey: true to re-pin the host key" }),
+    );
   }
   // Re-pinning needs the new fingerprint, verified by the operator, like an add.
   const checked = await checkHost(merged, repinHostKey ? (fields.hostKeySha256 ?? null) : host.hostKeySha256);
@@ -329,14 +348,17 @@ export async function deleteHost(id: string): Promise<void> {
   const host = await loadHost(id);
   const active = await db().snapshot.count({ where: { hostId: id, status: { in: [...RUNNING_SNAPSHOT_STATUSES] } } });
   if (active) {
-    throw new ConflictError(`host ${host.name} has ${active} snapshot(s) in progress; wait for them to finish before removing it`, {
-      activeSnapshots: active,
-    });
+    throw new ConflictError(
+      `host ${host.name} has ${active} snapshot(s) in progress; wait for them to finish before removing it`,
+      {
+        activeSnapshots: active,
+      },
+    );
   }
   const vms = await db().vm.findMany({ where: { hostId: id }, select: { endpoint: true } });
   await Promise.all(vms.map((vm) => closeVmSessionByEndpoint(host, vm.endpoint)));
   await closeSshConnection(id);
   await db().host.delete({ where: { id } });
   log.info({ host: host.name }, "host removed");
-  await publish({ topic: FLEET_TOPIC, name: FLEET_EVENTS.hostRemoved, payload: { id } });
+  await publishHostRemoved(id);
 }

@@ -17,11 +17,13 @@ import { getSshConnection, sshTargetOfHost } from "./ssh";
 const log = logger.child({ component: "launch-facts" });
 
 /** What QMP tells: machine type and memory backend ids. */
-async function qmpFacts(client: QmpClient): Promise<{ machine: string | null; memoryBackends: string[]; qemuVersion: string }> {
+async function qmpFacts(
+  client: QmpClient,
+): Promise<{ machine: string | null; memoryBackends: string[]; qemuVersion: string }> {
   const v = client.greeting.version.qemu;
   const [type, memdevs] = await Promise.all([
-    client.execute<string>("qom-get", { path: "/machine", property: "type" }).catch(() => null),
-    client.execute<Array<{ id?: string }>>("query-memdev").catch(() => [] as Array<{ id?: string }>),
+    client.qomGet("/machine", "type").catch(() => null), // no machine type: the facts say unknown
+    client.queryMemdev().catch(() => []), // query-memdev missing (old QEMU): no backends to name
   ]);
   return {
     machine: typeof type === "string" ? type.replace(/-machine$/, "") : null,
@@ -30,8 +32,16 @@ async function qmpFacts(client: QmpClient): Promise<{ machine: string | null; me
   };
 }
 
-function fromProcess(p: ProcessFacts | undefined, own: string[], q: Awaited<ReturnType<typeof qmpFacts>>, source: LaunchFacts["source"], note: string | null): LaunchFacts {
-  const manager: ManagerFacts = p ? detectManager(p.argv, p.cgroup, own) : { kind: "plain", reason: "unknown: the process could not be read" };
+function fromProcess(
+  p: ProcessFacts | undefined,
+  own: string[],
+  q: Awaited<ReturnType<typeof qmpFacts>>,
+  source: LaunchFacts["source"],
+  note: string | null,
+): LaunchFacts {
+  const manager: ManagerFacts = p
+    ? detectManager(p.argv, p.cgroup, own)
+    : { kind: "plain", reason: "unknown: the process could not be read" };
   return {
     readAt: new Date().toISOString(),
     source,
@@ -71,7 +81,12 @@ export async function localQemuPids(endpoints: string[]): Promise<Map<string, nu
 }
 
 /** Launch facts of the QEMU behind `endpoint` on `host`. Never throws. */
-export async function readLaunchFacts(host: Host, endpoint: string, client: QmpClient, known?: { pid?: number }): Promise<LaunchFacts> {
+export async function readLaunchFacts(
+  host: Host,
+  endpoint: string,
+  client: QmpClient,
+  known?: { pid?: number },
+): Promise<LaunchFacts> {
   const q = await qmpFacts(client).catch(() => ({ machine: null, memoryBackends: [], qemuVersion: "unknown" }));
   try {
     if (host.kind === "local") {
@@ -85,9 +100,21 @@ export async function readLaunchFacts(host: Host, endpoint: string, client: QmpC
     }
   } catch (err) {
     log.debug({ err, endpoint }, "reading launch facts failed");
-    return fromProcess(undefined, [], q, host.kind === "ssh" ? "ssh" : "proc", `reading the process failed: ${(err as Error).message}`);
+    return fromProcess(
+      undefined,
+      [],
+      q,
+      host.kind === "ssh" ? "ssh" : "proc",
+      `reading the process failed: ${(err as Error).message}`,
+    );
   }
-  return fromProcess(undefined, [], q, "unavailable", "a QMP-over-TLS endpoint gives no access to the host's processes");
+  return fromProcess(
+    undefined,
+    [],
+    q,
+    "unavailable",
+    "a QMP-over-TLS endpoint gives no access to the host's processes",
+  );
 }
 
 const shq = (s: string) => `'${s.replaceAll("'", `'\\''`)}'`;
@@ -123,11 +150,15 @@ sed 's/^/cgroup=/' /proc/$pid/cgroup
   const get = (k: string) => lines.find((l) => l.startsWith(`${k}=`))?.slice(k.length + 1);
   const pid = Number(get("pid"));
   if (!pid) return { ownCgroup: [] };
-  const argv = Buffer.from(get("cmdline") ?? "", "base64").toString("utf8").replace(/\0$/, "").split("\0");
+  const argv = Buffer.from(get("cmdline") ?? "", "base64")
+    .toString("utf8")
+    .replace(/\0$/, "")
+    .split("\0");
   const exeRaw = get("exe") ?? "";
   const stat = get("stat") ?? "";
   const afterComm = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  const file = (t: string | undefined) => (t && t.startsWith("/") && !t.startsWith("/dev/") && !t.endsWith(" (deleted)") ? t : null);
+  const file = (t: string | undefined) =>
+    t && t.startsWith("/") && !t.startsWith("/dev/") && !t.endsWith(" (deleted)") ? t : null;
   return {
     ownCgroup: [],
     facts: {

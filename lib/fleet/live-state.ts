@@ -8,6 +8,7 @@
 import { db } from "../db/client";
 import type { Vm, VmState } from "../db/generated/client";
 import { logger } from "../logger";
+import { processSingleton } from "../process-singleton";
 import type { QmpEvent, RunState } from "../qmp";
 import { FLEET_TOPIC, vmTopic } from "../realtime/messages";
 import { publish } from "../realtime/publish";
@@ -52,8 +53,8 @@ export function stateFromEvent(ev: QmpEvent): StateChange | null {
 export const STATE_EVENTS = ["STOP", "RESUME", "WAKEUP", "SUSPEND", "SUSPEND_DISK", "GUEST_PANICKED", "SHUTDOWN"];
 
 const log = logger.child({ component: "live-state" });
-const g = globalThis as typeof globalThis & { __snapfleetStateChains?: Map<string, Promise<unknown>> };
-const chains = (g.__snapfleetStateChains ??= new Map());
+/** VM id → the tail of its state writes (a process singleton: every bundle's writes share one order). */
+const chains = processSingleton("__snapfleetStateChains", () => new Map<string, Promise<unknown>>());
 
 /**
  * Runs `work` after every earlier state write of the same VM (event listeners and discovery both
@@ -73,7 +74,10 @@ export function inVmOrder<T>(vmId: string, work: () => Promise<T>): Promise<T> {
 
 /** Publishes a VM's JSON on its own topic and on `fleet`. */
 export async function publishVm(name: string, vm: VmJson): Promise<void> {
-  await Promise.all([publish({ topic: vmTopic(vm.id), name, payload: vm }), publish({ topic: FLEET_TOPIC, name, payload: vm })]);
+  await Promise.all([
+    publish({ topic: vmTopic(vm.id), name, payload: vm }),
+    publish({ topic: FLEET_TOPIC, name, payload: vm }),
+  ]);
 }
 
 interface UpdatedRow extends Vm {
@@ -110,7 +114,10 @@ async function updateStateReturning(vmId: string, change: StateChange, seen: boo
   return {
     ...vm,
     host: { name: hostName },
-    snapshots: snapId && snapStatus && snapCreatedAt ? [{ id: snapId, status: snapStatus, createdAt: snapCreatedAt, guestPauseMs: snapPause }] : [],
+    snapshots:
+      snapId && snapStatus && snapCreatedAt
+        ? [{ id: snapId, status: snapStatus, createdAt: snapCreatedAt, guestPauseMs: snapPause }]
+        : [],
   };
 }
 

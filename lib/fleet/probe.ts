@@ -16,7 +16,7 @@
 // The decision is a pure function (backgroundSnapshotBlocker) so every branch is tested without a VM.
 import { logIgnored } from "../best-effort";
 import { incompatibleCapabilitiesOn, type QmpClient } from "../qmp";
-import type { BlockInfo, MigrationCapabilityStatus, MigrationInfo, RunState } from "../qmp";
+import type { BlockInfo, MigrationCapabilityStatus, MigrationInfo, QomProperty, RunState } from "../qmp";
 import type { VmDiskJson } from "./vm-json";
 
 export interface MemoryBackendInfo {
@@ -61,7 +61,8 @@ export function backgroundSnapshotBlocker(i: BlockerInputs): string | null {
     }
   }
   const on = incompatibleCapabilitiesOn(i.capabilities);
-  if (on.length) reasons.push(`migration capability ${on.join(", ")} is on and is incompatible with background-snapshot`);
+  if (on.length)
+    reasons.push(`migration capability ${on.join(", ")} is on and is incompatible with background-snapshot`);
 
   const kernel = i.kernelRelease;
   if (kernel && kernelAtLeast(kernel, 5, 7) === false) {
@@ -106,11 +107,6 @@ export interface ProbeHostContext {
 
 const NIL_UUID = "00000000-0000-0000-0000-000000000000";
 
-interface QomProperty {
-  name: string;
-  type: string;
-}
-
 /** Drives with a medium → disks. Empty CD-ROM drives and trays without media are skipped. */
 export function disksFromQueryBlock(blocks: BlockInfo[]): VmDiskJson[] {
   return blocks.flatMap((b) => {
@@ -144,8 +140,7 @@ function childType(type: string): string | null {
 export async function probeVm(client: QmpClient, host: ProbeHostContext): Promise<VmFacts> {
   const v = client.greeting.version.qemu;
   const qemuVersion = `${v.major}.${v.minor}.${v.micro}`;
-  const qomList = (path: string) =>
-    client.execute<QomProperty[]>("qom-list", { path }).catch((): QomProperty[] => []);
+  const qomList = (path: string) => client.qomList(path).catch((): QomProperty[] => []); // a path this QEMU lacks lists nothing
   const [status, name, uuid, memory, blocks, caps, migrate, peripheral, peripheralAnon, objects] = await Promise.all([
     client.queryStatus(),
     client.queryName(),
@@ -168,7 +163,7 @@ export async function probeVm(client: QmpClient, host: ProbeHostContext): Promis
     return type?.startsWith("memory-backend-") ? [{ id: o.name, type }] : [];
   });
   const qomGet = <T>(path: string, property: string) =>
-    client.execute<T>("qom-get", { path, property }).catch(logIgnored("an object without that property"));
+    client.qomGet(path, property).then((v) => v as T, logIgnored("an object without that property"));
   const memoryBackends: MemoryBackendInfo[] = await Promise.all(
     backendProps.map(async ({ id, type }) => {
       const path = `/objects/${id}`;
@@ -200,7 +195,8 @@ export async function probeVm(client: QmpClient, host: ProbeHostContext): Promis
     uuid: uuidText,
     status: status.status,
     qemuVersion,
-    memoryBytes: typeof memory["base-memory"] === "number" ? memory["base-memory"] + (memory["plugged-memory"] ?? 0) : null,
+    memoryBytes:
+      typeof memory["base-memory"] === "number" ? memory["base-memory"] + (memory["plugged-memory"] ?? 0) : null,
     disks: disksFromQueryBlock(blocks),
     bgSnapshotSupported: blocker === null,
     bgSnapshotBlocker: blocker,

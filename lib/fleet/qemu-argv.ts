@@ -14,11 +14,42 @@ export interface QemuOption {
 
 /** QEMU options that take no argument (QEMU 7.2–10.0, qemu-options.hx); every other "-x" takes one. */
 const NO_ARG = new Set([
-  "-S", "-s", "-snapshot", "-nographic", "-nodefaults", "-no-user-config", "-no-reboot", "-no-shutdown",
-  "-daemonize", "-enable-kvm", "-full-screen", "-no-hpet", "-no-acpi", "-no-fd-bootchk", "-no-quit",
-  "-alt-grab", "-ctrl-grab", "-portrait", "-old-param", "-win2k-hack", "-no-frame", "-sdl", "-curses",
-  "-enable-fips", "-only-migratable", "-preconfig", "-semihosting", "-version", "-help", "-h",
-  "-enable-sync-profile", "-xen-attach", "-rtc-td-hack", "-usb", "-singlestep", "-one-insn-per-tb",
+  "-S",
+  "-s",
+  "-snapshot",
+  "-nographic",
+  "-nodefaults",
+  "-no-user-config",
+  "-no-reboot",
+  "-no-shutdown",
+  "-daemonize",
+  "-enable-kvm",
+  "-full-screen",
+  "-no-hpet",
+  "-no-acpi",
+  "-no-fd-bootchk",
+  "-no-quit",
+  "-alt-grab",
+  "-ctrl-grab",
+  "-portrait",
+  "-old-param",
+  "-win2k-hack",
+  "-no-frame",
+  "-sdl",
+  "-curses",
+  "-enable-fips",
+  "-only-migratable",
+  "-preconfig",
+  "-semihosting",
+  "-version",
+  "-help",
+  "-h",
+  "-enable-sync-profile",
+  "-xen-attach",
+  "-rtc-td-hack",
+  "-usb",
+  "-singlestep",
+  "-one-insn-per-tb",
 ]);
 
 function canonicalFlag(arg: string): string {
@@ -42,7 +73,9 @@ export function parseQemuArgs(args: string[]): QemuOption[] {
 }
 
 export function formatQemuArgs(options: QemuOption[]): string[] {
-  return options.flatMap((o) => (o.flag === "" ? [o.value ?? ""] : o.value === undefined ? [o.flag] : [o.flag, o.value]));
+  return options.flatMap((o) =>
+    o.flag === "" ? [o.value ?? ""] : o.value === undefined ? [o.flag] : [o.flag, o.value],
+  );
 }
 
 /** "a=1,b=x,,y,c" → [["a","1"],["b","x,y"],["c",undefined]] (",," is a literal comma). */
@@ -92,7 +125,11 @@ export function optionObject(value: string, impliedKey: string): Record<string, 
 }
 
 /** Rewrites an option value keeping its syntax (JSON stays JSON, key=value stays key=value). */
-export function rewriteOption(value: string, impliedKey: string, change: (o: Record<string, unknown>) => Record<string, unknown>): string {
+export function rewriteOption(
+  value: string,
+  impliedKey: string,
+  change: (o: Record<string, unknown>) => Record<string, unknown>,
+): string {
   if (value.trimStart().startsWith("{")) return JSON.stringify(change(optionObject(value, impliedKey)));
   const kv = parseKeyValues(value);
   const first = kv[0];
@@ -146,7 +183,11 @@ export function detectManager(argv: string[], cgroup: string[], ownCgroup: strin
   const name = opts.find((o) => o.flag === "-name");
   const guest = name?.value ? parseKeyValues(name.value).find(([k]) => k === "guest")?.[1] : undefined;
   if (guest && argv.some((a) => a.includes("/var/lib/libvirt/"))) {
-    return { kind: "libvirt", name: guest, reason: `-name guest=${guest} with paths under /var/lib/libvirt/: libvirt domain "${guest}"` };
+    return {
+      kind: "libvirt",
+      name: guest,
+      reason: `-name guest=${guest} with paths under /var/lib/libvirt/: libvirt domain "${guest}"`,
+    };
   }
   const unitOf = (lines: string[]) => {
     const path = lines.map((l) => l.split(":").slice(2).join(":")).find((p) => p.startsWith("/")) ?? "";
@@ -156,9 +197,17 @@ export function detectManager(argv: string[], cgroup: string[], ownCgroup: strin
   const own = unitOf(ownCgroup).unit;
   const { unit, user } = unitOf(cgroup);
   if (unit && unit !== own) {
-    return { kind: "systemd", name: unit, user, reason: `its cgroup belongs to the systemd ${user ? "user " : ""}unit ${unit}` };
+    return {
+      kind: "systemd",
+      name: unit,
+      user,
+      reason: `its cgroup belongs to the systemd ${user ? "user " : ""}unit ${unit}`,
+    };
   }
-  return { kind: "plain", reason: unit ? `it runs in the dashboard's own unit ${unit}` : "no libvirt domain and no systemd service owns it" };
+  return {
+    kind: "plain",
+    reason: unit ? `it runs in the dashboard's own unit ${unit}` : "no libvirt domain and no systemd service owns it",
+  };
 }
 
 /** The vmgenid devices of a command line (id and guid as given; "auto" means QEMU picks one per start). */
@@ -167,7 +216,10 @@ export function vmgenidDevices(argv: string[]): Array<{ id?: string; guid?: stri
     .filter((o) => o.flag === "-device")
     .map(optionOf)
     .filter((d) => d.driver === "vmgenid")
-    .map((d) => ({ id: typeof d.id === "string" ? d.id : undefined, guid: typeof d.guid === "string" ? d.guid : undefined }));
+    .map((d) => ({
+      id: typeof d.id === "string" ? d.id : undefined,
+      guid: typeof d.guid === "string" ? d.guid : undefined,
+    }));
 }
 
 /** The chardev id of the guest agent channel (virtserialport name=org.qemu.guest_agent.0), if any. */

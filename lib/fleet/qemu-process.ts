@@ -68,7 +68,9 @@ async function regularFileTarget(pid: number, fd: number): Promise<string | null
 
 /** What /proc says about a process; undefined when it is gone or not readable. */
 export async function readProcessFacts(pid: number): Promise<ProcessFacts | undefined> {
-  const raw = await readFile(`/proc/${pid}/cmdline`).catch(logIgnored("the process ended or is not readable: no command line"));
+  const raw = await readFile(`/proc/${pid}/cmdline`).catch(
+    logIgnored("the process ended or is not readable: no command line"),
+  );
   if (!raw || raw.length === 0) return undefined;
   const argv = raw.toString("utf8").replace(/\0$/, "").split("\0");
   const exeRaw = await readlink(`/proc/${pid}/exe`).catch(() => null);

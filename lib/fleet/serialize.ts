@@ -4,7 +4,14 @@
 import type { Host, Prisma, Vm } from "../db/generated/client";
 import { hostModeBlockers } from "./host-capabilities";
 import { parseLaunchFacts, type LaunchFacts } from "./launch-json";
-import { diskSnapshotBlocker, type DiskDriftJson, type HostJson, type VmAttentionJson, type VmDiskJson, type VmJson } from "./vm-json";
+import {
+  diskSnapshotBlocker,
+  type DiskDriftJson,
+  type HostJson,
+  type VmAttentionJson,
+  type VmDiskJson,
+  type VmJson,
+} from "./vm-json";
 
 export const vmInclude = {
   host: { select: { name: true, kind: true } },
@@ -59,13 +66,22 @@ function attentionOf(raw: Prisma.JsonValue | null | undefined): VmAttentionJson 
   if (!raw || typeof raw !== "object" || Array.isArray(raw)) return null;
   const o = raw as Record<string, unknown>;
   if (typeof o.reason !== "string") return null;
-  return { since: typeof o.since === "string" ? o.since : new Date(0).toISOString(), reason: o.reason, snapshotId: typeof o.snapshotId === "string" ? o.snapshotId : null };
+  return {
+    since: typeof o.since === "string" ? o.since : new Date(0).toISOString(),
+    reason: o.reason,
+    snapshotId: typeof o.snapshotId === "string" ? o.snapshotId : null,
+  };
 }
 
 /** Inline secrets of a command line (`-object secret,data=…`, `password=…`) never leave the server. */
 export function redactLaunch(launch: LaunchFacts | null): LaunchFacts | null {
   if (!launch?.argv) return launch;
-  return { ...launch, argv: launch.argv.map((a) => a.replace(/((?:^|,)(?:data|password|passwd|key-secret-data)=)((?:[^,]|,,)*)/gi, "$1<redacted>")) };
+  return {
+    ...launch,
+    argv: launch.argv.map((a) =>
+      a.replace(/((?:^|,)(?:data|password|passwd|key-secret-data)=)((?:[^,]|,,)*)/gi, "$1<redacted>"),
+    ),
+  };
 }
 
 export function toVmJson(vm: VmWithRelations, extra: { nextScheduledAt?: Date | null } = {}): VmJson {
@@ -83,7 +99,9 @@ export function toVmJson(vm: VmWithRelations, extra: { nextScheduledAt?: Date | 
     memoryBytes: vm.memoryBytes === null ? null : Number(vm.memoryBytes),
     disks: disksOf(vm.disks),
     diskSnapshotBlocker: diskSnapshotBlocker(disksOf(vm.disks)),
-    ...(vm.host.kind ? { hostKind: vm.host.kind, hostModeBlockers: hostModeBlockers(vm.host.kind, vm.qemuVersion) } : {}),
+    ...(vm.host.kind
+      ? { hostKind: vm.host.kind, hostModeBlockers: hostModeBlockers(vm.host.kind, vm.qemuVersion) }
+      : {}),
     diskDrift: diskDriftOf(vm.diskDrift),
     tags: vm.tags,
     bgSnapshotSupported: vm.bgSnapshotSupported,

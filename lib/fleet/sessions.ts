@@ -2,8 +2,8 @@
 // live state and snapshot jobs all share one long-lived session per VM: getVmSession(vmId) is the only
 // way to a VM's monitor. Callers never close() it.
 // Invariants:
-//  - One session (or connection attempt) per monitor endpoint per process: QmpPool, on globalThis
-//    because Next's route bundles and server.ts must share it.
+//  - One session (or connection attempt) per monitor endpoint per process: QmpPool, a process
+//    singleton because Next's route bundles and server.ts must share it.
 //  - Each new session gets the live-state listeners exactly once (STOP/RESUME/SHUTDOWN/… → Vm.state +
 //    `vm.state` on `vm:<id>` and `fleet`), and its state is re-read with query-status so anything
 //    missed while disconnected is corrected. A session that ends marks the VM unreachable (or keeps
@@ -13,10 +13,12 @@
 //  - Several dashboard processes: a VM's session is opened only by the process holding its lease
 //    (vm-lease.ts); any other gets NotOwnerError naming the owner, never a busy monitor. Closing a VM's
 //    session gives its lease up.
+import { logIgnored } from "../best-effort";
 import { db } from "../db/client";
 import type { Host } from "../db/generated/client";
 import { DomainError, NotFoundError } from "../errors";
 import { logger } from "../logger";
+import { processSingleton } from "../process-singleton";
 import {
   QmpConnectError,
   QmpEndpointError,
@@ -45,19 +47,19 @@ interface SessionRegistry {
   shutdownSeen: Map<string, string>;
 }
 
-const g = globalThis as typeof globalThis & { __snapfleetVmSessions?: SessionRegistry };
+/** The registry; `current` is undefined until first use and again after closeAllVmSessions. */
+const slot = processSingleton("__snapfleetVmSessions", (): { current?: SessionRegistry } => ({}));
 
 function registry(): SessionRegistry {
-  if (!g.__snapfleetVmSessions) setLeaseSessionCloser(closeVmSession);
-  g.__snapfleetVmSessions ??= {
+  if (!slot.current) setLeaseSessionCloser(closeVmSession);
+  slot.current ??= {
     pool: new QmpPool({ ...CONNECT_OPTIONS, logger: logger.child({ component: "qmp" }) }),
     bindings: new Map(),
     wired: new WeakSet(),
     shutdownSeen: new Map(),
   };
-  return g.__snapfleetVmSessions;
+  return slot.current;
 }
-
 
 /** The QMP endpoint of a monitor on a host: a socket path (local, ssh) or host:port (tls). */
 export function endpointFor(host: Host, endpoint: string): Promise<QmpEndpoint> {
@@ -81,7 +83,8 @@ function wire(client: QmpClient, key: string): void {
   reg.shutdownSeen.delete(key);
   client.on(STATE_EVENTS, (ev) => {
     const change = stateFromEvent(ev);
-    if (ev.event === "SHUTDOWN") reg.shutdownSeen.set(key, typeof ev.data.reason === "string" ? ev.data.reason : "shutdown");
+    if (ev.event === "SHUTDOWN")
+      reg.shutdownSeen.set(key, typeof ev.data.reason === "string" ? ev.data.reason : "shutdown");
     const vmId = reg.bindings.get(key);
     if (change && vmId) void applyVmState(vmId, change, { seen: true });
   });
@@ -105,7 +108,11 @@ function wire(client: QmpClient, key: string): void {
  * QmpConnectError / QmpMonitorBusyError (and host-level DomainErrors for SSH); discovery uses this
  * directly, everything else uses getVmSession.
  */
-export async function sessionForEndpoint(host: Host, endpoint: string, vmId?: string): Promise<{ client: QmpClient; fresh: boolean }> {
+export async function sessionForEndpoint(
+  host: Host,
+  endpoint: string,
+  vmId?: string,
+): Promise<{ client: QmpClient; fresh: boolean }> {
   const reg = registry();
   const key = endpointKey(host, endpoint);
   // Another process owns this VM's monitor: NotOwnerError (discovery skips the VM, jobs are routed).
@@ -124,7 +131,10 @@ export function bindSession(host: Host, endpoint: string, vmId: string): void {
   registry().bindings.set(endpointKey(host, endpoint), vmId);
   // The session is open already: this process takes the VM's lease (or, if another got it first, lets go).
   void requireVmLease(vmId).catch(async (err: unknown) => {
-    if (err instanceof NotOwnerError) await closeVmSessionByEndpoint(host, endpoint).catch(() => undefined);
+    if (err instanceof NotOwnerError)
+      await closeVmSessionByEndpoint(host, endpoint).catch(
+        logIgnored("the owner's session is not ours to keep; ours may be closed already", log),
+      );
     else log.warn({ err, vm: vmId }, "taking the lease of a discovered VM failed");
   });
 }
@@ -160,7 +170,10 @@ export async function getVmSession(vmId: string, opts: { claimWaitMs?: number } 
   const vm = await db().vm.findUnique({ where: { id: vmId }, include: { host: true } });
   if (!vm) throw new NotFoundError(`no VM with id ${vmId}`);
   if (vm.state === "gone") {
-    throw new VmUnreachableError(vmId, `VM ${vm.name} is gone: its monitor socket vanished${vm.goneAt ? ` at ${vm.goneAt.toISOString()}` : ""}`);
+    throw new VmUnreachableError(
+      vmId,
+      `VM ${vm.name} is gone: its monitor socket vanished${vm.goneAt ? ` at ${vm.goneAt.toISOString()}` : ""}`,
+    );
   }
   // Only the VM's owner connects (vm-lease.ts); `claimWaitMs` asks an idle owner to hand it over.
   if (opts.claimWaitMs) await claimVmLease(vmId, opts.claimWaitMs, vm.name);
@@ -170,8 +183,12 @@ export async function getVmSession(vmId: string, opts: { claimWaitMs?: number } 
     session = await sessionForEndpoint(vm.host, vm.endpoint, vm.id);
   } catch (err) {
     if (err instanceof NotOwnerError) throw err;
-    if (err instanceof QmpEndpointError) throw new VmUnreachableError(vmId, `VM ${vm.name}: ${err.message}`, { cause: err });
-    const failure = err instanceof DomainError ? new VmUnreachableError(vmId, `VM ${vm.name} is unreachable: ${err.message}`, { cause: err }) : connectFailure(vm.id, vm.name, err);
+    if (err instanceof QmpEndpointError)
+      throw new VmUnreachableError(vmId, `VM ${vm.name}: ${err.message}`, { cause: err });
+    const failure =
+      err instanceof DomainError
+        ? new VmUnreachableError(vmId, `VM ${vm.name} is unreachable: ${err.message}`, { cause: err })
+        : connectFailure(vm.id, vm.name, err);
     void applyVmState(vm.id, { state: "unreachable", stateReason: failure.message }, { onlyIfChanged: true });
     throw failure;
   }
@@ -211,15 +228,15 @@ async function closeVmSession(vmId: string): Promise<void> {
 
 /** VMs whose QMP session is open (connected) in this process right now (lib/metrics reads it). */
 export function openVmSessionIds(): string[] {
-  const reg = g.__snapfleetVmSessions;
+  const reg = slot.current;
   if (!reg) return [];
   return [...reg.bindings].filter(([key]) => reg.pool.peek(key) !== undefined).map(([, vmId]) => vmId);
 }
 
 export async function closeAllVmSessions(): Promise<void> {
-  const reg = g.__snapfleetVmSessions;
+  const reg = slot.current;
   if (!reg) return releaseAllVmLeases();
-  g.__snapfleetVmSessions = undefined;
+  slot.current = undefined;
   reg.bindings.clear();
   await reg.pool.closeAll();
   // Monitors closed first, then the leases: the next owner finds the monitor free.

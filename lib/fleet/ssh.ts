@@ -11,10 +11,12 @@
 //    interval), so a host that comes back is picked up without a restart.
 import { readFile } from "node:fs/promises";
 import ssh2, { type Client, type ClientChannel, type SFTPWrapper } from "ssh2";
+import { logIgnored } from "../best-effort";
 import type { Host } from "../db/generated/client";
 import { InvalidInputError } from "../errors";
 import { logger } from "../logger";
-import { sshFingerprint } from "../qmp";
+import { processSingleton } from "../process-singleton";
+import { checkHostKey } from "../qmp";
 import { HostKeyMismatchError, HostUnreachableError, HostValidationError } from "./errors";
 
 // ssh2 is CommonJS: its named exports are not all visible to Node's ESM loader (tsx runs server.ts as
@@ -36,7 +38,14 @@ export function sshTargetOfHost(h: Host): SshTarget & { hostId: string; hostKeyS
   if (!h.address || !h.user || !h.privateKeyPath || !h.hostKeySha256) {
     throw new InvalidInputError(`host ${h.name} is missing SSH settings (address, user, key or pinned host key)`);
   }
-  return { hostId: h.id, address: h.address, port: h.port ?? 22, user: h.user, privateKeyPath: h.privateKeyPath, hostKeySha256: h.hostKeySha256 };
+  return {
+    hostId: h.id,
+    address: h.address,
+    port: h.port ?? 22,
+    user: h.user,
+    privateKeyPath: h.privateKeyPath,
+    hostKeySha256: h.hostKeySha256,
+  };
 }
 
 const CONNECT_TIMEOUT_MS = 10_000;
@@ -49,21 +58,35 @@ export async function loadPrivateKey(privateKeyPath: string): Promise<Buffer> {
     raw = await readFile(privateKeyPath);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    const why = code === "ENOENT" ? "no such file" : code === "EACCES" ? "permission denied" : code === "EISDIR" ? "is a directory" : String(code ?? err);
-    throw new HostValidationError("privateKeyPath", `cannot read private key ${privateKeyPath}: ${why}`, { cause: err });
+    const why =
+      code === "ENOENT"
+        ? "no such file"
+        : code === "EACCES"
+          ? "permission denied"
+          : code === "EISDIR"
+            ? "is a directory"
+            : String(code ?? err);
+    throw new HostValidationError("privateKeyPath", `cannot read private key ${privateKeyPath}: ${why}`, {
+      cause: err,
+    });
   }
   const parsed = ssh2.utils.parseKey(raw);
   if (parsed instanceof Error) {
     throw new HostValidationError(
       "privateKeyPath",
       `${privateKeyPath} is not a usable private key: ${parsed.message}` +
-        (/passphrase/i.test(parsed.message) ? " (passphrase-protected keys are not supported; use a dedicated key)" : ""),
+        (/passphrase/i.test(parsed.message)
+          ? " (passphrase-protected keys are not supported; use a dedicated key)"
+          : ""),
       { cause: parsed },
     );
   }
   const key = Array.isArray(parsed) ? parsed[0] : parsed;
   if (!key || key.isPrivateKey() === false) {
-    throw new HostValidationError("privateKeyPath", `${privateKeyPath} holds a public key; give the path of the private key`);
+    throw new HostValidationError(
+      "privateKeyPath",
+      `${privateKeyPath} holds a public key; give the path of the private key`,
+    );
   }
   return raw;
 }
@@ -113,7 +136,10 @@ export class SshConnection {
     if (!this.sftpSession) {
       const opening = new Promise<SFTPWrapper>((resolve, reject) => {
         this.client.sftp((err, sftp) => {
-          if (err) return reject(new HostUnreachableError("address", `SFTP refused by ${this.label}: ${err.message}`, { cause: err }));
+          if (err)
+            return reject(
+              new HostUnreachableError("address", `SFTP refused by ${this.label}: ${err.message}`, { cause: err }),
+            );
           sftp.on("close", () => {
             if (this.sftpSession === opening) this.sftpSession = undefined;
           });
@@ -179,6 +205,7 @@ export async function connectSsh(target: SshTarget): Promise<SshConnection> {
   const privateKey = await loadPrivateKey(target.privateKeyPath);
   const client = new ssh2.Client();
   let presented: string | undefined;
+  let hostKeyRejected = false;
   const where = `${target.address}:${target.port}`;
   return new Promise<SshConnection>((resolve, reject) => {
     let settled = false;
@@ -197,7 +224,7 @@ export async function connectSsh(target: SshTarget): Promise<SshConnection> {
       resolve(new SshConnection(client, target, presented!));
     });
     const onError = (err: Error & { level?: string; code?: string }) => {
-      if (presented && target.hostKeySha256 && presented !== target.hostKeySha256) {
+      if (hostKeyRejected && presented && target.hostKeySha256) {
         return fail(new HostKeyMismatchError(target.hostKeySha256, presented, where));
       }
       if (err.level === "client-authentication") {
@@ -210,7 +237,11 @@ export async function connectSsh(target: SshTarget): Promise<SshConnection> {
         );
       }
       if (err.level === "client-timeout") {
-        return fail(new HostUnreachableError("address", `no SSH handshake from ${where} within ${CONNECT_TIMEOUT_MS / 1000} s`, { cause: err }));
+        return fail(
+          new HostUnreachableError("address", `no SSH handshake from ${where} within ${CONNECT_TIMEOUT_MS / 1000} s`, {
+            cause: err,
+          }),
+        );
       }
       const code = err.code ? `${err.code}` : err.message;
       const hint =
@@ -221,7 +252,11 @@ export async function connectSsh(target: SshTarget): Promise<SshConnection> {
             : err.code === "ETIMEDOUT" || err.code === "EHOSTUNREACH"
               ? "no route or a firewall drops the traffic"
               : "";
-      fail(new HostUnreachableError("address", `cannot connect to ${where}: ${code}${hint ? ` — ${hint}` : ""}`, { cause: err }));
+      fail(
+        new HostUnreachableError("address", `cannot connect to ${where}: ${code}${hint ? ` — ${hint}` : ""}`, {
+          cause: err,
+        }),
+      );
     };
     client.on("error", onError);
     client.connect({
@@ -234,21 +269,22 @@ export async function connectSsh(target: SshTarget): Promise<SshConnection> {
       keepaliveCountMax: 3,
       // Without hostHash ssh2 hands over the raw key blob, from which we compute OpenSSH's fingerprint.
       hostVerifier: (key: Buffer) => {
-        presented = sshFingerprint(key);
-        return target.hostKeySha256 === null || target.hostKeySha256 === presented;
+        const verdict = checkHostKey(key, target.hostKeySha256);
+        presented = verdict.fingerprint;
+        hostKeyRejected = !verdict.accepted;
+        return verdict.accepted;
       },
     });
   });
 }
 
-// Connections are cached per host on globalThis: Next's route bundles and server.ts's workers must
+// Connections are cached per host in a process singleton: Next's route bundles and server.ts's workers must
 // share them (one TCP connection per host, not one per module instance).
 interface CacheEntry {
   signature: string;
   connection: Promise<SshConnection>;
 }
-const g = globalThis as typeof globalThis & { __snapfleetSsh?: Map<string, CacheEntry> };
-const cache: Map<string, CacheEntry> = (g.__snapfleetSsh ??= new Map());
+const cache = processSingleton("__snapfleetSsh", () => new Map<string, CacheEntry>());
 
 function signatureOf(t: SshTarget): string {
   return JSON.stringify([t.address, t.port, t.user, t.privateKeyPath, t.hostKeySha256]);
@@ -262,7 +298,11 @@ export function getSshConnection(target: SshTarget & { hostId: string }): Promis
   const signature = signatureOf(target);
   const existing = cache.get(target.hostId);
   if (existing && existing.signature === signature) return existing.connection;
-  if (existing) void existing.connection.then((c) => c.close(), () => {});
+  if (existing)
+    void existing.connection.then(
+      (c) => c.close(),
+      logIgnored("a connection that never opened has nothing to close; its callers got its error", log),
+    );
   const connection = connectSsh(target).then((conn) => {
     conn.onClose((err) => {
       if (cache.get(target.hostId)?.connection === connection) cache.delete(target.hostId);
@@ -281,7 +321,10 @@ export async function closeSshConnection(hostId: string): Promise<void> {
   const entry = cache.get(hostId);
   if (!entry) return;
   cache.delete(hostId);
-  await entry.connection.then((c) => c.close(), () => {});
+  await entry.connection.then(
+    (c) => c.close(),
+    logIgnored("a connection that never opened has nothing to close; its callers got its error", log),
+  );
 }
 
 export async function closeAllSshConnections(): Promise<void> {

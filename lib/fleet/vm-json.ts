@@ -23,7 +23,9 @@ export type VmDiskJson = z.infer<typeof vmDiskJsonSchema>;
  * disk's snapshot inside its qcow2 image (docs/disk-chains.md), so the path in the VM's configuration
  * stays its complete disk; a raw image cannot hold one, and layering it would break the configuration.
  */
-export function diskSnapshotBlocker(disks: Array<Pick<VmDiskJson, "format" | "writable" | "device" | "file">>): string | null {
+export function diskSnapshotBlocker(
+  disks: Array<Pick<VmDiskJson, "format" | "writable" | "device" | "file">>,
+): string | null {
   const unsupported = disks.filter((d) => d.writable && d.format !== "qcow2");
   if (!unsupported.length) return null;
   const list = unsupported.map((d) => `${d.device} (${d.format}, ${d.file})`).join(", ");

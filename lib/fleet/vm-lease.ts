@@ -12,13 +12,14 @@
 //    cut-off process) is free: a dead owner loses its VMs within ~6 s (at once on its own machine);
 //  - a lease in use (holdVm: a job runs on the VM here) is never handed over on request; an idle one is,
 //    the session closed BEFORE the row goes, so the next owner finds the monitor free;
-//  - state lives on globalThis: Next's route bundles and server.ts are one owner.
+//  - state is a process singleton: Next's route bundles and server.ts are one owner.
 import { randomUUID } from "node:crypto";
 import { readlinkSync } from "node:fs";
 import os from "node:os";
 import { PROCESS_ID } from "../config";
 import { db } from "../db/client";
 import { logger } from "../logger";
+import { processSingleton } from "../process-singleton";
 import { NotOwnerError } from "./errors";
 
 export const LEASE_TTL_MS = 6_000;
@@ -42,10 +43,8 @@ interface LeaseState {
   closeSession?: (vmId: string) => Promise<void>;
 }
 
-const g = globalThis as typeof globalThis & { __snapfleetVmLeases?: LeaseState };
-
 function machineId(): string {
-  let ns = "";
+  let ns: string;
   try {
     ns = readlinkSync("/proc/self/ns/pid");
   } catch {
@@ -55,14 +54,13 @@ function machineId(): string {
 }
 
 function state(): LeaseState {
-  g.__snapfleetVmLeases ??= {
+  return processSingleton<LeaseState>("__snapfleetVmLeases", () => ({
     owner: `${PROCESS_ID}:${randomUUID().slice(0, 8)}`,
     machine: machineId(),
     held: new Map(),
     inUse: new Map(),
     releasing: new Set(),
-  };
-  return g.__snapfleetVmLeases;
+  }));
 }
 
 /** This process as a lease owner: "hostname:pid:bootid". */
@@ -99,7 +97,10 @@ export async function acquireVmLease(vmId: string): Promise<LeaseAnswer> {
     // The database away (restarting) while a job here uses the VM: nobody can take the lease meanwhile,
     // and the job's session stays this process's; the renewal catches up once the database answers.
     if (s.held.has(vmId) && s.inUse.get(vmId)) {
-      log.warn({ err, vm: vmId }, "could not renew the VM's lease (database away); a job here uses it, so it stays this process's");
+      log.warn(
+        { err, vm: vmId },
+        "could not renew the VM's lease (database away); a job here uses it, so it stays this process's",
+      );
       return { owned: true };
     }
     throw err;
@@ -139,9 +140,15 @@ async function takeVmLease(vmId: string): Promise<LeaseAnswer> {
 
 /** The holder's owner string when it is a process of this machine that no longer exists. */
 async function deadLocalOwner(vmId: string): Promise<string> {
-  const row = await db().vmLease.findUnique({ where: { vmId }, select: { owner: true, ownerMachine: true, ownerPid: true } });
+  const row = await db().vmLease.findUnique({
+    where: { vmId },
+    select: { owner: true, ownerMachine: true, ownerPid: true },
+  });
   if (!row || row.ownerMachine !== state().machine || row.ownerPid === process.pid || alive(row.ownerPid)) return "";
-  log.info({ vm: vmId, owner: row.owner }, "the VM's lease holder is a dead process of this machine: taking the VM over");
+  log.info(
+    { vm: vmId, owner: row.owner },
+    "the VM's lease holder is a dead process of this machine: taking the VM over",
+  );
   return row.owner;
 }
 
@@ -210,8 +217,7 @@ export async function releaseVmLease(vmId: string): Promise<void> {
 
 /** Gives every lease of this process up (shutdown: the other processes take the VMs over at once). */
 export async function releaseAllVmLeases(): Promise<void> {
-  const s = g.__snapfleetVmLeases;
-  if (!s) return;
+  const s = state();
   clearInterval(s.timer);
   s.timer = undefined;
   if (!s.held.size) return;
@@ -259,7 +265,10 @@ export async function renewLeases(): Promise<void> {
     // Another process took it (this one could not renew in time): its session must not stay here.
     s.held.delete(vmId);
     log.warn({ vm: vmId }, "lost the VM's lease to another process");
-    if (!s.inUse.get(vmId)) await s.closeSession?.(vmId).catch((err: unknown) => log.warn({ err, vm: vmId }, "closing the session of a lost VM failed"));
+    if (!s.inUse.get(vmId))
+      await s
+        .closeSession?.(vmId)
+        .catch((err: unknown) => log.warn({ err, vm: vmId }, "closing the session of a lost VM failed"));
   }
   for (const r of rows) {
     if (!r.releaseRequested || s.inUse.get(r.vmId) || !s.held.has(r.vmId)) continue;

@@ -14,7 +14,9 @@ import { getVmJson } from "./vms";
 export async function setVmTags(vmId: string, tags: readonly string[]): Promise<VmJson> {
   const parsed = vmTagsSchema.safeParse(tags);
   if (!parsed.success) {
-    throw new InvalidInputError(parsed.error.issues.map((i) => i.message).join("; "), { tags: parsed.error.issues.map((i) => ({ index: i.path[0], message: i.message })) });
+    throw new InvalidInputError(parsed.error.issues.map((i) => i.message).join("; "), {
+      tags: parsed.error.issues.map((i) => ({ index: i.path[0], message: i.message })),
+    });
   }
   const { count } = await db().vm.updateMany({ where: { id: vmId }, data: { tags: parsed.data } });
   if (count === 0) throw new NotFoundError(`no VM with id ${vmId}`);

@@ -43,6 +43,8 @@ interface Pending {
 
 const MAX_LINE = 1024 * 1024;
 
+const isCount = (v: unknown): v is number => typeof v === "number" && Number.isInteger(v) && v >= 0;
+
 export class GuestAgentChannel {
   private buf = "";
   private readonly pending = new Map<string, Pending>();
@@ -51,7 +53,9 @@ export class GuestAgentChannel {
 
   private constructor(private readonly stream: Duplex) {
     stream.on("data", (d: Buffer) => this.onData(d));
-    stream.on("error", (err: Error) => this.onClose(new GuestAgentClosedError(`the guest agent channel failed: ${err.message}`, { cause: err })));
+    stream.on("error", (err: Error) =>
+      this.onClose(new GuestAgentClosedError(`the guest agent channel failed: ${err.message}`, { cause: err })),
+    );
     stream.on("close", () => this.onClose(new GuestAgentClosedError("the guest agent channel was closed")));
   }
 
@@ -60,14 +64,21 @@ export class GuestAgentChannel {
     let timer: NodeJS.Timeout | undefined;
     const opening = open();
     const timedOut = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new GuestAgentTimeoutError(`the guest agent channel did not open within ${seconds(timeoutMs)}`)), timeoutMs);
+      timer = setTimeout(
+        () => reject(new GuestAgentTimeoutError(`the guest agent channel did not open within ${seconds(timeoutMs)}`)),
+        timeoutMs,
+      );
     });
     try {
       return new GuestAgentChannel(await Promise.race([opening, timedOut]));
     } catch (err) {
       // A stream that opens after we gave up is closed at once.
       opening.then((s) => s.destroy(), logIgnored("the agent stream failed to open: the caller already has its error"));
-      throw err instanceof GuestAgentError ? err : new GuestAgentClosedError(`the guest agent channel could not be opened: ${(err as Error).message}`, { cause: err });
+      throw err instanceof GuestAgentError
+        ? err
+        : new GuestAgentClosedError(`the guest agent channel could not be opened: ${(err as Error).message}`, {
+            cause: err,
+          });
     } finally {
       clearTimeout(timer);
     }
@@ -82,7 +93,12 @@ export class GuestAgentChannel {
     const id = this.nextId++;
     const key = `sync:${id}`;
     const answered = this.wait(key, "guest-sync-delimited", timeoutMs);
-    this.write(Buffer.concat([Buffer.from([0xff]), Buffer.from(`${JSON.stringify({ execute: "guest-sync-delimited", arguments: { id } })}\n`)]));
+    this.write(
+      Buffer.concat([
+        Buffer.from([0xff]),
+        Buffer.from(`${JSON.stringify({ execute: "guest-sync-delimited", arguments: { id } })}\n`),
+      ]),
+    );
     await answered;
   }
 
@@ -92,6 +108,34 @@ export class GuestAgentChannel {
     const answered = this.wait(id, command, timeoutMs);
     this.write(Buffer.from(`${JSON.stringify({ execute: command, ...(args ? { arguments: args } : {}), id })}\n`));
     return answered as Promise<T>;
+  }
+
+  /** Runs `command` and checks its reply's type; a reply of another type fails the command. */
+  private executeChecked<T>(command: string, timeoutMs: number, fits: (v: unknown) => v is T): Promise<T> {
+    return this.execute<unknown>(command, undefined, timeoutMs).then((reply) => {
+      if (fits(reply)) return reply;
+      throw new GuestAgentError(`${command}: unexpected reply ${JSON.stringify(reply)?.slice(0, 200)}`);
+    });
+  }
+
+  /** guest-ping: the agent runs and reads its channel. */
+  async ping(timeoutMs: number): Promise<void> {
+    await this.execute("guest-ping", undefined, timeoutMs);
+  }
+
+  /** guest-fsfreeze-freeze: freezes the guest's filesystems; resolves with how many. Sent synchronously. */
+  fsfreezeFreeze(timeoutMs: number): Promise<number> {
+    return this.executeChecked("guest-fsfreeze-freeze", timeoutMs, isCount);
+  }
+
+  /** guest-fsfreeze-thaw: resolves with how many filesystems were thawed. Sent synchronously. */
+  fsfreezeThaw(timeoutMs: number): Promise<number> {
+    return this.executeChecked("guest-fsfreeze-thaw", timeoutMs, isCount);
+  }
+
+  /** guest-fsfreeze-status: "thawed" or "frozen". */
+  fsfreezeStatus(timeoutMs: number): Promise<string> {
+    return this.executeChecked("guest-fsfreeze-status", timeoutMs, (v): v is string => typeof v === "string");
   }
 
   close(): void {
@@ -148,11 +192,15 @@ export class GuestAgentChannel {
       return; // noise before a sync (a half-written reply from an earlier client)
     }
     // guest-sync-delimited answers {"return": <id>} with no "id" of its own.
-    const key = msg.id !== undefined ? String(msg.id) : typeof msg.return === "number" ? `sync:${msg.return}` : undefined;
+    const key =
+      msg.id !== undefined ? String(msg.id) : typeof msg.return === "number" ? `sync:${msg.return}` : undefined;
     const p = key === undefined ? undefined : this.pending.get(key);
     if (!p || key === undefined) return; // stale: a reply to a command that timed out, or to another client
     this.pending.delete(key);
-    if (msg.error) p.reject(new GuestAgentCommandError(p.command, msg.error.class ?? "GenericError", msg.error.desc ?? "no description"));
+    if (msg.error)
+      p.reject(
+        new GuestAgentCommandError(p.command, msg.error.class ?? "GenericError", msg.error.desc ?? "no description"),
+      );
     else p.resolve(msg.return);
   }
 

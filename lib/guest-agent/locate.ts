@@ -19,20 +19,32 @@ export function parseUnixChardev(filename: string): { path: string; server: bool
 }
 
 export async function locateAgentSocket(qmp: QmpClient, argv: string[] | null | undefined): Promise<AgentSocket> {
-  if (!argv?.length) return { reason: "the VM's command line is unknown (launch facts not read), so its guest agent channel cannot be found" };
+  if (!argv?.length)
+    return {
+      reason: "the VM's command line is unknown (launch facts not read), so its guest agent channel cannot be found",
+    };
   const id = guestAgentChardev(argv);
   if (!id) return { reason: "no guest agent channel (the VM has no virtserialport name=org.qemu.guest_agent.0)" };
   let chardevs: Array<{ label: string; filename: string }>;
   try {
-    chardevs = await qmp.execute<Array<{ label: string; filename: string }>>("query-chardev");
+    chardevs = await qmp.queryChardev();
   } catch (err) {
     return { reason: `QEMU did not list its chardevs: ${(err as Error).message}` };
   }
   const dev = chardevs.find((c) => c.label === id);
   if (!dev) return { reason: `the guest agent's chardev "${id}" is not in QEMU's chardev list` };
   const unix = parseUnixChardev(dev.filename);
-  if (!unix) return { reason: `the guest agent's chardev "${id}" is ${dev.filename.replace(/^disconnected:/, "").split(":")[0]}, not a unix socket Snapfleet can connect to` };
-  if (!unix.server) return { reason: `the guest agent's chardev "${id}" connects out to ${unix.path} (another program owns the agent)` };
-  if (unix.connected) return { reason: `another client is connected to the guest agent's socket ${unix.path} (QEMU serves one at a time)` };
+  if (!unix)
+    return {
+      reason: `the guest agent's chardev "${id}" is ${dev.filename.replace(/^disconnected:/, "").split(":")[0]}, not a unix socket Snapfleet can connect to`,
+    };
+  if (!unix.server)
+    return {
+      reason: `the guest agent's chardev "${id}" connects out to ${unix.path} (another program owns the agent)`,
+    };
+  if (unix.connected)
+    return {
+      reason: `another client is connected to the guest agent's socket ${unix.path} (QEMU serves one at a time)`,
+    };
   return { path: unix.path };
 }

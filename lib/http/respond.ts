@@ -1,19 +1,14 @@
 // Route-handler helpers: parse a JSON body or query string with a zod schema and map domain errors to
-// HTTP. Every 4xx is `{ "error": "<what to fix>", "details"?: … }`; unexpected errors are logged and
-// answered 500 without internals.
+// HTTP. Every 4xx is `{ "error": "<what to fix>", "details"?: … }` (./error-body.ts); unexpected errors
+// are logged and answered 500 without internals.
 import { NextResponse } from "next/server";
 import { z } from "zod";
 import { ConflictError, DomainError, InvalidInputError, NotFoundError } from "../errors";
+import { describeIssues } from "./error-body";
 import { logger } from "../logger";
 import { bigintReplacer } from "../realtime/hub";
 import { AuthError, TooManyAttemptsError } from "../auth/errors";
 import { redactSecrets } from "../security/redact";
-
-/** The body of every error answer (4xx and 500); `details` carries per-field issues where there are some. */
-export const errorBodySchema = z.object({
-  error: z.string(),
-  details: z.unknown().optional(),
-});
 
 export class HttpError extends Error {
   constructor(
@@ -32,10 +27,6 @@ export function json(body: unknown, init?: { status?: number }): NextResponse {
     status: init?.status ?? 200,
     headers: { "content-type": "application/json" },
   });
-}
-
-function describeIssues(error: z.ZodError): string {
-  return error.issues.map((i) => (i.path.length ? `${i.path.join(".")}: ${i.message}` : i.message)).join("; ");
 }
 
 export async function parseBody<S extends z.ZodType>(req: Request, schema: S): Promise<z.infer<S>> {

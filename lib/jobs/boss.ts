@@ -1,5 +1,5 @@
 // The process's pg-boss instance: the Postgres job queue every background job goes through ("Snapshot
-// now" today, schedules through the same path). One instance per process, on globalThis because Next's
+// now" today, schedules through the same path). One instance per process (a process singleton) because Next's
 // route-handler bundles and server.ts must share it (a route enqueues, the worker in this or another
 // process runs). Started by lib/workers.ts; queues are created here, idempotently, at start.
 // Invariants: jobs are never retried by pg-boss (a snapshot must not re-run behind the operator's
@@ -8,6 +8,7 @@
 // row and its queue entry commit together.
 import { PgBoss, type Queue } from "pg-boss";
 import type { Logger } from "../logger";
+import { processSingleton } from "../process-singleton";
 
 export const SNAPSHOT_RUN_QUEUE = "snapshot.run";
 
@@ -64,17 +65,17 @@ const QUEUES: Array<Queue> = [
   },
 ];
 
-const g = globalThis as typeof globalThis & { __snapfleetBoss?: PgBoss };
+const slot = processSingleton("__snapfleetBoss", (): { boss?: PgBoss } => ({}));
 
 /** The started instance; throws a clear error when this process has none (e.g. a test forgot to start it). */
 export function requireBoss(): PgBoss {
-  const boss = g.__snapfleetBoss;
+  const boss = slot.boss;
   if (!boss) throw new Error("the job queue is not started in this process (lib/jobs/boss.ts startBoss)");
   return boss;
 }
 
 export async function startBoss(databaseUrl: string, log: Logger): Promise<PgBoss> {
-  if (g.__snapfleetBoss) return g.__snapfleetBoss;
+  if (slot.boss) return slot.boss;
   const boss = new PgBoss({ connectionString: databaseUrl, schema: "pgboss", useListenNotify: true, max: 6 });
   // pg-boss reports background failures as events; a queue hiccup must never crash the process.
   boss.on("error", (err) => log.warn({ err }, "job queue error"));
@@ -87,14 +88,14 @@ export async function startBoss(databaseUrl: string, log: Logger): Promise<PgBos
       });
     }
   }
-  g.__snapfleetBoss = boss;
+  slot.boss = boss;
   return boss;
 }
 
 /** Stops the instance, letting active jobs finish for up to `timeoutMs`. */
 export async function stopBoss(timeoutMs = 30_000): Promise<void> {
-  const boss = g.__snapfleetBoss;
+  const boss = slot.boss;
   if (!boss) return;
-  g.__snapfleetBoss = undefined;
+  slot.boss = undefined;
   await boss.stop({ graceful: true, timeout: timeoutMs });
 }

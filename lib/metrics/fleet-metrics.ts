@@ -33,9 +33,18 @@ type Labels = Record<string, string>;
  * observe() at a time; this exports already-aggregated buckets in the same shape (`_bucket{le}`,
  * `_sum`, `_count`), which prom-client's Registry writes like any of its own metrics.
  */
-function countedHistogram(name: string, help: string, bounds: number[], series: Array<{ labels: Labels; data: HistogramData }>): Metric {
+function countedHistogram(
+  name: string,
+  help: string,
+  bounds: number[],
+  series: Array<{ labels: Labels; data: HistogramData }>,
+): Metric {
   const values = series.flatMap(({ labels, data }) => [
-    ...bounds.map((le, i) => ({ metricName: `${name}_bucket`, labels: { ...labels, le }, value: data.buckets[i] ?? 0 })),
+    ...bounds.map((le, i) => ({
+      metricName: `${name}_bucket`,
+      labels: { ...labels, le },
+      value: data.buckets[i] ?? 0,
+    })),
     { metricName: `${name}_bucket`, labels: { ...labels, le: "+Inf" }, value: data.count },
     { metricName: `${name}_sum`, labels, value: data.sum },
     { metricName: `${name}_count`, labels, value: data.count },
@@ -52,25 +61,49 @@ function countedHistogram(name: string, help: string, bounds: number[], series: 
   return metric as unknown as Metric;
 }
 
+/** Every combination of the labels' values: { a: [1, 2], b: [x] } → [{ a: 1, b: x }, { a: 2, b: x }]. */
+function labelCombinations(labels: Record<string, readonly string[]>): Labels[] {
+  return Object.entries(labels).reduce<Labels[]>(
+    (combos, [name, values]) => combos.flatMap((c) => values.map((v) => ({ ...c, [name]: v }))),
+    [{}],
+  );
+}
+
 const EMPTY_HISTOGRAM = (bounds: number[]): HistogramData => ({ buckets: bounds.map(() => 0), sum: 0, count: 0 });
 
 export function fleetRegistry(stats: FleetStats, version: string): Registry {
   const registry = new Registry();
   const registers = [registry];
   const hostName = new Map(stats.hosts.map((h) => [h.id, h.name]));
-  const named = (hostId: string) => hostName.get(hostId);
+  // Rows of a host deleted since the queries ran are dropped.
+  const onHost = (hostId: string, set: (host: string) => void) => {
+    const host = hostName.get(hostId);
+    if (host) set(host);
+  };
 
-  new Gauge({ name: "snapfleet_info", help: "Always 1; the dashboard's version as a label.", labelNames: ["version"], registers }).set({ version }, 1);
+  new Gauge({
+    name: "snapfleet_info",
+    help: "Always 1; the dashboard's version as a label.",
+    labelNames: ["version"],
+    registers,
+  }).set({ version }, 1);
+
+  /** A counter of outcomes, every combination of `labels` exported (0 until it happens). */
+  const outcomes = (name: string, help: string, labels: Record<string, readonly string[]>) => {
+    const counter = new Counter({ name, help, labelNames: Object.keys(labels), registers });
+    for (const combination of labelCombinations(labels)) counter.inc(combination, 0);
+    return counter;
+  };
 
   // ---- Snapshots ----
-  const snapshots = new Counter({
-    name: "snapfleet_snapshots_total",
-    help: "Snapshots that ended, by final status (completed, failed, cancelled) and mode (live, ram-only, disks-only).",
-    labelNames: ["status", "mode"],
-    registers,
-  });
-  for (const status of SNAPSHOT_OUTCOMES) for (const mode of SNAPSHOT_MODES) snapshots.inc({ status, mode }, 0);
-  for (const r of stats.snapshots) if ((SNAPSHOT_OUTCOMES as readonly string[]).includes(r.status)) snapshots.inc({ status: r.status, mode: r.mode }, r.count);
+  const snapshots = outcomes(
+    "snapfleet_snapshots_total",
+    "Snapshots that ended, by final status (completed, failed, cancelled) and mode (live, ram-only, disks-only).",
+    { status: SNAPSHOT_OUTCOMES, mode: SNAPSHOT_MODES },
+  );
+  for (const r of stats.snapshots)
+    if ((SNAPSHOT_OUTCOMES as readonly string[]).includes(r.status))
+      snapshots.inc({ status: r.status, mode: r.mode }, r.count);
 
   const perMode = (data: Map<string, HistogramData>, bounds: number[]) =>
     SNAPSHOT_MODES.map((mode) => ({ labels: { mode }, data: data.get(mode) ?? EMPTY_HISTOGRAM(bounds) }));
@@ -118,22 +151,11 @@ export function fleetRegistry(stats: FleetStats, version: string): Registry {
       running.set({ host: h.name, kind }, 0);
     }
   }
-  for (const [hostId, n] of stats.queuedSnapshots) {
-    const host = named(hostId);
-    if (host) queued.inc({ host, kind: "snapshot" }, n);
-  }
-  for (const r of stats.queuedRestores) {
-    const host = named(r.hostId);
-    if (host) queued.inc({ host, kind: r.kind }, r.count);
-  }
-  for (const [hostId, n] of stats.runningSnapshots) {
-    const host = named(hostId);
-    if (host) running.inc({ host, kind: "snapshot" }, n);
-  }
-  for (const r of stats.runningRestores) {
-    const host = named(r.hostId);
-    if (host) running.inc({ host, kind: r.kind }, r.count);
-  }
+  for (const [hostId, n] of stats.queuedSnapshots) onHost(hostId, (host) => queued.inc({ host, kind: "snapshot" }, n));
+  for (const r of stats.queuedRestores) onHost(r.hostId, (host) => queued.inc({ host, kind: r.kind }, r.count));
+  for (const [hostId, n] of stats.runningSnapshots)
+    onHost(hostId, (host) => running.inc({ host, kind: "snapshot" }, n));
+  for (const r of stats.runningRestores) onHost(r.hostId, (host) => running.inc({ host, kind: r.kind }, r.count));
 
   // ---- Hosts, VMs and QMP sessions ----
   const up = new Gauge({
@@ -151,10 +173,7 @@ export function fleetRegistry(stats: FleetStats, version: string): Registry {
     registers,
   });
   for (const h of stats.hosts) for (const state of VM_STATES) vms.set({ host: h.name, state }, 0);
-  for (const r of stats.vms) {
-    const host = named(r.hostId);
-    if (host) vms.set({ host, state: r.state }, r.count);
-  }
+  for (const r of stats.vms) onHost(r.hostId, (host) => vms.set({ host, state: r.state }, r.count));
 
   const owned = new Gauge({
     name: "snapfleet_vm_monitors_owned",
@@ -174,23 +193,19 @@ export function fleetRegistry(stats: FleetStats, version: string): Registry {
   }
 
   // ---- Restores and verifications ----
-  const restores = new Counter({
-    name: "snapfleet_restores_total",
-    help: "Restores that ended, by kind (rollback, verify) and final status (completed, failed).",
-    labelNames: ["kind", "status"],
-    registers,
-  });
-  for (const kind of RESTORE_KINDS) for (const status of RESTORE_OUTCOMES) restores.inc({ kind, status }, 0);
+  const restores = outcomes(
+    "snapfleet_restores_total",
+    "Restores that ended, by kind (rollback, verify) and final status (completed, failed).",
+    { kind: RESTORE_KINDS, status: RESTORE_OUTCOMES },
+  );
   for (const r of stats.restores) restores.inc({ kind: r.kind, status: r.status }, r.count);
 
   // ---- Scheduler ----
-  const runs = new Counter({
-    name: "snapfleet_schedule_runs_total",
-    help: "Schedule runs that ended, by trigger (scheduled, manual, catch_up) and final status.",
-    labelNames: ["trigger", "status"],
-    registers,
-  });
-  for (const trigger of SCHEDULE_TRIGGERS) for (const status of SCHEDULE_RUN_OUTCOMES) runs.inc({ trigger, status }, 0);
+  const runs = outcomes(
+    "snapfleet_schedule_runs_total",
+    "Schedule runs that ended, by trigger (scheduled, manual, catch_up) and final status.",
+    { trigger: SCHEDULE_TRIGGERS, status: SCHEDULE_RUN_OUTCOMES },
+  );
   for (const r of stats.scheduleRuns) runs.inc({ trigger: r.trigger, status: r.status }, r.count);
 
   registry.registerMetric(
@@ -201,9 +216,11 @@ export function fleetRegistry(stats: FleetStats, version: string): Registry {
       [{ labels: {}, data: stats.latenessSeconds }],
     ),
   );
-  new Gauge({ name: "snapfleet_schedules_overdue", help: "Enabled schedules whose next run is due and not fired yet.", registers }).set(
-    stats.overdueSchedules.count,
-  );
+  new Gauge({
+    name: "snapfleet_schedules_overdue",
+    help: "Enabled schedules whose next run is due and not fired yet.",
+    registers,
+  }).set(stats.overdueSchedules.count);
   new Gauge({
     name: "snapfleet_schedule_overdue_seconds",
     help: "How long the most overdue enabled schedule's next run has been due without firing (0: none overdue).",

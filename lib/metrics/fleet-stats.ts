@@ -15,7 +15,17 @@ import { db } from "../db/client";
 /** Upper bounds (le) of each histogram's buckets, in the metric's unit. */
 export const DURATION_BUCKETS_S = [1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1800, 3600];
 export const GUEST_PAUSE_BUCKETS_S = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
-export const SIZE_BUCKETS_BYTES = [2 ** 20, 16 * 2 ** 20, 64 * 2 ** 20, 256 * 2 ** 20, 2 ** 30, 4 * 2 ** 30, 16 * 2 ** 30, 64 * 2 ** 30, 256 * 2 ** 30];
+export const SIZE_BUCKETS_BYTES = [
+  2 ** 20,
+  16 * 2 ** 20,
+  64 * 2 ** 20,
+  256 * 2 ** 20,
+  2 ** 30,
+  4 * 2 ** 30,
+  16 * 2 ** 30,
+  64 * 2 ** 30,
+  256 * 2 ** 30,
+];
 export const LATENESS_BUCKETS_S = [0.1, 0.5, 1, 2, 5, 10, 30, 60, 300, 900, 3600];
 
 /** Modes as the API spells them (lib/snapshots/snapshot-json.ts): the SQL turns ram_only into ram-only. */
@@ -74,7 +84,9 @@ const num = (v: unknown): number => (typeof v === "bigint" ? Number(v) : Number(
  * module's constants (never input), written as numeric literals.
  */
 function bucketArray(column: string, bounds: number[], scale = 1): Prisma.Sql {
-  const cells = bounds.map((b) => `count(*) FILTER (WHERE ${column} <= ${Math.round(Number(b) * scale * 1e6) / 1e6})::float8`);
+  const cells = bounds.map(
+    (b) => `count(*) FILTER (WHERE ${column} <= ${Math.round(Number(b) * scale * 1e6) / 1e6})::float8`,
+  );
   return Prisma.raw(`ARRAY[${cells.join(", ")}]::float8[]`);
 }
 
@@ -89,7 +101,20 @@ export async function readFleetStats(openSessionVmIds: string[]): Promise<FleetS
       // One pass over the snapshot rows: counts by status and mode, and the histograms' aggregates (used
       // for the completed rows only; computing them for the few others costs less than a second scan).
       const snapshots = await tx.$queryRaw<
-        Array<{ status: string; mode: string; n: number; d_b: number[]; d_sum: number; d_n: number; p_b: number[]; p_sum: number; p_n: number; s_b: number[]; s_sum: number; s_n: number }>
+        Array<{
+          status: string;
+          mode: string;
+          n: number;
+          d_b: number[];
+          d_sum: number;
+          d_n: number;
+          p_b: number[];
+          p_sum: number;
+          p_n: number;
+          s_b: number[];
+          s_sum: number;
+          s_n: number;
+        }>
       >`
         SELECT status::text AS status, replace(mode::text, '_', '-') AS mode, count(*)::float8 AS n,
           ${bucketArray(`"totalMs"`, DURATION_BUCKETS_S, 1000)} AS d_b,
@@ -148,7 +173,8 @@ export async function readFleetStats(openSessionVmIds: string[]): Promise<FleetS
 
       const [pruned] = await tx.$queryRaw<Array<{ n: number }>>`SELECT count(*)::float8 AS n FROM "SchedulePrune"`;
 
-      const perMode = (pick: (r: (typeof completed)[number]) => HistogramData) => new Map(completed.map((r) => [r.mode, pick(r)]));
+      const perMode = (pick: (r: (typeof completed)[number]) => HistogramData) =>
+        new Map(completed.map((r) => [r.mode, pick(r)]));
       return {
         snapshots: snapshots.map((r) => ({ status: r.status, mode: r.mode, count: num(r.n) })),
         durationSeconds: perMode((r) => histogram(r.d_b, r.d_sum, r.d_n)),
@@ -156,9 +182,13 @@ export async function readFleetStats(openSessionVmIds: string[]): Promise<FleetS
         sizeBytes: perMode((r) => histogram(r.s_b, r.s_sum, r.s_n)),
         hosts,
         queuedSnapshots: sumBy(inFlightSnapshots.filter((r) => r.status === "queued")),
-        queuedRestores: restoresByHost.filter((r) => r.status === "queued").map((r) => ({ hostId: r.hostId, kind: r.kind, count: num(r.n) })),
+        queuedRestores: restoresByHost
+          .filter((r) => r.status === "queued")
+          .map((r) => ({ hostId: r.hostId, kind: r.kind, count: num(r.n) })),
         runningSnapshots: sumBy(inFlightSnapshots.filter((r) => r.status !== "queued")),
-        runningRestores: restoresByHost.filter((r) => r.status !== "queued").map((r) => ({ hostId: r.hostId, kind: r.kind, count: num(r.n) })),
+        runningRestores: restoresByHost
+          .filter((r) => r.status !== "queued")
+          .map((r) => ({ hostId: r.hostId, kind: r.kind, count: num(r.n) })),
         vms: vms.map((r) => ({ hostId: r.hostId, state: r.state, count: num(r.n) })),
         leasedVms: sumBy(leases),
         openSessions: sumBy(sessions),

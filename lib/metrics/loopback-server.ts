@@ -15,14 +15,20 @@ const LOOPBACK_NAMES = defaultAllowedHosts("127.0.0.1");
 export function createMetricsServer(log: Logger): Server {
   return createServer((req, res) => {
     const answer = (status: number, error: string) =>
-      res.writeHead(status, { "content-type": "application/json", "cache-control": "no-store", connection: "close" }).end(JSON.stringify({ error }));
+      res
+        .writeHead(status, { "content-type": "application/json", "cache-control": "no-store", connection: "close" })
+        .end(JSON.stringify({ error }));
     const host = req.headers.host;
-    if (!host || !LOOPBACK_NAMES.has(hostName(host))) return answer(400, "the metrics port answers only to localhost, 127.0.0.1 or [::1] in the Host header");
+    if (!host || !LOOPBACK_NAMES.has(hostName(host)))
+      return answer(400, "the metrics port answers only to localhost, 127.0.0.1 or [::1] in the Host header");
     const path = (req.url ?? "/").split("?")[0];
     if (path !== "/metrics") return answer(404, "the metrics port serves only /metrics");
     if (req.method !== "GET" && req.method !== "HEAD") return answer(405, `${req.method} is not allowed here; use GET`);
     renderMetrics().then(
-      ({ contentType, body }) => res.writeHead(200, { "content-type": contentType, "cache-control": "no-store" }).end(req.method === "HEAD" ? undefined : body),
+      ({ contentType, body }) =>
+        res
+          .writeHead(200, { "content-type": contentType, "cache-control": "no-store" })
+          .end(req.method === "HEAD" ? undefined : body),
       (err: unknown) => {
         if (err instanceof MetricsUnavailableError) return answer(503, err.message);
         log.error({ err }, "rendering /metrics failed");

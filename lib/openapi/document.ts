@@ -2,7 +2,7 @@
 // the routes' own zod schemas with zod's JSON Schema converter (OpenAPI 3.1 schemas are JSON Schema
 // 2020-12). Request schemas are converted as their input side (what a client sends: before defaults,
 // coercions and transforms), responses as their output side. The role of each operation comes from
-// lib/auth/route-rules.ts, the table the gate enforces; the error body from lib/http/respond.ts.
+// lib/auth/route-rules.ts, the table the gate enforces; the error body from lib/http/error-body.ts.
 // Invariants: pure and deterministic (same registry → same document; no I/O); an operation without a
 // rule in route-rules.ts throws, so the document never shows an operation the gate does not know.
 import { z } from "zod";
@@ -11,7 +11,7 @@ import { SESSION_COOKIE } from "../auth/store";
 import { BODY_LIMIT_BYTES } from "../auth/gate";
 import { readVersion } from "../config";
 import { hostJsonSchema, vmJsonSchema } from "../fleet/vm-json";
-import { errorBodySchema } from "../http/respond";
+import { errorBodySchema } from "../http/error-body";
 import { restoreJsonSchema, rollbackPlanJsonSchema } from "../restore/restore-json";
 import { snapshotJsonSchema, snapshotListJsonSchema } from "../snapshots/snapshot-json";
 import { API_TAGS, operations, type ApiOperation, type ApiResponse } from "./registry";
@@ -42,7 +42,12 @@ function converterOptions(io: "input" | "output") {
     }
     // zod closes a plain z.object's output (it strips unknown keys); an answer may well carry more
     // fields than its schema names, so only strict objects stay closed.
-    if (io === "output" && def.type === "object" && def.catchall === undefined && ctx.jsonSchema.additionalProperties === false) {
+    if (
+      io === "output" &&
+      def.type === "object" &&
+      def.catchall === undefined &&
+      ctx.jsonSchema.additionalProperties === false
+    ) {
       delete ctx.jsonSchema.additionalProperties;
     }
   };
@@ -102,14 +107,18 @@ function pathParamNames(pattern: string): string[] {
 
 function ruleOf(method: HttpMethod, pattern: string) {
   const rule = ROUTE_RULES.find((r) => r.pattern === pattern)?.methods[method];
-  if (!rule) throw new Error(`${method} ${pattern} is registered in lib/openapi/registry.ts but has no rule in lib/auth/route-rules.ts`);
+  if (!rule)
+    throw new Error(
+      `${method} ${pattern} is registered in lib/openapi/registry.ts but has no rule in lib/auth/route-rules.ts`,
+    );
   return rule;
 }
 
 function queryParameters(query: z.ZodType, key: string): OpenApiParameter[] {
   const schema = z.toJSONSchema(query, converterOptions("input")) as JsonSchema;
   const properties = schema.properties as Record<string, JsonSchema> | undefined;
-  if (schema.type !== "object" || !properties) throw new Error(`${key}: its query schema must be a z.object (one property per query parameter)`);
+  if (schema.type !== "object" || !properties)
+    throw new Error(`${key}: its query schema must be a z.object (one property per query parameter)`);
   const required = new Set((schema.required as string[] | undefined) ?? []);
   return Object.entries(properties).map(([name, s]) => {
     const { description, ...rest } = s;
@@ -137,9 +146,15 @@ function isStateChanging(method: HttpMethod): boolean {
 }
 
 /** What the gate and respond.ts answer besides the route's own statuses. */
-function generatedErrors(method: HttpMethod, pattern: string, op: ApiOperation, access: Access): Record<number, string> {
+function generatedErrors(
+  method: HttpMethod,
+  pattern: string,
+  op: ApiOperation,
+  access: Access,
+): Record<number, string> {
   const errors: Record<number, string> = {};
-  if (op.query || op.body) errors[400] = "Invalid input: `error` says what to fix, `details` holds the issues per field.";
+  if (op.query || op.body)
+    errors[400] = "Invalid input: `error` says what to fix, `details` holds the issues per field.";
   if (access !== "public") errors[401] = "Not logged in: no valid session cookie or `Authorization: Bearer` token.";
   if (access === "operator" || access === "admin") errors[403] = `Your role is below ${access}.`;
   else if (isStateChanging(method)) errors[403] = "A cross-site request with a session cookie.";
@@ -150,10 +165,16 @@ function generatedErrors(method: HttpMethod, pattern: string, op: ApiOperation, 
 
 function responseObject(status: number, r: ApiResponse, outputs: ComponentSet, componentId: string) {
   const contentType = r.contentType ?? "application/json";
-  if (status >= 400) return { description: r.description, content: { [contentType]: { schema: { $ref: ref("Error") } } } };
+  if (status >= 400)
+    return { description: r.description, content: { [contentType]: { schema: { $ref: ref("Error") } } } };
   if (status === 204) return { description: r.description };
-  if (r.schema) return { description: r.description, content: { [contentType]: { schema: { $ref: ref(outputs.idOf(r.schema, componentId)) } } } };
-  const schema = contentType === "application/json" ? { type: "object" } : { type: "string", contentMediaType: contentType };
+  if (r.schema)
+    return {
+      description: r.description,
+      content: { [contentType]: { schema: { $ref: ref(outputs.idOf(r.schema, componentId)) } } },
+    };
+  const schema =
+    contentType === "application/json" ? { type: "object" } : { type: "string", contentMediaType: contentType };
   return { description: r.description, content: { [contentType]: { schema } } };
 }
 
@@ -183,7 +204,8 @@ export function buildOpenApiDocument(): OpenApiDocument {
     for (const [status, description] of Object.entries(generatedErrors(method, pattern, op, rule.access))) {
       responses[status] ??= { description, content: { "application/json": { schema: { $ref: ref("Error") } } } };
     }
-    if (op.responses[429]) responses[429]!.headers = { "Retry-After": { description: "Seconds to wait.", schema: { type: "integer" } } };
+    if (op.responses[429])
+      responses[429]!.headers = { "Retry-After": { description: "Seconds to wait.", schema: { type: "integer" } } };
 
     const operation: OpenApiOperation = {
       operationId,
@@ -196,7 +218,9 @@ export function buildOpenApiDocument(): OpenApiDocument {
             requestBody: {
               // parseBody reads an empty body as {}: the body is optional when {} is valid input.
               required: !op.body.safeParse({}).success,
-              content: { "application/json": { schema: { $ref: ref(inputs.idOf(op.body, `${capitalize(operationId)}Body`)) } } },
+              content: {
+                "application/json": { schema: { $ref: ref(inputs.idOf(op.body, `${capitalize(operationId)}Body`)) } },
+              },
             },
           }
         : {}),
@@ -223,8 +247,17 @@ export function buildOpenApiDocument(): OpenApiDocument {
     components: {
       schemas: { ...outputs.convert(), ...inputs.convert() },
       securitySchemes: {
-        bearerAuth: { type: "http", scheme: "bearer", description: "An API token (Settings, `POST /api/tokens` or `npx snapfleet token create`)." },
-        sessionCookie: { type: "apiKey", in: "cookie", name: SESSION_COOKIE, description: "The browser session set by POST /api/auth/login." },
+        bearerAuth: {
+          type: "http",
+          scheme: "bearer",
+          description: "An API token (Settings, `POST /api/tokens` or `npx snapfleet token create`).",
+        },
+        sessionCookie: {
+          type: "apiKey",
+          in: "cookie",
+          name: SESSION_COOKIE,
+          description: "The browser session set by POST /api/auth/login.",
+        },
       },
     },
   };

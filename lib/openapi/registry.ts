@@ -25,10 +25,29 @@ import type { HttpMethod } from "../auth/route-rules";
 import { hostJsonSchema, vmJsonSchema, vmListJsonSchema } from "../fleet/vm-json";
 import { restoreJsonSchema, restoreListJsonSchema, rollbackPlanJsonSchema } from "../restore/restore-json";
 import { snapshotJsonSchema, snapshotListJsonSchema } from "../snapshots/snapshot-json";
-import { auditQuerySchema, loginSchema, setupQuerySchema, setupSchema, tokenCreateSchema, userCreateSchema, userUpdateSchema } from "../validations/auth";
+import {
+  auditQuerySchema,
+  loginSchema,
+  setupQuerySchema,
+  setupSchema,
+  tokenCreateSchema,
+  userCreateSchema,
+  userUpdateSchema,
+} from "../validations/auth";
 import { hostCreateSchema, hostStorageQuerySchema, hostUpdateSchema } from "../validations/host";
-import { calendarQuerySchema, cronPreviewQuerySchema, retentionPreviewQuerySchema, scheduleCreateSchema, scheduleUpdateSchema } from "../validations/schedule";
-import { diskDriftAcknowledgeSchema, snapshotBulkCreateSchema, snapshotCreateSchema, snapshotListQuerySchema } from "../validations/snapshot";
+import {
+  calendarQuerySchema,
+  cronPreviewQuerySchema,
+  retentionPreviewQuerySchema,
+  scheduleCreateSchema,
+  scheduleUpdateSchema,
+} from "../validations/schedule";
+import {
+  diskDriftAcknowledgeSchema,
+  snapshotBulkCreateSchema,
+  snapshotCreateSchema,
+  snapshotListQuerySchema,
+} from "../validations/snapshot";
 import { vmListQuerySchema, vmQuiesceUpdateSchema, vmUpdateSchema } from "../validations/vm";
 import { hostStorageJsonSchema } from "../fleet/host-storage-json";
 import { bulkSnapshotResultJsonSchema, snapshotBatchDetailJsonSchema } from "../snapshots/batch-json";
@@ -116,7 +135,10 @@ export const API_OPERATIONS = {
     tag: "health",
     summary: "Dashboard and database liveness",
     description: "Version and database up/down, for monitoring; answers without a login.",
-    responses: { 200: ok("The database answers.", healthJsonSchema), 503: ok("The database does not answer; `reason` says why.", healthJsonSchema) },
+    responses: {
+      200: ok("The database answers.", healthJsonSchema),
+      503: ok("The database does not answer; `reason` says why.", healthJsonSchema),
+    },
   },
   "GET /api/openapi.json": {
     tag: "meta",
@@ -128,7 +150,8 @@ export const API_OPERATIONS = {
   "POST /api/auth/login": {
     tag: "auth",
     summary: "Log in",
-    description: "Sets the session cookie (httpOnly, SameSite=Strict, Secure over HTTPS). Which of name or password was wrong is not said.",
+    description:
+      "Sets the session cookie (httpOnly, SameSite=Strict, Secure over HTTPS). Which of name or password was wrong is not said.",
     body: loginSchema,
     responses: {
       200: ok("Logged in; the session cookie is set.", loggedInJsonSchema),
@@ -157,7 +180,12 @@ export const API_OPERATIONS = {
     summary: "Create the first admin",
     description: "With the one-time token a start without an admin prints; logs the new admin in.",
     body: setupSchema,
-    responses: { 200: ok("The admin exists and is logged in (session cookie set); 401 when the link is not valid, used or expired, or an admin exists.", loggedInJsonSchema) },
+    responses: {
+      200: ok(
+        "The admin exists and is logged in (session cookie set); 401 when the link is not valid, used or expired, or an admin exists.",
+        loggedInJsonSchema,
+      ),
+    },
   },
 
   "GET /api/users": {
@@ -169,7 +197,11 @@ export const API_OPERATIONS = {
     tag: "users",
     summary: "Create a user",
     body: userCreateSchema,
-    responses: { 201: ok("The new user.", userResultJsonSchema), 409: ok("The name is taken.", null), 422: ok("The name or password is not acceptable; the message says why.", null) },
+    responses: {
+      201: ok("The new user.", userResultJsonSchema),
+      409: ok("The name is taken.", null),
+      422: ok("The name or password is not acceptable; the message says why.", null),
+    },
   },
   "PATCH /api/users/[id]": {
     tag: "users",
@@ -219,11 +251,15 @@ export const API_OPERATIONS = {
   "POST /api/hosts": {
     tag: "hosts",
     summary: "Add a host",
-    description: "The host is checked against reality first (per-field details), then discovered; `discovery` is null if still running after 10 s.",
+    description:
+      "The host is checked against reality first (per-field details), then discovered; `discovery` is null if still running after 10 s.",
     body: hostCreateSchema,
     responses: {
       201: ok("The host and its first discovery.", savedHostJsonSchema),
-      422: ok("The host failed its checks (name taken, unreachable socket dir, bad key, host key to confirm…); `details` per field.", null),
+      422: ok(
+        "The host failed its checks (name taken, unreachable socket dir, bad key, host key to confirm…); `details` per field.",
+        null,
+      ),
     },
   },
   "GET /api/hosts/[id]": {
@@ -244,10 +280,14 @@ export const API_OPERATIONS = {
   "PATCH /api/hosts/[id]": {
     tag: "hosts",
     summary: "Change a host",
-    description: "Fields of the host's kind; the result is checked like an add, then rediscovered. `repinHostKey: true` accepts the SSH host key presented now.",
+    description:
+      "Fields of the host's kind; the result is checked like an add, then rediscovered. `repinHostKey: true` accepts the SSH host key presented now.",
     params: { id: "the host's UUID" },
     body: hostUpdateSchema,
-    responses: { 200: ok("The host and its discovery.", savedHostJsonSchema), 422: ok("The changed host failed its checks (name taken, fields of another kind…); `details` per field.", null) },
+    responses: {
+      200: ok("The host and its discovery.", savedHostJsonSchema),
+      422: ok("The changed host failed its checks (name taken, fields of another kind…); `details` per field.", null),
+    },
   },
   "DELETE /api/hosts/[id]": {
     tag: "hosts",
@@ -286,7 +326,10 @@ export const API_OPERATIONS = {
     body: vmUpdateSchema,
     responses: {
       200: ok("The VM with its new tags.", z.object({ vm: vmJsonSchema })),
-      422: ok("A tag breaks the rule: 1–32 characters of lowercase letters, digits and - _ . :, at most 20 tags; the message says which.", null),
+      422: ok(
+        "A tag breaks the rule: 1–32 characters of lowercase letters, digits and - _ . :, at most 20 tags; the message says which.",
+        null,
+      ),
     },
   },
   "GET /api/vms/[id]/pause-plan": {
@@ -301,7 +344,10 @@ export const API_OPERATIONS = {
     description: "Same query and shape as GET /api/snapshots, for one VM (`vmId` is the path's).",
     params: { id: "the VM's UUID" },
     query: snapshotListQuerySchema,
-    responses: { 200: ok("One page of snapshots, newest first.", snapshotListJsonSchema), 422: ok("`cursor` is not one this API returned.", null) },
+    responses: {
+      200: ok("One page of snapshots, newest first.", snapshotListJsonSchema),
+      422: ok("`cursor` is not one this API returned.", null),
+    },
   },
   "POST /api/vms/[id]/snapshots": {
     tag: "snapshots",
@@ -319,7 +365,10 @@ export const API_OPERATIONS = {
     tag: "vms",
     summary: "Resume a guest Snapfleet left paused",
     params: { id: "the VM's UUID" },
-    responses: { 200: ok("The VM.", vmJsonSchema), 409: ok("Snapfleet did not leave it paused, a snapshot of it runs, or it cannot be reached.", null) },
+    responses: {
+      200: ok("The VM.", vmJsonSchema),
+      409: ok("Snapfleet did not leave it paused, a snapshot of it runs, or it cannot be reached.", null),
+    },
   },
   "PUT /api/vms/[id]/quiesce": {
     tag: "vms",
@@ -334,15 +383,22 @@ export const API_OPERATIONS = {
     tag: "vms",
     summary: "Re-check the VM's disks against its snapshots' records",
     params: { id: "the VM's UUID" },
-    responses: { 200: ok("The VM; `diskDrift` holds the verdict (null: the disks match).", vmJsonSchema), 503: ok("The VM could not be reached; its last verdict stays.", null) },
+    responses: {
+      200: ok("The VM; `diskDrift` holds the verdict (null: the disks match).", vmJsonSchema),
+      503: ok("The VM could not be reached; its last verdict stays.", null),
+    },
   },
   "POST /api/vms/[id]/disk-drift/acknowledge": {
     tag: "vms",
     summary: "Acknowledge the VM's disk drift findings",
-    description: "Re-checked first; `findings` is the list the operator was shown — when it differs from the current one nothing is acknowledged (409).",
+    description:
+      "Re-checked first; `findings` is the list the operator was shown — when it differs from the current one nothing is acknowledged (409).",
     params: { id: "the VM's UUID" },
     body: diskDriftAcknowledgeSchema,
-    responses: { 200: ok("The VM.", vmJsonSchema), 409: ok("The findings changed since they were shown; `details.vm` is the VM now.", null) },
+    responses: {
+      200: ok("The VM.", vmJsonSchema),
+      409: ok("The findings changed since they were shown; `details.vm` is the VM now.", null),
+    },
   },
   "GET /api/vms/[id]/restores": {
     tag: "restores",
@@ -354,9 +410,13 @@ export const API_OPERATIONS = {
   "GET /api/snapshots": {
     tag: "snapshots",
     summary: "Fleet-wide snapshot history",
-    description: "Newest first, keyset-paginated: pass `nextCursor` back as `cursor` (`null` on the last page; there is no total count).",
+    description:
+      "Newest first, keyset-paginated: pass `nextCursor` back as `cursor` (`null` on the last page; there is no total count).",
     query: snapshotListQuerySchema,
-    responses: { 200: ok("One page of snapshots.", snapshotListJsonSchema), 422: ok("`cursor` is not one this API returned.", null) },
+    responses: {
+      200: ok("One page of snapshots.", snapshotListJsonSchema),
+      422: ok("`cursor` is not one this API returned.", null),
+    },
   },
   "POST /api/snapshots/bulk": {
     tag: "snapshots",
@@ -373,7 +433,8 @@ export const API_OPERATIONS = {
   "GET /api/snapshots/batches/[id]": {
     tag: "snapshots",
     summary: "A Snapshot now batch and its jobs",
-    description: "The batch (mode, who asked, the VMs refused and why), every job it queued by VM name, and the running-snapshot limits queued jobs wait under.",
+    description:
+      "The batch (mode, who asked, the VMs refused and why), every job it queued by VM name, and the running-snapshot limits queued jobs wait under.",
     params: { id: "the batch's UUID" },
     responses: { 200: ok("The batch and its jobs.", snapshotBatchDetailJsonSchema) },
   },
@@ -390,15 +451,22 @@ export const API_OPERATIONS = {
     params: { id: "the snapshot's UUID" },
     responses: {
       200: ok("The snapshot as deleted.", snapshotResultSchema),
-      409: ok("It is running, its VM is busy, its VM's disks drifted unacknowledged, or a step is blocked (reason on the journal).", null),
+      409: ok(
+        "It is running, its VM is busy, its VM's disks drifted unacknowledged, or a step is blocked (reason on the journal).",
+        null,
+      ),
     },
   },
   "POST /api/snapshots/[id]/cancel": {
     tag: "snapshots",
     summary: "Cancel a snapshot job",
-    description: "A queued job is cancelled at once; a running one stops safely (QEMU finishes into a discarding sink, then rolls back).",
+    description:
+      "A queued job is cancelled at once; a running one stops safely (QEMU finishes into a discarding sink, then rolls back).",
     params: { id: "the snapshot's UUID" },
-    responses: { 202: ok("Cancellation requested.", snapshotResultSchema), 409: ok("The snapshot already ended.", null) },
+    responses: {
+      202: ok("Cancellation requested.", snapshotResultSchema),
+      409: ok("The snapshot already ended.", null),
+    },
   },
   "POST /api/snapshots/[id]/force-fail": {
     tag: "snapshots",
@@ -409,7 +477,8 @@ export const API_OPERATIONS = {
   "GET /api/snapshots/[id]/restore": {
     tag: "restores",
     summary: "The rollback plan",
-    description: "What is lost and kept, cold boot or RAM state, and — when Snapfleet will not do it — why, with the commands to run by hand.",
+    description:
+      "What is lost and kept, cold boot or RAM state, and — when Snapfleet will not do it — why, with the commands to run by hand.",
     params: { id: "the snapshot's UUID" },
     responses: { 200: ok("The plan.", rollbackPlanJsonSchema) },
   },
@@ -461,7 +530,11 @@ export const API_OPERATIONS = {
     tag: "schedules",
     summary: "Create a schedule",
     body: scheduleCreateSchema,
-    responses: { 201: ok("The schedule and its cron preview.", scheduleCreatedJsonSchema), 409: ok("A schedule with this name exists.", null), 422: ok("A target does not exist or cannot take the mode.", null) },
+    responses: {
+      201: ok("The schedule and its cron preview.", scheduleCreatedJsonSchema),
+      409: ok("A schedule with this name exists.", null),
+      422: ok("A target does not exist or cannot take the mode.", null),
+    },
   },
   "GET /api/schedules/preview": {
     tag: "schedules",
@@ -486,7 +559,10 @@ export const API_OPERATIONS = {
     summary: "Change a schedule",
     params: { id: "the schedule's UUID" },
     body: scheduleUpdateSchema,
-    responses: { 200: ok("The schedule as changed.", scheduleResultJsonSchema), 422: ok("A target does not exist or cannot take the mode.", null) },
+    responses: {
+      200: ok("The schedule as changed.", scheduleResultJsonSchema),
+      422: ok("A target does not exist or cannot take the mode.", null),
+    },
   },
   "DELETE /api/schedules/[id]": {
     tag: "schedules",
@@ -531,7 +607,10 @@ export const API_OPERATIONS = {
     description: "`rotateSecret: true` answers with the new secret, once; the old one stops signing at once.",
     params: { id: "the webhook's UUID (400 when malformed)" },
     body: webhookUpdateSchema,
-    responses: { 200: ok("The webhook as changed (and the new secret when rotated).", webhookUpdatedJsonSchema), 422: ok("The new URL is not acceptable; the message says why.", null) },
+    responses: {
+      200: ok("The webhook as changed (and the new secret when rotated).", webhookUpdatedJsonSchema),
+      422: ok("The new URL is not acceptable; the message says why.", null),
+    },
   },
   "DELETE /api/webhooks/[id]": {
     tag: "webhooks",
@@ -542,7 +621,8 @@ export const API_OPERATIONS = {
   "GET /api/webhooks/[id]/deliveries": {
     tag: "webhooks",
     summary: "A webhook's delivery log",
-    description: "Newest first; each delivery with every attempt (HTTP status or why it failed, duration) and the next attempt's time.",
+    description:
+      "Newest first; each delivery with every attempt (HTTP status or why it failed, duration) and the next attempt's time.",
     params: { id: "the webhook's UUID (400 when malformed)" },
     query: webhookDeliveriesQuerySchema,
     responses: { 200: ok("The deliveries.", webhookDeliveryListJsonSchema) },
@@ -550,7 +630,8 @@ export const API_OPERATIONS = {
   "POST /api/webhooks/[id]/test": {
     tag: "webhooks",
     summary: "Send a signed test ping now",
-    description: "One attempt, no retry, also to a disabled hook; answers 200 with the delivery as logged (succeeded, or failed with the reason).",
+    description:
+      "One attempt, no retry, also to a disabled hook; answers 200 with the delivery as logged (succeeded, or failed with the reason).",
     params: { id: "the webhook's UUID (400 when malformed)" },
     responses: { 200: ok("The test delivery.", webhookTestJsonSchema) },
   },
@@ -563,5 +644,9 @@ function parseOperationKey(key: string): { method: HttpMethod; pattern: string }
 }
 
 export function operations(): Array<{ key: string; method: HttpMethod; pattern: string; op: ApiOperation }> {
-  return Object.entries(API_OPERATIONS as Record<string, ApiOperation>).map(([key, op]) => ({ key, ...parseOperationKey(key), op }));
+  return Object.entries(API_OPERATIONS as Record<string, ApiOperation>).map(([key, op]) => ({
+    key,
+    ...parseOperationKey(key),
+    op,
+  }));
 }

@@ -30,7 +30,13 @@ export const loggedInJsonSchema = z.object({ user: z.object({ name: z.string(), 
 
 export const setupValidJsonSchema = z.object({ valid: z.boolean() });
 
-export const userJsonSchema = z.object({ id: z.string(), name: z.string(), role, disabled: z.boolean(), createdAt: isoDate });
+export const userJsonSchema = z.object({
+  id: z.string(),
+  name: z.string(),
+  role,
+  disabled: z.boolean(),
+  createdAt: isoDate,
+});
 export const userListJsonSchema = z.object({ users: z.array(userJsonSchema) });
 export const userResultJsonSchema = z.object({ user: userJsonSchema });
 
@@ -66,7 +72,10 @@ export const auditEventJsonSchema = z.object({
   status: z.number().int(),
   error: z.string().nullable(),
 });
-export const auditListJsonSchema = z.object({ events: z.array(auditEventJsonSchema), nextCursor: z.string().nullable() });
+export const auditListJsonSchema = z.object({
+  events: z.array(auditEventJsonSchema),
+  nextCursor: z.string().nullable(),
+});
 
 export const hostListJsonSchema = z.object({ hosts: z.array(hostJsonSchema) });
 
@@ -140,7 +149,15 @@ export const scheduleJsonSchema = z.object({
   flagged: z.boolean(),
   nextRunAt: isoDate.nullable(),
   lastRunAt: isoDate.nullable(),
-  lastRun: z.object({ id: z.string(), status: z.string(), firedAt: isoDate, finishedAt: isoDate.nullable(), reason: z.string().nullable() }).nullable(),
+  lastRun: z
+    .object({
+      id: z.string(),
+      status: z.string(),
+      firedAt: isoDate,
+      finishedAt: isoDate.nullable(),
+      reason: z.string().nullable(),
+    })
+    .nullable(),
   successRate: z.object({ succeeded: z.number().int(), finished: z.number().int(), rate: z.number().nullable() }),
   createdAt: isoDate,
   updatedAt: isoDate,
@@ -176,7 +193,11 @@ export const scheduleRunJsonSchema = z.object({
 export const scheduleListJsonSchema = z.object({ schedules: z.array(scheduleJsonSchema) });
 export const scheduleCreatedJsonSchema = z.object({ schedule: scheduleJsonSchema, preview: cronPreviewJsonSchema });
 export const scheduleResultJsonSchema = z.object({ schedule: scheduleJsonSchema });
-export const scheduleDetailJsonSchema = z.object({ schedule: scheduleJsonSchema, runs: z.array(scheduleRunJsonSchema), preview: cronPreviewJsonSchema });
+export const scheduleDetailJsonSchema = z.object({
+  schedule: scheduleJsonSchema,
+  runs: z.array(scheduleRunJsonSchema),
+  preview: cronPreviewJsonSchema,
+});
 
 export const scheduleRunStartedJsonSchema = z.object({
   run: z.object({
@@ -217,8 +238,18 @@ export const scheduleCalendarJsonSchema = z.object({
       hostId: z.string(),
       hostName: z.string(),
       limit: z.number().int(),
-      runs: z.array(z.object({ scheduleId: z.string(), scheduleName: z.string(), at: isoDate, lastStartAt: isoDate, vmCount: z.number().int() })),
-      collisions: z.array(z.object({ from: isoDate, to: isoDate, concurrent: z.number().int(), schedules: z.array(z.string()) })),
+      runs: z.array(
+        z.object({
+          scheduleId: z.string(),
+          scheduleName: z.string(),
+          at: isoDate,
+          lastStartAt: isoDate,
+          vmCount: z.number().int(),
+        }),
+      ),
+      collisions: z.array(
+        z.object({ from: isoDate, to: isoDate, concurrent: z.number().int(), schedules: z.array(z.string()) }),
+      ),
     }),
   ),
 });

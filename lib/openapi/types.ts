@@ -21,7 +21,10 @@ export interface OpenApiOperation {
   description?: string;
   parameters?: OpenApiParameter[];
   requestBody?: { required: boolean; content: Record<string, { schema: JsonSchema }> };
-  responses: Record<string, { description: string; headers?: Record<string, unknown>; content?: Record<string, { schema: JsonSchema }> }>;
+  responses: Record<
+    string,
+    { description: string; headers?: Record<string, unknown>; content?: Record<string, { schema: JsonSchema }> }
+  >;
   security: Array<Record<string, string[]>>;
   "x-snapfleet-role": Access;
   "x-snapfleet-audit-action"?: string;

@@ -71,7 +71,13 @@ interface PendingCommand {
 }
 
 /** Commands whose arguments may hold secrets: logged without arguments. */
-const REDACTED_COMMANDS = new Set(["set_password", "change-vnc-password", "object-add", "human-monitor-command", "qom-set"]);
+const REDACTED_COMMANDS = new Set([
+  "set_password",
+  "change-vnc-password",
+  "object-add",
+  "human-monitor-command",
+  "qom-set",
+]);
 const LOG_LINE_MAX = 4096;
 const ABANDONED_MAX = 1024;
 const CLOSE_GRACE_MS = 1000;
@@ -114,7 +120,10 @@ export class QmpClient extends QmpCommands {
       });
     } catch (err) {
       if (err instanceof QmpError) throw err;
-      throw new QmpConnectError(`QMP connect to ${label} failed: ${(err as Error)?.message ?? err}`, { endpoint: label, cause: err });
+      throw new QmpConnectError(`QMP connect to ${label} failed: ${(err as Error)?.message ?? err}`, {
+        endpoint: label,
+        cause: err,
+      });
     }
     const client = new QmpClient(endpoint, transport, opts);
     await client.handshake(greetingTimeoutMs, opts.signal);
@@ -230,7 +239,13 @@ export class QmpClient extends QmpCommands {
 
   private async handshake(greetingTimeoutMs: number, signal?: AbortSignal): Promise<void> {
     const onAbort = () =>
-      this.fail(new QmpConnectError(`QMP connect to ${this.label} aborted`, { endpoint: this.label, code: "ABORT_ERR", cause: signal?.reason }));
+      this.fail(
+        new QmpConnectError(`QMP connect to ${this.label} aborted`, {
+          endpoint: this.label,
+          code: "ABORT_ERR",
+          cause: signal?.reason,
+        }),
+      );
     signal?.addEventListener("abort", onAbort, { once: true });
     try {
       const greeting = new Promise<QmpGreeting>((resolve, reject) => (this.greetingWaiter = { resolve, reject }));
@@ -247,7 +262,12 @@ export class QmpClient extends QmpCommands {
         await this.send("qmp_capabilities", undefined, {}, true);
       } catch (err) {
         if (err instanceof QmpCommandError) {
-          this.fail(new QmpProtocolError("negotiation-failed", `qmp_capabilities refused: ${err.message}`, { endpoint: this.label, cause: err }));
+          this.fail(
+            new QmpProtocolError("negotiation-failed", `qmp_capabilities refused: ${err.message}`, {
+              endpoint: this.label,
+              cause: err,
+            }),
+          );
         } else if (err instanceof QmpError) this.fail(err);
         throw this.reason ?? err;
       }
@@ -255,7 +275,8 @@ export class QmpClient extends QmpCommands {
       const v = this.greetingInfo.version.qemu;
       this.log?.info({ endpoint: this.label, qemu: `${v.major}.${v.minor}.${v.micro}` }, "QMP session established");
     } catch (err) {
-      if (this.state !== "closed") this.fail(err instanceof QmpError ? err : new QmpError(String(err), { cause: err, endpoint: this.label }));
+      if (this.state !== "closed")
+        this.fail(err instanceof QmpError ? err : new QmpError(String(err), { cause: err, endpoint: this.label }));
       // The caller never gets this client, so nobody could close() it: wait for the socket here.
       await this.transport.close(0);
       throw this.reason ?? err;
@@ -271,24 +292,35 @@ export class QmpClient extends QmpCommands {
         { endpoint: this.label, code: "EBUSY" },
       );
     }
-    return new QmpTimeoutError(`incomplete QMP greeting from ${this.label} after ${ms} ms (${this.transport.bytesRead} bytes)`, {
-      endpoint: this.label,
-      timeoutMs: ms,
-      command: "(greeting)",
-    });
+    return new QmpTimeoutError(
+      `incomplete QMP greeting from ${this.label} after ${ms} ms (${this.transport.bytesRead} bytes)`,
+      {
+        endpoint: this.label,
+        timeoutMs: ms,
+        command: "(greeting)",
+      },
+    );
   }
 
   // -------------------------------------------------------------------------------------------
   // Commands
   // -------------------------------------------------------------------------------------------
 
-  private send(command: string, args: Record<string, unknown> | undefined, opts: QmpExecuteOptions, internal: boolean): Promise<unknown> {
+  private send(
+    command: string,
+    args: Record<string, unknown> | undefined,
+    opts: QmpExecuteOptions,
+    internal: boolean,
+  ): Promise<unknown> {
     if (!(this.state === "running" || (internal && this.state === "negotiating"))) {
       return Promise.reject(
-        new QmpDisconnectedError(this.reason ? `not connected (${this.reason.message})` : `not connected (${this.runstate})`, {
-          endpoint: this.label,
-          cause: this.reason,
-        }),
+        new QmpDisconnectedError(
+          this.reason ? `not connected (${this.reason.message})` : `not connected (${this.runstate})`,
+          {
+            endpoint: this.label,
+            cause: this.reason,
+          },
+        ),
       );
     }
     const id = `sf-${this.nextId++}`;
@@ -308,7 +340,11 @@ export class QmpClient extends QmpCommands {
           () =>
             this.abandon(
               id,
-              new QmpTimeoutError(`${command} got no reply within ${timeoutMs} ms`, { endpoint: this.label, timeoutMs, command }),
+              new QmpTimeoutError(`${command} got no reply within ${timeoutMs} ms`, {
+                endpoint: this.label,
+                timeoutMs,
+                command,
+              }),
             ),
           timeoutMs,
         );
@@ -395,7 +431,10 @@ export class QmpClient extends QmpCommands {
     if (!msg.hasId) {
       if (msg.type === "error") {
         // qmp-spec 2.4.2: the server could not parse a request well enough to find its id.
-        throw new QmpProtocolError("server-parse-error", `QEMU could not parse a command: ${msg.errorClass}: ${msg.desc}`);
+        throw new QmpProtocolError(
+          "server-parse-error",
+          `QEMU could not parse a command: ${msg.errorClass}: ${msg.desc}`,
+        );
       }
       throw new QmpProtocolError("unknown-id", `QMP reply without id: ${excerpt(line)}`);
     }
@@ -419,7 +458,9 @@ export class QmpClient extends QmpCommands {
         p.reject(new QmpCommandError(p.command, msg.errorClass, msg.desc, { endpoint: this.label }));
         return;
       case "bad-reply":
-        p.reject(new QmpProtocolError("bad-reply", `bad reply to ${p.command}: ${msg.problem}`, { endpoint: this.label }));
+        p.reject(
+          new QmpProtocolError("bad-reply", `bad reply to ${p.command}: ${msg.problem}`, { endpoint: this.label }),
+        );
         return;
     }
   }
@@ -431,16 +472,25 @@ export class QmpClient extends QmpCommands {
   private onTransportClose(err?: Error): void {
     if (this.state === "closed" || this.state === "disconnecting") return;
     const code = (err as NodeJS.ErrnoException | undefined)?.code;
-    const partial = this.decoder.bufferedBytes > 0 ? ` mid-message (${this.decoder.bufferedBytes} bytes of an unfinished line dropped)` : "";
+    const partial =
+      this.decoder.bufferedBytes > 0
+        ? ` mid-message (${this.decoder.bufferedBytes} bytes of an unfinished line dropped)`
+        : "";
     if (this.state === "greeting" || this.state === "negotiating") {
       const phase = this.state === "greeting" ? "before the QMP greeting" : "during capabilities negotiation";
-      const hint = this.endpoint.kind === "tls" ? " (over TLS this is how QEMU refuses a missing or unauthorized client certificate)" : "";
+      const hint =
+        this.endpoint.kind === "tls"
+          ? " (over TLS this is how QEMU refuses a missing or unauthorized client certificate)"
+          : "";
       this.fail(
-        new QmpConnectError(`QMP connect to ${this.label} failed: peer closed the connection ${phase}${partial}${hint}`, {
-          endpoint: this.label,
-          code: code ?? "EPEERCLOSED",
-          cause: err,
-        }),
+        new QmpConnectError(
+          `QMP connect to ${this.label} failed: peer closed the connection ${phase}${partial}${hint}`,
+          {
+            endpoint: this.label,
+            code: code ?? "EPEERCLOSED",
+            cause: err,
+          },
+        ),
       );
       return;
     }

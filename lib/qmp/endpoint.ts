@@ -106,7 +106,8 @@ export function parseEndpoint(
   const rest = colon > 0 ? input.slice(colon + 1) : "";
   switch (scheme) {
     case "unix":
-      if (rest.length === 0 || rest.includes("\0")) throw new QmpEndpointError(`invalid unix socket path in "${input}"`);
+      if (rest.length === 0 || rest.includes("\0"))
+        throw new QmpEndpointError(`invalid unix socket path in "${input}"`);
       return { kind: "unix", path: rest };
     case "tcp":
     case "tls": {

@@ -18,6 +18,7 @@ const EXCERPT_MAX = 200;
 
 /** Truncated, printable excerpt of untrusted peer input, for error messages and logs. */
 export function excerpt(text: string, max = EXCERPT_MAX): string {
+  // eslint-disable-next-line no-control-regex -- control characters are what this escapes
   const clean = text.replace(/[\u0000-\u001f\u007f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`);
   return clean.length > max ? `${clean.slice(0, max)}… (${text.length} chars)` : clean;
 }

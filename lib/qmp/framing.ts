@@ -61,7 +61,8 @@ export class LineDecoder {
         this.partBytes = lineBytes;
         return;
       }
-      let line = this.partBytes === 0 ? buf.subarray(start, nl) : Buffer.concat([...this.parts, buf.subarray(start, nl)]);
+      let line =
+        this.partBytes === 0 ? buf.subarray(start, nl) : Buffer.concat([...this.parts, buf.subarray(start, nl)]);
       this.parts = [];
       this.partBytes = 0;
       start = nl + 1;
@@ -100,7 +101,8 @@ export function parseGreeting(qmp: unknown): QmpGreeting | string {
   const version = qmp.version;
   if (!isObject(version) || !isObject(version.qemu)) return "no version.qemu";
   const { major, minor, micro } = version.qemu;
-  if (!isNonNegInt(major) || !isNonNegInt(minor) || !isNonNegInt(micro)) return "version.qemu is not {major,minor,micro}";
+  if (!isNonNegInt(major) || !isNonNegInt(minor) || !isNonNegInt(micro))
+    return "version.qemu is not {major,minor,micro}";
   const pkg = version.package;
   if (pkg !== undefined && typeof pkg !== "string") return "version.package is not a string";
   const caps = qmp.capabilities;
@@ -162,7 +164,8 @@ export function parseMessage(line: string): QmpInbound {
     }
     return { type: "error", hasId, id, errorClass: err.class, desc: err.desc };
   }
-  if (hasId) return { type: "bad-reply", hasId, id, problem: `reply has neither "return" nor "error": ${excerpt(line)}` };
+  if (hasId)
+    return { type: "bad-reply", hasId, id, problem: `reply has neither "return" nor "error": ${excerpt(line)}` };
   throw new QmpProtocolError("unexpected-message", `QMP peer sent an object with no QMP meaning: ${excerpt(line)}`);
 }
 

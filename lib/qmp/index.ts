@@ -1,7 +1,7 @@
 // Public surface of lib/qmp, the QMP client. Imports nothing from Next.js or Prisma: the server, the
 // workers and the CLI use it alike. Layers (qemu.qmp's split): transport.ts / transport-ssh.ts (byte
 // streams), framing.ts (lines and messages), client.ts (session), events.ts, errors.ts,
-// commands.ts (typed wrappers), pool.ts (one session per VM), endpoint.ts.
+// commands.ts (typed wrappers), pool.ts (one session per VM), endpoint.ts, ssh-host-key.ts (host-key pinning).
 export { BACKGROUND_SNAPSHOT_INCOMPATIBLE_CAPABILITIES, incompatibleCapabilitiesOn } from "./capabilities";
 export { QmpClient, connectQmp, type QmpConnectOptions, type QmpRunstate } from "./client";
 export { QmpCommands, blockdevSnapshotInternalSync, blockdevSnapshotSync, type QmpExecuteOptions } from "./commands";
@@ -40,4 +40,5 @@ export {
   type QmpTransportSink,
 } from "./transport";
 export type * from "./types";
-export { openSshTransport, sshFingerprint, SSH_CONNECTION_LOST } from "./transport-ssh";
+export { openSshTransport, SSH_CONNECTION_LOST } from "./transport-ssh";
+export { checkHostKey, sshFingerprint, type HostKeyVerdict } from "./ssh-host-key";

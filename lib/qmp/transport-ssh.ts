@@ -7,27 +7,22 @@
 //  - A connection we opened is ended when the QMP channel closes; a shared `sshClient` passed in the
 //    endpoint is never closed here (the fleet layer owns one connection per host).
 //  - ssh2 is imported lazily: processes that never use SSH do not load it.
-import { createHash, timingSafeEqual } from "node:crypto";
 import type { Duplex } from "node:stream";
 import type { Client as SshClient, ClientChannel } from "ssh2";
 import { formatEndpoint, type QmpSshEndpoint } from "./endpoint";
 import { QmpConnectError, QmpEndpointError } from "./errors";
+import { checkHostKey } from "./ssh-host-key";
 import { StreamTransport, toConnectError, type QmpTransport, type QmpTransportContext } from "./transport";
-
-function normalizeFingerprint(fp: string): Buffer {
-  const b64 = fp.replace(/^SHA256:/, "").replace(/=+$/, "");
-  return Buffer.from(b64, "base64");
-}
 
 /** The error code a QMP session over SSH ends with when the SSH connection (not QEMU's monitor) went away. */
 export const SSH_CONNECTION_LOST = "ESSHLOST";
 
-/** OpenSSH's fingerprint form of a raw public key blob: `SHA256:` + unpadded base64 of its SHA-256 (the one definition; lib/fleet/ssh.ts uses it too). */
-export function sshFingerprint(hostKey: Buffer): string {
-  return `SHA256:${createHash("sha256").update(hostKey).digest("base64").replace(/=+$/, "")}`;
-}
-
-function withTimeout<T>(label: string, ms: number, signal: AbortSignal | undefined, run: (settleGuard: () => boolean) => Promise<T>): Promise<T> {
+function withTimeout<T>(
+  label: string,
+  ms: number,
+  signal: AbortSignal | undefined,
+  run: (settleGuard: () => boolean) => Promise<T>,
+): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     let done = false;
     const finish = () => {
@@ -37,9 +32,18 @@ function withTimeout<T>(label: string, ms: number, signal: AbortSignal | undefin
       signal?.removeEventListener("abort", onAbort);
       return true;
     };
-    const onAbort = () => finish() && reject(new QmpConnectError(`QMP connect to ${label} aborted`, { endpoint: label, code: "ABORT_ERR" }));
+    const onAbort = () =>
+      finish() &&
+      reject(new QmpConnectError(`QMP connect to ${label} aborted`, { endpoint: label, code: "ABORT_ERR" }));
     const timer = setTimeout(
-      () => finish() && reject(new QmpConnectError(`QMP connect to ${label} timed out after ${ms} ms`, { endpoint: label, code: "ETIMEDOUT" })),
+      () =>
+        finish() &&
+        reject(
+          new QmpConnectError(`QMP connect to ${label} timed out after ${ms} ms`, {
+            endpoint: label,
+            code: "ETIMEDOUT",
+          }),
+        ),
       ms,
     );
     if (signal?.aborted) return void onAbort();
@@ -53,8 +57,8 @@ function withTimeout<T>(label: string, ms: number, signal: AbortSignal | undefin
 
 async function connectSsh(e: QmpSshEndpoint, label: string, ctx: QmpTransportContext): Promise<SshClient> {
   const { Client } = await import("ssh2");
-  const expected = e.hostKeySha256 ? normalizeFingerprint(e.hostKeySha256) : undefined;
-  if (!expected && !e.insecureAcceptAnyHostKey) {
+  const pinned = e.hostKeySha256 || null;
+  if (pinned === null && !e.insecureAcceptAnyHostKey) {
     throw new QmpEndpointError(`SSH endpoint ${label} needs hostKeySha256 (or insecureAcceptAnyHostKey: true)`);
   }
   const client = new Client();
@@ -67,16 +71,24 @@ async function connectSsh(e: QmpSshEndpoint, label: string, ctx: QmpTransportCon
         client.once("error", (err) =>
           reject(
             hostKeyRejected
-              ? new QmpConnectError(`QMP connect to ${label} failed: SSH host key ${hostKeyRejected} does not match hostKeySha256`, {
-                  endpoint: label,
-                  code: "EHOSTKEY",
-                  cause: err,
-                })
+              ? new QmpConnectError(
+                  `QMP connect to ${label} failed: SSH host key ${hostKeyRejected} does not match hostKeySha256`,
+                  {
+                    endpoint: label,
+                    code: "EHOSTKEY",
+                    cause: err,
+                  },
+                )
               : toConnectError(err, label),
           ),
         );
         client.once("close", () =>
-          reject(new QmpConnectError(`QMP connect to ${label} failed: SSH connection closed`, { endpoint: label, code: "EPEERCLOSED" })),
+          reject(
+            new QmpConnectError(`QMP connect to ${label} failed: SSH connection closed`, {
+              endpoint: label,
+              code: "EPEERCLOSED",
+            }),
+          ),
         );
         client.connect({
           host: e.host,
@@ -89,11 +101,9 @@ async function connectSsh(e: QmpSshEndpoint, label: string, ctx: QmpTransportCon
           keepaliveInterval: 30_000,
           hostVerifier: (key: Buffer) => {
             if (!pending()) return false;
-            if (!expected) return true;
-            const actual = createHash("sha256").update(key).digest();
-            const ok = actual.length === expected.length && timingSafeEqual(actual, expected);
-            if (!ok) hostKeyRejected = sshFingerprint(key);
-            return ok;
+            const verdict = checkHostKey(key, pinned);
+            if (!verdict.accepted) hostKeyRejected = verdict.fingerprint;
+            return verdict.accepted;
           },
         });
       });
@@ -145,6 +155,9 @@ export async function openSshTransport(e: QmpSshEndpoint, ctx: QmpTransportConte
     () => {
       if (owned) client.end();
     },
-    () => (connectionLost ? Object.assign(new Error("the SSH connection to the host was lost"), { code: SSH_CONNECTION_LOST }) : undefined),
+    () =>
+      connectionLost
+        ? Object.assign(new Error("the SSH connection to the host was lost"), { code: SSH_CONNECTION_LOST })
+        : undefined,
   );
 }

@@ -14,7 +14,13 @@
 import net from "node:net";
 import type { Duplex } from "node:stream";
 import tls from "node:tls";
-import { formatEndpoint, type QmpEndpoint, type QmpTcpEndpoint, type QmpTlsEndpoint, type QmpUnixEndpoint } from "./endpoint";
+import {
+  formatEndpoint,
+  type QmpEndpoint,
+  type QmpTcpEndpoint,
+  type QmpTlsEndpoint,
+  type QmpUnixEndpoint,
+} from "./endpoint";
 import { QmpConnectError, QmpEndpointError, QmpMonitorBusyError } from "./errors";
 import type { QmpLogger } from "./types";
 
@@ -176,7 +182,9 @@ export function toConnectError(err: unknown, label: string, phase = "connect"): 
   const e = err as NodeJS.ErrnoException;
   const code = typeof e?.code === "string" ? e.code : undefined;
   const hint = code && ERROR_HINTS[code];
-  const isTls = code !== undefined && (/CERT|SSL|TLS|SELF_SIGNED|UNABLE_TO|HOSTNAME|ALTNAME/.test(code) || code.startsWith("ERR_SSL"));
+  const isTls =
+    code !== undefined &&
+    (/CERT|SSL|TLS|SELF_SIGNED|UNABLE_TO|HOSTNAME|ALTNAME/.test(code) || code.startsWith("ERR_SSL"));
   const what = hint ?? (isTls ? `TLS verification failed: ${e?.message ?? code}` : (e?.message ?? String(err)));
   return new QmpConnectError(`QMP ${phase} to ${label} failed: ${what}`, { endpoint: label, code, cause: err });
 }
@@ -219,9 +227,20 @@ function awaitReady(stream: net.Socket, { readyEvent, label, ctx }: ReadyOptions
     };
     const onError = (err: Error) => fail(toConnectError(err, label));
     const onClose = () =>
-      fail(new QmpConnectError(`QMP connect to ${label} failed: peer closed the connection`, { endpoint: label, code: "EPEERCLOSED" }));
+      fail(
+        new QmpConnectError(`QMP connect to ${label} failed: peer closed the connection`, {
+          endpoint: label,
+          code: "EPEERCLOSED",
+        }),
+      );
     const onAbort = () =>
-      fail(new QmpConnectError(`QMP connect to ${label} aborted`, { endpoint: label, code: "ABORT_ERR", cause: ctx.signal?.reason }));
+      fail(
+        new QmpConnectError(`QMP connect to ${label} aborted`, {
+          endpoint: label,
+          code: "ABORT_ERR",
+          cause: ctx.signal?.reason,
+        }),
+      );
     const onTcpConnect = () => {
       if (readyEvent === "connect") return;
       // TCP is up; now the peer must answer the TLS handshake. Silence here is a busy monitor.

@@ -119,6 +119,24 @@ export interface MemoryInfo {
   "plugged-memory"?: number;
 }
 
+/** One memory backend of query-memdev (fields Snapfleet reads). */
+export interface MemdevInfo {
+  id?: string;
+  size: number;
+}
+
+/** One chardev of query-chardev: `filename` is e.g. "disconnected:unix:/path,server=on". */
+export interface ChardevInfo {
+  label: string;
+  filename: string;
+}
+
+/** One property of qom-list: `type` is e.g. "child<virtio-blk-pci>" or "bool". */
+export interface QomProperty {
+  name: string;
+  type: string;
+}
+
 export interface ImageInfoSnapshot {
   id: string;
   name: string;
@@ -355,6 +373,29 @@ export interface JobInfo {
   "current-progress": number;
   "total-progress": number;
   error?: string;
+}
+
+/** query-block-jobs entry: a block job's progress (`device` is its job id). */
+export interface BlockJobInfo {
+  type: string;
+  device: string;
+  len: number;
+  offset: number;
+  /** The job's JobStatus (QEMU ≥ 2.12). */
+  status?: JobStatus;
+  /** A mirror or active commit has caught up: block-job-complete may pivot. */
+  ready?: boolean;
+}
+
+/** block-commit arguments (node names, as query-named-block-nodes reports them). */
+export interface BlockCommitArgs {
+  "job-id": string;
+  /** The root node (or BlockBackend) of the chain. */
+  device: string;
+  "top-node": string;
+  "base-node": string;
+  /** Bytes per second; absent: unlimited. */
+  speed?: number;
 }
 
 /** snapshot-save arguments: `vmstate` and `devices` are node names (QEMU.md §5). */

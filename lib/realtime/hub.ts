@@ -16,6 +16,7 @@ import { WebSocketServer, type WebSocket } from "ws";
 import { topicAccess } from "../auth/route-rules";
 import { roleAtLeast, type Identity } from "../auth/roles";
 import type { Logger } from "../logger";
+import { processSingleton } from "../process-singleton";
 import { redactSecrets } from "../security/redact";
 import { clientMessageSchema, type ServerMessage } from "./messages";
 import { setPublisher, type RealtimeEvent } from "./publish";
@@ -58,7 +59,9 @@ export class RealtimeHub {
       maxConnectionsPerIdentity: options.maxConnectionsPerIdentity ?? MAX_CONNECTIONS_PER_IDENTITY,
       maxTopicsPerSocket: options.maxTopicsPerSocket ?? MAX_TOPICS_PER_SOCKET,
     };
-    this.wss.on("connection", (ws: WebSocket, _req: IncomingMessage, identity: Identity) => this.onConnection(ws, identity));
+    this.wss.on("connection", (ws: WebSocket, _req: IncomingMessage, identity: Identity) =>
+      this.onConnection(ws, identity),
+    );
     const check = options.sessionStillValid;
     if (check) {
       this.sessionTimer = setInterval(() => void this.closeEndedSessions(check), SESSION_CHECK_MS);
@@ -68,7 +71,8 @@ export class RealtimeHub {
 
   private async closeEndedSessions(stillValid: (sessionId: string) => Promise<boolean>): Promise<void> {
     const bySession = new Map<string, WebSocket[]>();
-    for (const [ws, id] of this.identities) if (id.sessionId) bySession.set(id.sessionId, [...(bySession.get(id.sessionId) ?? []), ws]);
+    for (const [ws, id] of this.identities)
+      if (id.sessionId) bySession.set(id.sessionId, [...(bySession.get(id.sessionId) ?? []), ws]);
     for (const [sessionId, sockets] of bySession) {
       const ok = await stillValid(sessionId).catch((err: unknown) => {
         this.log.warn({ err }, "checking a realtime session failed; keeping the socket until the next check");
@@ -82,7 +86,9 @@ export class RealtimeHub {
   async start(connectionString: string): Promise<void> {
     this.publisher = new pg.Pool({ connectionString, max: 4 });
     // An idle pooled connection dropped by the server (PostgreSQL restarted) must not crash the process.
-    this.publisher.on("error", (err) => this.log.warn({ err }, "a realtime publish connection was lost; the pool reconnects on demand"));
+    this.publisher.on("error", (err) =>
+      this.log.warn({ err }, "a realtime publish connection was lost; the pool reconnects on demand"),
+    );
     await this.listen(connectionString);
   }
 
@@ -100,7 +106,10 @@ export class RealtimeHub {
     const onLost = (err?: Error) => {
       if (lost || this.closing) return;
       lost = true;
-      this.log.warn({ err }, "realtime LISTEN connection lost; reconnecting (browsers are told to resync once it is back)");
+      this.log.warn(
+        { err },
+        "realtime LISTEN connection lost; reconnecting (browsers are told to resync once it is back)",
+      );
       if (this.listener === client) this.listener = undefined;
       this.listenGap = true;
       const delay = Math.min(30_000, 500 * 2 ** Math.min(attempt, 6));
@@ -125,7 +134,8 @@ export class RealtimeHub {
       // Events published while no LISTEN was up never reached our sockets: tell every browser to re-read.
       this.listenGap = false;
       this.log.info({ clients: this.subscriptions.size }, "realtime LISTEN is back; telling browsers to resync");
-      for (const ws of this.subscriptions.keys()) this.send(ws, { type: "resync", reason: "the server missed live updates for a moment" });
+      for (const ws of this.subscriptions.keys())
+        this.send(ws, { type: "resync", reason: "the server missed live updates for a moment" });
     }
   }
 
@@ -159,7 +169,9 @@ export class RealtimeHub {
   /** Only for upgrades the gate allowed; `identity` is who it allowed. */
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer, identity: Identity): void {
     const refuse = (reason: string): void =>
-      void socket.end(`HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(reason)}\r\n\r\n${reason}`);
+      void socket.end(
+        `HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(reason)}\r\n\r\n${reason}`,
+      );
     if (this.subscriptions.size >= this.limits.maxConnections) return refuse("too many realtime connections");
     let mine = 0;
     for (const id of this.identities.values()) if (id.kind === identity.kind && id.id === identity.id) mine++;
@@ -194,10 +206,14 @@ export class RealtimeHub {
           const need = topicAccess(t);
           return need === null || !roleAtLeast(identity.role, need);
         });
-        if (denied.length) return this.send(ws, { type: "error", message: `not allowed to follow ${denied.slice(0, 5).join(", ")}` });
+        if (denied.length)
+          return this.send(ws, { type: "error", message: `not allowed to follow ${denied.slice(0, 5).join(", ")}` });
         const added = msg.topics.filter((t) => !topics.has(t)).length;
         if (topics.size + added > this.limits.maxTopicsPerSocket) {
-          return this.send(ws, { type: "error", message: `at most ${this.limits.maxTopicsPerSocket} topics per connection` });
+          return this.send(ws, {
+            type: "error",
+            message: `at most ${this.limits.maxTopicsPerSocket} topics per connection`,
+          });
         }
       }
       for (const t of msg.topics) {
@@ -251,16 +267,16 @@ export function bigintReplacer(_key: string, value: unknown): unknown {
   return typeof value === "bigint" ? Number(value) : value;
 }
 
-const g = globalThis as typeof globalThis & { __snapfleetHub?: RealtimeHub };
+const slot = processSingleton("__snapfleetHub", (): { hub?: RealtimeHub } => ({}));
 
 /**
- * The process's hub; on globalThis so Next's route-handler bundles publish through the same one. Also
+ * The process's hub; a process singleton so Next's route-handler bundles publish through the same one. Also
  * registers it as the publish port's publisher (publish.ts): domain code publishes through that.
  */
 export function setHub(hub: RealtimeHub | undefined): void {
-  g.__snapfleetHub = hub;
+  slot.hub = hub;
   setPublisher(hub && ((event) => hub.publish(event)));
 }
 export function getHub(): RealtimeHub | undefined {
-  return g.__snapfleetHub;
+  return slot.hub;
 }

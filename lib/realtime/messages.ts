@@ -6,7 +6,9 @@ import { z } from "zod";
 const uuid = "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}";
 export const TOPIC_PATTERN = new RegExp(`^(fleet|(vm|snapshot|restore):${uuid})$`, "i");
 
-export const topicSchema = z.string().regex(TOPIC_PATTERN, "topic must be fleet, vm:<id>, snapshot:<id> or restore:<id>");
+export const topicSchema = z
+  .string()
+  .regex(TOPIC_PATTERN, "topic must be fleet, vm:<id>, snapshot:<id> or restore:<id>");
 export type Topic = z.infer<typeof topicSchema>;
 
 export const clientMessageSchema = z.discriminatedUnion("type", [

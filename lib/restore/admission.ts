@@ -3,13 +3,17 @@
 // a SnapshotAdmission row keyed by the restore's id (that table's cleanup keeps it while the restore
 // runs). Verifications never wait for a VM's own snapshots: only the host and fleet counts apply.
 import { PROCESS_ID } from "../config";
+import { ADMISSION_LOCK, advisoryXactLock } from "../db/advisory-locks";
 import { db } from "../db/client";
-import { ADMISSION_LOCK_KEY, getLimits } from "../snapshots/admission";
+import { getLimits } from "../snapshots/admission";
 
 export async function admitVerification(restoreId: string): Promise<{ admitted: boolean; reason?: string }> {
   return db().$transaction(async (tx) => {
-    await tx.$executeRaw`SELECT pg_advisory_xact_lock(${ADMISSION_LOCK_KEY})`;
-    const r = await tx.restore.findUnique({ where: { id: restoreId }, select: { hostId: true, vmId: true, status: true } });
+    await advisoryXactLock(tx, ADMISSION_LOCK);
+    const r = await tx.restore.findUnique({
+      where: { id: restoreId },
+      select: { hostId: true, vmId: true, status: true },
+    });
     if (!r || r.status !== "queued") return { admitted: false, reason: "not queued" };
     const limits = await getLimits(r.hostId, tx);
     await tx.$executeRaw`
@@ -22,9 +26,19 @@ export async function admitVerification(restoreId: string): Promise<{ admitted: 
              count(*) FILTER (WHERE "snapshotId" = ${restoreId}::uuid)::int AS mine
       FROM "SnapshotAdmission"`;
     if (c?.mine) return { admitted: true };
-    if ((c?.host ?? 0) >= limits.host) return { admitted: false, reason: `waiting for a slot: ${c?.host} jobs running on this host (limit ${limits.host})` };
-    if ((c?.total ?? 0) >= limits.global) return { admitted: false, reason: `waiting for a slot: ${c?.total} jobs running in the fleet (limit ${limits.global})` };
-    await tx.snapshotAdmission.create({ data: { snapshotId: restoreId, hostId: r.hostId, vmId: r.vmId, admittedBy: PROCESS_ID } });
+    if ((c?.host ?? 0) >= limits.host)
+      return {
+        admitted: false,
+        reason: `waiting for a slot: ${c?.host} jobs running on this host (limit ${limits.host})`,
+      };
+    if ((c?.total ?? 0) >= limits.global)
+      return {
+        admitted: false,
+        reason: `waiting for a slot: ${c?.total} jobs running in the fleet (limit ${limits.global})`,
+      };
+    await tx.snapshotAdmission.create({
+      data: { snapshotId: restoreId, hostId: r.hostId, vmId: r.vmId, admittedBy: PROCESS_ID },
+    });
     return { admitted: true };
   });
 }

@@ -9,13 +9,7 @@
 //    path would otherwise steal the VM's own monitor or agent socket), serial ports to files in the
 //    sandbox directory, no display, its own QMP socket. What cannot be made harmless is refused, with why.
 // Pure functions (tests/restore/argv.test.ts).
-import {
-  formatQemuArgs,
-  optionOf,
-  parseQemuArgs,
-  rewriteOption,
-  type QemuOption,
-} from "../fleet/qemu-argv";
+import { formatQemuArgs, optionOf, parseQemuArgs, rewriteOption, type QemuOption } from "../fleet/qemu-argv";
 
 /** newGuid absent: vmgenid devices unchanged (a failed rollback starts the VM again exactly as it was). */
 export function rollbackArgv(argv: string[], opts: { incoming: boolean; newGuid?: () => string }): string[] {
@@ -68,8 +62,31 @@ export interface SandboxArgv {
   serialLogs: string[];
 }
 
-const DROP_WITH_VALUE = new Set(["-incoming", "-pidfile", "-qmp", "-qmp-pretty", "-monitor", "-mon", "-vnc", "-spice", "-gdb", "-D", "-trace", "-chroot", "-loadvm", "-writeconfig", "-display", "-daemonize"]);
+const DROP_WITH_VALUE = new Set([
+  "-incoming",
+  "-pidfile",
+  "-qmp",
+  "-qmp-pretty",
+  "-monitor",
+  "-mon",
+  "-vnc",
+  "-spice",
+  "-gdb",
+  "-D",
+  "-trace",
+  "-chroot",
+  "-loadvm",
+  "-writeconfig",
+  "-display",
+  "-daemonize",
+]);
 const DROP_FLAG = new Set(["-daemonize", "-nographic", "-s", "-sdl", "-curses", "-full-screen", "-S"]);
+
+/** Where a disk option names its image, and its implied first key (`-drive <file>`, `-blockdev <driver>`). */
+const DISK_KEYS = {
+  "-blockdev": { file: "filename", implied: "driver" },
+  "-drive": { file: "file", implied: "file" },
+} as const;
 
 function readOnly(o: Record<string, unknown>): boolean {
   const v = o["read-only"] ?? o.readonly;
@@ -111,7 +128,10 @@ export function sandboxArgv(argv: string[], spec: SandboxSpec): SandboxArgv {
           continue;
         }
         const agent = id === spec.agentChardev && spec.agentSocket;
-        out.push({ flag: "-chardev", value: agent ? `socket,id=${id},path=${spec.agentSocket},server=on,wait=off` : `null,id=${id}` });
+        out.push({
+          flag: "-chardev",
+          value: agent ? `socket,id=${id},path=${spec.agentSocket},server=on,wait=off` : `null,id=${id}`,
+        });
         continue;
       }
       case "-netdev": {
@@ -127,12 +147,17 @@ export function sandboxArgv(argv: string[], spec: SandboxSpec): SandboxArgv {
       case "-nic":
       case "-net":
         if (value === "none") out.push(o);
-        else refusals.push(`${o.flag} ${value}: a NIC and its network backend in one option cannot be kept without the network (use -netdev + -device)`);
+        else
+          refusals.push(
+            `${o.flag} ${value}: a NIC and its network backend in one option cannot be kept without the network (use -netdev + -device)`,
+          );
         continue;
       case "-device": {
         const d = optionOf(o);
         if (typeof d.driver === "string" && /vfio|vhost-user|vhost-vsock|ivshmem/.test(d.driver)) {
-          refusals.push(`device ${d.driver}${d.id ? ` (${String(d.id)})` : ""} reaches outside the guest and cannot run in a sandbox`);
+          refusals.push(
+            `device ${d.driver}${d.id ? ` (${String(d.id)})` : ""} reaches outside the guest and cannot run in a sandbox`,
+          );
           continue;
         }
         out.push(o);
@@ -140,9 +165,16 @@ export function sandboxArgv(argv: string[], spec: SandboxSpec): SandboxArgv {
       }
       case "-object": {
         const ob = optionOf(o);
-        if (ob["qom-type"] === "memory-backend-file" && typeof ob["mem-path"] === "string" && !spec.isDirectory(ob["mem-path"])) {
+        if (
+          ob["qom-type"] === "memory-backend-file" &&
+          typeof ob["mem-path"] === "string" &&
+          !spec.isDirectory(ob["mem-path"])
+        ) {
           // A file mem-path may be the VM's own RAM (share=on): the sandbox gets its own file instead.
-          out.push({ flag: "-object", value: rewriteOption(value, "qom-type", (x) => ({ ...x, "mem-path": spec.dir })) });
+          out.push({
+            flag: "-object",
+            value: rewriteOption(value, "qom-type", (x) => ({ ...x, "mem-path": spec.dir })),
+          });
           continue;
         }
         if (typeof ob["qom-type"] === "string" && /^input-linux$|^can-host/.test(ob["qom-type"])) {
@@ -152,30 +184,29 @@ export function sandboxArgv(argv: string[], spec: SandboxSpec): SandboxArgv {
         out.push(o);
         continue;
       }
-      case "-blockdev": {
-        const b = optionOf(o);
-        const file = typeof b.filename === "string" ? b.filename : undefined;
-        const overlay = file !== undefined ? spec.disks.get(file) : undefined;
-        if (overlay) {
-          out.push({ flag: "-blockdev", value: rewriteOption(value, "driver", (x) => ({ ...x, filename: overlay })) });
-          continue;
-        }
-        if (file !== undefined && !readOnly(b)) refusals.push(`disk ${file} is not part of the snapshot and is writable: the sandbox could change it`);
-        else if (typeof b.driver === "string" && /^(nbd|iscsi|rbd|gluster|ssh|http|https|curl)$/.test(b.driver) && !readOnly(b)) {
-          refusals.push(`network disk (${b.driver}) is not part of the snapshot and is writable`);
-        }
-        out.push(o);
-        continue;
-      }
+      case "-blockdev":
       case "-drive": {
+        const keys = DISK_KEYS[o.flag];
         const d = optionOf(o);
-        const file = typeof d.file === "string" ? d.file : undefined;
+        const file = typeof d[keys.file] === "string" ? (d[keys.file] as string) : undefined;
         const overlay = file !== undefined ? spec.disks.get(file) : undefined;
         if (overlay) {
-          out.push({ flag: "-drive", value: rewriteOption(value, "file", (x) => ({ ...x, file: overlay })) });
+          out.push({
+            flag: o.flag,
+            value: rewriteOption(value, keys.implied, (x) => ({ ...x, [keys.file]: overlay })),
+          });
           continue;
         }
-        if (file && !readOnly(d)) refusals.push(`disk ${file} is not part of the snapshot and is writable: the sandbox could change it`);
+        if (file && !readOnly(d))
+          refusals.push(`disk ${file} is not part of the snapshot and is writable: the sandbox could change it`);
+        else if (
+          o.flag === "-blockdev" &&
+          typeof d.driver === "string" &&
+          /^(nbd|iscsi|rbd|gluster|ssh|http|https|curl)$/.test(d.driver) &&
+          !readOnly(d)
+        ) {
+          refusals.push(`network disk (${d.driver}) is not part of the snapshot and is writable`);
+        }
         out.push(o);
         continue;
       }
@@ -183,7 +214,11 @@ export function sandboxArgv(argv: string[], spec: SandboxSpec): SandboxArgv {
         out.push(o);
     }
   }
-  out.push({ flag: "-display", value: "none" }, { flag: "-qmp", value: `unix:${spec.qmpSocket},server=on,wait=off` }, { flag: "-S" });
+  out.push(
+    { flag: "-display", value: "none" },
+    { flag: "-qmp", value: `unix:${spec.qmpSocket},server=on,wait=off` },
+    { flag: "-S" },
+  );
   if (spec.incoming) out.push({ flag: "-incoming", value: "defer" });
   return { argv: [argv[0]!, ...formatQemuArgs(out)], refusals, serialLogs };
 }

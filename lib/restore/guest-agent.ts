@@ -8,14 +8,17 @@ import type { Duplex } from "node:stream";
 import { GuestAgentChannel } from "../guest-agent/channel";
 
 /** guest-sync + guest-ping over a stream opened by `open` (a local socket, or one forwarded over SSH). */
-export async function guestPingOver(open: () => Promise<Duplex>, timeoutMs: number): Promise<{ ok: boolean; error?: string }> {
+export async function guestPingOver(
+  open: () => Promise<Duplex>,
+  timeoutMs: number,
+): Promise<{ ok: boolean; error?: string }> {
   const deadline = Date.now() + timeoutMs;
   const left = () => Math.max(1, deadline - Date.now());
   let channel: GuestAgentChannel | undefined;
   try {
     channel = await GuestAgentChannel.open(open, left());
     await channel.sync(left());
-    await channel.execute("guest-ping", undefined, left());
+    await channel.ping(left());
     return { ok: true };
   } catch (err) {
     return { ok: false, error: (err as Error).message };

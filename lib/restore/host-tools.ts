@@ -9,11 +9,11 @@ import { closeSync, openSync } from "node:fs";
 import { access, constants, realpath } from "node:fs/promises";
 import path from "node:path";
 import { promisify } from "node:util";
+import { configValue, inheritedEnvironment } from "../config";
 import { describeHolders, localFileHolders } from "../fleet/open-files";
 import { processAlive } from "../fleet/qemu-process";
 
 const execFileAsync = promisify(execFile);
-const QEMU_IMG = process.env.SNAPFLEET_QEMU_IMG ?? "qemu-img";
 
 export class RestoreStepError extends Error {
   constructor(
@@ -28,17 +28,24 @@ export class RestoreStepError extends Error {
 
 export async function qemuImg(args: string[], timeoutMs = 10 * 60_000): Promise<string> {
   try {
-    const { stdout } = await execFileAsync(QEMU_IMG, args, { maxBuffer: 16 << 20, timeout: timeoutMs });
+    const { stdout } = await execFileAsync(configValue("SNAPFLEET_QEMU_IMG"), args, {
+      maxBuffer: 16 << 20,
+      timeout: timeoutMs,
+    });
     return stdout;
   } catch (err) {
     const e = err as Error & { stderr?: string };
-    throw new RestoreStepError("qemu-img", `qemu-img ${args.join(" ")} failed: ${(e.stderr || e.message).trim()}`, { cause: err });
+    throw new RestoreStepError("qemu-img", `qemu-img ${args.join(" ")} failed: ${(e.stderr || e.message).trim()}`, {
+      cause: err,
+    });
   }
 }
 
 /** The internal snapshot names of an image (read with force-share). */
 export async function internalSnapshotNames(image: string): Promise<string[]> {
-  const info = JSON.parse(await qemuImg(["info", "-U", "--output=json", image], 60_000)) as { snapshots?: Array<{ name: string }> };
+  const info = JSON.parse(await qemuImg(["info", "-U", "--output=json", image], 60_000)) as {
+    snapshots?: Array<{ name: string }>;
+  };
   return (info.snapshots ?? []).map((s) => s.name);
 }
 
@@ -46,7 +53,10 @@ export async function internalSnapshotNames(image: string): Promise<string[]> {
 export async function assertNotHeld(paths: string[]): Promise<void> {
   const held = await localFileHolders(paths);
   for (const [p, holders] of held) {
-    throw new RestoreStepError("image-in-use", `${p} is still open by ${describeHolders(holders)}: its disk state cannot be changed while a process holds it`);
+    throw new RestoreStepError(
+      "image-in-use",
+      `${p} is still open by ${describeHolders(holders)}: its disk state cannot be changed while a process holds it`,
+    );
   }
 }
 
@@ -75,13 +85,31 @@ export async function vmstateExecUri(file: string, snapshotRoot: string): Promis
     root = await realpath(snapshotRoot);
     await access(real, constants.R_OK);
   } catch (err) {
-    throw new RestoreStepError("vmstate-missing", `the vmstate ${file} cannot be read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { cause: err });
+    throw new RestoreStepError(
+      "vmstate-missing",
+      `the vmstate ${file} cannot be read: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+      { cause: err },
+    );
   }
+  return confinedExecUri(real, root);
+}
+
+/**
+ * The `exec:` URI for a vmstate whose path and snapshot root are already resolved (symlinks followed,
+ * here or on the host), or a refusal: it must lie inside `root` and use only [A-Za-z0-9._/-].
+ */
+export function confinedExecUri(real: string, root: string): string {
   if (!real.startsWith(root.endsWith("/") ? root : `${root}/`)) {
-    throw new RestoreStepError("vmstate-path", `the vmstate ${real} is outside the host's snapshot directory ${root}: refused`);
+    throw new RestoreStepError(
+      "vmstate-path",
+      `the vmstate ${real} is outside the host's snapshot directory ${root}: refused`,
+    );
   }
   if (!SAFE_PATH.test(real)) {
-    throw new RestoreStepError("vmstate-path", `the vmstate path ${JSON.stringify(real)} has characters other than letters, digits and ._/-: refused (QEMU's exec: runs a shell)`);
+    throw new RestoreStepError(
+      "vmstate-path",
+      `the vmstate path ${JSON.stringify(real)} has characters other than letters, digits and ._/-: refused (QEMU's exec: runs a shell)`,
+    );
   }
   return `exec:cat '${real}'`;
 }
@@ -111,13 +139,28 @@ export interface StartedQemu {
  * stderr are appended to `log` (the file the VM's QEMU wrote to before, when it was a regular file).
  * A minimal environment: the dashboard's own (database URL, secrets) is not handed to the guest's QEMU.
  */
-export function startDetachedQemu(opts: { exe: string; argv: string[]; cwd: string; log: string; stdoutLog?: string | null; detached: boolean; wrapper?: string[] }): StartedQemu {
+export function startDetachedQemu(opts: {
+  exe: string;
+  argv: string[];
+  cwd: string;
+  log: string;
+  stdoutLog?: string | null;
+  detached: boolean;
+  wrapper?: string[];
+}): StartedQemu {
   const err = openSync(opts.log, "a");
   const out = opts.stdoutLog && opts.stdoutLog !== opts.log ? openSync(opts.stdoutLog, "a") : err;
-  const env: Record<string, string> = {};
-  for (const k of ["PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "XDG_RUNTIME_DIR", "USER", "LOGNAME"]) if (process.env[k]) env[k] = process.env[k]!;
-  const [cmd, ...args] = opts.wrapper ? [...opts.wrapper, opts.exe, ...opts.argv.slice(1)] : [opts.exe, ...opts.argv.slice(1)];
-  const child: ChildProcess = spawn(cmd!, args, { cwd: opts.cwd, stdio: ["ignore", out, err], detached: opts.detached, env: env as NodeJS.ProcessEnv, argv0: opts.wrapper ? undefined : opts.argv[0] });
+  const env = inheritedEnvironment(["PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "XDG_RUNTIME_DIR", "USER", "LOGNAME"]);
+  const [cmd, ...args] = opts.wrapper
+    ? [...opts.wrapper, opts.exe, ...opts.argv.slice(1)]
+    : [opts.exe, ...opts.argv.slice(1)];
+  const child: ChildProcess = spawn(cmd!, args, {
+    cwd: opts.cwd,
+    stdio: ["ignore", out, err],
+    detached: opts.detached,
+    env,
+    argv0: opts.wrapper ? undefined : opts.argv[0],
+  });
   closeSync(err);
   if (out !== err) closeSync(out);
   const exited = new Promise<number | null>((resolve) => {

@@ -15,6 +15,18 @@ import type { RollbackPlanJson } from "./restore-json";
 
 export type SnapshotWithVm = Snapshot & { vm: Vm & { host: Host } };
 
+/** The snapshot a restore row (rollback or verification) restores, with its VM and host. */
+export async function snapshotOfRestore(restoreId: string): Promise<SnapshotWithVm> {
+  const { snapshotId } = await db().restore.findUniqueOrThrow({
+    where: { id: restoreId },
+    select: { snapshotId: true },
+  });
+  return (await db().snapshot.findUniqueOrThrow({
+    where: { id: snapshotId },
+    include: { vm: { include: { host: true } } },
+  })) as SnapshotWithVm;
+}
+
 export interface RestoreSource {
   /** The command line the snapshot's instant ran with (or, for older snapshots, the VM's latest). */
   launch: LaunchFacts | null;
@@ -36,7 +48,9 @@ export function restoreSource(snap: SnapshotWithVm): RestoreSource {
   return {
     launch: own?.argv ? own : parseLaunchFacts(snap.vm.launch),
     launchFrom: own?.argv ? "snapshot" : "vm",
-    disks: files.flatMap((f) => (f.role === "disk" && f.internalSnapshot ? [{ image: f.path, internalSnapshot: f.internalSnapshot }] : [])),
+    disks: files.flatMap((f) =>
+      f.role === "disk" && f.internalSnapshot ? [{ image: f.path, internalSnapshot: f.internalSnapshot }] : [],
+    ),
     vmstate: files.find((f) => f.role === "vmstate")?.path ?? null,
   };
 }
@@ -54,7 +68,11 @@ export async function currentQemu(vm: Vm): Promise<{ process: ProcessFacts; mana
 const q = (s: string) => (/^[A-Za-z0-9._/:=,@+-]+$/.test(s) ? s : `'${s.replaceAll("'", `'\\''`)}'`);
 
 /** The commands an operator runs to roll back by hand (disk state; the RAM state needs -incoming). */
-export function manualCommands(manager: ManagerFacts | { kind: "remote"; host: string }, disks: RestoreSource["disks"], pid?: number): string[] {
+export function manualCommands(
+  manager: ManagerFacts | { kind: "remote"; host: string },
+  disks: RestoreSource["disks"],
+  pid?: number,
+): string[] {
   const stamp = new Date().toISOString().slice(0, 19).replace(/[-:T]/g, "");
   const stop =
     manager.kind === "libvirt"
@@ -92,7 +110,9 @@ export function sshManualCommands(host: Host, src: RestoreSource, live: boolean,
   const lines = [
     `ssh -p ${host.port ?? 22} ${sq(`${host.user ?? ""}@${host.address ?? ""}`)}   # then, on ${host.name}:`,
     `kill ${pid ?? "<qemu pid>"}   # stop the VM's QEMU; wait until it has exited`,
-    ...src.disks.map((d) => `qemu-img snapshot -c snapfleet-safety-${stamp} ${sq(d.image)}   # keep the current disk state`),
+    ...src.disks.map(
+      (d) => `qemu-img snapshot -c snapfleet-safety-${stamp} ${sq(d.image)}   # keep the current disk state`,
+    ),
     ...src.disks.map((d) => `qemu-img snapshot -a ${sq(d.internalSnapshot)} ${sq(d.image)}`),
     `(cd ${sq(launch.cwd ?? "/")} && exec setsid nohup ${sq(launch.exe!)} ${argv.slice(1).map(sq).join(" ")} >>${sq(log)} 2>&1 </dev/null) &`,
   ];
@@ -116,7 +136,9 @@ export async function planRollback(snap: SnapshotWithVm, now = new Date()): Prom
   const vm = snap.vm;
   const src = restoreSource(snap);
   const snapshotAt = (snap.startedAt ?? snap.createdAt).toISOString();
-  const newer = await db().snapshot.count({ where: { vmId: vm.id, deletedAt: null, status: "completed", createdAt: { gt: snap.createdAt } } });
+  const newer = await db().snapshot.count({
+    where: { vmId: vm.id, deletedAt: null, status: "completed", createdAt: { gt: snap.createdAt } },
+  });
   const warnings: string[] = [];
   const plan: RollbackPlanJson = {
     snapshotId: snap.id,
@@ -132,21 +154,35 @@ export async function planRollback(snap: SnapshotWithVm, now = new Date()): Prom
     disks: src.disks,
     warnings,
   };
-  const refuse = (reason: string, commands: string[] = []): RollbackPlanJson => ({ ...plan, refusal: { reason, commands } });
+  const refuse = (reason: string, commands: string[] = []): RollbackPlanJson => ({
+    ...plan,
+    refusal: { reason, commands },
+  });
 
   if (snap.deletedAt || snap.deletingSince) return refuse("the snapshot is deleted or being deleted");
-  if (snap.status !== "completed") return refuse(`the snapshot is ${snap.status}: only a completed snapshot can be restored`);
-  if (snap.mode === "ram_only") return refuse("a ram-only snapshot holds no disk state: loading its RAM over today's disks would give the guest a disk from another instant");
+  if (snap.status !== "completed")
+    return refuse(`the snapshot is ${snap.status}: only a completed snapshot can be restored`);
+  if (snap.mode === "ram_only")
+    return refuse(
+      "a ram-only snapshot holds no disk state: loading its RAM over today's disks would give the guest a disk from another instant",
+    );
   if (!src.disks.length) {
-    return refuse("the snapshot has no internal disk snapshot (it was taken before Snapfleet kept disk state inside the images): restore it by hand, see docs/disk-chains.md");
+    return refuse(
+      "the snapshot has no internal disk snapshot (it was taken before Snapfleet kept disk state inside the images): restore it by hand, see docs/disk-chains.md",
+    );
   }
   if (vm.host.kind === "ssh") return planSshRollback(snap, src, plan, refuse);
   if (vm.host.kind !== "local") {
-    return refuse(`VM ${vm.name} runs on ${vm.host.kind} host ${vm.host.name}: Snapfleet rolls back VMs of the dashboard's own machine only`, manualCommands({ kind: "remote", host: vm.host.name }, src.disks));
+    return refuse(
+      `VM ${vm.name} runs on ${vm.host.kind} host ${vm.host.name}: Snapfleet rolls back VMs of the dashboard's own machine only`,
+      manualCommands({ kind: "remote", host: vm.host.name }, src.disks),
+    );
   }
   if (vm.state === "gone") return refuse(`VM ${vm.name} is gone from its host: nothing to roll back`);
   if (!src.launch?.argv || !src.launch.exe) {
-    return refuse(`the command line of VM ${vm.name}'s QEMU is unknown (${src.launch?.note ?? "no launch facts recorded"}): Snapfleet cannot start it again`);
+    return refuse(
+      `the command line of VM ${vm.name}'s QEMU is unknown (${src.launch?.note ?? "no launch facts recorded"}): Snapfleet cannot start it again`,
+    );
   }
   const current = await currentQemu(vm);
   const manager = current?.manager ?? src.launch.manager;
@@ -160,17 +196,30 @@ export async function planRollback(snap: SnapshotWithVm, now = new Date()): Prom
   const uid = process.getuid?.();
   const qemuUid = current?.process.uid ?? src.launch.uid;
   if (uid !== undefined && uid !== 0 && qemuUid !== null && qemuUid !== uid) {
-    return refuse(`VM ${vm.name}'s QEMU runs as uid ${qemuUid}, the dashboard as uid ${uid}: it could not start it as the same user`, manualCommands(manager, src.disks, current?.process.pid));
+    return refuse(
+      `VM ${vm.name}'s QEMU runs as uid ${qemuUid}, the dashboard as uid ${uid}: it could not start it as the same user`,
+      manualCommands(manager, src.disks, current?.process.pid),
+    );
   }
   const missing = src.disks.filter((d) => !src.launch!.argv!.some((a) => a.includes(d.image)));
   if (missing.length) {
-    return refuse(`the recorded command line does not open ${missing.map((d) => d.image).join(", ")}: the snapshot's disks are not the ones QEMU would start on`);
+    return refuse(
+      `the recorded command line does not open ${missing.map((d) => d.image).join(", ")}: the snapshot's disks are not the ones QEMU would start on`,
+    );
   }
-  for (const d of src.disks) if (!(await exists(d.image))) return refuse(`the image ${d.image} does not exist any more`);
+  for (const d of src.disks)
+    if (!(await exists(d.image))) return refuse(`the image ${d.image} does not exist any more`);
   if (!(await exists(src.launch.exe))) return refuse(`the QEMU binary ${src.launch.exe} is gone`);
-  if (snap.mode === "live" && (!src.vmstate || !(await exists(src.vmstate)))) return refuse(`the snapshot's vmstate ${src.vmstate ?? ""} is missing`);
-  if (src.launchFrom === "vm") warnings.push("the snapshot predates launch facts: the VM's latest known command line is used; if its devices changed since, the RAM state will not load (the disks stay rolled back; undo with the safety snapshot)");
-  if (src.launch.exeDeleted) warnings.push(`the QEMU binary ${src.launch.exe} was replaced since the VM started: the new one will load the snapshot`);
+  if (snap.mode === "live" && (!src.vmstate || !(await exists(src.vmstate))))
+    return refuse(`the snapshot's vmstate ${src.vmstate ?? ""} is missing`);
+  if (src.launchFrom === "vm")
+    warnings.push(
+      "the snapshot predates launch facts: the VM's latest known command line is used; if its devices changed since, the RAM state will not load (the disks stay rolled back; undo with the safety snapshot)",
+    );
+  if (src.launch.exeDeleted)
+    warnings.push(
+      `the QEMU binary ${src.launch.exe} was replaced since the VM started: the new one will load the snapshot`,
+    );
   if (!current) warnings.push("no QEMU runs for this VM now: its disks are rolled back and it is started");
   return { ...plan, possible: true };
 }
@@ -192,7 +241,9 @@ async function planSshRollback(
   if (vm.state === "gone") return refuse(`VM ${vm.name} is gone from its host: nothing to roll back`);
   const launch = src.launch;
   if (!launch?.argv || !launch.exe || !launch.cwd) {
-    return refuse(`the command line of VM ${vm.name}'s QEMU on ${vm.host.name} is not fully known (${launch?.note ?? (launch ? "no working directory recorded" : "no launch facts recorded")}): Snapfleet cannot start it again`);
+    return refuse(
+      `the command line of VM ${vm.name}'s QEMU on ${vm.host.name} is not fully known (${launch?.note ?? (launch ? "no working directory recorded" : "no launch facts recorded")}): Snapfleet cannot start it again`,
+    );
   }
   const byHand = () => sshManualCommands(vm.host, src, live, parseLaunchFacts(vm.launch)?.pid ?? launch.pid);
   const manager = parseLaunchFacts(vm.launch)?.manager ?? launch.manager;
@@ -208,20 +259,39 @@ async function planSshRollback(
     const sshUid = Number((await files.run(["id", "-u"], { timeoutMs: 30_000 })).trim());
     const qemuUid = parseLaunchFacts(vm.launch)?.uid ?? launch.uid;
     if (qemuUid !== null && sshUid !== 0 && qemuUid !== sshUid) {
-      return refuse(`VM ${vm.name}'s QEMU runs as uid ${qemuUid} on ${vm.host.name}, the SSH login ${vm.host.user ?? ""} is uid ${sshUid}: it could not start it as the same user. Roll back by hand, as the user that runs its QEMU:`, byHand());
+      return refuse(
+        `VM ${vm.name}'s QEMU runs as uid ${qemuUid} on ${vm.host.name}, the SSH login ${vm.host.user ?? ""} is uid ${sshUid}: it could not start it as the same user. Roll back by hand, as the user that runs its QEMU:`,
+        byHand(),
+      );
     }
     const missing = src.disks.filter((d) => !launch.argv!.some((a) => a.includes(d.image)));
-    if (missing.length) return refuse(`the recorded command line does not open ${missing.map((d) => d.image).join(", ")}: the snapshot's disks are not the ones QEMU would start on`);
-    for (const d of src.disks) if (!(await files.stat(d.image))) return refuse(`the image ${d.image} does not exist any more on ${vm.host.name}`);
+    if (missing.length)
+      return refuse(
+        `the recorded command line does not open ${missing.map((d) => d.image).join(", ")}: the snapshot's disks are not the ones QEMU would start on`,
+      );
+    for (const d of src.disks)
+      if (!(await files.stat(d.image)))
+        return refuse(`the image ${d.image} does not exist any more on ${vm.host.name}`);
     if (!(await files.stat(launch.exe))) return refuse(`the QEMU binary ${launch.exe} is gone from ${vm.host.name}`);
-    if (live && (!src.vmstate || !(await files.stat(src.vmstate)))) return refuse(`the snapshot's vmstate ${src.vmstate ?? ""} is missing on ${vm.host.name}`);
+    if (live && (!src.vmstate || !(await files.stat(src.vmstate))))
+      return refuse(`the snapshot's vmstate ${src.vmstate ?? ""} is missing on ${vm.host.name}`);
   } catch (err) {
-    return refuse(`host ${vm.host.name} could not be checked over SSH: ${(err as Error).message}. Roll back by hand:`, byHand());
+    return refuse(
+      `host ${vm.host.name} could not be checked over SSH: ${(err as Error).message}. Roll back by hand:`,
+      byHand(),
+    );
   }
   const warnings = plan.warnings;
-  if (src.launchFrom === "vm") warnings.push("the snapshot predates launch facts: the VM's latest known command line is used; if its devices changed since, the RAM state will not load (the disks stay rolled back; undo with the safety snapshot)");
-  if (launch.exeDeleted) warnings.push(`the QEMU binary ${launch.exe} was replaced since the VM started: the new one will load the snapshot`);
-  if (vm.state !== "running" && vm.state !== "paused") warnings.push(`the VM is ${vm.state}: if no QEMU runs for it, its disks are rolled back and it is started`);
+  if (src.launchFrom === "vm")
+    warnings.push(
+      "the snapshot predates launch facts: the VM's latest known command line is used; if its devices changed since, the RAM state will not load (the disks stay rolled back; undo with the safety snapshot)",
+    );
+  if (launch.exeDeleted)
+    warnings.push(
+      `the QEMU binary ${launch.exe} was replaced since the VM started: the new one will load the snapshot`,
+    );
+  if (vm.state !== "running" && vm.state !== "paused")
+    warnings.push(`the VM is ${vm.state}: if no QEMU runs for it, its disks are rolled back and it is started`);
   return { ...plan, possible: true };
 }
 
@@ -230,10 +300,14 @@ export async function planVerify(snap: SnapshotWithVm): Promise<string | null> {
   const src = restoreSource(snap);
   if (snap.deletedAt || snap.deletingSince) return "the snapshot is deleted or being deleted";
   if (snap.status !== "completed") return `the snapshot is ${snap.status}: only a completed snapshot can be verified`;
-  if (snap.mode === "ram_only") return "a ram-only snapshot holds no disk state: the sandbox would have no disks of its instant";
-  if (!src.disks.length) return "the snapshot has no internal disk snapshot (taken before Snapfleet kept disk state inside the images)";
-  if (snap.vm.host.kind === "tls") return `the sandbox runs on the snapshot's host, and ${snap.vm.host.name} is a TLS host (QMP only): Snapfleet cannot start a QEMU there`;
-  if (!src.launch?.argv || !src.launch.exe) return `the command line of the VM's QEMU is unknown (${src.launch?.note ?? "no launch facts recorded"})`;
+  if (snap.mode === "ram_only")
+    return "a ram-only snapshot holds no disk state: the sandbox would have no disks of its instant";
+  if (!src.disks.length)
+    return "the snapshot has no internal disk snapshot (taken before Snapfleet kept disk state inside the images)";
+  if (snap.vm.host.kind === "tls")
+    return `the sandbox runs on the snapshot's host, and ${snap.vm.host.name} is a TLS host (QMP only): Snapfleet cannot start a QEMU there`;
+  if (!src.launch?.argv || !src.launch.exe)
+    return `the command line of the VM's QEMU is unknown (${src.launch?.note ?? "no launch facts recorded"})`;
   if (snap.mode === "live" && snap.vm.host.kind === "ssh") {
     // On an SSH host the vmstate is checked over SFTP (verify-remote.ts resolves and confines it again).
     const files = hostAccessFor(snap.vm.host).files;
@@ -241,6 +315,7 @@ export async function planVerify(snap: SnapshotWithVm): Promise<string | null> {
     if (!st) return `the snapshot's vmstate ${src.vmstate ?? ""} is missing on ${snap.vm.host.name}`;
     return null;
   }
-  if (snap.mode === "live" && (!src.vmstate || !(await exists(src.vmstate)))) return `the snapshot's vmstate ${src.vmstate ?? ""} is missing`;
+  if (snap.mode === "live" && (!src.vmstate || !(await exists(src.vmstate))))
+    return `the snapshot's vmstate ${src.vmstate ?? ""} is missing`;
   return null;
 }

@@ -10,7 +10,6 @@
 import { mkdir, readFile, stat } from "node:fs/promises";
 import path from "node:path";
 import type { Host, Vm } from "../db/generated/client";
-import { hostAccessFor } from "../fleet/host-access";
 import { describeHolders } from "../fleet/open-files";
 import { readLaunchFacts } from "../fleet/launch-facts";
 import { parseLaunchFacts, type LaunchFacts } from "../fleet/launch-json";
@@ -52,7 +51,13 @@ export interface RollbackHost {
   /** A log file QEMU can append to: `wanted` when usable, else `fallback`. */
   logFile(wanted: string | null, fallback: string): Promise<string>;
   readLog(file: string, from: number): Promise<string>;
-  startDetached(opts: { exe: string; argv: string[]; cwd: string; log: string; stdoutLog?: string | null }): Promise<number>;
+  startDetached(opts: {
+    exe: string;
+    argv: string[];
+    cwd: string;
+    log: string;
+    stdoutLog?: string | null;
+  }): Promise<number>;
 }
 
 export function rollbackHostFor(host: Host): RollbackHost {
@@ -68,7 +73,11 @@ function localRollbackHost(host: Host): RollbackHost {
       const c = await currentQemu(vm);
       if (!c) return undefined;
       const vmLaunch = parseLaunchFacts(vm.launch);
-      return { pid: c.process.pid, startTicks: c.process.startTicks, launch: vmLaunch?.pid === c.process.pid ? vmLaunch : synthLaunch(c.process, vmLaunch) };
+      return {
+        pid: c.process.pid,
+        startTicks: c.process.startTicks,
+        launch: vmLaunch?.pid === c.process.pid ? vmLaunch : synthLaunch(c.process, vmLaunch),
+      };
     },
     async signal(pid) {
       try {
@@ -83,7 +92,10 @@ function localRollbackHost(host: Host): RollbackHost {
     qemuImg: (args) => qemuImg(args),
     async prepareLog(file) {
       await mkdir(path.dirname(file), { recursive: true });
-      return stat(file).then((s) => s.size, () => 0);
+      return stat(file).then(
+        (s) => s.size,
+        () => 0,
+      );
     },
     async logFile(wanted, fallback) {
       return wanted ?? fallback;
@@ -121,7 +133,9 @@ function sshRollbackHost(host: Host): RollbackHost {
   return {
     label: host.name,
     async internalSnapshotNames(image) {
-      const info = JSON.parse(await h.qemuImg(["info", "-U", "--output=json", image], 60_000)) as { snapshots?: Array<{ name: string }> };
+      const info = JSON.parse(await h.qemuImg(["info", "-U", "--output=json", image], 60_000)) as {
+        snapshots?: Array<{ name: string }>;
+      };
       return (info.snapshots ?? []).map((s) => s.name);
     },
     vmstateExecUri: (file, root) => h.vmstateExecUri(file, root),
@@ -142,7 +156,10 @@ function sshRollbackHost(host: Host): RollbackHost {
       }
       const launch = await readLaunchFacts(host, vm.endpoint, client);
       if (launch.pid === null) {
-        throw new RestoreStepError("refused", `the QEMU behind ${vm.endpoint} could not be found on ${host.name} over SSH (${launch.note ?? "no process"}): nothing was changed`);
+        throw new RestoreStepError(
+          "refused",
+          `the QEMU behind ${vm.endpoint} could not be found on ${host.name} over SSH (${launch.note ?? "no process"}): nothing was changed`,
+        );
       }
       return { pid: launch.pid, startTicks: launch.startTicks, launch };
     },
@@ -165,7 +182,10 @@ function sshRollbackHost(host: Host): RollbackHost {
         if (held.size === 0) return;
         if (Date.now() > deadline) {
           const [p, holders] = [...held][0]!;
-          throw new RestoreStepError("image-in-use", `${p} is still open on ${host.name} by ${describeHolders(holders)}: its disk state cannot be changed while a process holds it`);
+          throw new RestoreStepError(
+            "image-in-use",
+            `${p} is still open on ${host.name} by ${describeHolders(holders)}: its disk state cannot be changed while a process holds it`,
+          );
         }
         await sleep(300);
       }
@@ -178,7 +198,11 @@ function sshRollbackHost(host: Host): RollbackHost {
     async logFile(wanted, fallback) {
       // QEMU's old log may not be writable by the SSH user (opened by whoever started it): then a log of
       // the rollback in the VM's snapshot directory.
-      if (wanted && (await h.sh(`test -f ${shq(wanted)} && test -w ${shq(wanted)} && echo yes; true`, 30_000)).trim() === "yes") return wanted;
+      if (
+        wanted &&
+        (await h.sh(`test -f ${shq(wanted)} && test -w ${shq(wanted)} && echo yes; true`, 30_000)).trim() === "yes"
+      )
+        return wanted;
       return fallback;
     },
     async readLog(file, from) {
@@ -194,10 +218,15 @@ function sshRollbackHost(host: Host): RollbackHost {
 const shq = (s: string) => `'${s.replaceAll("'", `'\\''`)}'`;
 
 function vmImages(vm: Vm): string[] {
-  return (Array.isArray(vm.disks) ? (vm.disks as Array<{ file?: string }>) : []).flatMap((d) => (typeof d.file === "string" && d.file.startsWith("/") ? [d.file] : []));
+  return (Array.isArray(vm.disks) ? (vm.disks as Array<{ file?: string }>) : []).flatMap((d) =>
+    typeof d.file === "string" && d.file.startsWith("/") ? [d.file] : [],
+  );
 }
 
-function synthLaunch(p: NonNullable<Awaited<ReturnType<typeof currentQemu>>>["process"], base: LaunchFacts | null): LaunchFacts {
+function synthLaunch(
+  p: NonNullable<Awaited<ReturnType<typeof currentQemu>>>["process"],
+  base: LaunchFacts | null,
+): LaunchFacts {
   return {
     readAt: new Date().toISOString(),
     source: "proc",

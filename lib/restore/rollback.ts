@@ -22,6 +22,8 @@
 // restorable (twice in a row) and deletable.
 import { randomUUID } from "node:crypto";
 import path from "node:path";
+import { logIgnored } from "../best-effort";
+import { lockKey, tryAdvisoryLock } from "../db/advisory-locks";
 import { db } from "../db/client";
 import { Prisma } from "../db/generated/client";
 import { refreshVm } from "../fleet/discovery";
@@ -32,12 +34,11 @@ import type { QmpClient } from "../qmp";
 import { internalSnapshotName, type Artifact } from "../snapshots/artifacts";
 import { finishJob } from "../snapshots/execute-job";
 import { publishSnapshot, vmDirName } from "../snapshots/jobs";
-import { lockKey, tryAdvisoryLock } from "../snapshots/locks";
 import { snapshotInclude, toSnapshotJson } from "../snapshots/serialize";
 import { rollbackArgv } from "./argv";
 import { qemuErrorLines, RestoreStepError, sleep } from "./host-tools";
 import { recordRestoreResult, transitionRestore } from "./jobs";
-import { planRollback, restoreSource, type SnapshotWithVm } from "./plan";
+import { planRollback, restoreSource, snapshotOfRestore } from "./plan";
 import { rollbackHostFor, type RollbackHost } from "./rollback-host";
 
 const QUIT_WAIT_MS = 30_000;
@@ -57,31 +58,46 @@ interface Progress {
 /** Runs one rollback (the restore row is `queued`, the job lock held by the caller). Never throws. */
 export async function runRollback(restoreId: string, opts: RollbackOptions): Promise<void> {
   const log = opts.log.child({ restore: restoreId });
-  const row = await db().restore.findUniqueOrThrow({ where: { id: restoreId } });
-  const snap = (await db().snapshot.findUniqueOrThrow({ where: { id: row.snapshotId }, include: { vm: { include: { host: true } } } })) as SnapshotWithVm;
+  const snap = await snapshotOfRestore(restoreId);
   const progress: Progress = { steps: [] };
   const step = async (s: string, extra: Record<string, unknown> = {}) => {
     progress.steps.push(s);
     Object.assign(progress, extra);
     log.info({ step: s }, "rollback step");
-    await recordRestoreResult(restoreId, progress).catch((err) => log.warn({ err }, "recording the rollback's progress failed"));
+    await recordRestoreResult(restoreId, progress).catch((err) =>
+      log.warn({ err }, "recording the rollback's progress failed"),
+    );
   };
   let stage: "before-stop" | "stopped" | "disks-changing" | "disks-changed" = "before-stop";
   let original: { launch: LaunchFacts | null } = { launch: null };
   let safety: { id: string; name: string; images: string[] } | undefined;
   let applied: string[] = [];
   const host = rollbackHostFor(snap.vm.host);
-  const vmLog = (snap.vm.host.kind === "ssh" ? path.posix : path).join(snap.vm.host.snapshotDir, vmDirName(snap.vm), "qemu-restore.log");
+  const vmLog = (snap.vm.host.kind === "ssh" ? path.posix : path).join(
+    snap.vm.host.snapshotDir,
+    vmDirName(snap.vm),
+    "qemu-restore.log",
+  );
   try {
-    await transitionRestore(restoreId, "setup", { detail: "checking the snapshot and the VM", data: { startedAt: new Date() } });
+    await transitionRestore(restoreId, "setup", {
+      detail: "checking the snapshot and the VM",
+      data: { startedAt: new Date() },
+    });
     const plan = await planRollback(snap);
-    if (plan.refusal) throw new RestoreStepError("refused", `${plan.refusal.reason}${plan.refusal.commands.length ? `\n${plan.refusal.commands.join("\n")}` : ""}`);
+    if (plan.refusal)
+      throw new RestoreStepError(
+        "refused",
+        `${plan.refusal.reason}${plan.refusal.commands.length ? `\n${plan.refusal.commands.join("\n")}` : ""}`,
+      );
     const src = restoreSource(snap);
     const launch = src.launch!;
     const vm = snap.vm;
     for (const d of src.disks) {
       if (!(await host.internalSnapshotNames(d.image)).includes(d.internalSnapshot)) {
-        throw new RestoreStepError("disk-state-missing", `the internal snapshot ${d.internalSnapshot} is not in ${d.image} any more (deleted by hand?): nothing was changed`);
+        throw new RestoreStepError(
+          "disk-state-missing",
+          `the internal snapshot ${d.internalSnapshot} is not in ${d.image} any more (deleted by hand?): nothing was changed`,
+        );
       }
     }
     const live = snap.mode === "live";
@@ -92,8 +108,18 @@ export async function runRollback(restoreId: string, opts: RollbackOptions): Pro
     // The safety snapshot's row and ledger exist before the snapshot does (artifacts.ts).
     safety = { id: randomUUID(), name: "", images: src.disks.map((d) => d.image) };
     safety.name = internalSnapshotName(safety.id);
-    const devices = new Map((Array.isArray(vm.disks) ? (vm.disks as Array<{ file?: string; device?: string }>) : []).map((d) => [d.file, d.device]));
-    const ledger: Artifact[] = safety.images.map((image) => ({ kind: "internal-snapshot", image, name: safety!.name, device: devices.get(image) ?? "disk" }));
+    const devices = new Map(
+      (Array.isArray(vm.disks) ? (vm.disks as Array<{ file?: string; device?: string }>) : []).map((d) => [
+        d.file,
+        d.device,
+      ]),
+    );
+    const ledger: Artifact[] = safety.images.map((image) => ({
+      kind: "internal-snapshot",
+      image,
+      name: safety!.name,
+      device: devices.get(image) ?? "disk",
+    }));
     const now = new Date();
     const safetyLock = await tryAdvisoryLock(lockKey("job", safety.id));
     try {
@@ -136,17 +162,36 @@ export async function runRollback(restoreId: string, opts: RollbackOptions): Pro
       await finishJob(safety.id, {
         status: "completed",
         detail: `safety snapshot before restoring ${snap.id}: ${safety.images.length} disk${safety.images.length > 1 ? "s" : ""} (internal snapshot ${safety.name})`,
-        files: safety.images.map((image) => ({ path: image, role: "disk", format: "qcow2", internalSnapshot: safety!.name, sizeBytes: 0 })),
+        files: safety.images.map((image) => ({
+          path: image,
+          role: "disk",
+          format: "qcow2",
+          internalSnapshot: safety!.name,
+          sizeBytes: 0,
+        })),
       });
     } catch (err) {
       if (safetyLock) {
-        await finishJob(safety.id, { status: "failed", error: { errorClass: "internal", message: `the rollback failed before the safety snapshot was complete: ${(err as Error).message}` } }).catch(() => undefined);
+        await finishJob(safety.id, {
+          status: "failed",
+          error: {
+            errorClass: "internal",
+            message: `the rollback failed before the safety snapshot was complete: ${(err as Error).message}`,
+          },
+        }).catch(
+          logIgnored(
+            "the rollback's own error is what the caller sees; recovery's sweep fails a safety snapshot left in flight",
+            log,
+          ),
+        );
       }
       throw err;
     } finally {
       await safetyLock?.release();
     }
-    await step(`safety snapshot ${safety.id} of ${safety.images.length} disk(s) taken`, { safetySnapshotId: safety.id });
+    await step(`safety snapshot ${safety.id} of ${safety.images.length} disk(s) taken`, {
+      safetySnapshotId: safety.id,
+    });
 
     stage = "disks-changing";
     for (const d of src.disks) {
@@ -159,14 +204,25 @@ export async function runRollback(restoreId: string, opts: RollbackOptions): Pro
     const argv = rollbackArgv(launch.argv!, { incoming: live, newGuid: randomUUID });
     const logFile = await host.logFile(launch.stderr, vmLog);
     const logStart = await host.prepareLog(logFile);
-    const started = { pid: await host.startDetached({ exe: launch.exe!, argv, cwd: launch.cwd ?? "/", log: logFile, stdoutLog: launch.stdout }) };
-    await step(`QEMU started again (pid ${started.pid}${live ? ", waiting for the RAM state" : ", booting from the disks"})`, { newPid: started.pid, log: logFile, argv });
+    const started = {
+      pid: await host.startDetached({
+        exe: launch.exe!,
+        argv,
+        cwd: launch.cwd ?? "/",
+        log: logFile,
+        stdoutLog: launch.stdout,
+      }),
+    };
+    await step(
+      `QEMU started again (pid ${started.pid}${live ? ", waiting for the RAM state" : ", booting from the disks"})`,
+      { newPid: started.pid, log: logFile, argv },
+    );
     const qemuLog = async () => qemuErrorLines(await host.readLog(logFile, logStart));
 
     const client = await connectNew(host, vm.id, started.pid, qemuLog);
     if (live) {
       try {
-        await client.execute("migrate-incoming", { uri: uri! });
+        await client.migrateIncoming(uri!);
         const info = await waitIncoming(host, client, started.pid);
         if (info.status !== "completed") {
           const why = (await qemuLog()) || info.error || `migration ${info.status}`;
@@ -177,19 +233,26 @@ export async function runRollback(restoreId: string, opts: RollbackOptions): Pro
         if (err instanceof RestoreStepError) throw err;
         // The monitor went away: QEMU exited (a refused vmstate ends it); its log says why.
         await host.waitForExit(started.pid, null, 3_000).catch(() => false);
-        throw new RestoreStepError("vmstate-load", `QEMU could not load the snapshot's RAM state: ${(await qemuLog()) || (err as Error).message}`, { cause: err });
+        throw new RestoreStepError(
+          "vmstate-load",
+          `QEMU could not load the snapshot's RAM state: ${(await qemuLog()) || (err as Error).message}`,
+          { cause: err },
+        );
       }
       await step("RAM state loaded; the guest runs from the snapshot's instant");
     }
     // The VM's row follows its new QEMU (pid, state, launch facts) now rather than at the next discovery.
-    await db().vm.update({ where: { id: vm.id }, data: { goneAt: null } }).catch(() => undefined);
+    await db()
+      .vm.update({ where: { id: vm.id }, data: { goneAt: null } })
+      .catch(() => undefined);
     await refreshVm(vm.id).catch((err) => log.warn({ err }, "re-reading the VM after the rollback failed"));
     await transitionRestore(restoreId, "completed", {
       detail: `${live ? "restored" : "cold-booted from"} the snapshot of ${(snap.startedAt ?? snap.createdAt).toISOString()}; safety snapshot ${safety.id}${started.pid ? `; QEMU pid ${started.pid}` : ""}`,
       data: { finishedAt: new Date() },
     });
   } catch (err) {
-    const e = err instanceof RestoreStepError ? err : new RestoreStepError("internal", (err as Error).message, { cause: err });
+    const e =
+      err instanceof RestoreStepError ? err : new RestoreStepError("internal", (err as Error).message, { cause: err });
     log.warn({ err, stage }, "rollback failed");
     let message = e.message;
     try {
@@ -212,13 +275,18 @@ export async function runRollback(restoreId: string, opts: RollbackOptions): Pro
     }
     if (stage === "stopped") {
       const l = original.launch;
-      if (!l?.argv || !l.exe) return ". The VM's QEMU is stopped and its command line unknown: start it the way it is always started";
+      if (!l?.argv || !l.exe)
+        return ". The VM's QEMU is stopped and its command line unknown: start it the way it is always started";
       const argv = rollbackArgv(l.argv, { incoming: false });
       const logFile = await host.logFile(l.stderr, vmLog);
       await host.prepareLog(logFile);
-      const s = { pid: await host.startDetached({ exe: l.exe, argv: argv, cwd: l.cwd ?? "/", log: logFile, stdoutLog: l.stdout }) };
+      const s = {
+        pid: await host.startDetached({ exe: l.exe, argv: argv, cwd: l.cwd ?? "/", log: logFile, stdoutLog: l.stdout }),
+      };
       progress.restartedPid = s.pid;
-      await recordRestoreResult(restoreId, progress).catch(() => undefined);
+      await recordRestoreResult(restoreId, progress).catch((err) =>
+        log.warn({ err }, "recording the restarted QEMU's pid failed"),
+      );
       return `. The disks were left as they were and the VM's QEMU was started again (pid ${s.pid}) with its own command line: the guest boots (its RAM state was lost when QEMU stopped)`;
     }
     return `. The VM's disks are at the snapshot's state and its QEMU is stopped. To return to where the VM was, restore the safety snapshot ${safety?.id} (its disks as they were just before)`;
@@ -226,48 +294,80 @@ export async function runRollback(restoreId: string, opts: RollbackOptions): Pro
 }
 
 /** QMP `quit`, then a bounded wait for the pid; SIGTERM if it lingers. Throws when it will not exit. */
-async function stopQemu(host: RollbackHost, vmId: string, pid: number, startTicks: number | null, log: Logger): Promise<void> {
-  const qmp = await getVmSession(vmId).catch(() => undefined);
-  if (qmp) await qmp.execute("quit", undefined, { timeoutMs: 10_000 }).catch((err) => log.debug({ err }, "quit: the monitor closed before answering"));
+async function stopQemu(
+  host: RollbackHost,
+  vmId: string,
+  pid: number,
+  startTicks: number | null,
+  log: Logger,
+): Promise<void> {
+  const qmp = await getVmSession(vmId).catch(logIgnored("no monitor: QEMU is sent SIGTERM instead", log));
+  if (qmp)
+    await qmp
+      .quit({ timeoutMs: 10_000 })
+      .catch((err) => log.debug({ err }, "quit: the monitor closed before answering"));
   else await host.signal(pid, "TERM");
   // Over SSH the monitor's forwarded channel may stay half-open after QEMU exited (sshd sends EOF and
   // waits for ours): the old session is closed here, or the new QEMU's would be mistaken for it.
   const forget = async () => {
-    if (qmp?.connected) await qmp.close().catch(() => undefined);
+    if (qmp?.connected) await qmp.close().catch(logIgnored("closing the old QEMU's monitor after it exited", log));
   };
   if (await host.waitForExit(pid, startTicks, QUIT_WAIT_MS)) return forget();
   log.warn({ pid }, "QEMU did not quit: SIGTERM");
   await host.signal(pid, "TERM");
   if (await host.waitForExit(pid, startTicks, TERM_WAIT_MS)) return forget();
-  throw new RestoreStepError("qemu-stop", `QEMU (pid ${pid}) did not exit within ${(QUIT_WAIT_MS + TERM_WAIT_MS) / 1000} s of quit and SIGTERM: nothing else was changed`);
+  throw new RestoreStepError(
+    "qemu-stop",
+    `QEMU (pid ${pid}) did not exit within ${(QUIT_WAIT_MS + TERM_WAIT_MS) / 1000} s of quit and SIGTERM: nothing else was changed`,
+  );
 }
 
 /** The new QEMU's monitor, through THE VM session (the dashboard keeps it). */
-async function connectNew(host: RollbackHost, vmId: string, pid: number, qemuLog: () => Promise<string>): Promise<QmpClient> {
+async function connectNew(
+  host: RollbackHost,
+  vmId: string,
+  pid: number,
+  qemuLog: () => Promise<string>,
+): Promise<QmpClient> {
   const vm = await db().vm.findUniqueOrThrow({ where: { id: vmId }, include: { host: true } });
   const deadline = Date.now() + CONNECT_WAIT_MS;
   for (;;) {
     try {
       return (await sessionForEndpoint(vm.host, vm.endpoint, vm.id)).client;
     } catch (err) {
-      if (!(await host.alive(pid))) throw new RestoreStepError("qemu-start", `the restarted QEMU exited at once: ${(await qemuLog()) || (err as Error).message}`);
-      if (Date.now() > deadline) throw new RestoreStepError("qemu-start", `the restarted QEMU's monitor ${vm.endpoint} did not answer within ${CONNECT_WAIT_MS / 1000} s: ${(err as Error).message}`);
+      if (!(await host.alive(pid)))
+        throw new RestoreStepError(
+          "qemu-start",
+          `the restarted QEMU exited at once: ${(await qemuLog()) || (err as Error).message}`,
+        );
+      if (Date.now() > deadline)
+        throw new RestoreStepError(
+          "qemu-start",
+          `the restarted QEMU's monitor ${vm.endpoint} did not answer within ${CONNECT_WAIT_MS / 1000} s: ${(err as Error).message}`,
+        );
       await sleep(200);
     }
   }
 }
 
-async function waitIncoming(host: RollbackHost, client: QmpClient, pid: number): Promise<{ status: string; error?: string }> {
+async function waitIncoming(
+  host: RollbackHost,
+  client: QmpClient,
+  pid: number,
+): Promise<{ status: string; error?: string }> {
   const deadline = Date.now() + LOAD_TIMEOUT_MS;
   for (;;) {
-    const info = await client.queryMigrate().catch(() => undefined);
+    const info = await client
+      .queryMigrate()
+      .catch(logIgnored("no answer this tick: whether QEMU is alive decides below"));
     if (!info) {
       // QEMU exits when the incoming migration fails (QEMU.md §4): the log says why.
       if (!(await host.alive(pid))) return { status: "failed" };
     } else if (info.status === "completed" || info.status === "failed" || info.status === "cancelled") {
       return { status: info.status, error: info["error-desc"] };
     }
-    if (Date.now() > deadline) return { status: "timeout", error: `the RAM state did not load within ${LOAD_TIMEOUT_MS / 60_000} min` };
+    if (Date.now() > deadline)
+      return { status: "timeout", error: `the RAM state did not load within ${LOAD_TIMEOUT_MS / 60_000} min` };
     await sleep(250);
   }
 }

@@ -20,7 +20,10 @@ export async function verifyNewestOfRun(opts: { scheduleId: string; vmIds: strin
       await createRestoreJob("verify", newest.id);
       queued++;
     } catch (err) {
-      opts.log.warn({ err, vm: vmId, snapshot: newest.id }, "the schedule's verification of its newest snapshot was not queued");
+      opts.log.warn(
+        { err, vm: vmId, snapshot: newest.id },
+        "the schedule's verification of its newest snapshot was not queued",
+      );
     }
   }
   return queued;

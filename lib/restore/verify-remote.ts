@@ -16,6 +16,7 @@
 import { guestPingOver } from "./guest-agent";
 import path from "node:path";
 import type { Duplex } from "node:stream";
+import { logIgnored } from "../best-effort";
 import type { Host } from "../db/generated/client";
 import { hostAccessFor } from "../fleet/host-access";
 import { shellArg, type HostFiles } from "../fleet/host-files";
@@ -23,13 +24,11 @@ import { guestAgentChardev } from "../fleet/qemu-argv";
 import { getSshConnection, sshTargetOfHost, type SshConnection } from "../fleet/ssh";
 import { connectQmp, type QmpClient } from "../qmp";
 import { sandboxArgv } from "./argv";
-import { qemuErrorLines, RestoreStepError, sleep } from "./host-tools";
-import { isPng, ppmToPng } from "./png";
+import { confinedExecUri, RestoreStepError, sleep } from "./host-tools";
+import { connectMonitor, loadVmstate, nbdExportArgs, runGuest, takeScreendump, type Sandbox } from "./sandbox-run";
 
 const QEMU_NBD = "qemu-nbd";
 const QEMU_IMG = "qemu-img";
-const LOAD_TIMEOUT_MS = 10 * 60_000;
-const SAFE_PATH = /^[A-Za-z0-9._/-]+$/;
 
 /** The verification's view of the SSH host: files (SFTP), programs and processes (SSH exec), QMP. */
 export class RemoteSandboxHost {
@@ -53,7 +52,11 @@ export class RemoteSandboxHost {
 
   async makeTempDir(): Promise<string> {
     const out = (await this.sh("mktemp -d /tmp/sf-verify-XXXXXXXX")).trim();
-    if (!/^\/tmp\/sf-verify-[A-Za-z0-9]+$/.test(out)) throw new RestoreStepError("sandbox", `mktemp on ${this.host.name} answered ${JSON.stringify(out.slice(0, 200))}`);
+    if (!/^\/tmp\/sf-verify-[A-Za-z0-9]+$/.test(out))
+      throw new RestoreStepError(
+        "sandbox",
+        `mktemp on ${this.host.name} answered ${JSON.stringify(out.slice(0, 200))}`,
+      );
     this.dir = out;
     return out;
   }
@@ -66,7 +69,8 @@ export class RemoteSandboxHost {
   async spawnDetached(argv: string[], log: string, cwd = "/"): Promise<number> {
     const cmd = `(cd ${shellArg(cwd)} && exec setsid nohup ${argv.map(shellArg).join(" ")} >>${shellArg(log)} 2>&1 </dev/null) & echo $!`;
     const pid = Number((await this.sh(cmd)).trim());
-    if (!Number.isInteger(pid) || pid <= 1) throw new RestoreStepError("sandbox", `${argv[0]} could not be started on ${this.host.name}`);
+    if (!Number.isInteger(pid) || pid <= 1)
+      throw new RestoreStepError("sandbox", `${argv[0]} could not be started on ${this.host.name}`);
     this.pids.push(pid);
     return pid;
   }
@@ -90,7 +94,11 @@ export class RemoteSandboxHost {
     try {
       return await this.files.run([QEMU_IMG, ...args], { timeoutMs });
     } catch (err) {
-      throw new RestoreStepError("qemu-img", `qemu-img ${args.join(" ")} on ${this.host.name} failed: ${(err as Error).message}`, { cause: err });
+      throw new RestoreStepError(
+        "qemu-img",
+        `qemu-img ${args.join(" ")} on ${this.host.name} failed: ${(err as Error).message}`,
+        { cause: err },
+      );
     }
   }
 
@@ -107,15 +115,13 @@ export class RemoteSandboxHost {
       [real, root] = [out[0]!.trim(), out[1]!.trim()];
       await this.sh(`test -r ${shellArg(real)}`);
     } catch (err) {
-      throw new RestoreStepError("vmstate-missing", `the vmstate ${file} cannot be read on ${this.host.name}: ${(err as Error).message}`, { cause: err });
+      throw new RestoreStepError(
+        "vmstate-missing",
+        `the vmstate ${file} cannot be read on ${this.host.name}: ${(err as Error).message}`,
+        { cause: err },
+      );
     }
-    if (!real.startsWith(root.endsWith("/") ? root : `${root}/`)) {
-      throw new RestoreStepError("vmstate-path", `the vmstate ${real} is outside the host's snapshot directory ${root}: refused`);
-    }
-    if (!SAFE_PATH.test(real)) {
-      throw new RestoreStepError("vmstate-path", `the vmstate path ${JSON.stringify(real)} has characters other than letters, digits and ._/-: refused (QEMU's exec: runs a shell)`);
-    }
-    return `exec:cat '${real}'`;
+    return confinedExecUri(real, root);
   }
 
   async connectQmp(socket: string): Promise<QmpClient> {
@@ -127,10 +133,13 @@ export class RemoteSandboxHost {
   async cleanup(qemuPid?: number): Promise<void> {
     if (qemuPid !== undefined) await this.waitExit(qemuPid, 5_000).catch(() => false);
     for (const pid of [...this.pids].reverse()) {
-      await this.sh(`kill -KILL ${Math.trunc(pid)} 2>/dev/null; true`).catch(() => undefined);
+      await this.sh(`kill -KILL ${Math.trunc(pid)} 2>/dev/null; true`).catch(
+        logIgnored("a sandbox process on the host may have exited already"),
+      );
     }
     for (const pid of this.pids) await this.waitExit(pid, 3_000).catch(() => false);
-    if (this.dir) await this.files.remove(this.dir).catch(() => undefined);
+    if (this.dir)
+      await this.files.remove(this.dir).catch(logIgnored("a sandbox directory left on the host holds only copies"));
   }
 }
 
@@ -148,7 +157,14 @@ export interface RemoteSandboxRun {
  */
 export async function verifyOnSshHost(
   host: Host,
-  src: { exe: string; argv: string[]; cwd: string | null; disks: Array<{ image: string; internalSnapshot: string }>; vmstate: string | null; live: boolean },
+  src: {
+    exe: string;
+    argv: string[];
+    cwd: string | null;
+    disks: Array<{ image: string; internalSnapshot: string }>;
+    vmstate: string | null;
+    live: boolean;
+  },
   opts: { runMs: number; step: (s: string) => Promise<void>; onActive: (pid: number) => Promise<void> },
 ): Promise<RemoteSandboxRun> {
   const h = new RemoteSandboxHost(host);
@@ -166,106 +182,95 @@ export async function verifyOnSshHost(
     for (const [i, d] of src.disks.entries()) {
       const sock = path.posix.join(dir, `nbd${i}.sock`);
       const log = path.posix.join(dir, `nbd${i}.log`);
-      const imageOpts = `driver=qcow2,read-only=on,file.driver=file,file.locking=off,file.filename=${d.image.replaceAll(",", ",,")}`;
-      const nbd = await h.spawnDetached([QEMU_NBD, "--read-only", "--persistent", "--load-snapshot", `snapshot.name=${d.internalSnapshot}`, "-k", sock, "--image-opts", imageOpts], log);
+      const nbd = await h.spawnDetached([QEMU_NBD, ...nbdExportArgs(d, sock)], log);
       const deadline = Date.now() + 15_000;
       while (!(await h.files.stat(sock))) {
         if (Date.now() > deadline || !(await h.alive(nbd))) {
-          throw new RestoreStepError("sandbox", `qemu-nbd did not export ${d.internalSnapshot} of ${d.image} on ${host.name}: ${(await h.readText(log)).trim().slice(-1000)}`);
+          throw new RestoreStepError(
+            "sandbox",
+            `qemu-nbd did not export ${d.internalSnapshot} of ${d.image} on ${host.name}: ${(await h.readText(log)).trim().slice(-1000)}`,
+          );
         }
         await sleep(100);
       }
       const overlay = path.posix.join(dir, `disk${i}.qcow2`);
-      await h.qemuImg(["create", "-q", "-f", "qcow2", "-b", `nbd+unix:///?socket=${sock}`, "-F", "raw", overlay], 60_000);
+      await h.qemuImg(
+        ["create", "-q", "-f", "qcow2", "-b", `nbd+unix:///?socket=${sock}`, "-F", "raw", overlay],
+        60_000,
+      );
       disks.set(d.image, overlay);
     }
-    await step(`${disks.size} disk(s) on ${host.name}: read-only exports of the snapshot's internal snapshots, each under a throw-away overlay`);
+    await step(
+      `${disks.size} disk(s) on ${host.name}: read-only exports of the snapshot's internal snapshots, each under a throw-away overlay`,
+    );
 
     // memory-backend-file mem-path values: directory or file, asked over SFTP (sandboxArgv is synchronous).
-    const memPaths = src.argv.flatMap((a) => [...a.matchAll(/(?:^|,)mem-path=((?:[^,]|,,)+)/g)].map((m) => m[1]!.replaceAll(",,", ",")));
+    const memPaths = src.argv.flatMap((a) =>
+      [...a.matchAll(/(?:^|,)mem-path=((?:[^,]|,,)+)/g)].map((m) => m[1]!.replaceAll(",,", ",")),
+    );
     const dirs = new Set<string>();
     for (const p of memPaths) if ((await h.files.stat(p).catch(() => null))?.isDirectory) dirs.add(p);
     const qmpSocket = path.posix.join(dir, "qmp.sock");
     const agentChardev = guestAgentChardev(src.argv);
     const agentSocket = agentChardev ? path.posix.join(dir, "qga.sock") : undefined;
-    const sb = sandboxArgv(src.argv, { dir, qmpSocket, disks, incoming: src.live, agentChardev, agentSocket, isDirectory: (p) => dirs.has(p) });
-    if (sb.refusals.length) throw new RestoreStepError("refused", `this VM's command line cannot run in a sandbox: ${sb.refusals.join("; ")}`);
+    const sb = sandboxArgv(src.argv, {
+      dir,
+      qmpSocket,
+      disks,
+      incoming: src.live,
+      agentChardev,
+      agentSocket,
+      isDirectory: (p) => dirs.has(p),
+    });
+    if (sb.refusals.length)
+      throw new RestoreStepError(
+        "refused",
+        `this VM's command line cannot run in a sandbox: ${sb.refusals.join("; ")}`,
+      );
     const logFile = path.posix.join(dir, "qemu.log");
     const readLog = () => h.readText(logFile);
-    qemuPid = await h.spawnDetached([src.exe, ...sb.argv.slice(1)], logFile, src.cwd ?? "/");
-    await opts.onActive(qemuPid);
+    const pid = await h.spawnDetached([src.exe, ...sb.argv.slice(1)], logFile, src.cwd ?? "/");
+    qemuPid = pid;
+    await opts.onActive(pid);
 
-    const deadline = Date.now() + 30_000;
-    for (;;) {
-      if (await h.files.stat(qmpSocket)) {
-        qmp = await h.connectQmp(qmpSocket).catch(() => undefined);
-        if (qmp) break;
-      }
-      if (!(await h.alive(qemuPid))) throw new RestoreStepError("sandbox", `the sandbox QEMU exited at start: ${qemuErrorLines(await readLog()) || "no reason given"}`);
-      if (Date.now() > deadline) throw new RestoreStepError("sandbox", "the sandbox QEMU's monitor did not answer within 30 s");
-      await sleep(200);
-    }
+    const sandbox: Sandbox = {
+      dir,
+      alive: () => h.alive(pid),
+      waitExit: (timeoutMs) => h.waitExit(pid, timeoutMs),
+      readLog,
+      readFile: async (file) => (await h.files.readFile(file)) ?? undefined,
+    };
+    qmp = await connectMonitor(sandbox, async () =>
+      (await h.files.stat(qmpSocket))
+        ? h.connectQmp(qmpSocket).catch(logIgnored("the monitor is not listening yet: tried again until the deadline"))
+        : undefined,
+    );
     if (src.live) {
-      await qmp.execute("migrate-incoming", { uri: uri! });
-      const outcome = await waitLoaded(h, qmp, qemuPid);
-      if (outcome !== "completed") {
-        await h.waitExit(qemuPid, 3_000);
-        throw new RestoreStepError("vmstate-load", `QEMU could not load the vmstate: ${qemuErrorLines(await readLog()) || outcome}`);
-      }
+      await loadVmstate(sandbox, qmp, uri!);
       await step("RAM state loaded");
     }
-    await qmp.cont();
-    await sleep(opts.runMs);
-    if (!(await h.alive(qemuPid))) throw new RestoreStepError("guest-stopped", `the sandbox QEMU exited while the guest ran: ${qemuErrorLines(await readLog()) || "no reason given"}`);
-    const status = await qmp.queryStatus();
-    if (status.status !== "running") throw new RestoreStepError("guest-stopped", `the restored guest is ${status.status} after ${opts.runMs / 1000} s (not running)`);
+    await runGuest(sandbox, qmp, opts.runMs);
     await step(`the guest ran ${opts.runMs / 1000} s`);
-    const screenshot = await screendump(h, qmp, dir);
+    const screenshot = await takeScreendump(sandbox, qmp);
     await step(screenshot ? "console picture taken" : "no display device: no console picture");
-    const run: RemoteSandboxRun = { sandboxPid: qemuPid, steps, screenshot };
+    const run: RemoteSandboxRun = { sandboxPid: pid, steps, screenshot };
     if (agentSocket) {
-      run.guestPing = await guestPingOver(() => h.conn().then((c) => c.openStreamLocal(agentSocket) as unknown as Promise<Duplex>), 10_000);
-      if (!run.guestPing.ok) throw new RestoreStepError("guest-agent", `the guest agent did not answer guest-ping: ${run.guestPing.error}`);
+      run.guestPing = await guestPingOver(
+        () => h.conn().then((c) => c.openStreamLocal(agentSocket) as unknown as Promise<Duplex>),
+        10_000,
+      );
+      if (!run.guestPing.ok)
+        throw new RestoreStepError("guest-agent", `the guest agent did not answer guest-ping: ${run.guestPing.error}`);
       await step("the guest agent answered guest-ping");
     }
     if (sb.serialLogs[0]) run.consoleTail = (await h.readText(sb.serialLogs[0])).replaceAll("\r", "").slice(-1500);
     return run;
   } finally {
-    if (qmp?.connected) await qmp.execute("quit", undefined, { timeoutMs: 3_000 }).catch(() => undefined);
-    await qmp?.close().catch(() => undefined);
+    if (qmp?.connected)
+      await qmp
+        .quit({ timeoutMs: 3_000 })
+        .catch(logIgnored("the sandbox QEMU may be gone already; cleanup kills it if not"));
+    await qmp?.close().catch(logIgnored("closing the sandbox's monitor"));
     await h.cleanup(qemuPid);
   }
 }
-
-async function waitLoaded(h: RemoteSandboxHost, qmp: QmpClient, pid: number): Promise<string> {
-  const deadline = Date.now() + LOAD_TIMEOUT_MS;
-  for (;;) {
-    const info = await qmp.queryMigrate().catch(() => undefined);
-    if (info?.status === "completed") return "completed";
-    if (info?.status === "failed" || info?.status === "cancelled") return info["error-desc"] ?? `migration ${info.status}`;
-    if (!info && !(await h.alive(pid))) return "QEMU exited while loading";
-    if (Date.now() > deadline) return `not loaded within ${LOAD_TIMEOUT_MS / 60_000} min`;
-    await sleep(300);
-  }
-}
-
-async function screendump(h: RemoteSandboxHost, qmp: QmpClient, dir: string): Promise<Buffer | undefined> {
-  const png = path.posix.join(dir, "console.png");
-  try {
-    await qmp.execute("screendump", { filename: png, format: "png" });
-    const buf = await h.files.readFile(png);
-    if (buf && isPng(buf)) return buf;
-  } catch (err) {
-    const msg = (err as Error).message;
-    if (/console|display/i.test(msg) && !/format/i.test(msg)) return undefined;
-  }
-  const ppm = path.posix.join(dir, "console.ppm");
-  try {
-    await qmp.execute("screendump", { filename: ppm });
-    const buf = await h.files.readFile(ppm);
-    return buf ? ppmToPng(buf) : undefined;
-  } catch {
-    return undefined;
-  }
-}
-

@@ -17,12 +17,13 @@
 // read-only without taking locks, the vmstate is only read, writes go to the overlays.
 import type { Duplex } from "node:stream";
 import { guestPingOver } from "./guest-agent";
-import { spawn } from "node:child_process";
 import { existsSync, statSync } from "node:fs";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import net from "node:net";
 import os from "node:os";
 import path from "node:path";
+import { logIgnored } from "../best-effort";
+import { configValue } from "../config";
 import { db } from "../db/client";
 import { guestAgentChardev } from "../fleet/qemu-argv";
 import { processAlive } from "../fleet/qemu-process";
@@ -31,15 +32,13 @@ import { connectQmp, type QmpClient } from "../qmp";
 import { publishSnapshot } from "../snapshots/jobs";
 import { snapshotInclude, toSnapshotJson } from "../snapshots/serialize";
 import { sandboxArgv } from "./argv";
-import { qemuErrorLines, qemuImg, RestoreStepError, sleep, startDetachedQemu, vmstateExecUri, waitForExit } from "./host-tools";
+import { qemuImg, RestoreStepError, sleep, startDetachedQemu, vmstateExecUri, waitForExit } from "./host-tools";
 import { recordRestoreResult, transitionRestore } from "./jobs";
 import { verifyOnSshHost } from "./verify-remote";
-import { planVerify, restoreSource, type SnapshotWithVm } from "./plan";
-import { isPng, ppmToPng } from "./png";
+import { planVerify, restoreSource, snapshotOfRestore } from "./plan";
+import { connectMonitor, loadVmstate, nbdExportArgs, runGuest, takeScreendump, type Sandbox } from "./sandbox-run";
 
-const QEMU_NBD = process.env.SNAPFLEET_QEMU_NBD ?? "qemu-nbd";
 const SETPRIV = "/usr/bin/setpriv";
-const LOAD_TIMEOUT_MS = 10 * 60_000;
 
 export interface VerifyOptions {
   log: Logger;
@@ -49,13 +48,14 @@ export interface VerifyOptions {
 
 export async function runVerify(restoreId: string, opts: VerifyOptions): Promise<void> {
   const log = opts.log.child({ restore: restoreId });
-  const row = await db().restore.findUniqueOrThrow({ where: { id: restoreId } });
-  const snap = (await db().snapshot.findUniqueOrThrow({ where: { id: row.snapshotId }, include: { vm: { include: { host: true } } } })) as SnapshotWithVm;
+  const snap = await snapshotOfRestore(restoreId);
   const result: Record<string, unknown> = { steps: [] as string[] };
   const steps = result.steps as string[];
   const step = async (s: string) => {
     steps.push(s);
-    await recordRestoreResult(restoreId, result).catch(() => undefined);
+    await recordRestoreResult(restoreId, result).catch(
+      logIgnored("the step list is progress shown while it runs; the outcome is written at the end", log),
+    );
   };
   const children: Array<{ pid: number; exited: Promise<number | null> }> = [];
   let dir: string | undefined;
@@ -64,12 +64,21 @@ export async function runVerify(restoreId: string, opts: VerifyOptions): Promise
   let screenshot: Buffer | undefined;
   const succeed = async () => {
     const now = new Date();
-    await db().restore.update({ where: { id: restoreId }, data: { screenshot: screenshot ? new Uint8Array(screenshot) : null, result: result as object } });
+    await db().restore.update({
+      where: { id: restoreId },
+      data: { screenshot: screenshot ? new Uint8Array(screenshot) : null, result: result as object },
+    });
     await markSnapshot(snap.id, { verifiedAt: now, verifyError: null });
-    await transitionRestore(restoreId, "completed", { detail: `verified: ${steps.join("; ")}`, data: { finishedAt: now } });
+    await transitionRestore(restoreId, "completed", {
+      detail: `verified: ${steps.join("; ")}`,
+      data: { finishedAt: now },
+    });
   };
   try {
-    await transitionRestore(restoreId, "setup", { detail: "preparing a sandbox over read-only views of the snapshot's disks", data: { startedAt: new Date() } });
+    await transitionRestore(restoreId, "setup", {
+      detail: "preparing a sandbox over read-only views of the snapshot's disks",
+      data: { startedAt: new Date() },
+    });
     const refusal = await planVerify(snap);
     if (refusal) throw new RestoreStepError("refused", refusal);
     const src = restoreSource(snap);
@@ -85,7 +94,9 @@ export async function runVerify(restoreId: string, opts: VerifyOptions): Promise
           step,
           onActive: async (pid) => {
             result.sandboxPid = pid;
-            await transitionRestore(restoreId, "active", { detail: `sandbox QEMU on ${snap.vm.host.name} (pid ${pid}) ${live ? "loading the RAM state" : "booting from the disks"}` });
+            await transitionRestore(restoreId, "active", {
+              detail: `sandbox QEMU on ${snap.vm.host.name} (pid ${pid}) ${live ? "loading the RAM state" : "booting from the disks"}`,
+            });
           },
         },
       );
@@ -102,14 +113,24 @@ export async function runVerify(restoreId: string, opts: VerifyOptions): Promise
     const disks = new Map<string, string>();
     for (const [i, d] of src.disks.entries()) {
       const sock = path.join(dir, `nbd${i}.sock`);
-      const nbd = spawnTool([...(wrap ?? []), QEMU_NBD, "--read-only", "--persistent", "--load-snapshot", `snapshot.name=${d.internalSnapshot}`, "-k", sock, "--image-opts", readOnlyImageOpts(d.image)], path.join(dir, `nbd${i}.log`));
+      const nbd = spawnTool(
+        [...(wrap ?? []), configValue("SNAPFLEET_QEMU_NBD"), ...nbdExportArgs(d, sock)],
+        path.join(dir, `nbd${i}.log`),
+      );
       children.push(nbd);
-      await waitFor(() => existsSync(sock), 15_000, async () => `qemu-nbd did not export ${d.internalSnapshot} of ${d.image}: ${await readFile(path.join(dir!, `nbd${i}.log`), "utf8").catch(() => "")}`);
+      await waitFor(
+        () => existsSync(sock),
+        15_000,
+        async () =>
+          `qemu-nbd did not export ${d.internalSnapshot} of ${d.image}: ${await readFile(path.join(dir!, `nbd${i}.log`), "utf8").catch(() => "")}`,
+      );
       const overlay = path.join(dir, `disk${i}.qcow2`);
       await qemuImg(["create", "-q", "-f", "qcow2", "-b", `nbd+unix:///?socket=${sock}`, "-F", "raw", overlay], 60_000);
       disks.set(d.image, overlay);
     }
-    await step(`${disks.size} disk(s): read-only exports of the snapshot's internal snapshots, each under a throw-away overlay`);
+    await step(
+      `${disks.size} disk(s): read-only exports of the snapshot's internal snapshots, each under a throw-away overlay`,
+    );
     const qmpSocket = path.join(dir, "qmp.sock");
     const agentChardev = guestAgentChardev(launch.argv!);
     const agentSocket = agentChardev ? path.join(dir, "qga.sock") : undefined;
@@ -128,52 +149,79 @@ export async function runVerify(restoreId: string, opts: VerifyOptions): Promise
         }
       },
     });
-    if (sb.refusals.length) throw new RestoreStepError("refused", `this VM's command line cannot run in a sandbox: ${sb.refusals.join("; ")}`);
+    if (sb.refusals.length)
+      throw new RestoreStepError(
+        "refused",
+        `this VM's command line cannot run in a sandbox: ${sb.refusals.join("; ")}`,
+      );
     const logFile = path.join(dir, "qemu.log");
-    const qemu = startDetachedQemu({ exe: launch.exe!, argv: sb.argv, cwd: launch.cwd ?? "/", log: logFile, detached: false, wrapper: wrap });
+    const qemu = startDetachedQemu({
+      exe: launch.exe!,
+      argv: sb.argv,
+      cwd: launch.cwd ?? "/",
+      log: logFile,
+      detached: false,
+      wrapper: wrap,
+    });
     children.push(qemu);
     const readLog = async () => (qemuLog = await readFile(logFile, "utf8").catch(() => qemuLog));
     result.sandboxPid = qemu.pid;
-    await transitionRestore(restoreId, "active", { detail: `sandbox QEMU (pid ${qemu.pid}) ${live ? "loading the RAM state" : "booting from the disks"}` });
-    qmp = await connectSandbox(qmpSocket, qemu, readLog);
+    await transitionRestore(restoreId, "active", {
+      detail: `sandbox QEMU (pid ${qemu.pid}) ${live ? "loading the RAM state" : "booting from the disks"}`,
+    });
+    const sandbox: Sandbox = {
+      dir,
+      alive: () => processAlive(qemu.pid),
+      waitExit: (timeoutMs) => waitForExit(qemu.pid, null, timeoutMs),
+      readLog,
+      // A screendump QEMU did not write: takeScreendump tries PPM next or reports no console picture.
+      readFile: (file) => readFile(file).catch(() => undefined),
+    };
+    qmp = await connectMonitor(sandbox, async () =>
+      existsSync(qmpSocket)
+        ? connectQmp(
+            { kind: "unix", path: qmpSocket },
+            { connectTimeoutMs: 3_000, greetingTimeoutMs: 5_000, commandTimeoutMs: 30_000 },
+          ).catch(logIgnored("the monitor is not listening yet: tried again until the deadline", log))
+        : undefined,
+    );
     if (live) {
-      await qmp.execute("migrate-incoming", { uri: uri! });
-      const outcome = await waitLoaded(qmp, qemu);
-      if (outcome !== "completed") {
-        await waitForExit(qemu.pid, null, 3_000);
-        throw new RestoreStepError("vmstate-load", `QEMU could not load the vmstate: ${qemuErrorLines(await readLog()) || outcome}`);
-      }
+      await loadVmstate(sandbox, qmp, uri!);
       await step("RAM state loaded");
     }
-    await qmp.cont();
     const runMs = opts.runMs ?? 5_000;
-    await sleep(runMs);
-    if (!(await processAlive(qemu.pid))) throw new RestoreStepError("guest-stopped", `the sandbox QEMU exited while the guest ran: ${qemuErrorLines(await readLog()) || "no reason given"}`);
-    const status = await qmp.queryStatus();
-    if (status.status !== "running") throw new RestoreStepError("guest-stopped", `the restored guest is ${status.status} after ${runMs / 1000} s (not running)`);
+    await runGuest(sandbox, qmp, runMs);
     await step(`the guest ran ${runMs / 1000} s`);
-    screenshot = await takeScreendump(qmp, dir);
+    screenshot = await takeScreendump(sandbox, qmp);
     result.screenshot = screenshot !== undefined;
     await step(screenshot ? "console picture taken" : "no display device: no console picture");
     if (agentSocket) {
       const ping = await guestPing(agentSocket, 10_000);
       result.guestPing = ping;
-      if (!ping.ok) throw new RestoreStepError("guest-agent", `the guest agent did not answer guest-ping: ${ping.error}`);
+      if (!ping.ok)
+        throw new RestoreStepError("guest-agent", `the guest agent did not answer guest-ping: ${ping.error}`);
       await step("the guest agent answered guest-ping");
     }
     const serial = sb.serialLogs[0];
     if (serial) result.consoleTail = (await readFile(serial, "utf8").catch(() => "")).replaceAll("\r", "").slice(-1500);
     await succeed();
   } catch (err) {
-    const e = err instanceof RestoreStepError ? err : new RestoreStepError("internal", (err as Error).message, { cause: err });
+    const e =
+      err instanceof RestoreStepError ? err : new RestoreStepError("internal", (err as Error).message, { cause: err });
     log.info({ err: e.message }, "verification failed");
-    await markSnapshot(snap.id, { verifiedAt: null, verifyError: e.message }).catch(() => undefined);
-    await transitionRestore(restoreId, "failed", { detail: e.message, data: { finishedAt: new Date(), errorClass: e.errorClass, errorMessage: e.message } }).catch((terr) =>
-      log.error({ err: terr }, "could not mark the verification failed"),
+    await markSnapshot(snap.id, { verifiedAt: null, verifyError: e.message }).catch(
+      logIgnored("the snapshot's verdict is a display; the restore row below carries the failure", log),
     );
+    await transitionRestore(restoreId, "failed", {
+      detail: e.message,
+      data: { finishedAt: new Date(), errorClass: e.errorClass, errorMessage: e.message },
+    }).catch((terr) => log.error({ err: terr }, "could not mark the verification failed"));
   } finally {
-    if (qmp?.connected) await qmp.execute("quit", undefined, { timeoutMs: 3_000 }).catch(() => undefined);
-    await qmp?.close().catch(() => undefined);
+    if (qmp?.connected)
+      await qmp
+        .quit({ timeoutMs: 3_000 })
+        .catch(logIgnored("the sandbox QEMU may be gone already; it is killed below if not", log));
+    await qmp?.close().catch(logIgnored("closing the sandbox's monitor", log));
     for (const c of children.reverse()) {
       if (!(await waitForExit(c.pid, null, c === children[0] ? 5_000 : 100))) {
         try {
@@ -184,16 +232,11 @@ export async function runVerify(restoreId: string, opts: VerifyOptions): Promise
         await Promise.race([c.exited, sleep(3_000)]);
       }
     }
-    if (dir) await rm(dir, { recursive: true, force: true }).catch(() => undefined);
+    if (dir)
+      await rm(dir, { recursive: true, force: true }).catch(
+        logIgnored("a sandbox directory left in the temp dir holds only copies", log),
+      );
   }
-}
-
-/**
- * The image as qemu-nbd options, read-only and without image locking: the VM's QEMU holds its write lock
- * (qemu-nbd has no --force-share; locking=off on a read-only open is what force-share does).
- */
-function readOnlyImageOpts(image: string): string {
-  return `driver=qcow2,read-only=on,file.driver=file,file.locking=off,file.filename=${image.replaceAll(",", ",,")}`;
 }
 
 async function markSnapshot(id: string, data: { verifiedAt: Date | null; verifyError: string | null }): Promise<void> {
@@ -211,59 +254,6 @@ async function waitFor(ok: () => boolean, timeoutMs: number, why: () => Promise<
   while (!ok()) {
     if (Date.now() > deadline) throw new RestoreStepError("sandbox", await why());
     await sleep(100);
-  }
-}
-
-async function connectSandbox(socket: string, qemu: { pid: number }, readLog: () => Promise<string>): Promise<QmpClient> {
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    if (existsSync(socket)) {
-      try {
-        return await connectQmp({ kind: "unix", path: socket }, { connectTimeoutMs: 3_000, greetingTimeoutMs: 5_000, commandTimeoutMs: 30_000 });
-      } catch {
-        // not listening yet
-      }
-    }
-    if (!(await processAlive(qemu.pid))) throw new RestoreStepError("sandbox", `the sandbox QEMU exited at start: ${qemuErrorLines(await readLog()) || "no reason given"}`);
-    if (Date.now() > deadline) throw new RestoreStepError("sandbox", "the sandbox QEMU's monitor did not answer within 30 s");
-    await sleep(100);
-  }
-}
-
-async function waitLoaded(qmp: QmpClient, qemu: { pid: number }): Promise<string> {
-  const deadline = Date.now() + LOAD_TIMEOUT_MS;
-  for (;;) {
-    const info = await qmp.queryMigrate().catch(() => undefined);
-    if (info?.status === "completed") return "completed";
-    if (info?.status === "failed" || info?.status === "cancelled") return info["error-desc"] ?? `migration ${info.status}`;
-    if (!info && !(await processAlive(qemu.pid))) return "QEMU exited while loading";
-    if (!info && !qmp.connected) {
-      await sleep(300);
-      if (!(await processAlive(qemu.pid))) return "QEMU exited while loading";
-    }
-    if (Date.now() > deadline) return `not loaded within ${LOAD_TIMEOUT_MS / 60_000} min`;
-    await sleep(200);
-  }
-}
-
-/** PNG of the guest's console, or undefined when the VM has no display device. */
-async function takeScreendump(qmp: QmpClient, dir: string): Promise<Buffer | undefined> {
-  const png = path.join(dir, "console.png");
-  try {
-    await qmp.execute("screendump", { filename: png, format: "png" });
-    const buf = await readFile(png);
-    if (isPng(buf)) return buf;
-  } catch (err) {
-    const msg = (err as Error).message;
-    if (/console|display/i.test(msg) && !/format/i.test(msg)) return undefined;
-  }
-  // QEMU without PNG support (< 7.1, or built without libpng): PPM, converted here.
-  const ppm = path.join(dir, "console.ppm");
-  try {
-    await qmp.execute("screendump", { filename: ppm });
-    return ppmToPng(await readFile(ppm));
-  } catch {
-    return undefined;
   }
 }
 

@@ -6,10 +6,11 @@
 // Invariants: the handler never throws (a restore is never retried by the queue: a rollback must not
 // re-run behind the operator's back); stop() waits for running restores — a rollback is never
 // abandoned between stopping the VM and starting it again.
+import { logIgnored } from "../best-effort";
+import { lockKey, tryAdvisoryLock } from "../db/advisory-locks";
 import { db } from "../db/client";
 import { requireBoss, RESTORE_RUN_QUEUE, WORKER_POLLING, type RestoreRunJobData } from "../jobs/boss";
 import type { Logger } from "../logger";
-import { lockKey, tryAdvisoryLock } from "../snapshots/locks";
 import { NotOwnerError } from "../fleet/errors";
 import { holdVm } from "../fleet/vm-lease";
 import { admitVerification, releaseVerification } from "./admission";
@@ -71,7 +72,10 @@ export async function handleRestoreRun(restoreId: string, opts: RestoreWorkerOpt
     } finally {
       await lock.release();
       unhold?.();
-      if (row.kind === "verify") await releaseVerification(restoreId).catch(() => undefined);
+      if (row.kind === "verify")
+        await releaseVerification(restoreId).catch(
+          logIgnored("a slot left behind is freed by the next admission once the restore ended", log),
+        );
     }
   } catch (err) {
     log.error({ err, restore: restoreId }, "restore job handler failed");
@@ -80,7 +84,10 @@ export async function handleRestoreRun(restoreId: string, opts: RestoreWorkerOpt
 
 /** Fails restores whose process died mid-run (their job lock is free). Returns how many. */
 export async function recoverInterruptedRestores(log: Logger): Promise<number> {
-  const rows = await db().restore.findMany({ where: { status: { in: ["setup", "active"] } }, select: { id: true, kind: true, status: true, safetySnapshotId: true, result: true } });
+  const rows = await db().restore.findMany({
+    where: { status: { in: ["setup", "active"] } },
+    select: { id: true, kind: true, status: true, safetySnapshotId: true, result: true },
+  });
   let n = 0;
   for (const r of rows) {
     const lock = await tryAdvisoryLock(lockKey("job", r.id));
@@ -94,7 +101,10 @@ export async function recoverInterruptedRestores(log: Logger): Promise<number> {
             (r.safetySnapshotId
               ? `Check the VM: if it is stopped or not where it should be, restore the safety snapshot ${r.safetySnapshotId} (its disks just before the rollback) or the snapshot again`
               : "No safety snapshot was taken: the VM's disks were not changed");
-      await transitionRestore(r.id, "failed", { detail: message, data: { finishedAt: new Date(), errorClass: "interrupted", errorMessage: message } });
+      await transitionRestore(r.id, "failed", {
+        detail: message,
+        data: { finishedAt: new Date(), errorClass: "interrupted", errorMessage: message },
+      });
       n++;
     } catch (err) {
       log.debug({ err, restore: r.id }, "interrupted restore changed meanwhile");
@@ -107,7 +117,14 @@ export async function recoverInterruptedRestores(log: Logger): Promise<number> {
   for (const { id } of queued) {
     const jobs = await requireBoss().findJobs<RestoreRunJobData>(RESTORE_RUN_QUEUE, { data: { restoreId: id } });
     if (jobs.some((j) => ["created", "retry", "active"].includes(j.state))) continue;
-    await transitionRestore(id, "failed", { detail: "the job queue lost this job", data: { finishedAt: new Date(), errorClass: "interrupted", errorMessage: "the job queue lost this job before it ran; start it again" } }).catch(() => undefined);
+    await transitionRestore(id, "failed", {
+      detail: "the job queue lost this job",
+      data: {
+        finishedAt: new Date(),
+        errorClass: "interrupted",
+        errorMessage: "the job queue lost this job before it ran; start it again",
+      },
+    }).catch(logIgnored("the restore changed meanwhile (it started or ended): nothing to fail", log));
     n++;
   }
   return n;
@@ -125,13 +142,19 @@ export async function startRestoreWorker(opts: RestoreWorkerOptions): Promise<()
     }
   };
   await sweep();
-  await boss.work<RestoreRunJobData>(RESTORE_RUN_QUEUE, { localConcurrency: opts.concurrency ?? 2, ...WORKER_POLLING }, async ([job]) => {
-    if (job) await handleRestoreRun(job.data.restoreId, opts);
-  });
+  await boss.work<RestoreRunJobData>(
+    RESTORE_RUN_QUEUE,
+    { localConcurrency: opts.concurrency ?? 2, ...WORKER_POLLING },
+    async ([job]) => {
+      if (job) await handleRestoreRun(job.data.restoreId, opts);
+    },
+  );
   const timer = setInterval(() => void sweep(), SWEEP_MS);
   timer.unref();
   return async () => {
     clearInterval(timer);
-    await boss.offWork(RESTORE_RUN_QUEUE, { wait: true }).catch((err) => log.warn({ err }, "stopping the restore worker failed"));
+    await boss
+      .offWork(RESTORE_RUN_QUEUE, { wait: true })
+      .catch((err) => log.warn({ err }, "stopping the restore worker failed"));
   };
 }

@@ -157,7 +157,11 @@ export function listOccurrences(expression: string, timezone: string, from: Date
 /** "At 02:30, every day (Europe/Berlin time)". */
 export function describeCron(expression: string, timezone: string): string {
   const expr = normalizeCron(expression);
-  const words = cronstrue.toString(expr, { use24HourTimeFormat: true, throwExceptionOnParseError: true, verbose: true });
+  const words = cronstrue.toString(expr, {
+    use24HourTimeFormat: true,
+    throwExceptionOnParseError: true,
+    verbose: true,
+  });
   return `${words} (${timezone} time)`;
 }
 

@@ -9,7 +9,10 @@ import { z } from "zod";
 
 export const scheduleTargetsSchema = z.union([
   z.strictObject({
-    vmIds: z.array(z.uuid({ error: "vmIds must be VM UUIDs" })).min(1, "pick at least one VM").max(10_000),
+    vmIds: z
+      .array(z.uuid({ error: "vmIds must be VM UUIDs" }))
+      .min(1, "pick at least one VM")
+      .max(10_000),
   }),
   z.strictObject({ hostId: z.uuid({ error: "hostId must be a host's UUID" }) }),
   z.strictObject({

@@ -103,7 +103,13 @@ export async function dispatchDueItems(opts: DispatchOptions): Promise<number> {
 
 async function dispatchOne(
   item: ClaimedItem,
-  schedule: { id: string; name: string; mode: "live" | "ram_only" | "disks_only"; busyPolicy: string; quiesce: boolean },
+  schedule: {
+    id: string;
+    name: string;
+    mode: "live" | "ram_only" | "disks_only";
+    busyPolicy: string;
+    quiesce: boolean;
+  },
   now: Date,
   port: SnapshotJobPort,
   retry: RetryPolicy,
@@ -128,7 +134,11 @@ async function dispatchOne(
       if (schedule.busyPolicy === "skip") {
         await update({ status: "skipped", reason: `${what}; skipped by the schedule's busy policy`, finishedAt: now });
       } else if (item.waitUntil && now.getTime() >= item.waitUntil.getTime()) {
-        await update({ status: "skipped", reason: `${what}; still busy at the wait deadline, gave up waiting`, finishedAt: now });
+        await update({
+          status: "skipped",
+          reason: `${what}; still busy at the wait deadline, gave up waiting`,
+          finishedAt: now,
+        });
       } else {
         await update({
           status: "pending",

@@ -7,7 +7,14 @@ export async function editorOptions() {
   const [vms, hosts] = await Promise.all([
     db().vm.findMany({
       where: { state: { not: "gone" } },
-      select: { id: true, name: true, hostId: true, tags: true, qemuVersion: true, host: { select: { name: true, kind: true } } },
+      select: {
+        id: true,
+        name: true,
+        hostId: true,
+        tags: true,
+        qemuVersion: true,
+        host: { select: { name: true, kind: true } },
+      },
       orderBy: [{ name: "asc" }, { id: "asc" }],
     }),
     db().host.findMany({ select: { id: true, name: true, kind: true }, orderBy: { name: "asc" } }),

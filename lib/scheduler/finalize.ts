@@ -74,7 +74,12 @@ export async function finalizeRuns(opts: { now: Date; limit?: number }): Promise
           });
           // Flagged once, on the run that reaches the threshold (not again on every further failure).
           if (s.consecutiveFailures === s.failureAlertThreshold) {
-            flagged.push({ schedule: { id: s.id, name: s.name }, consecutiveFailures: s.consecutiveFailures, threshold: s.failureAlertThreshold, run: { id: run.id, status, summary } });
+            flagged.push({
+              schedule: { id: s.id, name: s.name },
+              consecutiveFailures: s.consecutiveFailures,
+              threshold: s.failureAlertThreshold,
+              run: { id: run.id, status, summary },
+            });
           }
         }
         out.push({

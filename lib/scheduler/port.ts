@@ -9,7 +9,13 @@ export interface SnapshotJobPort {
    * Throws ConflictError (lib/errors) when the VM already has a job in progress; other DomainErrors
    * are permanent (VM gone, not running…); anything else is treated as transient and retried.
    */
-  create(input: { vmId: string; mode: SnapshotModeName; scheduleId: string; note: string; quiesce?: boolean }): Promise<{ id: string }>;
+  create(input: {
+    vmId: string;
+    mode: SnapshotModeName;
+    scheduleId: string;
+    note: string;
+    quiesce?: boolean;
+  }): Promise<{ id: string }>;
   /** Deletes a completed snapshot's files and marks the row deleted (retention). */
   remove(snapshotId: string, reason: string): Promise<void>;
 }

@@ -72,9 +72,7 @@ const PERIODIC: ReadonlyArray<{ rule: Exclude<RetentionRule, "keep-last">; key: 
 const IN_PROGRESS: ReadonlySet<string> = new Set(RUNNING_SNAPSHOT_STATUSES);
 
 export function hasRules(policy: RetentionPolicy): boolean {
-  return (
-    (policy.keepLast ?? 0) > 0 || PERIODIC.some(({ key }) => (policy[key] ?? 0) > 0)
-  );
+  return (policy.keepLast ?? 0) > 0 || PERIODIC.some(({ key }) => (policy[key] ?? 0) > 0);
 }
 
 /** "keep-last 3, daily 7, weekly 4". */

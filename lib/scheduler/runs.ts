@@ -97,7 +97,9 @@ export async function insertRuns(tx: Tx, runs: NewRun[], vms: TargetVm[]): Promi
     // A run with nothing to snapshot stays "running" without items: finalize records it as failed
     // and counts it towards the failure flag, like any other failed run.
     const status = run.action === "skip" ? "skipped" : "running";
-    const reason = [run.reason, note, nothing ? "no VM matched the schedule's targets" : null].filter(Boolean).join("; ");
+    const reason = [run.reason, note, nothing ? "no VM matched the schedule's targets" : null]
+      .filter(Boolean)
+      .join("; ");
     return {
       scheduleId: run.schedule.id,
       scheduledFor: run.scheduledFor,
@@ -139,7 +141,13 @@ export async function insertRuns(tx: Tx, runs: NewRun[], vms: TargetVm[]): Promi
     const offsets = staggerOffsets(r.vms.length, r.run.schedule.staggerSeconds);
     const waitUntil = busyWaitDeadline(r.run);
     r.vms.forEach((vm, i) => {
-      items.push({ runId: run.id, scheduleId: run.scheduleId, vm, notBefore: new Date(r.run.firedAt.getTime() + offsets[i]!), waitUntil });
+      items.push({
+        runId: run.id,
+        scheduleId: run.scheduleId,
+        vm,
+        notBefore: new Date(r.run.firedAt.getTime() + offsets[i]!),
+        waitUntil,
+      });
     });
   }
   if (items.length) {
@@ -155,7 +163,11 @@ export async function insertRuns(tx: Tx, runs: NewRun[], vms: TargetVm[]): Promi
         ${items.map((i) => i.notBefore)}::timestamp(3)[],
         ${items.map((i) => i.waitUntil)}::timestamp(3)[])`;
   }
-  return inserted.map((r) => ({ ...r, trigger: r.trigger as CreatedRun["trigger"], status: r.status as CreatedRun["status"] }));
+  return inserted.map((r) => ({
+    ...r,
+    trigger: r.trigger as CreatedRun["trigger"],
+    status: r.status as CreatedRun["status"],
+  }));
 }
 
 /** Until the schedule's next occurrence (runs must not pile up behind a busy VM), at most 6 h. */
@@ -163,7 +175,8 @@ function busyWaitDeadline(run: NewRun): Date {
   const cap = run.firedAt.getTime() + MAX_BUSY_WAIT_MS;
   try {
     const { cron, timezone } = run.schedule;
-    const next = run.nextRunAt ?? nextRunAfter(cron, timezone, run.scheduledFor > run.firedAt ? run.scheduledFor : run.firedAt);
+    const next =
+      run.nextRunAt ?? nextRunAfter(cron, timezone, run.scheduledFor > run.firedAt ? run.scheduledFor : run.firedAt);
     return new Date(Math.min(cap, next.getTime()));
   } catch {
     return new Date(cap);
@@ -253,7 +266,16 @@ export async function runScheduleNow(scheduleId: string, now: Date, firedBy = PR
     });
     if (!schedule) throw new NotFoundError("schedule not found");
     const runs: NewRun[] = [
-      { schedule, scheduledFor: now, trigger: "manual", action: "fire", firedAt: now, firedBy, reason: null, missedCount: 0 },
+      {
+        schedule,
+        scheduledFor: now,
+        trigger: "manual",
+        action: "fire",
+        firedAt: now,
+        firedBy,
+        reason: null,
+        missedCount: 0,
+      },
     ];
     const [run] = await insertRuns(tx, runs, await loadTargetVms(tx, runs));
     if (!run) throw new ConflictError("a run of this schedule was started at this very instant; try again");

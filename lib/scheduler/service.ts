@@ -6,7 +6,13 @@ import { db } from "../db/client";
 import { Prisma } from "../db/generated/client";
 import { ConflictError, InvalidInputError, NotFoundError } from "../errors";
 import { describeCron, listOccurrences, nextRunAfter } from "../schedule-rules/cron";
-import { describeTargets, scheduleTargetsSchema, staggerOffsets, TargetIndex, type ScheduleTargets } from "../schedule-rules/targets";
+import {
+  describeTargets,
+  scheduleTargetsSchema,
+  staggerOffsets,
+  TargetIndex,
+  type ScheduleTargets,
+} from "../schedule-rules/targets";
 import { hostModeBlocker, type SnapshotModeKey } from "../fleet/host-capabilities";
 import { getLimits } from "../snapshots/admission";
 import type { ScheduleCreateInput, ScheduleUpdateInput } from "../validations/schedule";
@@ -61,7 +67,11 @@ function describeSafely(cron: string, timezone: string): string {
 
 function toView(
   s: ScheduleRow,
-  extra: { hostNames: Map<string, string>; lastRun?: ScheduleView["lastRun"]; rate?: { succeeded: number; finished: number } },
+  extra: {
+    hostNames: Map<string, string>;
+    lastRun?: ScheduleView["lastRun"];
+    rate?: { succeeded: number; finished: number };
+  },
 ): ScheduleView {
   const targets = scheduleTargetsSchema.safeParse(s.targets);
   const retention = (s.retention ?? {}) as RetentionPolicy;
@@ -116,7 +126,8 @@ async function assertTargetsExist(targets: ScheduleTargets): Promise<void> {
  * the 422 of each VM it cannot snapshot).
  */
 async function assertModeOffered(targets: ScheduleTargets, mode: SnapshotModeKey): Promise<void> {
-  const where = "hostId" in targets ? { hostId: targets.hostId } : "vmIds" in targets ? { id: { in: targets.vmIds } } : null;
+  const where =
+    "hostId" in targets ? { hostId: targets.hostId } : "vmIds" in targets ? { id: { in: targets.vmIds } } : null;
   if (!where) return;
   const vms = await db().vm.findMany({
     where: { ...where, state: { not: "gone" } },
@@ -130,13 +141,21 @@ async function assertModeOffered(targets: ScheduleTargets, mode: SnapshotModeKey
   if ("hostId" in targets && !vms.length) {
     const host = await db().host.findUnique({ where: { id: targets.hostId }, select: { name: true, kind: true } });
     const why = host ? hostModeBlocker(host.kind, mode, null) : null;
-    if (host && why) throw new InvalidInputError(`mode: ${host.kind} host ${host.name} cannot take ${mode} snapshots: ${why}`);
+    if (host && why)
+      throw new InvalidInputError(`mode: ${host.kind} host ${host.name} cannot take ${mode} snapshots: ${why}`);
     return;
   }
   if (!blocked.length) return;
   const first = blocked[0]!;
   throw new InvalidInputError(
-    `mode: ${blocked.length === 1 ? `VM ${first.vm}` : `${blocked.length} target VMs (${blocked.map((b) => b.vm).slice(0, 5).join(", ")}${blocked.length > 5 ? ", …" : ""})`} on ${first.host.kind} host ${first.host.name} cannot take ${mode} snapshots: ${first.why}`,
+    `mode: ${
+      blocked.length === 1
+        ? `VM ${first.vm}`
+        : `${blocked.length} target VMs (${blocked
+            .map((b) => b.vm)
+            .slice(0, 5)
+            .join(", ")}${blocked.length > 5 ? ", …" : ""})`
+    } on ${first.host.kind} host ${first.host.name} cannot take ${mode} snapshots: ${first.why}`,
   );
 }
 
@@ -215,7 +234,13 @@ async function lastRuns(ids: string[]): Promise<Map<string, NonNullable<Schedule
   return new Map(
     rows.map((r) => [
       r.scheduleId,
-      { id: r.id, status: r.status, firedAt: r.firedAt.toISOString(), finishedAt: r.finishedAt?.toISOString() ?? null, reason: r.reason },
+      {
+        id: r.id,
+        status: r.status,
+        firedAt: r.firedAt.toISOString(),
+        finishedAt: r.finishedAt?.toISOString() ?? null,
+        reason: r.reason,
+      },
     ]),
   );
 }
@@ -283,10 +308,9 @@ export async function getSchedule(id: string, runLimit = 20): Promise<{ schedule
   ]);
   const snapshotIds = runs.flatMap((r) => r.items.map((i) => i.snapshotId)).filter((x): x is string => !!x);
   const statuses = new Map(
-    (await db().snapshot.findMany({ where: { id: { in: snapshotIds } }, select: { id: true, status: true } })).map((x) => [
-      x.id,
-      x.status,
-    ]),
+    (await db().snapshot.findMany({ where: { id: { in: snapshotIds } }, select: { id: true, status: true } })).map(
+      (x) => [x.id, x.status],
+    ),
   );
   return {
     schedule: toView(s, { hostNames: names, lastRun: last.get(id), rate: rates.get(id) }),
@@ -327,7 +351,11 @@ export interface RetentionPreview {
 }
 
 /** Dry run: what the policy (the stored one, or the one being edited) would keep and delete now. */
-export async function previewRetention(id: string, policy?: RetentionPolicy, timezone?: string): Promise<RetentionPreview> {
+export async function previewRetention(
+  id: string,
+  policy?: RetentionPolicy,
+  timezone?: string,
+): Promise<RetentionPreview> {
   const s = await db().schedule.findUnique({ where: { id }, select: { retention: true, timezone: true } });
   if (!s) throw new NotFoundError("schedule not found");
   const effective = policy ?? ((s.retention ?? {}) as RetentionPolicy);
@@ -364,7 +392,10 @@ export interface CalendarHost {
 export const DEFAULT_SNAPSHOT_ESTIMATE_MS = 60_000;
 
 /** Runs of enabled schedules in [now, now + hours] per host, with collisions against the host limit. */
-export async function scheduleCalendar(now: Date, hours: number): Promise<{ from: string; to: string; hosts: CalendarHost[] }> {
+export async function scheduleCalendar(
+  now: Date,
+  hours: number,
+): Promise<{ from: string; to: string; hosts: CalendarHost[] }> {
   const to = new Date(now.getTime() + hours * 3600_000);
   const [schedules, vms, hosts] = await Promise.all([
     db().schedule.findMany({ where: { enabled: true }, orderBy: { name: "asc" } }),
@@ -401,7 +432,11 @@ export async function scheduleCalendar(now: Date, hours: number): Promise<{ from
         byHost.set(vm.hostId, list);
         const entry = perHost.get(vm.hostId) ?? { runs: [], spans: [] };
         const start = at.getTime() + offsets[i]!;
-        entry.spans.push({ start, end: start + (durations.get(vm.id) ?? DEFAULT_SNAPSHOT_ESTIMATE_MS), schedule: s.name });
+        entry.spans.push({
+          start,
+          end: start + (durations.get(vm.id) ?? DEFAULT_SNAPSHOT_ESTIMATE_MS),
+          schedule: s.name,
+        });
         perHost.set(vm.hostId, entry);
       });
       for (const [hostId, idx] of byHost) {

@@ -13,7 +13,14 @@
 import { PROCESS_ID } from "../config";
 import { db } from "../db/client";
 import type { Logger } from "../logger";
-import { DEFAULT_RETRY, dispatchDueItems, recoverStaleItems, settleDispatchedItems, type RetryPolicy } from "./dispatch";
+import { processSingleton } from "../process-singleton";
+import {
+  DEFAULT_RETRY,
+  dispatchDueItems,
+  recoverStaleItems,
+  settleDispatchedItems,
+  type RetryPolicy,
+} from "./dispatch";
 import { applyRetention, finalizeRuns, type FinalizedRun } from "./finalize";
 import { verifyNewestOfRun } from "../restore/schedule-verify";
 import { DEFAULT_MISSED_GRACE_MS } from "./firing";
@@ -125,7 +132,11 @@ export class SchedulerWorker {
   async work(): Promise<Omit<TickResult, "fired">> {
     const { log, port } = this.opts;
     const retry = this.opts.retry ?? DEFAULT_RETRY;
-    const dispatched = await this.step("dispatch", () => dispatchDueItems({ now: this.clock.now(), port, log, retry }), 0);
+    const dispatched = await this.step(
+      "dispatch",
+      () => dispatchDueItems({ now: this.clock.now(), port, log, retry }),
+      0,
+    );
     const settled = await this.step("settle", () => settleDispatchedItems({ now: this.clock.now(), retry }), 0);
     const recovered = await this.step("recover", () => recoverStaleItems({ now: this.clock.now() }), 0);
     const finalized = await this.step("finalize", () => finalizeRuns({ now: this.clock.now() }), []);
@@ -138,7 +149,11 @@ export class SchedulerWorker {
         () => applyRetention({ scheduleId: run.scheduleId, runId: run.id, vmIds: run.completedVmIds, port, log }),
         0,
       );
-      await this.step("verify", () => verifyNewestOfRun({ scheduleId: run.scheduleId, vmIds: run.completedVmIds, log }), 0);
+      await this.step(
+        "verify",
+        () => verifyNewestOfRun({ scheduleId: run.scheduleId, vmIds: run.completedVmIds, log }),
+        0,
+      );
     }
     return { dispatched, settled, recovered, finalized, pruned };
   }
@@ -183,7 +198,9 @@ export class SchedulerWorker {
       const r = await this.work();
       // Items and runs are followed by polling: come back at once while there is work.
       if (r.dispatched > 0 || r.settled > 0 || r.recovered > 0 || r.finalized.length > 0) return 0;
-      return this.delayUntil(() => db().$queryRaw`SELECT min("notBefore") AS at FROM "ScheduleRunItem" WHERE status = 'pending'`);
+      return this.delayUntil(
+        () => db().$queryRaw`SELECT min("notBefore") AS at FROM "ScheduleRunItem" WHERE status = 'pending'`,
+      );
     });
     this.running = Promise.all([fireLoop, workLoop]).then(() => undefined);
   }
@@ -200,12 +217,12 @@ export class SchedulerWorker {
   }
 }
 
-const g = globalThis as typeof globalThis & { __snapfleetScheduler?: SchedulerWorker };
+/** The process's scheduler, a process singleton so route handlers (a separate Next bundle) can wake it. */
+const slot = processSingleton("__snapfleetScheduler", (): { worker?: SchedulerWorker } => ({}));
 
-/** The process's scheduler, on globalThis so route handlers (a separate Next bundle) can wake it. */
 export function setScheduler(worker: SchedulerWorker | undefined): void {
-  g.__snapfleetScheduler = worker;
+  slot.worker = worker;
 }
 export function wakeScheduler(): void {
-  g.__snapfleetScheduler?.wake();
+  slot.worker?.wake();
 }

@@ -12,10 +12,16 @@ const PATTERNS: Array<[RegExp, string]> = [
   // scheme://userinfo@  → scheme://***@   (userinfo never contains '/', '@' or whitespace)
   [/\b([a-z][a-z0-9+.-]{0,31}:\/\/)[^/@\s"'<>]{1,512}@/gi, `$1${MASK}@`],
   // key=value options, value ending at a separator used by URLs, QEMU option strings or shells
-  [/\b(key|password|passwd|pass|pwd|secret|token|auth|access[_-]?key|secret[_-]?key|api[_-]?key|sig|signature)=[^&:;,\s"'<>]{1,4096}/gi, `$1=${MASK}`],
+  [
+    /\b(key|password|passwd|pass|pwd|secret|token|auth|access[_-]?key|secret[_-]?key|api[_-]?key|sig|signature)=[^&:;,\s"'<>]{1,4096}/gi,
+    `$1=${MASK}`,
+  ],
   // "password": "…" inside JSON text (json:{…} disk filenames)
   // (also when that text is itself inside a JSON string: \"password\":\"…\")
-  [/(\\?"(?:key|password|passwd|secret|token|auth|access-key|secret-key|key-secret|password-secret)\\?"\s{0,8}:\s{0,8}\\?")[^"\\]{0,4096}/gi, `$1${MASK}`],
+  [
+    /(\\?"(?:key|password|passwd|secret|token|auth|access-key|secret-key|key-secret|password-secret)\\?"\s{0,8}:\s{0,8}\\?")[^"\\]{0,4096}/gi,
+    `$1${MASK}`,
+  ],
   // Authorization headers
   [/\b(bearer|basic)\s{1,8}[A-Za-z0-9._~+/=-]{8,4096}/gi, `$1 ${MASK}`],
   // Snapfleet's own tokens (api, session, setup)
@@ -32,7 +38,8 @@ export function redactSecrets(text: string): string {
   return out;
 }
 
-const SECRET_KEYS = /^(password|passwordHash|privateKey|secret|token|tokenHash|authorization|cookie|set-cookie|connectionString|passphrase)$/i;
+const SECRET_KEYS =
+  /^(password|passwordHash|privateKey|secret|token|tokenHash|authorization|cookie|set-cookie|connectionString|passphrase)$/i;
 
 /** A deep copy with secret-shaped strings masked and secret-named fields replaced; cycles cut. */
 export function scrubDeep<T>(value: T, depth = 0, seen = new WeakSet<object>()): T {

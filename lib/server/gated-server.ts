@@ -11,7 +11,7 @@ import { readFileSync } from "node:fs";
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { createServer as createHttpsServer } from "node:https";
 import type { Duplex } from "node:stream";
-import { recordAudit } from "../auth/audit";
+import { recordAudit, type AuditInput } from "../auth/audit";
 import { decide, defaultAllowedHosts, type GateDecision } from "../auth/gate";
 import { CLIENT_IP_HEADER, encodeIdentity, IDENTITY_HEADER, type Identity } from "../auth/roles";
 import { apiTokenIdentity, SESSION_COOKIE, sessionIdentity } from "../auth/store";
@@ -124,8 +124,14 @@ function captureErrorText(res: ServerResponse): () => string | null {
   const write = res.write.bind(res) as (...a: unknown[]) => boolean;
   const end = res.end.bind(res) as (...a: unknown[]) => ServerResponse;
   const keep = (chunk: unknown) => {
-    if (res.statusCode >= 400 && captured.length < 2048 && (typeof chunk === "string" || Buffer.isBuffer(chunk) || chunk instanceof Uint8Array)) {
-      captured += Buffer.from(chunk as Uint8Array).toString("utf8").slice(0, 2048 - captured.length);
+    if (
+      res.statusCode >= 400 &&
+      captured.length < 2048 &&
+      (typeof chunk === "string" || Buffer.isBuffer(chunk) || chunk instanceof Uint8Array)
+    ) {
+      captured += Buffer.from(chunk as Uint8Array)
+        .toString("utf8")
+        .slice(0, 2048 - captured.length);
     }
   };
   res.write = ((...a: unknown[]) => {
@@ -161,25 +167,43 @@ function refuseHttp(req: IncomingMessage, res: ServerResponse, d: Extract<GateDe
   }
   const isApi = (req.url ?? "").startsWith("/api");
   if (isApi || d.status !== 403) {
-    res.writeHead(d.status, { "Content-Type": "application/json", "Cache-Control": "no-store" }).end(JSON.stringify({ error: d.reason }));
+    res
+      .writeHead(d.status, { "Content-Type": "application/json", "Cache-Control": "no-store" })
+      .end(JSON.stringify({ error: d.reason }));
   } else {
     res
       .writeHead(403, { "Content-Type": "text/html; charset=utf-8", "Cache-Control": "no-store" })
-      .end(`<!doctype html><title>Not allowed · Snapfleet</title><p>${d.reason.replace(/[<>&]/g, "")}</p><p><a href="/">Back</a></p>`);
+      .end(
+        `<!doctype html><title>Not allowed · Snapfleet</title><p>${d.reason.replace(/[<>&]/g, "")}</p><p><a href="/">Back</a></p>`,
+      );
   }
 }
 
 function refuseUpgrade(socket: Duplex, status: number, reason: string): void {
-  const text = { 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 411: "Length Required", 413: "Payload Too Large", 503: "Service Unavailable" }[status] ?? "Refused";
+  const text =
+    {
+      400: "Bad Request",
+      401: "Unauthorized",
+      403: "Forbidden",
+      404: "Not Found",
+      411: "Length Required",
+      413: "Payload Too Large",
+      503: "Service Unavailable",
+    }[status] ?? "Refused";
   const body = JSON.stringify({ error: reason });
-  socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`);
+  socket.end(
+    `HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+  );
 }
 
 export function createGatedServer(options: GatedServerOptions): Server {
   const { log } = options;
   const tls = Boolean(options.tlsCertPath && options.tlsKeyPath);
   const allowedHosts = defaultAllowedHosts(options.host, options.allowedHosts);
-  const resolve = options.resolve ?? { session: (t: string) => sessionIdentity(t), bearer: (t: string) => apiTokenIdentity(t) };
+  const resolve = options.resolve ?? {
+    session: (t: string) => sessionIdentity(t),
+    bearer: (t: string) => apiTokenIdentity(t),
+  };
   const gateOptions = { allowedHosts, bodyLimit: options.bodyLimit };
 
   const onRequest = async (req: IncomingMessage, res: ServerResponse) => {
@@ -189,17 +213,35 @@ export function createGatedServer(options: GatedServerOptions): Server {
       who = await whoIsAsking(req, resolve);
     } catch (err) {
       log.error({ err }, "resolving the session failed");
-      res.writeHead(503, { "Content-Type": "application/json" }).end(JSON.stringify({ error: "the database does not answer; retry shortly" }));
+      res
+        .writeHead(503, { "Content-Type": "application/json" })
+        .end(JSON.stringify({ error: "the database does not answer; retry shortly" }));
       return;
     }
     const decision = decide(gateInput(req, who.identity, who.via, false), gateOptions);
     const ip = clientIp(req);
     const path = (req.url ?? "/").split("?")[0]!;
-    const audited = decision.stateChanging && path.startsWith("/api/") && !decision.action?.startsWith("auth.login") && !decision.action?.startsWith("auth.setup");
+    const audited =
+      decision.stateChanging &&
+      path.startsWith("/api/") &&
+      !decision.action?.startsWith("auth.login") &&
+      !decision.action?.startsWith("auth.setup");
+    const audit = (identity: AuditInput["identity"], status: number, error: AuditInput["error"]) =>
+      void recordAudit(
+        {
+          identity,
+          action: decision.action ?? `${req.method} ${path}`,
+          method: req.method ?? "?",
+          path,
+          target: decision.target,
+          ip,
+          status,
+          error,
+        },
+        log,
+      );
     if (!decision.allow) {
-      if (audited) {
-        void recordAudit({ identity: who.identity, action: decision.action ?? `${req.method} ${path}`, method: req.method ?? "?", path, target: decision.target, ip, status: decision.status, error: decision.reason }, log);
-      }
+      if (audited) audit(who.identity, decision.status, decision.reason);
       refuseHttp(req, res, decision);
       return;
     }
@@ -212,12 +254,7 @@ export function createGatedServer(options: GatedServerOptions): Server {
     if (decision.kind === "api" || decision.kind === "page") res.setHeader("Cache-Control", "no-store");
     if (audited) {
       const errorText = captureErrorText(res);
-      res.once("finish", () => {
-        void recordAudit(
-          { identity: decision.identity, action: decision.action ?? `${req.method} ${path}`, method: req.method ?? "?", path, target: decision.target, ip, status: res.statusCode, error: errorText() },
-          log,
-        );
-      });
+      res.once("finish", () => audit(decision.identity, res.statusCode, errorText()));
     }
     try {
       await options.handle(req, res);
@@ -228,7 +265,10 @@ export function createGatedServer(options: GatedServerOptions): Server {
   };
 
   const server: Server = tls
-    ? (createHttpsServer({ cert: readFileSync(options.tlsCertPath!), key: readFileSync(options.tlsKeyPath!) }, (req, res) => void onRequest(req, res)) as unknown as Server)
+    ? (createHttpsServer(
+        { cert: readFileSync(options.tlsCertPath!), key: readFileSync(options.tlsKeyPath!) },
+        (req, res) => void onRequest(req, res),
+      ) as unknown as Server)
     : createHttpServer((req, res) => void onRequest(req, res));
   // Slow-loris bounds: headers within 20 s, a whole request within 60 s.
   server.headersTimeout = 20_000;

@@ -9,6 +9,7 @@
 // its slot as soon as the snapshot is marked failed, with no release call needed; releaseSnapshot()
 // only frees it sooner. Admission is idempotent: a job redelivered after a crash is admitted again.
 import { PROCESS_ID } from "../config";
+import { ADMISSION_LOCK, advisoryXactLock } from "../db/advisory-locks";
 import { db } from "../db/client";
 import { NotFoundError } from "../errors";
 
@@ -16,8 +17,6 @@ export const DEFAULT_HOST_LIMIT = 2;
 export const DEFAULT_GLOBAL_LIMIT = 8;
 /** How soon a job that was not admitted should ask again. */
 export const ADMISSION_RETRY_MS = 2_000;
-/** Arbitrary constant key of the advisory lock ("snapadm"). */
-export const ADMISSION_LOCK_KEY = 0x736e6170_61646dn;
 
 export interface AdmissionResult {
   admitted: boolean;
@@ -63,7 +62,7 @@ export async function setLimit(scope: string, maxRunning: number): Promise<void>
  */
 export async function admitSnapshot(snapshotId: string, admittedBy = PROCESS_ID): Promise<AdmissionResult> {
   return db().$transaction(async (tx) => {
-    await tx.$executeRaw`SELECT pg_advisory_xact_lock(${ADMISSION_LOCK_KEY})`;
+    await advisoryXactLock(tx, ADMISSION_LOCK);
     const snapshot = await tx.snapshot.findUnique({
       where: { id: snapshotId },
       select: { id: true, hostId: true, vmId: true, status: true, deletedAt: true },
@@ -88,9 +87,20 @@ export async function admitSnapshot(snapshotId: string, admittedBy = PROCESS_ID)
     const running = { host: counts?.host ?? 0, global: counts?.total ?? 0 };
     if (counts?.mine) return { admitted: true, running, limits };
     if (snapshot.deletedAt || snapshot.status !== "queued") {
-      return { admitted: false, reason: `the snapshot is ${snapshot.deletedAt ? "deleted" : snapshot.status}`, running, limits };
+      return {
+        admitted: false,
+        reason: `the snapshot is ${snapshot.deletedAt ? "deleted" : snapshot.status}`,
+        running,
+        limits,
+      };
     }
-    const wait = (reason: string): AdmissionResult => ({ admitted: false, reason, retryAfterMs: ADMISSION_RETRY_MS, running, limits });
+    const wait = (reason: string): AdmissionResult => ({
+      admitted: false,
+      reason,
+      retryAfterMs: ADMISSION_RETRY_MS,
+      running,
+      limits,
+    });
     if (counts?.vm) return wait("another snapshot of this VM is running");
     if (running.host >= limits.host) {
       return wait(`waiting for a slot: ${running.host} snapshots running on this host (limit ${limits.host})`);

@@ -53,12 +53,26 @@ export interface PlannedDisk {
 }
 
 /** The ledger of a new run, in creation order: directory, vmstate + sink status, internal snapshots. */
-export function planArtifacts(opts: { targetDir: string; vmstate?: { file: string; status: string }; disks: PlannedDisk[]; snapshotId: string }): Artifact[] {
+export function planArtifacts(opts: {
+  targetDir: string;
+  vmstate?: { file: string; status: string };
+  disks: PlannedDisk[];
+  snapshotId: string;
+}): Artifact[] {
   const out: Artifact[] = [{ kind: "dir", path: opts.targetDir }];
   if (opts.vmstate) {
-    out.push({ kind: "file", path: opts.vmstate.file, what: "vmstate" }, { kind: "file", path: opts.vmstate.status, what: "sink-status" });
+    out.push(
+      { kind: "file", path: opts.vmstate.file, what: "vmstate" },
+      { kind: "file", path: opts.vmstate.status, what: "sink-status" },
+    );
   }
-  for (const d of opts.disks) out.push({ kind: "internal-snapshot", image: d.image, name: internalSnapshotName(opts.snapshotId), device: d.device });
+  for (const d of opts.disks)
+    out.push({
+      kind: "internal-snapshot",
+      image: d.image,
+      name: internalSnapshotName(opts.snapshotId),
+      device: d.device,
+    });
   return out;
 }
 
@@ -80,12 +94,20 @@ export function legacyArtifacts(row: LegacyRow, vmstateStatusPath: (file: string
   const dirs = new Set<string>();
   for (const f of files) {
     if (f.role !== "vmstate" || typeof f.path !== "string") continue;
-    out.push({ kind: "file", path: f.path, what: "vmstate" }, { kind: "file", path: vmstateStatusPath(f.path), what: "sink-status" });
+    out.push(
+      { kind: "file", path: f.path, what: "vmstate" },
+      { kind: "file", path: vmstateStatusPath(f.path), what: "sink-status" },
+    );
     dirs.add(path.dirname(f.path));
   }
   for (const e of chain) {
     if (typeof e.overlay !== "string" || typeof e.image !== "string") continue;
-    out.push({ kind: "overlay", path: e.overlay, base: e.image, device: typeof e.device === "string" ? e.device : "disk" });
+    out.push({
+      kind: "overlay",
+      path: e.overlay,
+      base: e.image,
+      device: typeof e.device === "string" ? e.device : "disk",
+    });
     dirs.add(path.dirname(e.overlay));
   }
   return [...[...dirs].map((d): Artifact => ({ kind: "dir", path: d })), ...out];

@@ -12,7 +12,13 @@ import type { Prisma, SnapshotBatch } from "../db/generated/client";
 import { DomainError, InvalidInputError, NotFoundError } from "../errors";
 import { fromDbMode, toDbMode, type SnapshotBulkCreateInput } from "../validations/snapshot";
 import { getLimits } from "./admission";
-import { batchRefusalJsonSchema, type BatchRefusalJson, type BulkSnapshotResultJson, type SnapshotBatchDetailJson, type SnapshotBatchJson } from "./batch-json";
+import {
+  batchRefusalJsonSchema,
+  type BatchRefusalJson,
+  type BulkSnapshotResultJson,
+  type SnapshotBatchDetailJson,
+  type SnapshotBatchJson,
+} from "./batch-json";
 import { createSnapshotJob, SnapshotInProgressError } from "./jobs";
 import { snapshotInclude, toSnapshotJson } from "./serialize";
 import type { SnapshotJson } from "./snapshot-json";
@@ -30,12 +36,20 @@ function toBatchJson(row: SnapshotBatch): SnapshotBatchJson {
 }
 
 /** Queues one snapshot job per selected VM; see the module header for what is refused and how. */
-export async function createSnapshotBatch(input: SnapshotBulkCreateInput, createdBy: string | null): Promise<BulkSnapshotResultJson> {
+export async function createSnapshotBatch(
+  input: SnapshotBulkCreateInput,
+  createdBy: string | null,
+): Promise<BulkSnapshotResultJson> {
   const vmIds = [...new Set(input.vmIds)];
   const names = new Map(
-    (await db().vm.findMany({ where: { id: { in: vmIds } }, select: { id: true, name: true } })).map((v) => [v.id, v.name]),
+    (await db().vm.findMany({ where: { id: { in: vmIds } }, select: { id: true, name: true } })).map((v) => [
+      v.id,
+      v.name,
+    ]),
   );
-  const batch = await db().snapshotBatch.create({ data: { mode: toDbMode(input.mode), note: input.note || null, createdBy } });
+  const batch = await db().snapshotBatch.create({
+    data: { mode: toDbMode(input.mode), note: input.note || null, createdBy },
+  });
   const queued: SnapshotJson[] = [];
   const refused: BatchRefusalJson[] = [];
   for (const vmId of vmIds) {
@@ -48,7 +62,12 @@ export async function createSnapshotBatch(input: SnapshotBulkCreateInput, create
       queued.push(await createSnapshotJob({ vmId, mode: input.mode, note: input.note, batchId: batch.id }));
     } catch (err) {
       if (!(err instanceof DomainError)) throw err;
-      refused.push({ vmId, vmName, reason: err.message, ...(err instanceof SnapshotInProgressError ? { snapshotId: err.snapshotId } : {}) });
+      refused.push({
+        vmId,
+        vmName,
+        reason: err.message,
+        ...(err instanceof SnapshotInProgressError ? { snapshotId: err.snapshotId } : {}),
+      });
     }
   }
   if (queued.length === 0) {
@@ -58,7 +77,10 @@ export async function createSnapshotBatch(input: SnapshotBulkCreateInput, create
       { refused },
     );
   }
-  const row = await db().snapshotBatch.update({ where: { id: batch.id }, data: { refused: refused as unknown as Prisma.InputJsonValue } });
+  const row = await db().snapshotBatch.update({
+    where: { id: batch.id },
+    data: { refused: refused as unknown as Prisma.InputJsonValue },
+  });
   return { batch: toBatchJson(row), queued, refused };
 }
 
@@ -67,13 +89,20 @@ export async function getSnapshotBatch(id: string): Promise<SnapshotBatchDetailJ
   const row = await db().snapshotBatch.findUnique({ where: { id } });
   if (!row) throw new NotFoundError(`no snapshot batch with id ${id}`);
   const snapshots = await db().snapshot.findMany({ where: { batchId: id, deletedAt: null }, include: snapshotInclude });
-  const jobs = snapshots.map(toSnapshotJson).sort((a, b) => a.vmName.localeCompare(b.vmName) || a.id.localeCompare(b.id));
+  const jobs = snapshots
+    .map(toSnapshotJson)
+    .sort((a, b) => a.vmName.localeCompare(b.vmName) || a.id.localeCompare(b.id));
   const hostIds = [...new Set(jobs.map((s) => s.hostId))];
   // The fleet limit comes with any host's; a batch whose jobs were all deleted asks with no host.
-  const limits = await Promise.all((hostIds.length ? hostIds : [""]).map(async (h) => [h, await getLimits(h)] as const));
+  const limits = await Promise.all(
+    (hostIds.length ? hostIds : [""]).map(async (h) => [h, await getLimits(h)] as const),
+  );
   return {
     batch: toBatchJson(row),
     snapshots: jobs,
-    limits: { perHost: Object.fromEntries(limits.filter(([h]) => h).map(([h, l]) => [h, l.host])), global: limits[0]![1].global },
+    limits: {
+      perHost: Object.fromEntries(limits.filter(([h]) => h).map(([h, l]) => [h, l.host])),
+      global: limits[0]![1].global,
+    },
   };
 }

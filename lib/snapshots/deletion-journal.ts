@@ -30,6 +30,10 @@ export function parseJournal(raw: unknown): DeletionJournal | null {
     const [artifact] = parseArtifacts([s?.artifact]);
     return artifact ? [{ ...s, artifact }] : [];
   });
-  return { reason: String(j.reason ?? ""), startedAt: String(j.startedAt ?? ""), steps, ...(j.error ? { error: String(j.error) } : {}) };
+  return {
+    reason: String(j.reason ?? ""),
+    startedAt: String(j.startedAt ?? ""),
+    steps,
+    ...(j.error ? { error: String(j.error) } : {}),
+  };
 }
-

@@ -14,6 +14,7 @@
 //  - deleting a deleted snapshot returns it unchanged; deleting a `deleting` one resumes its journal;
 //  - runs in the process owning the VM's monitor (lib/fleet/vm-lease.ts): an idle owner elsewhere is asked
 //    to hand the VM over (bounded wait, claimWaitMs), a busy one answers 409 (NotOwnerError).
+import { lockKey, tryAdvisoryLock } from "../db/advisory-locks";
 import { db } from "../db/client";
 import type { Prisma } from "../db/generated/client";
 import { ConflictError, NotFoundError } from "../errors";
@@ -22,11 +23,17 @@ import { getVmSession } from "../fleet/sessions";
 import { holdVm } from "../fleet/vm-lease";
 import type { Logger } from "../logger";
 import type { QmpClient } from "../qmp";
-import { describeArtifact, legacyArtifacts, parseArtifacts, RemovalBlockedError, type Artifact, type OverlayArtifact } from "./artifacts";
+import {
+  describeArtifact,
+  legacyArtifacts,
+  parseArtifacts,
+  RemovalBlockedError,
+  type Artifact,
+  type OverlayArtifact,
+} from "./artifacts";
 import { parseJournal, type DeletionJournal } from "./deletion-journal";
 import { checkDiskDrift, driftAcknowledged, driftBlocksDestruction } from "./disk-drift";
 import { publishSnapshot } from "./jobs";
-import { lockKey, tryAdvisoryLock } from "./locks";
 import { removeArtifact } from "./remove-artifacts";
 import { snapshotInclude, toSnapshotJson } from "./serialize";
 import type { SnapshotJson } from "./snapshot-json";
@@ -35,7 +42,8 @@ import { sinkStatusPathOf } from "./vmstate-sink";
 
 /** Removal order: disk state first (internal snapshots, legacy layers), then files, then directories deepest first. */
 function removalOrder(artifacts: Artifact[]): Artifact[] {
-  const rank = (a: Artifact) => (a.kind === "internal-snapshot" || a.kind === "overlay" ? 0 : a.kind === "file" ? 1 : 2);
+  const rank = (a: Artifact) =>
+    a.kind === "internal-snapshot" || a.kind === "overlay" ? 0 : a.kind === "file" ? 1 : 2;
   const dirs = artifacts.filter((a) => a.kind === "dir").sort((x, y) => y.path.length - x.path.length);
   return [...artifacts.filter((a) => rank(a) < 2).sort((x, y) => rank(x) - rank(y)), ...dirs];
 }
@@ -44,7 +52,11 @@ const DEFAULT_CLAIM_WAIT_MS = 8_000;
 
 type Row = Prisma.SnapshotGetPayload<{ include: { vm: { include: { host: true } } } }>;
 
-async function saveJournal(id: string, journal: DeletionJournal, extra: Prisma.SnapshotUpdateInput = {}): Promise<SnapshotJson> {
+async function saveJournal(
+  id: string,
+  journal: DeletionJournal,
+  extra: Prisma.SnapshotUpdateInput = {},
+): Promise<SnapshotJson> {
   const updated = await db().snapshot.update({
     where: { id },
     data: { deletion: journal as unknown as Prisma.InputJsonValue, ...extra },
@@ -74,29 +86,50 @@ export interface DeleteOptions {
 export async function deleteSnapshot(id: string, opts: DeleteOptions = {}): Promise<SnapshotJson> {
   const row = await db().snapshot.findUnique({ where: { id }, include: { vm: { include: { host: true } } } });
   if (!row) throw new NotFoundError(`no snapshot with id ${id}`);
-  if (row.deletedAt) return toSnapshotJson((await db().snapshot.findUniqueOrThrow({ where: { id }, include: snapshotInclude })));
+  if (row.deletedAt)
+    return toSnapshotJson(await db().snapshot.findUniqueOrThrow({ where: { id }, include: snapshotInclude }));
   if (RUNNING_SNAPSHOT_STATUSES.includes(row.status)) {
-    throw new ConflictError(`the snapshot is ${row.status}: cancel it first, or wait for it to finish`, { snapshotId: id, status: row.status });
+    throw new ConflictError(`the snapshot is ${row.status}: cancel it first, or wait for it to finish`, {
+      snapshotId: id,
+      status: row.status,
+    });
   }
   // The VM's monitor is this process's for the whole deletion (its owner elsewhere hands it over when idle).
-  const unhold = await holdVm(row.vmId, { claimWaitMs: opts.claimWaitMs ?? DEFAULT_CLAIM_WAIT_MS, vmName: row.vm.name });
+  const unhold = await holdVm(row.vmId, {
+    claimWaitMs: opts.claimWaitMs ?? DEFAULT_CLAIM_WAIT_MS,
+    vmName: row.vm.name,
+  });
   const lock = await tryAdvisoryLock(lockKey("vm", row.vmId)).catch((err: unknown) => {
     unhold();
     throw err;
   });
   if (!lock) {
     unhold();
-    throw new ConflictError(`another snapshot of VM ${row.vm.name} is being deleted: retry in a moment`, { vmId: row.vmId });
+    throw new ConflictError(`another snapshot of VM ${row.vm.name} is being deleted: retry in a moment`, {
+      vmId: row.vmId,
+    });
   }
   try {
-    const busy = await db().snapshot.findFirst({ where: { vmId: row.vmId, status: { in: [...RUNNING_SNAPSHOT_STATUSES] } }, select: { id: true, status: true } });
+    const busy = await db().snapshot.findFirst({
+      where: { vmId: row.vmId, status: { in: [...RUNNING_SNAPSHOT_STATUSES] } },
+      select: { id: true, status: true },
+    });
     if (busy) {
-      throw new ConflictError(`VM ${row.vm.name} has a snapshot in progress (${busy.status}): delete this one once it is done`, { snapshotId: busy.id });
+      throw new ConflictError(
+        `VM ${row.vm.name} has a snapshot in progress (${busy.status}): delete this one once it is done`,
+        { snapshotId: busy.id },
+      );
     }
     // A rollback holds the VM's images; a verification reads this VM's internal snapshots (lib/restore).
-    const restoring = await db().restore.findFirst({ where: { vmId: row.vmId, status: { in: ["queued", "setup", "active"] } }, select: { id: true, kind: true } });
+    const restoring = await db().restore.findFirst({
+      where: { vmId: row.vmId, status: { in: ["queued", "setup", "active"] } },
+      select: { id: true, kind: true },
+    });
     if (restoring) {
-      throw new ConflictError(`VM ${row.vm.name} has a ${restoring.kind === "rollback" ? "rollback" : "verification"} in progress: delete once it is done`, { restoreId: restoring.id });
+      throw new ConflictError(
+        `VM ${row.vm.name} has a ${restoring.kind === "rollback" ? "rollback" : "verification"} in progress: delete once it is done`,
+        { restoreId: restoring.id },
+      );
     }
     return await runDeletion(row, opts);
   } finally {
@@ -107,7 +140,10 @@ export async function deleteSnapshot(id: string, opts: DeleteOptions = {}): Prom
 
 /** Resumes the deletions a dead process left in `deleting` (their VM lock is free). Returns how many it finished. */
 export async function resumeInterruptedDeletions(log: Logger): Promise<number> {
-  const rows = await db().snapshot.findMany({ where: { deletingSince: { not: null }, deletedAt: null }, select: { id: true, vmId: true } });
+  const rows = await db().snapshot.findMany({
+    where: { deletingSince: { not: null }, deletedAt: null },
+    select: { id: true, vmId: true },
+  });
   let finished = 0;
   for (const r of rows) {
     try {
@@ -134,9 +170,14 @@ async function runDeletion(row: Row, opts: DeleteOptions): Promise<SnapshotJson>
       steps: removalOrder(artifacts).map((artifact) => ({ artifact, state: "pending" })),
     };
   }
-  const touchesDisks = journal.steps.some((s) => s.state !== "done" && (s.artifact.kind === "internal-snapshot" || s.artifact.kind === "overlay"));
+  const touchesDisks = journal.steps.some(
+    (s) => s.state !== "done" && (s.artifact.kind === "internal-snapshot" || s.artifact.kind === "overlay"),
+  );
   // Judge the VM's disks as they are now, not as the last sweep saw them (unreachable: the last verdict stands).
-  if (touchesDisks) await checkDiskDrift(row.vmId).catch((err: unknown) => log?.warn({ err }, "checking the VM's disks before the deletion failed"));
+  if (touchesDisks)
+    await checkDiskDrift(row.vmId).catch((err: unknown) =>
+      log?.warn({ err }, "checking the VM's disks before the deletion failed"),
+    );
   const vm = await db().vm.findUniqueOrThrow({ where: { id: row.vmId }, select: { name: true, diskDrift: true } });
   const drift = driftBlocksDestruction(vm.diskDrift);
   if (touchesDisks && drift) {
@@ -165,7 +206,8 @@ async function runDeletion(row: Row, opts: DeleteOptions): Promise<SnapshotJson>
     try {
       step.note = await removeArtifact(step.artifact, ctx);
       step.state = "done";
-      if (step.artifact.kind === "overlay" && step.note.includes("merged")) await inheritLayer(row.vmId, row.id, step.artifact);
+      if (step.artifact.kind === "overlay" && step.note.includes("merged"))
+        await inheritLayer(row.vmId, row.id, step.artifact);
       log?.info({ step: describeArtifact(step.artifact), note: step.note }, "deletion step done");
     } catch (err) {
       step.state = "failed";
@@ -173,7 +215,11 @@ async function runDeletion(row: Row, opts: DeleteOptions): Promise<SnapshotJson>
       journal.error = `${describeArtifact(step.artifact)}: ${step.note}`;
       await saveJournal(row.id, journal);
       const why = err instanceof RemovalBlockedError ? err.message : `unexpected error: ${(err as Error).message}`;
-      throw new ConflictError(`the snapshot is being deleted but a step is blocked: ${why}. Delete again to retry once that is resolved`, { snapshotId: row.id }, { cause: err });
+      throw new ConflictError(
+        `the snapshot is being deleted but a step is blocked: ${why}. Delete again to retry once that is resolved`,
+        { snapshotId: row.id },
+        { cause: err },
+      );
     }
     await saveJournal(row.id, journal);
     await opts.afterStep?.(journal.steps.indexOf(step));

@@ -24,7 +24,12 @@ export function writableDisks(blocks: BlockInfo[]): WritableDisk[] {
   for (const b of blocks) {
     const ins = b.inserted;
     if (!ins || ins.ro || !ins["node-name"]) continue;
-    disks.push({ device: deviceLabel(b), node: ins["node-name"], file: ins.image?.filename ?? ins.file, format: ins.drv });
+    disks.push({
+      device: deviceLabel(b),
+      node: ins["node-name"],
+      file: ins.image?.filename ?? ins.file,
+      format: ins.drv,
+    });
   }
   return disks;
 }

@@ -74,8 +74,12 @@ export function findDrift(blocks: BlockInfo[], snapshots: RecordedSnapshot[]): s
     for (const a of parseArtifacts(s.artifacts)) {
       if (a.kind !== "internal-snapshot") continue;
       const names = images.get(a.image);
-      if (!names) findings.push(`${label} keeps ${a.device}'s state in ${a.image}, which the VM no longer uses (it runs on ${tops.join(", ") || "no disk"})`);
-      else if (!names.has(a.name)) findings.push(`${label}: its internal snapshot ${a.name} is gone from ${a.image} (deleted outside Snapfleet?)`);
+      if (!names)
+        findings.push(
+          `${label} keeps ${a.device}'s state in ${a.image}, which the VM no longer uses (it runs on ${tops.join(", ") || "no disk"})`,
+        );
+      else if (!names.has(a.name))
+        findings.push(`${label}: its internal snapshot ${a.name} is gone from ${a.image} (deleted outside Snapfleet?)`);
     }
     const chain = Array.isArray(s.diskChain) ? (s.diskChain as Array<{ image?: string; overlay?: string }>) : [];
     for (const e of chain) {
@@ -104,18 +108,26 @@ export async function checkDiskDrift(vmId: string): Promise<string[] | null> {
     orderBy: { createdAt: "asc" },
   });
   const findings = findDrift(blocks, snapshots);
-  const before = parseStored((await db().vm.findUnique({ where: { id: vmId }, select: { diskDrift: true } }))?.diskDrift);
+  const before = parseStored(
+    (await db().vm.findUnique({ where: { id: vmId }, select: { diskDrift: true } }))?.diskDrift,
+  );
   const fingerprint = createHash("sha256").update(findings.join("\n")).digest("hex");
   const stored: StoredDrift | null = findings.length
     ? {
         checkedAt: new Date().toISOString(),
         findings,
         fingerprint,
-        ...(before?.acknowledgedFingerprint ? { acknowledgedFingerprint: before.acknowledgedFingerprint, acknowledgedAt: before.acknowledgedAt } : {}),
+        ...(before?.acknowledgedFingerprint
+          ? { acknowledgedFingerprint: before.acknowledgedFingerprint, acknowledgedAt: before.acknowledgedAt }
+          : {}),
       }
     : null;
-  await db().vm.update({ where: { id: vmId }, data: { diskDrift: stored ? (stored as unknown as Prisma.InputJsonValue) : ({} as Prisma.InputJsonValue) } });
-  if ((before?.fingerprint ?? null) !== (stored?.fingerprint ?? null)) await publishVm(FLEET_EVENTS.vmUpdated, await getVmJson(vmId));
+  await db().vm.update({
+    where: { id: vmId },
+    data: { diskDrift: stored ? (stored as unknown as Prisma.InputJsonValue) : ({} as Prisma.InputJsonValue) },
+  });
+  if ((before?.fingerprint ?? null) !== (stored?.fingerprint ?? null))
+    await publishVm(FLEET_EVENTS.vmUpdated, await getVmJson(vmId));
   return findings;
 }
 
@@ -137,7 +149,11 @@ export async function acknowledgeDiskDrift(vmId: string, reviewed?: string[]): P
         { vm: await getVmJson(vmId) },
       );
     }
-    const acknowledged: StoredDrift = { ...d, acknowledgedFingerprint: d.fingerprint, acknowledgedAt: new Date().toISOString() };
+    const acknowledged: StoredDrift = {
+      ...d,
+      acknowledgedFingerprint: d.fingerprint,
+      acknowledgedAt: new Date().toISOString(),
+    };
     await tx.vm.update({ where: { id: vmId }, data: { diskDrift: acknowledged as unknown as Prisma.InputJsonValue } });
   });
   const vm = await getVmJson(vmId);

@@ -5,7 +5,9 @@
 // Invariants: never throws; holds the advisory lock job:<id> for the whole run (recovery.ts tells a live
 // job from a dead one by it); a job is run by at most one worker, and only by the process owning its
 // VM (lib/fleet/vm-lease.ts): elsewhere it is left queued, untouched (the worker routes it to the owner).
+import { logIgnored } from "../best-effort";
 import { quiesceTimeoutMs } from "../config";
+import { lockKey, tryAdvisoryLock, type HeldLock } from "../db/advisory-locks";
 import { db } from "../db/client";
 import { Prisma } from "../db/generated/client";
 import { NotOwnerError } from "../fleet/errors";
@@ -19,7 +21,6 @@ import type { SnapshotModeName } from "../validations/snapshot";
 import { markGuestLeftPaused, markVmFrozen } from "./guest-attention";
 import { RESUME_AFTER_STREAM_BYTES } from "./pause-steps";
 import { getSnapshot, publishSnapshot, runningJobAborts, transitionSnapshot, vmDirName } from "./jobs";
-import { lockKey, tryAdvisoryLock, type HeldLock } from "./locks";
 import { runSnapshot, type SnapshotProgress, type SnapshotRunResult } from "./run-snapshot";
 import type { SnapshotJson } from "./snapshot-json";
 import { InvalidSnapshotTransitionError, type SnapshotStatusName } from "./state-machine";
@@ -40,7 +41,10 @@ export interface ExecuteSnapshotJobOptions {
  * The worker body for one job: runs it if it is still queued, persisting every step. Never throws;
  * returns the final JSON (or undefined when the job was not this worker's to run).
  */
-export async function executeSnapshotJob(snapshotId: string, opts: ExecuteSnapshotJobOptions): Promise<SnapshotJson | undefined> {
+export async function executeSnapshotJob(
+  snapshotId: string,
+  opts: ExecuteSnapshotJobOptions,
+): Promise<SnapshotJson | undefined> {
   const log = opts.log.child({ snapshot: snapshotId });
   const lock = await tryAdvisoryLock(lockKey("job", snapshotId));
   if (!lock) {
@@ -56,12 +60,15 @@ export async function executeSnapshotJob(snapshotId: string, opts: ExecuteSnapsh
       if (!held || held !== l) return;
       log.warn("the job lock's database connection was lost; taking the lock again");
       const retry = async () => {
-        const again = await tryAdvisoryLock(lockKey("job", snapshotId)).catch(() => undefined);
+        const again = await tryAdvisoryLock(lockKey("job", snapshotId)).catch(
+          logIgnored("the database is still down: tried again in 1 s", log),
+        );
         if (held !== l) return; // the job ended meanwhile
         if (again) {
           held = again;
           void watch(again);
-        } else if (again === null) log.error("another process took this job's lock while it runs (it took the job for a dead one)");
+        } else if (again === null)
+          log.error("another process took this job's lock while it runs (it took the job for a dead one)");
         else relock = setTimeout(() => void retry(), 1000);
       };
       void retry();
@@ -72,7 +79,10 @@ export async function executeSnapshotJob(snapshotId: string, opts: ExecuteSnapsh
   let cancelTimer: NodeJS.Timeout | undefined;
   let unhold: (() => void) | undefined;
   try {
-    const row = await db().snapshot.findUnique({ where: { id: snapshotId }, include: { vm: { include: { host: true } } } });
+    const row = await db().snapshot.findUnique({
+      where: { id: snapshotId },
+      include: { vm: { include: { host: true } } },
+    });
     if (!row || row.status !== "queued" || row.deletedAt) return undefined;
     const { vm } = row;
     try {
@@ -91,7 +101,9 @@ export async function executeSnapshotJob(snapshotId: string, opts: ExecuteSnapsh
     };
     try {
       // The VM's launch facts (discovery) become the snapshot's: the command line that restores it (lib/restore).
-      await transitionSnapshot(snapshotId, "preflight", { data: { startedAt: new Date(), launch: vm.launch ?? Prisma.DbNull } });
+      await transitionSnapshot(snapshotId, "preflight", {
+        data: { startedAt: new Date(), launch: vm.launch ?? Prisma.DbNull },
+      });
     } catch (err) {
       // Cancelled (queued → cancelled) between our read and now: nothing to run.
       if (err instanceof InvalidSnapshotTransitionError) return undefined;
@@ -135,11 +147,18 @@ export async function executeSnapshotJob(snapshotId: string, opts: ExecuteSnapsh
       // Quiesce asked (the VM's setting, the schedule's or the request's): the agent's socket is found from
       // the VM's command line and reached through the host-access seam (quiesce.ts).
       quiesce: row.quiesce
-        ? { argv: parseLaunchFacts(vm.launch)?.argv ?? null, openSocket: hostAccessFor(vm.host).openSocket, timeoutMs: quiesceTimeoutMs() }
+        ? {
+            argv: parseLaunchFacts(vm.launch)?.argv ?? null,
+            openSocket: hostAccessFor(vm.host).openSocket,
+            timeoutMs: quiesceTimeoutMs(),
+          }
         : undefined,
       hooks: {
         onPlan: async (artifacts) => {
-          await db().snapshot.update({ where: { id: snapshotId }, data: { artifacts: artifacts as unknown as Prisma.InputJsonValue } });
+          await db().snapshot.update({
+            where: { id: snapshotId },
+            data: { artifacts: artifacts as unknown as Prisma.InputJsonValue },
+          });
         },
         onStatus: async (status, detail) => {
           if (status !== "preflight") await transitionSnapshot(snapshotId, status, { detail });
@@ -150,16 +169,22 @@ export async function executeSnapshotJob(snapshotId: string, opts: ExecuteSnapsh
           const publish = now - lastPublish >= PROGRESS_PUBLISH_MS;
           if (publish) lastPublish = now;
           // A progress tick is not worth a snapshot: the database away for a moment (restarted) is logged.
-          await recordProgress(snapshotId, p, publish).catch((err: unknown) => log.warn({ err }, "recording the snapshot's progress failed; it goes on"));
+          await recordProgress(snapshotId, p, publish).catch((err: unknown) =>
+            log.warn({ err }, "recording the snapshot's progress failed; it goes on"),
+          );
         },
         onUndoChange: async (undo) => {
-          await db().snapshot.update({ where: { id: snapshotId }, data: { undoOnCrash: undo ? (undo as Prisma.InputJsonValue) : Prisma.DbNull } });
+          await db().snapshot.update({
+            where: { id: snapshotId },
+            data: { undoOnCrash: undo ? (undo as Prisma.InputJsonValue) : Prisma.DbNull },
+          });
         },
       },
     });
     // What the operator must act on (guest-attention.ts): shown on the VM's page.
     if (result.guestFrozen) await markVmFrozen(vm.id, snapshotId, result.guestFrozen, log);
-    if (result.guestLeftPaused && !(await resumeThroughNewSession(vm.id, log))) await markGuestLeftPaused(vm.id, snapshotId, result.guestLeftPaused, log);
+    if (result.guestLeftPaused && !(await resumeThroughNewSession(vm.id, log)))
+      await markGuestLeftPaused(vm.id, snapshotId, result.guestLeftPaused, log);
     return await finishJobPatiently(snapshotId, result, log);
   } catch (err) {
     log.error({ err }, "snapshot job failed unexpectedly");
@@ -204,7 +229,9 @@ async function resumeThroughNewSession(vmId: string, log: Logger): Promise<boole
     try {
       const qmp = await getVmSession(vmId);
       const info = await qmp.queryMigrate();
-      const saving = info.status === "setup" || (info.status === "active" && (info.ram?.transferred ?? 0) < RESUME_AFTER_STREAM_BYTES);
+      const saving =
+        info.status === "setup" ||
+        (info.status === "active" && (info.ram?.transferred ?? 0) < RESUME_AFTER_STREAM_BYTES);
       if (!saving) {
         const { status } = await qmp.queryStatus();
         if (status === "paused") await qmp.cont();
@@ -231,7 +258,8 @@ async function finishJobPatiently(id: string, r: FinalResult, log: Logger): Prom
       return await finishJob(id, r);
     } catch (err) {
       if (err instanceof InvalidSnapshotTransitionError || attempt >= 120) throw err;
-      if (attempt === 0) log.warn({ err }, "recording the snapshot's outcome failed; retrying until the database answers");
+      if (attempt === 0)
+        log.warn({ err }, "recording the snapshot's outcome failed; retrying until the database answers");
       await new Promise((res) => setTimeout(res, 1000));
     }
   }

@@ -9,12 +9,12 @@
 // stay in the ledger, and deleting the failed snapshot removes them once no process holds them.
 // Invariants: only a job in a non-final state is failed; the transition is checked and recorded like any
 // other (jobs.ts); never resumes or pauses a guest.
+import { lockKey, tryAdvisoryLock } from "../db/advisory-locks";
 import { db } from "../db/client";
 import { ConflictError, NotFoundError } from "../errors";
 import type { Logger } from "../logger";
 import { logger } from "../logger";
 import { runningJobAborts, transitionSnapshot } from "./jobs";
-import { lockKey, tryAdvisoryLock } from "./locks";
 import { undoDeadRun } from "./recovery";
 import type { SnapshotJson } from "./snapshot-json";
 import { RUNNING_SNAPSHOT_STATUSES } from "../validations/snapshot";
@@ -22,7 +22,8 @@ import { RUNNING_SNAPSHOT_STATUSES } from "../validations/snapshot";
 export async function forceFailSnapshot(id: string, opts: { by?: string; log?: Logger } = {}): Promise<SnapshotJson> {
   const row = await db().snapshot.findUnique({ where: { id }, select: { status: true, startedAt: true } });
   if (!row) throw new NotFoundError(`no snapshot with id ${id}`);
-  if (!RUNNING_SNAPSHOT_STATUSES.includes(row.status)) throw new ConflictError(`the snapshot is already ${row.status}: nothing to force`, { status: row.status });
+  if (!RUNNING_SNAPSHOT_STATUSES.includes(row.status))
+    throw new ConflictError(`the snapshot is already ${row.status}: nothing to force`, { status: row.status });
   await db().snapshot.update({ where: { id }, data: { cancelRequested: true } });
   runningJobAborts.get(id)?.abort();
   const message =
@@ -48,7 +49,8 @@ export async function forceFailSnapshot(id: string, opts: { by?: string; log?: L
   } catch (err) {
     // It ended by itself between the read and the transition.
     const now = await db().snapshot.findUnique({ where: { id }, select: { status: true } });
-    if (now && !RUNNING_SNAPSHOT_STATUSES.includes(now.status)) throw new ConflictError(`the snapshot ended meanwhile (${now.status})`, { status: now.status });
+    if (now && !RUNNING_SNAPSHOT_STATUSES.includes(now.status))
+      throw new ConflictError(`the snapshot ended meanwhile (${now.status})`, { status: now.status });
     throw err;
   }
 }

@@ -54,25 +54,53 @@ async function launchPid(vmId: string): Promise<number | null> {
 }
 
 /** Marks the VM "frozen — restart required". Never throws. */
-export async function markVmFrozen(vmId: string, snapshotId: string | null, reason: string, log?: Logger): Promise<void> {
+export async function markVmFrozen(
+  vmId: string,
+  snapshotId: string | null,
+  reason: string,
+  log?: Logger,
+): Promise<void> {
   try {
-    const stored: StoredAttention = { since: new Date().toISOString(), reason, snapshotId, qemuPid: await launchPid(vmId) };
+    const stored: StoredAttention = {
+      since: new Date().toISOString(),
+      reason,
+      snapshotId,
+      qemuPid: await launchPid(vmId),
+    };
     await db().vm.update({ where: { id: vmId }, data: { frozen: stored as unknown as Prisma.InputJsonValue } });
-    log?.error({ vm: vmId, snapshot: snapshotId, reason }, "the guest is frozen by a failed background snapshot: restart required");
+    log?.error(
+      { vm: vmId, snapshot: snapshotId, reason },
+      "the guest is frozen by a failed background snapshot: restart required",
+    );
     await publishVmQuietly(vmId, log);
     const vm = await db().vm.findUnique({ where: { id: vmId }, select: { name: true, hostId: true } });
-    await emitWebhookEvent("vm.frozen", { vm: { id: vmId, name: vm?.name ?? null, hostId: vm?.hostId ?? null }, snapshotId, reason, since: stored.since }, log);
+    await emitWebhookEvent(
+      "vm.frozen",
+      { vm: { id: vmId, name: vm?.name ?? null, hostId: vm?.hostId ?? null }, snapshotId, reason, since: stored.since },
+      log,
+    );
   } catch (err) {
     log?.error({ err, vm: vmId, reason }, "could not mark the VM frozen");
   }
 }
 
 /** Marks a guest Snapfleet paused and could not resume. Never throws. */
-export async function markGuestLeftPaused(vmId: string, snapshotId: string | null, reason: string, log?: Logger): Promise<void> {
+export async function markGuestLeftPaused(
+  vmId: string,
+  snapshotId: string | null,
+  reason: string,
+  log?: Logger,
+): Promise<void> {
   try {
     const stored: StoredAttention = { since: new Date().toISOString(), reason, snapshotId };
-    await db().vm.update({ where: { id: vmId }, data: { pausedBySnapfleet: stored as unknown as Prisma.InputJsonValue } });
-    log?.error({ vm: vmId, snapshot: snapshotId, reason }, "a guest Snapfleet paused could not be resumed: an operator can resume it from the VM page");
+    await db().vm.update({
+      where: { id: vmId },
+      data: { pausedBySnapfleet: stored as unknown as Prisma.InputJsonValue },
+    });
+    log?.error(
+      { vm: vmId, snapshot: snapshotId, reason },
+      "a guest Snapfleet paused could not be resumed: an operator can resume it from the VM page",
+    );
     await publishVmQuietly(vmId, log);
   } catch (err) {
     log?.error({ err, vm: vmId, reason }, "could not mark the guest as left paused");
@@ -93,7 +121,12 @@ export async function clearResolvedAttention(log: Logger): Promise<number> {
     const data: Prisma.VmUpdateInput = {};
     const frozen = vm.frozen as StoredAttention | null;
     const pid = (vm.launch as { pid?: unknown } | null)?.pid;
-    if (frozen && (vm.state === "shutdown" || vm.state === "gone" || (typeof pid === "number" && frozen.qemuPid != null && pid !== frozen.qemuPid))) {
+    if (
+      frozen &&
+      (vm.state === "shutdown" ||
+        vm.state === "gone" ||
+        (typeof pid === "number" && frozen.qemuPid != null && pid !== frozen.qemuPid))
+    ) {
       data.frozen = Prisma.DbNull;
     }
     if (vm.pausedBySnapfleet && vm.state === "running") data.pausedBySnapfleet = Prisma.DbNull;
@@ -117,17 +150,26 @@ export async function resumeGuestLeftPaused(vmId: string, log?: Logger): Promise
   if (!vm.pausedBySnapfleet) {
     throw new ConflictError(`Snapfleet did not leave VM ${vm.name} paused: resume it the way it was paused`, { vmId });
   }
-  const running = await db().snapshot.findFirst({ where: { vmId, status: { in: [...IN_FLIGHT_STATUSES] } }, select: { id: true, status: true } });
-  if (running) throw new ConflictError(`a snapshot of VM ${vm.name} is ${running.status}: it resumes the guest itself`, { snapshotId: running.id });
+  const running = await db().snapshot.findFirst({
+    where: { vmId, status: { in: [...IN_FLIGHT_STATUSES] } },
+    select: { id: true, status: true },
+  });
+  if (running)
+    throw new ConflictError(`a snapshot of VM ${vm.name} is ${running.status}: it resumes the guest itself`, {
+      snapshotId: running.id,
+    });
   const qmp = await getVmSession(vmId).catch((err: unknown) => {
     throw new ConflictError(`VM ${vm.name} cannot be reached to resume it: ${(err as Error).message}`, { vmId });
   });
   const { status } = await qmp.queryStatus();
   if (status === "paused") await qmp.cont();
-  else if (status !== "running") throw new ConflictError(`VM ${vm.name} is ${status}, not paused: nothing to resume`, { vmId });
+  else if (status !== "running")
+    throw new ConflictError(`VM ${vm.name} is ${status}, not paused: nothing to resume`, { vmId });
   await db().vm.update({ where: { id: vmId }, data: { pausedBySnapfleet: Prisma.DbNull } });
   log?.info({ vm: vmId, was: status }, "an operator resumed a guest Snapfleet had left paused");
   const json = await getVmJson(vmId);
-  await publishVm(FLEET_EVENTS.vmUpdated, json).catch((err: unknown) => log?.warn({ err }, "could not publish the resumed VM"));
+  await publishVm(FLEET_EVENTS.vmUpdated, json).catch((err: unknown) =>
+    log?.warn({ err }, "could not publish the resumed VM"),
+  );
   return json;
 }

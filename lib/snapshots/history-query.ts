@@ -24,14 +24,19 @@ export interface HistoryCursor {
   id: string;
 }
 
-const CURSOR_TEXT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z\|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+const CURSOR_TEXT =
+  /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z\|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 export function encodeHistoryCursor(c: HistoryCursor): string {
   return Buffer.from(`${c.createdAt.toISOString()}|${c.id.toLowerCase()}`).toString("base64url");
 }
 
 export function decodeHistoryCursor(cursor: string): HistoryCursor {
-  const garbage = () => new InvalidInputError("cursor is not one this API returned: pass nextCursor from the previous page unchanged, or leave it out for the first page", { cursor: cursor.slice(0, 40) });
+  const garbage = () =>
+    new InvalidInputError(
+      "cursor is not one this API returned: pass nextCursor from the previous page unchanged, or leave it out for the first page",
+      { cursor: cursor.slice(0, 40) },
+    );
   if (!/^[A-Za-z0-9_-]+$/.test(cursor)) throw garbage();
   const text = Buffer.from(cursor, "base64url").toString("utf8");
   if (!CURSOR_TEXT.test(text)) throw garbage();

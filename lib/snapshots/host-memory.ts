@@ -13,7 +13,12 @@ export { findListenerPid } from "../fleet/qemu-process";
 import { planMemoryPreparation, type CollapseScope, type GuestMemoryScan, type PauseFacts } from "./pause-plan";
 
 /** Host facts for planConsistentPause. */
-export async function readHostMemoryFacts(): Promise<{ thp: PauseFacts["hostThp"]; kernel: [number, number]; root: boolean; perl: boolean }> {
+export async function readHostMemoryFacts(): Promise<{
+  thp: PauseFacts["hostThp"];
+  kernel: [number, number];
+  root: boolean;
+  perl: boolean;
+}> {
   const thpRaw = await readFile("/sys/kernel/mm/transparent_hugepage/enabled", "utf8").catch(() => "");
   const thp = (/\[(always|madvise|never)\]/.exec(thpRaw)?.[1] ?? "unknown") as PauseFacts["hostThp"];
   const release = await readFile("/proc/sys/kernel/osrelease", "utf8").catch(() => "0.0");
@@ -57,14 +62,19 @@ interface HelperOutput extends GuestMemoryScan {
 
 function runHelper(args: string[], timeoutMs: number): Promise<HelperOutput> {
   return new Promise((resolve, reject) => {
-    execFile("perl", [collapseHelperPath(), ...args], { timeout: timeoutMs, maxBuffer: 1 << 20 }, (err, stdout, stderr) => {
-      if (err) return reject(new Error(stderr.trim() || err.message));
-      try {
-        resolve(JSON.parse(stdout) as HelperOutput);
-      } catch {
-        reject(new Error(`unexpected helper output: ${stdout.slice(0, 200)}`));
-      }
-    });
+    execFile(
+      "perl",
+      [collapseHelperPath(), ...args],
+      { timeout: timeoutMs, maxBuffer: 1 << 20 },
+      (err, stdout, stderr) => {
+        if (err) return reject(new Error(stderr.trim() || err.message));
+        try {
+          resolve(JSON.parse(stdout) as HelperOutput);
+        } catch {
+          reject(new Error(`unexpected helper output: ${stdout.slice(0, 200)}`));
+        }
+      },
+    );
   });
 }
 
@@ -72,12 +82,17 @@ function runHelper(args: string[], timeoutMs: number): Promise<HelperOutput> {
  * Collapses QEMU's guest RAM back into 2 MiB pages after a snapshot completed (never during one: the
  * RAM is write-protected then). `scope` overrides planMemoryPreparation (benchmarks). Never throws.
  */
-export async function recollapseGuestMemory(pid: number, opts: { scope?: CollapseScope; timeoutMs?: number } = {}): Promise<CollapseReport> {
+export async function recollapseGuestMemory(
+  pid: number,
+  opts: { scope?: CollapseScope; timeoutMs?: number } = {},
+): Promise<CollapseReport> {
   const started = performance.now();
   const timeoutMs = opts.timeoutMs ?? 60_000;
   try {
     const scan = await runHelper([String(pid), "scan"], timeoutMs);
-    const decided = opts.scope ? { scope: opts.scope, reason: `scope ${opts.scope} requested` } : planMemoryPreparation(scan);
+    const decided = opts.scope
+      ? { scope: opts.scope, reason: `scope ${opts.scope} requested` }
+      : planMemoryPreparation(scan);
     const out = await runHelper([String(pid), "collapse", decided.scope], timeoutMs);
     const ok = out.errors.length === 0;
     return {
@@ -86,9 +101,16 @@ export async function recollapseGuestMemory(pid: number, opts: { scope?: Collaps
       scan,
       collapsedBytes: out.collapsedBytes,
       ms: performance.now() - started,
-      reason: ok ? decided.reason : `${decided.reason}; some ranges were not collapsed: ${out.errors.slice(0, 3).join(", ")}`,
+      reason: ok
+        ? decided.reason
+        : `${decided.reason}; some ranges were not collapsed: ${out.errors.slice(0, 3).join(", ")}`,
     };
   } catch (err) {
-    return { ok: false, collapsedBytes: 0, ms: performance.now() - started, reason: `collapse not done: ${(err as Error).message}` };
+    return {
+      ok: false,
+      collapsedBytes: 0,
+      ms: performance.now() - started,
+      reason: `collapse not done: ${(err as Error).message}`,
+    };
   }
 }

@@ -78,7 +78,10 @@ export async function deleteInternalSnapshot(
 }
 
 /** The internal snapshots of an image no process writes (read with force-share: safe while a QEMU reads it). */
-export async function listInternalSnapshotsOffline(image: string, files: HostFiles = localHostFiles): Promise<ImageInfoSnapshot[]> {
+export async function listInternalSnapshotsOffline(
+  image: string,
+  files: HostFiles = localHostFiles,
+): Promise<ImageInfoSnapshot[]> {
   const out = await runQemuImg(["info", "-U", "--output=json", image], files);
   const info = JSON.parse(out) as { snapshots?: ImageInfoSnapshot[] };
   return info.snapshots ?? [];
@@ -89,6 +92,8 @@ async function runQemuImg(args: string[], files: HostFiles): Promise<string> {
   try {
     return await files.run([QEMU_IMG, ...args], { timeoutMs: 10 * 60_000 });
   } catch (err) {
-    throw new Error(`qemu-img ${args[0]} failed: ${(err as Error).message.replace(/^qemu-img failed: /, "").trim()}`, { cause: err });
+    throw new Error(`qemu-img ${args[0]} failed: ${(err as Error).message.replace(/^qemu-img failed: /, "").trim()}`, {
+      cause: err,
+    });
   }
 }

@@ -10,25 +10,31 @@
 //  - Every status change goes through transitionSnapshot: row-locked, checked against
 //    SNAPSHOT_TRANSITIONS, history row written in the same transaction, then published (and, on
 //    completed / failed, handed to the webhooks: lib/webhooks/emit.ts).
-//  - A running job holds the advisory lock job:<id> on its own connection (locks.ts); crash recovery
+//  - A running job holds the advisory lock job:<id> on its own connection (lib/db/advisory-locks.ts); crash recovery
 //    (recovery.ts) only touches in-flight rows whose lock is free, i.e. whose process died.
 //  - A VM whose disks cannot hold a snapshot (raw images: diskSnapshotBlocker) is refused here, before
 //    anything is queued, for the modes that need its disks; so is a mode its host kind cannot give
 //    (a TLS host: only disks-only — lib/fleet/host-capabilities.ts).
 //  - createdAt is set here with millisecond precision so the (createdAt, id) keyset cursor is exact.
 import { fromPrisma } from "pg-boss";
+import { lockKey, tryAdvisoryXactLock } from "../db/advisory-locks";
 import { db } from "../db/client";
 import { Prisma } from "../db/generated/client";
 import { ConflictError, InvalidInputError, NotFoundError } from "../errors";
 import { hostModeBlocker, type HostKindName } from "../fleet/host-capabilities";
 import { diskSnapshotBlocker, type VmDiskJson } from "../fleet/vm-json";
 import { requireBoss, SNAPSHOT_RUN_QUEUE, type SnapshotRunJobData } from "../jobs/boss";
+import { processSingleton } from "../process-singleton";
 import { publish } from "../realtime/publish";
 import { emitWebhookEvent } from "../webhooks/emit";
 import { FLEET_TOPIC, snapshotTopic, vmTopic } from "../realtime/messages";
-import { RUNNING_SNAPSHOT_STATUSES, toDbMode, type SnapshotListQuery, type SnapshotModeName } from "../validations/snapshot";
+import {
+  RUNNING_SNAPSHOT_STATUSES,
+  toDbMode,
+  type SnapshotListQuery,
+  type SnapshotModeName,
+} from "../validations/snapshot";
 import { historyPageIds } from "./history-query";
-import { lockKey } from "./locks";
 import { snapshotInclude, toSnapshotJson } from "./serialize";
 import { SNAPSHOT_UPDATED_EVENT, type SnapshotJson } from "./snapshot-json";
 import { assertTransition, type SnapshotStatusName } from "./state-machine";
@@ -40,13 +46,19 @@ export class SnapshotInProgressError extends ConflictError {
     status: string,
     vmName: string,
   ) {
-    super(`VM ${vmName} already has a snapshot in progress (${status}): wait for it to finish or cancel it`, { snapshotId, status });
+    super(`VM ${vmName} already has a snapshot in progress (${status}): wait for it to finish or cancel it`, {
+      snapshotId,
+      status,
+    });
   }
 }
 
 /** Directory of a VM's snapshots under the host's snapshot directory: readable and unique per VM. */
 export function vmDirName(vm: { id: string; name: string }): string {
-  const safe = vm.name.replace(/[^A-Za-z0-9._-]/g, "_").replace(/^\.+/, "").slice(0, 48);
+  const safe = vm.name
+    .replace(/[^A-Za-z0-9._-]/g, "_")
+    .replace(/^\.+/, "")
+    .slice(0, 48);
   return `${safe || "vm"}-${vm.id.slice(0, 8)}`;
 }
 
@@ -76,23 +88,39 @@ export async function createSnapshotJob(input: CreateSnapshotJobInput): Promise<
   const boss = requireBoss();
   const json = await db().$transaction(async (tx) => {
     const [vm] = await tx.$queryRaw<
-      Array<{ id: string; name: string; state: string; hostId: string; disks: VmDiskJson[] | null; qemuVersion: string | null; hostKind: HostKindName; hostName: string; quiesce: boolean }>
+      Array<{
+        id: string;
+        name: string;
+        state: string;
+        hostId: string;
+        disks: VmDiskJson[] | null;
+        qemuVersion: string | null;
+        hostKind: HostKindName;
+        hostName: string;
+        quiesce: boolean;
+      }>
     >`
       SELECT v.id, v.name, v.state::text AS state, v."hostId", v.disks, v."qemuVersion", h.kind::text AS "hostKind", h.name AS "hostName", v.quiesce
       FROM "Vm" v JOIN "Host" h ON h.id = v."hostId" WHERE v.id = ${input.vmId}::uuid FOR UPDATE OF v`;
     if (!vm) throw new NotFoundError(`no VM with id ${input.vmId}`);
     if (vm.state === "gone" || vm.state === "shutdown") {
-      throw new InvalidInputError(`VM ${vm.name} is ${vm.state === "gone" ? "gone" : "shut down"}: only a running or paused VM can be snapshotted`);
+      throw new InvalidInputError(
+        `VM ${vm.name} is ${vm.state === "gone" ? "gone" : "shut down"}: only a running or paused VM can be snapshotted`,
+      );
     }
     // What the host kind cannot give is refused here, before anything is queued (host-capabilities.ts).
     const hostBlocker = hostModeBlocker(vm.hostKind, input.mode, vm.qemuVersion);
-    if (hostBlocker) throw new InvalidInputError(`VM ${vm.name} on ${vm.hostKind} host ${vm.hostName} cannot take a ${input.mode} snapshot: ${hostBlocker}`);
+    if (hostBlocker)
+      throw new InvalidInputError(
+        `VM ${vm.name} on ${vm.hostKind} host ${vm.hostName} cannot take a ${input.mode} snapshot: ${hostBlocker}`,
+      );
     const diskBlocker = input.mode === "ram-only" ? null : diskSnapshotBlocker(Array.isArray(vm.disks) ? vm.disks : []);
     if (diskBlocker) throw new InvalidInputError(`VM ${vm.name} cannot take a ${input.mode} snapshot: ${diskBlocker}`);
-    const [free] = await tx.$queryRaw<Array<{ ok: boolean }>>`
-      SELECT pg_try_advisory_xact_lock(hashtextextended(${lockKey("vm", vm.id)}, 0)) AS ok`;
-    if (!free?.ok) {
-      throw new ConflictError(`a snapshot of VM ${vm.name} is being deleted (its disk state is being removed): retry in a moment`, { vmId: vm.id });
+    if (!(await tryAdvisoryXactLock(tx, lockKey("vm", vm.id)))) {
+      throw new ConflictError(
+        `a snapshot of VM ${vm.name} is being deleted (its disk state is being removed): retry in a moment`,
+        { vmId: vm.id },
+      );
     }
     const running = await tx.snapshot.findFirst({
       where: { vmId: vm.id, status: { in: [...RUNNING_SNAPSHOT_STATUSES] } },
@@ -101,8 +129,15 @@ export async function createSnapshotJob(input: CreateSnapshotJobInput): Promise<
     });
     if (running) throw new SnapshotInProgressError(running.id, running.status, vm.name);
     // A rollback stops and restarts the VM's QEMU (lib/restore): no snapshot meanwhile.
-    const rollback = await tx.restore.findFirst({ where: { vmId: vm.id, kind: "rollback", status: { in: ["queued", "setup", "active"] } }, select: { id: true, status: true } });
-    if (rollback) throw new ConflictError(`VM ${vm.name} is being rolled back to a snapshot (${rollback.status}): snapshot it once that is done`, { restoreId: rollback.id });
+    const rollback = await tx.restore.findFirst({
+      where: { vmId: vm.id, kind: "rollback", status: { in: ["queued", "setup", "active"] } },
+      select: { id: true, status: true },
+    });
+    if (rollback)
+      throw new ConflictError(
+        `VM ${vm.name} is being rolled back to a snapshot (${rollback.status}): snapshot it once that is done`,
+        { restoreId: rollback.id },
+      );
     const now = new Date();
     const row = await tx.snapshot.create({
       data: {
@@ -138,7 +173,9 @@ export async function getSnapshot(id: string): Promise<SnapshotJson> {
  * Newest first, keyset-paginated on (createdAt, id); deleted snapshots are left out. Which rows form the
  * page is history-query.ts's index scan; the rows themselves are then read by primary key.
  */
-export async function listSnapshots(q: SnapshotListQuery): Promise<{ snapshots: SnapshotJson[]; nextCursor: string | null }> {
+export async function listSnapshots(
+  q: SnapshotListQuery,
+): Promise<{ snapshots: SnapshotJson[]; nextCursor: string | null }> {
   const { ids, nextCursor } = await historyPageIds(q);
   if (!ids.length) return { snapshots: [], nextCursor };
   const rows = await db().snapshot.findMany({ where: { id: { in: ids } }, include: snapshotInclude });
@@ -153,7 +190,11 @@ export interface TransitionOptions {
 }
 
 /** Moves a snapshot to `to` (checked against the table under a row lock), records and publishes it. */
-export async function transitionSnapshot(id: string, to: SnapshotStatusName, opts: TransitionOptions = {}): Promise<SnapshotJson> {
+export async function transitionSnapshot(
+  id: string,
+  to: SnapshotStatusName,
+  opts: TransitionOptions = {},
+): Promise<SnapshotJson> {
   const json = await db().$transaction(async (tx) => {
     const [row] = await tx.$queryRaw<Array<{ status: SnapshotStatusName }>>`
       SELECT status::text AS status FROM "Snapshot" WHERE id = ${id}::uuid FOR UPDATE`;
@@ -161,7 +202,11 @@ export async function transitionSnapshot(id: string, to: SnapshotStatusName, opt
     assertTransition(row.status, to);
     const updated = await tx.snapshot.update({
       where: { id },
-      data: { ...opts.data, status: to, history: { create: { status: to, at: new Date(), detail: opts.detail ?? null } } },
+      data: {
+        ...opts.data,
+        status: to,
+        history: { create: { status: to, at: new Date(), detail: opts.detail ?? null } },
+      },
       include: snapshotInclude,
     });
     return toSnapshotJson(updated);
@@ -174,9 +219,8 @@ export async function transitionSnapshot(id: string, to: SnapshotStatusName, opt
 
 // In-process cancel fast path: the worker's AbortController per running job (the DB flag is the
 // cross-process path, polled by the worker).
-const g = globalThis as typeof globalThis & { __snapfleetSnapshotAborts?: Map<string, AbortController> };
 /** The running jobs' AbortControllers of this process (execute-job.ts registers them). */
-export const runningJobAborts: Map<string, AbortController> = (g.__snapfleetSnapshotAborts ??= new Map());
+export const runningJobAborts = processSingleton("__snapfleetSnapshotAborts", () => new Map<string, AbortController>());
 
 /**
  * Cancels a job: a queued one at once; a running one by flagging it — the worker then lets QEMU
@@ -187,11 +231,17 @@ export async function requestSnapshotCancel(id: string): Promise<SnapshotJson> {
     const [row] = await tx.$queryRaw<Array<{ status: SnapshotStatusName }>>`
       SELECT status::text AS status FROM "Snapshot" WHERE id = ${id}::uuid FOR UPDATE`;
     if (!row) throw new NotFoundError(`no snapshot with id ${id}`);
-    if (!RUNNING_SNAPSHOT_STATUSES.includes(row.status)) throw new ConflictError(`the snapshot is already ${row.status}: nothing to cancel`, { status: row.status });
+    if (!RUNNING_SNAPSHOT_STATUSES.includes(row.status))
+      throw new ConflictError(`the snapshot is already ${row.status}: nothing to cancel`, { status: row.status });
     const at = new Date();
     const data: Prisma.SnapshotUpdateInput =
       row.status === "queued"
-        ? { status: "cancelled", cancelRequested: true, finishedAt: at, history: { create: { status: "cancelled", at, detail: "cancelled before it started" } } }
+        ? {
+            status: "cancelled",
+            cancelRequested: true,
+            finishedAt: at,
+            history: { create: { status: "cancelled", at, detail: "cancelled before it started" } },
+          }
         : { cancelRequested: true };
     return toSnapshotJson(await tx.snapshot.update({ where: { id }, data, include: snapshotInclude }));
   });
@@ -201,10 +251,21 @@ export async function requestSnapshotCancel(id: string): Promise<SnapshotJson> {
 }
 
 /** VMs and hosts that have snapshots, for the Snapshots page's filters. */
-export async function snapshotFilterOptions(): Promise<{ vms: Array<{ id: string; name: string; hostName: string }>; hosts: Array<{ id: string; name: string }> }> {
+export async function snapshotFilterOptions(): Promise<{
+  vms: Array<{ id: string; name: string; hostName: string }>;
+  hosts: Array<{ id: string; name: string }>;
+}> {
   const [vms, hosts] = await Promise.all([
-    db().vm.findMany({ where: { snapshots: { some: {} } }, select: { id: true, name: true, host: { select: { name: true } } }, orderBy: { name: "asc" } }),
-    db().host.findMany({ where: { snapshots: { some: {} } }, select: { id: true, name: true }, orderBy: { name: "asc" } }),
+    db().vm.findMany({
+      where: { snapshots: { some: {} } },
+      select: { id: true, name: true, host: { select: { name: true } } },
+      orderBy: { name: "asc" },
+    }),
+    db().host.findMany({
+      where: { snapshots: { some: {} } },
+      select: { id: true, name: true },
+      orderBy: { name: "asc" },
+    }),
   ]);
   return { vms: vms.map((v) => ({ id: v.id, name: v.name, hostName: v.host.name })), hosts };
 }

@@ -14,7 +14,7 @@
 import { logIgnored } from "../best-effort";
 import { logger } from "../logger";
 import type { QmpClient, QmpEvent } from "../qmp";
-import type { ImageInfo } from "../qmp/types";
+import type { BlockJobInfo, ImageInfo } from "../qmp/types";
 import { INTERNAL_SNAPSHOT_PREFIX, RemovalBlockedError, type OverlayArtifact } from "./artifacts";
 import { chainFiles } from "./disk-chain";
 
@@ -57,30 +57,24 @@ export interface CommitOptions {
   speed?: number;
 }
 
-interface BlockJobInfo {
-  device: string;
-  type: string;
-  offset: number;
-  len: number;
-  status?: string;
-  ready?: boolean;
-}
-
 /**
  * Ends a block job of ours that must not outlive its caller: cancel (force: a READY mirror too), wait for
  * it to go, dismiss it if it stays concluded. Returns what happened; never throws.
  */
 export async function cancelBlockJob(qmp: QmpClient, jobId: string, waitMs = 30_000): Promise<string> {
   if (!qmp.connected) return "the VM's monitor is gone: QEMU ended the job with its process";
-  const present = async () => (await qmp.execute<BlockJobInfo[]>("query-block-jobs").catch(() => [] as BlockJobInfo[])).find((j) => j.device === jobId);
+  const present = async () =>
+    (await qmp.queryBlockJobs().catch(() => [] as BlockJobInfo[])).find((j) => j.device === jobId);
   if (!(await present())) return "no job left";
-  await qmp.execute("block-job-cancel", { device: jobId, force: true }).catch(logIgnored("the job may have ended by itself meanwhile"));
+  await qmp.blockJobCancel(jobId, { force: true }).catch(logIgnored("the job may have ended by itself meanwhile"));
   const deadline = Date.now() + waitMs;
   while (Date.now() < deadline && (await present())) await new Promise((r) => setTimeout(r, 200));
-  const jobs = await qmp.execute<Array<{ id: string; status: string }>>("query-jobs").catch(() => []);
+  const jobs = await qmp.queryJobs().catch(() => []);
   const concluded = jobs.find((j) => j.id === jobId && j.status === "concluded");
-  if (concluded) await qmp.execute("job-dismiss", { id: jobId }).catch(logIgnored("a job QEMU dismissed itself is gone"));
-  return (await present()) ? `block job ${jobId} did not go away after block-job-cancel` : `block job ${jobId} cancelled`;
+  if (concluded) await qmp.jobDismiss(jobId).catch(logIgnored("a job QEMU dismissed itself is gone"));
+  return (await present())
+    ? `block job ${jobId} did not go away after block-job-cancel`
+    : `block job ${jobId} cancelled`;
 }
 
 export type CommitKind = "active" | "intermediate";
@@ -108,7 +102,9 @@ export async function commitLayer(qmp: QmpClient, opts: CommitOptions): Promise<
   const overlayNode = nodeOf(opts.overlayPath);
   const baseNode = nodeOf(opts.basePath);
   if (!overlayNode || !baseNode) {
-    throw new DiskMergeError(`${opts.basePath} is not below ${opts.overlayPath} in the VM's disk chain any more: nothing was merged`);
+    throw new DiskMergeError(
+      `${opts.basePath} is not below ${opts.overlayPath} in the VM's disk chain any more: nothing was merged`,
+    );
   }
   const kind: CommitKind = owner.inserted.image.filename === opts.overlayPath ? "active" : "intermediate";
   const ofJob = (ev: QmpEvent) => (ev.data as { device?: string }).device === opts.jobId;
@@ -116,8 +112,13 @@ export async function commitLayer(qmp: QmpClient, opts: CommitOptions): Promise<
   // left unused (e.g. READY when the job failed at once).
   const waiters = new AbortController();
   const signal = waiters.signal;
-  const ready = kind === "active" ? qmp.waitForEvent("BLOCK_JOB_READY", { predicate: ofJob, timeoutMs, signal }) : undefined;
-  const done = qmp.waitForEvent(["BLOCK_JOB_COMPLETED", "BLOCK_JOB_CANCELLED"], { predicate: ofJob, timeoutMs, signal });
+  const ready =
+    kind === "active" ? qmp.waitForEvent("BLOCK_JOB_READY", { predicate: ofJob, timeoutMs, signal }) : undefined;
+  const done = qmp.waitForEvent(["BLOCK_JOB_COMPLETED", "BLOCK_JOB_CANCELLED"], {
+    predicate: ofJob,
+    timeoutMs,
+    signal,
+  });
   const errors: string[] = [];
   const offError = qmp.on("BLOCK_JOB_ERROR", (ev) => {
     if (ofJob(ev)) errors.push(String((ev.data as { operation?: string }).operation ?? "i/o error"));
@@ -129,23 +130,30 @@ export async function commitLayer(qmp: QmpClient, opts: CommitOptions): Promise<
     let changedAt = Date.now();
     const tick = async () => {
       if (signal.aborted) return;
-      const jobs = await qmp.execute<BlockJobInfo[]>("query-block-jobs").catch(logIgnored("progress unknown this tick: the stall clock keeps running"));
+      const jobs = await qmp
+        .queryBlockJobs()
+        .catch(logIgnored("progress unknown this tick: the stall clock keeps running"));
       const job = jobs?.find((j) => j.device === opts.jobId);
       const seen = job ? `${job.status}:${job.offset}:${job.ready}` : "gone";
       if (seen !== last) {
         last = seen;
         changedAt = Date.now();
       } else if (job && Date.now() - changedAt > stallMs) {
-        return resolve(`the merge made no progress for ${Math.round(stallMs / 1000)} s (at ${job.offset} of ${job.len} bytes, ${job.status ?? "running"})`);
+        return resolve(
+          `the merge made no progress for ${Math.round(stallMs / 1000)} s (at ${job.offset} of ${job.len} bytes, ${job.status ?? "running"})`,
+        );
       }
       setTimeout(() => void tick(), pollMs).unref();
     };
     setTimeout(() => void tick(), pollMs).unref();
   });
-  const orStall = <T,>(p: Promise<T>) =>
-    Promise.race([p, stalled.then((why) => Promise.reject(new DiskMergeError(`merging ${opts.overlayPath} was given up: ${why}`)))]);
+  const orStall = <T>(p: Promise<T>) =>
+    Promise.race([
+      p,
+      stalled.then((why) => Promise.reject(new DiskMergeError(`merging ${opts.overlayPath} was given up: ${why}`))),
+    ]);
   try {
-    await qmp.execute("block-commit", {
+    await qmp.blockCommit({
       "job-id": opts.jobId,
       device: root,
       "top-node": overlayNode,
@@ -155,7 +163,7 @@ export async function commitLayer(qmp: QmpClient, opts: CommitOptions): Promise<
     started = true;
     if (ready) {
       await orStall(Promise.race([ready, done]));
-      await qmp.execute("block-job-complete", { device: opts.jobId });
+      await qmp.blockJobComplete(opts.jobId);
     }
     const end = await orStall(done);
     const data = end.data as { error?: string };
@@ -166,7 +174,9 @@ export async function commitLayer(qmp: QmpClient, opts: CommitOptions): Promise<
     return kind;
   } catch (err) {
     if (err instanceof DiskMergeError) throw err;
-    throw new DiskMergeError(`merging ${opts.overlayPath} into its backing image failed: ${(err as Error).message}`, { cause: err });
+    throw new DiskMergeError(`merging ${opts.overlayPath} into its backing image failed: ${(err as Error).message}`, {
+      cause: err,
+    });
   } finally {
     offError();
     waiters.abort();
@@ -187,12 +197,18 @@ export async function mergeLegacyLayer(
   ctx: { qmp: QmpClient | undefined; driftAcknowledged: boolean },
 ): Promise<{ merged: boolean; note: string }> {
   if (!ctx.qmp?.connected) {
-    throw new RemovalBlockedError(`merging ${a.path} back into ${a.base} needs the VM running (its QEMU does the merge): nothing was removed`);
+    throw new RemovalBlockedError(
+      `merging ${a.path} back into ${a.base} needs the VM running (its QEMU does the merge): nothing was removed`,
+    );
   }
   const blocks = await ctx.qmp.queryBlock();
   const owner = blocks.find((b) => b.inserted && chainFiles(b.inserted.image).includes(a.path));
   if (!owner?.inserted) {
-    if (ctx.driftAcknowledged) return { merged: false, note: `${a.path} is not in the VM's disk chain any more: it was not merged and is kept in place` };
+    if (ctx.driftAcknowledged)
+      return {
+        merged: false,
+        note: `${a.path} is not in the VM's disk chain any more: it was not merged and is kept in place`,
+      };
     throw new RemovalBlockedError(
       `${a.path} is not in the VM's disk chain any more (the VM was restarted on other images?): nothing was merged. Review the VM's disk warning and confirm it first`,
     );
@@ -206,6 +222,10 @@ export async function mergeLegacyLayer(
       );
     }
   }
-  const kind = await commitLayer(ctx.qmp, { overlayPath: a.path, basePath: a.base, jobId: `sf-merge-${Date.now().toString(36)}` });
+  const kind = await commitLayer(ctx.qmp, {
+    overlayPath: a.path,
+    basePath: a.base,
+    jobId: `sf-merge-${Date.now().toString(36)}`,
+  });
   return { merged: true, note: `disk layer ${a.path} merged into ${a.base} (${kind} commit)` };
 }

@@ -55,13 +55,23 @@ export interface PauseFacts {
   canCollapse: boolean;
   /** Data allocated in the VM's writable qcow2 images (their actual size): the disk step's cost grows with it. */
   diskWrittenBytes?: number;
+  /** Guest RAM QEMU's process has resident (local hosts: RssAnon + RssShmem), what QEMU's RAM walk reads page by page. */
+  residentBytes?: number;
+  /**
+   * Snapfleet can run the RAM-walk gate for this VM (ram-walk-gate.ts): local host, QEMU's pid known and
+   * its threads' wait channels readable, perl present.
+   */
+  canGate?: boolean;
 }
 
 export type MemoryPreparation = "collapse" | "none";
 
 export interface PausePlan {
-  /** Always pipelined: there is no case where the naive sequence is better. */
-  sequence: "pipelined";
+  /**
+   * pipelined: stop, disk step and migrate in one write (the RAM walk is inside the pause); gated: QEMU
+   * walks guest RAM while the guest runs and the pause starts once it is done (ram-walk-gate.ts).
+   */
+  sequence: "pipelined" | "gated";
   /** Who resumes the guest after QEMU saved the device state. */
   resume: "qemu" | "cont-after-stream";
   memory: MemoryPreparation;
@@ -95,7 +105,20 @@ export const PAUSE_MODEL = {
    * (bench/parts/disk-snapshot.ts, docs/performance.md "Internal qcow2 snapshots").
    */
   diskStepMsPerWrittenGiB: { before9: 1.7, from9: 6 },
+  /**
+   * Gated (QEMU < 9): our `stop`, the disk step, the gate opening, QEMU's device state and resume,
+   * whatever the RAM size — through the API, 1 / 4 / 8 GiB guests with 85 % of RAM written paused
+   * 7.2–9.4 / 6.1–11.6 / 6.9–13.7 ms (idle and busy, 1st and 2nd snapshot; `npm run bench -- pause --sizes=1,4,8`).
+   */
+  gatedFixedMs: 9,
 } as const;
+
+/**
+ * Resident guest RAM from which a snapshot is gated: below it QEMU's walk (≈ 4.5 ms per GiB) is worth
+ * little and gets shorter than the start of the gate's writer (perl, a few ms; a lost race costs a
+ * second RAM stream).
+ */
+export const GATE_MIN_RESIDENT_BYTES = 512 * 1024 ** 2;
 
 const GIB = 1024 ** 3;
 
@@ -121,7 +144,11 @@ export function planConsistentPause(f: PauseFacts): PausePlan {
     "the guest is paused only while QEMU records the instant: the disks' state is an internal snapshot (metadata only) and the pause-critical commands are sent in one write",
   ];
   const writtenGiB = (f.diskWrittenBytes ?? 0) / GIB;
-  const diskMs = writtenGiB * (f.qemuVersion.major >= 9 ? PAUSE_MODEL.diskStepMsPerWrittenGiB.from9 : PAUSE_MODEL.diskStepMsPerWrittenGiB.before9);
+  const diskMs =
+    writtenGiB *
+    (f.qemuVersion.major >= 9
+      ? PAUSE_MODEL.diskStepMsPerWrittenGiB.from9
+      : PAUSE_MODEL.diskStepMsPerWrittenGiB.before9);
   if (diskMs >= 2) {
     reasons.push(
       `the disks hold ${writtenGiB.toFixed(1)} GiB of data: recording their state raises a reference count per written cluster inside the pause (≈ ${Math.round(diskMs)} ms on QEMU ${f.qemuVersion.major}.${f.qemuVersion.minor})`,
@@ -133,19 +160,38 @@ export function planConsistentPause(f: PauseFacts): PausePlan {
       `QEMU ${f.qemuVersion.major}.${f.qemuVersion.minor} keeps a guest that was paused for the snapshot paused: Snapfleet resumes it as soon as the RAM stream starts`,
     );
   }
-  const round = (ms: number) => Math.max(1, Math.round(ms));
+  // Expected pauses in whole milliseconds, at least 1.
+  const plan = (
+    sequence: PausePlan["sequence"],
+    memory: MemoryPreparation,
+    first: number,
+    later: number,
+  ): PausePlan => ({
+    sequence,
+    resume,
+    memory,
+    expectedPauseMs: { first: Math.max(1, Math.round(first)), later: Math.max(1, Math.round(later)) },
+    reasons,
+  });
   const fixed = PAUSE_MODEL.fixedMs + diskMs;
+  if (gateApplies(f)) {
+    reasons.push(
+      `QEMU ${f.qemuVersion.major}.${f.qemuVersion.minor} reads every page of guest RAM before it takes its main lock: Snapfleet lets that walk (${gibText(f.residentBytes ?? 0)} resident) run while the guest runs and pauses the guest only once it is done, so the pause does not grow with the guest`,
+    );
+    const gated = PAUSE_MODEL.gatedFixedMs + diskMs;
+    return plan("gated", f.canCollapse ? "collapse" : "none", gated, gated);
+  }
+  if (f.memoryKind === "anonymous" && gib >= 2) reasons.push(ownersLever(f));
   if (f.memoryKind === "hugetlb") {
     reasons.push(
       "guest RAM is on hugetlb pages: the snapshot never splits them, so every snapshot pauses alike; guest RAM never touched yet is allocated during the first pause",
     );
-    return {
-      sequence: "pipelined",
-      resume,
-      memory: "none",
-      expectedPauseMs: { first: round(fixed + gib * PAUSE_MODEL.hugetlbFirstMsPerGiB), later: round(fixed + gib * PAUSE_MODEL.hugeMappedMsPerGiB) },
-      reasons,
-    };
+    return plan(
+      "pipelined",
+      "none",
+      fixed + gib * PAUSE_MODEL.hugetlbFirstMsPerGiB,
+      fixed + gib * PAUSE_MODEL.hugeMappedMsPerGiB,
+    );
   }
   const thp = f.memoryKind === "anonymous" && f.hostThp !== "never" && f.hostThp !== "unknown";
   const firstMs = fixed + gib * (thp ? PAUSE_MODEL.hugeMappedMsPerGiB : PAUSE_MODEL.smallMappedMsPerGiB);
@@ -156,27 +202,51 @@ export function planConsistentPause(f: PauseFacts): PausePlan {
         ? "the host has transparent huge pages off, so guest RAM is mapped by 4 KiB pages and QEMU walks all of them inside every pause (a hugetlb memory backend avoids it)"
         : "guest RAM is shared memory mapped by 4 KiB pages: QEMU walks all of them inside every pause (a hugetlb memory backend avoids it)",
     );
-    return { sequence: "pipelined", resume, memory: "none", expectedPauseMs: { first: round(smallMs), later: round(smallMs) }, reasons };
+    return plan("pipelined", "none", smallMs, smallMs);
   }
   if (f.canCollapse) {
     reasons.push(
       "after each snapshot Snapfleet merges the guest's RAM back into 2 MiB pages (the snapshot splits them), so every snapshot pauses like the first",
     );
-    return { sequence: "pipelined", resume, memory: "collapse", expectedPauseMs: { first: round(firstMs), later: round(firstMs) }, reasons };
+    return plan("pipelined", "collapse", firstMs, firstMs);
   }
   reasons.push(
     "each snapshot splits the guest's 2 MiB pages and Snapfleet cannot merge them back on this host (needs a local host, Linux 6.1+, root), so later snapshots of this QEMU process pause longer",
   );
-  return { sequence: "pipelined", resume, memory: "none", expectedPauseMs: { first: round(firstMs), later: round(smallMs) }, reasons };
+  return plan("pipelined", "none", firstMs, smallMs);
+}
+
+/**
+ * Whether a snapshot of this VM is gated (ram-walk-gate.ts): QEMU < 9, enough guest RAM resident, and RAM
+ * QEMU walks 4 KiB at a time (anonymous or shared; a hugetlb walk reads one byte per huge page: short).
+ */
+function gateApplies(f: PauseFacts): boolean {
+  const walked = f.memoryKind === "anonymous" || f.memoryKind === "shared";
+  return Boolean(f.canGate) && f.qemuVersion.major < 9 && walked && (f.residentBytes ?? 0) >= GATE_MIN_RESIDENT_BYTES;
+}
+
+function gibText(bytes: number): string {
+  return `${(bytes / GIB).toFixed(1)} GiB`;
+}
+
+/** What only the VM's owner can change when the RAM walk stays inside the pause, and what it would bring. */
+function ownersLever(f: PauseFacts): string {
+  const why =
+    f.qemuVersion.major >= 9
+      ? `QEMU ${f.qemuVersion.major}.${f.qemuVersion.minor} walks guest RAM with its main lock held, so that walk (≈ ${PAUSE_MODEL.hugeMappedMsPerGiB} ms per GiB) is guest pause`
+      : "Snapfleet can take QEMU's RAM walk out of the pause only on local hosts whose QEMU threads it can watch, so here the walk (≈ 5 ms per GiB) is guest pause";
+  return `${why}; what the VM's owner can do: back guest RAM with hugetlb pages and prealloc=on (memory-backend-memfd,hugetlb=on,prealloc=on), which paused an 8 GiB guest 6–30 ms in 5 samples of 6 on QEMU 10 (docs/performance.md)`;
 }
 
 /** The VM page's line: "Expected guest pause ≈ 14 ms (later snapshots ≈ 14 ms): <reasons>". */
 export function describePausePlan(plan: PausePlan): string {
   const { first, later } = plan.expectedPauseMs;
-  const head = first === later ? `Expected guest pause ≈ ${first} ms` : `Expected guest pause ≈ ${first} ms, later snapshots of this QEMU process ≈ ${later} ms`;
+  const head =
+    first === later
+      ? `Expected guest pause ≈ ${first} ms`
+      : `Expected guest pause ≈ ${first} ms, later snapshots of this QEMU process ≈ ${later} ms`;
   return `${head}: ${plan.reasons.join("; ")}.`;
 }
-
 
 // ---------------------------------------------------------------------------------------------
 // Memory preparation decision
@@ -205,9 +275,13 @@ export type CollapseScope = "all" | "populated";
 export function planMemoryPreparation(scan: GuestMemoryScan): { scope: CollapseScope; reason: string } {
   const reserve = Math.max(GIB, scan.memTotalBytes * 0.2);
   const mib = (n: number) => `${Math.round(n / 1024 ** 2)} MiB`;
-  if (scan.wouldAllocateBytes === 0) return { scope: "all", reason: "all guest RAM is in use: collapsing it costs no memory" };
+  if (scan.wouldAllocateBytes === 0)
+    return { scope: "all", reason: "all guest RAM is in use: collapsing it costs no memory" };
   if (scan.memAvailableBytes - scan.wouldAllocateBytes >= reserve) {
-    return { scope: "all", reason: `collapsing never-written guest RAM makes ${mib(scan.wouldAllocateBytes)} resident; the host keeps ${mib(scan.memAvailableBytes - scan.wouldAllocateBytes)} available` };
+    return {
+      scope: "all",
+      reason: `collapsing never-written guest RAM makes ${mib(scan.wouldAllocateBytes)} resident; the host keeps ${mib(scan.memAvailableBytes - scan.wouldAllocateBytes)} available`,
+    };
   }
   return {
     scope: "populated",

@@ -24,7 +24,13 @@ export class SnapshotRefusedError extends Error {
   }
 }
 
-const MIGRATION_IDLE: ReadonlySet<MigrationStatus | undefined> = new Set([undefined, "none", "completed", "failed", "cancelled"]);
+const MIGRATION_IDLE: ReadonlySet<MigrationStatus | undefined> = new Set([
+  undefined,
+  "none",
+  "completed",
+  "failed",
+  "cancelled",
+]);
 
 /**
  * Room kept for the guest's disk writes (copy-on-write after a snapshot grows its images, which may share
@@ -74,7 +80,8 @@ export async function preflightSnapshot(input: PreflightInput): Promise<Prefligh
   // host or QEMU changed since.
   const hostBlocker = hostModeBlocker(input.hostKind, mode, `${qv.major}.${qv.minor}.${qv.micro}`);
   if (hostBlocker) throw new SnapshotRefusedError(hostBlocker);
-  if (mode !== "disks-only" && !input.hostFiles) throw new SnapshotRefusedError("this host gives no access to its files: only a disks-only snapshot is possible");
+  if (mode !== "disks-only" && !input.hostFiles)
+    throw new SnapshotRefusedError("this host gives no access to its files: only a disks-only snapshot is possible");
 
   const status = await qmp.queryStatus();
   if (status.status !== "running" && status.status !== "paused") {
@@ -98,7 +105,9 @@ export async function preflightSnapshot(input: PreflightInput): Promise<Prefligh
       );
     }
     if (input.bgSnapshotBlocker) {
-      throw new SnapshotRefusedError(`a live RAM snapshot is impossible for this VM: ${input.bgSnapshotBlocker}. Take a disks-only snapshot instead`);
+      throw new SnapshotRefusedError(
+        `a live RAM snapshot is impossible for this VM: ${input.bgSnapshotBlocker}. Take a disks-only snapshot instead`,
+      );
     }
     const on = incompatibleCapabilitiesOn(capabilities);
     if (on.length) {
@@ -110,25 +119,32 @@ export async function preflightSnapshot(input: PreflightInput): Promise<Prefligh
 
   const disks = mode === "ram-only" ? [] : writableDisks(await qmp.queryBlock());
   if (mode === "disks-only" && disks.length === 0) {
-    throw new SnapshotRefusedError("this VM has no writable disk: a disks-only snapshot would hold nothing (take a ram-only snapshot)");
+    throw new SnapshotRefusedError(
+      "this VM has no writable disk: a disks-only snapshot would hold nothing (take a ram-only snapshot)",
+    );
   }
   const blocker = diskSnapshotBlocker(disks.map((d) => ({ ...d, writable: true })));
   if (blocker) throw new SnapshotRefusedError(`a ${mode} snapshot is impossible: ${blocker}`);
   if (disks.length) {
-    const jobs = await qmp.execute<Array<{ device: string; type: string }>>("query-block-jobs");
+    const jobs = await qmp.queryBlockJobs();
     if (jobs.length) {
-      throw new SnapshotRefusedError(`a block job is running on this VM (${jobs.map((j) => `${j.type} ${j.device}`).join(", ")}): wait for it to finish`);
+      throw new SnapshotRefusedError(
+        `a block job is running on this VM (${jobs.map((j) => `${j.type} ${j.device}`).join(", ")}): wait for it to finish`,
+      );
     }
   }
 
   const memoryBytes = (await qmp.queryMemorySizeSummary())["base-memory"];
   const requiredBytes = requiredFreeBytes(mode, memoryBytes);
   // A host without file access (TLS: QMP only) takes disks-only snapshots inside its images: no directory.
-  if (!input.hostFiles) return { qemuVersion, runState: status.status, memoryBytes, disks, capabilities, freeBytes: 0, requiredBytes: 0 };
+  if (!input.hostFiles)
+    return { qemuVersion, runState: status.status, memoryBytes, disks, capabilities, freeBytes: 0, requiredBytes: 0 };
   try {
     await input.hostFiles.assertWritableDir(input.snapshotRoot);
   } catch (err) {
-    throw new SnapshotRefusedError(`the snapshot directory cannot be used: ${(err as Error).message}. Fix it in Settings → Hosts`);
+    throw new SnapshotRefusedError(
+      `the snapshot directory cannot be used: ${(err as Error).message}. Fix it in Settings → Hosts`,
+    );
   }
   const freeBytes = await input.hostFiles.freeBytes(input.snapshotRoot);
   if (freeBytes < requiredBytes) {

@@ -23,6 +23,9 @@
 //     ends, then logged as an error and written on the row in capitals; the channel then stays open in
 //     the background (up to THAW_LINGER_MS) with one more thaw queued, because closing it could drop
 //     the queued thaw on its way to a slow agent that still has the freeze to run.
+// A dashboard that dies between the freeze and the thaw takes the watchdog with it: the run records the
+// agent's socket BEFORE the freeze is written (FreezeGuestInput.beforeFreeze → crash-undo.ts VmUndo.fsFrozen)
+// and crash recovery thaws through a fresh channel (thawAfterCrash).
 // Invariants: never throws (every outcome is a consistency and a sentence); never fails the snapshot;
 // every freeze sent is followed by a thaw on the same channel; the channel is closed when done.
 import type { Duplex } from "node:stream";
@@ -50,6 +53,8 @@ export interface QuiesceOutcome {
   note: string;
   /** Freeze sent → thaw answered, when the guest was frozen. */
   frozenMs?: number;
+  /** A freeze was sent and no thaw was confirmed: the guest's filesystems may still be frozen. */
+  mayBeFrozen?: boolean;
 }
 
 export const QUIESCE_TIMEOUT_MS = 10_000;
@@ -89,11 +94,15 @@ function plural(n: number, word: string): string {
 }
 
 /** A freeze that did not happen: thaw() only reports why (after any thaw it had to send). */
-function notFrozen(note: string, pendingThaw?: Promise<string | undefined>): GuestFreeze {
+function notFrozen(note: string, pendingThaw?: Promise<ThawResult>): GuestFreeze {
   return {
     thaw: async () => {
-      const thawNote = await pendingThaw;
-      return { consistency: "crash", note: thawNote ? `${note}; ${thawNote}` : note };
+      const r = await pendingThaw;
+      return {
+        consistency: "crash",
+        note: r?.note ? `${note}; ${r.note}` : note,
+        ...(r?.mayBeFrozen ? { mayBeFrozen: true } : {}),
+      };
     },
   };
 }
@@ -103,6 +112,11 @@ export interface FreezeGuestInput {
   request: QuiesceRequest;
   log?: Logger;
   now?: () => number;
+  /**
+   * Awaited right before guest-fsfreeze-freeze is written, with the agent's socket path: the run records
+   * that the guest may be frozen (crash-undo.ts), so a restarted dashboard can thaw it. Must not throw.
+   */
+  beforeFreeze?(agentSocket: string): Promise<void>;
 }
 
 /**
@@ -130,10 +144,11 @@ export async function freezeGuest(input: FreezeGuestInput): Promise<GuestFreeze>
     return notFrozen(`${(err as Error).message}; nothing was frozen`);
   }
 
+  await input.beforeFreeze?.(socket.path);
   const freezeSentAt = now();
   let count: number;
   try {
-    count = await channel.execute<number>("guest-fsfreeze-freeze", undefined, left());
+    count = await channel.fsfreezeFreeze(left());
   } catch (err) {
     if (err instanceof GuestAgentCommandError) {
       // The agent thaws whatever it froze before answering an error (qga/commands-posix.c).
@@ -142,9 +157,12 @@ export async function freezeGuest(input: FreezeGuestInput): Promise<GuestFreeze>
     }
     // No answer: the freeze may still run in the guest. Its thaw goes right behind it on the same
     // channel, and the snapshot does not wait for either.
-    const why = err instanceof GuestAgentTimeoutError ? `the guest agent did not answer guest-fsfreeze-freeze within ${seconds(timeoutMs)}` : (err as Error).message;
+    const why =
+      err instanceof GuestAgentTimeoutError
+        ? `the guest agent did not answer guest-fsfreeze-freeze within ${seconds(timeoutMs)}`
+        : (err as Error).message;
     log?.warn({ reason: why }, "quiesce: freeze not answered; thaw sent, snapshot goes on crash-consistent");
-    const thawing = settleThaw({ channel, open, budgetMs: timeoutMs, log, now }).then((r) => r.note);
+    const thawing = settleThaw({ channel, open, budgetMs: timeoutMs, log, now });
     return notFrozen(`${why}; thaw sent at once, snapshot taken crash-consistent`, thawing);
   }
   if (typeof count !== "number" || count <= 0) {
@@ -172,11 +190,18 @@ export async function freezeGuest(input: FreezeGuestInput): Promise<GuestFreeze>
       const frozenMs = r.answeredAt !== undefined ? r.answeredAt - freezeSentAt : undefined;
       const froze = `froze ${plural(count, "filesystem")}${frozenMs !== undefined ? ` for ${frozenMs.toFixed(0)} ms (freeze sent → thaw answered)` : ""}`;
       const tail = r.note ? `; ${r.note}` : "";
+      const left = r.mayBeFrozen ? { mayBeFrozen: true } : {};
       if (byWatchdog) {
-        return { consistency: "crash", note: `${froze}, but the pause had not returned when the ${seconds(timeoutMs)} bound thawed the guest: taken crash-consistent${tail}`, frozenMs };
+        return {
+          consistency: "crash",
+          note: `${froze}, but the pause had not returned when the ${seconds(timeoutMs)} bound thawed the guest: taken crash-consistent${tail}`,
+          frozenMs,
+          ...left,
+        };
       }
-      if (!instantTaken) return { consistency: "crash", note: `${froze}; the disks' state was not taken${tail}`, frozenMs };
-      return { consistency: "application", note: `${froze}${tail}`, frozenMs };
+      if (!instantTaken)
+        return { consistency: "crash", note: `${froze}; the disks' state was not taken${tail}`, frozenMs, ...left };
+      return { consistency: "application", note: `${froze}${tail}`, frozenMs, ...left };
     },
   };
 }
@@ -186,27 +211,41 @@ interface ThawResult {
   answeredAt?: number;
   /** Something the row must say about the thaw (unconfirmed, status not "thawed"), or undefined. */
   note?: string;
+  /** No thaw answered, or the agent still says "frozen" after it. */
+  mayBeFrozen: boolean;
 }
 
 /**
  * Sends guest-fsfreeze-thaw at once and keeps re-sending it (on a fresh channel when the old one broke)
  * until it is answered or budgetMs ends; then checks guest-fsfreeze-status. Closes the channel.
  */
-async function settleThaw(o: { channel: GuestAgentChannel; open: () => Promise<Duplex>; budgetMs: number; log?: Logger; now: () => number }): Promise<ThawResult> {
+async function settleThaw(o: {
+  channel: GuestAgentChannel;
+  open: () => Promise<Duplex>;
+  budgetMs: number;
+  log?: Logger;
+  now: () => number;
+}): Promise<ThawResult> {
   const deadline = o.now() + o.budgetMs;
   let channel = o.channel;
   let lastError = "";
   try {
     // The first send happens synchronously here: before the caller's next step (its `cont`).
-    let attempt: Promise<number> = channel.execute<number>("guest-fsfreeze-thaw", undefined, Math.min(THAW_ATTEMPT_MS, o.budgetMs));
+    let attempt: Promise<number> = channel.fsfreezeThaw(Math.min(THAW_ATTEMPT_MS, o.budgetMs));
     for (;;) {
       try {
         await attempt;
         const answeredAt = o.now();
-        const status = await channel.execute<string>("guest-fsfreeze-status", undefined, Math.max(1, Math.min(STATUS_CHECK_MS, deadline - o.now()))).catch((err: Error) => `unknown (${err.message})`);
-        if (status === "thawed") return { answeredAt };
-        o.log?.error({ status }, "quiesce: guest-fsfreeze-status after the thaw is not \"thawed\"");
-        return { answeredAt, note: `after the thaw the guest agent reports its filesystems ${status}` };
+        const status = await channel
+          .fsfreezeStatus(Math.max(1, Math.min(STATUS_CHECK_MS, deadline - o.now())))
+          .catch((err: Error) => `unknown (${err.message})`);
+        if (status === "thawed") return { answeredAt, mayBeFrozen: false };
+        o.log?.error({ status }, 'quiesce: guest-fsfreeze-status after the thaw is not "thawed"');
+        return {
+          answeredAt,
+          note: `after the thaw the guest agent reports its filesystems ${status}`,
+          mayBeFrozen: status === "frozen",
+        };
       } catch (err) {
         // A timeout is what the note says anyway; another failure (the channel broke) is worth naming.
         if (!(err instanceof GuestAgentTimeoutError)) lastError = (err as Error).message;
@@ -219,11 +258,15 @@ async function settleThaw(o: { channel: GuestAgentChannel; open: () => Promise<D
           return channel;
         });
       }
-      attempt = channel.execute<number>("guest-fsfreeze-thaw", undefined, Math.max(1, Math.min(THAW_ATTEMPT_MS, left)));
+      attempt = channel.fsfreezeThaw(Math.max(1, Math.min(THAW_ATTEMPT_MS, left)));
     }
-    o.log?.error({ lastError }, "quiesce: THE GUEST AGENT NEVER CONFIRMED THE THAW: the guest's filesystems may still be frozen");
+    o.log?.error(
+      { lastError },
+      "quiesce: THE GUEST AGENT NEVER CONFIRMED THE THAW: the guest's filesystems may still be frozen",
+    );
     const queued = linger(channel, o.log);
     return {
+      mayBeFrozen: true,
       note: `THAW NOT CONFIRMED: the guest agent did not answer guest-fsfreeze-thaw within ${seconds(o.budgetMs)}${lastError ? ` (${lastError})` : ""}; the guest's filesystems may still be frozen until it does${queued ? " (a thaw stays queued for it)" : ": send guest-fsfreeze-thaw to its agent"}`,
     };
   } finally {
@@ -239,11 +282,61 @@ function linger(channel: GuestAgentChannel, log?: Logger): boolean {
   if (channel.closed) return false;
   lingering.add(channel);
   channel
-    .execute<number>("guest-fsfreeze-thaw", undefined, THAW_LINGER_MS)
+    .fsfreezeThaw(THAW_LINGER_MS)
     .then(
       () => log?.warn("quiesce: the guest agent answered the thaw late; its filesystems are thawed"),
       (err: Error) => log?.error({ err }, "quiesce: the guest agent never answered the thaw"),
     )
     .finally(() => channel.close());
   return true;
+}
+
+/** What crash recovery's thaw did, in words for the job's message (crash-undo.ts). */
+export type CrashThaw = { done: string } | { failed: string; retry: boolean };
+
+/**
+ * The thaw of a run that died between its freeze and its thaw (crash-undo.ts): a fresh channel to the
+ * agent socket the run recorded, guest-sync-delimited (the dead run may have left half a command in it),
+ * guest-fsfreeze-status, and guest-fsfreeze-thaw when the agent says "frozen" (a thaw of a thawed guest
+ * would be harmless: the status makes the message exact), then the status again — all within timeoutMs.
+ * An agent that does not answer is worth asking again (retry); one that refuses is not. Never throws.
+ */
+export async function thawAfterCrash(
+  open: () => Promise<Duplex>,
+  timeoutMs = QUIESCE_TIMEOUT_MS,
+  now: () => number = () => performance.now(),
+): Promise<CrashThaw> {
+  const deadline = now() + timeoutMs;
+  const left = () => Math.max(1, deadline - now());
+  let channel: GuestAgentChannel | undefined;
+  try {
+    channel = await GuestAgentChannel.open(open, left());
+    await channel.sync(left());
+    if ((await channel.fsfreezeStatus(left())) === "thawed")
+      return { done: "the guest's filesystems were not frozen (its guest agent says thawed)" };
+    const count = await channel.fsfreezeThaw(left());
+    const status = await channel.fsfreezeStatus(left());
+    if (status !== "thawed") {
+      return {
+        failed: `the guest agent answered guest-fsfreeze-thaw but reports its filesystems ${status}; the next recovery sweep sends the thaw again`,
+        retry: true,
+      };
+    }
+    return {
+      done: `the guest's filesystems, which Snapfleet had frozen for the snapshot, were thawed (${plural(count, "filesystem")}, through its guest agent)`,
+    };
+  } catch (err) {
+    if (err instanceof GuestAgentCommandError) {
+      return {
+        failed: `the guest agent refused ${err.command} (${err.desc}): the guest's filesystems may still be frozen; thaw them by hand (docs/quiesce.md)`,
+        retry: false,
+      };
+    }
+    return {
+      failed: `${(err as Error).message}: the guest's filesystems may still be frozen; the next recovery sweep sends guest-fsfreeze-thaw again`,
+      retry: true,
+    };
+  } finally {
+    channel?.close();
+  }
 }

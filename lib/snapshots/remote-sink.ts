@@ -39,14 +39,17 @@ const TAIL_BYTES = 2 * 1024 * 1024;
 
 export class UnsafeRemotePathError extends Error {
   constructor(p: string) {
-    super(`refusing to put ${JSON.stringify(p)} in a shell command: only absolute paths of letters, digits and ._@+- between slashes are allowed`);
+    super(
+      `refusing to put ${JSON.stringify(p)} in a shell command: only absolute paths of letters, digits and ._@+- between slashes are allowed`,
+    );
     this.name = "UnsafeRemotePathError";
   }
 }
 
 /** A path for the exec: command, single-quoted, after checking it against SAFE_REMOTE_PATH. */
 export function quoteRemotePath(p: string): string {
-  if (!SAFE_REMOTE_PATH.test(p) || p.split("/").some((seg) => seg === "." || seg === "..")) throw new UnsafeRemotePathError(p);
+  if (!SAFE_REMOTE_PATH.test(p) || p.split("/").some((seg) => seg === "." || seg === ".."))
+    throw new UnsafeRemotePathError(p);
   return `'${p}'`;
 }
 
@@ -85,22 +88,22 @@ export function buildExecSinkCommand(opts: { filePath: string; keepFreeBytes: nu
     "got=0; wrote=0; mode=write; code=",
     // st STATE COMPLETE: the status file, replaced atomically; fields are numbers and fixed words only.
     `st() { printf '{"version":1,"kind":"exec-sink","pid":%s,"filePath":"%s","state":"%s","bytesReceived":%s,"bytesWritten":%s,"complete":%s,"code":"%s","keptFreeBytes":%s}\\n' "$me" "$f" "$1" "$got" "$wrote" "$2" "$code" "$keep" >"$s.tmp" && mv -f "$s.tmp" "$s"; }`,
-    "stop() { mode=discard; code=$1; rm -f \"$f\"; wrote=0; }",
-    "if ! (set -C; : >\"$f\") 2>/dev/null; then mode=discard; code=EEXIST; fi",
+    'stop() { mode=discard; code=$1; rm -f "$f"; wrote=0; }',
+    'if ! (set -C; : >"$f") 2>/dev/null; then mode=discard; code=EEXIST; fi',
     "st streaming false",
-    "while [ \"$mode\" = write ]; do",
-    "  if [ -e \"$x\" ]; then stop discard; break; fi",
+    'while [ "$mode" = write ]; do',
+    '  if [ -e "$x" ]; then stop discard; break; fi',
     "  set -- $(stat -f -c '%a %S' \"$d\" 2>/dev/null)",
-    "  if [ $(( ${1:-0} * ${2:-0} - chunk )) -lt \"$keep\" ]; then stop ENOSPC; break; fi",
-    "  if e=$(head -c \"$chunk\" 2>&1 >>\"$f\"); then",
-    "    n=$(stat -c %s \"$f\"); n=$((n - wrote)); wrote=$((wrote + n)); got=$((got + n))",
-    "    [ \"$n\" -lt \"$chunk\" ] && break",
+    '  if [ $(( ${1:-0} * ${2:-0} - chunk )) -lt "$keep" ]; then stop ENOSPC; break; fi',
+    '  if e=$(head -c "$chunk" 2>&1 >>"$f"); then',
+    '    n=$(stat -c %s "$f"); n=$((n - wrote)); wrote=$((wrote + n)); got=$((got + n))',
+    '    [ "$n" -lt "$chunk" ] && break',
     "  else",
     "    case \"$e\" in *'No space'*) stop ENOSPC ;; *) stop EIO ;; esac",
     "  fi",
     "  st streaming false",
     "done",
-    "if [ \"$mode\" = write ]; then sync \"$f\" 2>/dev/null; st finished true; else n=$(wc -c); got=$((got + n)); st finished false; fi",
+    'if [ "$mode" = write ]; then sync "$f" 2>/dev/null; st finished true; else n=$(wc -c); got=$((got + n)); st finished false; fi',
   ].join("\n");
   // The first shell: stdin to fd 3 (a background list's stdin is /dev/null), the writer in the
   // background, exit at once (QEMU SIGKILLs a child still running 10 ms after it closed the pipe).
@@ -135,11 +138,21 @@ const mib = (n: number) => `${(n / 1024 / 1024).toFixed(1)} MiB`;
 
 /** The writer's outcome as the local sink reports it (VmstateSinkResult), before the content check. */
 export function resultOfExecStatus(st: ExecSinkStatus, discardReason?: string): VmstateSinkResult {
-  const r: VmstateSinkResult = { connected: true, bytesReceived: st.bytesReceived, bytesWritten: st.complete ? st.bytesWritten : 0, complete: st.complete };
+  const r: VmstateSinkResult = {
+    connected: true,
+    bytesReceived: st.bytesReceived,
+    bytesWritten: st.complete ? st.bytesWritten : 0,
+    complete: st.complete,
+  };
   if (st.code === "ENOSPC") {
-    r.writeError = { code: "ENOSPC", message: `the file system of ${path.posix.dirname(st.filePath)} had less than ${mib(st.keptFreeBytes)} left, which is kept for the VM's disk writes`, keptFreeBytes: st.keptFreeBytes };
+    r.writeError = {
+      code: "ENOSPC",
+      message: `the file system of ${path.posix.dirname(st.filePath)} had less than ${mib(st.keptFreeBytes)} left, which is kept for the VM's disk writes`,
+      keptFreeBytes: st.keptFreeBytes,
+    };
   } else if (st.code === "EIO") r.writeError = { code: "EIO", message: "writing the vmstate on the host failed" };
-  else if (st.code === "EEXIST") r.writeError = { code: "EEXIST", message: `${st.filePath} already existed on the host (never overwritten)` };
+  else if (st.code === "EEXIST")
+    r.writeError = { code: "EEXIST", message: `${st.filePath} already existed on the host (never overwritten)` };
   else if (st.code === "discard") r.discardReason = discardReason ?? "discarded on request";
   return r;
 }
@@ -157,7 +170,11 @@ export function execStatusAsSinkStatus(st: ExecSinkStatus): SinkStatus {
 }
 
 /** The writer process still runs on the host: its /proc/<pid>/cmdline names the status file. */
-export async function execSinkAlive(files: Pick<HostFiles, "readFile">, st: ExecSinkStatus, statusPath: string): Promise<boolean> {
+export async function execSinkAlive(
+  files: Pick<HostFiles, "readFile">,
+  st: ExecSinkStatus,
+  statusPath: string,
+): Promise<boolean> {
   const cmdline = await files.readFile(`/proc/${st.pid}/cmdline`).catch(() => null);
   return cmdline !== null && cmdline.toString("utf8").includes(statusPath);
 }
@@ -166,11 +183,16 @@ export async function execSinkAlive(files: Pick<HostFiles, "readFile">, st: Exec
  * Checks a finished, complete vmstate on the host over SFTP (QEVM header + QEMU's closing VM
  * description); removes it when it is not one. Returns the result to keep.
  */
-export async function verifyRemoteVmstate(files: HostFiles, filePath: string, r: VmstateSinkResult): Promise<VmstateSinkResult> {
+export async function verifyRemoteVmstate(
+  files: HostFiles,
+  filePath: string,
+  r: VmstateSinkResult,
+): Promise<VmstateSinkResult> {
   if (!r.complete) return r;
   const size = (await files.stat(filePath))?.size ?? -1;
   let invalid: string | undefined;
-  if (size !== r.bytesWritten) invalid = `the vmstate on the host is ${size < 0 ? "missing" : `${size} bytes`}, the writer wrote ${r.bytesWritten}`;
+  if (size !== r.bytesWritten)
+    invalid = `the vmstate on the host is ${size < 0 ? "missing" : `${size} bytes`}, the writer wrote ${r.bytesWritten}`;
   else {
     const head = await files.readRange(filePath, 0, 8);
     const tailLen = Math.min(size, TAIL_BYTES);
@@ -213,8 +235,19 @@ export class RemoteExecSink {
   }
 
   /** Checks the paths and creates the snapshot's directory on the host; QEMU starts the writer at `migrate`. */
-  static async open(opts: { files: HostFiles; filePath: string; keepFreeBytes: number; pollMs?: number; connectTimeoutMs?: number; chunkBytes?: number }): Promise<RemoteExecSink> {
-    const command = buildExecSinkCommand({ filePath: opts.filePath, keepFreeBytes: opts.keepFreeBytes, chunkBytes: opts.chunkBytes });
+  static async open(opts: {
+    files: HostFiles;
+    filePath: string;
+    keepFreeBytes: number;
+    pollMs?: number;
+    connectTimeoutMs?: number;
+    chunkBytes?: number;
+  }): Promise<RemoteExecSink> {
+    const command = buildExecSinkCommand({
+      filePath: opts.filePath,
+      keepFreeBytes: opts.keepFreeBytes,
+      chunkBytes: opts.chunkBytes,
+    });
     const sink = new RemoteExecSink(opts.files, execSinkPaths(opts.filePath), command, {
       pollMs: opts.pollMs ?? 300,
       connectTimeoutMs: opts.connectTimeoutMs ?? 120_000,
@@ -234,10 +267,12 @@ export class RemoteExecSink {
       const st = parseExecSinkStatus(await this.files.readFile(this.paths.statusPath));
       if (!st) {
         if (this.closed || Date.now() - this.startedAt > this.opts.connectTimeoutMs) {
-          return this.done({ connected: false, bytesReceived: 0, bytesWritten: 0, complete: false, discardReason: this.discardReason ?? "QEMU never started the writer" });
+          return this.done(this.neverStarted());
         }
       } else if (st.state === "finished") {
-        return this.done(await verifyRemoteVmstate(this.files, this.filePath, resultOfExecStatus(st, this.discardReason)));
+        return this.done(
+          await verifyRemoteVmstate(this.files, this.filePath, resultOfExecStatus(st, this.discardReason)),
+        );
       } else if (Date.now() - this.lastAliveCheck > 3_000) {
         this.lastAliveCheck = Date.now();
         if (!(await execSinkAlive(this.files, st, this.paths.statusPath))) {
@@ -257,6 +292,17 @@ export class RemoteExecSink {
     this.schedule();
   }
 
+  /** The result when QEMU never started the writer (nothing received, nothing written). */
+  private neverStarted(): VmstateSinkResult {
+    return {
+      connected: false,
+      bytesReceived: 0,
+      bytesWritten: 0,
+      complete: false,
+      discardReason: this.discardReason ?? "QEMU never started the writer",
+    };
+  }
+
   private async done(r: VmstateSinkResult): Promise<void> {
     if (this.settled) return;
     this.settled = true;
@@ -270,7 +316,9 @@ export class RemoteExecSink {
   /** Cancel: the writer removes the partial file and drains QEMU's stream to its end. */
   async switchToDiscard(reason: string): Promise<void> {
     this.discardReason ??= reason;
-    await this.files.writeFile(this.paths.discardFlagPath, reason.slice(0, 200)).catch(logIgnored("the discard flag is advisory: the writer drains to EOF either way"));
+    await this.files
+      .writeFile(this.paths.discardFlagPath, reason.slice(0, 200))
+      .catch(logIgnored("the discard flag is advisory: the writer drains to EOF either way"));
   }
 
   /** QEMU will not start the writer (migrate refused) or is gone: settle once nothing runs. */
@@ -279,7 +327,7 @@ export class RemoteExecSink {
     const st = parseExecSinkStatus(await this.files.readFile(this.paths.statusPath).catch(() => null));
     if (!st) {
       await this.files.unlink(this.filePath).catch(() => false);
-      await this.done({ connected: false, bytesReceived: 0, bytesWritten: 0, complete: false, discardReason: this.discardReason ?? "QEMU never started the writer" });
+      await this.done(this.neverStarted());
     }
   }
 }

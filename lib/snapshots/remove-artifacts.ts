@@ -31,7 +31,9 @@ export interface RemovalContext {
 export async function removeArtifact(a: Artifact, ctx: RemovalContext): Promise<string> {
   const files = ctx.files;
   if (!files && a.kind !== "internal-snapshot") {
-    throw new RemovalBlockedError(`${describeArtifact(a)} is on a host that gives Snapfleet only QMP (TLS): nothing was removed`);
+    throw new RemovalBlockedError(
+      `${describeArtifact(a)} is on a host that gives Snapfleet only QMP (TLS): nothing was removed`,
+    );
   }
   switch (a.kind) {
     case "internal-snapshot":
@@ -56,7 +58,9 @@ export async function removeArtifact(a: Artifact, ctx: RemovalContext): Promise<
     }
     case "file":
       await assertUnused(a.path, ctx.qmp, files!);
-      return (await files!.unlink(a.path)) ? `${describeArtifact(a)} removed` : `${describeArtifact(a)} was already gone`;
+      return (await files!.unlink(a.path))
+        ? `${describeArtifact(a)} removed`
+        : `${describeArtifact(a)} was already gone`;
     case "dir": {
       const r = await files!.rmdir(a.path);
       if (r === "absent") return `${describeArtifact(a)} was already gone`;
@@ -67,12 +71,19 @@ export async function removeArtifact(a: Artifact, ctx: RemovalContext): Promise<
 }
 
 /** Throws RemovalBlockedError when a process holds `p` open or the VM's block graph names it. */
-export async function assertUnused(p: string, qmp: QmpClient | undefined, files: HostFiles = localHostFiles): Promise<void> {
+export async function assertUnused(
+  p: string,
+  qmp: QmpClient | undefined,
+  files: HostFiles = localHostFiles,
+): Promise<void> {
   if (!(await files.stat(p).catch(() => null))) return;
   if (qmp?.connected) {
     const nodes = await qmp.queryNamedBlockNodes({ flat: true });
     const node = nodes.find((n) => n.file === p || n.image?.filename === p);
-    if (node) throw new RemovalBlockedError(`${p} is in use by the VM as block node ${node["node-name"] ?? "(unnamed)"}: it was kept`);
+    if (node)
+      throw new RemovalBlockedError(
+        `${p} is in use by the VM as block node ${node["node-name"] ?? "(unnamed)"}: it was kept`,
+      );
   }
   // /proc of the host the file is on (over SSH for SSH hosts): any process holding it open keeps it.
   const holders = (await files.fileHolders([p])).get(p);

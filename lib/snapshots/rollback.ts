@@ -33,7 +33,9 @@ export async function rollBackRun(input: RollbackInput): Promise<string[]> {
     try {
       await deleteInternalSnapshot({ image: t.image, name }, input.qmp, input.files);
     } catch (err) {
-      notes.push(`deleting the internal snapshot ${name} from ${t.image} failed (${(err as Error).message}): deleting this snapshot retries it`);
+      notes.push(
+        `deleting the internal snapshot ${name} from ${t.image} failed (${(err as Error).message}): deleting this snapshot retries it`,
+      );
     }
   }
   const ctx = { qmp: alive ? input.qmp : undefined, files: input.files, driftAcknowledged: false };
@@ -48,6 +50,9 @@ export async function rollBackRun(input: RollbackInput): Promise<string[]> {
   }
   // The VM's directory holds every snapshot of the VM; it goes with its last one (never recursively).
   const dir = input.ledger.find((a) => a.kind === "dir");
-  if (dir && input.files) await input.files.rmdir(path.dirname(dir.path)).catch(logIgnored("the VM's directory stays while it holds other snapshots"));
+  if (dir && input.files)
+    await input.files
+      .rmdir(path.dirname(dir.path))
+      .catch(logIgnored("the VM's directory stays while it holds other snapshots"));
   return notes;
 }

@@ -21,7 +21,13 @@ export type SnapshotErrorClass =
   | "internal";
 
 /** Failures a later attempt may not hit (the VM or its monitor was away); the rest would fail again. */
-export const TRANSIENT_SNAPSHOT_ERRORS: readonly SnapshotErrorClass[] = ["vm-unreachable", "qemu-exited", "connection-lost", "qmp-timeout", "interrupted"];
+export const TRANSIENT_SNAPSHOT_ERRORS: readonly SnapshotErrorClass[] = [
+  "vm-unreachable",
+  "qemu-exited",
+  "connection-lost",
+  "qmp-timeout",
+  "interrupted",
+];
 
 /** A failure with its class, thrown inside the run and turned into a result at the top. */
 export class SnapshotFailure extends Error {
@@ -58,10 +64,15 @@ export function classify(err: unknown): SnapshotFailure {
     );
   }
   if (err instanceof QmpDisconnectedError) {
-    return new SnapshotFailure("qemu-exited", `QEMU exited or its monitor closed during the snapshot (${err.reason})`, { cause: err });
+    return new SnapshotFailure("qemu-exited", `QEMU exited or its monitor closed during the snapshot (${err.reason})`, {
+      cause: err,
+    });
   }
-  if (err instanceof QmpTimeoutError) return new SnapshotFailure("qmp-timeout", `QEMU did not answer ${err.command} within ${err.timeoutMs} ms`, { cause: err });
-  if (err instanceof QmpCommandError) return new SnapshotFailure("qmp-error", `QEMU refused ${err.command}: ${err.desc}`, { cause: err });
+  if (err instanceof QmpTimeoutError)
+    return new SnapshotFailure("qmp-timeout", `QEMU did not answer ${err.command} within ${err.timeoutMs} ms`, {
+      cause: err,
+    });
+  if (err instanceof QmpCommandError)
+    return new SnapshotFailure("qmp-error", `QEMU refused ${err.command}: ${err.desc}`, { cause: err });
   return new SnapshotFailure("internal", `unexpected error: ${describe(err)}`, { cause: err });
 }
-

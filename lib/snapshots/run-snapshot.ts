@@ -9,7 +9,11 @@
 //   migrate-set-capabilities background-snapshot+events, open the sink → ONE write of: [running] stop,
 //   one `transaction` of blockdev-snapshot-internal-sync (each disk's state is kept inside its own qcow2
 //   image: docs/disk-chains.md), [live/ram-only] migrate unix:<sink> — no file work, no round trip
-//   inside the pause. QEMU ≤ 8.2 resumes the guest by itself once device state is saved (never `cont`
+//   inside the pause. Gated instead (pause-plan.ts: QEMU < 9, local host, ≥ 512 MiB resident guest RAM;
+//   ram-walk-gate.ts): migrate first, to a writer that holds QEMU's stream until QEMU's RAM walk is
+//   done, then stop + transaction, then the gate opens; if the gate does not hold QEMU, that stream (RAM
+//   at QEMU's own instant) is discarded to its end and the snapshot taken the pipelined way.
+//   QEMU ≤ 8.2 resumes the guest by itself once device state is saved (never `cont`
 //   after migrate on 7.2); QEMU ≥ 9.0 keeps it paused, so we `cont` once RAM streams; [disks-only] cont
 //   → active: poll query-migrate (2.5 Hz) and follow MIGRATION events until completed/failed → the sink
 //   checks the file → on local hosts, guest RAM is merged back into 2 MiB pages (the snapshot split
@@ -32,9 +36,9 @@
 //   - QEMU gone mid-snapshot: its internal snapshots cannot be deleted now; they stay in the images,
 //     named by the ledger, and deleting the failed snapshot removes them later (offline if need be).
 // Crash safety: every change to the VM that a dead dashboard would leave behind (capabilities switched
-// on, the guest stopped) is reported through onUndoChange BEFORE it is made, and reported again once put
-// back (crash-undo.ts; a restarted dashboard undoes what is left); every file or disk snapshot the run
-// may create is in the ledger before it exists (onPlan).
+// on, the guest stopped, its filesystems frozen) is reported through onUndoChange BEFORE it is made, and
+// reported again once put back (crash-undo.ts; a restarted dashboard undoes what is left); every file or
+// disk snapshot the run may create is in the ledger before it exists (onPlan).
 // Invariants: never throws (returns failed with an error class and an operator-readable message); the
 // sink is never cut while QEMU may still write to it; a paused VM is left paused; nothing outside the
 // ledger is ever removed.
@@ -46,13 +50,28 @@ import type { MigrationCapabilityStatus, MigrationInfo, MigrationStatus } from "
 import type { SnapshotModeName } from "../validations/snapshot";
 import { planArtifacts, internalSnapshotName, type Artifact } from "./artifacts";
 import { recollapseGuestMemory } from "./host-memory";
-import { freezesOnFailedBackgroundSnapshot, qemuResumesByItself } from "./pause-plan";
-import { detectPauseFacts, layerAndStream, RESUME_AFTER_STREAM_BYTES, resumeWhenStreaming } from "./pause-steps";
+import { freezesOnFailedBackgroundSnapshot, planConsistentPause, qemuResumesByItself } from "./pause-plan";
+import {
+  detectPauseFacts,
+  layerAndStream,
+  RESUME_AFTER_STREAM_BYTES,
+  resumeWhenStreaming,
+  type LayerAndStreamResult,
+  type PauseDisk,
+} from "./pause-steps";
+import { prepareRamWalkGate, waitForQemuAtGate } from "./ram-walk-gate";
 import type { VmUndo } from "./crash-undo";
 import { diskWriteRoomBytes, preflightSnapshot, type PreflightInput, type PreflightReport } from "./preflight";
 import { classify, describe, SnapshotFailure, type SnapshotErrorClass } from "./run-errors";
 import { rollBackRun } from "./rollback";
-import { freezeGuest, quiesceSkipReason, type GuestFreeze, type QuiesceOutcome, type QuiesceRequest, type SnapshotConsistencyName } from "./quiesce";
+import {
+  freezeGuest,
+  quiesceSkipReason,
+  type GuestFreeze,
+  type QuiesceOutcome,
+  type QuiesceRequest,
+  type SnapshotConsistencyName,
+} from "./quiesce";
 import { RemoteExecSink } from "./remote-sink";
 import { sinkStatusPathOf, VmstateSink, type VmstateSinkResult } from "./vmstate-sink";
 
@@ -148,14 +167,26 @@ export interface RunSnapshotInput extends Omit<PreflightInput, "qmp" | "mode" | 
   now?: () => number;
   /** Freeze the guest's filesystems through its agent around the pause (quiesce.ts); absent: not asked. */
   quiesce?: QuiesceRequest;
+  /**
+   * The RAM-walk gate (ram-walk-gate.ts): "auto" (default) as pause-plan.ts decides; "always" wherever it
+   * can run whatever the RAM size, "never" for the plain pipelined pause (tests and benchmarks compare them).
+   */
+  ramWalkGate?: "auto" | "always" | "never";
 }
 
 const TERMINAL: ReadonlySet<MigrationStatus | undefined> = new Set(["completed", "failed", "cancelled"]);
 const SINK_CLOSE_TIMEOUT_MS = 60_000;
+/** The gate's writer (perl) reports within milliseconds; past this it is broken. */
+const GATE_WRITER_START_MS = 10_000;
+/** How long QEMU's RAM walk may take before the gate is given up: ≈ 4.5 ms/GiB measured, 40 ms/GiB on 4 KiB mappings under load. */
+const GATE_WALK_BUDGET = { fixedMs: 5_000, msPerGiB: 500 };
 const MiB = 1024 * 1024;
 
 /** A RAM stream's progress from query-migrate's `ram` figures and a measured rate (bytes/s). */
-export function migrationProgress(ram: { total: number; transferred: number; remaining: number }, bytesPerSec: number): SnapshotProgress {
+export function migrationProgress(
+  ram: { total: number; transferred: number; remaining: number },
+  bytesPerSec: number,
+): SnapshotProgress {
   return {
     progress: ram.total > 0 ? Math.min(1, Math.max(0, 1 - ram.remaining / ram.total)) : 0,
     ramTotalBytes: ram.total,
@@ -172,7 +203,9 @@ export function runSnapshot(input: RunSnapshotInput): Promise<SnapshotRunResult>
 
 function timeout<T>(p: Promise<T>, ms: number): Promise<T | "timeout"> {
   let timer: NodeJS.Timeout | undefined;
-  return Promise.race([p, new Promise<"timeout">((r) => (timer = setTimeout(() => r("timeout"), ms)))]).finally(() => clearTimeout(timer));
+  return Promise.race([p, new Promise<"timeout">((r) => (timer = setTimeout(() => r("timeout"), ms)))]).finally(() =>
+    clearTimeout(timer),
+  );
 }
 
 function mib(bytes: number): string {
@@ -193,7 +226,7 @@ class SnapshotRun {
   private capabilitiesChanged = false;
   private stoppedByUs = false;
   /** What onUndoChange was last told, and the chain of those calls (kept in order). */
-  private undo: { capabilities?: MigrationCapabilityStatus[]; guestStopped?: boolean } = {};
+  private undo: Omit<VmUndo, "done"> = {};
   private undoReported: Promise<void> = Promise.resolve();
   private discarding = false;
   private restop: Promise<void> | undefined;
@@ -205,8 +238,12 @@ class SnapshotRun {
   private withRam: boolean;
   /** What merging guest RAM back into 2 MiB pages did, for the status detail. */
   private memoryNote: string | undefined;
+  /** The VM's pause facts (pause-steps.ts), read once per run: the gate decision and the collapse use them. */
+  private facts: ReturnType<typeof detectPauseFacts> | undefined;
   private guestLeftPaused: string | undefined;
   private guestFrozen: string | undefined;
+  /** What the RAM-walk gate did, when it was tried: held QEMU, or why not (the detail says it). */
+  private gateNote: string | undefined;
   /** The quiesce outcome, settling once the thaw is answered (or why nothing was frozen). */
   private quiesced: Promise<QuiesceOutcome> | undefined;
 
@@ -235,7 +272,9 @@ class SnapshotRun {
       await this.input.hooks.onStatus(
         "setup",
         [
-          disks && this.input.mode !== "ram-only" ? `pausing the guest and layering ${disks} disk${disks > 1 ? "s" : ""}` : undefined,
+          disks && this.input.mode !== "ram-only"
+            ? `pausing the guest and layering ${disks} disk${disks > 1 ? "s" : ""}`
+            : undefined,
           this.withRam ? "starting the RAM stream" : undefined,
         ]
           .filter(Boolean)
@@ -268,44 +307,52 @@ class SnapshotRun {
     await this.input.hooks.onPlan(this.ledger);
     if (files) await files.mkdirp(this.targetDir);
     if (this.withRam) {
-      if (!files) throw new SnapshotFailure("incompatible", "this host gives no access to its files, so there is nowhere to write the vmstate");
+      if (!files)
+        throw new SnapshotFailure(
+          "incompatible",
+          "this host gives no access to its files, so there is nowhere to write the vmstate",
+        );
       await this.enableCapabilities(report.capabilities);
-      // The disks' copy-on-write after the snapshot needs room too: a full file system would stop the guest (io-error).
-      const keepFreeBytes = diskWriteRoomBytes(report.memoryBytes);
-      this.sink =
-        this.input.vmstateWriter === "remote-exec"
-          ? await RemoteExecSink.open({ files, filePath: vmstateFile, keepFreeBytes })
-          : await VmstateSink.open({ filePath: vmstateFile, socketDir: this.input.sinkDir, name: this.input.snapshotId, keepFreeBytes });
+      this.sink = await this.openSink();
     }
     // Listen before `stop`: STOP/RESUME timestamps are the guest pause (QEMU.md §1, §8).
     this.offEvents = qmp.on(["STOP", "RESUME", "MIGRATION"], (ev) => this.onEvent(ev));
 
-    // The pause: stop, transaction and migrate in one write (pause-steps.ts).
     const name = internalSnapshotName(this.input.snapshotId);
     const stop = layered && report.runState === "running";
-    if (stop) await this.reportUndo({ guestStopped: true });
-    // Frozen as late as possible: nothing but the pause write lies between the freeze and the thaw.
-    const freeze = await this.freezeIfAsked(disks.length);
-    let r: Awaited<ReturnType<typeof layerAndStream>> | undefined;
-    try {
-      r = await layerAndStream(qmp, { disks: disks.map((d) => ({ node: d.node, name })), uri: this.withRam ? this.sink!.uri : undefined, stop });
-    } finally {
-      // The thaw is written now, before the `cont` below; its answer comes once the guest runs again.
-      if (freeze) this.quiesced = freeze.thaw(Boolean(r && !r.transactionError));
+    const pauseDisks = disks.map((d) => ({ node: d.node, name }));
+    // Gated (pause-plan.ts): QEMU walks guest RAM while the guest runs; the pause starts after the walk.
+    const gatePid = stop && this.withRam ? await this.gateFor() : undefined;
+    let r: LayerAndStreamResult | "lost" | undefined =
+      gatePid === undefined ? undefined : await this.pauseBehindGate(pauseDisks, gatePid);
+    if (r === "lost") await this.discardUngatedStream();
+    if (r === undefined || r === "lost") {
+      // The pause: stop, transaction and migrate in one write (pause-steps.ts).
+      if (stop) await this.reportUndo({ guestStopped: true });
+      r = await this.frozenAround(disks.length, () =>
+        layerAndStream(qmp, { disks: pauseDisks, uri: this.withRam ? this.sink!.uri : undefined, stop }),
+      );
     }
-    this.stoppedByUs = r.stopped;
+    // Gated, QEMU may have resumed the guest already (the gate opened before this line runs).
+    this.stoppedByUs = r.stopped && !this.resumedSinceStop();
     if (!r.stopped && stop) void this.reportUndo({ guestStopped: false });
     // A transaction that was not refused may have been applied (its reply can be lost with the monitor):
     // cleanup deletes whichever of these snapshots exist.
     if (layered && !r.transactionError) this.taken = disks.map((d) => ({ device: d.device, image: d.file }));
     if (r.stopError) {
-      throw new SnapshotFailure("qmp-error", `QEMU refused to pause the guest: ${describe(r.stopError)}`, { cause: r.stopError });
+      throw new SnapshotFailure("qmp-error", `QEMU refused to pause the guest: ${describe(r.stopError)}`, {
+        cause: r.stopError,
+      });
     }
     if (r.transactionError) {
       // Nothing was taken. A `migrate` that went through is a background snapshot QEMU must be allowed
       // to finish (QEMU.md §2): it streams into the discarding sink before anything is cleaned up.
-      if (this.withRam && !r.migrateError) await this.drainUnwantedStream();
-      throw new SnapshotFailure("disk-snapshot", `taking the disks' internal snapshots failed: ${describe(r.transactionError)}`, { cause: r.transactionError });
+      if (this.withRam && !r.migrateError) await this.drainUnwantedStream("the disk step of the snapshot failed");
+      throw new SnapshotFailure(
+        "disk-snapshot",
+        `taking the disks' internal snapshots failed: ${describe(r.transactionError)}`,
+        { cause: r.transactionError },
+      );
     }
 
     if (!this.withRam) {
@@ -318,15 +365,33 @@ class SnapshotRun {
     }
 
     if (r.migrateError) {
-      throw new SnapshotFailure("migration-failed", `QEMU refused to start the RAM snapshot: ${describe(r.migrateError)}`, { cause: r.migrateError });
+      throw new SnapshotFailure(
+        "migration-failed",
+        `QEMU refused to start the RAM snapshot: ${describe(r.migrateError)}`,
+        { cause: r.migrateError },
+      );
     }
     // QEMU ≥ 9.0 restores the state it found (paused, by us) instead of starting the guest.
-    if (this.stoppedByUs && !qemuResumesByItself(report.qemuVersion) && (await resumeWhenStreaming(qmp))) this.stoppedByUs = false;
+    if (this.stoppedByUs && !qemuResumesByItself(report.qemuVersion) && (await resumeWhenStreaming(qmp)))
+      this.stoppedByUs = false;
     const { info, started } = await this.follow();
     if (!started) {
-      throw new SnapshotFailure("migration-failed", `QEMU could not start the RAM snapshot: ${info["error-desc"] ?? `status ${info.status}`}`);
+      throw new SnapshotFailure(
+        "migration-failed",
+        `QEMU could not start the RAM snapshot: ${info["error-desc"] ?? `status ${info.status}`}`,
+      );
     }
     return this.finishRam(info);
+  }
+
+  /** The vmstate writer for this host (see the header), on the ledger's vmstate file. */
+  private openSink(): Promise<VmstateSink | RemoteExecSink> {
+    const filePath = path.join(this.targetDir, "vmstate.bin");
+    // The disks' copy-on-write after the snapshot needs room too: a full file system would stop the guest (io-error).
+    const keepFreeBytes = diskWriteRoomBytes(this.report!.memoryBytes);
+    return this.input.vmstateWriter === "remote-exec"
+      ? RemoteExecSink.open({ files: this.input.hostFiles!, filePath, keepFreeBytes })
+      : VmstateSink.open({ filePath, socketDir: this.input.sinkDir, name: this.input.snapshotId, keepFreeBytes });
   }
 
   /**
@@ -341,17 +406,125 @@ class SnapshotRun {
       this.quiesced = Promise.resolve({ consistency: "crash", note: skip });
       return undefined;
     }
-    return freezeGuest({ qmp: this.qmp, request, log: this.log, now: this.now });
+    // Recorded before the freeze is written: a dashboard dying before the thaw leaves it to recovery.
+    return freezeGuest({
+      qmp: this.qmp,
+      request,
+      log: this.log,
+      now: this.now,
+      beforeFreeze: (agentSocket) => this.reportUndo({ fsFrozen: { agentSocket } }),
+    });
+  }
+
+  /**
+   * Runs the pause with the guest's filesystems frozen around it when quiesce was asked and applies
+   * (quiesce.ts): frozen as late as possible, the thaw written as soon as the pause write returns —
+   * before any `cont` — and its answer awaited at the end of the run.
+   */
+  private async frozenAround(disks: number, pause: () => Promise<LayerAndStreamResult>): Promise<LayerAndStreamResult> {
+    const freeze = await this.freezeIfAsked(disks);
+    let r: LayerAndStreamResult | undefined;
+    try {
+      r = await pause();
+      return r;
+    } finally {
+      if (freeze) {
+        this.quiesced = freeze.thaw(Boolean(r && !r.transactionError)).then(async (outcome) => {
+          // Thawed, or never frozen: nothing left for recovery to thaw (an unconfirmed thaw stays recorded).
+          if (!outcome.mayBeFrozen && this.undo.fsFrozen) await this.reportUndo({ fsFrozen: undefined });
+          return outcome;
+        });
+      }
+    }
+  }
+
+  /**
+   * QEMU's pid when this snapshot is to be gated (pause-plan.ts decides: QEMU < 9, a local host whose
+   * QEMU threads this process can watch, enough resident guest RAM — or always/never when the input says).
+   */
+  private async gateFor(): Promise<number | undefined> {
+    const wanted = this.input.ramWalkGate ?? "auto";
+    if (wanted === "never" || !(this.sink instanceof VmstateSink)) return undefined;
+    const facts = await this.pauseFacts();
+    if (facts.pid === undefined || !facts.canGate || facts.qemuVersion.major >= 9) return undefined;
+    return wanted === "always" || planConsistentPause(facts).sequence === "gated" ? facts.pid : undefined;
+  }
+
+  /**
+   * The gated pause (ram-walk-gate.ts): `migrate` with the guest running; once QEMU's migration thread
+   * waits at the gate (its RAM walk done), stop + the disks' internal snapshots; then the gate opens and
+   * QEMU saves the device state and resumes the guest. "lost" when QEMU was not held — the writer started
+   * after QEMU's first write, or the walk outlasted GATE_WALK_BUDGET — : the guest was never stopped by
+   * us, and QEMU's stream (RAM at its own instant, no disks) must be discarded.
+   */
+  private async pauseBehindGate(disks: PauseDisk[], pid: number): Promise<LayerAndStreamResult | "lost"> {
+    const sink = this.sink as VmstateSink;
+    const gate = await prepareRamWalkGate({
+      socketDir: path.dirname(sink.uri.slice("unix:".length)),
+      name: this.input.snapshotId,
+      sinkUri: sink.uri,
+    });
+    try {
+      try {
+        await this.qmp.migrate(gate.uri);
+      } catch (err) {
+        return { stopped: false, migrateError: err };
+      }
+      const state = await gate.state(GATE_WRITER_START_MS);
+      const budgetMs = GATE_WALK_BUDGET.fixedMs + (this.report!.memoryBytes / 1024 ** 3) * GATE_WALK_BUDGET.msPerGiB;
+      if (state !== "gated" || !(await waitForQemuAtGate(pid, budgetMs, this.now))) {
+        this.gateNote =
+          state === "gated"
+            ? `QEMU's RAM walk outlasted ${Math.round(budgetMs)} ms`
+            : state === "open"
+              ? "QEMU's RAM walk ended before the gate closed"
+              : "the gate's writer did not start";
+        this.log?.info(
+          { state, budgetMs },
+          "the RAM-walk gate did not hold QEMU: taking the snapshot the pipelined way",
+        );
+        return "lost";
+      }
+      await this.reportUndo({ guestStopped: true });
+      this.gateNote = "QEMU's RAM walk ran before the pause (gated)";
+      return await this.frozenAround(disks.length, () => layerAndStream(this.qmp, { disks, stop: true }));
+    } finally {
+      await gate.dispose(); // opens the gate: QEMU goes on, with the guest stopped by us or not at all
+    }
+  }
+
+  /**
+   * After a lost gate: QEMU's stream is a RAM-only snapshot of its own instant. Discarded to its end (a
+   * 7.2 background snapshot must never be cancelled), then a fresh sink takes the real one.
+   */
+  private async discardUngatedStream(): Promise<void> {
+    await this.drainUnwantedStream(`the gate did not hold QEMU (${this.gateNote})`);
+    const info = await this.qmp.queryMigrate();
+    if (info.status !== "completed") {
+      if (freezesOnFailedBackgroundSnapshot(this.report!.qemuVersion)) {
+        this.guestFrozen = `the discarded RAM stream ended ${info.status} (${info["error-desc"] ?? "no reason given"}); on QEMU ${this.report!.qemuVersion.major}.${this.report!.qemuVersion.minor} that leaves the guest's vCPUs blocked for good (QEMU.md §2): restart the VM`;
+      }
+      throw new SnapshotFailure(
+        "migration-failed",
+        `QEMU's RAM stream ended ${info.status} before the snapshot was taken: ${info["error-desc"] ?? "no reason given"}`,
+      );
+    }
+    this.gateNote = `${this.gateNote}: taken again the pipelined way (a second RAM stream)`;
+    this.events.length = 0; // the discarded stream's pause is not this snapshot's
+    this.discarding = false;
+    this.sinkResult = undefined;
+    this.sink = await this.openSink();
   }
 
   /**
    * A RAM stream that must not be kept (its disk step failed): discarded, and waited for to its end —
    * resuming the guest once RAM streams on QEMU ≥ 9, which keeps a guest we stopped paused.
    */
-  private async drainUnwantedStream(): Promise<void> {
+  private async drainUnwantedStream(reason: string): Promise<void> {
     this.discarding = true;
-    await this.sink!.switchToDiscard("the disk step of the snapshot failed");
-    if (this.stoppedByUs && !qemuResumesByItself(this.report!.qemuVersion) && (await resumeWhenStreaming(this.qmp))) this.stoppedByUs = false;
+    await this.sink!.switchToDiscard(reason);
+    if (this.stoppedByUs && !qemuResumesByItself(this.report!.qemuVersion) && (await resumeWhenStreaming(this.qmp)))
+      this.stoppedByUs = false;
     for (;;) {
       const info = await this.qmp.queryMigrate();
       if (TERMINAL.has(info.status) || info.status === undefined) break;
@@ -361,16 +534,25 @@ class SnapshotRun {
     if (done !== "timeout") this.sinkResult = done;
   }
 
+  /** The facts that do not change during a snapshot (QEMU's pid, memory kind, host): detected on first use. */
+  private pauseFacts(): ReturnType<typeof detectPauseFacts> {
+    return (this.facts ??= detectPauseFacts(this.qmp, this.input.hostKind));
+  }
+
   /**
    * Local hosts: merges guest RAM back into 2 MiB pages now that QEMU is done with it, so the next
    * snapshot pauses like this one did (host-memory.ts). Never fails the snapshot.
    */
   private async prepareMemoryForNext(): Promise<void> {
-    const facts = await detectPauseFacts(this.qmp, this.input.hostKind);
+    const facts = await this.pauseFacts();
     if (!facts.canCollapse || facts.pid === undefined) return;
     const c = await recollapseGuestMemory(facts.pid);
     if (c.ok) this.memoryNote = `RAM merged back into 2 MiB pages in ${(c.ms / 1000).toFixed(1)} s`;
-    else this.log?.warn({ reason: c.reason }, "guest RAM was not merged back into 2 MiB pages; the next snapshot will pause longer");
+    else
+      this.log?.warn(
+        { reason: c.reason },
+        "guest RAM was not merged back into 2 MiB pages; the next snapshot will pause longer",
+      );
   }
 
   private async enableCapabilities(found: MigrationCapabilityStatus[]): Promise<void> {
@@ -392,7 +574,10 @@ class SnapshotRun {
   /** background-snapshot and events as preflight found them. */
   private capabilitiesBefore(): MigrationCapabilityStatus[] {
     const before = this.report!.capabilities;
-    return ["background-snapshot", "events"].map((capability) => ({ capability, state: before.find((c) => c.capability === capability)?.state ?? false }));
+    return ["background-snapshot", "events"].map((capability) => ({
+      capability,
+      state: before.find((c) => c.capability === capability)?.state ?? false,
+    }));
   }
 
   /** Puts background-snapshot/events back as preflight found them, so other tools' migrations are unaffected. */
@@ -408,16 +593,29 @@ class SnapshotRun {
   }
 
   /** Updates what a crash would leave behind and tells the job layer (see RunSnapshotHooks.onUndoChange). */
-  private reportUndo(change: { capabilities?: MigrationCapabilityStatus[]; guestStopped?: boolean }): Promise<void> {
+  private reportUndo(change: Omit<VmUndo, "done">): Promise<void> {
     this.undo = { ...this.undo, ...change };
     const hook = this.input.hooks.onUndoChange;
     if (!hook) return Promise.resolve();
-    const { capabilities, guestStopped } = this.undo;
-    const undo: VmUndo | null = capabilities || guestStopped ? { ...(capabilities ? { capabilities } : {}), ...(guestStopped ? { guestStopped } : {}) } : null;
+    const { capabilities, guestStopped, fsFrozen } = this.undo;
+    const undo: VmUndo | null =
+      capabilities || guestStopped || fsFrozen
+        ? {
+            ...(capabilities ? { capabilities } : {}),
+            ...(guestStopped ? { guestStopped } : {}),
+            ...(fsFrozen ? { fsFrozen } : {}),
+          }
+        : null;
     this.undoReported = this.undoReported
       .then(() => hook(undo))
       .catch((err: unknown) => this.log?.warn({ err }, "could not record what a crash would leave to undo on the VM"));
     return this.undoReported;
+  }
+
+  /** A RESUME event came after the last STOP event. */
+  private resumedSinceStop(): boolean {
+    const lastStop = this.events.findLastIndex((e) => e.event === "STOP");
+    return lastStop >= 0 && this.events.slice(lastStop).some((e) => e.event === "RESUME");
   }
 
   private onEvent(ev: QmpEvent): void {
@@ -430,7 +628,9 @@ class SnapshotRun {
     // 7.2 resumes the guest at the end of setup whatever its state was (QEMU.md §4): a VM that was
     // paused before the snapshot is paused again at once.
     if (ev.event === "RESUME" && this.wasPaused && this.withRam && !this.restop) {
-      this.restop = this.qmp.stop().catch((err) => this.log?.warn({ err }, "could not re-pause the VM after the snapshot"));
+      this.restop = this.qmp
+        .stop()
+        .catch((err) => this.log?.warn({ err }, "could not re-pause the VM after the snapshot"));
     }
   }
 
@@ -444,13 +644,14 @@ class SnapshotRun {
     for (;;) {
       if (this.cancelRequested && !this.discarding) {
         this.discarding = true;
-        this.sink!.switchToDiscard("cancelled by the operator");
+        await this.sink!.switchToDiscard("cancelled by the operator");
         this.log?.info("cancel: vmstate switched to discard; waiting for QEMU to finish");
       }
       const woke = new Promise<void>((r) => (this.wake = r));
       const info = await this.qmp.queryMigrate();
       this.lastInfo = info;
-      const sawActive = info.status === "active" || this.events.some((e) => (e.data as { status?: string }).status === "active");
+      const sawActive =
+        info.status === "active" || this.events.some((e) => (e.data as { status?: string }).status === "active");
       if (activeAt === undefined && (sawActive || TERMINAL.has(info.status))) {
         if (TERMINAL.has(info.status) && !sawActive) return { info, started: false };
         activeAt = this.now();
@@ -458,7 +659,8 @@ class SnapshotRun {
       }
       if (TERMINAL.has(info.status)) return { info, started: true };
       // QEMU ≥ 9 keeps a guest we stopped paused: resume it as soon as RAM streams, whenever that is.
-      if (this.stoppedByUs && info.status === "active" && (info.ram?.transferred ?? 0) >= RESUME_AFTER_STREAM_BYTES) await this.resumeIfOurs();
+      if (this.stoppedByUs && info.status === "active" && (info.ram?.transferred ?? 0) >= RESUME_AFTER_STREAM_BYTES)
+        await this.resumeIfOurs();
       if (activeAt !== undefined && info.ram) await this.progress(info, activeAt);
       await Promise.race([woke, new Promise((r) => setTimeout(r, interval))]);
     }
@@ -466,7 +668,9 @@ class SnapshotRun {
 
   private describeActive(): string {
     const pause = this.guestPauseMs();
-    return pause === undefined ? "streaming RAM; the guest is running" : `streaming RAM; the guest ran again after ${pause.toFixed(0)} ms`;
+    return pause === undefined
+      ? "streaming RAM; the guest is running"
+      : `streaming RAM; the guest ran again after ${pause.toFixed(0)} ms`;
   }
 
   private async progress(info: MigrationInfo, activeAt: number): Promise<void> {
@@ -485,11 +689,18 @@ class SnapshotRun {
   private async finishRam(info: MigrationInfo): Promise<SnapshotRunResult> {
     const sink = this.sink!;
     const waited = await timeout(sink.finished, SINK_CLOSE_TIMEOUT_MS);
-    if (waited === "timeout") throw new SnapshotFailure("target-truncated", "QEMU reported the end of the snapshot but never closed its stream");
+    if (waited === "timeout")
+      throw new SnapshotFailure(
+        "target-truncated",
+        "QEMU reported the end of the snapshot but never closed its stream",
+      );
     this.sinkResult = waited;
     if (this.discarding) {
       await this.cleanup();
-      return this.result("cancelled", "cancelled: QEMU finished into the discard sink; the files were removed and the disks merged back");
+      return this.result(
+        "cancelled",
+        "cancelled: QEMU finished into the discard sink; the files were removed and the disks merged back",
+      );
     }
     if (info.status !== "completed") {
       if (freezesOnFailedBackgroundSnapshot(this.report?.qemuVersion)) {
@@ -503,15 +714,22 @@ class SnapshotRun {
       );
     }
     if (waited.writeError) throw new SnapshotFailure("target-write", this.writeErrorMessage(waited));
-    if (!waited.complete) throw new SnapshotFailure("target-truncated", `the vmstate is incomplete: ${waited.invalidReason ?? "unknown reason"}`);
+    if (!waited.complete)
+      throw new SnapshotFailure(
+        "target-truncated",
+        `the vmstate is incomplete: ${waited.invalidReason ?? "unknown reason"}`,
+      );
 
     // Streaming time from QEMU's own event timestamps (active → completed); query-migrate's
     // total-time − setup-time when an event is missing.
-    const at = (status: string) => this.events.find((e) => e.event === "MIGRATION" && (e.data as { status?: string }).status === status);
+    const at = (status: string) =>
+      this.events.find((e) => e.event === "MIGRATION" && (e.data as { status?: string }).status === status);
     const active = at("active");
     const completed = at("completed");
     const transferMs =
-      active && completed ? (completed.timeUs - active.timeUs) / 1000 : (info["total-time"] ?? 0) - (info["setup-time"] ?? 0);
+      active && completed
+        ? (completed.timeUs - active.timeUs) / 1000
+        : (info["total-time"] ?? 0) - (info["setup-time"] ?? 0);
     await this.prepareMemoryForNext();
     return this.complete({
       qemuDowntimeMs: info.downtime,
@@ -525,7 +743,12 @@ class SnapshotRun {
 
   private writeErrorMessage(r: VmstateSinkResult): string {
     const e = r.writeError!;
-    const why = e.code !== "ENOSPC" ? `${e.code ?? "I/O error"}: ${e.message}` : e.keptFreeBytes ? `the disk is full: ${e.message}` : "the disk is full";
+    const why =
+      e.code !== "ENOSPC"
+        ? `${e.code ?? "I/O error"}: ${e.message}`
+        : e.keptFreeBytes
+          ? `the disk is full: ${e.message}`
+          : "the disk is full";
     return `writing the vmstate to ${this.sink!.filePath} failed (${why}); QEMU's stream was drained so the guest kept running, and the partial file was removed`;
   }
 
@@ -570,17 +793,26 @@ class SnapshotRun {
     await this.ensureGuestRuns();
     await this.restoreCapabilities();
     const files: SnapshotFile[] = [];
-    if (this.sinkResult) files.push({ path: this.sink!.filePath, role: "vmstate", sizeBytes: this.sinkResult.bytesWritten });
+    if (this.sinkResult)
+      files.push({ path: this.sink!.filePath, role: "vmstate", sizeBytes: this.sinkResult.bytesWritten });
     const name = internalSnapshotName(this.input.snapshotId);
-    for (const t of this.taken) files.push({ path: t.image, role: "disk", format: "qcow2", internalSnapshot: name, sizeBytes: 0 });
+    for (const t of this.taken)
+      files.push({ path: t.image, role: "disk", format: "qcow2", internalSnapshot: name, sizeBytes: 0 });
     const guestPauseMs = this.guestPauseMs();
     const sizeBytes = files.reduce((n, f) => n + f.sizeBytes, 0);
     const quiesce = await this.quiesced;
     const parts = [
-      guestPauseMs !== undefined ? `guest paused ${guestPauseMs.toFixed(1)} ms` : this.wasPaused ? "the VM was paused and stays paused" : undefined,
+      guestPauseMs !== undefined
+        ? `guest paused ${guestPauseMs.toFixed(1)} ms`
+        : this.wasPaused
+          ? "the VM was paused and stays paused"
+          : undefined,
       this.sinkResult ? `RAM ${mib(this.sinkResult.bytesWritten)}` : undefined,
-      this.taken.length ? `${this.taken.length} disk${this.taken.length > 1 ? "s" : ""} (internal snapshot${this.taken.length > 1 ? "s" : ""} ${name})` : undefined,
+      this.taken.length
+        ? `${this.taken.length} disk${this.taken.length > 1 ? "s" : ""} (internal snapshot${this.taken.length > 1 ? "s" : ""} ${name})`
+        : undefined,
       this.memoryNote,
+      this.gateNote,
       quiesce?.consistency === "application" ? `application-consistent (${quiesce.note})` : undefined,
     ].filter(Boolean);
     return {
@@ -595,14 +827,22 @@ class SnapshotRun {
     };
   }
 
-  private result(status: "cancelled" | "failed", detail: string, error?: SnapshotRunResult["error"]): SnapshotRunResult {
+  private result(
+    status: "cancelled" | "failed",
+    detail: string,
+    error?: SnapshotRunResult["error"],
+  ): SnapshotRunResult {
     const guestPauseMs = this.guestPauseMs();
     return {
       status,
       error,
       detail,
       targetDir: this.targetDir,
-      metrics: { guestPauseMs, ramTotalBytes: this.lastInfo.ram?.total, ramTransferredBytes: this.lastInfo.ram?.transferred },
+      metrics: {
+        guestPauseMs,
+        ramTotalBytes: this.lastInfo.ram?.total,
+        ramTransferredBytes: this.lastInfo.ram?.transferred,
+      },
       files: [],
       guestLeftPaused: this.guestLeftPaused,
       guestFrozen: this.guestFrozen,
@@ -631,7 +871,7 @@ class SnapshotRun {
   private async cleanup(reason = "cancelled"): Promise<string | undefined> {
     const notes: string[] = [];
     if (this.sink && !this.sinkResult) {
-      this.sink.switchToDiscard(reason);
+      await this.sink.switchToDiscard(reason);
       await this.sink.close();
       const r = await timeout(this.sink.finished, SINK_CLOSE_TIMEOUT_MS);
       if (r === "timeout") notes.push("QEMU did not close its stream; the vmstate socket was left to drain");
@@ -644,9 +884,18 @@ class SnapshotRun {
       if (this.guestLeftPaused) notes.push(this.guestLeftPaused);
     }
     if (alive) await this.ensureGuestRuns();
-    else if (this.stoppedByUs) this.guestLeftPaused = "the VM's monitor connection was lost before the guest Snapfleet paused could be resumed";
+    else if (this.stoppedByUs)
+      this.guestLeftPaused = "the VM's monitor connection was lost before the guest Snapfleet paused could be resumed";
     await this.restoreCapabilities();
-    notes.push(...(await rollBackRun({ qmp: this.qmp, snapshotId: this.input.snapshotId, taken: this.taken, ledger: this.ledger, files: this.input.hostFiles })));
+    notes.push(
+      ...(await rollBackRun({
+        qmp: this.qmp,
+        snapshotId: this.input.snapshotId,
+        taken: this.taken,
+        ledger: this.ledger,
+        files: this.input.hostFiles,
+      })),
+    );
     return notes.length ? notes.join(". ") : undefined;
   }
 }

@@ -23,7 +23,10 @@ export type SnapshotWithRelations = Snapshot & {
 const iso = (d: Date | null) => (d ? d.toISOString() : null);
 const num = (n: bigint | number | null) => (n === null ? null : Number(n));
 
-function parseArray<T>(raw: Prisma.JsonValue | null, schema: { safeParse(v: unknown): { success: boolean; data?: T } }): T[] {
+function parseArray<T>(
+  raw: Prisma.JsonValue | null,
+  schema: { safeParse(v: unknown): { success: boolean; data?: T } },
+): T[] {
   if (!Array.isArray(raw)) return [];
   return raw.flatMap((item) => {
     const r = schema.safeParse(item);
@@ -71,7 +74,10 @@ export function toSnapshotJson(row: SnapshotWithRelations): SnapshotJson {
     sizeBytes: num(row.sizeBytes),
     files: parseArray<SnapshotFileJson>(row.files, snapshotFileJsonSchema),
     diskChain: parseArray(row.diskChain, diskChainEntryJsonSchema),
-    error: row.errorClass || row.errorMessage ? { class: row.errorClass ?? "unknown", message: row.errorMessage ?? "" } : null,
+    error:
+      row.errorClass || row.errorMessage
+        ? { class: row.errorClass ?? "unknown", message: row.errorMessage ?? "" }
+        : null,
     verifiedAt: iso(row.verifiedAt),
     verifyError: row.verifyError,
     quiesce: row.quiesce,

@@ -62,14 +62,14 @@ export interface VmstateSinkResult {
   invalidReason?: string;
 }
 
-
 /**
  * A best-effort cleanup whose failure changes nothing (the file or socket may already be gone): said on
  * stderr, which the dashboard keeps (vmstate-sink.ts stderrTail), never dropped silently. The sink
  * cannot use the dashboard's logger: it runs alone and outlives it.
  */
 function ignored(why: string): (err: unknown) => void {
-  return (err: unknown) => void process.stderr.write(`sink: ignored (${why}): ${err instanceof Error ? err.message : String(err)}\n`);
+  return (err: unknown) =>
+    void process.stderr.write(`sink: ignored (${why}): ${err instanceof Error ? err.message : String(err)}\n`);
 }
 /** What the dashboard passes to a sink process (argv[3], JSON; argv[2] is statusPath alone). */
 export interface SinkProcessConfig {
@@ -162,7 +162,11 @@ export function checkVmstate(head: Buffer, tail: Buffer, totalBytes: number): st
 
 function errnoOf(err: unknown): { code?: string; message: string; keptFreeBytes?: number } {
   const e = err as NodeJS.ErrnoException & { keptFreeBytes?: number };
-  return { code: e?.code, message: e?.message ?? String(err), ...(e?.keptFreeBytes ? { keptFreeBytes: e.keptFreeBytes } : {}) };
+  return {
+    code: e?.code,
+    message: e?.message ?? String(err),
+    ...(e?.keptFreeBytes ? { keptFreeBytes: e.keptFreeBytes } : {}),
+  };
 }
 
 class SinkProcess {
@@ -192,7 +196,13 @@ class SinkProcess {
 
   constructor(cfg: SinkProcessConfig) {
     this.cfg = cfg;
-    this.status = { version: 1, pid: process.pid, filePath: cfg.filePath, state: "listening", startedAt: new Date().toISOString() };
+    this.status = {
+      version: 1,
+      pid: process.pid,
+      filePath: cfg.filePath,
+      state: "listening",
+      startedAt: new Date().toISOString(),
+    };
   }
 
   async start(): Promise<void> {
@@ -227,7 +237,10 @@ class SinkProcess {
       process.exit(1);
     }
     this.writeStatus();
-    this.connectTimer = setTimeout(() => void this.closeUnconnected(`QEMU did not connect within ${this.cfg.connectTimeoutMs} ms`), this.cfg.connectTimeoutMs);
+    this.connectTimer = setTimeout(
+      () => void this.closeUnconnected(`QEMU did not connect within ${this.cfg.connectTimeoutMs} ms`),
+      this.cfg.connectTimeoutMs,
+    );
     this.send({ type: "ready", pid: process.pid });
   }
 
@@ -296,7 +309,10 @@ class SinkProcess {
     if (!this.connected) {
       this.discardReason ??= "the dashboard went away before QEMU connected";
       clearTimeout(this.connectTimer);
-      this.connectTimer = setTimeout(() => void this.closeUnconnected("the dashboard went away before QEMU connected"), ORPHAN_CONNECT_GRACE_MS);
+      this.connectTimer = setTimeout(
+        () => void this.closeUnconnected("the dashboard went away before QEMU connected"),
+        ORPHAN_CONNECT_GRACE_MS,
+      );
       // Recorded once the file is gone, so a status saying "dashboard gone" before a connection means "nothing kept".
       void this.enterDiscard().then(() => this.writeStatus());
       return;
@@ -405,10 +421,13 @@ class SinkProcess {
     const free = fs.bavail * fs.bsize;
     if (free - bytes >= keep) return;
     const mib = (n: number) => `${(n / 1024 / 1024).toFixed(1)} MiB`;
-    throw Object.assign(new Error(`only ${mib(free)} left on the file system, and ${mib(keep)} of it is kept for the VM's disk writes`), {
-      code: "ENOSPC",
-      keptFreeBytes: keep,
-    });
+    throw Object.assign(
+      new Error(`only ${mib(free)} left on the file system, and ${mib(keep)} of it is kept for the VM's disk writes`),
+      {
+        code: "ENOSPC",
+        keptFreeBytes: keep,
+      },
+    );
   }
 
   /** Stops writing, drops what is buffered, removes the partial file; reading goes on (QEMU.md §2). */

@@ -27,7 +27,13 @@ export const snapshotDeletionJsonSchema = z.object({
   startedAt: z.string(),
   /** Why the deletion stopped (a blocked step), while it is stopped. */
   error: z.string().nullable(),
-  steps: z.array(z.object({ what: z.string(), state: z.enum(["pending", "running", "done", "failed"]), note: z.string().nullable() })),
+  steps: z.array(
+    z.object({
+      what: z.string(),
+      state: z.enum(["pending", "running", "done", "failed"]),
+      note: z.string().nullable(),
+    }),
+  ),
 });
 
 /** Disk layers of a snapshot taken before internal snapshots (external overlays; docs/disk-chains.md). */

@@ -30,6 +30,7 @@
 // killed by the dashboard once QEMU may be connected; the status file is removed once this process has
 // received the result (from then on the job's own outcome is the record).
 import { logIgnored } from "../best-effort";
+import { processSingleton } from "../process-singleton";
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { readFile, unlink } from "node:fs/promises";
@@ -60,16 +61,13 @@ const READY_TIMEOUT_MS = 30_000;
 /** Kept from the sink's stderr for the error message when it dies unexpectedly. */
 const STDERR_KEEP = 4096;
 
-const g = globalThis as typeof globalThis & { __snapfleetSinkDir?: string };
-
-/** One private socket directory per process, removed on exit (on globalThis: Next loads modules twice). */
+/** One private socket directory per process (mkdtemp creates it 0700), removed on exit. */
 export function defaultSinkDir(): string {
-  if (!g.__snapfleetSinkDir) {
-    const dir = mkdtempSync(path.join(tmpdir(), "snapfleet-sink-")); // mkdtemp creates it 0700
-    g.__snapfleetSinkDir = dir;
+  return processSingleton("__snapfleetSinkDir", () => {
+    const dir = mkdtempSync(path.join(tmpdir(), "snapfleet-sink-"));
     process.once("exit", () => rmSync(dir, { recursive: true, force: true }));
-  }
-  return g.__snapfleetSinkDir;
+    return dir;
+  });
 }
 
 /** The sink's status file for a vmstate path. */
@@ -164,7 +162,10 @@ export class VmstateSink {
     child.stdin!.on("error", () => {}); // the sink exited: its 'close' settles everything
     child.once("error", (err) => void this.onGone(`could not start the vmstate sink process: ${err.message}`));
     // 'close' = exited AND its stdout fully read, so a result sent just before exit was seen first.
-    child.once("close", (code, signal) => void this.onGone(`the vmstate sink process exited unexpectedly (${signal ?? `code ${code}`})`));
+    child.once(
+      "close",
+      (code, signal) => void this.onGone(`the vmstate sink process exited unexpectedly (${signal ?? `code ${code}`})`),
+    );
     return new Promise((resolve) => {
       const timer = setTimeout(() => resolve(undefined), READY_TIMEOUT_MS);
       this.waiters.push((msg) => {
@@ -277,6 +278,8 @@ export function describeSinkOutcome(status: SinkStatus): string {
   const read = status.dashboardGoneAt
     ? `after the dashboard went away its vmstate sink kept reading QEMU's stream until QEMU closed it (${mib(status.bytesAtDashboardGone ?? 0)} received before, ${mib(r.bytesReceived)} in all)`
     : `its vmstate sink read QEMU's stream until QEMU closed it (${mib(r.bytesReceived)})`;
-  const file = r.complete ? "the vmstate was complete" : `the vmstate was not kept (${r.writeError?.message ?? r.invalidReason ?? r.discardReason ?? "discarded"})`;
+  const file = r.complete
+    ? "the vmstate was complete"
+    : `the vmstate was not kept (${r.writeError?.message ?? r.invalidReason ?? r.discardReason ?? "discarded"})`;
   return `${read}, so the sink did not break the stream (which would have frozen a QEMU 7.2 guest); ${file}`;
 }

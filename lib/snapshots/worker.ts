@@ -35,7 +35,8 @@ export interface SnapshotWorkerOptions extends Omit<ExecuteSnapshotJobOptions, "
 export async function handleSnapshotRun(snapshotId: string, opts: SnapshotWorkerOptions): Promise<void> {
   const { log } = opts;
   let unhold: (() => void) | undefined;
-  const requeue = () => requireBoss().send(SNAPSHOT_RUN_QUEUE, { snapshotId } satisfies SnapshotRunJobData, { startAfter: ROUTE_RETRY_S });
+  const requeue = () =>
+    requireBoss().send(SNAPSHOT_RUN_QUEUE, { snapshotId } satisfies SnapshotRunJobData, { startAfter: ROUTE_RETRY_S });
   try {
     // Only the VM's owner runs its jobs: elsewhere the job goes back to the queue, untouched.
     const target = await db().snapshot.findUnique({ where: { id: snapshotId }, select: { vmId: true, status: true } });
@@ -44,7 +45,10 @@ export async function handleSnapshotRun(snapshotId: string, opts: SnapshotWorker
         unhold = await holdVm(target.vmId);
       } catch (err) {
         if (!(err instanceof NotOwnerError)) throw err;
-        log.debug({ snapshot: snapshotId, owner: err.owner }, "the VM is owned by another process: the job goes back to the queue for it");
+        log.debug(
+          { snapshot: snapshotId, owner: err.owner },
+          "the VM is owned by another process: the job goes back to the queue for it",
+        );
         await requeue();
         return;
       }
@@ -61,8 +65,16 @@ export async function handleSnapshotRun(snapshotId: string, opts: SnapshotWorker
     // by the process running it, and freeing that run's slot would break the per-host limit. (A slot
     // also stops counting once its snapshot is completed, failed or cancelled.)
     const ran = await executeSnapshotJob(snapshotId, opts);
-    if (ran) await releaseSnapshot(snapshotId).catch((err: unknown) => log.warn({ err, snapshot: snapshotId }, "releasing the snapshot's admission slot failed (it stops counting once the job is final)"));
-    else if ((await db().snapshot.findUnique({ where: { id: snapshotId }, select: { status: true } }))?.status === "queued") {
+    if (ran)
+      await releaseSnapshot(snapshotId).catch((err: unknown) =>
+        log.warn(
+          { err, snapshot: snapshotId },
+          "releasing the snapshot's admission slot failed (it stops counting once the job is final)",
+        ),
+      );
+    else if (
+      (await db().snapshot.findUnique({ where: { id: snapshotId }, select: { status: true } }))?.status === "queued"
+    ) {
       // Not run and still queued (the VM's lease moved meanwhile): back to the queue, never lost. Its
       // slot is kept (a duplicate delivery must not free a running job's slot; re-admission is idempotent).
       await requeue();
@@ -87,7 +99,11 @@ export async function recoverLostQueuedSnapshots(log: Logger): Promise<number> {
     if (jobs.some((j) => ["created", "retry", "active"].includes(j.state))) continue;
     await transitionSnapshot(id, "failed", {
       detail: "the job queue lost this job",
-      data: { finishedAt: new Date(), errorClass: "interrupted", errorMessage: "the job queue lost this job before it ran; take the snapshot again" },
+      data: {
+        finishedAt: new Date(),
+        errorClass: "interrupted",
+        errorMessage: "the job queue lost this job before it ran; take the snapshot again",
+      },
     }).catch((err) => log.debug({ err, snapshot: id }, "queued snapshot changed meanwhile"));
     lost++;
   }
@@ -114,7 +130,9 @@ export async function startSnapshotWorker(opts: SnapshotWorkerOptions): Promise<
   const boss = requireBoss();
   const sweep = async () => {
     try {
-      const n = (await recoverInterruptedSnapshots(log, { pollMs: opts.pollIntervalMs })) + (await recoverLostQueuedSnapshots(log));
+      const n =
+        (await recoverInterruptedSnapshots(log, { pollMs: opts.pollIntervalMs })) +
+        (await recoverLostQueuedSnapshots(log));
       if (n) log.warn({ recovered: n }, "recovered snapshot jobs left behind by a dead process");
       const d = await resumeInterruptedDeletions(log);
       if (d) log.warn({ finished: d }, "finished deletions left behind by a dead process");
@@ -136,6 +154,8 @@ export async function startSnapshotWorker(opts: SnapshotWorkerOptions): Promise<
   timer.unref();
   return async () => {
     clearInterval(timer);
-    await boss.offWork(SNAPSHOT_RUN_QUEUE, { wait: true }).catch((err) => log.warn({ err }, "stopping the snapshot worker failed"));
+    await boss
+      .offWork(SNAPSHOT_RUN_QUEUE, { wait: true })
+      .catch((err) => log.warn({ err }, "stopping the snapshot worker failed"));
   };
 }

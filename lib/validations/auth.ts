@@ -55,5 +55,8 @@ export const auditQuerySchema = z.object({
   to: z.coerce.date().optional(),
   outcome: z.enum(["ok", "failed"]).optional(),
   limit: z.coerce.number().int().min(1).max(500).optional(),
-  cursor: z.string().regex(/^\d{1,19}$/).optional(),
+  cursor: z
+    .string()
+    .regex(/^\d{1,19}$/)
+    .optional(),
 });

@@ -35,7 +35,9 @@ const addressSchema = z
   .min(1, { error: "address is required", abort: true })
   .max(253, "address is too long")
   .refine(
-    (a) => /^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$/.test(a) || /^[0-9a-fA-F:.]+$/.test(a),
+    (a) =>
+      /^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$/.test(a) ||
+      /^[0-9a-fA-F:.]+$/.test(a),
     "address must be a hostname or an IP address",
   );
 
@@ -63,7 +65,10 @@ export const localHostFields = {
 export const hostKeyFingerprintSchema = z
   .string()
   .trim()
-  .regex(/^SHA256:[A-Za-z0-9+/]{43}$/, "host key fingerprint must look like SHA256:… (43 base64 characters), as ssh-keygen -lf prints it");
+  .regex(
+    /^SHA256:[A-Za-z0-9+/]{43}$/,
+    "host key fingerprint must look like SHA256:… (43 base64 characters), as ssh-keygen -lf prints it",
+  );
 
 export const sshHostFields = {
   name: hostNameSchema,

@@ -35,7 +35,15 @@ export const snapshotBulkCreateSchema = snapshotCreateSchema.extend({
 export type SnapshotBulkCreateInput = z.infer<typeof snapshotBulkCreateSchema>;
 
 /** Every status of a snapshot job, in the order a job goes through them (transitions: lib/snapshots/state-machine.ts). */
-export const SNAPSHOT_STATUSES = ["queued", "preflight", "setup", "active", "completed", "failed", "cancelled"] as const;
+export const SNAPSHOT_STATUSES = [
+  "queued",
+  "preflight",
+  "setup",
+  "active",
+  "completed",
+  "failed",
+  "cancelled",
+] as const;
 export type SnapshotStatusName = (typeof SNAPSHOT_STATUSES)[number];
 /** Statuses in which a job holds its VM: a second request for that VM gets 409, retention keeps it, a host with one cannot be removed. */
 export const RUNNING_SNAPSHOT_STATUSES: readonly SnapshotStatusName[] = ["queued", "preflight", "setup", "active"];

@@ -40,7 +40,9 @@ export const vmTagsSchema = z
  * lib/fleet/vm-tags.ts with vmTagsSchema, a 422 saying the rule.
  */
 export const vmUpdateSchema = z.strictObject({
-  tags: z.array(z.string({ error: "tags must be a list of strings" }), { error: "tags must be a list of strings" }).max(1000, `too many tags: ${VM_TAG_RULE}`),
+  tags: z
+    .array(z.string({ error: "tags must be a list of strings" }), { error: "tags must be a list of strings" })
+    .max(1000, `too many tags: ${VM_TAG_RULE}`),
 });
 export type VmUpdateInput = z.infer<typeof vmUpdateSchema>;
 
@@ -55,18 +57,29 @@ export const vmListQuerySchema = z.object({
   /** Case-insensitive substring of the name, UUID, endpoint or a tag. */
   q: z.preprocess(emptyToUndefined, z.string().trim().max(200, "q must be at most 200 characters").optional()),
   /** VMs carrying exactly this tag (the Fleet page's tag filter). */
-  tag: z.preprocess(emptyToUndefined, z.string().trim().max(VM_TAG_MAX_LENGTH, `tag must be at most ${VM_TAG_MAX_LENGTH} characters`).optional()),
+  tag: z.preprocess(
+    emptyToUndefined,
+    z.string().trim().max(VM_TAG_MAX_LENGTH, `tag must be at most ${VM_TAG_MAX_LENGTH} characters`).optional(),
+  ),
   /** One state or a comma-separated list: `running,paused`. */
   state: z.preprocess(
     (v) => (typeof v === "string" && v !== "" ? v.split(",").map((s) => s.trim()) : undefined),
     z.array(z.enum(VM_STATES, { error: `state must be one of ${VM_STATES.join(", ")}` })).optional(),
   ),
-  sort: z.preprocess(emptyToUndefined, z.enum(VM_SORT_KEYS, { error: `sort must be one of ${VM_SORT_KEYS.join(", ")}` }).default("name")),
+  sort: z.preprocess(
+    emptyToUndefined,
+    z.enum(VM_SORT_KEYS, { error: `sort must be one of ${VM_SORT_KEYS.join(", ")}` }).default("name"),
+  ),
   dir: z.preprocess(emptyToUndefined, z.enum(["asc", "desc"], { error: "dir must be asc or desc" }).default("asc")),
   offset: z.preprocess(emptyToUndefined, z.coerce.number().int().min(0, "offset must be ≥ 0").default(0)),
   limit: z.preprocess(
     emptyToUndefined,
-    z.coerce.number().int().min(1, "limit must be ≥ 1").max(VM_PAGE_SIZE_MAX, `limit must be ≤ ${VM_PAGE_SIZE_MAX}`).default(VM_PAGE_SIZE_DEFAULT),
+    z.coerce
+      .number()
+      .int()
+      .min(1, "limit must be ≥ 1")
+      .max(VM_PAGE_SIZE_MAX, `limit must be ≤ ${VM_PAGE_SIZE_MAX}`)
+      .default(VM_PAGE_SIZE_DEFAULT),
   ),
 });
 export type VmListQuery = z.infer<typeof vmListQuerySchema>;

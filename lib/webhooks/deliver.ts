@@ -63,7 +63,11 @@ function describeFetchError(err: unknown, timeoutMs: number): string {
   return `could not reach the receiver: ${e?.message ?? String(err)}`;
 }
 
-async function post(target: { url: string; secret: string }, delivery: { id: string; event: string; payload: string }, timeoutMs: number): Promise<AttemptOutcome> {
+async function post(
+  target: { url: string; secret: string },
+  delivery: { id: string; event: string; payload: string },
+  timeoutMs: number,
+): Promise<AttemptOutcome> {
   const started = performance.now();
   const elapsed = () => Math.round(performance.now() - started);
   try {
@@ -102,7 +106,10 @@ async function attemptDelivery(
   deliveryId: string,
   opts: { timeoutMs: number; retry: RetryPolicy | null; evenIfDisabled?: boolean },
 ): Promise<WebhookDeliveryJson | null> {
-  const d = await db().webhookDelivery.findUnique({ where: { id: deliveryId }, include: { webhook: { select: { url: true, secret: true, enabled: true } } } });
+  const d = await db().webhookDelivery.findUnique({
+    where: { id: deliveryId },
+    include: { webhook: { select: { url: true, secret: true, enabled: true } } },
+  });
   if (!d || d.status === "succeeded" || d.status === "failed") return null;
   const attempt = d.attempt + 1;
   const outcome: AttemptOutcome =
@@ -112,7 +119,8 @@ async function attemptDelivery(
   const now = new Date();
   const entry: WebhookAttemptJson = { attempt, at: now.toISOString(), ...outcome };
   const attempts = [...(Array.isArray(d.attempts) ? d.attempts : []), entry] as unknown as Prisma.InputJsonValue;
-  const retryable = outcome.error !== null && d.webhook.enabled && opts.retry !== null && attempt < opts.retry.maxAttempts;
+  const retryable =
+    outcome.error !== null && d.webhook.enabled && opts.retry !== null && attempt < opts.retry.maxAttempts;
   const nextAttemptAt = retryable && opts.retry ? new Date(now.getTime() + retryDelayMs(attempt, opts.retry)) : null;
   const status = outcome.error === null ? "succeeded" : retryable ? "retrying" : "failed";
   return db().$transaction(async (tx) => {
@@ -157,7 +165,10 @@ export async function requeueLostDeliveries(opts: { graceMs?: number; now?: Date
   const boss = requireBoss();
   const before = new Date((opts.now ?? new Date()).getTime() - (opts.graceMs ?? LOST_GRACE_MS));
   const waiting = await db().webhookDelivery.findMany({
-    where: { status: { in: ["pending", "retrying"] }, OR: [{ nextAttemptAt: { lt: before } }, { nextAttemptAt: null, createdAt: { lt: before } }] },
+    where: {
+      status: { in: ["pending", "retrying"] },
+      OR: [{ nextAttemptAt: { lt: before } }, { nextAttemptAt: null, createdAt: { lt: before } }],
+    },
     select: { id: true },
     take: 500,
   });
@@ -167,11 +178,18 @@ export async function requeueLostDeliveries(opts: { graceMs?: number; now?: Date
     // its job completed, so a row still waiting here with no live job really lost it — read the other way
     // round, an attempt finishing in between would be queued a second time.
     const sent = await db().$transaction(async (tx) => {
-      const [row] = await tx.$queryRaw<Array<{ status: string }>>`SELECT status::text AS status FROM "WebhookDelivery" WHERE id = ${id}::uuid FOR UPDATE`;
+      const [row] = await tx.$queryRaw<
+        Array<{ status: string }>
+      >`SELECT status::text AS status FROM "WebhookDelivery" WHERE id = ${id}::uuid FOR UPDATE`;
       if (!row || (row.status !== "pending" && row.status !== "retrying")) return false;
-      const jobs = await boss.findJobs<WebhookDeliveryJobData>(WEBHOOK_DELIVERY_QUEUE, { data: { deliveryId: id }, db: fromPrisma(tx) });
+      const jobs = await boss.findJobs<WebhookDeliveryJobData>(WEBHOOK_DELIVERY_QUEUE, {
+        data: { deliveryId: id },
+        db: fromPrisma(tx),
+      });
       if (jobs.some((j) => ["created", "retry", "active"].includes(j.state))) return false;
-      await boss.send(WEBHOOK_DELIVERY_QUEUE, { deliveryId: id } satisfies WebhookDeliveryJobData, { db: fromPrisma(tx) });
+      await boss.send(WEBHOOK_DELIVERY_QUEUE, { deliveryId: id } satisfies WebhookDeliveryJobData, {
+        db: fromPrisma(tx),
+      });
       return true;
     });
     if (sent) requeued++;
@@ -180,7 +198,9 @@ export async function requeueLostDeliveries(opts: { graceMs?: number; now?: Date
 }
 
 /** Starts this process's delivery worker; resolves with its stop(). */
-export async function startWebhookWorker(opts: DeliveryOptions & { concurrency?: number }): Promise<() => Promise<void>> {
+export async function startWebhookWorker(
+  opts: DeliveryOptions & { concurrency?: number },
+): Promise<() => Promise<void>> {
   const { log } = opts;
   const boss = requireBoss();
   const sweep = async () => {
@@ -204,7 +224,17 @@ export async function startWebhookWorker(opts: DeliveryOptions & { concurrency?:
       try {
         const d = await attemptDelivery(job.data.deliveryId, attemptOpts);
         if (d && d.status !== "succeeded") {
-          log.info({ delivery: d.id, webhook: d.webhookId, event: d.event, attempt: d.attempt, status: d.status, error: d.error }, "webhook delivery attempt failed");
+          log.info(
+            {
+              delivery: d.id,
+              webhook: d.webhookId,
+              event: d.event,
+              attempt: d.attempt,
+              status: d.status,
+              error: d.error,
+            },
+            "webhook delivery attempt failed",
+          );
         }
       } catch (err) {
         log.error({ err, delivery: job.data.deliveryId }, "webhook delivery attempt could not be recorded");
@@ -213,6 +243,8 @@ export async function startWebhookWorker(opts: DeliveryOptions & { concurrency?:
   );
   return async () => {
     clearInterval(timer);
-    await boss.offWork(WEBHOOK_DELIVERY_QUEUE, { wait: true }).catch((err) => log.warn({ err }, "stopping the webhook worker failed"));
+    await boss
+      .offWork(WEBHOOK_DELIVERY_QUEUE, { wait: true })
+      .catch((err) => log.warn({ err }, "stopping the webhook worker failed"));
   };
 }

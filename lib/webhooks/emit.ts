@@ -23,7 +23,11 @@ export function envelopeBody(envelope: WebhookEnvelope): string {
  * Records and enqueues `event` for every enabled hook subscribed to it; resolves with how many
  * deliveries were queued (0 on failure, which is logged). Never rejects.
  */
-export async function emitWebhookEvent(event: WebhookEventName, data: Record<string, unknown>, log: Pick<Logger, "warn"> = logger): Promise<number> {
+export async function emitWebhookEvent(
+  event: WebhookEventName,
+  data: Record<string, unknown>,
+  log: Pick<Logger, "warn"> = logger,
+): Promise<number> {
   try {
     const body = envelopeBody({ id: randomUUID(), type: event, createdAt: new Date().toISOString(), data });
     return await db().$transaction(async (tx) => {

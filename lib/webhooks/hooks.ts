@@ -21,20 +21,30 @@ export function checkWebhookUrl(raw: string): string {
   try {
     url = new URL(raw);
   } catch {
-    throw new InvalidInputError(`url "${raw.slice(0, 100)}" is not an absolute URL: write it like https://receiver.example.org/hooks/snapfleet`);
+    throw new InvalidInputError(
+      `url "${raw.slice(0, 100)}" is not an absolute URL: write it like https://receiver.example.org/hooks/snapfleet`,
+    );
   }
   if (url.protocol !== "http:" && url.protocol !== "https:") {
-    throw new InvalidInputError(`url must start with http:// or https:// (not ${url.protocol}): Snapfleet only POSTs webhooks over HTTP(S)`);
+    throw new InvalidInputError(
+      `url must start with http:// or https:// (not ${url.protocol}): Snapfleet only POSTs webhooks over HTTP(S)`,
+    );
   }
   if (url.username || url.password) {
-    throw new InvalidInputError("url must not contain a user name or password: receivers authenticate Snapfleet by the Snapfleet-Signature header");
+    throw new InvalidInputError(
+      "url must not contain a user name or password: receivers authenticate Snapfleet by the Snapfleet-Signature header",
+    );
   }
   if (url.hash) throw new InvalidInputError("url must not contain a #fragment: it is never sent to the receiver");
   return url.toString();
 }
 
 const lastDeliveryInclude = {
-  deliveries: { orderBy: { createdAt: "desc" }, take: 1, select: { event: true, status: true, httpStatus: true, createdAt: true } },
+  deliveries: {
+    orderBy: { createdAt: "desc" },
+    take: 1,
+    select: { event: true, status: true, httpStatus: true, createdAt: true },
+  },
 } satisfies Prisma.WebhookInclude;
 
 type HookRow = Prisma.WebhookGetPayload<{ include: typeof lastDeliveryInclude }>;
@@ -48,7 +58,9 @@ function toWebhookJson(h: HookRow): WebhookJson {
     enabled: h.enabled,
     createdBy: h.createdBy,
     createdAt: h.createdAt.toISOString(),
-    lastDelivery: last ? { event: last.event, status: last.status, httpStatus: last.httpStatus, at: last.createdAt.toISOString() } : null,
+    lastDelivery: last
+      ? { event: last.event, status: last.status, httpStatus: last.httpStatus, at: last.createdAt.toISOString() }
+      : null,
   };
 }
 
@@ -57,17 +69,28 @@ export async function listWebhooks(): Promise<WebhookJson[]> {
   return rows.map(toWebhookJson);
 }
 
-export async function createWebhook(input: WebhookCreateInput & { createdBy: string | null }): Promise<WebhookCreatedJson> {
+export async function createWebhook(
+  input: WebhookCreateInput & { createdBy: string | null },
+): Promise<WebhookCreatedJson> {
   const secret = newWebhookSecret();
   const row = await db().webhook.create({
-    data: { url: checkWebhookUrl(input.url), events: [...new Set(input.events)], enabled: input.enabled ?? true, secret, createdBy: input.createdBy },
+    data: {
+      url: checkWebhookUrl(input.url),
+      events: [...new Set(input.events)],
+      enabled: input.enabled ?? true,
+      secret,
+      createdBy: input.createdBy,
+    },
     include: lastDeliveryInclude,
   });
   return { webhook: toWebhookJson(row), secret };
 }
 
 /** Edits a hook; with `rotateSecret` the answer carries the new secret (the old one stops signing at once). */
-export async function updateWebhook(id: string, input: WebhookUpdateInput): Promise<{ webhook: WebhookJson; secret?: string }> {
+export async function updateWebhook(
+  id: string,
+  input: WebhookUpdateInput,
+): Promise<{ webhook: WebhookJson; secret?: string }> {
   const secret = input.rotateSecret ? newWebhookSecret() : undefined;
   const data: Prisma.WebhookUpdateInput = {
     ...(input.url !== undefined ? { url: checkWebhookUrl(input.url) } : {}),
@@ -109,6 +132,10 @@ export function toDeliveryJson(d: DeliveryRow): WebhookDeliveryJson {
 export async function listDeliveries(webhookId: string, limit = 50): Promise<WebhookDeliveryJson[]> {
   const hook = await db().webhook.findUnique({ where: { id: webhookId }, select: { id: true } });
   if (!hook) throw new NotFoundError(`no webhook with id ${webhookId}`);
-  const rows = await db().webhookDelivery.findMany({ where: { webhookId }, orderBy: [{ createdAt: "desc" }, { id: "desc" }], take: limit });
+  const rows = await db().webhookDelivery.findMany({
+    where: { webhookId },
+    orderBy: [{ createdAt: "desc" }, { id: "desc" }],
+    take: limit,
+  });
   return rows.map(toDeliveryJson);
 }

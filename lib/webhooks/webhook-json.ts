@@ -43,7 +43,10 @@ export const webhookDeliveryJsonSchema = z.object({
 export type WebhookDeliveryJson = z.infer<typeof webhookDeliveryJsonSchema>;
 
 /** The answer to a creation: the only place the secret is shown (besides a rotation's answer). */
-export const webhookCreatedJsonSchema = z.object({ webhook: webhookJsonSchema, secret: z.string().describe("the signing secret, shown once") });
+export const webhookCreatedJsonSchema = z.object({
+  webhook: webhookJsonSchema,
+  secret: z.string().describe("the signing secret, shown once"),
+});
 export type WebhookCreatedJson = z.infer<typeof webhookCreatedJsonSchema>;
 
 /** The answer to an edit: `secret` only when it was rotated. */

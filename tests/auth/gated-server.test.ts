@@ -6,7 +6,6 @@
 // upgrade (anonymous, foreign Origin, per-topic rules, caps), the first-run set-up link (single use,
 // expiry), and an audit row for every state-changing request — without secrets.
 import { request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import WebSocket from "ws";
 import * as loginRoute from "../../app/api/auth/login/route";
@@ -18,8 +17,8 @@ import { IDENTITY_HEADER } from "../../lib/auth/roles";
 import { createApiToken, createSetupToken, createUser, revokeApiToken } from "../../lib/auth/store";
 import { createLogger } from "../../lib/logger";
 import { RealtimeHub } from "../../lib/realtime/hub";
-import { createGatedServer } from "../../lib/server/gated-server";
 import { useTestDatabase } from "../support/db";
+import { rawRequest, startTestGate, writeResponse, type Answer } from "../support/gate-server";
 
 const database = useTestDatabase();
 const log = createLogger(undefined, "silent");
@@ -49,35 +48,20 @@ async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> 
   const routeMod = ROUTES[url.pathname];
   const handler = routeMod?.[req.method ?? "GET"];
   if (handler) {
-    const r = await handler(new Request(url, { method: req.method, headers, body: chunks.length ? Buffer.concat(chunks) : undefined }));
-    res.writeHead(r.status, Object.fromEntries(r.headers));
-    res.end(Buffer.from(await r.arrayBuffer()));
+    const r = await handler(
+      new Request(url, { method: req.method, headers, body: chunks.length ? Buffer.concat(chunks) : undefined }),
+    );
+    await writeResponse(res, r);
     return;
   }
   const status = req.method === "POST" ? 202 : 200;
-  res.writeHead(status, { "content-type": "application/json" }).end(JSON.stringify({ identity: req.headers[IDENTITY_HEADER] ?? null }));
+  res
+    .writeHead(status, { "content-type": "application/json" })
+    .end(JSON.stringify({ identity: req.headers[IDENTITY_HEADER] ?? null }));
 }
 
-interface Answer {
-  status: number;
-  headers: IncomingMessage["headers"];
-  body: string;
-}
-
-function send(method: string, path: string, opts: { headers?: Record<string, string>; body?: string | Buffer } = {}): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const headers: Record<string, string> = { host: `localhost:${port}`, ...opts.headers };
-    if (opts.body !== undefined) headers["content-length"] ??= String(Buffer.byteLength(opts.body));
-    const r = httpRequest({ host: "127.0.0.1", port, method, path, headers }, (res) => {
-      let body = "";
-      res.on("data", (c) => (body += c));
-      res.on("end", () => resolve({ status: res.statusCode!, headers: res.headers, body }));
-    });
-    r.on("error", reject);
-    if (opts.body !== undefined) r.end(opts.body);
-    else r.end();
-  });
-}
+const send = (method: string, path: string, opts?: Parameters<typeof rawRequest>[3]) =>
+  rawRequest(port, method, path, opts);
 
 const browser = (cookie?: string) => ({
   origin: `http://localhost:${port}`,
@@ -98,20 +82,15 @@ beforeAll(async () => {
   for (const [role, pw] of Object.entries(PASSWORDS)) await createUser(role, role, pw);
   hub = new RealtimeHub(log, { maxTopicsPerSocket: 3, maxConnectionsPerIdentity: 2 });
   await hub.start(database.current.url);
-  server = createGatedServer({
-    host: "127.0.0.1",
-    allowedHosts: [],
-    secureCookies: false,
-    production: true,
+  ({ server, port } = await startTestGate({
     handle,
     upgradeWs: (req, socket, head, identity) => hub.handleUpgrade(req, socket, head, identity),
     log,
-  });
+  }));
   server.on("connection", (s) => s.on("close", () => socketBytesRead.push(s.bytesRead)));
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  port = (server.address() as AddressInfo).port;
   base = `http://localhost:${port}`;
-  for (const role of Object.keys(PASSWORDS)) cookies[role] = (await login(role, PASSWORDS[role as keyof typeof PASSWORDS])).cookie;
+  for (const role of Object.keys(PASSWORDS))
+    cookies[role] = (await login(role, PASSWORDS[role as keyof typeof PASSWORDS])).cookie;
 });
 
 afterAll(async () => {
@@ -167,14 +146,12 @@ describe("the gate on a real server", () => {
     expect((await send("POST", "/api/hosts", { headers: browser(cookies.admin), body: "{}" })).status).toBe(202);
     await expect
       .poll(async () =>
-        (await database.current.prisma.auditEvent.findMany({ where: { action: { in: ["snapshot.create", "host.create"] } }, orderBy: { id: "asc" } })).map((e) => [
-          e.actorName,
-          e.action,
-          e.targetType,
-          e.targetId,
-          e.status,
-          e.ip,
-        ]),
+        (
+          await database.current.prisma.auditEvent.findMany({
+            where: { action: { in: ["snapshot.create", "host.create"] } },
+            orderBy: { id: "asc" },
+          })
+        ).map((e) => [e.actorName, e.action, e.targetType, e.targetId, e.status, e.ip]),
       )
       .toEqual([
         ["viewer", "snapshot.create", "vm", VM, 403, "127.0.0.1"],
@@ -186,15 +163,23 @@ describe("the gate on a real server", () => {
 
   test("CSRF: a text/plain POST and a foreign Origin are refused, and nothing runs", async () => {
     const path = `/api/vms/${VM}/snapshots`;
-    const plain = await send("POST", path, { headers: { ...browser(cookies.operator), "content-type": "text/plain" }, body: '{"mode":"live"}' });
+    const plain = await send("POST", path, {
+      headers: { ...browser(cookies.operator), "content-type": "text/plain" },
+      body: '{"mode":"live"}',
+    });
     expect(plain.status).toBe(415);
-    const foreign = await send("POST", path, { headers: { ...browser(cookies.operator), origin: "https://evil.example", "sec-fetch-site": "cross-site" }, body: "{}" });
+    const foreign = await send("POST", path, {
+      headers: { ...browser(cookies.operator), origin: "https://evil.example", "sec-fetch-site": "cross-site" },
+      body: "{}",
+    });
     expect(foreign.status).toBe(403);
     expect(JSON.parse(foreign.body).error).toMatch(/cross-site/);
   });
 
   test("a foreign Host header is refused (DNS rebinding)", async () => {
-    const a = await send("GET", "/api/vms", { headers: { host: `rebind.evil.example:${port}`, cookie: cookies.admin! } });
+    const a = await send("GET", "/api/vms", {
+      headers: { host: `rebind.evil.example:${port}`, cookie: cookies.admin! },
+    });
     expect(a.status).toBe(400);
     expect(a.body).toMatch(/is not one of this dashboard's names/);
   });
@@ -212,7 +197,17 @@ describe("the gate on a real server", () => {
     const answer = await new Promise<{ status: number; bodySentBefore: number }>((resolve, reject) => {
       let sent = 0;
       const r = httpRequest(
-        { host: "127.0.0.1", port, method: "POST", path: `/api/vms/${VM}/snapshots`, headers: { ...browser(cookies.operator), host: `localhost:${port}`, "content-length": String(10 * 1024 * 1024) } },
+        {
+          host: "127.0.0.1",
+          port,
+          method: "POST",
+          path: `/api/vms/${VM}/snapshots`,
+          headers: {
+            ...browser(cookies.operator),
+            host: `localhost:${port}`,
+            "content-length": String(10 * 1024 * 1024),
+          },
+        },
         (res) => {
           res.resume();
           resolve({ status: res.statusCode!, bodySentBefore: sent });
@@ -241,10 +236,19 @@ describe("the gate on a real server", () => {
     socketBytesRead = [];
     const big = Buffer.alloc(10 * 1024 * 1024, 0x7b);
     const status = await new Promise<number>((resolve) => {
-      const r = httpRequest({ host: "127.0.0.1", port, method: "POST", path: "/api/schedules", headers: { ...browser(cookies.operator), host: `localhost:${port}` } }, (res) => {
-        res.resume();
-        resolve(res.statusCode!);
-      });
+      const r = httpRequest(
+        {
+          host: "127.0.0.1",
+          port,
+          method: "POST",
+          path: "/api/schedules",
+          headers: { ...browser(cookies.operator), host: `localhost:${port}` },
+        },
+        (res) => {
+          res.resume();
+          resolve(res.statusCode!);
+        },
+      );
       r.on("error", () => resolve(-1));
       r.end(big);
     });
@@ -256,7 +260,10 @@ describe("the gate on a real server", () => {
 
 describe("API tokens", () => {
   test("created by an admin, shown once, used as Bearer without Origin; revoked → 401", async () => {
-    const created = await send("POST", "/api/tokens", { headers: browser(cookies.admin), body: JSON.stringify({ name: "ci", role: "operator", expiresIn: "30d" }) });
+    const created = await send("POST", "/api/tokens", {
+      headers: browser(cookies.admin),
+      body: JSON.stringify({ name: "ci", role: "operator", expiresIn: "30d" }),
+    });
     expect(created.status).toBe(201);
     const { token, info } = JSON.parse(created.body) as { token: string; info: { id: string; expiresAt: string } };
     expect(token).toMatch(/^sft_/);
@@ -269,7 +276,12 @@ describe("API tokens", () => {
     expect((await send("POST", "/api/hosts", { headers: bearer, body: "{}" })).status).toBe(403);
     await revokeApiToken(info.id);
     expect((await send("GET", "/api/vms", { headers: bearer })).status).toBe(401);
-    const expired = await createApiToken({ name: "old", role: "admin", expiresAt: new Date(Date.now() - 1000), createdBy: null });
+    const expired = await createApiToken({
+      name: "old",
+      role: "admin",
+      expiresAt: new Date(Date.now() - 1000),
+      createdBy: null,
+    });
     expect((await send("GET", "/api/vms", { headers: { authorization: `Bearer ${expired.token}` } })).status).toBe(401);
   });
 });
@@ -291,7 +303,10 @@ describe("the /ws upgrade", () => {
     expect((await connect({ origin: `http://localhost:${port}` })).status).toBe(401);
     expect((await connect({ origin: "https://evil.example", cookie: cookies.viewer! })).status).toBe(403);
     expect((await connect({ cookie: cookies.viewer! })).status).toBe(403);
-    expect((await connect({ origin: `http://localhost:${port}`, cookie: cookies.viewer!, host: `evil.example:${port}` })).status).toBe(400);
+    expect(
+      (await connect({ origin: `http://localhost:${port}`, cookie: cookies.viewer!, host: `evil.example:${port}` }))
+        .status,
+    ).toBe(400);
   });
 
   test("a viewer follows topics; unknown topics and more than the cap are refused; connections per user capped", async () => {
@@ -323,9 +338,23 @@ describe("first-run set-up link", () => {
       const done = await send("POST", "/api/auth/setup", { headers: browser(), body });
       expect(done.status).toBe(200);
       expect(done.headers["set-cookie"]?.[0]).toMatch(/^sf_session=sfs_/);
-      expect((await send("POST", "/api/auth/setup", { headers: browser(), body: body.replace("first-admin\"", "second-admin\"") })).status).toBe(401);
+      expect(
+        (
+          await send("POST", "/api/auth/setup", {
+            headers: browser(),
+            body: body.replace('first-admin"', 'second-admin"'),
+          })
+        ).status,
+      ).toBe(401);
       const expired = await createSetupToken(new Date(Date.now() - 2 * 3600_000));
-      expect((await send("POST", "/api/auth/setup", { headers: browser(), body: JSON.stringify({ token: expired, name: "late", password: "late-password-123" }) })).status).toBe(401);
+      expect(
+        (
+          await send("POST", "/api/auth/setup", {
+            headers: browser(),
+            body: JSON.stringify({ token: expired, name: "late", password: "late-password-123" }),
+          })
+        ).status,
+      ).toBe(401);
     } finally {
       await database.current.prisma.user.updateMany({ where: { name: "admin" }, data: { role: "admin" } });
     }
@@ -338,7 +367,8 @@ describe("audit rows hold no secrets", () => {
     const rows = await database.current.prisma.auditEvent.findMany();
     expect(rows.length).toBeGreaterThan(5);
     const text = JSON.stringify(rows, (_k, v) => (typeof v === "bigint" ? String(v) : v));
-    for (const s of [...Object.values(PASSWORDS), "a-wrong-password-secret", "sfs_", "sft_", "sfu_"]) expect(text).not.toContain(s);
+    for (const s of [...Object.values(PASSWORDS), "a-wrong-password-secret", "sfs_", "sft_", "sfu_"])
+      expect(text).not.toContain(s);
     expect(rows.some((r) => r.action === "auth.login" && r.actorName === "admin" && r.status === 401)).toBe(true);
   });
 });

@@ -30,14 +30,26 @@ const allowedHosts = defaultAllowedHosts("127.0.0.1");
 const options = { allowedHosts };
 const who = (role: Role): Identity => ({ kind: "user", id: `u-${role}`, name: role, role });
 
-function req(method: string, url: string, over: Partial<GateRequest> = {}, headers: GateRequest["headers"] = {}): GateRequest {
+function req(
+  method: string,
+  url: string,
+  over: Partial<GateRequest> = {},
+  headers: GateRequest["headers"] = {},
+): GateRequest {
   const body = !["GET", "HEAD", "OPTIONS"].includes(method);
   return {
     method,
     url,
     headers: {
       host: "localhost:3000",
-      ...(body ? { origin: "http://localhost:3000", "sec-fetch-site": "same-origin", "content-type": "application/json", "content-length": "2" } : {}),
+      ...(body
+        ? {
+            origin: "http://localhost:3000",
+            "sec-fetch-site": "same-origin",
+            "content-type": "application/json",
+            "content-length": "2",
+          }
+        : {}),
       ...headers,
     },
     identity: null,
@@ -46,7 +58,9 @@ function req(method: string, url: string, over: Partial<GateRequest> = {}, heade
   };
 }
 
-const table = routeFiles().flatMap((file) => exportedMethods(file).map((method) => ({ file: path.relative(APP, file), pattern: patternOf(file), method })));
+const table = routeFiles().flatMap((file) =>
+  exportedMethods(file).map((method) => ({ file: path.relative(APP, file), pattern: patternOf(file), method })),
+);
 
 describe("every route has a rule", () => {
   test("the route files were found", () => {
@@ -81,7 +95,12 @@ describe("anonymous → 401, under-privileged → 403, right role → allowed", 
 
   test("state-changing routes carry an audit action and their target", () => {
     const d = decide(req("POST", `/api/vms/${ID}/snapshots`, { identity: who("operator"), via: "cookie" }), options);
-    expect(d).toMatchObject({ allow: true, action: "snapshot.create", target: { type: "vm", id: ID }, stateChanging: true });
+    expect(d).toMatchObject({
+      allow: true,
+      action: "snapshot.create",
+      target: { type: "vm", id: ID },
+      stateChanging: true,
+    });
   });
 
   test("static segments win over [id]", () => {
@@ -91,31 +110,51 @@ describe("anonymous → 401, under-privileged → 403, right role → allowed", 
 
   test("unknown API paths: 401 anonymous, 404 logged in; unknown method 405", () => {
     expect(decide(req("GET", "/api/nope"), options)).toMatchObject({ status: 401 });
-    expect(decide(req("GET", "/api/nope", { identity: who("admin"), via: "cookie" }), options)).toMatchObject({ status: 404 });
-    expect(decide(req("PUT", "/api/vms", { identity: who("admin"), via: "bearer" }), options)).toMatchObject({ status: 405 });
+    expect(decide(req("GET", "/api/nope", { identity: who("admin"), via: "cookie" }), options)).toMatchObject({
+      status: 404,
+    });
+    expect(decide(req("PUT", "/api/vms", { identity: who("admin"), via: "bearer" }), options)).toMatchObject({
+      status: 405,
+    });
   });
 
   test("encoded slashes and dots cannot dodge the table", () => {
-    expect(decide(req("GET", "/api/hosts%2F..%2Fusers", { identity: who("admin"), via: "cookie" }), options)).toMatchObject({ allow: false, status: 400 });
+    expect(
+      decide(req("GET", "/api/hosts%2F..%2Fusers", { identity: who("admin"), via: "cookie" }), options),
+    ).toMatchObject({ allow: false, status: 400 });
   });
 });
 
 describe("pages", () => {
   test("pages need a login (redirect to /login), /login, /setup and static assets do not", () => {
     for (const p of ["/", "/fleet", `/vms/${ID}`, "/snapshots", "/schedules", "/schedules/new", "/settings"]) {
-      expect(decide(req("GET", p), options)).toMatchObject({ allow: false, status: 401, redirect: `/login?next=${encodeURIComponent(p)}` });
-      expect(decide(req("GET", p, { identity: who("viewer"), via: "cookie" }), options)).toMatchObject({ allow: true, kind: "page" });
+      expect(decide(req("GET", p), options)).toMatchObject({
+        allow: false,
+        status: 401,
+        redirect: `/login?next=${encodeURIComponent(p)}`,
+      });
+      expect(decide(req("GET", p, { identity: who("viewer"), via: "cookie" }), options)).toMatchObject({
+        allow: true,
+        kind: "page",
+      });
     }
-    for (const p of ["/login", "/setup", "/_next/static/chunks/app.js", "/favicon.ico"]) expect(decide(req("GET", p), options).allow).toBe(true);
+    for (const p of ["/login", "/setup", "/_next/static/chunks/app.js", "/favicon.ico"])
+      expect(decide(req("GET", p), options).allow).toBe(true);
   });
 
   test("the audit page is for admins", () => {
-    expect(decide(req("GET", "/settings/audit", { identity: who("operator"), via: "cookie" }), options)).toMatchObject({ allow: false, status: 403 });
+    expect(decide(req("GET", "/settings/audit", { identity: who("operator"), via: "cookie" }), options)).toMatchObject({
+      allow: false,
+      status: 403,
+    });
     expect(decide(req("GET", "/settings/audit", { identity: who("admin"), via: "cookie" }), options).allow).toBe(true);
   });
 
   test("no state-changing methods on pages (server actions)", () => {
-    expect(decide(req("POST", "/fleet", { identity: who("admin"), via: "cookie" }), options)).toMatchObject({ allow: false, status: 405 });
+    expect(decide(req("POST", "/fleet", { identity: who("admin"), via: "cookie" }), options)).toMatchObject({
+      allow: false,
+      status: 405,
+    });
   });
 });
 
@@ -125,32 +164,72 @@ describe("CSRF, Host, body cap", () => {
 
   test("a text/plain POST with a cookie session is refused (415); form encodings too", () => {
     for (const type of ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x"]) {
-      expect(decide(req("POST", url, op, { "content-type": type }), options)).toMatchObject({ allow: false, status: 415 });
+      expect(decide(req("POST", url, op, { "content-type": type }), options)).toMatchObject({
+        allow: false,
+        status: 415,
+      });
     }
-    expect(decide(req("POST", url, op, { "content-type": "application/json; charset=utf-8" }), options).allow).toBe(true);
+    expect(decide(req("POST", url, op, { "content-type": "application/json; charset=utf-8" }), options).allow).toBe(
+      true,
+    );
   });
 
   test("a foreign Origin or a cross-site Sec-Fetch-Site is refused (403)", () => {
-    expect(decide(req("POST", url, op, { origin: "https://evil.example" }), options)).toMatchObject({ allow: false, status: 403 });
-    expect(decide(req("POST", url, op, { origin: "http://localhost:3001" }), options)).toMatchObject({ allow: false, status: 403 });
-    expect(decide(req("DELETE", `/api/snapshots/${ID}`, op, { origin: "null" }), options)).toMatchObject({ allow: false, status: 403 });
-    expect(decide(req("POST", url, op, { origin: undefined, "sec-fetch-site": "cross-site" }), options)).toMatchObject({ allow: false, status: 403 });
-    expect(decide(req("POST", url, op, { origin: undefined, "sec-fetch-site": "same-site" }), options)).toMatchObject({ allow: false, status: 403 });
+    expect(decide(req("POST", url, op, { origin: "https://evil.example" }), options)).toMatchObject({
+      allow: false,
+      status: 403,
+    });
+    expect(decide(req("POST", url, op, { origin: "http://localhost:3001" }), options)).toMatchObject({
+      allow: false,
+      status: 403,
+    });
+    expect(decide(req("DELETE", `/api/snapshots/${ID}`, op, { origin: "null" }), options)).toMatchObject({
+      allow: false,
+      status: 403,
+    });
+    expect(decide(req("POST", url, op, { origin: undefined, "sec-fetch-site": "cross-site" }), options)).toMatchObject({
+      allow: false,
+      status: 403,
+    });
+    expect(decide(req("POST", url, op, { origin: undefined, "sec-fetch-site": "same-site" }), options)).toMatchObject({
+      allow: false,
+      status: 403,
+    });
   });
 
   test("the login itself is CSRF-checked (login CSRF)", () => {
-    expect(decide(req("POST", "/api/auth/login", {}, { origin: "https://evil.example" }), options)).toMatchObject({ allow: false, status: 403 });
-    expect(decide(req("POST", "/api/auth/login", {}, { "content-type": "text/plain" }), options)).toMatchObject({ allow: false, status: 415 });
+    expect(decide(req("POST", "/api/auth/login", {}, { origin: "https://evil.example" }), options)).toMatchObject({
+      allow: false,
+      status: 403,
+    });
+    expect(decide(req("POST", "/api/auth/login", {}, { "content-type": "text/plain" }), options)).toMatchObject({
+      allow: false,
+      status: 415,
+    });
   });
 
   test("bearer tokens are not ambient credentials: no Origin needed", () => {
-    const d = decide(req("POST", url, { identity: who("operator"), via: "bearer" }, { origin: undefined, "sec-fetch-site": undefined }), options);
+    const d = decide(
+      req(
+        "POST",
+        url,
+        { identity: who("operator"), via: "bearer" },
+        { origin: undefined, "sec-fetch-site": undefined },
+      ),
+      options,
+    );
     expect(d.allow).toBe(true);
   });
 
   test("a foreign Host header is refused (DNS rebinding), allowed names pass", () => {
-    expect(decide(req("GET", "/api/vms", op, { host: "rebind.evil.example:3000" }), options)).toMatchObject({ allow: false, status: 400 });
-    expect(decide(req("GET", "/api/vms", op, { host: undefined }), options)).toMatchObject({ allow: false, status: 400 });
+    expect(decide(req("GET", "/api/vms", op, { host: "rebind.evil.example:3000" }), options)).toMatchObject({
+      allow: false,
+      status: 400,
+    });
+    expect(decide(req("GET", "/api/vms", op, { host: undefined }), options)).toMatchObject({
+      allow: false,
+      status: 400,
+    });
     expect(decide(req("GET", "/api/vms", op, { host: "[::1]:3000" }), options).allow).toBe(true);
     const extra = { allowedHosts: defaultAllowedHosts("0.0.0.0", ["snapfleet.example.org"]) };
     expect(decide(req("GET", "/api/vms", op, { host: "snapfleet.example.org" }), extra).allow).toBe(true);
@@ -158,9 +237,17 @@ describe("CSRF, Host, body cap", () => {
   });
 
   test("bodies above 64 KiB → 413, chunked bodies → 411, before any rule", () => {
-    expect(decide(req("POST", url, op, { "content-length": String(10 * 1024 * 1024) }), options)).toMatchObject({ allow: false, status: 413 });
-    expect(decide(req("POST", "/api/auth/login", {}, { "content-length": String(65 * 1024) }), options)).toMatchObject({ allow: false, status: 413 });
-    expect(decide(req("POST", url, op, { "content-length": undefined, "transfer-encoding": "chunked" }), options)).toMatchObject({ allow: false, status: 411 });
+    expect(decide(req("POST", url, op, { "content-length": String(10 * 1024 * 1024) }), options)).toMatchObject({
+      allow: false,
+      status: 413,
+    });
+    expect(decide(req("POST", "/api/auth/login", {}, { "content-length": String(65 * 1024) }), options)).toMatchObject({
+      allow: false,
+      status: 413,
+    });
+    expect(
+      decide(req("POST", url, op, { "content-length": undefined, "transfer-encoding": "chunked" }), options),
+    ).toMatchObject({ allow: false, status: 411 });
     expect(decide(req("POST", url, op, { "content-length": String(64 * 1024) }), options).allow).toBe(true);
   });
 });
@@ -175,16 +262,27 @@ describe("the /ws upgrade", () => {
   });
 
   test("a foreign or missing Origin with a cookie session → 403", () => {
-    expect(ws({ identity: who("admin"), via: "cookie" }, { origin: "https://evil.example" })).toMatchObject({ allow: false, status: 403 });
-    expect(ws({ identity: who("admin"), via: "cookie" }, { origin: undefined })).toMatchObject({ allow: false, status: 403 });
+    expect(ws({ identity: who("admin"), via: "cookie" }, { origin: "https://evil.example" })).toMatchObject({
+      allow: false,
+      status: 403,
+    });
+    expect(ws({ identity: who("admin"), via: "cookie" }, { origin: undefined })).toMatchObject({
+      allow: false,
+      status: 403,
+    });
   });
 
   test("bearer tokens (scripts) need no Origin; a foreign Host is refused anyway", () => {
     expect(ws({ identity: who("viewer"), via: "bearer" }, { origin: undefined }).allow).toBe(true);
-    expect(ws({ identity: who("viewer"), via: "bearer" }, { host: "evil.example" })).toMatchObject({ allow: false, status: 400 });
+    expect(ws({ identity: who("viewer"), via: "bearer" }, { host: "evil.example" })).toMatchObject({
+      allow: false,
+      status: 400,
+    });
   });
 
   test("other upgrade paths are refused", () => {
-    expect(decide({ ...req("GET", "/other", { identity: who("admin"), via: "cookie" }), upgrade: true }, options)).toMatchObject({ allow: false, status: 404 });
+    expect(
+      decide({ ...req("GET", "/other", { identity: who("admin"), via: "cookie" }), upgrade: true }, options),
+    ).toMatchObject({ allow: false, status: 404 });
   });
 });

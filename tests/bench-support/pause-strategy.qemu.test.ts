@@ -2,7 +2,7 @@
 // consistent snapshots: stop + internal disk snapshot + migrate pipelined, guest RAM collapsed back into
 // 2 MiB pages between snapshots. Each snapshot is restored into a fresh QEMU whose guest checkers
 // judge RAM (point-in-time) and disk (same instant as RAM) — the same proof as
-// tests/snapshots/restore-consistency.test.ts, for the first and for a later snapshot.
+// tests/snapshots/restore-consistency.qemu.test.ts, for the first and for a later snapshot.
 import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
@@ -40,7 +40,9 @@ afterAll(async () => {
   await rm(work, { recursive: true, force: true });
 });
 
-async function snapshot(n: number): Promise<{ disk: string; internalSnapshot: string; vmstate: string; pauseMs: number }> {
+async function snapshot(
+  n: number,
+): Promise<{ disk: string; internalSnapshot: string; vmstate: string; pauseMs: number }> {
   const [b] = (await qmp.queryBlock()).filter((x) => x.inserted && !x.inserted.ro);
   const node = b.inserted!["node-name"]!;
   const disk = b.inserted!.image.filename;
@@ -48,9 +50,17 @@ async function snapshot(n: number): Promise<{ disk: string; internalSnapshot: st
   const vmstate = path.join(work, `vmstate${n}.bin`);
   const sink = await openFileSink(work, `sink${n}`, vmstate);
   const from = events.length;
-  const done = qmp.waitForEvent("MIGRATION", { predicate: (e) => ["completed", "failed"].includes((e.data as { status: string }).status), timeoutMs: 120_000 });
+  const done = qmp.waitForEvent("MIGRATION", {
+    predicate: (e) => ["completed", "failed"].includes((e.data as { status: string }).status),
+    timeoutMs: 120_000,
+  });
   const r = await layerAndStream(qmp, { disks: [{ node, name }], uri: sink.uri, stop: true });
-  expect(r).toMatchObject({ stopped: true, stopError: undefined, transactionError: undefined, migrateError: undefined });
+  expect(r).toMatchObject({
+    stopped: true,
+    stopError: undefined,
+    transactionError: undefined,
+    migrateError: undefined,
+  });
   // QEMU ≥ 9 keeps the guest paused (as we left it) after its setup: we resume it once RAM streams.
   if (!qemuResumesByItself(qmp.greeting.version.qemu)) expect(await resumeWhenStreaming(qmp)).toBe(true);
   expect((await done).data).toMatchObject({ status: "completed" });
@@ -66,7 +76,10 @@ async function snapshot(n: number): Promise<{ disk: string; internalSnapshot: st
   return { disk, internalSnapshot: name, vmstate, pauseMs: (resume.timeUs - stop.timeUs) / 1000 };
 }
 
-async function expectConsistentRestore(s: { disk: string; internalSnapshot: string; vmstate: string }, n: number): Promise<void> {
+async function expectConsistentRestore(
+  s: { disk: string; internalSnapshot: string; vmstate: string },
+  n: number,
+): Promise<void> {
   const { vm, verdict } = await restoreGuestKitSnapshot(GUEST, s, { work, name: `ps-restore${n}` });
   expect(verdict.ram).toMatchObject({ status: "consistent" });
   expect(verdict.disk).toMatchObject({ status: "consistent" });
@@ -75,7 +88,12 @@ async function expectConsistentRestore(s: { disk: string; internalSnapshot: stri
 
 it("reads the facts of a guest-kit VM: anonymous RAM, THP as the host has it, collapsible from here", async () => {
   const facts = await detectPauseFacts(qmp, "local");
-  expect(facts).toMatchObject({ memoryKind: "anonymous", memoryBytes: 192 * 1024 ** 2, canCollapse: true, pid: source.pid });
+  expect(facts).toMatchObject({
+    memoryKind: "anonymous",
+    memoryBytes: 192 * 1024 ** 2,
+    canCollapse: true,
+    pid: source.pid,
+  });
   expect(facts.qemuVersion.major).toBeGreaterThanOrEqual(6);
   const { plan, text } = await explainPause(qmp, "local");
   expect(plan.memory).toBe("collapse");

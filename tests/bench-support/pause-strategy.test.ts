@@ -3,6 +3,7 @@
 import { describe, expect, it } from "vitest";
 import { collapseSupported } from "../../lib/snapshots/host-memory";
 import {
+  GATE_MIN_RESIDENT_BYTES,
   PAUSE_MODEL,
   describePausePlan,
   planConsistentPause,
@@ -32,9 +33,19 @@ describe("planConsistentPause", () => {
     const small = planConsistentPause({ ...base, diskWrittenBytes: 64 * 1024 ** 2 });
     expect(small.expectedPauseMs.first).toBe(planConsistentPause(base).expectedPauseMs.first);
     const big72 = planConsistentPause({ ...base, diskWrittenBytes: 16 * GIB });
-    const big10 = planConsistentPause({ ...base, qemuVersion: { major: 10, minor: 0, micro: 2 }, diskWrittenBytes: 16 * GIB });
-    expect(big72.expectedPauseMs.first).toBe(Math.round(PAUSE_MODEL.fixedMs + PAUSE_MODEL.hugeMappedMsPerGiB + 16 * PAUSE_MODEL.diskStepMsPerWrittenGiB.before9));
-    expect(big10.expectedPauseMs.first).toBe(Math.round(PAUSE_MODEL.fixedMs + PAUSE_MODEL.hugeMappedMsPerGiB + 16 * PAUSE_MODEL.diskStepMsPerWrittenGiB.from9));
+    const big10 = planConsistentPause({
+      ...base,
+      qemuVersion: { major: 10, minor: 0, micro: 2 },
+      diskWrittenBytes: 16 * GIB,
+    });
+    expect(big72.expectedPauseMs.first).toBe(
+      Math.round(
+        PAUSE_MODEL.fixedMs + PAUSE_MODEL.hugeMappedMsPerGiB + 16 * PAUSE_MODEL.diskStepMsPerWrittenGiB.before9,
+      ),
+    );
+    expect(big10.expectedPauseMs.first).toBe(
+      Math.round(PAUSE_MODEL.fixedMs + PAUSE_MODEL.hugeMappedMsPerGiB + 16 * PAUSE_MODEL.diskStepMsPerWrittenGiB.from9),
+    );
     expect(big10.reasons.join(" ")).toMatch(/the disks hold 16\.0 GiB of data: .* \(≈ 96 ms on QEMU 10\.0\)/);
   });
 
@@ -46,7 +57,10 @@ describe("planConsistentPause", () => {
   });
 
   it("THP off or shared memory: 4 KiB mappings from the first snapshot on", () => {
-    for (const f of [{ ...base, hostThp: "never" as const }, { ...base, memoryKind: "shared" as const }]) {
+    for (const f of [
+      { ...base, hostThp: "never" as const },
+      { ...base, memoryKind: "shared" as const },
+    ]) {
       const plan = planConsistentPause(f);
       expect(plan.memory).toBe("none");
       expect(plan.expectedPauseMs.first).toBe(plan.expectedPauseMs.later);
@@ -69,9 +83,41 @@ describe("planConsistentPause", () => {
     expect(plan.reasons.join(" ")).toMatch(/QEMU 9\.2 keeps a guest/);
   });
 
+  it("QEMU < 9 on a host that can watch QEMU's threads, with ≥ 512 MiB resident: gated, a pause that does not grow with RAM", () => {
+    const big = { ...base, memoryBytes: 8 * GIB, canGate: true };
+    expect(planConsistentPause({ ...big, residentBytes: GATE_MIN_RESIDENT_BYTES - 1 }).sequence).toBe("pipelined");
+    const plan = planConsistentPause({ ...big, residentBytes: 7 * GIB });
+    expect(plan).toMatchObject({ sequence: "gated", resume: "qemu", memory: "collapse" });
+    expect(plan.expectedPauseMs).toEqual({ first: PAUSE_MODEL.gatedFixedMs, later: PAUSE_MODEL.gatedFixedMs });
+    expect(plan.reasons.join(" ")).toMatch(/7\.0 GiB resident/);
+    expect(planConsistentPause({ ...big, residentBytes: 7 * GIB, memoryKind: "shared" }).sequence).toBe("gated");
+    // Not where the gate cannot run: a remote host (canGate false) or hugetlb RAM (its walk is short).
+    expect(planConsistentPause({ ...big, residentBytes: 7 * GIB, canGate: false }).sequence).toBe("pipelined");
+    expect(planConsistentPause({ ...big, residentBytes: 7 * GIB, memoryKind: "hugetlb" }).sequence).toBe("pipelined");
+  });
+
+  it("QEMU 9 and later are never gated (their setup holds the main lock); the VM page names the owner's lever", () => {
+    const plan = planConsistentPause({
+      ...base,
+      memoryBytes: 8 * GIB,
+      residentBytes: 7 * GIB,
+      canGate: true,
+      qemuVersion: { major: 10, minor: 0, micro: 2 },
+    });
+    expect(plan.sequence).toBe("pipelined");
+    expect(plan.expectedPauseMs.first).toBe(Math.round(PAUSE_MODEL.fixedMs + 8 * PAUSE_MODEL.hugeMappedMsPerGiB));
+    expect(plan.reasons.join(" ")).toMatch(/main lock held.*hugetlb pages and prealloc=on/);
+    // A small guest gets no advice: its walk is short.
+    expect(
+      planConsistentPause({ ...base, qemuVersion: { major: 10, minor: 0, micro: 2 } }).reasons.join(" "),
+    ).not.toMatch(/prealloc/);
+  });
+
   it("describes the plan in one sentence for the VM page", () => {
     expect(describePausePlan(planConsistentPause(base))).toMatch(/^Expected guest pause ≈ \d+ ms: .+\.$/);
-    expect(describePausePlan(planConsistentPause({ ...base, canCollapse: false }))).toMatch(/later snapshots of this QEMU process ≈ \d+ ms/);
+    expect(describePausePlan(planConsistentPause({ ...base, canCollapse: false }))).toMatch(
+      /later snapshots of this QEMU process ≈ \d+ ms/,
+    );
   });
 });
 
@@ -79,7 +125,9 @@ describe("planMemoryPreparation", () => {
   const scan = { ramBytes: GIB, populatedBytes: GIB / 4, memTotalBytes: 24 * GIB };
 
   it("collapses everything when the host keeps a fifth of its memory free", () => {
-    expect(planMemoryPreparation({ ...scan, wouldAllocateBytes: 0.75 * GIB, memAvailableBytes: 20 * GIB }).scope).toBe("all");
+    expect(planMemoryPreparation({ ...scan, wouldAllocateBytes: 0.75 * GIB, memAvailableBytes: 20 * GIB }).scope).toBe(
+      "all",
+    );
   });
 
   it("only what the guest uses when making the rest resident would squeeze the host", () => {

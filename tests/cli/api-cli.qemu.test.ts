@@ -51,7 +51,11 @@ function baseEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
 }
 
 /** Runs a command line to its end; stdin gets `input` (or nothing, closed). */
-function run(file: string, args: string[], opts: { env?: NodeJS.ProcessEnv; input?: string; timeoutMs?: number } = {}): Promise<Run> {
+function run(
+  file: string,
+  args: string[],
+  opts: { env?: NodeJS.ProcessEnv; input?: string; timeoutMs?: number } = {},
+): Promise<Run> {
   return new Promise((resolve, reject) => {
     const child = spawn(file, args, { cwd: REPO, env: opts.env ?? baseEnv(), stdio: ["pipe", "pipe", "pipe"] });
     let stdout = "";
@@ -60,7 +64,11 @@ function run(file: string, args: string[], opts: { env?: NodeJS.ProcessEnv; inpu
     child.stderr.setEncoding("utf8").on("data", (d: string) => (stderr += d));
     const timer = setTimeout(() => {
       child.kill("SIGKILL");
-      reject(new Error(`${args.join(" ")} did not end within ${opts.timeoutMs ?? 60_000} ms\nstdout: ${stdout}\nstderr: ${stderr}`));
+      reject(
+        new Error(
+          `${args.join(" ")} did not end within ${opts.timeoutMs ?? 60_000} ms\nstdout: ${stdout}\nstderr: ${stderr}`,
+        ),
+      );
     }, opts.timeoutMs ?? 60_000);
     child.on("error", reject);
     child.on("exit", (code) => {
@@ -72,9 +80,11 @@ function run(file: string, args: string[], opts: { env?: NodeJS.ProcessEnv; inpu
 }
 
 /** `snapfleet …` as a shell runs it (no terminal: stdout and stdin are pipes). */
-const snapfleet = (args: string[], opts: { env?: NodeJS.ProcessEnv; input?: string; timeoutMs?: number } = {}) => run(process.execPath, [BIN, ...args], opts);
+const snapfleet = (args: string[], opts: { env?: NodeJS.ProcessEnv; input?: string; timeoutMs?: number } = {}) =>
+  run(process.execPath, [BIN, ...args], opts);
 /** As the operator's script: SNAPFLEET_URL + SNAPFLEET_TOKEN, no credentials file needed. */
-const asOperator = (args: string[], timeoutMs?: number) => snapfleet(args, { env: baseEnv({ SNAPFLEET_URL: url, SNAPFLEET_TOKEN: operatorToken }), timeoutMs });
+const asOperator = (args: string[], timeoutMs?: number) =>
+  snapfleet(args, { env: baseEnv({ SNAPFLEET_URL: url, SNAPFLEET_TOKEN: operatorToken }), timeoutMs });
 
 function parse<T>(r: Run): T {
   expect(r.code, r.stderr).toBe(0);
@@ -85,21 +95,32 @@ beforeAll(async () => {
   home = await mkdtemp(path.join(os.tmpdir(), "sf-cli-home-"));
   sockets = await makeSocketDir("sf-cli-");
   // cli-web: the guest kit (RAM dirtier, disk counter) on a qcow2 disk; cli-raw: no guest, one raw disk.
-  await startGuestKitVm({ name: "cli-web", memoryMiB: 160, dirtyMiB: 16, extraArgs: ["-qmp", `unix:${sockets.dir}/cli-web.sock,server=on,wait=off`] });
+  await startGuestKitVm({
+    name: "cli-web",
+    memoryMiB: 160,
+    dirtyMiB: 16,
+    extraArgs: ["-qmp", `unix:${sockets.dir}/cli-web.sock,server=on,wait=off`],
+  });
   const raw = path.join(home, "raw.img");
   writeFileSync(raw, Buffer.alloc(0));
   await truncate(raw, 16 << 20);
-  await startFleetVm(sockets.dir, "cli-raw", { memoryMiB: 64, disks: 0, extraArgs: ["-drive", `file=${raw},format=raw,if=virtio`] });
+  await startFleetVm(sockets.dir, "cli-raw", {
+    memoryMiB: 64,
+    disks: 0,
+    extraArgs: ["-drive", `file=${raw},format=raw,if=virtio`],
+  });
 
   await createUser("cli-admin", "admin", PASSWORDS.admin);
   await createUser("cli-op", "operator", PASSWORDS.operator);
-  operatorToken = (await createApiToken({ name: "cli-test-operator", role: "operator", expiresAt: null, createdBy: "test" })).token;
+  operatorToken = (
+    await createApiToken({ name: "cli-test-operator", role: "operator", expiresAt: null, createdBy: "test" })
+  ).token;
 
   const port = await freeTcpPort();
   url = `http://127.0.0.1:${port}`;
   dashboard = spawn(process.execPath, ["--import", "tsx", path.join(REPO, "tests/cli/fixtures/api-dashboard.ts")], {
     cwd: REPO,
-    env: { ...process.env, DATABASE_URL: database.current.url, PORT: String(port), LOG_LEVEL: "warn" },
+    env: { ...process.env, DATABASE_URL: database.current.url, PORT: String(port) },
     stdio: ["ignore", "pipe", "pipe"],
   });
   let ready = false;
@@ -108,16 +129,25 @@ beforeAll(async () => {
     if (d.includes('"ready":true')) ready = true;
   });
   dashboard.stderr!.setEncoding("utf8").on("data", (d: string) => (dashboardLog += d));
-  await until(() => {
-    if (dashboard.exitCode !== null) throw new Error(`the dashboard exited ${dashboard.exitCode}: ${dashboardLog.slice(-3000)}`);
-    return ready || undefined;
-  }, "the dashboard to listen", 90_000);
+  await until(
+    () => {
+      if (dashboard.exitCode !== null)
+        throw new Error(`the dashboard exited ${dashboard.exitCode}: ${dashboardLog.slice(-3000)}`);
+      return ready || undefined;
+    },
+    "the dashboard to listen",
+    90_000,
+  );
 }, 240_000);
 
 afterAll(async () => {
   if (dashboard && dashboard.exitCode === null) {
     dashboard.kill("SIGTERM");
-    await until(() => (dashboard.exitCode !== null || dashboard.signalCode !== null ? true : undefined), "the dashboard to stop", 30_000).catch(() => dashboard.kill("SIGKILL"));
+    await until(
+      () => (dashboard.exitCode !== null || dashboard.signalCode !== null ? true : undefined),
+      "the dashboard to stop",
+      30_000,
+    ).catch(() => dashboard.kill("SIGKILL"));
   }
   await killDetached(detachedPids);
   await disposeAllVms();
@@ -129,7 +159,9 @@ describe("snapfleet against a running dashboard", () => {
   test("login as an admin stores a personal API token (mode 0600); hosts add discovers both VMs; hosts list", async () => {
     const login = await snapfleet(["login", url, "--user", "cli-admin"], { input: `${PASSWORDS.admin}\n` });
     expect(login.code, login.stderr).toBe(0);
-    expect(login.stderr).toMatch(/logged in to http:\/\/127\.0\.0\.1:\d+ as cli-admin \(admin\); a personal API token is stored in .*credentials\.json/);
+    expect(login.stderr).toMatch(
+      /logged in to http:\/\/127\.0\.0\.1:\d+ as cli-admin \(admin\); a personal API token is stored in .*credentials\.json/,
+    );
     const file = path.join(home, ".config/snapfleet/credentials.json");
     expect(statSync(file).mode & 0o777).toBe(0o600);
     const stored = JSON.parse(await readFile(file, "utf8")) as { url: string; token?: string; session?: string };
@@ -138,16 +170,38 @@ describe("snapfleet against a running dashboard", () => {
     // The login session was ended: only the token is a live credential.
     expect(await db().session.count({ where: { user: { name: "cli-admin" } } })).toBe(0);
     // A token's identity is its name: cli-<user>@<machine>-<stamp>.
-    expect((await snapfleet(["whoami"])).stdout).toMatch(/^cli-cli-admin@[\w.-]+-\d{14} \(admin, token\) at http:\/\/127\.0\.0\.1:\d+\n$/);
+    expect((await snapfleet(["whoami"])).stdout).toMatch(
+      /^cli-cli-admin@[\w.-]+-\d{14} \(admin, token\) at http:\/\/127\.0\.0\.1:\d+\n$/,
+    );
 
-    const add = await snapfleet(["hosts", "add", "local", "lab", "--socket-dir", sockets.dir, "--snapshot-dir", sockets.snapshotDir]);
+    const add = await snapfleet([
+      "hosts",
+      "add",
+      "local",
+      "lab",
+      "--socket-dir",
+      sockets.dir,
+      "--snapshot-dir",
+      sockets.snapshotDir,
+    ]);
     expect(add.code, add.stderr).toBe(0);
     expect(add.stdout).toMatch(/^added local host lab \([0-9a-f-]{36}\): discovered 2 VMs\n$/);
 
-    const { hosts } = parse<{ hosts: Array<{ name: string; kind: string; healthy: boolean; vmCounts: Record<string, number> }> }>(await snapfleet(["hosts", "list", "--json"]));
-    expect(hosts).toEqual([expect.objectContaining({ name: "lab", kind: "local", healthy: true, vmCounts: expect.objectContaining({ running: 2 }) })]);
+    const { hosts } = parse<{
+      hosts: Array<{ name: string; kind: string; healthy: boolean; vmCounts: Record<string, number> }>;
+    }>(await snapfleet(["hosts", "list", "--json"]));
+    expect(hosts).toEqual([
+      expect.objectContaining({
+        name: "lab",
+        kind: "local",
+        healthy: true,
+        vmCounts: expect.objectContaining({ running: 2 }),
+      }),
+    ]);
     const table = await snapfleet(["hosts", "list"]);
-    expect(table.stdout).toMatch(/^NAME\s+KIND\s+HEALTH\s+VMS\s+DISCOVERED\s+ID\nlab\s+local\s+healthy\s+2 \(2 running\)/);
+    expect(table.stdout).toMatch(
+      /^NAME\s+KIND\s+HEALTH\s+VMS\s+DISCOVERED\s+ID\nlab\s+local\s+healthy\s+2 \(2 running\)/,
+    );
   });
 
   test("login as an operator keeps the session; what the role may not do is refused with the server's message (exit 3)", async () => {
@@ -156,8 +210,19 @@ describe("snapfleet against a running dashboard", () => {
     expect(login.stderr).toMatch(/as cli-op \(operator\); the login session is stored in .* valid until/);
     const vms = await snapfleet(["vms", "list"]);
     expect(vms.code, vms.stderr).toBe(0);
-    expect(vms.stdout).toMatch(/^NAME\s+HOST\s+STATE\s+MEMORY\s+LAST SNAPSHOT\s+ID\ncli-raw\s+lab\s+running\s+64 MiB\s+-\s+[0-9a-f-]{36}\ncli-web\s+lab\s+running\s+160 MiB/);
-    const refused = await snapfleet(["hosts", "add", "local", "lab2", "--socket-dir", sockets.dir, "--snapshot-dir", sockets.snapshotDir]);
+    expect(vms.stdout).toMatch(
+      /^NAME\s+HOST\s+STATE\s+MEMORY\s+LAST SNAPSHOT\s+ID\ncli-raw\s+lab\s+running\s+64 MiB\s+-\s+[0-9a-f-]{36}\ncli-web\s+lab\s+running\s+160 MiB/,
+    );
+    const refused = await snapfleet([
+      "hosts",
+      "add",
+      "local",
+      "lab2",
+      "--socket-dir",
+      sockets.dir,
+      "--snapshot-dir",
+      sockets.snapshotDir,
+    ]);
     expect(refused.code).toBe(3);
     expect(refused.stderr).toBe("snapfleet hosts: your role (operator) may not do this; it needs admin\n");
     const logout = await snapfleet(["logout"]);
@@ -173,23 +238,37 @@ describe("snapfleet against a running dashboard", () => {
     const lines = r.stdout.trimEnd().split("\n");
     expect(r.stdout).not.toContain("\r");
     expect(lines[0]).toMatch(/^status=(queued|preflight|setup|active)/);
-    expect(lines).toContainEqual(expect.stringMatching(/^status=completed progress=100% transferred=\d+\.\dMiB\/\d+\.\dMiB/));
-    expect(lines.at(-1)).toMatch(/^completed: snapshot [0-9a-f-]{36} of cli-web \(live, .* in .*, guest paused \d+ ms\)$/);
+    expect(lines).toContainEqual(
+      expect.stringMatching(/^status=completed progress=100% transferred=\d+\.\dMiB\/\d+\.\dMiB/),
+    );
+    expect(lines.at(-1)).toMatch(
+      /^completed: snapshot [0-9a-f-]{36} of cli-web \(live, .* in .*, guest paused \d+ ms\)$/,
+    );
     const id = /snapshot ([0-9a-f-]{36})/.exec(lines.at(-1)!)![1]!;
 
-    const { snapshots } = parse<{ snapshots: SnapshotJson[] }>(await asOperator(["snapshots", "list", "--json", "--vm", "cli-web"]));
+    const { snapshots } = parse<{ snapshots: SnapshotJson[] }>(
+      await asOperator(["snapshots", "list", "--json", "--vm", "cli-web"]),
+    );
     expect(snapshots.map((s) => [s.id, s.status, s.mode, s.note])).toEqual([[id, "completed", "live", "from the cli"]]);
     const show = await asOperator(["snapshots", "show", id.slice(0, 8)]);
-    expect(show.stdout).toMatch(new RegExp(`^id\\s+${id}\\nvm\\s+lab/cli-web .*\\nmode\\s+live\\nstatus\\s+completed\\n`));
+    expect(show.stdout).toMatch(
+      new RegExp(`^id\\s+${id}\\nvm\\s+lab/cli-web .*\\nmode\\s+live\\nstatus\\s+completed\\n`),
+    );
   }, 240_000);
 
   test("snapshot --wait on a terminal redraws one progress bar line", async () => {
     // script(1) gives the CLI a pseudo-terminal as stdout, as an interactive shell would.
-    const command = [process.execPath, BIN, "snapshot", "lab/cli-web", "--mode", "live", "--wait"].map((a) => `'${a}'`).join(" ");
-    const r = await run("script", ["-qec", command, "/dev/null"], { env: baseEnv({ SNAPFLEET_URL: url, SNAPFLEET_TOKEN: operatorToken }), timeoutMs: 180_000 });
+    const command = [process.execPath, BIN, "snapshot", "lab/cli-web", "--mode", "live", "--wait"]
+      .map((a) => `'${a}'`)
+      .join(" ");
+    const r = await run("script", ["-qec", command, "/dev/null"], {
+      env: baseEnv({ SNAPFLEET_URL: url, SNAPFLEET_TOKEN: operatorToken }),
+      timeoutMs: 180_000,
+    });
     expect(r.code, r.stdout).toBe(0);
     const redraws = r.stdout.split("\r").filter((s) => s.includes("\x1b[K"));
     expect(redraws.length).toBeGreaterThanOrEqual(2);
+    // eslint-disable-next-line no-control-regex -- the progress bar's erase-line escape is what is checked
     expect(r.stdout).toMatch(/\rcompleted\s+\[#{24}\]\s+100%\s+\d+\.\dMiB\/\d+\.\dMiB\x1b\[K\r?\n/);
     expect(r.stdout).toMatch(/completed: snapshot [0-9a-f-]{36} of cli-web/);
   }, 240_000);
@@ -197,32 +276,53 @@ describe("snapfleet against a running dashboard", () => {
   test("refusals exit 3 with the dashboard's message; bad usage exits 2 and says what to fix", async () => {
     const raw = await asOperator(["snapshot", "cli-raw", "--mode", "disks-only"]);
     expect(raw.code).toBe(3);
-    expect(raw.stderr).toMatch(/^snapfleet snapshot: VM cli-raw cannot take a disks-only snapshot: disk .* \(raw, .*raw\.img\) is not qcow2: .*only a ram-only snapshot/);
+    expect(raw.stderr).toMatch(
+      /^snapfleet snapshot: VM cli-raw cannot take a disks-only snapshot: disk .* \(raw, .*raw\.img\) is not qcow2: .*only a ram-only snapshot/,
+    );
     const badMode = await asOperator(["snapshot", "cli-web", "--mode", "full"]);
-    expect([badMode.code, badMode.stderr]).toEqual([2, 'snapfleet snapshot: --mode must be one of live, ram-only, disks-only, not "full"\n']);
+    expect([badMode.code, badMode.stderr]).toEqual([
+      2,
+      'snapfleet snapshot: --mode must be one of live, ram-only, disks-only, not "full"\n',
+    ]);
     const unknownOption = await asOperator(["vms", "list", "--colour"]);
     expect([unknownOption.code, unknownOption.stderr]).toEqual([2, "snapfleet vms: unknown option --colour\n"]);
     const noVm = await asOperator(["snapshot", "cli-nothing"]);
-    expect([noVm.code, noVm.stderr]).toEqual([3, 'snapfleet snapshot: no VM named "cli-nothing" (snapfleet vms list shows them)\n']);
+    expect([noVm.code, noVm.stderr]).toEqual([
+      3,
+      'snapfleet snapshot: no VM named "cli-nothing" (snapfleet vms list shows them)\n',
+    ]);
     expect((await asOperator(["frobnicate"])).code).toBe(2);
   });
 
   test("restore <vm>@latest --yes --wait rolls the VM back (exit 0); without --yes in a script it is a usage error", async () => {
     const unconfirmed = await asOperator(["restore", "cli-web@latest"]);
-    expect([unconfirmed.code, unconfirmed.stderr]).toEqual([2, "snapfleet restore: restore discards the VM's state since the snapshot: pass --yes to confirm when stdin is not a terminal\n"]);
-    const { snapshots } = parse<{ snapshots: SnapshotJson[] }>(await asOperator(["snapshots", "list", "--json", "--vm", "cli-web", "--status", "completed"]));
+    expect([unconfirmed.code, unconfirmed.stderr]).toEqual([
+      2,
+      "snapfleet restore: restore discards the VM's state since the snapshot: pass --yes to confirm when stdin is not a terminal\n",
+    ]);
+    const { snapshots } = parse<{ snapshots: SnapshotJson[] }>(
+      await asOperator(["snapshots", "list", "--json", "--vm", "cli-web", "--status", "completed"]),
+    );
     const r = await asOperator(["restore", "cli-web@latest", "--yes", "--wait", "--json"], 240_000);
     const { restore } = JSON.parse(r.stdout) as { restore: RestoreJson };
     if (typeof restore.result?.newPid === "number") detachedPids.push(restore.result.newPid);
     expect(r.code, `${r.stderr}\n${JSON.stringify(restore.error)}`).toBe(0);
-    expect(restore).toMatchObject({ kind: "rollback", status: "completed", vmName: "cli-web", snapshotId: snapshots[0]!.id, safetySnapshotId: expect.any(String) });
+    expect(restore).toMatchObject({
+      kind: "rollback",
+      status: "completed",
+      vmName: "cli-web",
+      snapshotId: snapshots[0]!.id,
+      safetySnapshotId: expect.any(String),
+    });
     expect(restore.statusHistory.map((h) => h.status)).toEqual(["queued", "setup", "active", "completed"]);
     const vm = await db().vm.findFirstOrThrow({ where: { name: "cli-web" } });
     expect(vm.state).toBe("running");
   }, 300_000);
 
   test("snapshots delete <short id> removes the older snapshot; show says deleted", async () => {
-    const { snapshots } = parse<{ snapshots: SnapshotJson[] }>(await asOperator(["snapshots", "list", "--json", "--vm", "cli-web"]));
+    const { snapshots } = parse<{ snapshots: SnapshotJson[] }>(
+      await asOperator(["snapshots", "list", "--json", "--vm", "cli-web"]),
+    );
     const oldest = snapshots.filter((s) => s.note === "from the cli")[0]!;
     const del = await asOperator(["snapshots", "delete", oldest.id.slice(0, 8)], 120_000);
     expect(del.code, del.stderr).toBe(0);
@@ -246,29 +346,53 @@ describe("snapfleet against a running dashboard", () => {
     });
     expect(created.status, await created.clone().text()).toBe(201);
     const list = await asOperator(["schedules", "list"]);
-    expect(list.stdout).toMatch(/^NAME\s+ENABLED\s+CRON\s+MODE\s+TARGETS\s+NEXT RUN \(UTC\)\s+LAST RUN\s+ID\nnightly-raw\s+yes\s+0 3 \* \* \* \(UTC\)\s+ram-only\s/);
+    expect(list.stdout).toMatch(
+      /^NAME\s+ENABLED\s+CRON\s+MODE\s+TARGETS\s+NEXT RUN \(UTC\)\s+LAST RUN\s+ID\nnightly-raw\s+yes\s+0 3 \* \* \* \(UTC\)\s+ram-only\s/,
+    );
     const r = await asOperator(["schedules", "run", "nightly-raw"]);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/^run [0-9a-f-]{36} of schedule nightly-raw started: 1 VM\n$/);
     // The run's snapshot is an ordinary one: let it end before the dashboard stops.
     const settled = await until(
       async () => {
-        const { snapshots } = parse<{ snapshots: SnapshotJson[] }>(await asOperator(["snapshots", "list", "--json", "--vm", "cli-raw"]));
+        const { snapshots } = parse<{ snapshots: SnapshotJson[] }>(
+          await asOperator(["snapshots", "list", "--json", "--vm", "cli-raw"]),
+        );
         return snapshots.find((s) => ["completed", "failed", "cancelled"].includes(s.status));
       },
       "the scheduled snapshot to end",
       120_000,
     );
-    expect([settled.status, settled.mode, settled.scheduleId], settled.error?.message).toEqual(["completed", "ram-only", expect.any(String)]);
+    expect([settled.status, settled.mode, settled.scheduleId], settled.error?.message).toEqual([
+      "completed",
+      "ram-only",
+      expect.any(String),
+    ]);
   }, 180_000);
 
   test("an ambiguous VM name exits 2 listing the candidates; <host>/<name> picks one", async () => {
-    const other = await db().host.create({ data: { name: "annex", kind: "local", socketDir: path.join(home, "annex"), snapshotDir: path.join(home, "annex-snaps") } });
+    const other = await db().host.create({
+      data: {
+        name: "annex",
+        kind: "local",
+        socketDir: path.join(home, "annex"),
+        snapshotDir: path.join(home, "annex-snaps"),
+      },
+    });
     mkdirSync(other.socketDir!, { recursive: true });
-    await db().vm.create({ data: { hostId: other.id, name: "cli-web", endpoint: path.join(other.socketDir!, "cli-web.sock"), state: "unreachable" } });
+    await db().vm.create({
+      data: {
+        hostId: other.id,
+        name: "cli-web",
+        endpoint: path.join(other.socketDir!, "cli-web.sock"),
+        state: "unreachable",
+      },
+    });
     const r = await asOperator(["snapshot", "cli-web"]);
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/^snapfleet snapshot: "cli-web" matches 2 VMs; name one as <host>\/<name> or by id:\n {2}(annex|lab)\/cli-web {2}[0-9a-f-]{36} {2}\w+\n {2}(annex|lab)\/cli-web /);
+    expect(r.stderr).toMatch(
+      /^snapfleet snapshot: "cli-web" matches 2 VMs; name one as <host>\/<name> or by id:\n {2}(annex|lab)\/cli-web {2}[0-9a-f-]{36} {2}\w+\n {2}(annex|lab)\/cli-web /,
+    );
     const shown = await asOperator(["snapshots", "list", "--vm", "lab/cli-web", "--json"]);
     expect(shown.code, shown.stderr).toBe(0);
   });

@@ -39,10 +39,15 @@ describe("embedded PostgreSQL credentials", () => {
         "SELECT rolsuper, rolcreatedb, rolcreaterole FROM pg_roles WHERE rolname = current_user",
       );
       expect(me).toEqual({ rolsuper: false, rolcreatedb: false, rolcreaterole: false });
-      const owners = await query<{ owner: string }>(server.connectionString, `SELECT DISTINCT tableowner AS owner FROM pg_tables WHERE schemaname = 'public'`);
+      const owners = await query<{ owner: string }>(
+        server.connectionString,
+        `SELECT DISTINCT tableowner AS owner FROM pg_tables WHERE schemaname = 'public'`,
+      );
       expect(owners).toEqual([{ owner: "snapfleet_app" }]);
       await expect(query(server.connectionString, "CREATE DATABASE nope")).rejects.toThrow(/permission denied/);
-      await expect(query(server.connectionString.replace(/:[^:@/]+@/, ":snapfleet@"), "SELECT 1")).rejects.toThrow(/password authentication failed/);
+      await expect(query(server.connectionString.replace(/:[^:@/]+@/, ":snapfleet@"), "SELECT 1")).rejects.toThrow(
+        /password authentication failed/,
+      );
     } finally {
       await server.stop();
     }
@@ -52,15 +57,25 @@ describe("embedded PostgreSQL credentials", () => {
     const port = await freeTcpPort();
     // Simulate the old layout: superuser password back to "snapfleet", no credentials file.
     const first = await startEmbeddedPostgres({ dataDir, port });
-    await query(first.adminConnectionString, "ALTER TABLE \"User\" OWNER TO snapfleet; ALTER DATABASE snapfleet OWNER TO snapfleet; ALTER ROLE snapfleet PASSWORD 'snapfleet'");
+    await query(
+      first.adminConnectionString,
+      "ALTER TABLE \"User\" OWNER TO snapfleet; ALTER DATABASE snapfleet OWNER TO snapfleet; ALTER ROLE snapfleet PASSWORD 'snapfleet'",
+    );
     await first.stop();
     unlinkSync(path.join(dataDir, CREDENTIALS_FILE));
-    const second = await startEmbeddedPostgres({ dataDir, port }).catch((e: Error) => { throw new Error(`second start: ${e.message}`); });
+    const second = await startEmbeddedPostgres({ dataDir, port }).catch((e: Error) => {
+      throw new Error(`second start: ${e.message}`);
+    });
     try {
       const creds = readEmbeddedCredentials(dataDir)!;
       expect(creds.superPassword).not.toBe("snapfleet");
-      await expect(query(second.adminConnectionString.replace(/:[^:@/]+@/, ":snapfleet@"), "SELECT 1")).rejects.toThrow(/password authentication failed/);
-      const owners = await query<{ owner: string }>(second.connectionString, `SELECT DISTINCT tableowner AS owner FROM pg_tables WHERE schemaname = 'public'`);
+      await expect(query(second.adminConnectionString.replace(/:[^:@/]+@/, ":snapfleet@"), "SELECT 1")).rejects.toThrow(
+        /password authentication failed/,
+      );
+      const owners = await query<{ owner: string }>(
+        second.connectionString,
+        `SELECT DISTINCT tableowner AS owner FROM pg_tables WHERE schemaname = 'public'`,
+      );
       expect(owners).toEqual([{ owner: "snapfleet_app" }]);
     } finally {
       await second.stop();

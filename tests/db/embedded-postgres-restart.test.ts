@@ -63,7 +63,13 @@ function spawnDashboardDatabase(dataDir: string, port: number): { output: () => 
   const child = spawn(process.execPath, ["--import", "tsx", FIXTURE], {
     cwd: REPO,
     stdio: ["ignore", "pipe", "pipe"],
-    env: { ...process.env, DATABASE_URL: "", SNAPFLEET_DATA_DIR: dataDir, SNAPFLEET_PG_PORT: String(port), LOG_LEVEL: "info" },
+    env: {
+      ...process.env,
+      DATABASE_URL: "",
+      SNAPFLEET_DATA_DIR: dataDir,
+      SNAPFLEET_PG_PORT: String(port),
+      LOG_LEVEL: "info",
+    },
   });
   children.add(child);
   child.on("exit", () => children.delete(child));
@@ -123,7 +129,9 @@ afterEach(async () => {
     const pid = postmasterPid(dir);
     if (pid && running(pid) && isPostgres(pid)) {
       process.kill(pid, "SIGQUIT");
-      await until(() => (running(pid) ? undefined : true), `leftover postgres ${pid} to exit`, 15_000).catch(() => process.kill(pid, "SIGKILL"));
+      await until(() => (running(pid) ? undefined : true), `leftover postgres ${pid} to exit`, 15_000).catch(() =>
+        process.kill(pid, "SIGKILL"),
+      );
     }
     rmSync(dir, { recursive: true, force: true });
   }
@@ -153,7 +161,9 @@ describe("embedded PostgreSQL after a dashboard died", () => {
     expect(second.output()).toMatch(/was left running by a Snapfleet that is gone; stopping it/);
 
     // While its dashboard lives, the new PostgreSQL is not another start's to stop: refused, by name.
-    await expect(startEmbeddedPostgres({ dataDir, port, leftoverTimeouts: { shutdownMs: 1_000, killMs: 1_000 } })).rejects.toThrow(
+    await expect(
+      startEmbeddedPostgres({ dataDir, port, leftoverTimeouts: { shutdownMs: 1_000, killMs: 1_000 } }),
+    ).rejects.toThrow(
       new RegExp(`\\(pid ${second.postmasterPid}\\) is in use by .*pid ${second.child.pid}.*still running`),
     );
     expect(await selectOne(second.url)).toBe(1);
@@ -177,10 +187,18 @@ describe("embedded PostgreSQL after a dashboard died", () => {
     await exited(first.child);
     process.kill(first.postmasterPid, "SIGTERM");
     const pidFile = path.join(dataDir, "postgres", "postmaster.pid");
-    await until(() => (readFileSync(pidFile, "utf8").split("\n")[7]?.trim() === "stopping" ? true : undefined), "the orphan to be stopping", 10_000);
+    await until(
+      () => (readFileSync(pidFile, "utf8").split("\n")[7]?.trim() === "stopping" ? true : undefined),
+      "the orphan to be stopping",
+      10_000,
+    );
 
     const second = spawnDashboardDatabase(dataDir, port);
-    await until(() => (/still shutting down; waiting up to 60 s/.test(second.output()) ? true : undefined), "the start to wait", 30_000);
+    await until(
+      () => (/still shutting down; waiting up to 60 s/.test(second.output()) ? true : undefined),
+      "the start to wait",
+      30_000,
+    );
     expect(running(first.postmasterPid)).toBe(true); // waited for, not killed
     await client.end();
     const started = await second.ready;
@@ -206,7 +224,9 @@ describe("embedded PostgreSQL after a dashboard died", () => {
     });
 
     const started = startEmbeddedPostgres({ dataDir, port });
-    await expect(started).rejects.toThrow(new RegExp(`port ${port} .*already in use by node \\(pid ${holder.pid}: .*createServer`));
+    await expect(started).rejects.toThrow(
+      new RegExp(`port ${port} .*already in use by node \\(pid ${holder.pid}: .*createServer`),
+    );
     await expect(started).rejects.toThrow(/set SNAPFLEET_PG_PORT to a free port/);
     // Refused before anything was initialised or started on the data dir.
     expect(existsSync(path.join(dataDir, "postgres", "PG_VERSION"))).toBe(false);

@@ -6,7 +6,10 @@ import { stateFromEvent, stateFromRunState } from "../../lib/fleet/live-state";
 import type { BlockInfo, QmpEvent } from "../../lib/qmp";
 
 const caps = (on: string[] = []): BlockerInputs["capabilities"] =>
-  ["events", "background-snapshot", "postcopy-ram", "multifd"].map((capability) => ({ capability, state: on.includes(capability) }));
+  ["events", "background-snapshot", "postcopy-ram", "multifd"].map((capability) => ({
+    capability,
+    state: on.includes(capability),
+  }));
 
 const base: BlockerInputs = {
   qemuVersion: "7.2.22",
@@ -23,9 +26,13 @@ describe("backgroundSnapshotBlocker", () => {
   });
 
   test("QEMU without the capability (older than 6.0)", () => {
-    expect(backgroundSnapshotBlocker({ ...base, qemuVersion: "5.2.0", capabilities: [{ capability: "events", state: false }] })).toBe(
-      "QEMU 5.2.0 has no background-snapshot capability (needs QEMU 6.0 or newer)",
-    );
+    expect(
+      backgroundSnapshotBlocker({
+        ...base,
+        qemuVersion: "5.2.0",
+        capabilities: [{ capability: "events", state: false }],
+      }),
+    ).toBe("QEMU 5.2.0 has no background-snapshot capability (needs QEMU 6.0 or newer)");
   });
 
   test("a VFIO device is named with its type", () => {
@@ -35,9 +42,12 @@ describe("backgroundSnapshotBlocker", () => {
   });
 
   test("QEMU's own migration blockers are quoted", () => {
-    expect(backgroundSnapshotBlocker({ ...base, blockedReasons: ["Migration is disabled when using feature 'peer mode' in device 'ivshmem'"] })).toBe(
-      "QEMU blocks migration: Migration is disabled when using feature 'peer mode' in device 'ivshmem'",
-    );
+    expect(
+      backgroundSnapshotBlocker({
+        ...base,
+        blockedReasons: ["Migration is disabled when using feature 'peer mode' in device 'ivshmem'"],
+      }),
+    ).toBe("QEMU blocks migration: Migration is disabled when using feature 'peer mode' in device 'ivshmem'");
   });
 
   test("an incompatible capability left on", () => {
@@ -47,12 +57,19 @@ describe("backgroundSnapshotBlocker", () => {
   });
 
   test("shared and hugetlb memory need Linux 5.19; anonymous memory needs 5.7", () => {
-    const shared = { ...base, memoryBackends: [{ id: "mem0", type: "memory-backend-memfd", share: true, hugetlb: false }] };
+    const shared = {
+      ...base,
+      memoryBackends: [{ id: "mem0", type: "memory-backend-memfd", share: true, hugetlb: false }],
+    };
     expect(backgroundSnapshotBlocker(shared)).toBeNull();
     expect(backgroundSnapshotBlocker({ ...shared, kernelRelease: "5.10.0-30-amd64" })).toBe(
       'memory backend "mem0" is shared memory (memory-backend-memfd, share=on): write-protecting it needs Linux 5.19 or newer, the host runs 5.10.0-30-amd64',
     );
-    const huge = { ...base, kernelRelease: "5.15.0", memoryBackends: [{ id: "mem0", type: "memory-backend-memfd", share: false, hugetlb: true }] };
+    const huge = {
+      ...base,
+      kernelRelease: "5.15.0",
+      memoryBackends: [{ id: "mem0", type: "memory-backend-memfd", share: false, hugetlb: true }],
+    };
     expect(backgroundSnapshotBlocker(huge)).toMatch(/"mem0" is hugetlb memory/);
     expect(backgroundSnapshotBlocker({ ...base, kernelRelease: "5.4.0-150-generic" })).toBe(
       "host kernel 5.4.0-150-generic has no userfaultfd write-protect (needs Linux 5.7 or newer)",
@@ -64,7 +81,9 @@ describe("backgroundSnapshotBlocker", () => {
   test("file-backed memory: tmpfs and hugetlbfs can be tracked, a regular filesystem cannot", () => {
     const file = (fs: string) => ({
       ...base,
-      memoryBackends: [{ id: "ram", type: "memory-backend-file", share: true, hugetlb: false, memPath: "/srv/vm.ram", memPathFs: fs }],
+      memoryBackends: [
+        { id: "ram", type: "memory-backend-file", share: true, hugetlb: false, memPath: "/srv/vm.ram", memPathFs: fs },
+      ],
     });
     expect(backgroundSnapshotBlocker(file("tmpfs"))).toBeNull();
     expect(backgroundSnapshotBlocker(file("hugetlbfs"))).toBeNull();
@@ -74,20 +93,51 @@ describe("backgroundSnapshotBlocker", () => {
   });
 
   test("several reasons are all given", () => {
-    const text = backgroundSnapshotBlocker({ ...base, devices: [{ id: "nic0", type: "vfio-pci" }], capabilities: caps(["multifd"]) });
+    const text = backgroundSnapshotBlocker({
+      ...base,
+      devices: [{ id: "nic0", type: "vfio-pci" }],
+      capabilities: caps(["multifd"]),
+    });
     expect(text?.split("; ")).toHaveLength(2);
   });
 });
 
 describe("disksFromQueryBlock", () => {
   const inserted = (over: Partial<NonNullable<BlockInfo["inserted"]>>): NonNullable<BlockInfo["inserted"]> =>
-    ({ file: "/vm/disk.qcow2", "node-name": "disk0", ro: false, drv: "qcow2", image: { filename: "/vm/disk.qcow2", format: "qcow2", "virtual-size": 1 << 30 }, ...over }) as NonNullable<BlockInfo["inserted"]>;
+    ({
+      file: "/vm/disk.qcow2",
+      "node-name": "disk0",
+      ro: false,
+      drv: "qcow2",
+      image: { filename: "/vm/disk.qcow2", format: "qcow2", "virtual-size": 1 << 30 },
+      ...over,
+    }) as NonNullable<BlockInfo["inserted"]>;
 
   test("-blockdev disks are named by their qdev id; empty CD drives are skipped; read-only is kept", () => {
     const blocks = [
-      { device: "", qdev: "/machine/peripheral/vd0/virtio-backend", type: "unknown", removable: false, locked: false, inserted: inserted({}) },
-      { device: "ide2-cd0", qdev: "/machine/unattached/device[23]", type: "unknown", removable: true, locked: false, tray_open: false },
-      { device: "drive-1", type: "unknown", removable: false, locked: false, inserted: inserted({ "node-name": "#block312", ro: true, drv: "raw", file: "/iso/x.img" }) },
+      {
+        device: "",
+        qdev: "/machine/peripheral/vd0/virtio-backend",
+        type: "unknown",
+        removable: false,
+        locked: false,
+        inserted: inserted({}),
+      },
+      {
+        device: "ide2-cd0",
+        qdev: "/machine/unattached/device[23]",
+        type: "unknown",
+        removable: true,
+        locked: false,
+        tray_open: false,
+      },
+      {
+        device: "drive-1",
+        type: "unknown",
+        removable: false,
+        locked: false,
+        inserted: inserted({ "node-name": "#block312", ro: true, drv: "raw", file: "/iso/x.img" }),
+      },
     ] as BlockInfo[];
     expect(disksFromQueryBlock(blocks)).toEqual([
       { node: "disk0", device: "vd0", format: "qcow2", file: "/vm/disk.qcow2", writable: true, sizeBytes: 1 << 30 },
@@ -97,7 +147,12 @@ describe("disksFromQueryBlock", () => {
 });
 
 describe("VM state from QEMU", () => {
-  const ev = (event: string, data: Record<string, unknown> = {}): QmpEvent => ({ event, data, timestamp: { seconds: 1, microseconds: 0 }, timeUs: 1e6 });
+  const ev = (event: string, data: Record<string, unknown> = {}): QmpEvent => ({
+    event,
+    data,
+    timestamp: { seconds: 1, microseconds: 0 },
+    timeUs: 1e6,
+  });
 
   test("run states", () => {
     expect(stateFromRunState("running")).toEqual({ state: "running", stateReason: null });
@@ -110,9 +165,15 @@ describe("VM state from QEMU", () => {
   test("events", () => {
     expect(stateFromEvent(ev("STOP"))).toEqual({ state: "paused", stateReason: null });
     expect(stateFromEvent(ev("RESUME"))).toEqual({ state: "running", stateReason: null });
-    expect(stateFromEvent(ev("SHUTDOWN", { guest: true, reason: "guest-shutdown" }))).toEqual({ state: "shutdown", stateReason: "shutdown: guest-shutdown" });
+    expect(stateFromEvent(ev("SHUTDOWN", { guest: true, reason: "guest-shutdown" }))).toEqual({
+      state: "shutdown",
+      stateReason: "shutdown: guest-shutdown",
+    });
     expect(stateFromEvent(ev("SUSPEND"))).toEqual({ state: "paused", stateReason: "guest suspended" });
-    expect(stateFromEvent(ev("GUEST_PANICKED", { action: "pause" }))).toEqual({ state: "paused", stateReason: "guest panicked" });
+    expect(stateFromEvent(ev("GUEST_PANICKED", { action: "pause" }))).toEqual({
+      state: "paused",
+      stateReason: "guest panicked",
+    });
     expect(stateFromEvent(ev("MIGRATION", { status: "active" }))).toBeNull();
   });
 });

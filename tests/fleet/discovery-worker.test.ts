@@ -1,14 +1,9 @@
 // Periodic discovery: one leader per database (a real PostgreSQL advisory lock), runs that never
-// overlap, a loop that survives a failing run, and the interval from the environment. Timers are
-// injected: the test fires them; nothing waits for time to pass.
+// overlap and a loop that survives a failing run (its interval's variable is tested with the rest of the
+// configuration: tests/config/config.test.ts). Timers are injected: the test fires them; nothing waits
+// for time to pass.
 import { afterEach, describe, expect, test } from "vitest";
-import {
-  DEFAULT_DISCOVERY_INTERVAL_MS,
-  discoveryIntervalFromEnv,
-  startDiscoveryWorker,
-  type DiscoveryWorker,
-  type Timers,
-} from "../../lib/fleet/discovery-worker";
+import { startDiscoveryWorker, type DiscoveryWorker, type Timers } from "../../lib/fleet/discovery-worker";
 import type { DiscoveryResult } from "../../lib/fleet/discovery";
 import { logger } from "../../lib/logger";
 import { useTestDatabase } from "../support/db";
@@ -43,7 +38,13 @@ function manualTimers() {
 }
 
 function worker(discover: () => Promise<DiscoveryResult[]>, timers: Timers) {
-  const w = startDiscoveryWorker({ databaseUrl: database.current.url, log: logger.child({ test: "discovery-worker" }), intervalMs: 30_000, timers, discover });
+  const w = startDiscoveryWorker({
+    databaseUrl: database.current.url,
+    log: logger.child({ test: "discovery-worker" }),
+    intervalMs: 30_000,
+    timers,
+    discover,
+  });
   started.push(w);
   return w;
 }
@@ -96,12 +97,5 @@ describe("discovery worker", () => {
     expect(clock.pending().map((t) => t.ms)).toEqual([30_000]);
     fail = false;
     expect(await w.tick()).toBe(true);
-  });
-
-  test("interval from SNAPFLEET_DISCOVERY_INTERVAL_MS", () => {
-    expect(discoveryIntervalFromEnv({})).toBe(DEFAULT_DISCOVERY_INTERVAL_MS);
-    expect(discoveryIntervalFromEnv({ SNAPFLEET_DISCOVERY_INTERVAL_MS: "5000" })).toBe(5000);
-    expect(() => discoveryIntervalFromEnv({ SNAPFLEET_DISCOVERY_INTERVAL_MS: "10" })).toThrow(/integer ≥ 1000/);
-    expect(() => discoveryIntervalFromEnv({ SNAPFLEET_DISCOVERY_INTERVAL_MS: "soon" })).toThrow(/got "soon"/);
   });
 });

@@ -32,8 +32,12 @@ const log = logger.child({ test: "fleet-ops" });
 
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
-const qcow2 = [{ node: "disk0", device: "vd0", format: "qcow2", file: "/var/lib/vms/a.qcow2", writable: true, sizeBytes: GiB }];
-const raw = [{ node: "disk0", device: "vd0", format: "raw", file: "/var/lib/vms/r.img", writable: true, sizeBytes: GiB }];
+const qcow2 = [
+  { node: "disk0", device: "vd0", format: "qcow2", file: "/var/lib/vms/a.qcow2", writable: true, sizeBytes: GiB },
+];
+const raw = [
+  { node: "disk0", device: "vd0", format: "raw", file: "/var/lib/vms/r.img", writable: true, sizeBytes: GiB },
+];
 
 let dir: string;
 let hostA: Host;
@@ -43,14 +47,27 @@ const vms: Record<string, Vm> = {};
 const events: RealtimeEvent[] = [];
 
 const ctx = (id: string) => ({ params: Promise.resolve({ id }) });
-async function answer<T = Record<string, unknown>>(res: Response | Promise<Response>): Promise<{ status: number; body: T & { error?: string } }> {
+async function answer<T = Record<string, unknown>>(
+  res: Response | Promise<Response>,
+): Promise<{ status: number; body: T & { error?: string } }> {
   const r = await res;
   const text = await r.text();
   return { status: r.status, body: text ? JSON.parse(text) : {} };
 }
 const patchVm = (id: string, body: unknown) =>
-  answer<{ vm: { tags: string[] } }>(patchVmRoute(new Request(`http://test/api/vms/${id}`, { method: "PATCH", body: typeof body === "string" ? body : JSON.stringify(body) }), ctx(id)));
-const bulk = (body: unknown) => answer<BulkAnswer>(bulkRoute(new Request("http://test/api/snapshots/bulk", { method: "POST", body: JSON.stringify(body) })));
+  answer<{ vm: { tags: string[] } }>(
+    patchVmRoute(
+      new Request(`http://test/api/vms/${id}`, {
+        method: "PATCH",
+        body: typeof body === "string" ? body : JSON.stringify(body),
+      }),
+      ctx(id),
+    ),
+  );
+const bulk = (body: unknown) =>
+  answer<BulkAnswer>(
+    bulkRoute(new Request("http://test/api/snapshots/bulk", { method: "POST", body: JSON.stringify(body) })),
+  );
 
 interface BulkAnswer {
   batch: { id: string; mode: string; refused: unknown[] };
@@ -61,7 +78,17 @@ interface BulkAnswer {
 
 async function vm(name: string, host: Host, data: Partial<Omit<Vm, "disks">> & { disks?: unknown } = {}): Promise<Vm> {
   const row = await db().vm.create({
-    data: { hostId: host.id, name, endpoint: `${dir}/${name}.sock`, state: "running", bgSnapshotSupported: true, qemuVersion: "7.2.0", memoryBytes: BigInt(512 * MiB), disks: qcow2, ...data } as never,
+    data: {
+      hostId: host.id,
+      name,
+      endpoint: `${dir}/${name}.sock`,
+      state: "running",
+      bgSnapshotSupported: true,
+      qemuVersion: "7.2.0",
+      memoryBytes: BigInt(512 * MiB),
+      disks: qcow2,
+      ...data,
+    } as never,
   });
   vms[name] = row;
   return row;
@@ -69,9 +96,15 @@ async function vm(name: string, host: Host, data: Partial<Omit<Vm, "disks">> & {
 
 beforeAll(async () => {
   dir = await mkdtemp(path.join(os.tmpdir(), "sf-fleet-ops-"));
-  hostA = await db().host.create({ data: { name: "ops-a", kind: "local", socketDir: dir, snapshotDir: dir, healthy: true } });
-  hostB = await db().host.create({ data: { name: "ops-b", kind: "local", socketDir: dir, snapshotDir: path.join(dir, "missing-dir"), healthy: true } });
-  tlsHost = await db().host.create({ data: { name: "ops-tls", kind: "tls", snapshotDir: "/var/lib/snapfleet/snaps", tlsEndpoints: [], healthy: true } });
+  hostA = await db().host.create({
+    data: { name: "ops-a", kind: "local", socketDir: dir, snapshotDir: dir, healthy: true },
+  });
+  hostB = await db().host.create({
+    data: { name: "ops-b", kind: "local", socketDir: dir, snapshotDir: path.join(dir, "missing-dir"), healthy: true },
+  });
+  tlsHost = await db().host.create({
+    data: { name: "ops-tls", kind: "tls", snapshotDir: "/var/lib/snapfleet/snaps", tlsEndpoints: [], healthy: true },
+  });
   await vm("web-1", hostA);
   await vm("web-2", hostA);
   await vm("web-3", hostA);
@@ -93,10 +126,14 @@ afterAll(async () => {
 describe("VM tags: PATCH /api/vms/{id}", () => {
   test("tags are stored (trimmed, duplicates dropped), returned by GET and published to open pages", async () => {
     events.length = 0;
-    const { status, body } = await patchVm(vms["web-1"]!.id, { tags: [" tier-1", "db:primary", "tier-1", "eu_west.2"] });
+    const { status, body } = await patchVm(vms["web-1"]!.id, {
+      tags: [" tier-1", "db:primary", "tier-1", "eu_west.2"],
+    });
     expect(status).toBe(200);
     expect(body.vm.tags).toEqual(["tier-1", "db:primary", "eu_west.2"]);
-    expect((await answer<{ tags: string[] }>(getVmRoute(new Request("http://test"), ctx(vms["web-1"]!.id)))).body.tags).toEqual(["tier-1", "db:primary", "eu_west.2"]);
+    expect(
+      (await answer<{ tags: string[] }>(getVmRoute(new Request("http://test"), ctx(vms["web-1"]!.id)))).body.tags,
+    ).toEqual(["tier-1", "db:primary", "eu_west.2"]);
     const topics = events.filter((e) => e.name === "vm.updated").map((e) => e.topic);
     expect(topics).toEqual(expect.arrayContaining([`vm:${vms["web-1"]!.id}`, "fleet"]));
     expect(await patchVm(vms["web-2"]!.id, { tags: ["tier-2"] })).toMatchObject({ status: 200 });
@@ -110,11 +147,18 @@ describe("VM tags: PATCH /api/vms/{id}", () => {
       expect(body.error).toContain("lowercase letters, digits and - _ . :");
       expect(body.error).toMatch(/1–32 characters/);
     }
-    expect((await db().vm.findUniqueOrThrow({ where: { id: vms["web-1"]!.id } })).tags).toEqual(["tier-1", "db:primary", "eu_west.2"]);
+    expect((await db().vm.findUniqueOrThrow({ where: { id: vms["web-1"]!.id } })).tags).toEqual([
+      "tier-1",
+      "db:primary",
+      "eu_west.2",
+    ]);
   });
 
   test("a body of the wrong shape is a 400 naming the field; an unknown VM is a 404", async () => {
-    expect(await patchVm(vms["web-1"]!.id, "{nope")).toEqual({ status: 400, body: { error: "request body must be JSON" } });
+    expect(await patchVm(vms["web-1"]!.id, "{nope")).toEqual({
+      status: 400,
+      body: { error: "request body must be JSON" },
+    });
     const notList = await patchVm(vms["web-1"]!.id, { tags: "tier-1" });
     expect(notList.status).toBe(400);
     expect(notList.body.error).toContain("tags: tags must be a list of strings");
@@ -123,21 +167,36 @@ describe("VM tags: PATCH /api/vms/{id}", () => {
   });
 
   test("the Fleet list filters by an exact tag", async () => {
-    const res = await answer<{ vms: Array<{ name: string }>; total: number }>(listVmsRoute(new Request("http://test/api/vms?tag=db:primary")));
+    const res = await answer<{ vms: Array<{ name: string }>; total: number }>(
+      listVmsRoute(new Request("http://test/api/vms?tag=db:primary")),
+    );
     expect(res.status).toBe(200);
     expect(res.body.vms.map((v) => v.name)).toEqual(["web-1"]);
-    expect((await answer<{ total: number }>(listVmsRoute(new Request("http://test/api/vms?tag=db")))).body.total).toBe(0);
+    expect((await answer<{ total: number }>(listVmsRoute(new Request("http://test/api/vms?tag=db")))).body.total).toBe(
+      0,
+    );
   });
 
   test("a schedule selector matches the tags set here when it fires, not just names", async () => {
-    const schedule = await db().schedule.create({ data: { name: "db nightly", cron: "0 2 * * *", targets: { selector: "db:*" }, nextRunAt: new Date("2030-01-01T02:00:00Z") } });
+    const schedule = await db().schedule.create({
+      data: {
+        name: "db nightly",
+        cron: "0 2 * * *",
+        targets: { selector: "db:*" },
+        nextRunAt: new Date("2030-01-01T02:00:00Z"),
+      },
+    });
     const run = await runScheduleNow(schedule.id, new Date());
     const items = await db().scheduleRunItem.findMany({ where: { runId: run.id }, select: { vmName: true } });
     expect(items.map((i) => i.vmName).sort()).toEqual(["db-1", "web-1"]);
     // Untagging takes the VM out of the next firing.
     await patchVm(vms["web-1"]!.id, { tags: ["tier-1"] });
     const again = await runScheduleNow(schedule.id, new Date(Date.now() + 1000));
-    expect((await db().scheduleRunItem.findMany({ where: { runId: again.id }, select: { vmName: true } })).map((i) => i.vmName)).toEqual(["db-1"]);
+    expect(
+      (await db().scheduleRunItem.findMany({ where: { runId: again.id }, select: { vmName: true } })).map(
+        (i) => i.vmName,
+      ),
+    ).toEqual(["db-1"]);
     await db().schedule.delete({ where: { id: schedule.id } });
   });
 });
@@ -152,7 +211,9 @@ describe("Snapshot now for a selection: POST /api/snapshots/bulk", () => {
     const { status, body } = await bulk({ vmIds: [...ids, unknown, ids[0]], mode: "live", note: "patch window" });
     expect(status).toBe(207);
     expect(bulkSnapshotResultJsonSchema.safeParse(body).success).toBe(true);
-    expect(body.queued.map((s) => s.vmId).sort()).toEqual(["web-1", "web-2", "web-3", "db-1"].map((n) => vms[n]!.id).sort());
+    expect(body.queued.map((s) => s.vmId).sort()).toEqual(
+      ["web-1", "web-2", "web-3", "db-1"].map((n) => vms[n]!.id).sort(),
+    );
     expect(body.queued.every((s) => s.status === "queued" && s.batchId === body.batch.id)).toBe(true);
     const why = Object.fromEntries(body.refused.map((r) => [r.vmName ?? r.vmId, r.reason]));
     expect(Object.keys(why).sort()).toEqual([unknown, "rawdisk", "remote", "stopped"].sort());
@@ -164,7 +225,9 @@ describe("Snapshot now for a selection: POST /api/snapshots/bulk", () => {
     const rows = await db().snapshot.findMany({ where: { batchId: body.batch.id } });
     expect(rows).toHaveLength(4);
     expect(rows.every((r) => r.note === "patch window" && r.mode === "live")).toBe(true);
-    const jobs = await db().$queryRaw<Array<{ id: string }>>`SELECT id::text FROM pgboss.job WHERE name = 'snapshot.run' AND id::text = ANY(${rows.map((r) => r.id)})`;
+    const jobs = await db().$queryRaw<
+      Array<{ id: string }>
+    >`SELECT id::text FROM pgboss.job WHERE name = 'snapshot.run' AND id::text = ANY(${rows.map((r) => r.id)})`;
     expect(jobs).toHaveLength(4);
     batchId = body.batch.id;
     queuedIds = body.queued.map((s) => s.id);
@@ -175,7 +238,12 @@ describe("Snapshot now for a selection: POST /api/snapshots/bulk", () => {
     expect(status).toBe(207);
     expect(body.queued.map((s) => s.vmId)).toEqual([vms["big"]!.id]);
     expect(body.refused).toEqual([
-      { vmId: vms["web-1"]!.id, vmName: "web-1", reason: expect.stringContaining("already has a snapshot in progress"), snapshotId: expect.any(String) },
+      {
+        vmId: vms["web-1"]!.id,
+        vmName: "web-1",
+        reason: expect.stringContaining("already has a snapshot in progress"),
+        snapshotId: expect.any(String),
+      },
     ]);
     expect(queuedIds).toContain(body.refused[0]!.snapshotId);
   });
@@ -184,7 +252,9 @@ describe("Snapshot now for a selection: POST /api/snapshots/bulk", () => {
     const before = await db().snapshotBatch.count();
     const { status, body } = await bulk({ vmIds: [vms["stopped"]!.id, vms["web-2"]!.id], mode: "disks-only" });
     expect(status).toBe(422);
-    expect(body.error).toMatch(/none of the 2 selected VMs could be snapshotted: stopped: .*shut down.*; web-2: .*in progress/);
+    expect(body.error).toMatch(
+      /none of the 2 selected VMs could be snapshotted: stopped: .*shut down.*; web-2: .*in progress/,
+    );
     expect(body.details!.refused.map((r) => r.vmName)).toEqual(["stopped", "web-2"]);
     expect(await db().snapshotBatch.count()).toBe(before);
     const ramOnly = await bulk({ vmIds: [vms["rawdisk"]!.id], mode: "ram-only" });
@@ -206,23 +276,31 @@ describe("Snapshot now for a selection: POST /api/snapshots/bulk", () => {
   });
 
   test("the batch's progress view lists every job of the selection and the refusals", async () => {
-    const { status, body } = await answer<{ batch: { refused: unknown[]; note: string }; snapshots: Array<{ vmName: string; status: string }>; limits: { perHost: Record<string, number>; global: number } }>(
-      batchRoute(new Request("http://test"), ctx(batchId)),
-    );
+    const { status, body } = await answer<{
+      batch: { refused: unknown[]; note: string };
+      snapshots: Array<{ vmName: string; status: string }>;
+      limits: { perHost: Record<string, number>; global: number };
+    }>(batchRoute(new Request("http://test"), ctx(batchId)));
     expect(status).toBe(200);
     expect(snapshotBatchDetailJsonSchema.safeParse(body).success).toBe(true);
     expect(body.snapshots.map((s) => s.vmName)).toEqual(["db-1", "web-1", "web-2", "web-3"]);
     expect(body.batch.refused).toHaveLength(4);
     expect(body.batch.note).toBe("patch window");
     expect(body.limits).toEqual({ perHost: { [hostA.id]: 2, [hostB.id]: 2 }, global: 8 });
-    expect((await answer(batchRoute(new Request("http://test"), ctx("8d6a4c0e-0000-4000-8000-000000000000")))).status).toBe(404);
+    expect(
+      (await answer(batchRoute(new Request("http://test"), ctx("8d6a4c0e-0000-4000-8000-000000000000")))).status,
+    ).toBe(404);
     expect((await answer(batchRoute(new Request("http://test"), ctx("nope")))).status).toBe(404);
   });
 
   test("the batch's jobs are admitted under the host and fleet limits like any other", async () => {
     await setLimit(`host:${hostA.id}`, 1);
     await setLimit("global", 2);
-    const rows = await db().snapshot.findMany({ where: { batchId }, include: { vm: true }, orderBy: { vm: { name: "asc" } } });
+    const rows = await db().snapshot.findMany({
+      where: { batchId },
+      include: { vm: true },
+      orderBy: { vm: { name: "asc" } },
+    });
     const results = [];
     for (const r of rows) results.push([r.vm.name, await admitSnapshot(r.id)] as const);
     const admitted = results.filter(([, a]) => a.admitted).map(([n]) => n);
@@ -245,15 +323,36 @@ describe("Host storage: GET /api/hosts/{id}/storage", () => {
       freeError: string | null;
       usedBytes: number;
       snapshotCount: number;
-      vms: Array<{ vmName: string; usedBytes: number; snapshotCount: number; estimateBytes: number | null; estimateBasis: string | null }>;
-      forecast: { hours: number; firings: Array<{ scheduleName: string; vmCount: number; estimateBytes: number; mode: string }>; totalBytes: number; warning: string | null };
+      vms: Array<{
+        vmName: string;
+        usedBytes: number;
+        snapshotCount: number;
+        estimateBytes: number | null;
+        estimateBasis: string | null;
+      }>;
+      forecast: {
+        hours: number;
+        firings: Array<{ scheduleName: string; vmCount: number; estimateBytes: number; mode: string }>;
+        totalBytes: number;
+        warning: string | null;
+      };
     }>(hostStorageRoute(new Request(`http://test/api/hosts/${id}/storage${query}`), ctx(id)));
 
   beforeAll(async () => {
     await db().schedule.deleteMany({});
     await db().snapshot.deleteMany({});
     const snap = (name: string, sizeBytes: number, extra: Record<string, unknown> = {}) =>
-      db().snapshot.create({ data: { vmId: vms[name]!.id, hostId: vms[name]!.hostId, status: "completed", mode: "live", sizeBytes: BigInt(sizeBytes), finishedAt: new Date(), ...extra } });
+      db().snapshot.create({
+        data: {
+          vmId: vms[name]!.id,
+          hostId: vms[name]!.hostId,
+          status: "completed",
+          mode: "live",
+          sizeBytes: BigInt(sizeBytes),
+          finishedAt: new Date(),
+          ...extra,
+        },
+      });
     await snap("web-1", 300 * MiB, { finishedAt: new Date(Date.now() - 3_600_000) });
     await snap("web-1", 200 * MiB); // the newest: web-1's estimate
     await snap("web-2", 150 * MiB);
@@ -272,23 +371,50 @@ describe("Host storage: GET /api/hosts/{id}/storage", () => {
     expect(body.snapshotCount).toBe(4);
     const by = Object.fromEntries(body.vms.map((v) => [v.vmName, v]));
     expect(body.vms[0]!.vmName).toBe("web-1");
-    expect(by["web-1"]).toMatchObject({ usedBytes: 500 * MiB, snapshotCount: 2, estimateBytes: 200 * MiB, estimateBasis: "last-snapshot" });
+    expect(by["web-1"]).toMatchObject({
+      usedBytes: 500 * MiB,
+      snapshotCount: 2,
+      estimateBytes: 200 * MiB,
+      estimateBasis: "last-snapshot",
+    });
     expect(by["web-2"]).toMatchObject({ usedBytes: 150 * MiB, snapshotCount: 1, estimateBytes: 150 * MiB });
-    expect(by["web-3"]).toMatchObject({ usedBytes: 0, snapshotCount: 1, estimateBytes: 512 * MiB, estimateBasis: "guest-ram" });
+    expect(by["web-3"]).toMatchObject({
+      usedBytes: 0,
+      snapshotCount: 1,
+      estimateBytes: 512 * MiB,
+      estimateBasis: "guest-ram",
+    });
     expect(body.forecast).toMatchObject({ hours: 24, firings: [], totalBytes: 0, warning: null });
   });
 
   test("the next 24 h of scheduled snapshots are estimated per firing; no warning while they fit", async () => {
     // Hourly over web-*: web-1 200 MiB (last snapshot) + web-2 150 MiB + web-3 512 MiB (guest RAM).
-    await db().schedule.create({ data: { name: "hourly web", cron: "0 * * * *", targets: { selector: "web-*" }, nextRunAt: new Date(Date.now() + 60_000) } });
-    await db().schedule.create({ data: { name: "disks", cron: "30 * * * *", mode: "disks_only", targets: { hostId: hostA.id }, nextRunAt: new Date(Date.now() + 60_000) } });
+    await db().schedule.create({
+      data: {
+        name: "hourly web",
+        cron: "0 * * * *",
+        targets: { selector: "web-*" },
+        nextRunAt: new Date(Date.now() + 60_000),
+      },
+    });
+    await db().schedule.create({
+      data: {
+        name: "disks",
+        cron: "30 * * * *",
+        mode: "disks_only",
+        targets: { hostId: hostA.id },
+        nextRunAt: new Date(Date.now() + 60_000),
+      },
+    });
     const { body } = await storage(hostA.id);
     expect(hostStorageJsonSchema.safeParse(body).success).toBe(true);
     const hourly = body.forecast.firings.filter((f) => f.scheduleName === "hourly web");
     expect(hourly.length).toBeGreaterThanOrEqual(24);
     expect(hourly.length).toBeLessThanOrEqual(25);
     expect(hourly[0]).toMatchObject({ vmCount: 3, estimateBytes: 862 * MiB, mode: "live" });
-    expect(body.forecast.firings.filter((f) => f.scheduleName === "disks").every((f) => f.estimateBytes === 0)).toBe(true);
+    expect(body.forecast.firings.filter((f) => f.scheduleName === "disks").every((f) => f.estimateBytes === 0)).toBe(
+      true,
+    );
     expect(body.forecast.totalBytes).toBe(hourly.length * 862 * MiB);
     // ~21 GiB over the day: this test needs that much free in the temp directory's file system.
     expect(body.freeBytes!, "free space in the temp dir's file system").toBeGreaterThan(body.forecast.totalBytes);
@@ -300,11 +426,23 @@ describe("Host storage: GET /api/hosts/{id}/storage", () => {
 
   test("a warning when the next firings would need more than the free space", async () => {
     // "big" has 4 TiB of guest RAM and no snapshot yet: one firing needs 4 TiB.
-    await db().schedule.create({ data: { name: "big daily", cron: "15 3 * * *", targets: { vmIds: [vms["big"]!.id] }, nextRunAt: new Date(Date.now() + 120_000) } });
+    await db().schedule.create({
+      data: {
+        name: "big daily",
+        cron: "15 3 * * *",
+        targets: { vmIds: [vms["big"]!.id] },
+        nextRunAt: new Date(Date.now() + 120_000),
+      },
+    });
     const { body } = await storage(hostA.id);
     expect(body.freeBytes!).toBeLessThan(4096 * GiB);
-    expect(body.forecast.warning).toMatch(/^the snapshots scheduled in the next 24 h need about [\d.]+ GiB but only [\d.]+ GiB is free: space runs out at .+\. Free space, delete old snapshots or tighten retention$/);
-    expect(body.forecast.firings.find((f) => f.scheduleName === "big daily")).toMatchObject({ vmCount: 1, estimateBytes: 4096 * GiB });
+    expect(body.forecast.warning).toMatch(
+      /^the snapshots scheduled in the next 24 h need about [\d.]+ GiB but only [\d.]+ GiB is free: space runs out at .+\. Free space, delete old snapshots or tighten retention$/,
+    );
+    expect(body.forecast.firings.find((f) => f.scheduleName === "big daily")).toMatchObject({
+      vmCount: 1,
+      estimateBytes: 4096 * GiB,
+    });
   });
 
   test("a directory that cannot be read and a TLS host say why instead of a figure; bad input is 400/404", async () => {

@@ -43,11 +43,20 @@ afterAll(async () => {
 
 async function post(body: Record<string, unknown>) {
   const res = await postHost(new Request("http://test/api/hosts", { method: "POST", body: JSON.stringify(body) }));
-  const json = (await res.json()) as { error?: string; details?: { properties?: Record<string, { errors: string[] }> } };
+  const json = (await res.json()) as {
+    error?: string;
+    details?: { properties?: Record<string, { errors: string[] }> };
+  };
   return { status: res.status, json, field: (f: string) => json.details?.properties?.[f]?.errors[0] };
 }
 
-const local = (over: Record<string, unknown>) => ({ kind: "local", name: "policy", socketDir: path.join(root, "sockets"), snapshotDir: path.join(root, "snapshots"), ...over });
+const local = (over: Record<string, unknown>) => ({
+  kind: "local",
+  name: "policy",
+  socketDir: path.join(root, "sockets"),
+  snapshotDir: path.join(root, "snapshots"),
+  ...over,
+});
 
 describe("host path policy", () => {
   test.each([
@@ -83,11 +92,27 @@ describe("host path policy", () => {
   });
 
   test("key and certificate files outside the roots are refused (ssh, tls)", async () => {
-    const ssh = await post({ kind: "ssh", name: "p-ssh", address: "127.0.0.1", user: "root", privateKeyPath: "/root/.ssh/id_ed25519", socketDir: path.join(root, "sockets"), snapshotDir: "/srv/snap" });
+    const ssh = await post({
+      kind: "ssh",
+      name: "p-ssh",
+      address: "127.0.0.1",
+      user: "root",
+      privateKeyPath: "/root/.ssh/id_ed25519",
+      socketDir: path.join(root, "sockets"),
+      snapshotDir: "/srv/snap",
+    });
     expect(ssh.status).toBe(422);
     expect(ssh.field("privateKeyPath")).toMatch(/outside the allowed roots/);
     expect(ssh.field("snapshotDir")).toMatch(/outside the allowed roots/);
-    const tls = await post({ kind: "tls", name: "p-tls", tlsEndpoints: [{ host: "127.0.0.1", port: 4444 }], tlsCaPath: "/etc/ssl/certs/ca-certificates.crt", tlsCertPath: path.join(root, "c.pem"), tlsKeyPath: "/etc/shadow", snapshotDir: path.join(root, "snapshots") });
+    const tls = await post({
+      kind: "tls",
+      name: "p-tls",
+      tlsEndpoints: [{ host: "127.0.0.1", port: 4444 }],
+      tlsCaPath: "/etc/ssl/certs/ca-certificates.crt",
+      tlsCertPath: path.join(root, "c.pem"),
+      tlsKeyPath: "/etc/shadow",
+      snapshotDir: path.join(root, "snapshots"),
+    });
     expect(tls.status).toBe(422);
     expect(tls.field("tlsCaPath")).toMatch(/outside the allowed roots/);
     expect(tls.field("tlsKeyPath")).toMatch(/outside the allowed roots/);

@@ -21,7 +21,18 @@ export async function ensureHostUser(name = HOST_USER): Promise<HostUser> {
   try {
     return { name, uid: await id("-u"), gid: await id("-g") };
   } catch {
-    await execFileAsync("useradd", ["--system", "--user-group", "--no-create-home", "--home-dir", "/nonexistent", "--shell", "/bin/sh", "--password", "*", name]).catch((err: Error & { stderr?: string }) => {
+    await execFileAsync("useradd", [
+      "--system",
+      "--user-group",
+      "--no-create-home",
+      "--home-dir",
+      "/nonexistent",
+      "--shell",
+      "/bin/sh",
+      "--password",
+      "*",
+      name,
+    ]).catch((err: Error & { stderr?: string }) => {
       // A concurrent creation is fine; anything else is not.
       if (!/already exists/.test(err.stderr ?? "")) throw err;
     });

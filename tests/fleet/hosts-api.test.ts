@@ -28,10 +28,18 @@ afterAll(async () => {
 });
 
 const post = (body: unknown) =>
-  postHost(new Request("http://test/api/hosts", { method: "POST", body: typeof body === "string" ? body : JSON.stringify(body) }));
+  postHost(
+    new Request("http://test/api/hosts", {
+      method: "POST",
+      body: typeof body === "string" ? body : JSON.stringify(body),
+    }),
+  );
 const ctx = (id: string) => ({ params: Promise.resolve({ id }) });
 
-async function answer(res: Response | Promise<Response>): Promise<{ status: number; body: { error?: string; details?: { properties?: Record<string, { errors: string[] }> } } & Record<string, unknown> }> {
+async function answer(res: Response | Promise<Response>): Promise<{
+  status: number;
+  body: { error?: string; details?: { properties?: Record<string, { errors: string[] }> } } & Record<string, unknown>;
+}> {
   const r = await res;
   const text = await r.text();
   return { status: r.status, body: text ? JSON.parse(text) : {} };
@@ -53,13 +61,23 @@ describe("POST /api/hosts validation", () => {
     const { status, body } = await answer(post({ kind: "local", name: "", socketDir: "run/qmp", snapshotDir: "/ok" }));
     expect(status).toBe(400);
     expect(body.details?.properties?.name?.errors).toEqual(["name is required"]);
-    expect(body.details?.properties?.socketDir?.errors).toEqual(["socket directory must be an absolute path (starting with /)"]);
+    expect(body.details?.properties?.socketDir?.errors).toEqual([
+      "socket directory must be an absolute path (starting with /)",
+    ]);
     expect(body.error).toContain("socketDir: socket directory must be an absolute path");
   });
 
   test("SSH fields: port range, user, address, missing key path", async () => {
     const { status, body } = await answer(
-      post({ kind: "ssh", name: "hv", address: "not a host!", port: 70000, user: "ro ot", socketDir: "/run/qmp", snapshotDir: "/snap" }),
+      post({
+        kind: "ssh",
+        name: "hv",
+        address: "not a host!",
+        port: 70000,
+        user: "ro ot",
+        socketDir: "/run/qmp",
+        snapshotDir: "/snap",
+      }),
     );
     expect(status).toBe(400);
     expect(body.details?.properties?.port?.errors).toEqual(["port must be between 1 and 65535"]);
@@ -69,15 +87,21 @@ describe("POST /api/hosts validation", () => {
   });
 
   test("unknown fields are refused rather than ignored", async () => {
-    const { status, body } = await answer(post({ kind: "local", name: "hv", socketDir: dir, snapshotDir: dir, password: "x" }));
+    const { status, body } = await answer(
+      post({ kind: "local", name: "hv", socketDir: dir, snapshotDir: dir, password: "x" }),
+    );
     expect(status).toBe(400);
     expect(body.error).toMatch(/password/);
   });
 
   test("a socket directory that does not exist and a snapshot directory that is a file: 422 on both fields", async () => {
-    const { status, body } = await answer(post({ kind: "local", name: "hv", socketDir: path.join(dir, "nope"), snapshotDir: path.join(dir, "a-file") }));
+    const { status, body } = await answer(
+      post({ kind: "local", name: "hv", socketDir: path.join(dir, "nope"), snapshotDir: path.join(dir, "a-file") }),
+    );
     expect(status).toBe(422);
-    expect(body.details?.properties?.socketDir?.errors).toEqual([`socket directory ${path.join(dir, "nope")} does not exist`]);
+    expect(body.details?.properties?.socketDir?.errors).toEqual([
+      `socket directory ${path.join(dir, "nope")} does not exist`,
+    ]);
     expect(body.details?.properties?.snapshotDir?.errors).toEqual([`${path.join(dir, "a-file")} is not a directory`]);
   });
 
@@ -94,8 +118,12 @@ describe("POST /api/hosts validation", () => {
       }),
     );
     expect(status).toBe(422);
-    expect(body.details?.properties?.tlsCaPath?.errors).toEqual([`cannot read CA certificate ${path.join(dir, "ca.pem")}: no such file`]);
-    expect(body.details?.properties?.tlsCertPath?.errors).toEqual([`${path.join(dir, "a-file")} is not a PEM certificate`]);
+    expect(body.details?.properties?.tlsCaPath?.errors).toEqual([
+      `cannot read CA certificate ${path.join(dir, "ca.pem")}: no such file`,
+    ]);
+    expect(body.details?.properties?.tlsCertPath?.errors).toEqual([
+      `${path.join(dir, "a-file")} is not a PEM certificate`,
+    ]);
   });
 });
 
@@ -113,18 +141,26 @@ describe("hosts lifecycle and VM reads", () => {
 
     const listed = await answer(listHosts());
     expect((listed.body.hosts as Array<{ id: string }>).map((h) => h.id)).toEqual([host.id]);
-    expect((await answer(getHost(new Request("http://test"), ctx(host.id)))).body).toMatchObject({ id: host.id, kind: "local" });
+    expect((await answer(getHost(new Request("http://test"), ctx(host.id)))).body).toMatchObject({
+      id: host.id,
+      kind: "local",
+    });
     expect((await answer(getHost(new Request("http://test"), ctx("not-a-uuid")))).status).toBe(404);
-    expect((await answer(getHost(new Request("http://test"), ctx("00000000-0000-4000-8000-000000000000")))).status).toBe(404);
+    expect(
+      (await answer(getHost(new Request("http://test"), ctx("00000000-0000-4000-8000-000000000000")))).status,
+    ).toBe(404);
 
-    const patch = (body: unknown) => answer(patchHost(new Request("http://test", { method: "PATCH", body: JSON.stringify(body) }), ctx(host.id)));
+    const patch = (body: unknown) =>
+      answer(patchHost(new Request("http://test", { method: "PATCH", body: JSON.stringify(body) }), ctx(host.id)));
     const foreign = await patch({ address: "10.0.0.1" });
     expect(foreign.status).toBe(422);
     expect(foreign.body.details?.properties?.address?.errors).toEqual(["a local host has no address"]);
     expect((await patch({ socketDir: 42 })).status).toBe(400);
     const badDir = await patch({ snapshotDir: path.join(dir, "missing") });
     expect(badDir.status).toBe(422);
-    expect(badDir.body.details?.properties?.snapshotDir?.errors).toEqual([`directory ${path.join(dir, "missing")} does not exist`]);
+    expect(badDir.body.details?.properties?.snapshotDir?.errors).toEqual([
+      `directory ${path.join(dir, "missing")} does not exist`,
+    ]);
     const renamed = await patch({ name: "api-hv-2" });
     expect(renamed.status).toBe(200);
     expect((renamed.body.host as { name: string }).name).toBe("api-hv-2");
@@ -132,12 +168,17 @@ describe("hosts lifecycle and VM reads", () => {
     const run = await answer(discover(new Request("http://test", { method: "POST" }), ctx(host.id)));
     expect(run).toMatchObject({ status: 200, body: { ok: true, found: 0 } });
 
-    expect((await answer(listVms(new Request(`http://test/api/vms?hostId=${host.id}`)))).body).toMatchObject({ total: 0, vms: [] });
+    expect((await answer(listVms(new Request(`http://test/api/vms?hostId=${host.id}`)))).body).toMatchObject({
+      total: 0,
+      vms: [],
+    });
     const badQuery = await answer(listVms(new Request("http://test/api/vms?state=sleeping&limit=0")));
     expect(badQuery.status).toBe(400);
     expect(badQuery.body.error).toMatch(/state must be one of running, paused, shutdown, unreachable, gone/);
     expect(badQuery.body.error).toMatch(/limit must be ≥ 1/);
-    expect((await answer(getVm(new Request("http://test"), ctx("00000000-0000-4000-8000-000000000000")))).status).toBe(404);
+    expect((await answer(getVm(new Request("http://test"), ctx("00000000-0000-4000-8000-000000000000")))).status).toBe(
+      404,
+    );
 
     expect((await deleteHost(new Request("http://test", { method: "DELETE" }), ctx(host.id))).status).toBe(204);
     expect((await answer(getHost(new Request("http://test"), ctx(host.id)))).status).toBe(404);

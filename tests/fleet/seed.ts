@@ -44,7 +44,7 @@ export async function seedScaleFleet(connectionString: string, o: SeedOptions): 
     await client.query("COMMIT");
     return { hostId };
   } catch (err) {
-    await client.query("ROLLBACK").catch(() => {});
+    await client.query("ROLLBACK").catch(() => {}); // the error being thrown below is the one to report
     throw err;
   } finally {
     await client.end();

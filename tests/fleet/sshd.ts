@@ -38,7 +38,8 @@ async function keygen(file: string): Promise<void> {
 async function waitForBanner(port: number, child: ChildProcess, log: string, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`sshd exited (${child.exitCode}):\n${await readFile(log, "utf8").catch(() => "")}`);
+    if (child.exitCode !== null)
+      throw new Error(`sshd exited (${child.exitCode}):\n${await readFile(log, "utf8").catch(() => "")}`);
     const ok = await new Promise<boolean>((resolve) => {
       const sock = net.connect(port, "127.0.0.1");
       sock.once("data", (d) => {

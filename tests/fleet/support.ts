@@ -45,6 +45,21 @@ export async function startFleetVm(socketDir: string, name: string, opts: VmOpti
 }
 
 /**
+ * What discovery records for the harness's disk `index` of `vm` (startVm names its nodes disk<i> and
+ * its devices vd<i>, qcow2 images): a row of Vm.disks as a test expects it.
+ */
+export function harnessDisk(vm: TestVm, index: number, sizeMiB: number, writable = true) {
+  return {
+    node: `disk${index}`,
+    device: `vd${index}`,
+    format: "qcow2",
+    file: vm.disks[index]!.path,
+    writable,
+    sizeBytes: sizeMiB * 1024 * 1024,
+  };
+}
+
+/**
  * The database of the server Playwright starts (playwright.config.ts: embedded PostgreSQL on
  * E2E_PORT + 10, Snapfleet's fixed local credentials), for specs that seed rows directly.
  */

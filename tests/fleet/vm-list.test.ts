@@ -22,10 +22,27 @@ async function timed<T>(label: string, work: () => Promise<T>): Promise<T> {
 }
 
 beforeAll(async () => {
-  ({ hostId } = await seedScaleFleet(database.current.url, { hostName: "scale-a", count: 1000, prefix: "vm-", socketDir: "/run/a", snapshotDir: "/snap/a" }));
-  ({ hostId: otherHostId } = await seedScaleFleet(database.current.url, { hostName: "b-scale", count: 20, prefix: "other-", socketDir: "/run/b", snapshotDir: "/snap/b" }));
+  ({ hostId } = await seedScaleFleet(database.current.url, {
+    hostName: "scale-a",
+    count: 1000,
+    prefix: "vm-",
+    socketDir: "/run/a",
+    snapshotDir: "/snap/a",
+  }));
+  ({ hostId: otherHostId } = await seedScaleFleet(database.current.url, {
+    hostName: "b-scale",
+    count: 20,
+    prefix: "other-",
+    socketDir: "/run/b",
+    snapshotDir: "/snap/b",
+  }));
   await database.current.prisma.schedule.create({
-    data: { name: "nightly tier-1", cron: "0 2 * * *", targets: { selector: "tier-1" }, nextRunAt: new Date("2030-01-01T02:00:00Z") },
+    data: {
+      name: "nightly tier-1",
+      cron: "0 2 * * *",
+      targets: { selector: "tier-1" },
+      nextRunAt: new Date("2030-01-01T02:00:00Z"),
+    },
   });
 });
 
@@ -45,7 +62,9 @@ describe("listVms over 1,020 VMs", () => {
   });
 
   test("host filter, state filter (several), search and sort by memory", async () => {
-    const page = await timed("host+state+sort", () => listVms(query({ hostId, state: "running,paused", sort: "memory", dir: "desc", limit: "10" })));
+    const page = await timed("host+state+sort", () =>
+      listVms(query({ hostId, state: "running,paused", sort: "memory", dir: "desc", limit: "10" })),
+    );
     expect(page.total).toBe(400);
     expect(page.vms.every((v) => v.hostId === hostId && ["running", "paused"].includes(v.state))).toBe(true);
     expect(page.vms[0]!.memoryBytes).toBe(4096 * 1024 * 1024);
@@ -63,7 +82,9 @@ describe("listVms over 1,020 VMs", () => {
   test("sort by host name and by last snapshot; paging is stable", async () => {
     const byHost = await listVms(query({ sort: "host", limit: "5" }));
     expect(byHost.vms.map((v) => v.hostName)).toEqual(Array(5).fill("b-scale"));
-    const recent = await timed("sort lastSnapshot", () => listVms(query({ sort: "lastSnapshot", dir: "desc", hostId, limit: "3" })));
+    const recent = await timed("sort lastSnapshot", () =>
+      listVms(query({ sort: "lastSnapshot", dir: "desc", hostId, limit: "3" })),
+    );
     expect(recent.vms.map((v) => v.name)).toEqual(["vm-0010", "vm-0020", "vm-0030"]);
     expect(recent.vms[0]!.lastSnapshot).toMatchObject({ status: "completed", guestPauseMs: 3.2 });
 

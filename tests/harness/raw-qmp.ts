@@ -103,7 +103,8 @@ export async function waitForMigration(qmp: RawQmp, timeoutMs = 60_000): Promise
     if (info.status === "failed" || info.status === "cancelled") {
       throw new Error(`migration ${info.status}: ${info["error-desc"] ?? "no error-desc"}`);
     }
-    if (Date.now() > deadline) throw new Error(`migration not completed within ${timeoutMs} ms: ${JSON.stringify(info)}`);
+    if (Date.now() > deadline)
+      throw new Error(`migration not completed within ${timeoutMs} ms: ${JSON.stringify(info)}`);
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
 }

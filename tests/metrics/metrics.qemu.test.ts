@@ -8,7 +8,7 @@
 // the QMP session and monitor-ownership series of the host; scheduler lateness, retention deletions and
 // restore outcomes read from their rows; the loopback metrics port answers without a token but only to
 // loopback Host names.
-import { request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
@@ -22,7 +22,6 @@ import { closeAllVmSessions } from "../../lib/fleet/sessions";
 import { startBoss, stopBoss } from "../../lib/jobs/boss";
 import { createLogger } from "../../lib/logger";
 import { createMetricsServer } from "../../lib/metrics/loopback-server";
-import { createGatedServer } from "../../lib/server/gated-server";
 import type { SnapshotJson } from "../../lib/snapshots/snapshot-json";
 import type { SnapshotStatusName } from "../../lib/snapshots/state-machine";
 import { startSnapshotWorker } from "../../lib/snapshots/worker";
@@ -30,7 +29,14 @@ import { useTestDatabase } from "../support/db";
 import { startGuestKitVm } from "../support/guest-kit";
 import { seedLocalHost } from "../support/local-host";
 import { disposeAllVms, type TestVm } from "../support/qemu";
-import { parsePrometheusText, promHistogram, promSample, type PromFamily, type PromHistogram } from "../support/prometheus-text";
+import {
+  parsePrometheusText,
+  promHistogram,
+  promSample,
+  type PromFamily,
+  type PromHistogram,
+} from "../support/prometheus-text";
+import { rawRequest, startTestGate, writeResponse } from "../support/gate-server";
 import { settledSnapshot } from "../support/snapshot-jobs";
 
 const database = useTestDatabase();
@@ -54,28 +60,11 @@ async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> 
     res.writeHead(404).end();
     return;
   }
-  const r = await metricsRoute.GET();
-  res.writeHead(r.status, Object.fromEntries(r.headers));
-  res.end(Buffer.from(await r.arrayBuffer()));
+  await writeResponse(res, await metricsRoute.GET());
 }
 
-interface Answer {
-  status: number;
-  headers: IncomingMessage["headers"];
-  body: string;
-}
-
-function get(p: number, urlPath: string, headers: Record<string, string> = {}): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const r = httpRequest({ host: "127.0.0.1", port: p, method: "GET", path: urlPath, headers: { host: `localhost:${p}`, ...headers } }, (res) => {
-      let body = "";
-      res.on("data", (c) => (body += c));
-      res.on("end", () => resolve({ status: res.statusCode!, headers: res.headers, body }));
-    });
-    r.on("error", reject);
-    r.end();
-  });
-}
+const get = (p: number, urlPath: string, headers: Record<string, string> = {}) =>
+  rawRequest(p, "GET", urlPath, { headers });
 
 /** A scrape as Prometheus makes it with `authorization: { credentials_file: … }`, parsed. */
 async function scrape(): Promise<PromFamily[]> {
@@ -90,7 +79,8 @@ function family(families: PromFamily[], name: string): PromFamily {
   return f!;
 }
 
-const value = (families: PromFamily[], sample: string, labels: Record<string, string> = {}) => promSample(families, sample, labels).value;
+const value = (families: PromFamily[], sample: string, labels: Record<string, string> = {}) =>
+  promSample(families, sample, labels).value;
 
 /** A histogram series, checked to be one: cumulative buckets never decrease and the +Inf one is the count. */
 function histogramOf(families: PromFamily[], name: string, labels: Record<string, string> = {}): PromHistogram {
@@ -111,17 +101,7 @@ beforeAll(async () => {
   await startBoss(database.current.url, log);
   stopWorker = await startSnapshotWorker({ log, pollIntervalMs: 250, afterStatus: (status) => afterStatus(status) });
   viewerToken = (await createApiToken({ name: "prometheus", role: "viewer", expiresAt: null, createdBy: null })).token;
-  server = createGatedServer({
-    host: "127.0.0.1",
-    allowedHosts: [],
-    secureCookies: false,
-    production: true,
-    handle,
-    upgradeWs: (_req, socket) => socket.destroy(),
-    log,
-  });
-  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
-  port = (server.address() as AddressInfo).port;
+  ({ server, port } = await startTestGate({ handle, upgradeWs: (_req, socket) => socket.destroy(), log }));
 });
 
 afterAll(async () => {
@@ -215,19 +195,50 @@ describe("GET /metrics behind the gate", () => {
     const snap = await db().snapshot.findFirstOrThrow({ where: { vmId, status: "completed" } });
     const due = new Date(Date.now() - 3600_000);
     const schedule = await db().schedule.create({
-      data: { name: "hourly", cron: "0 * * * *", targets: { vmIds: [vmId] }, nextRunAt: new Date(Date.now() - 600_000) },
+      data: {
+        name: "hourly",
+        cron: "0 * * * *",
+        targets: { vmIds: [vmId] },
+        nextRunAt: new Date(Date.now() - 600_000),
+      },
     });
     await db().scheduleRun.createMany({
       data: [
         // Fired 2.5 s after it was due: the scheduler's lateness.
-        { scheduleId: schedule.id, scheduledFor: due, firedAt: new Date(due.getTime() + 2_500), trigger: "scheduled", status: "succeeded", finishedAt: new Date() },
+        {
+          scheduleId: schedule.id,
+          scheduledFor: due,
+          firedAt: new Date(due.getTime() + 2_500),
+          trigger: "scheduled",
+          status: "succeeded",
+          finishedAt: new Date(),
+        },
         // A catch-up run after downtime is late by design: not part of the lateness histogram.
-        { scheduleId: schedule.id, scheduledFor: new Date(due.getTime() - 86_400_000), firedAt: due, trigger: "catch_up", status: "partial", finishedAt: new Date() },
+        {
+          scheduleId: schedule.id,
+          scheduledFor: new Date(due.getTime() - 86_400_000),
+          firedAt: due,
+          trigger: "catch_up",
+          status: "partial",
+          finishedAt: new Date(),
+        },
       ],
     });
-    await db().schedulePrune.create({ data: { scheduleId: schedule.id, snapshotId: snap.id, vmId, reason: "beyond keepLast 0" } });
+    await db().schedulePrune.create({
+      data: { scheduleId: schedule.id, snapshotId: snap.id, vmId, reason: "beyond keepLast 0" },
+    });
     await db().host.update({ where: { id: hostId }, data: { healthy: true } });
-    await db().restore.create({ data: { kind: "verify", vmId, hostId, snapshotId: snap.id, status: "failed", errorClass: "qemu", errorMessage: "vmstate refused" } });
+    await db().restore.create({
+      data: {
+        kind: "verify",
+        vmId,
+        hostId,
+        snapshotId: snap.id,
+        status: "failed",
+        errorClass: "qemu",
+        errorMessage: "vmstate refused",
+      },
+    });
 
     const families = await scrape();
     const lateness = histogramOf(families, "snapfleet_schedule_lateness_seconds");
@@ -257,10 +268,17 @@ describe("the loopback metrics port (SNAPFLEET_METRICS_PORT)", () => {
       expect(ok.headers["content-type"]).toBe("text/plain; version=0.0.4; charset=utf-8");
       // The same fleet figures as through the gate.
       const [direct, viaGate] = [await parsePrometheusText(ok.body), await scrape()];
-      for (const labels of [{ status: "completed", mode: "live" }, { status: "failed", mode: "disks-only" }]) {
-        expect(value(direct, "snapfleet_snapshots_total", labels)).toBe(value(viaGate, "snapfleet_snapshots_total", labels));
+      for (const labels of [
+        { status: "completed", mode: "live" },
+        { status: "failed", mode: "disks-only" },
+      ]) {
+        expect(value(direct, "snapfleet_snapshots_total", labels)).toBe(
+          value(viaGate, "snapfleet_snapshots_total", labels),
+        );
       }
-      expect(direct.filter((f) => f.name.startsWith("snapfleet_")).map((f) => f.name)).toEqual(viaGate.filter((f) => f.name.startsWith("snapfleet_")).map((f) => f.name));
+      expect(direct.filter((f) => f.name.startsWith("snapfleet_")).map((f) => f.name)).toEqual(
+        viaGate.filter((f) => f.name.startsWith("snapfleet_")).map((f) => f.name),
+      );
       // A page whose DNS name was rebound to 127.0.0.1 carries its own name in Host.
       const rebound = await get(p, "/metrics", { host: `rebind.evil.example:${p}` });
       expect(rebound.status).toBe(400);

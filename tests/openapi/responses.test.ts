@@ -39,8 +39,16 @@ useTestDatabase();
 const registry = API_OPERATIONS as Record<string, ApiOperation>;
 const ctx = (id: string) => ({ params: Promise.resolve({ id }) });
 const get = (url: string, headers: Record<string, string> = {}) => new Request(`http://localhost${url}`, { headers });
-const post = (url: string, body: unknown) => new Request(`http://localhost${url}`, { method: "POST", body: JSON.stringify(body) });
-const admin = { [IDENTITY_HEADER]: encodeIdentity({ kind: "user", id: "00000000-0000-4000-8000-000000000001", name: "alice", role: "admin" }) };
+const post = (url: string, body: unknown) =>
+  new Request(`http://localhost${url}`, { method: "POST", body: JSON.stringify(body) });
+const admin = {
+  [IDENTITY_HEADER]: encodeIdentity({
+    kind: "user",
+    id: "00000000-0000-4000-8000-000000000001",
+    name: "alice",
+    role: "admin",
+  }),
+};
 
 /** The answer's status is one the registry lists for `key`, and its body parses with that status's schema. */
 async function expectConforms(key: string, res: Response, status: number) {
@@ -51,7 +59,9 @@ async function expectConforms(key: string, res: Response, status: number) {
   if (!spec!.schema) return;
   const body: unknown = JSON.parse(text);
   const parsed = spec!.schema.safeParse(body);
-  expect(parsed.success ? [] : parsed.error.issues, `${key} ${status} does not match its registered schema`).toEqual([]);
+  expect(parsed.success ? [] : parsed.error.issues, `${key} ${status} does not match its registered schema`).toEqual(
+    [],
+  );
   // Parsing strips what the schema does not name: a field the answer has and the document lacks shows here.
   expect(parsed.data, `${key} ${status} carries fields its registered schema does not describe`).toEqual(body);
 }
@@ -64,11 +74,36 @@ describe("the answers match the document", () => {
   });
 
   test("users, tokens and the audit log", async () => {
-    await expectConforms("POST /api/users", await userCreateRoute(post("/api/users", { name: "bob", role: "operator", password: "a long enough passphrase 42" })), 201);
+    await expectConforms(
+      "POST /api/users",
+      await userCreateRoute(
+        post("/api/users", { name: "bob", role: "operator", password: "a long enough passphrase 42" }),
+      ),
+      201,
+    );
     await expectConforms("GET /api/users", await usersRoute(), 200);
-    await expectConforms("POST /api/tokens", await tokenCreateRoute(new Request("http://localhost/api/tokens", { method: "POST", headers: admin, body: JSON.stringify({ name: "ci", role: "viewer", expiresIn: "30d" }) })), 201);
+    await expectConforms(
+      "POST /api/tokens",
+      await tokenCreateRoute(
+        new Request("http://localhost/api/tokens", {
+          method: "POST",
+          headers: admin,
+          body: JSON.stringify({ name: "ci", role: "viewer", expiresIn: "30d" }),
+        }),
+      ),
+      201,
+    );
     await expectConforms("GET /api/tokens", await tokensRoute(), 200);
-    await recordAudit({ identity: null, actorName: "bob", action: "auth.login", method: "POST", path: "/api/auth/login", ip: "127.0.0.1", status: 401, error: "wrong user name or password" });
+    await recordAudit({
+      identity: null,
+      actorName: "bob",
+      action: "auth.login",
+      method: "POST",
+      path: "/api/auth/login",
+      ip: "127.0.0.1",
+      status: 401,
+      error: "wrong user name or password",
+    });
     const res = await auditRoute(get("/api/audit?outcome=failed"));
     const body = await res.clone().json();
     expect(body.events.length).toBeGreaterThan(0);
@@ -104,26 +139,84 @@ describe("the answers match the document", () => {
     const history = await snapshotsRoute(get("/api/snapshots?status=completed"));
     expect((await history.clone().json()).snapshots.map((s: { id: string }) => s.id)).toEqual([snap.id]);
     await expectConforms("GET /api/snapshots", history, 200);
-    await expectConforms("GET /api/vms/[id]/snapshots", await vmSnapshotsRoute(get(`/api/vms/${vm!.id}/snapshots`), ctx(vm!.id)), 200);
-    await expectConforms("GET /api/snapshots/[id]", await snapshotRoute(get(`/api/snapshots/${snap.id}`), ctx(snap.id)), 200);
-    await expectConforms("GET /api/snapshots/[id]/restore", await rollbackPlanRoute(get(`/api/snapshots/${snap.id}/restore`), ctx(snap.id)), 200);
-    await expectConforms("GET /api/snapshots/[id]/verify", await verificationRoute(get(`/api/snapshots/${snap.id}/verify`), ctx(snap.id)), 200);
-    await expectConforms("GET /api/vms/[id]/restores", await vmRestoresRoute(get(`/api/vms/${vm!.id}/restores`), ctx(vm!.id)), 200);
+    await expectConforms(
+      "GET /api/vms/[id]/snapshots",
+      await vmSnapshotsRoute(get(`/api/vms/${vm!.id}/snapshots`), ctx(vm!.id)),
+      200,
+    );
+    await expectConforms(
+      "GET /api/snapshots/[id]",
+      await snapshotRoute(get(`/api/snapshots/${snap.id}`), ctx(snap.id)),
+      200,
+    );
+    await expectConforms(
+      "GET /api/snapshots/[id]/restore",
+      await rollbackPlanRoute(get(`/api/snapshots/${snap.id}/restore`), ctx(snap.id)),
+      200,
+    );
+    await expectConforms(
+      "GET /api/snapshots/[id]/verify",
+      await verificationRoute(get(`/api/snapshots/${snap.id}/verify`), ctx(snap.id)),
+      200,
+    );
+    await expectConforms(
+      "GET /api/vms/[id]/restores",
+      await vmRestoresRoute(get(`/api/vms/${vm!.id}/restores`), ctx(vm!.id)),
+      200,
+    );
   });
 
   test("schedules: create, list, one, change, run now, previews, calendar", async () => {
     const host = await seedHost("beta");
     await seedVms(host.id, ["db-1"]);
-    const created = await scheduleCreateRoute(post("/api/schedules", { name: "nightly", cron: "30 2 * * *", timezone: "Europe/Berlin", targets: { hostId: host.id }, retention: { keepLast: 3 } }));
+    const created = await scheduleCreateRoute(
+      post("/api/schedules", {
+        name: "nightly",
+        cron: "30 2 * * *",
+        timezone: "Europe/Berlin",
+        targets: { hostId: host.id },
+        retention: { keepLast: 3 },
+      }),
+    );
     const { schedule } = await created.clone().json();
     await expectConforms("POST /api/schedules", created, 201);
     await expectConforms("GET /api/schedules", await schedulesRoute(), 200);
-    await expectConforms("PATCH /api/schedules/[id]", await scheduleUpdateRoute(new Request("http://localhost/x", { method: "PATCH", body: JSON.stringify({ staggerSeconds: 5 }) }), ctx(schedule.id)), 200);
-    await expectConforms("POST /api/schedules/[id]/run", await scheduleRunRoute(post(`/api/schedules/${schedule.id}/run`, {}), ctx(schedule.id)), 202);
-    await expectConforms("GET /api/schedules/[id]", await scheduleRoute(get(`/api/schedules/${schedule.id}`), ctx(schedule.id)), 200);
-    await expectConforms("GET /api/schedules/[id]/preview-retention", await scheduleRetentionRoute(get(`/api/schedules/${schedule.id}/preview-retention?keepDaily=2`), ctx(schedule.id)), 200);
-    await expectConforms("GET /api/schedules/preview", await cronPreviewRoute(get("/api/schedules/preview?cron=0%20*%20*%20*%20*&count=3")), 200);
-    await expectConforms("GET /api/schedules/calendar", await calendarRoute(get("/api/schedules/calendar?hours=48")), 200);
+    await expectConforms(
+      "PATCH /api/schedules/[id]",
+      await scheduleUpdateRoute(
+        new Request("http://localhost/x", { method: "PATCH", body: JSON.stringify({ staggerSeconds: 5 }) }),
+        ctx(schedule.id),
+      ),
+      200,
+    );
+    await expectConforms(
+      "POST /api/schedules/[id]/run",
+      await scheduleRunRoute(post(`/api/schedules/${schedule.id}/run`, {}), ctx(schedule.id)),
+      202,
+    );
+    await expectConforms(
+      "GET /api/schedules/[id]",
+      await scheduleRoute(get(`/api/schedules/${schedule.id}`), ctx(schedule.id)),
+      200,
+    );
+    await expectConforms(
+      "GET /api/schedules/[id]/preview-retention",
+      await scheduleRetentionRoute(
+        get(`/api/schedules/${schedule.id}/preview-retention?keepDaily=2`),
+        ctx(schedule.id),
+      ),
+      200,
+    );
+    await expectConforms(
+      "GET /api/schedules/preview",
+      await cronPreviewRoute(get("/api/schedules/preview?cron=0%20*%20*%20*%20*&count=3")),
+      200,
+    );
+    await expectConforms(
+      "GET /api/schedules/calendar",
+      await calendarRoute(get("/api/schedules/calendar?hours=48")),
+      200,
+    );
   });
 
   test("a refused input answers 400 with the documented error body", async () => {

@@ -39,9 +39,12 @@ function hasExport(node: ts.Node): boolean {
 }
 
 function resolveModule(specifier: string, fromFile: string): string {
-  const base = specifier.startsWith("@/") ? path.join(ROOT, specifier.slice(2)) : path.resolve(path.dirname(fromFile), specifier);
+  const base = specifier.startsWith("@/")
+    ? path.join(ROOT, specifier.slice(2))
+    : path.resolve(path.dirname(fromFile), specifier);
   for (const candidate of [base, `${base}.ts`, `${base}.tsx`, path.join(base, "index.ts")]) {
-    if (existsSync(candidate) && !candidate.endsWith(path.sep) && /\.(ts|tsx|js|mjs)$/.test(candidate)) return candidate;
+    if (existsSync(candidate) && !candidate.endsWith(path.sep) && /\.(ts|tsx|js|mjs)$/.test(candidate))
+      return candidate;
   }
   return base;
 }
@@ -55,7 +58,8 @@ function importsOf(sf: ts.SourceFile, file: string) {
     const module = resolveModule(st.moduleSpecifier.text, file);
     const bindings = st.importClause?.namedBindings;
     if (bindings && ts.isNamedImports(bindings)) {
-      for (const el of bindings.elements) if (!el.isTypeOnly) named.set(el.name.text, { module, exportName: (el.propertyName ?? el.name).text });
+      for (const el of bindings.elements)
+        if (!el.isTypeOnly) named.set(el.name.text, { module, exportName: (el.propertyName ?? el.name).text });
     } else if (bindings && ts.isNamespaceImport(bindings)) {
       namespaces.set(bindings.name.text, module);
     }
@@ -63,14 +67,24 @@ function importsOf(sf: ts.SourceFile, file: string) {
   return { named, namespaces };
 }
 
-function schemaSource(arg: ts.Expression | undefined, imports: ReturnType<typeof importsOf>, sf: ts.SourceFile): SchemaSource {
+function schemaSource(
+  arg: ts.Expression | undefined,
+  imports: ReturnType<typeof importsOf>,
+  sf: ts.SourceFile,
+): SchemaSource {
   if (!arg) return { unresolved: "no schema argument" };
   if (ts.isIdentifier(arg)) {
     const imported = imports.named.get(arg.text);
     if (imported) return imported;
-    return { unresolved: `\`${arg.text}\` is declared in the route file; export it from lib/validations and import it` };
+    return {
+      unresolved: `\`${arg.text}\` is declared in the route file; export it from lib/validations and import it`,
+    };
   }
-  if (ts.isPropertyAccessExpression(arg) && ts.isIdentifier(arg.expression) && imports.namespaces.has(arg.expression.text)) {
+  if (
+    ts.isPropertyAccessExpression(arg) &&
+    ts.isIdentifier(arg.expression) &&
+    imports.namespaces.has(arg.expression.text)
+  ) {
     return { module: imports.namespaces.get(arg.expression.text)!, exportName: arg.name.text };
   }
   return { unresolved: `\`${arg.getText(sf)}\` is an expression; pass an exported schema by name` };
@@ -90,11 +104,15 @@ export function analyseRouteSource(file: string, source: string): RouteFileAnaly
       ranges.push({ method: st.name.text as HttpMethod, node: st });
     } else if (ts.isVariableStatement(st) && hasExport(st)) {
       for (const d of st.declarationList.declarations) {
-        if (ts.isIdentifier(d.name) && METHODS.includes(d.name.text as HttpMethod)) ranges.push({ method: d.name.text as HttpMethod, node: d });
+        if (ts.isIdentifier(d.name) && METHODS.includes(d.name.text as HttpMethod))
+          ranges.push({ method: d.name.text as HttpMethod, node: d });
       }
     } else if (ts.isExportDeclaration(st) && st.exportClause && ts.isNamedExports(st.exportClause)) {
       for (const el of st.exportClause.elements) {
-        if (METHODS.includes(el.name.text as HttpMethod)) problems.push(`line ${lineOf(el)}: export ${el.name.text} as a declaration (export const ${el.name.text} = route(…)) so its inputs can be checked`);
+        if (METHODS.includes(el.name.text as HttpMethod))
+          problems.push(
+            `line ${lineOf(el)}: export ${el.name.text} as a declaration (export const ${el.name.text} = route(…)) so its inputs can be checked`,
+          );
       }
     }
   }
@@ -103,15 +121,31 @@ export function analyseRouteSource(file: string, source: string): RouteFileAnaly
   const visit = (node: ts.Node) => {
     if (ts.isCallExpression(node)) {
       const callee = node.expression;
-      const name = ts.isIdentifier(callee) ? callee.text : ts.isPropertyAccessExpression(callee) ? callee.name.text : "";
+      const name = ts.isIdentifier(callee)
+        ? callee.text
+        : ts.isPropertyAccessExpression(callee)
+          ? callee.name.text
+          : "";
       if (name in PARSERS && ts.isIdentifier(callee)) {
         const owner = ranges.find((r) => node.getStart(sf) >= r.node.getStart(sf) && node.getEnd() <= r.node.getEnd());
-        const call: ParseCall = { kind: PARSERS[name as keyof typeof PARSERS], source: schemaSource(node.arguments[1], imports, sf), line: lineOf(node) };
+        const call: ParseCall = {
+          kind: PARSERS[name as keyof typeof PARSERS],
+          source: schemaSource(node.arguments[1], imports, sf),
+          line: lineOf(node),
+        };
         if (owner) methods.get(owner.method)!.push(call);
-        else problems.push(`line ${call.line}: ${name}() outside an exported method handler; call it inside the handler`);
+        else
+          problems.push(`line ${call.line}: ${name}() outside an exported method handler; call it inside the handler`);
       }
-      if (ts.isPropertyAccessExpression(callee) && RAW_READS.has(callee.name.text) && ts.isIdentifier(callee.expression) && /^req(uest)?$/.test(callee.expression.text)) {
-        problems.push(`line ${lineOf(node)}: ${callee.expression.text}.${callee.name.text}() reads the input without a schema; use parseBody(req, schema)`);
+      if (
+        ts.isPropertyAccessExpression(callee) &&
+        RAW_READS.has(callee.name.text) &&
+        ts.isIdentifier(callee.expression) &&
+        /^req(uest)?$/.test(callee.expression.text)
+      ) {
+        problems.push(
+          `line ${lineOf(node)}: ${callee.expression.text}.${callee.name.text}() reads the input without a schema; use parseBody(req, schema)`,
+        );
       }
     }
     if (ts.isPropertyAccessExpression(node) && node.name.text === "searchParams") {

@@ -73,7 +73,10 @@ describe("session basics", () => {
       expect(vd0?.inserted).toMatchObject({ "node-name": "disk0", drv: "qcow2", ro: false, file: vm.disks[0]!.path });
       const nodes = await c.queryNamedBlockNodes({ flat: true });
       expect(nodes.map((n) => n["node-name"]).sort()).toEqual(["disk0", "disk0-file"]);
-      expect(nodes.find((n) => n["node-name"] === "disk0")?.image).toMatchObject({ format: "qcow2", "virtual-size": 64 * 1024 * 1024 });
+      expect(nodes.find((n) => n["node-name"] === "disk0")?.image).toMatchObject({
+        format: "qcow2",
+        "virtual-size": 64 * 1024 * 1024,
+      });
     });
   });
 
@@ -83,8 +86,13 @@ describe("session basics", () => {
       expect(notFound).toBeInstanceOf(QmpCommandError);
       expect(notFound).toMatchObject({ errorClass: "CommandNotFound", command: "no-such-command" });
       expect((notFound as QmpCommandError).desc).toContain("no-such-command");
-      await expect(c.jobDismiss("no-such-job")).rejects.toMatchObject({ name: "QmpCommandError", errorClass: "GenericError" });
-      await expect(c.migrateSetCapabilities([{ capability: "no-such-cap", state: true }])).rejects.toBeInstanceOf(QmpCommandError);
+      await expect(c.jobDismiss("no-such-job")).rejects.toMatchObject({
+        name: "QmpCommandError",
+        errorClass: "GenericError",
+      });
+      await expect(c.migrateSetCapabilities([{ capability: "no-such-cap", state: true }])).rejects.toBeInstanceOf(
+        QmpCommandError,
+      );
       expect((await c.queryStatus()).running).toBe(true);
     });
   });
@@ -131,7 +139,10 @@ describe("session basics", () => {
 
   it("logs QMP traffic at debug with --> and <-- through a pino child logger", async () => {
     const records: { level: number; vm?: string; endpoint?: string; msg: string }[] = [];
-    const root = pino({ level: "debug", base: undefined }, { write: (line: string) => void records.push(JSON.parse(line)) });
+    const root = pino(
+      { level: "debug", base: undefined },
+      { write: (line: string) => void records.push(JSON.parse(line)) },
+    );
     const logger: QmpLogger = root.child({ vm: "qmp-basics" }); // pino.Logger satisfies QmpLogger
     await withClient(vm, (c) => c.execute("human-monitor-command", { "command-line": "info status" }), { logger });
     const msgs = records.filter((r) => r.level === 20).map((r) => r.msg);
@@ -166,10 +177,14 @@ describe("background snapshot, end to end through the client", () => {
         const events: QmpEvent[] = [];
         c.on(["MIGRATION", "STOP", "RESUME"], (ev) => events.push(ev));
         const finished = c.waitForEvent("MIGRATION", {
-          predicate: (ev) => ["completed", "failed", "cancelled"].includes((ev.data as unknown as MigrationEventData).status),
+          predicate: (ev) =>
+            ["completed", "failed", "cancelled"].includes((ev.data as unknown as MigrationEventData).status),
           timeoutMs: 120_000,
         });
-        const active = c.waitForEvent("MIGRATION", { predicate: (ev) => ev.data.status === "active", timeoutMs: 120_000 });
+        const active = c.waitForEvent("MIGRATION", {
+          predicate: (ev) => ev.data.status === "active",
+          timeoutMs: 120_000,
+        });
         const sentAt = Date.now() * 1000;
         await c.migrate(sink.uri);
 
@@ -186,7 +201,13 @@ describe("background snapshot, end to end through the client", () => {
         expect(migration).toEqual(["setup", "active", "completed"]);
         const at = (name: string, status?: string) =>
           events.find((e) => e.event === name && (status === undefined || e.data.status === status))!;
-        const [setup, act, done, stop, resume] = [at("MIGRATION", "setup"), at("MIGRATION", "active"), at("MIGRATION", "completed"), at("STOP"), at("RESUME")];
+        const [setup, act, done, stop, resume] = [
+          at("MIGRATION", "setup"),
+          at("MIGRATION", "active"),
+          at("MIGRATION", "completed"),
+          at("STOP"),
+          at("RESUME"),
+        ];
         expect(stop).toBeDefined();
         expect(resume).toBeDefined();
         // QEMU's own timestamps, in QEMU's order: setup ≤ active ≤ STOP ≤ RESUME ≤ completed.
@@ -239,17 +260,31 @@ describe("disk snapshot through transaction", () => {
     await withClient(vm, async (c) => {
       await c.stop();
       await c.transaction([
-        blockdevSnapshotSync({ "node-name": "disk0", "snapshot-file": overlay, "snapshot-node-name": "ov0", format: "qcow2" }),
+        blockdevSnapshotSync({
+          "node-name": "disk0",
+          "snapshot-file": overlay,
+          "snapshot-node-name": "ov0",
+          format: "qcow2",
+        }),
       ]);
       await c.cont();
       expect(existsSync(overlay)).toBe(true);
       const nodes = await c.queryNamedBlockNodes({ flat: true });
-      expect(nodes.find((n) => n["node-name"] === "ov0")).toMatchObject({ file: overlay, backing_file: vm.disks[0]!.path });
+      expect(nodes.find((n) => n["node-name"] === "ov0")).toMatchObject({
+        file: overlay,
+        backing_file: vm.disks[0]!.path,
+      });
       const vd0 = (await c.queryBlock()).find((b) => b.qdev?.includes("vd0"));
       expect(vd0?.inserted?.["node-name"]).toBe("ov0");
       // A failing action fails the whole transaction with QEMU's error.
       await expect(
-        c.transaction([blockdevSnapshotSync({ "node-name": "no-such-node", "snapshot-file": path.join(vm.dir, "x.qcow2"), format: "qcow2" })]),
+        c.transaction([
+          blockdevSnapshotSync({
+            "node-name": "no-such-node",
+            "snapshot-file": path.join(vm.dir, "x.qcow2"),
+            format: "qcow2",
+          }),
+        ]),
       ).rejects.toBeInstanceOf(QmpCommandError);
     });
   });
@@ -262,14 +297,19 @@ describe("internal snapshot jobs", () => {
   });
 
   const concluded = (c: QmpClient, id: string) =>
-    c.waitForEvent("JOB_STATUS_CHANGE", { predicate: (e) => e.data.id === id && e.data.status === "concluded", timeoutMs: 60_000 });
+    c.waitForEvent("JOB_STATUS_CHANGE", {
+      predicate: (e) => e.data.id === id && e.data.status === "concluded",
+      timeoutMs: 60_000,
+    });
 
   it("snapshot-save → concluded → job-dismiss → snapshot-delete; failures only in query-jobs[].error", async () => {
     await withClient(vm, async (c) => {
       let done = concluded(c, "save0");
       await c.snapshotSave({ "job-id": "save0", tag: "snap1", vmstate: "disk0", devices: ["disk0"] });
       await done;
-      expect(await c.queryJobs()).toEqual([expect.objectContaining({ id: "save0", type: "snapshot-save", status: "concluded" })]);
+      expect(await c.queryJobs()).toEqual([
+        expect.objectContaining({ id: "save0", type: "snapshot-save", status: "concluded" }),
+      ]);
       expect((await c.queryJobs())[0]!.error).toBeUndefined();
       await c.jobDismiss("save0");
       expect(await c.queryJobs()).toEqual([]);
@@ -309,7 +349,10 @@ describe("migrate_cancel of a plain (non-background) migration", () => {
         await c.migrateSetCapabilities([{ capability: "events", state: true }]);
         await c.migrateSetParameters({ "max-bandwidth": 4096 }); // bytes/s: never finishes on its own
         const active = c.waitForEvent("MIGRATION", { predicate: (e) => e.data.status === "active", timeoutMs: 30_000 });
-        const cancelled = c.waitForEvent("MIGRATION", { predicate: (e) => e.data.status === "cancelled", timeoutMs: 30_000 });
+        const cancelled = c.waitForEvent("MIGRATION", {
+          predicate: (e) => e.data.status === "cancelled",
+          timeoutMs: 30_000,
+        });
         await c.migrate(sink.uri);
         await active;
         await c.migrateCancel();

@@ -32,13 +32,31 @@ describe("parseEndpoint / formatEndpoint", () => {
   });
 
   it("rejects malformed strings with QmpEndpointError", () => {
-    for (const bad of ["", "unix:", "tcp:host", "tcp:host:0", "tcp:host:70000", "tcp:host:12ab", "http://x", "/path", "ssh:host", "tls:[zz]:1"]) {
+    for (const bad of [
+      "",
+      "unix:",
+      "tcp:host",
+      "tcp:host:0",
+      "tcp:host:70000",
+      "tcp:host:12ab",
+      "http://x",
+      "/path",
+      "ssh:host",
+      "tls:[zz]:1",
+    ]) {
       expect(() => parseEndpoint(bad), bad).toThrow(QmpEndpointError);
     }
   });
 
   it("format never includes credentials", () => {
-    const s = formatEndpoint({ kind: "ssh", host: "hv", username: "u", socketPath: "/q", password: "hunter2", privateKey: "KEY" });
+    const s = formatEndpoint({
+      kind: "ssh",
+      host: "hv",
+      username: "u",
+      socketPath: "/q",
+      password: "hunter2",
+      privateKey: "KEY",
+    });
     expect(s).toBe("ssh:u@hv:22:/q");
     expect(formatEndpoint({ kind: "tls", host: "::1", port: 9, ca: "CA", key: "SECRET" })).toBe("tls:[::1]:9");
   });
@@ -47,7 +65,10 @@ describe("parseEndpoint / formatEndpoint", () => {
     const host = fc.oneof(fc.ipV4(), fc.ipV6(), fc.domain());
     const port = fc.integer({ min: 1, max: 65535 });
     const endpoint = fc.oneof(
-      fc.record({ kind: fc.constant("unix" as const), path: fc.string({ minLength: 1 }).filter((p) => !p.includes("\0")) }),
+      fc.record({
+        kind: fc.constant("unix" as const),
+        path: fc.string({ minLength: 1 }).filter((p) => !p.includes("\0")),
+      }),
       fc.record({ kind: fc.constant("tcp" as const), host, port }),
       fc.record({ kind: fc.constant("tls" as const), host, port, ca: fc.constant("CA") }),
       fc.record({

@@ -79,7 +79,7 @@ describe("QmpEventHub", () => {
     process.on("unhandledRejection", onUnhandled);
     vi.useFakeTimers({ toFake: ["setTimeout", "clearTimeout"] });
     try {
-      hub.waitFor("NEVER", { timeoutMs: 1 }); // deliberately not awaited
+      void hub.waitFor("NEVER", { timeoutMs: 1 }); // deliberately not awaited
       vi.advanceTimersByTime(1);
       // Node reports unhandled rejections after the microtask queue drains: one macrotask suffices.
       await new Promise((r) => setImmediate(r));

@@ -85,7 +85,9 @@ describe("LineDecoder", () => {
   it("lines before an oversize line are delivered; nothing after; the decoder stays failed", () => {
     const d = new LineDecoder(16);
     const got: string[] = [];
-    expect(() => d.push(Buffer.from(`{"a":1}\n${"x".repeat(40)}\n{"b":2}\n`), (l) => got.push(l))).toThrow(QmpProtocolError);
+    expect(() => d.push(Buffer.from(`{"a":1}\n${"x".repeat(40)}\n{"b":2}\n`), (l) => got.push(l))).toThrow(
+      QmpProtocolError,
+    );
     expect(got).toEqual(['{"a":1}']);
     expect(() => d.push(Buffer.from('{"c":3}\n'), (l) => got.push(l))).toThrow(QmpProtocolError);
     expect(got).toEqual(['{"a":1}']);
@@ -93,23 +95,28 @@ describe("LineDecoder", () => {
 
   it("arbitrary bytes: only QmpProtocolError escapes decode+parse, and memory stays bounded", () => {
     fc.assert(
-      fc.property(fc.uint8Array({ maxLength: 2048 }), cuts, fc.integer({ min: 8, max: 512 }), (bytes, cutPoints, max) => {
-        const d = new LineDecoder(max);
-        try {
-          for (const c of chunk(Buffer.from(bytes), cutPoints)) {
-            d.push(c, (line) => {
-              try {
-                parseMessage(line);
-              } catch (e) {
-                if (!(e instanceof QmpProtocolError)) throw e;
-              }
-            });
-            expect(d.bufferedBytes).toBeLessThanOrEqual(max);
+      fc.property(
+        fc.uint8Array({ maxLength: 2048 }),
+        cuts,
+        fc.integer({ min: 8, max: 512 }),
+        (bytes, cutPoints, max) => {
+          const d = new LineDecoder(max);
+          try {
+            for (const c of chunk(Buffer.from(bytes), cutPoints)) {
+              d.push(c, (line) => {
+                try {
+                  parseMessage(line);
+                } catch (e) {
+                  if (!(e instanceof QmpProtocolError)) throw e;
+                }
+              });
+              expect(d.bufferedBytes).toBeLessThanOrEqual(max);
+            }
+          } catch (e) {
+            expect(e).toBeInstanceOf(QmpProtocolError);
           }
-        } catch (e) {
-          expect(e).toBeInstanceOf(QmpProtocolError);
-        }
-      }),
+        },
+      ),
       { numRuns: 1000 },
     );
   });
@@ -122,7 +129,10 @@ describe("parseMessage", () => {
         QMP: fc.jsonValue(),
         event: fc.oneof(fc.string(), fc.jsonValue()),
         timestamp: fc.oneof(
-          fc.record({ seconds: fc.oneof(fc.integer(), fc.maxSafeNat()), microseconds: fc.oneof(fc.integer({ min: -1, max: 1_000_000 }), fc.double()) }),
+          fc.record({
+            seconds: fc.oneof(fc.integer(), fc.maxSafeNat()),
+            microseconds: fc.oneof(fc.integer({ min: -1, max: 1_000_000 }), fc.double()),
+          }),
           fc.jsonValue(),
         ),
         data: fc.jsonValue(),
@@ -150,16 +160,32 @@ describe("parseMessage", () => {
   });
 
   it("classifies QEMU's real messages", () => {
-    expect(parseMessage('{"QMP": {"version": {"qemu": {"micro": 22, "minor": 2, "major": 7}, "package": "Debian"}, "capabilities": ["oob"]}}')).toEqual({
+    expect(
+      parseMessage(
+        '{"QMP": {"version": {"qemu": {"micro": 22, "minor": 2, "major": 7}, "package": "Debian"}, "capabilities": ["oob"]}}',
+      ),
+    ).toEqual({
       type: "greeting",
       greeting: { version: { qemu: { major: 7, minor: 2, micro: 22 }, package: "Debian" }, capabilities: ["oob"] },
     });
     expect(parseMessage('{"timestamp": {"seconds": 1795655984, "microseconds": 551766}, "event": "STOP"}')).toEqual({
       type: "event",
-      event: { event: "STOP", data: {}, timestamp: { seconds: 1795655984, microseconds: 551766 }, timeUs: 1795655984551766 },
+      event: {
+        event: "STOP",
+        data: {},
+        timestamp: { seconds: 1795655984, microseconds: 551766 },
+        timeUs: 1795655984551766,
+      },
     });
-    expect(parseMessage('{"return": {}, "id": "sf-1"}')).toEqual({ type: "return", hasId: true, id: "sf-1", value: {} });
-    expect(parseMessage('{"id": 3, "error": {"class": "CommandNotFound", "desc": "The command nope has not been found"}}')).toEqual({
+    expect(parseMessage('{"return": {}, "id": "sf-1"}')).toEqual({
+      type: "return",
+      hasId: true,
+      id: "sf-1",
+      value: {},
+    });
+    expect(
+      parseMessage('{"id": 3, "error": {"class": "CommandNotFound", "desc": "The command nope has not been found"}}'),
+    ).toEqual({
       type: "error",
       hasId: true,
       id: 3,
@@ -192,7 +218,8 @@ describe("encodeCommand", () => {
   });
 
   it("refuses names QEMU could not have and values JSON cannot carry", () => {
-    for (const bad of ["", "has space", "a\nb", "-x", '{"execute"']) expect(() => encodeCommand(bad, undefined, "sf-1")).toThrow(TypeError);
+    for (const bad of ["", "has space", "a\nb", "-x", '{"execute"'])
+      expect(() => encodeCommand(bad, undefined, "sf-1")).toThrow(TypeError);
     expect(() => encodeCommand("x", { n: 1n }, "sf-1")).toThrow(TypeError);
     expect(() => encodeCommand("x", [] as unknown as Record<string, unknown>, "sf-1")).toThrow(TypeError);
   });

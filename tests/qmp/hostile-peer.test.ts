@@ -44,7 +44,10 @@ async function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
 }
 
 /** Connects with the peer doing a normal handshake; returns both ends. */
-async function session(opts: QmpConnectOptions = {}, endpoint?: QmpEndpoint): Promise<{ client: QmpClient; conn: FakeConnection }> {
+async function session(
+  opts: QmpConnectOptions = {},
+  endpoint?: QmpEndpoint,
+): Promise<{ client: QmpClient; conn: FakeConnection }> {
   const connP = peer!.nextConnection();
   const clientP = connectQmp(endpoint ?? peer!.endpoint, { ...FAST, ...opts });
   const conn = await connP;
@@ -174,7 +177,6 @@ describe.each(["unix", "tcp"] as const)("over %s", (kind) => {
     });
   });
 
-
   describe("running session", () => {
     it("routes pipelined replies by id, whatever their order", async () => {
       const { client, conn } = await session();
@@ -198,7 +200,11 @@ describe.each(["unix", "tcp"] as const)("over %s", (kind) => {
       conn.send({ error: { class: "CommandNotFound", desc: "The command nope has not been found" }, id: cmd.id });
       const err = await p.catch((e: unknown) => e);
       expect(err).toBeInstanceOf(QmpCommandError);
-      expect(err).toMatchObject({ errorClass: "CommandNotFound", desc: "The command nope has not been found", command: "nope" });
+      expect(err).toMatchObject({
+        errorClass: "CommandNotFound",
+        desc: "The command nope has not been found",
+        command: "nope",
+      });
       expect(client.connected).toBe(true);
     });
 
@@ -216,13 +222,34 @@ describe.each(["unix", "tcp"] as const)("over %s", (kind) => {
       expect(lost).toHaveLength(1);
     });
 
-    it("a line over maxLineBytes → QmpProtocolError(oversize-line) before the line ends", async () => {
-      const { client, conn } = await session({ maxLineBytes: 64 * 1024 });
+    // What the peer sends while a command waits, and the QmpProtocolError kind that fails the command and
+    // ends the session.
+    it.each([
+      {
+        title: "a line over maxLineBytes → QmpProtocolError(oversize-line) before the line ends",
+        opts: { maxLineBytes: 64 * 1024 },
+        // 1 MiB with no newline: the client must give up at 64 KiB, not buffer it all.
+        sent: Buffer.alloc(1024 * 1024, 0x61),
+        kind: "oversize-line",
+      },
+      {
+        title: "a reply with an id we never issued → QmpProtocolError(unknown-id)",
+        opts: {},
+        sent: { return: {}, id: "sf-99999" },
+        kind: "unknown-id",
+      },
+      {
+        title: "an error reply without id (QEMU could not parse our input) → QmpProtocolError(server-parse-error)",
+        opts: {},
+        sent: { error: { class: "GenericError", desc: "JSON parse error, invalid keyword 'x'" } },
+        kind: "server-parse-error",
+      },
+    ])("$title", async ({ opts, sent, kind }) => {
+      const { client, conn } = await session(opts);
       const p = client.queryStatus();
       await conn.nextCommand();
-      // 1 MiB with no newline: the client must give up at 64 KiB, not buffer it all.
-      conn.send(Buffer.alloc(1024 * 1024, 0x61));
-      await expect(p).rejects.toMatchObject({ name: "QmpProtocolError", kind: "oversize-line" });
+      conn.send(sent);
+      await expect(p).rejects.toMatchObject({ name: "QmpProtocolError", kind });
       await expectEnded(client, QmpProtocolError);
     });
 
@@ -234,24 +261,6 @@ describe.each(["unix", "tcp"] as const)("over %s", (kind) => {
       const err = await p.catch((e: unknown) => e);
       expect(err).toMatchObject({ name: "QmpProtocolError", kind: "oversize-line" });
       expect((err as Error).message).toContain(String(16 * 1024 * 1024));
-    });
-
-    it("a reply with an id we never issued → QmpProtocolError(unknown-id)", async () => {
-      const { client, conn } = await session();
-      const p = client.queryStatus();
-      await conn.nextCommand();
-      conn.send({ return: {}, id: "sf-99999" });
-      await expect(p).rejects.toMatchObject({ name: "QmpProtocolError", kind: "unknown-id" });
-      await expectEnded(client, QmpProtocolError);
-    });
-
-    it("an error reply without id (QEMU could not parse our input) → QmpProtocolError(server-parse-error)", async () => {
-      const { client, conn } = await session();
-      const p = client.queryStatus();
-      await conn.nextCommand();
-      conn.send({ error: { class: "GenericError", desc: "JSON parse error, invalid keyword 'x'" } });
-      await expect(p).rejects.toMatchObject({ name: "QmpProtocolError", kind: "server-parse-error" });
-      await expectEnded(client, QmpProtocolError);
     });
 
     it("a routed reply with neither return nor error fails that command only", async () => {
@@ -350,7 +359,12 @@ describe.each(["unix", "tcp"] as const)("over %s", (kind) => {
       conn.reply(cmd);
       await p;
       const ev = await stopped;
-      expect(ev).toEqual({ event: "STOP", data: {}, timestamp: { seconds: 1_800_000_001, microseconds: 42 }, timeUs: 1_800_000_001_000_042 });
+      expect(ev).toEqual({
+        event: "STOP",
+        data: {},
+        timestamp: { seconds: 1_800_000_001, microseconds: 42 },
+        timeUs: 1_800_000_001_000_042,
+      });
       expect(seen.map((e) => e.event)).toEqual(["STOP"]);
       expect(client.recentEvents.at(-1)).toEqual(ev);
       offBad();
@@ -452,7 +466,9 @@ describe("connect failures", () => {
     });
 
     it("connect timeout → QmpConnectError(ETIMEDOUT)", async () => {
-      const err = await connectQmp({ kind: "tcp", host: "127.0.0.1", port }, { ...FAST, connectTimeoutMs: 300 }).catch((e: unknown) => e);
+      const err = await connectQmp({ kind: "tcp", host: "127.0.0.1", port }, { ...FAST, connectTimeoutMs: 300 }).catch(
+        (e: unknown) => e,
+      );
       expect(err).toMatchObject({ name: "QmpConnectError", code: "ETIMEDOUT" });
     });
   });
@@ -476,7 +492,9 @@ describe("connect failures", () => {
   });
 
   it("TLS endpoint without a CA → QmpEndpointError before any connection", async () => {
-    await expect(connectQmp({ kind: "tls", host: "127.0.0.1", port: 1, ca: "" }, FAST)).rejects.toMatchObject({ name: "QmpEndpointError" });
+    await expect(connectQmp({ kind: "tls", host: "127.0.0.1", port: 1, ca: "" }, FAST)).rejects.toMatchObject({
+      name: "QmpEndpointError",
+    });
   });
 });
 

@@ -25,6 +25,14 @@ afterEach(async () => {
   await peer.close();
 });
 
+/** An acquire the peer answers with its greeting and capabilities: the pooled session and its connection. */
+async function acquireAnswered() {
+  const acquired = pool.acquire(peer.endpoint);
+  const conn = await peer.nextConnection();
+  await conn.handshake();
+  return { client: await acquired, conn };
+}
+
 describe("QmpPool", () => {
   it("concurrent acquires share one connection; later acquires reuse the session", async () => {
     const a = pool.acquire(peer.endpoint);
@@ -41,20 +49,14 @@ describe("QmpPool", () => {
   });
 
   it("a session the peer drops is forgotten and reported; the next acquire reconnects", async () => {
-    const first = pool.acquire(peer.endpoint);
-    const conn1 = await peer.nextConnection();
-    await conn1.handshake();
-    const c1 = await first;
+    const { client: c1, conn: conn1 } = await acquireAnswered();
     conn1.socket.destroy();
     await c1.disconnected;
     expect(pool.size).toBe(0);
     expect(pool.peek(peer.endpoint)).toBeUndefined();
     expect(lost).toEqual([`${formatEndpoint(peer.endpoint)}: QmpDisconnectedError`]);
 
-    const second = pool.acquire(peer.endpoint);
-    const conn2 = await peer.nextConnection();
-    await conn2.handshake();
-    const c2 = await second;
+    const { client: c2 } = await acquireAnswered();
     expect(c2).not.toBe(c1);
     expect(c2.connected).toBe(true);
     await c1.close();
@@ -66,10 +68,7 @@ describe("QmpPool", () => {
     await expect(busy).rejects.toBeInstanceOf(QmpMonitorBusyError);
     expect(pool.size).toBe(0);
 
-    const retry = pool.acquire(peer.endpoint);
-    const conn = await peer.nextConnection();
-    await conn.handshake();
-    expect((await retry).connected).toBe(true);
+    expect((await acquireAnswered()).client.connected).toBe(true);
   });
 
   it("close(endpoint) while connecting fails the attempt and leaves no socket open", async () => {
@@ -84,10 +83,7 @@ describe("QmpPool", () => {
   });
 
   it("closeAll() closes sessions without reporting them lost; acquire afterwards is refused", async () => {
-    const p = pool.acquire(peer.endpoint);
-    const conn = await peer.nextConnection();
-    await conn.handshake();
-    const client = await p;
+    const { client, conn } = await acquireAnswered();
     await pool.closeAll();
     expect(client.connected).toBe(false);
     await conn.closed;

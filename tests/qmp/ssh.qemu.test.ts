@@ -118,7 +118,13 @@ describe("SSH stream-local transport", () => {
     const shared = new ssh2.Client();
     await new Promise<void>((resolve, reject) => {
       shared.once("ready", () => resolve()).once("error", reject);
-      shared.connect({ host: "127.0.0.1", port, username: "qmp", privateKey: clientKeys.private, hostVerifier: () => true });
+      shared.connect({
+        host: "127.0.0.1",
+        port,
+        username: "qmp",
+        privateKey: clientKeys.private,
+        hostVerifier: () => true,
+      });
     });
     try {
       for (let i = 0; i < 2; i++) {

@@ -13,15 +13,15 @@ import {
   type QmpEvent,
   type QmpTlsEndpoint,
 } from "../../lib/qmp";
-import { disposeAllVms, startVm, type TestVm } from "../support/qemu";
-import { makeTestPki, type TestPki } from "./tls-certs";
+import { disposeAllVms, type TestVm } from "../support/qemu";
+import { makeTestPki, startTlsVm, type TestPki } from "./tls-certs";
 
 let pki: TestPki;
 let vm: TestVm;
 
 beforeAll(async () => {
   pki = makeTestPki();
-  vm = await startVm({ name: "qmp-tls", memoryMiB: 64, disks: 0, tls: { credsDir: pki.dir, authzIdentity: pki.authzIdentity } });
+  vm = await startTlsVm(pki, "qmp-tls", 64);
 });
 
 afterAll(async () => {
@@ -30,7 +30,15 @@ afterAll(async () => {
 });
 
 function endpoint(extra: Partial<QmpTlsEndpoint> = {}): QmpTlsEndpoint {
-  return { kind: "tls", host: "127.0.0.1", port: vm.tlsPort!, ca: pki.ca, cert: pki.clientCert, key: pki.clientKey, ...extra };
+  return {
+    kind: "tls",
+    host: "127.0.0.1",
+    port: vm.tlsPort!,
+    ca: pki.ca,
+    cert: pki.clientCert,
+    key: pki.clientKey,
+    ...extra,
+  };
 }
 
 const OPTS = { connectTimeoutMs: 3000, greetingTimeoutMs: 2000, commandTimeoutMs: 3000 };
@@ -84,7 +92,9 @@ describe("QMP over TLS", () => {
   });
 
   it("a certificate from the same CA but another identity → QmpConnectError (refused by tls-authz)", async () => {
-    const err = await connectQmp(endpoint({ cert: pki.otherClientCert, key: pki.otherClientKey }), OPTS).catch((e: unknown) => e);
+    const err = await connectQmp(endpoint({ cert: pki.otherClientCert, key: pki.otherClientKey }), OPTS).catch(
+      (e: unknown) => e,
+    );
     expect(err).toBeInstanceOf(QmpConnectError);
     expect(err).not.toBeInstanceOf(QmpMonitorBusyError);
   });
@@ -115,7 +125,10 @@ describe("QMP over TLS", () => {
         const socket = tls.connect({ host: ep.host, port: ep.port, ca: ep.ca, cert: ep.cert, key: ep.key });
         socket.on("error", () => {});
         await new Promise<void>((resolve, reject) => {
-          const t = setTimeout(() => (socket.destroy(), reject(new Error("TLS handshake timeout"))), ctx.connectTimeoutMs);
+          const t = setTimeout(
+            () => (socket.destroy(), reject(new Error("TLS handshake timeout"))),
+            ctx.connectTimeoutMs,
+          );
           socket.once("secureConnect", () => (clearTimeout(t), resolve()));
         });
         return new StreamTransport(socket, formatEndpoint(ep));

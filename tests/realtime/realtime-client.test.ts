@@ -46,13 +46,29 @@ function statusReaches(client: RealtimeClient, status: RealtimeStatus): Promise<
   });
 }
 
+/**
+ * Publishes the event until `received` holds something (publish is idempotent here, and a subscription
+ * is in place only once an event makes it through).
+ */
+async function publishUntilReceived(event: Parameters<RealtimeHub["publish"]>[0], received: unknown[]): Promise<void> {
+  await expect
+    .poll(async () => {
+      await hub.publish(event);
+      return received.length;
+    })
+    .toBeGreaterThan(0);
+}
+
 test("follows topics, reconnects after the connection is cut, resubscribes and asks followers to re-read", async () => {
   const client = new RealtimeClient({ url, backoffMs: () => 0 });
   const fleet: unknown[] = [];
   const vm: unknown[] = [];
   let reconnects = 0;
   const vmTopic = "vm:11111111-2222-4333-8444-555555555555";
-  client.follow("fleet", { handler: (name, payload) => fleet.push({ name, payload }), onReconnect: () => reconnects++ });
+  client.follow("fleet", {
+    handler: (name, payload) => fleet.push({ name, payload }),
+    onReconnect: () => reconnects++,
+  });
   const unfollowVm = client.follow(vmTopic, { handler: (_n, payload) => vm.push(payload) });
   // A follower that throws must not keep the others from their events (it is reported, not rethrown).
   const reported = vi.spyOn(console, "error").mockImplementation(() => {});
@@ -64,16 +80,9 @@ test("follows topics, reconnects after the connection is cut, resubscribes and a
   client.start();
   await statusReaches(client, "connected");
 
-  // The subscription is in place once an event makes it through (publish is idempotent here).
-  await expect.poll(async () => {
-    await hub.publish({ topic: "fleet", name: "ping", payload: { n: 1 } });
-    return fleet.length;
-  }).toBeGreaterThan(0);
+  await publishUntilReceived({ topic: "fleet", name: "ping", payload: { n: 1 } }, fleet);
   expect(fleet[0]).toEqual({ name: "ping", payload: { n: 1 } });
-  await expect.poll(async () => {
-    await hub.publish({ topic: vmTopic, name: "vm.state", payload: { state: "paused" } });
-    return vm.length;
-  }).toBeGreaterThan(0);
+  await publishUntilReceived({ topic: vmTopic, name: "vm.state", payload: { state: "paused" } }, vm);
 
   // Cut every connection from the server side, as a restart or a network drop would.
   expect(sockets.size).toBe(1);
@@ -85,17 +94,14 @@ test("follows topics, reconnects after the connection is cut, resubscribes and a
 
   fleet.length = 0;
   vm.length = 0;
-  await expect.poll(async () => {
-    await hub.publish({ topic: "fleet", name: "after", payload: { n: 2 } });
-    return fleet.length;
-  }).toBeGreaterThan(0);
+  await publishUntilReceived({ topic: "fleet", name: "after", payload: { n: 2 } }, fleet);
   expect(fleet[0]).toEqual({ name: "after", payload: { n: 2 } });
-  await expect.poll(async () => {
-    await hub.publish({ topic: vmTopic, name: "vm.state", payload: { state: "running" } });
-    return vm.length;
-  }).toBeGreaterThan(0);
+  await publishUntilReceived({ topic: vmTopic, name: "vm.state", payload: { state: "running" } }, vm);
 
-  expect(reported).toHaveBeenCalledWith("realtime handler failed", expect.objectContaining({ message: "broken follower" }));
+  expect(reported).toHaveBeenCalledWith(
+    "realtime handler failed",
+    expect.objectContaining({ message: "broken follower" }),
+  );
   reported.mockRestore();
 
   unfollowVm();

@@ -32,6 +32,7 @@ import type { SnapshotJson } from "../../lib/snapshots/snapshot-json";
 import { startSnapshotWorker } from "../../lib/snapshots/worker";
 import { useTestDatabase } from "../support/db";
 import { parseGuestTicks, startGuestKitVm, waitForGuestVerdict, type GuestKitOptions } from "../support/guest-kit";
+import { expectGuestWritesPast, lastDiskN } from "../support/guest-progress";
 import { disposeAllVms, type TestVm } from "../support/qemu";
 import { until } from "../support/wait";
 import { seedLocalHost } from "../support/local-host";
@@ -39,10 +40,16 @@ import { adoptDetachedQemu, killDetached } from "./support";
 
 const database = useTestDatabase();
 const log = logger.child({ test: "restore" });
-log.level = "error";
 
 // A VGA device so the sandbox has a console to take a picture of (the guest itself talks on ttyS0).
-const GUEST: GuestKitOptions = { name: "rs", memoryMiB: 160, dirtyMiB: 16, diskCounter: true, diskIntervalMs: 20, extraArgs: ["-device", "VGA"] };
+const GUEST: GuestKitOptions = {
+  name: "rs",
+  memoryMiB: 160,
+  dirtyMiB: 16,
+  diskCounter: true,
+  diskIntervalMs: 20,
+  extraArgs: ["-device", "VGA"],
+};
 
 let root: string;
 let vm: TestVm;
@@ -65,7 +72,7 @@ beforeAll(async () => {
 }, 180_000);
 
 afterAll(async () => {
-  for (const s of stops) await s().catch(() => undefined);
+  for (const s of stops) await s().catch(() => undefined); // teardown: every worker gets its stop even if one fails
   await closeAllVmSessions();
   await stopBoss();
   await killDetached();
@@ -77,17 +84,25 @@ const req = (url: string, init?: RequestInit) => new Request(`http://test${url}`
 const ctx = (id: string) => ({ params: Promise.resolve({ id }) });
 
 async function settledSnapshot(id: string): Promise<SnapshotJson> {
-  return until(async () => {
-    const s = await getSnapshot(id);
-    return ["completed", "failed", "cancelled"].includes(s.status) ? s : undefined;
-  }, `snapshot ${id}`, 120_000);
+  return until(
+    async () => {
+      const s = await getSnapshot(id);
+      return ["completed", "failed", "cancelled"].includes(s.status) ? s : undefined;
+    },
+    `snapshot ${id}`,
+    120_000,
+  );
 }
 
 async function settledRestore(id: string): Promise<RestoreJson> {
-  return until(async () => {
-    const r = await getRestore(id);
-    return r.status === "completed" || r.status === "failed" ? r : undefined;
-  }, `restore ${id}`, 180_000);
+  return until(
+    async () => {
+      const r = await getRestore(id);
+      return r.status === "completed" || r.status === "failed" ? r : undefined;
+    },
+    `restore ${id}`,
+    180_000,
+  );
 }
 
 async function rollBack(snapshotId: string): Promise<RestoreJson> {
@@ -101,8 +116,6 @@ async function rollBack(snapshotId: string): Promise<RestoreJson> {
   return done;
 }
 
-const lastDiskN = (v: TestVm) => parseGuestTicks(v.serialOutput()).at(-1)?.diskN ?? 0;
-
 it("rolls the VM back to the snapshot instant twice, then rolls the rollback back with the safety snapshot", async () => {
   await vm.waitForSerial(/^tick 2 /m, 30_000);
   const atSnapshot = lastDiskN(vm);
@@ -113,11 +126,7 @@ it("rolls the VM back to the snapshot instant twice, then rolls the rollback bac
 
   let current = vm;
   for (const round of [1, 2]) {
-    // Let the guest write on well past the snapshot.
-    const from = current.serialOutput().length;
-    await current.waitForSerial(/^tick \d+ [^\n]*\n(?:[^\n]*\n)*?tick \d+ [^\n]*\n(?:[^\n]*\n)*?tick \d+ /m, 30_000, from);
-    const reached = lastDiskN(current);
-    expect(reached).toBeGreaterThan(atSnapshot + 20);
+    const reached = await expectGuestWritesPast(current, atSnapshot);
     const done = await rollBack(s.id);
     const pid = done.result!.newPid as number;
     expect(pid).not.toBe(current.pid);
@@ -137,7 +146,9 @@ it("rolls the VM back to the snapshot instant twice, then rolls the rollback bac
   const from = current.serialOutput().length;
   await current.waitForSerial(/^tick \d+ [^\n]*\n(?:[^\n]*\n)*?tick \d+ /m, 30_000, from);
   const beforeUndo = lastDiskN(current);
-  const second = (await db().restore.findFirstOrThrow({ where: { vmId, kind: "rollback" }, orderBy: { createdAt: "desc" } })).safetySnapshotId!;
+  const second = (
+    await db().restore.findFirstOrThrow({ where: { vmId, kind: "rollback" }, orderBy: { createdAt: "desc" } })
+  ).safetySnapshotId!;
   const safety = await getSnapshot(second);
   expect(safety).toMatchObject({ mode: "disks-only", status: "completed" });
   expect(safety.note).toContain(s.id);
@@ -149,8 +160,12 @@ it("rolls the VM back to the snapshot instant twice, then rolls the rollback bac
 
   // The snapshot restored from (twice) is still deletable, and so is a safety snapshot.
   expect((await deleteSnapshotRoute(req(`/api/snapshots/${s.id}`, { method: "DELETE" }), ctx(s.id))).status).toBe(200);
-  const firstSafety = (await db().restore.findFirstOrThrow({ where: { vmId, kind: "rollback" }, orderBy: { createdAt: "asc" } })).safetySnapshotId!;
-  expect((await deleteSnapshotRoute(req(`/api/snapshots/${firstSafety}`, { method: "DELETE" }), ctx(firstSafety))).status).toBe(200);
+  const firstSafety = (
+    await db().restore.findFirstOrThrow({ where: { vmId, kind: "rollback" }, orderBy: { createdAt: "asc" } })
+  ).safetySnapshotId!;
+  expect(
+    (await deleteSnapshotRoute(req(`/api/snapshots/${firstSafety}`, { method: "DELETE" }), ctx(firstSafety))).status,
+  ).toBe(200);
   vm = current;
 }, 600_000);
 
@@ -169,7 +184,11 @@ it("verify passes on a good snapshot with a console picture, and fails with QEMU
   const png = await screenshotGet(req(`/api/snapshots/${good.id}/verify/screenshot`), ctx(good.id));
   expect(png.status).toBe(200);
   expect(png.headers.get("content-type")).toBe("image/png");
-  expect(Buffer.from(await png.arrayBuffer()).subarray(1, 4).toString()).toBe("PNG");
+  expect(
+    Buffer.from(await png.arrayBuffer())
+      .subarray(1, 4)
+      .toString(),
+  ).toBe("PNG");
 
   const bad = await settledSnapshot((await createSnapshotJob({ vmId, mode: "live" })).id);
   expect(bad.status).toBe("completed");

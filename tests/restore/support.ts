@@ -56,7 +56,10 @@ export function adoptDetachedQemu(like: TestVm, pid: number): TestVm {
           m.index = (m.index ?? 0) + fromOffset;
           return m;
         }
-        if (Date.now() > deadline || !alive(pid)) throw new Error(`${pattern} not seen on serial of pid ${pid}\n${out.slice(-2000)}\n${vm.stderr().slice(-1500)}`);
+        if (Date.now() > deadline || !alive(pid))
+          throw new Error(
+            `${pattern} not seen on serial of pid ${pid}\n${out.slice(-2000)}\n${vm.stderr().slice(-1500)}`,
+          );
         await new Promise((r) => setTimeout(r, 100));
       }
     },

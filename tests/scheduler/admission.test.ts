@@ -20,9 +20,13 @@ beforeEach(async () => {
 
 async function queuedSnapshots(hostName: string, count: number) {
   const host = await seedHost(hostName);
-  const vms = await seedVms(host.id, Array.from({ length: count }, (_, i) => `${hostName}-vm${i + 1}`));
+  const vms = await seedVms(
+    host.id,
+    Array.from({ length: count }, (_, i) => `${hostName}-vm${i + 1}`),
+  );
   const snaps = [];
-  for (const vm of vms) snaps.push(await db().snapshot.create({ data: { vmId: vm.id, hostId: host.id, status: "queued" } }));
+  for (const vm of vms)
+    snaps.push(await db().snapshot.create({ data: { vmId: vm.id, hostId: host.id, status: "queued" } }));
   return { host, snaps };
 }
 
@@ -53,12 +57,18 @@ describe("per-host limit with 6 VMs on one host", () => {
     // Two workers, each: take a queued snapshot, ask for admission, run it (active), end it.
     const worker = async () => {
       for (let round = 0; round < 200; round++) {
-        const queued = await db().snapshot.findMany({ where: { hostId: host.id, status: "queued" }, orderBy: { createdAt: "asc" } });
+        const queued = await db().snapshot.findMany({
+          where: { hostId: host.id, status: "queued" },
+          orderBy: { createdAt: "asc" },
+        });
         if (queued.length === 0) return;
         for (const s of queued) {
           const r = await admitSnapshot(s.id, "w");
           if (!r.admitted) continue;
-          const moved = await db().snapshot.updateMany({ where: { id: s.id, status: "queued" }, data: { status: "active" } });
+          const moved = await db().snapshot.updateMany({
+            where: { id: s.id, status: "queued" },
+            data: { status: "active" },
+          });
           if (moved.count === 0) continue; // the other worker took it
           maxRunning = Math.max(maxRunning, await running(host.id));
           await db().snapshot.update({ where: { id: s.id }, data: { status: "completed" } });

@@ -24,17 +24,30 @@ describe("/api/schedules", () => {
     const host = await seedHost();
     const cases: [unknown, RegExp][] = [
       [{ name: "x", cron: "* * *", targets: { hostId: host.id } }, /cron: cron expression needs 5 fields/],
-      [{ name: "x", cron: "0 * * * *", timezone: "Nowhere/City", targets: { hostId: host.id } }, /timezone: timezone must be an IANA/],
+      [
+        { name: "x", cron: "0 * * * *", timezone: "Nowhere/City", targets: { hostId: host.id } },
+        /timezone: timezone must be an IANA/,
+      ],
       [{ name: "x", cron: "0 * * * *", targets: {} }, /targets/],
-      [{ name: "x", cron: "0 * * * *", targets: { hostId: host.id }, retention: { keepDaily: -1 } }, /keepDaily must not be negative/],
-      [{ name: "x", cron: "0 * * * *", targets: { hostId: host.id }, busyPolicy: "queue" }, /busyPolicy must be "wait" or "skip"/],
+      [
+        { name: "x", cron: "0 * * * *", targets: { hostId: host.id }, retention: { keepDaily: -1 } },
+        /keepDaily must not be negative/,
+      ],
+      [
+        { name: "x", cron: "0 * * * *", targets: { hostId: host.id }, busyPolicy: "queue" },
+        /busyPolicy must be "wait" or "skip"/,
+      ],
     ];
     for (const [body, message] of cases) {
       const res = await post(body);
       expect(res.status).toBe(400);
       expect((await res.json()).error).toMatch(message);
     }
-    const missingHost = await post({ name: "x", cron: "0 * * * *", targets: { hostId: "00000000-0000-4000-8000-000000000000" } });
+    const missingHost = await post({
+      name: "x",
+      cron: "0 * * * *",
+      targets: { hostId: "00000000-0000-4000-8000-000000000000" },
+    });
     expect(missingHost.status).toBe(422);
   });
 
@@ -88,18 +101,25 @@ describe("/api/schedules", () => {
     const stored = await (await previewRetentionRoute(new Request("http://x/p"), ctx(schedule.id))).json();
     expect(stored).toMatchObject({ policySummary: "keep-last 7", keep: 1, prune: 0 });
     expect(stored.snapshots[0]).toMatchObject({ id: snapshot.id, action: "keep", rule: "keep-last" });
-    const proposed = await (await previewRetentionRoute(new Request("http://x/p?keepDaily=3"), ctx(schedule.id))).json();
+    const proposed = await (
+      await previewRetentionRoute(new Request("http://x/p?keepDaily=3"), ctx(schedule.id))
+    ).json();
     expect(proposed.policySummary).toBe("daily 3");
 
     expect((await DELETE(new Request("http://x"), ctx(schedule.id))).status).toBe(204);
     expect((await getOne(new Request("http://x"), ctx(schedule.id))).status).toBe(404);
     expect((await getOne(new Request("http://x"), ctx("not-a-uuid"))).status).toBe(404);
     // The snapshot the schedule took stays, unlinked.
-    expect(await db().snapshot.findUnique({ where: { id: snapshot.id } })).toMatchObject({ scheduleId: null, deletedAt: null });
+    expect(await db().snapshot.findUnique({ where: { id: snapshot.id } })).toMatchObject({
+      scheduleId: null,
+      deletedAt: null,
+    });
   });
 
   it("previews a cron expression in words with its next runs", async () => {
-    const res = await cronPreview(new Request("http://x/api/schedules/preview?cron=0%209%20*%20*%201-5&timezone=America/New_York&count=3"));
+    const res = await cronPreview(
+      new Request("http://x/api/schedules/preview?cron=0%209%20*%20*%201-5&timezone=America/New_York&count=3"),
+    );
     const body = await res.json();
     expect(body.description).toBe("At 09:00, Monday through Friday (America/New_York time)");
     expect(body.nextRuns).toHaveLength(3);
@@ -115,7 +135,9 @@ describe("/api/schedules", () => {
     for (const name of ["one", "two"]) {
       expect((await post({ name, cron: "0 3 * * *", timezone: "UTC", targets: { hostId: host.id } })).status).toBe(201);
     }
-    expect((await post({ name: "spread", cron: "0 4 * * *", timezone: "UTC", targets: { hostId: quiet.id } })).status).toBe(201);
+    expect(
+      (await post({ name: "spread", cron: "0 4 * * *", timezone: "UTC", targets: { hostId: quiet.id } })).status,
+    ).toBe(201);
     const body = await (await calendar(new Request("http://x/api/schedules/calendar?hours=24"))).json();
     const busy = body.hosts.find((h: { hostName: string }) => h.hostName === "busy-host");
     expect(busy.limit).toBe(2);
@@ -141,7 +163,22 @@ describe("/api/schedules", () => {
         ],
         2,
       ),
-    ).toEqual([{ from: new Date(8 * m).toISOString(), to: new Date(9 * m).toISOString(), concurrent: 3, schedules: ["a", "b", "c"] }]);
-    expect(findCollisions([{ start: 0, end: m, schedule: "a" }, { start: m, end: 2 * m, schedule: "b" }], 1)).toEqual([]);
+    ).toEqual([
+      {
+        from: new Date(8 * m).toISOString(),
+        to: new Date(9 * m).toISOString(),
+        concurrent: 3,
+        schedules: ["a", "b", "c"],
+      },
+    ]);
+    expect(
+      findCollisions(
+        [
+          { start: 0, end: m, schedule: "a" },
+          { start: m, end: 2 * m, schedule: "b" },
+        ],
+        1,
+      ),
+    ).toEqual([]);
   });
 });

@@ -12,6 +12,9 @@ import {
 } from "../../lib/schedule-rules/cron";
 
 const iso = (ds: Date[]) => ds.map((d) => d.toISOString());
+/** occurrencesBetween with the instants written as ISO strings. */
+const between = (cron: string, tz: string, from: string, to: string, cap?: number) =>
+  occurrencesBetween(cron, tz, new Date(from), new Date(to), cap);
 
 describe("next runs across daylight-saving changes", () => {
   it.each([
@@ -86,31 +89,18 @@ describe("next runs across daylight-saving changes", () => {
       ["2026-03-26T00:00:00Z", "2026-04-02T00:00:00Z"],
       ["2026-10-22T00:00:00Z", "2026-10-29T00:00:00Z"],
     ]) {
-      const counted = occurrencesBetween("30 2 * * *", "Europe/Berlin", new Date(from), new Date(to));
-      expect(counted.count).toBe(7);
+      expect(between("30 2 * * *", "Europe/Berlin", from!, to!).count).toBe(7);
     }
   });
 
   it("counts the 25-hour day as 25 hourly runs and the 23-hour day as 23", () => {
     // Local days: 2026-10-25 00:00 CEST = 10-24T22:00Z … 10-25T23:00Z (exclusive).
-    const autumn = occurrencesBetween(
-      "0 * * * *",
-      "Europe/Berlin",
-      new Date("2026-10-24T22:00:00Z"),
-      new Date("2026-10-25T22:59:59Z"),
-    );
-    expect(autumn.count).toBe(25);
-    const spring = occurrencesBetween(
-      "0 * * * *",
-      "Europe/Berlin",
-      new Date("2026-03-28T23:00:00Z"),
-      new Date("2026-03-29T21:59:59Z"),
-    );
-    expect(spring.count).toBe(23);
+    expect(between("0 * * * *", "Europe/Berlin", "2026-10-24T22:00:00Z", "2026-10-25T22:59:59Z").count).toBe(25);
+    expect(between("0 * * * *", "Europe/Berlin", "2026-03-28T23:00:00Z", "2026-03-29T21:59:59Z").count).toBe(23);
   });
 
   it("counts with a cap and says so", () => {
-    const r = occurrencesBetween("* * * * *", "UTC", new Date("2026-01-01T00:00:00Z"), new Date("2026-02-01T00:00:00Z"), 100);
+    const r = between("* * * * *", "UTC", "2026-01-01T00:00:00Z", "2026-02-01T00:00:00Z", 100);
     expect(r).toMatchObject({ count: 100, capped: true });
     expect(r.first?.toISOString()).toBe("2026-01-01T00:00:00.000Z");
   });

@@ -24,11 +24,14 @@ interface Fired {
   scheduledFor: string;
 }
 
-function runProcess(name: string, env: Record<string, string>): Promise<{ fired: Fired[]; stderr: string; code: number | null }> {
+function runProcess(
+  name: string,
+  env: Record<string, string>,
+): Promise<{ fired: Fired[]; stderr: string; code: number | null }> {
   const root = path.resolve(import.meta.dirname, "../..");
   const child = spawn(path.join(root, "node_modules/.bin/tsx"), ["tests/scheduler/fixtures/scheduler-process.ts"], {
     cwd: root,
-    env: { ...process.env, ...env, PROCESS_NAME: name, LOG_LEVEL: "warn" },
+    env: { ...process.env, ...env, PROCESS_NAME: name },
     stdio: ["ignore", "pipe", "pipe"],
   });
   let out = "";
@@ -50,7 +53,10 @@ describe("two scheduler processes, one database", () => {
   it("fire every occurrence exactly once", { timeout: 240_000 }, async () => {
     const epoch = new Date("2026-03-29T00:00:30Z");
     const host = await seedHost();
-    const vms = await seedVms(host.id, Array.from({ length: SCHEDULES }, (_, i) => `vm-${String(i).padStart(2, "0")}`));
+    const vms = await seedVms(
+      host.id,
+      Array.from({ length: SCHEDULES }, (_, i) => `vm-${String(i).padStart(2, "0")}`),
+    );
     const schedules = [];
     for (const [i, vm] of vms.entries()) {
       schedules.push(
@@ -93,14 +99,18 @@ describe("two scheduler processes, one database", () => {
     expect(all.map((f) => f.runId).sort()).toEqual(allRuns.map((r) => r.id).sort());
     const runs = allRuns.filter((r) => r.scheduledFor.getTime() <= end);
     const missing = schedules.flatMap((s) =>
-      expected.filter((at) => !runs.some((r) => r.scheduleId === s.id && r.scheduledFor.toISOString() === at)).map((at) => `${s.name}@${at}`),
+      expected
+        .filter((at) => !runs.some((r) => r.scheduleId === s.id && r.scheduledFor.toISOString() === at))
+        .map((at) => `${s.name}@${at}`),
     );
     expect(missing).toEqual([]);
     expect(runs).toHaveLength(SCHEDULES * MINUTES);
     for (const s of schedules) {
       const mine = runs.filter((r) => r.scheduleId === s.id);
       expect(mine.map((r) => r.scheduledFor.toISOString())).toEqual(expected);
-      expect(mine.every((r) => r.missedCount === 0 && r.trigger === "scheduled" && r.status === "succeeded")).toBe(true);
+      expect(mine.every((r) => r.missedCount === 0 && r.trigger === "scheduled" && r.status === "succeeded")).toBe(
+        true,
+      );
     }
     expect(new Set(runs.map((r) => r.firedBy))).toEqual(new Set(["A", "B"]));
 
@@ -113,9 +123,13 @@ describe("two scheduler processes, one database", () => {
     const snapshots = await db().snapshot.findMany({ select: { id: true, vmId: true, deletedAt: true } });
     const itemsAll = await db().scheduleRunItem.count({ where: { snapshotId: { not: null } } });
     expect(snapshots).toHaveLength(itemsAll);
-    const deleted = snapshots.filter((x) => x.deletedAt).map((x) => x.id).sort();
+    const deleted = snapshots
+      .filter((x) => x.deletedAt)
+      .map((x) => x.id)
+      .sort();
     expect((await db().schedulePrune.findMany()).map((p) => p.snapshotId).sort()).toEqual(deleted);
     expect(deleted.length).toBeGreaterThanOrEqual(SCHEDULES * (MINUTES - 3) - SCHEDULES);
-    for (const vm of vms) expect(snapshots.filter((x) => x.vmId === vm.id && !x.deletedAt).length).toBeGreaterThanOrEqual(3);
+    for (const vm of vms)
+      expect(snapshots.filter((x) => x.vmId === vm.id && !x.deletedAt).length).toBeGreaterThanOrEqual(3);
   });
 });

@@ -7,7 +7,10 @@ import { globMatch, resolveTargets } from "../../lib/schedule-rules/targets";
 
 /** The old implementation, kept as the reference (fine on small inputs, exponential on bad ones). */
 function referenceRegExp(glob: string): RegExp {
-  const body = glob.replace(/[.+^${}()|[\]\\]/g, "\\$&").replace(/\*/g, ".*").replace(/\?/g, ".");
+  const body = glob
+    .replace(/[.+^${}()|[\]\\]/g, "\\$&")
+    .replace(/\*/g, ".*")
+    .replace(/\?/g, ".");
   return new RegExp(`^${body}$`, "i");
 }
 
@@ -16,9 +19,13 @@ describe("globMatch", () => {
     const globChar = fc.constantFrom("*", "?", "a", "b", "A", "-", ".", "[", "(", "$");
     const textChar = fc.constantFrom("a", "b", "B", "-", ".", "[", "(", "$", "x");
     fc.assert(
-      fc.property(fc.string({ unit: globChar, maxLength: 8 }), fc.string({ unit: textChar, maxLength: 10 }), (glob, text) => {
-        expect(globMatch(glob, text)).toBe(referenceRegExp(glob).test(text));
-      }),
+      fc.property(
+        fc.string({ unit: globChar, maxLength: 8 }),
+        fc.string({ unit: textChar, maxLength: 10 }),
+        (glob, text) => {
+          expect(globMatch(glob, text)).toBe(referenceRegExp(glob).test(text));
+        },
+      ),
       { numRuns: 20_000 },
     );
   });
@@ -35,7 +42,13 @@ describe("globMatch", () => {
   test("the adversarial selector against 40-character names answers at once", () => {
     const selector = "*?*?*?*?*?*?*?*?*?*?*?*?!";
     expect(selector).toHaveLength(25);
-    const vms = Array.from({ length: 1000 }, (_, i) => ({ id: `id-${i}`, name: "a".repeat(40), hostId: "h", tags: ["b".repeat(40)], state: "running" }));
+    const vms = Array.from({ length: 1000 }, (_, i) => ({
+      id: `id-${i}`,
+      name: "a".repeat(40),
+      hostId: "h",
+      tags: ["b".repeat(40)],
+      state: "running",
+    }));
     const started = performance.now();
     const { vms: picked } = resolveTargets({ selector }, vms);
     expect(picked).toEqual([]);

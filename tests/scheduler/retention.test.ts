@@ -230,7 +230,12 @@ describe("decideRetention", () => {
     const input = snaps(snapshots);
     const decisions = decideRetention({ scheduleId: SCHEDULE, policy, timezone: timezone ?? "UTC", snapshots: input });
     expect(decisions.map((d) => d.id)).toEqual(input.map((s) => s.id));
-    expect(decisions.filter((d) => d.action === "prune").map((d) => d.id).sort()).toEqual([...pruned].sort());
+    expect(
+      decisions
+        .filter((d) => d.action === "prune")
+        .map((d) => d.id)
+        .sort(),
+    ).toEqual([...pruned].sort());
     for (const d of decisions) expect(d.reason).toMatch(/\S/);
   });
 

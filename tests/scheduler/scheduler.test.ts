@@ -4,7 +4,13 @@
 import { beforeEach, describe, expect, it } from "vitest";
 import { db } from "../../lib/db/client";
 import { logger } from "../../lib/logger";
-import { createSchedule, getSchedule, listSchedules, previewRetention, updateSchedule } from "../../lib/scheduler/service";
+import {
+  createSchedule,
+  getSchedule,
+  listSchedules,
+  previewRetention,
+  updateSchedule,
+} from "../../lib/scheduler/service";
 import { SchedulerWorker } from "../../lib/scheduler/worker";
 import { scheduleCreateSchema } from "../../lib/validations/schedule";
 import { useTestDatabase } from "../support/db";
@@ -22,8 +28,18 @@ beforeEach(async () => {
   await db().host.deleteMany();
 });
 
-function worker(clock: ReturnType<typeof manualClock>, extra: Partial<ConstructorParameters<typeof SchedulerWorker>[0]> = {}) {
-  return new SchedulerWorker({ port, log, clock, processId: "test", retry: { maxAttempts: 3, baseMs: 30_000, maxMs: 600_000, busyRecheckMs: 10_000 }, ...extra });
+function worker(
+  clock: ReturnType<typeof manualClock>,
+  extra: Partial<ConstructorParameters<typeof SchedulerWorker>[0]> = {},
+) {
+  return new SchedulerWorker({
+    port,
+    log,
+    clock,
+    processId: "test",
+    retry: { maxAttempts: 3, baseMs: 30_000, maxMs: 600_000, busyRecheckMs: 10_000 },
+    ...extra,
+  });
 }
 
 function schedule(input: Record<string, unknown>, now: Date) {
@@ -31,7 +47,11 @@ function schedule(input: Record<string, unknown>, now: Date) {
 }
 
 async function runsOf(scheduleId: string) {
-  return db().scheduleRun.findMany({ where: { scheduleId }, orderBy: { scheduledFor: "asc" }, include: { items: true } });
+  return db().scheduleRun.findMany({
+    where: { scheduleId },
+    orderBy: { scheduledFor: "asc" },
+    include: { items: true },
+  });
 }
 
 describe("firing", () => {
@@ -39,7 +59,10 @@ describe("firing", () => {
     const host = await seedHost();
     await seedVms(host.id, ["web-1"]);
     const clock = manualClock("2026-03-27T12:00:00Z");
-    const s = await schedule({ name: "nightly", cron: "30 2 * * *", timezone: "Europe/Berlin", targets: { hostId: host.id } }, clock.now());
+    const s = await schedule(
+      { name: "nightly", cron: "30 2 * * *", timezone: "Europe/Berlin", targets: { hostId: host.id } },
+      clock.now(),
+    );
     expect(s.nextRunAt).toBe("2026-03-28T01:30:00.000Z");
     const w = worker(clock);
     for (const at of ["2026-03-28T01:30:00Z", "2026-03-29T01:30:00Z", "2026-03-30T00:30:00Z"]) {
@@ -50,7 +73,10 @@ describe("firing", () => {
       expect(fired.map((r) => r.scheduledFor.toISOString())).toEqual([new Date(at).toISOString()]);
       expect((await w.tick()).fired).toHaveLength(0);
       // The snapshot must end before the next day's run, or the VM is busy.
-      await endSnapshots(port.created.map((c) => c.snapshotId), "completed");
+      await endSnapshots(
+        port.created.map((c) => c.snapshotId),
+        "completed",
+      );
     }
     const runs = await runsOf(s.id);
     expect(runs.map((r) => [r.trigger, r.firedAt.toISOString()])).toEqual([
@@ -64,7 +90,16 @@ describe("firing", () => {
     const host = await seedHost();
     await seedVms(host.id, ["web-1"]);
     const clock = manualClock("2026-10-24T23:50:00Z");
-    const s = await schedule({ name: "half-hourly", cron: "*/30 * * * *", timezone: "Europe/Berlin", targets: { hostId: host.id }, busyPolicy: "skip" }, clock.now());
+    const s = await schedule(
+      {
+        name: "half-hourly",
+        cron: "*/30 * * * *",
+        timezone: "Europe/Berlin",
+        targets: { hostId: host.id },
+        busyPolicy: "skip",
+      },
+      clock.now(),
+    );
     const w = worker(clock);
     const fired: string[] = [];
     for (let t = clock.now().getTime(); t <= new Date("2026-10-25T02:10:00Z").getTime(); t += 60_000) {
@@ -85,7 +120,10 @@ describe("firing", () => {
     const host = await seedHost();
     await seedVms(host.id, ["web-1", "db-1"], []);
     const clock = manualClock("2026-05-01T09:59:00Z");
-    const s = await schedule({ name: "web", cron: "0 10 * * *", timezone: "UTC", targets: { selector: "web-*" } }, clock.now());
+    const s = await schedule(
+      { name: "web", cron: "0 10 * * *", timezone: "UTC", targets: { selector: "web-*" } },
+      clock.now(),
+    );
     await seedVms(host.id, ["web-2"]);
     await seedVms(host.id, ["api-1"], ["web-tier"]);
     await db().vm.updateMany({ where: { name: "web-1" }, data: { state: "gone" } });
@@ -97,7 +135,10 @@ describe("firing", () => {
 
   it("records a run with no matching VM as failed, never silently", async () => {
     const clock = manualClock("2026-05-01T09:59:00Z");
-    const s = await schedule({ name: "nobody", cron: "0 10 * * *", timezone: "UTC", targets: { selector: "nothing-*" } }, clock.now());
+    const s = await schedule(
+      { name: "nobody", cron: "0 10 * * *", timezone: "UTC", targets: { selector: "nothing-*" } },
+      clock.now(),
+    );
     clock.set("2026-05-01T10:00:00Z");
     await worker(clock).tick();
     const [run] = await runsOf(s.id);
@@ -112,7 +153,10 @@ describe("firing", () => {
     await seedVms(h1.id, ["a1", "a2"]);
     await seedVms(h2.id, ["b1", "b2"]);
     const clock = manualClock("2026-05-01T09:59:00Z");
-    const s = await schedule({ name: "spread", cron: "0 10 * * *", timezone: "UTC", targets: { selector: "*" }, staggerSeconds: 120 }, clock.now());
+    const s = await schedule(
+      { name: "spread", cron: "0 10 * * *", timezone: "UTC", targets: { selector: "*" }, staggerSeconds: 120 },
+      clock.now(),
+    );
     clock.set("2026-05-01T10:00:00Z");
     const w = worker(clock);
     await w.tick();
@@ -135,7 +179,10 @@ describe("missed runs", () => {
     const host = await seedHost();
     await seedVms(host.id, ["web-1"]);
     const clock = manualClock("2026-05-01T07:30:00Z");
-    const s = await schedule({ name: "hourly", cron: "0 * * * *", timezone: "UTC", targets: { hostId: host.id } }, clock.now());
+    const s = await schedule(
+      { name: "hourly", cron: "0 * * * *", timezone: "UTC", targets: { hostId: host.id } },
+      clock.now(),
+    );
     // The dashboard was down from 07:30 to 12:20: 08:00 … 12:00 were missed.
     clock.set("2026-05-01T12:20:00Z");
     const { fired } = await worker(clock).tick();
@@ -144,14 +191,25 @@ describe("missed runs", () => {
     expect(run).toMatchObject({ trigger: "catch_up", status: "running", missedCount: 5, vmCount: 1 });
     expect(run?.scheduledFor.toISOString()).toBe("2026-05-01T12:00:00.000Z");
     expect(run?.reason).toMatch(/missed 5 runs .* ran once on start/);
-    expect((await db().schedule.findUniqueOrThrow({ where: { id: s.id } })).nextRunAt?.toISOString()).toBe("2026-05-01T13:00:00.000Z");
+    expect((await db().schedule.findUniqueOrThrow({ where: { id: s.id } })).nextRunAt?.toISOString()).toBe(
+      "2026-05-01T13:00:00.000Z",
+    );
   });
 
   it("skip: the missed occurrences are recorded as a skipped run and nothing is snapshotted", async () => {
     const host = await seedHost();
     await seedVms(host.id, ["web-1"]);
     const clock = manualClock("2026-05-01T07:30:00Z");
-    const s = await schedule({ name: "hourly-skip", cron: "0 * * * *", timezone: "UTC", targets: { hostId: host.id }, missedRunPolicy: "skip" }, clock.now());
+    const s = await schedule(
+      {
+        name: "hourly-skip",
+        cron: "0 * * * *",
+        timezone: "UTC",
+        targets: { hostId: host.id },
+        missedRunPolicy: "skip",
+      },
+      clock.now(),
+    );
     clock.set("2026-05-01T12:20:00Z");
     await worker(clock).tick();
     const [run] = await runsOf(s.id);
@@ -164,7 +222,10 @@ describe("missed runs", () => {
     const host = await seedHost();
     await seedVms(host.id, ["web-1"]);
     const clock = manualClock("2026-05-01T07:30:00Z");
-    const s = await schedule({ name: "restart", cron: "0 8 * * *", timezone: "UTC", targets: { hostId: host.id }, missedRunPolicy: "skip" }, clock.now());
+    const s = await schedule(
+      { name: "restart", cron: "0 8 * * *", timezone: "UTC", targets: { hostId: host.id }, missedRunPolicy: "skip" },
+      clock.now(),
+    );
     clock.set("2026-05-01T08:00:20Z");
     await worker(clock).tick();
     expect((await runsOf(s.id))[0]).toMatchObject({ trigger: "scheduled", status: "running", missedCount: 0 });
@@ -177,7 +238,10 @@ describe("busy VMs", () => {
     const [vm] = await seedVms(host.id, ["web-1"]);
     const manual = await db().snapshot.create({ data: { vmId: vm!.id, hostId: host.id, status: "active" } });
     const clock = manualClock("2026-05-01T09:59:00Z");
-    const s = await schedule({ name: "skip-busy", cron: "0 10 * * *", timezone: "UTC", targets: { vmIds: [vm!.id] }, busyPolicy: "skip" }, clock.now());
+    const s = await schedule(
+      { name: "skip-busy", cron: "0 10 * * *", timezone: "UTC", targets: { vmIds: [vm!.id] }, busyPolicy: "skip" },
+      clock.now(),
+    );
     clock.set("2026-05-01T10:00:00Z");
     const w = worker(clock);
     await w.tick();
@@ -193,7 +257,10 @@ describe("busy VMs", () => {
     const [vm] = await seedVms(host.id, ["web-1"]);
     const manual = await db().snapshot.create({ data: { vmId: vm!.id, hostId: host.id, status: "active" } });
     const clock = manualClock("2026-05-01T09:59:00Z");
-    const s = await schedule({ name: "wait-busy", cron: "0 10 * * *", timezone: "UTC", targets: { vmIds: [vm!.id] } }, clock.now());
+    const s = await schedule(
+      { name: "wait-busy", cron: "0 10 * * *", timezone: "UTC", targets: { vmIds: [vm!.id] } },
+      clock.now(),
+    );
     clock.set("2026-05-01T10:00:00Z");
     const w = worker(clock);
     await w.tick();
@@ -213,7 +280,10 @@ describe("busy VMs", () => {
     const [vm] = await seedVms(host.id, ["web-1"]);
     await db().snapshot.create({ data: { vmId: vm!.id, hostId: host.id, status: "active" } });
     const clock = manualClock("2026-05-01T09:59:00Z");
-    const s = await schedule({ name: "wait-long", cron: "0 * * * *", timezone: "UTC", targets: { vmIds: [vm!.id] } }, clock.now());
+    const s = await schedule(
+      { name: "wait-long", cron: "0 * * * *", timezone: "UTC", targets: { vmIds: [vm!.id] } },
+      clock.now(),
+    );
     clock.set("2026-05-01T10:00:00Z");
     const w = worker(clock);
     await w.tick();
@@ -238,20 +308,29 @@ describe("failures", () => {
     clock.set("2026-05-01T10:00:00Z");
     await w.tick();
     // Attempt 1 fails: the VM's monitor could not be reached.
-    await endSnapshots([port.created[0]!.snapshotId], "failed", { errorClass: "vm-unreachable", errorMessage: "connect ECONNREFUSED" });
+    await endSnapshots([port.created[0]!.snapshotId], "failed", {
+      errorClass: "vm-unreachable",
+      errorMessage: "connect ECONNREFUSED",
+    });
     await w.tick();
     let item = (await runsOf(s.id))[0]!.items[0]!;
     expect(item).toMatchObject({ status: "pending", attempt: 1 });
     expect(item.notBefore.toISOString()).toBe("2026-05-01T10:00:30.000Z");
     clock.set("2026-05-01T10:00:30Z");
     await w.tick();
-    await endSnapshots([port.created[1]!.snapshotId], "failed", { errorClass: "vm-unreachable", errorMessage: "connect ECONNREFUSED" });
+    await endSnapshots([port.created[1]!.snapshotId], "failed", {
+      errorClass: "vm-unreachable",
+      errorMessage: "connect ECONNREFUSED",
+    });
     await w.tick();
     item = (await runsOf(s.id))[0]!.items[0]!;
     expect(item.notBefore.toISOString()).toBe("2026-05-01T10:02:30.000Z");
     clock.set("2026-05-01T10:02:30Z");
     await w.tick();
-    await endSnapshots([port.created[2]!.snapshotId], "failed", { errorClass: "vm-unreachable", errorMessage: "connect ECONNREFUSED" });
+    await endSnapshots([port.created[2]!.snapshotId], "failed", {
+      errorClass: "vm-unreachable",
+      errorMessage: "connect ECONNREFUSED",
+    });
     await w.tick();
     let [run] = await runsOf(s.id);
     expect(run?.items[0]).toMatchObject({ status: "failed", attempt: 3 });
@@ -261,7 +340,10 @@ describe("failures", () => {
     // 11:00: a permanent failure is not retried.
     clock.set("2026-05-01T11:00:00Z");
     await w.tick();
-    await endSnapshots([port.created[3]!.snapshotId], "failed", { errorClass: "refused", errorMessage: "the VM uses shared memory" });
+    await endSnapshots([port.created[3]!.snapshotId], "failed", {
+      errorClass: "refused",
+      errorMessage: "the VM uses shared memory",
+    });
     await w.tick();
     run = (await runsOf(s.id))[1];
     expect(run?.items[0]).toMatchObject({ status: "failed", attempt: 1 });
@@ -277,14 +359,21 @@ describe("failures", () => {
     await w.tick();
     await endSnapshots([port.created[4]!.snapshotId], "completed");
     await w.tick();
-    expect((await getSchedule(s.id)).schedule).toMatchObject({ consecutiveFailures: 0, flagged: false, lastRun: { status: "succeeded" } });
+    expect((await getSchedule(s.id)).schedule).toMatchObject({
+      consecutiveFailures: 0,
+      flagged: false,
+      lastRun: { status: "succeeded" },
+    });
   });
 
   it("a creation error that is not a domain error is retried; a domain error is not", async () => {
     const host = await seedHost();
     const [vm] = await seedVms(host.id, ["web-1"]);
     const clock = manualClock("2026-05-01T09:59:00Z");
-    const s = await schedule({ name: "create-fails", cron: "0 10 * * *", timezone: "UTC", targets: { vmIds: [vm!.id] } }, clock.now());
+    const s = await schedule(
+      { name: "create-fails", cron: "0 10 * * *", timezone: "UTC", targets: { vmIds: [vm!.id] } },
+      clock.now(),
+    );
     port.failNext.push(new Error("connect ETIMEDOUT"));
     clock.set("2026-05-01T10:00:00Z");
     const w = worker(clock);
@@ -307,9 +396,18 @@ describe("retention", () => {
       { name: "keep-2", cron: "0 * * * *", timezone: "UTC", targets: { vmIds: [vm!.id] }, retention: { keepLast: 2 } },
       clock.now(),
     );
-    const other = await schedule({ name: "other", cron: "0 0 1 1 *", timezone: "UTC", targets: { vmIds: [vm!.id] } }, clock.now());
+    const other = await schedule(
+      { name: "other", cron: "0 0 1 1 *", timezone: "UTC", targets: { vmIds: [vm!.id] } },
+      clock.now(),
+    );
     const otherSnap = await db().snapshot.create({
-      data: { vmId: vm!.id, hostId: host.id, scheduleId: other.id, status: "completed", createdAt: new Date("2026-04-01T00:00:00Z") },
+      data: {
+        vmId: vm!.id,
+        hostId: host.id,
+        scheduleId: other.id,
+        status: "completed",
+        createdAt: new Date("2026-04-01T00:00:00Z"),
+      },
     });
     const manual = await db().snapshot.create({
       data: { vmId: vm!.id, hostId: host.id, status: "completed", createdAt: new Date("2026-04-02T00:00:00Z") },
@@ -341,23 +439,47 @@ describe("retention", () => {
     const host = await seedHost();
     const [vm] = await seedVms(host.id, ["web-1"]);
     const clock = manualClock("2026-05-01T00:30:00Z");
-    const s = await schedule({ name: "preview", cron: "0 * * * *", timezone: "UTC", targets: { vmIds: [vm!.id] } }, clock.now());
+    const s = await schedule(
+      { name: "preview", cron: "0 * * * *", timezone: "UTC", targets: { vmIds: [vm!.id] } },
+      clock.now(),
+    );
     const ids: string[] = [];
     for (let d = 1; d <= 4; d++) {
       const snap = await db().snapshot.create({
-        data: { vmId: vm!.id, hostId: host.id, scheduleId: s.id, status: "completed", startedAt: new Date(`2026-04-0${d}T12:00:00Z`) },
+        data: {
+          vmId: vm!.id,
+          hostId: host.id,
+          scheduleId: s.id,
+          status: "completed",
+          startedAt: new Date(`2026-04-0${d}T12:00:00Z`),
+        },
       });
       ids.push(snap.id);
     }
     const marked = await db().snapshot.create({
-      data: { vmId: vm!.id, hostId: host.id, status: "completed", prunable: true, startedAt: new Date("2026-03-01T00:00:00Z") },
+      data: {
+        vmId: vm!.id,
+        hostId: host.id,
+        status: "completed",
+        prunable: true,
+        startedAt: new Date("2026-03-01T00:00:00Z"),
+      },
     });
     const stored = await previewRetention(s.id);
     expect(stored).toMatchObject({ policySummary: "keep all", keep: 5, prune: 0 });
     const proposed = await previewRetention(s.id, { keepDaily: 2 });
     expect(proposed).toMatchObject({ policySummary: "daily 2", keep: 2, prune: 3 });
-    expect(proposed.snapshots.filter((x) => x.action === "prune").map((x) => x.id).sort()).toEqual([ids[0], ids[1], marked.id].sort());
-    expect(proposed.snapshots.find((x) => x.id === ids[3])).toMatchObject({ rule: "daily", period: "2026-04-04", vmName: "web-1" });
+    expect(
+      proposed.snapshots
+        .filter((x) => x.action === "prune")
+        .map((x) => x.id)
+        .sort(),
+    ).toEqual([ids[0], ids[1], marked.id].sort());
+    expect(proposed.snapshots.find((x) => x.id === ids[3])).toMatchObject({
+      rule: "daily",
+      period: "2026-04-04",
+      vmName: "web-1",
+    });
     expect(await db().snapshot.count({ where: { deletedAt: { not: null } } })).toBe(0);
   });
 });

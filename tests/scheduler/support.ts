@@ -25,7 +25,9 @@ export async function seedVms(hostId: string, names: string[], tags: string[] = 
   return out;
 }
 
-export function manualClock(start: string | Date): SchedulerClock & { set(at: string | Date): void; advance(ms: number): void } {
+export function manualClock(
+  start: string | Date,
+): SchedulerClock & { set(at: string | Date): void; advance(ms: number): void } {
   let now = new Date(start).getTime();
   return {
     now: () => new Date(now),

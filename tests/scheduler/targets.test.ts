@@ -1,12 +1,24 @@
 // Target resolution at fire time, pure: explicit VMs (missing and gone ones reported), a host's VMs,
 // a glob on name or tag; gone VMs never targeted; hosts interleaved for the stagger.
 import { describe, expect, it } from "vitest";
-import { resolveTargets, scheduleTargetsSchema, staggerOffsets, TargetIndex, type TargetVm } from "../../lib/schedule-rules/targets";
+import {
+  resolveTargets,
+  scheduleTargetsSchema,
+  staggerOffsets,
+  TargetIndex,
+  type TargetVm,
+} from "../../lib/schedule-rules/targets";
 
 const H1 = "00000000-0000-4000-8000-000000000001";
 const H2 = "00000000-0000-4000-8000-000000000002";
 const id = (n: number) => `00000000-0000-4000-8000-${String(n).padStart(12, "0")}`;
-const vm = (n: number, name: string, hostId: string, tags: string[] = [], state = "running"): TargetVm => ({ id: id(n), name, hostId, tags, state });
+const vm = (n: number, name: string, hostId: string, tags: string[] = [], state = "running"): TargetVm => ({
+  id: id(n),
+  name,
+  hostId,
+  tags,
+  state,
+});
 
 const fleet = [
   vm(1, "web-1", H1, ["prod"]),

@@ -44,7 +44,10 @@ describe("redaction", () => {
     const { lines, log } = capture();
     const child = log.child({ component: "test", disk: DISKS[0] });
     for (const level of ["trace", "debug", "info", "warn", "error", "fatal"] as const) {
-      child[level]({ disks: DISKS.map((file) => ({ file })), token: SECRETS[4], password: "hunter2pw" }, `opening ${DISKS[1]}`);
+      child[level](
+        { disks: DISKS.map((file) => ({ file })), token: SECRETS[4], password: "hunter2pw" },
+        `opening ${DISKS[1]}`,
+      );
       child[level](`plain message with ${DISKS[2]} and ${DISKS[3]}`);
       const err = new Error(`blockdev-add failed for ${DISKS[0]}`, { cause: new Error(`inner ${DISKS[1]}`) });
       child[level]({ err }, "failed");

@@ -10,17 +10,21 @@ import { reasonOf, startFailureSentence } from "../../lib/start-failure";
 const REPO = path.resolve(import.meta.dirname, "../..");
 
 function startServer(rejection: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const child = spawn(process.execPath, ["--import", "tsx", "--import", "./tests/server/fixtures/reject-at-start.ts", "server.ts"], {
-    cwd: REPO,
-    stdio: ["ignore", "pipe", "pipe"],
-    env: {
-      ...process.env,
-      NODE_ENV: "production",
-      NEXT_TELEMETRY_DISABLED: "1",
-      DATABASE_URL: "postgresql://snapfleet@127.0.0.1:9/never-reached",
-      SNAPFLEET_TEST_REJECTION: rejection,
+  const child = spawn(
+    process.execPath,
+    ["--import", "tsx", "--import", "./tests/server/fixtures/reject-at-start.ts", "server.ts"],
+    {
+      cwd: REPO,
+      stdio: ["ignore", "pipe", "pipe"],
+      env: {
+        ...process.env,
+        NODE_ENV: "production",
+        NEXT_TELEMETRY_DISABLED: "1",
+        DATABASE_URL: "postgresql://snapfleet@127.0.0.1:9/never-reached",
+        SNAPFLEET_TEST_REJECTION: rejection,
+      },
     },
-  });
+  );
   let stdout = "";
   let stderr = "";
   child.stdout.on("data", (d) => (stdout += d));
@@ -40,7 +44,10 @@ function startServer(rejection: string): Promise<{ code: number | null; stdout: 
 describe("a failed start", () => {
   it.each([
     ["string", /^Snapfleet failed to start: the database refused the test's connection\.$/],
-    ["object", /^Snapfleet failed to start: a non-Error value was thrown: \{ code: 'E_TEST_REJECTION', detail: 'refused by start-failure\.test\.ts' \}\.$/],
+    [
+      "object",
+      /^Snapfleet failed to start: a non-Error value was thrown: \{ code: 'E_TEST_REJECTION', detail: 'refused by start-failure\.test\.ts' \}\.$/,
+    ],
     ["undefined", /^Snapfleet failed to start: no reason was given \(the start was rejected with undefined\)\.$/],
   ])("rejected with a %s: the server exits 1 and says why on stderr and in its log", async (rejection, sentence) => {
     const { code, stdout, stderr } = await startServer(rejection);
@@ -58,14 +65,22 @@ describe("a failed start", () => {
   });
 
   it("words every kind of reason as one sentence", () => {
-    expect(startFailureSentence(new Error("port 3000 is in use"))).toBe("Snapfleet failed to start: port 3000 is in use.");
+    expect(startFailureSentence(new Error("port 3000 is in use"))).toBe(
+      "Snapfleet failed to start: port 3000 is in use.",
+    );
     expect(startFailureSentence(new Error("no Node.js 24."))).toBe("Snapfleet failed to start: no Node.js 24.");
     expect(startFailureSentence(new Error("could not migrate", { cause: new Error("connection reset") }))).toBe(
       "Snapfleet failed to start: could not migrate (connection reset).",
     );
-    const refused = Object.assign(new AggregateError([new Error("connect ECONNREFUSED ::1:5432"), new Error("connect ECONNREFUSED 127.0.0.1:5432")], ""), {
-      code: "ECONNREFUSED",
-    });
+    const refused = Object.assign(
+      new AggregateError(
+        [new Error("connect ECONNREFUSED ::1:5432"), new Error("connect ECONNREFUSED 127.0.0.1:5432")],
+        "",
+      ),
+      {
+        code: "ECONNREFUSED",
+      },
+    );
     expect(reasonOf(refused)).toBe("connect ECONNREFUSED ::1:5432; connect ECONNREFUSED 127.0.0.1:5432");
     expect(reasonOf({ message: "plain object\nwith a message" })).toBe("plain object with a message");
     expect(reasonOf("")).toBe("an empty string was thrown");
@@ -73,6 +88,8 @@ describe("a failed start", () => {
     expect(reasonOf(42)).toBe("42 was thrown");
     const cyclic: Record<string, unknown> = { name: "loop" };
     cyclic.self = cyclic;
-    expect(reasonOf(cyclic)).toMatch(/^a non-Error value was thrown: <ref \*1> \{ name: 'loop', self: \[Circular \*1\] \}$/);
+    expect(reasonOf(cyclic)).toMatch(
+      /^a non-Error value was thrown: <ref \*1> \{ name: 'loop', self: \[Circular \*1\] \}$/,
+    );
   });
 });

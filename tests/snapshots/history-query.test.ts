@@ -33,11 +33,25 @@ let seed: HistorySeed;
 let all: Row[];
 
 beforeAll(async () => {
-  seed = await seedSnapshotHistory(database.current.url, { rows: ROWS, hosts: 4, vms: 24, days: 60, newest: NEWEST, sameInstant: 3 });
+  seed = await seedSnapshotHistory(database.current.url, {
+    rows: ROWS,
+    hosts: 4,
+    vms: 24,
+    days: 60,
+    newest: NEWEST,
+    sameInstant: 3,
+  });
   const client = new pg.Client({ connectionString: database.current.url });
   await client.connect();
   try {
-    const { rows } = await client.query<{ id: string; vmId: string; hostId: string; status: string; at: string; deleted: boolean }>(
+    const { rows } = await client.query<{
+      id: string;
+      vmId: string;
+      hostId: string;
+      status: string;
+      at: string;
+      deleted: boolean;
+    }>(
       `SELECT id, "vmId", "hostId", status::text AS status, to_char("createdAt", 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"') AS at, "deletedAt" IS NOT NULL AS deleted FROM "Snapshot"`,
     );
     all = rows.map((r) => ({ ...r, createdAt: new Date(r.at) }));
@@ -88,7 +102,12 @@ const FILTERS: Record<string, () => Record<string, string>> = {
   "a status nothing has (setup)": () => ({ status: "setup" }),
   "statuses failed + cancelled + queued": () => ({ status: "failed,cancelled,queued" }),
   "a date range, bounds with an offset": () => ({ from: "2026-10-10T02:00:00+02:00", to: "2026-10-20T23:59:59.999Z" }),
-  "host + status + range": () => ({ hostId: seed.hosts[1]!.id, status: "completed,failed", from: "2026-10-01T00:00:00Z", to: "2026-11-15T00:00:00Z" }),
+  "host + status + range": () => ({
+    hostId: seed.hosts[1]!.id,
+    status: "completed,failed",
+    from: "2026-10-01T00:00:00Z",
+    to: "2026-11-15T00:00:00Z",
+  }),
   "VM + status": () => ({ vmId: seed.vms[11]!.id, status: "cancelled" }),
 };
 
@@ -119,7 +138,11 @@ describe("GET /api/snapshots over a realistic history", () => {
     do {
       const page = await listSnapshots(snapshotListQuerySchema.parse({ vmId, limit: "50", cursor }));
       ids.push(...page.snapshots.map((s) => s.id));
-      expect(page.snapshots.every((s) => s.vmId === vmId && s.vmName.startsWith("hist-vm-") && s.hostName.startsWith("hist-host-"))).toBe(true);
+      expect(
+        page.snapshots.every(
+          (s) => s.vmId === vmId && s.vmName.startsWith("hist-vm-") && s.hostName.startsWith("hist-host-"),
+        ),
+      ).toBe(true);
       cursor = page.nextCursor ?? undefined;
     } while (cursor);
     expect(ids).toEqual(expected({ vmId }));
@@ -140,7 +163,9 @@ describe("GET /api/snapshots over a realistic history", () => {
     for (const cursor of forged) {
       const res = await GET(new Request(`http://localhost/api/snapshots?${new URLSearchParams({ cursor })}`));
       expect(res.status, cursor).toBe(422);
-      expect(((await res.json()) as { error: string }).error).toMatch(/cursor is not one this API returned: pass nextCursor from the previous page/);
+      expect(((await res.json()) as { error: string }).error).toMatch(
+        /cursor is not one this API returned: pass nextCursor from the previous page/,
+      );
     }
     expect(() => decodeHistoryCursor("garbage")).toThrow(InvalidInputError);
     expect(encodeHistoryCursor({ createdAt, id })).toBe(good);
@@ -161,7 +186,10 @@ describe("GET /api/snapshots over a realistic history", () => {
       const client = new pg.Client({ connectionString: database.current.url });
       await client.connect();
       try {
-        const { rows } = await client.query<{ "QUERY PLAN": Array<{ Plan: PlanNode }> }>(`EXPLAIN (FORMAT JSON) ${sql.text}`, sql.values as unknown[]);
+        const { rows } = await client.query<{ "QUERY PLAN": Array<{ Plan: PlanNode }> }>(
+          `EXPLAIN (FORMAT JSON) ${sql.text}`,
+          sql.values as unknown[],
+        );
         return nodes(rows[0]!["QUERY PLAN"][0]!.Plan);
       } finally {
         await client.end();
@@ -176,17 +204,29 @@ describe("GET /api/snapshots over a realistic history", () => {
           const all = await plan(q);
           const onSnapshot = all.filter((n) => n["Relation Name"] === "Snapshot");
           expect(onSnapshot.length).toBeGreaterThan(0);
-          for (const n of onSnapshot) expect(["Index Scan", "Index Only Scan"], JSON.stringify(q)).toContain(n["Node Type"]);
+          for (const n of onSnapshot)
+            expect(["Index Scan", "Index Only Scan"], JSON.stringify(q)).toContain(n["Node Type"]);
           const types = all.map((n) => n["Node Type"]);
-          for (const bad of ["Sort", "Incremental Sort", "Seq Scan", "Bitmap Heap Scan"]) expect(types, JSON.stringify(q)).not.toContain(bad);
+          for (const bad of ["Sort", "Incremental Sort", "Seq Scan", "Bitmap Heap Scan"])
+            expect(types, JSON.stringify(q)).not.toContain(bad);
           // Each scan reads only the filter's part of an index: a filter column bounds it, not a Filter line.
-          const keys = [q.vmId && '"vmId" =', q.hostId && '"hostId" =', q.status && "status =", (q.from || q.to) && '"createdAt" '].filter(Boolean) as string[];
+          const keys = [
+            q.vmId && '"vmId" =',
+            q.hostId && '"hostId" =',
+            q.status && "status =",
+            (q.from || q.to) && '"createdAt" ',
+          ].filter(Boolean) as string[];
           for (const n of onSnapshot) {
             expect(n["Index Cond"], JSON.stringify(q)).toBeDefined();
-            if (keys.length) expect(keys.some((k) => n["Index Cond"]!.includes(k)), `${n["Index Cond"]} for ${JSON.stringify(q)}`).toBe(true);
+            if (keys.length)
+              expect(
+                keys.some((k) => n["Index Cond"]!.includes(k)),
+                `${n["Index Cond"]} for ${JSON.stringify(q)}`,
+              ).toBe(true);
           }
           // A later page starts at the cursor inside the index (a bound), rather than filtering from the top.
-          if (q.cursor) for (const n of onSnapshot) expect(n["Index Cond"] ?? "").toMatch(/ROW\("createdAt", id\) < ROW/);
+          if (q.cursor)
+            for (const n of onSnapshot) expect(n["Index Cond"] ?? "").toMatch(/ROW\("createdAt", id\) < ROW/);
         }
       });
     }

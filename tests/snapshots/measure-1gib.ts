@@ -44,7 +44,8 @@ async function measure(mode: SnapshotModeName): Promise<void> {
           `setup ${m.setupMs} ms | total ${(m.totalMs! / 1000).toFixed(2)} s | vmstate ${(vmstate.sizeBytes / MB).toFixed(0)} MB | ` +
           `throughput ${(m.throughputBytesPerSec! / MB).toFixed(0)} MB/s`,
       );
-      for (const d of r.files.filter((f) => f.internalSnapshot)) await deleteInternalSnapshot({ image: d.path, name: d.internalSnapshot! }, qmp);
+      for (const d of r.files.filter((f) => f.internalSnapshot))
+        await deleteInternalSnapshot({ image: d.path, name: d.internalSnapshot! }, qmp);
       await rm(r.targetDir, { recursive: true, force: true });
     }
   } finally {
@@ -54,7 +55,12 @@ async function measure(mode: SnapshotModeName): Promise<void> {
   }
 }
 
-console.log(`${memoryMiB} MiB guest-kit VM, ${dirtyMiB} MiB rewritten continuously; ${os.cpus().length} CPUs (${os.cpus()[0]?.model}), load ${os.loadavg().map((l) => l.toFixed(1)).join(" ")}`);
+console.log(
+  `${memoryMiB} MiB guest-kit VM, ${dirtyMiB} MiB rewritten continuously; ${os.cpus().length} CPUs (${os.cpus()[0]?.model}), load ${os
+    .loadavg()
+    .map((l) => l.toFixed(1))
+    .join(" ")}`,
+);
 try {
   await measure("live");
   await measure("ram-only");

@@ -49,7 +49,14 @@ beforeAll(async () => {
   root = await mkdtemp(path.join(os.tmpdir(), "snapfleet-quiesce-"));
   [hung, withAgent] = await Promise.all([
     startGuestKitVm({ name: "qh", memoryMiB: 160, dirtyMiB: 8, agentSocket: path.join(root, "qh-qga.sock") }),
-    startGuestKitVm({ name: "qa", memoryMiB: 160, dirtyMiB: 8, disks: 2, agentSocket: path.join(root, "qa-qga.sock"), runAgent: true }),
+    startGuestKitVm({
+      name: "qa",
+      memoryMiB: 160,
+      dirtyMiB: 8,
+      disks: 2,
+      agentSocket: path.join(root, "qa-qga.sock"),
+      runAgent: true,
+    }),
   ]);
   expect(withAgent.serialOutput()).toMatch(/^AGENT port=\/dev\/vport\S+ fs=\/dev\/vdb$/m);
   expect(withAgent.serialOutput()).not.toMatch(/^ERROR/m);
@@ -75,9 +82,16 @@ afterAll(async () => {
 });
 
 async function snapshotNow(vmId: string, body: Record<string, unknown>): Promise<SnapshotJson> {
-  const res = await createRoute(new Request(`http://t/api/vms/${vmId}/snapshots`, { method: "POST", body: JSON.stringify(body), headers: { "content-type": "application/json" } }), {
-    params: Promise.resolve({ id: vmId }),
-  });
+  const res = await createRoute(
+    new Request(`http://t/api/vms/${vmId}/snapshots`, {
+      method: "POST",
+      body: JSON.stringify(body),
+      headers: { "content-type": "application/json" },
+    }),
+    {
+      params: Promise.resolve({ id: vmId }),
+    },
+  );
   expect(res.status).toBe(202);
   const { snapshot } = (await res.json()) as { snapshot: SnapshotJson };
   return settledSnapshot(snapshot.id);
@@ -117,7 +131,8 @@ async function writeGuestFile(socket: string, file: string, content: string): Pr
   });
 }
 
-const freezeStatus = (socket: string) => withAgentChannel(socket, (c) => c.execute<string>("guest-fsfreeze-status", undefined, 10_000));
+const freezeStatus = (socket: string) =>
+  withAgentChannel(socket, (c) => c.execute<string>("guest-fsfreeze-status", undefined, 10_000));
 
 describe("quiesce with a guest agent that never answers", () => {
   it("completes crash-consistent with the reason, waits no longer than the bound, and the guest keeps running", async () => {
@@ -147,9 +162,12 @@ describe("quiesce with Debian's qemu-ga in the guest", () => {
   const socket = () => path.join(root, "qa-qga.sock");
 
   it("the VM's setting (PUT /api/vms/{id}/quiesce) makes a disks-only snapshot application-consistent and thaws right after", async () => {
-    const put = await quiesceRoute(new Request(`http://t/api/vms/${vmIds.qa}/quiesce`, { method: "PUT", body: JSON.stringify({ quiesce: true }) }), {
-      params: Promise.resolve({ id: vmIds.qa! }),
-    });
+    const put = await quiesceRoute(
+      new Request(`http://t/api/vms/${vmIds.qa}/quiesce`, { method: "PUT", body: JSON.stringify({ quiesce: true }) }),
+      {
+        params: Promise.resolve({ id: vmIds.qa! }),
+      },
+    );
     expect(put.status).toBe(200);
     expect(((await put.json()) as { vm: { quiesce: boolean } }).vm.quiesce).toBe(true);
 
@@ -178,7 +196,9 @@ describe("quiesce with Debian's qemu-ga in the guest", () => {
       expect(s.status, s.error?.message).toBe("completed");
       const row = await snapshotJson(s.id);
       expect(row.consistency).toBe("crash");
-      expect(row.quiesceNote).toMatch(/^the guest agent did not answer guest-fsfreeze-freeze within 2 s; thaw sent at once, snapshot taken crash-consistent; /);
+      expect(row.quiesceNote).toMatch(
+        /^the guest agent did not answer guest-fsfreeze-freeze within 2 s; thaw sent at once, snapshot taken crash-consistent; /,
+      );
       // The snapshot did not wait for the late freeze (5 s): its quiesce wait ended at the bound.
       expect(row.totalMs).toBeLessThan(BOUND_MS + 1_500);
       // The agent runs commands in order: our status question is answered only after the late freeze

@@ -36,7 +36,13 @@ function fakeVmstate(payloadBytes: number): Buffer {
   const desc = Buffer.from(JSON.stringify({ page_size: 4096, devices: [{ name: "x" }] }));
   const len = Buffer.alloc(4);
   len.writeUInt32BE(desc.length);
-  return Buffer.concat([Buffer.from([0x51, 0x45, 0x56, 0x4d, 0, 0, 0, 3]), Buffer.alloc(payloadBytes, 0xab), Buffer.from([0x00, 0x06]), len, desc]);
+  return Buffer.concat([
+    Buffer.from([0x51, 0x45, 0x56, 0x4d, 0, 0, 0, 3]),
+    Buffer.alloc(payloadBytes, 0xab),
+    Buffer.from([0x00, 0x06]),
+    len,
+    desc,
+  ]);
 }
 
 /**
@@ -45,10 +51,18 @@ function fakeVmstate(payloadBytes: number): Buffer {
  * final status once the writer finished. (Node's own child stdin is destroyed when the first shell exits,
  * which QEMU never does, so a shell pipeline plays QEMU's part.)
  */
-async function runLikeQemu(command: string, input: Buffer, statusPath: string): Promise<{ status: ExecSinkStatus; writeError?: string }> {
+async function runLikeQemu(
+  command: string,
+  input: Buffer,
+  statusPath: string,
+): Promise<{ status: ExecSinkStatus; writeError?: string }> {
   const inputFile = path.join(dir, `input-${Math.random().toString(36).slice(2)}`);
   await writeFile(inputFile, input);
-  const child = spawn("/bin/sh", ["-c", '{ cat "$1" || echo "CAT FAILED" >&2; } | /bin/sh -c "$2"', "sh", inputFile, command], { stdio: ["ignore", "ignore", "pipe"] });
+  const child = spawn(
+    "/bin/sh",
+    ["-c", '{ cat "$1" || echo "CAT FAILED" >&2; } | /bin/sh -c "$2"', "sh", inputFile, command],
+    { stdio: ["ignore", "ignore", "pipe"] },
+  );
   let stderr = "";
   child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
   await new Promise((r) => child.once("close", r));
@@ -89,7 +103,7 @@ describe("exec: writer quoting", () => {
   test("random paths full of metacharacters: refused, or made only of the safe set", () => {
     const alphabet = "abc/._-@+$();'\"`|&<>*?[]{}~!#% \t\n\\=:,^";
     let seed = 42;
-    const rnd = () => ((seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff);
+    const rnd = () => (seed = (seed * 1103515245 + 12345) & 0x7fffffff) / 0x7fffffff;
     for (let i = 0; i < 2000; i++) {
       const p = `/${Array.from({ length: 1 + Math.floor(rnd() * 20) }, () => alphabet[Math.floor(rnd() * alphabet.length)]).join("")}`;
       let quoted: string | undefined;
@@ -110,10 +124,16 @@ describe("exec: writer quoting", () => {
     // The VM's directory name is sanitised; the snapshot directory is checked and refused.
     const vmDir = vmDirName({ id: "0123456789abcdef", name: hostile });
     expect(`/x/${vmDir}`).toMatch(SAFE_REMOTE_PATH);
-    expect(() => buildExecSinkCommand({ filePath: `${dir}/${hostile}/vmstate.bin`, keepFreeBytes: 0 })).toThrow(UnsafeRemotePathError);
+    expect(() => buildExecSinkCommand({ filePath: `${dir}/${hostile}/vmstate.bin`, keepFreeBytes: 0 })).toThrow(
+      UnsafeRemotePathError,
+    );
     const filePath = path.join(dir, vmDir, "vmstate.bin");
     await import("node:fs/promises").then((fs) => fs.mkdir(path.dirname(filePath), { recursive: true }));
-    const { status } = await runLikeQemu(buildExecSinkCommand({ filePath, keepFreeBytes: 0 }), fakeVmstate(1000), execSinkPaths(filePath).statusPath);
+    const { status } = await runLikeQemu(
+      buildExecSinkCommand({ filePath, keepFreeBytes: 0 }),
+      fakeVmstate(1000),
+      execSinkPaths(filePath).statusPath,
+    );
     expect(status.complete).toBe(true);
     expect(existsSync(canary)).toBe(false);
   });
@@ -124,9 +144,19 @@ describe("exec: writer behaviour", () => {
     const filePath = path.join(dir, "ok", "vmstate.bin");
     await import("node:fs/promises").then((fs) => fs.mkdir(path.dirname(filePath), { recursive: true }));
     const input = fakeVmstate(3 * 1024 * 1024 + 123);
-    const { status, writeError } = await runLikeQemu(buildExecSinkCommand({ filePath, keepFreeBytes: 1024, chunkBytes: 1024 * 1024 }), input, execSinkPaths(filePath).statusPath);
+    const { status, writeError } = await runLikeQemu(
+      buildExecSinkCommand({ filePath, keepFreeBytes: 1024, chunkBytes: 1024 * 1024 }),
+      input,
+      execSinkPaths(filePath).statusPath,
+    );
     expect(writeError).toBeUndefined();
-    expect(status).toMatchObject({ state: "finished", complete: true, code: "", bytesWritten: input.length, bytesReceived: input.length });
+    expect(status).toMatchObject({
+      state: "finished",
+      complete: true,
+      code: "",
+      bytesWritten: input.length,
+      bytesReceived: input.length,
+    });
     expect((await readFile(filePath)).equals(input)).toBe(true);
     const checked = await verifyRemoteVmstate(localHostFiles, filePath, resultOfExecStatus(status));
     expect(checked).toMatchObject({ complete: true, bytesWritten: input.length });
@@ -137,9 +167,19 @@ describe("exec: writer behaviour", () => {
     await import("node:fs/promises").then((fs) => fs.mkdir(path.dirname(filePath), { recursive: true }));
     const input = fakeVmstate(2 * 1024 * 1024);
     const huge = 2 ** 52; // more than any file system has free
-    const { status, writeError } = await runLikeQemu(buildExecSinkCommand({ filePath, keepFreeBytes: huge, chunkBytes: 65536 }), input, execSinkPaths(filePath).statusPath);
+    const { status, writeError } = await runLikeQemu(
+      buildExecSinkCommand({ filePath, keepFreeBytes: huge, chunkBytes: 65536 }),
+      input,
+      execSinkPaths(filePath).statusPath,
+    );
     expect(writeError).toBeUndefined(); // QEMU's side never saw a broken pipe
-    expect(status).toMatchObject({ state: "finished", complete: false, code: "ENOSPC", bytesWritten: 0, bytesReceived: input.length });
+    expect(status).toMatchObject({
+      state: "finished",
+      complete: false,
+      code: "ENOSPC",
+      bytesWritten: 0,
+      bytesReceived: input.length,
+    });
     expect(existsSync(filePath)).toBe(false);
     expect(resultOfExecStatus(status).writeError).toMatchObject({ code: "ENOSPC", keptFreeBytes: huge });
   });
@@ -149,7 +189,11 @@ describe("exec: writer behaviour", () => {
     await import("node:fs/promises").then((fs) => fs.mkdir(path.dirname(filePath), { recursive: true }));
     await writeFile(execSinkPaths(filePath).discardFlagPath, "cancelled");
     const input = fakeVmstate(1024 * 1024);
-    const { status, writeError } = await runLikeQemu(buildExecSinkCommand({ filePath, keepFreeBytes: 0, chunkBytes: 65536 }), input, execSinkPaths(filePath).statusPath);
+    const { status, writeError } = await runLikeQemu(
+      buildExecSinkCommand({ filePath, keepFreeBytes: 0, chunkBytes: 65536 }),
+      input,
+      execSinkPaths(filePath).statusPath,
+    );
     expect(writeError).toBeUndefined();
     expect(status).toMatchObject({ complete: false, code: "discard", bytesReceived: input.length });
     expect(existsSync(filePath)).toBe(false);
@@ -159,14 +203,22 @@ describe("exec: writer behaviour", () => {
     const filePath = path.join(dir, "exists", "vmstate.bin");
     await import("node:fs/promises").then((fs) => fs.mkdir(path.dirname(filePath), { recursive: true }));
     await writeFile(filePath, "someone else's");
-    const { status } = await runLikeQemu(buildExecSinkCommand({ filePath, keepFreeBytes: 0 }), fakeVmstate(1000), execSinkPaths(filePath).statusPath);
+    const { status } = await runLikeQemu(
+      buildExecSinkCommand({ filePath, keepFreeBytes: 0 }),
+      fakeVmstate(1000),
+      execSinkPaths(filePath).statusPath,
+    );
     expect(status).toMatchObject({ complete: false, code: "EEXIST" });
     expect(await readFile(filePath, "utf8")).toBe("someone else's");
 
     const cut = path.join(dir, "cut", "vmstate.bin");
     await import("node:fs/promises").then((fs) => fs.mkdir(path.dirname(cut), { recursive: true }));
     const truncated = fakeVmstate(5000).subarray(0, 3000);
-    const r = await runLikeQemu(buildExecSinkCommand({ filePath: cut, keepFreeBytes: 0 }), truncated, execSinkPaths(cut).statusPath);
+    const r = await runLikeQemu(
+      buildExecSinkCommand({ filePath: cut, keepFreeBytes: 0 }),
+      truncated,
+      execSinkPaths(cut).statusPath,
+    );
     expect(r.status.complete).toBe(true); // the writer only copies…
     const checked = await verifyRemoteVmstate(localHostFiles, cut, resultOfExecStatus(r.status));
     expect(checked).toMatchObject({ complete: false, invalidReason: expect.stringContaining("truncated") }); // …the dashboard judges

@@ -7,17 +7,17 @@
 // session (its scheduling group), shrugs off the signals sent to the caller's whole process group, keeps
 // a status file while it works (removed once the result is handed over), exits when done or when QEMU
 // never connects, and that a sink process that dies is reported and its file removed.
-// Surviving the dashboard itself, with real QEMU: sink-survives-dashboard.test.ts.
+// Surviving the dashboard itself, with real QEMU: sink-survives-dashboard.qemu.test.ts.
 import { execFileSync } from "node:child_process";
-import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import net from "node:net";
-import { getPriority, tmpdir } from "node:os";
+import { constants as osConstants, getPriority, tmpdir } from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { GROUP_SIGNALS, SINK_NICE, type SinkStatus } from "../../lib/snapshots/sink-process";
 import { checkVmstate, VmstateSink } from "../../lib/snapshots/vmstate-sink";
 import { alive, until } from "../support/wait";
+import { expectSinkGaveUp, fakeVmstate } from "./fixtures/sink-fixtures";
 
 let root: string;
 let sockDir: string;
@@ -30,32 +30,58 @@ beforeAll(() => {
 });
 afterAll(() => rmSync(root, { recursive: true, force: true }));
 
-function fakeVmstate(bodyBytes: number): Buffer {
-  const desc = Buffer.from(JSON.stringify({ page_size: 4096, devices: [{ name: "timer", instance_id: 0 }] }));
-  const len = Buffer.alloc(4);
-  len.writeUInt32BE(desc.length);
-  return Buffer.concat([Buffer.from("QEVM\0\0\0\x03", "latin1"), randomBytes(bodyBytes), Buffer.from([0x00, 0x06]), len, desc]);
-}
-
 /** Plays QEMU: connects, writes every chunk (honouring backpressure), closes. Resolves when all was sent. */
-function sendStream(socketPath: string, data: Buffer, chunk = 64 * 1024, onProgress?: (sent: number) => void | Promise<void>): Promise<void> {
+function sendStream(
+  socketPath: string,
+  data: Buffer,
+  chunk = 64 * 1024,
+  onProgress?: (sent: number) => void | Promise<void>,
+): Promise<void> {
   return new Promise((resolve, reject) => {
     const s = net.connect(socketPath);
     s.once("error", reject);
-    s.once("connect", async () => {
+    const writeAll = async () => {
       for (let off = 0; off < data.length; off += chunk) {
         s.write(data.subarray(off, off + chunk));
         await onProgress?.(off + chunk);
         // (checked after onProgress: a 'drain' during its await must not be waited for again)
         if (s.writableNeedDrain) await new Promise((r) => s.once("drain", r));
       }
-      s.end(() => resolve());
+    };
+    s.once("connect", () => {
+      writeAll().then(() => s.end(() => resolve()), reject);
     });
   });
 }
 
 async function openSink(dir: string, connectTimeoutMs?: number) {
-  return VmstateSink.open({ filePath: path.join(dir, `vm-${++n}`, "vmstate.bin"), socketDir: sockDir, name: `t${n}`, connectTimeoutMs });
+  return VmstateSink.open({
+    filePath: path.join(dir, `vm-${++n}`, "vmstate.bin"),
+    socketDir: sockDir,
+    name: `t${n}`,
+    connectTimeoutMs,
+  });
+}
+
+/**
+ * A process's run state and which of GROUP_SIGNALS it catches or has pending, from /proc/<pid>/status
+ * (SigCgt: caught; SigPnd + ShdPnd: sent, not yet delivered). Gone: state "gone", nothing pending.
+ */
+function signalState(pid: number): { state: string; caught: string[]; pending: string[] } {
+  let status: string;
+  try {
+    status = readFileSync(`/proc/${pid}/status`, "utf8");
+  } catch {
+    return { state: "gone", caught: [], pending: [] };
+  }
+  const mask = (field: string) => BigInt(`0x${new RegExp(`^${field}:\\s*([0-9a-f]+)$`, "m").exec(status)![1]}`);
+  const inMask = (m: bigint) =>
+    GROUP_SIGNALS.filter((sig) => ((m >> BigInt(osConstants.signals[sig] - 1)) & 1n) === 1n);
+  return {
+    state: /^State:\s*(.*)$/m.exec(status)![1],
+    caught: inMask(mask("SigCgt")),
+    pending: inMask(mask("SigPnd") | mask("ShdPnd")),
+  };
 }
 
 function readStatus(sink: VmstateSink): SinkStatus | undefined {
@@ -83,7 +109,12 @@ describe("VmstateSink", () => {
     const data = fakeVmstate(3 * 1024 * 1024 + 17);
     await sendStream(sink.socketPath, data);
     const result = await sink.finished;
-    expect(result).toMatchObject({ connected: true, complete: true, bytesReceived: data.length, bytesWritten: data.length });
+    expect(result).toMatchObject({
+      connected: true,
+      complete: true,
+      bytesReceived: data.length,
+      bytesWritten: data.length,
+    });
     expect(readFileSync(sink.filePath).equals(data)).toBe(true);
     expect(existsSync(sink.socketPath)).toBe(false);
   });
@@ -140,13 +171,20 @@ describe("VmstateSink", () => {
     execFileSync("mount", ["-t", "tmpfs", "-o", "size=16m", "tmpfs", mnt]);
     try {
       execFileSync("fallocate", ["-l", String(13 * 1024 * 1024), path.join(mnt, "ballast")]); // 3 MiB left
-      const sink = await VmstateSink.open({ filePath: path.join(mnt, "vmstate.bin"), socketDir: sockDir, name: `t${++n}`, keepFreeBytes: 4 * 1024 * 1024 });
+      const sink = await VmstateSink.open({
+        filePath: path.join(mnt, "vmstate.bin"),
+        socketDir: sockDir,
+        name: `t${++n}`,
+        keepFreeBytes: 4 * 1024 * 1024,
+      });
       const data = fakeVmstate(2 * 1024 * 1024); // it would fit: the room is what it must not take
       await sendStream(sink.socketPath, data);
       const result = await sink.finished;
       expect(result).toMatchObject({ bytesReceived: data.length, bytesWritten: 0, complete: false });
       expect(result.writeError).toMatchObject({ code: "ENOSPC", keptFreeBytes: 4 * 1024 * 1024 });
-      expect(result.writeError!.message).toMatch(/^only 3\.0 MiB left on the file system, and 4\.0 MiB of it is kept for the VM's disk writes/);
+      expect(result.writeError!.message).toMatch(
+        /^only 3\.0 MiB left on the file system, and 4\.0 MiB of it is kept for the VM's disk writes/,
+      );
       expect(existsSync(sink.filePath)).toBe(false);
     } finally {
       execFileSync("umount", [mnt]);
@@ -165,7 +203,12 @@ describe("VmstateSink", () => {
       }
     });
     const result = await sink.finished;
-    expect(result).toMatchObject({ complete: false, bytesReceived: data.length, bytesWritten: 0, discardReason: "cancelled by the user" });
+    expect(result).toMatchObject({
+      complete: false,
+      bytesReceived: data.length,
+      bytesWritten: 0,
+      discardReason: "cancelled by the user",
+    });
     expect(result.writeError).toBeUndefined();
     expect(existsSync(sink.filePath)).toBe(false);
   });
@@ -181,7 +224,9 @@ describe("VmstateSink", () => {
 
   it("refuses to overwrite an existing file (and leaves the other sink's files alone)", async () => {
     const sink = await openSink(root);
-    await expect(VmstateSink.open({ filePath: sink.filePath, socketDir: sockDir, name: "dup" })).rejects.toThrow(/EEXIST/);
+    await expect(VmstateSink.open({ filePath: sink.filePath, socketDir: sockDir, name: "dup" })).rejects.toThrow(
+      /EEXIST/,
+    );
     expect(existsSync(sink.filePath)).toBe(true);
     expect(readStatus(sink)?.pid).toBe(sink.pid);
     await sink.close();
@@ -202,14 +247,29 @@ describe("VmstateSink", () => {
     const conn = net.connect(sink.socketPath);
     await new Promise((r) => conn.once("connect", r));
     conn.write(data.subarray(0, 1024 * 1024));
-    const streaming = await until(() => (readStatus(sink)?.state === "streaming" ? readStatus(sink) : undefined), "state streaming", 10_000);
+    const streaming = await until(
+      () => (readStatus(sink)?.state === "streaming" ? readStatus(sink) : undefined),
+      "state streaming",
+      10_000,
+    );
     expect(streaming.connectedAt).toBeTruthy();
     // What a Ctrl-C, a closed terminal or `systemctl stop` sends to every process of the dashboard's
-    // group: the sink keeps the stream (and the file) whole.
-    // No wait for "later": the signals are pending before the rest of the stream is sent, so the sink
-    // handles them before it reads another byte, and only a sink that survived them can report the
-    // whole stream written.
+    // group: the sink keeps the stream (and the file) whole. The delivery itself is observed — the
+    // kernel's pending set for the sink (/proc/<pid>/status) empties of them — before the rest of the
+    // stream is sent: the sink is then still running and streaming, and only a sink that survived them
+    // can report the whole stream written.
+    expect(signalState(sink.pid).caught).toEqual([...GROUP_SIGNALS]); // handled, not left to their default action
     for (const signal of GROUP_SIGNALS) process.kill(sink.pid, signal);
+    const delivered = await until(
+      () => {
+        const s = signalState(sink.pid);
+        return s.pending.length === 0 ? s : undefined;
+      },
+      "the signals to be delivered to the sink",
+      10_000,
+    );
+    expect(delivered.state).toMatch(/^[RSD] /); // not a zombie (killed) nor stopped (SIGTSTP)
+    expect(readStatus(sink)?.state).toBe("streaming");
     conn.end(data.subarray(1024 * 1024));
     const result = await sink.finished;
     expect(result).toMatchObject({ complete: true, bytesWritten: data.length });
@@ -221,11 +281,7 @@ describe("VmstateSink", () => {
 
   it("gives up, removing its file and socket, when QEMU never connects", async () => {
     const sink = await openSink(root, 300);
-    const result = await sink.finished;
-    expect(result).toMatchObject({ connected: false, complete: false, discardReason: "QEMU did not connect within 300 ms" });
-    expect(existsSync(sink.filePath)).toBe(false);
-    expect(existsSync(sink.socketPath)).toBe(false);
-    await until(() => (alive(sink.pid) ? undefined : true), "the sink process to exit", 5_000);
+    await expectSinkGaveUp(await sink.finished, sink, "QEMU did not connect within 300 ms");
   });
 
   it("a sink process that dies is reported, and its partial file removed", async () => {

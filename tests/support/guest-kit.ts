@@ -87,7 +87,16 @@ export function ensureGuestKit(): Promise<GuestKit> {
 
 /** The exact VmOptions of a guest-kit VM: use them unchanged (plus incoming/diskPaths) for a restore. */
 export async function guestKitVmOptions(opts: GuestKitOptions = {}): Promise<VmOptions> {
-  const { dirtyMiB, fillMiB, diskCounter, diskIntervalMs, agentSocket, runAgent, waitForReady: _ignored, ...vmOptions } = opts;
+  const {
+    dirtyMiB,
+    fillMiB,
+    diskCounter,
+    diskIntervalMs,
+    agentSocket,
+    runAgent,
+    waitForReady: _ignored,
+    ...vmOptions
+  } = opts;
   const kit = await ensureGuestKit();
   const append = [
     "console=ttyS0",
@@ -101,9 +110,12 @@ export async function guestKitVmOptions(opts: GuestKitOptions = {}): Promise<VmO
   ].join(" ");
   const agentArgs = agentSocket
     ? [
-        "-device", "virtio-serial-pci,id=vser0",
-        "-chardev", `socket,id=qga0,path=${agentSocket.replaceAll(",", ",,")},server=on,wait=off`,
-        "-device", "virtserialport,chardev=qga0,name=org.qemu.guest_agent.0",
+        "-device",
+        "virtio-serial-pci,id=vser0",
+        "-chardev",
+        `socket,id=qga0,path=${agentSocket.replaceAll(",", ",,")},server=on,wait=off`,
+        "-device",
+        "virtserialport,chardev=qga0,name=org.qemu.guest_agent.0",
       ]
     : [];
   return {
@@ -122,7 +134,10 @@ export async function startGuestKitVm(opts: GuestKitOptions = {}): Promise<TestV
   if (opts.waitForReady !== false && !opts.incoming) {
     try {
       // Under TCG the guest writes its fill at roughly 0.2–1 GiB/s: allow for it on top of the boot.
-      const m = await vm.waitForSerial(/^(READY .*|FAILED)\n/m, READY_TIMEOUT_MS + ((opts.fillMiB ?? 0) / 1024) * 30_000);
+      const m = await vm.waitForSerial(
+        /^(READY .*|FAILED)\n/m,
+        READY_TIMEOUT_MS + ((opts.fillMiB ?? 0) / 1024) * 30_000,
+      );
       if (m[1] === "FAILED") throw new Error(`${vm.name}: guest kit set-up failed\n${vm.serialOutput().slice(-2000)}`);
     } catch (err) {
       await vm.dispose();
@@ -147,10 +162,10 @@ export function parseGuestTicks(output: string): GuestTick[] {
   }));
 }
 
-export type RamVerdict = { status: "consistent"; sweep: number } | { status: "corrupt"; corruptPages: number; line: string };
+export type RamVerdict =
+  { status: "consistent"; sweep: number } | { status: "corrupt"; corruptPages: number; line: string };
 export type DiskVerdict =
-  | { status: "consistent"; n: number }
-  | { status: "mismatch"; ram: number; disk: number | "invalid"; line: string };
+  { status: "consistent"; n: number } | { status: "mismatch"; ram: number; disk: number | "invalid"; line: string };
 
 export interface GuestVerdict {
   ram?: RamVerdict;
@@ -172,7 +187,12 @@ function diskVerdict(lines: RegExpMatchArray[]): DiskVerdict | undefined {
   const second = lines[1];
   if (!second) return undefined;
   if (second[3] !== undefined) {
-    return { status: "mismatch", ram: Number(second[3]), disk: second[4] === "invalid" ? "invalid" : Number(second[4]), line: second[0].trim() };
+    return {
+      status: "mismatch",
+      ram: Number(second[3]),
+      disk: second[4] === "invalid" ? "invalid" : Number(second[4]),
+      line: second[0].trim(),
+    };
   }
   return { status: "consistent", n: Number(second[2]) };
 }

@@ -38,10 +38,17 @@ export function parsePrometheusText(text: string): Promise<PromFamily[]> {
   return new Promise((resolve, reject) => {
     const child = execFile(PYTHON, ["-c", PARSE], { maxBuffer: 64 << 20 }, (err, stdout, stderr) => {
       if (err) {
-        reject(new Error(`the Prometheus text-format parser refused the exposition: ${stderr.trim().split("\n").at(-1) ?? err.message}`, { cause: err }));
+        reject(
+          new Error(
+            `the Prometheus text-format parser refused the exposition: ${stderr.trim().split("\n").at(-1) ?? err.message}`,
+            { cause: err },
+          ),
+        );
         return;
       }
-      const raw = JSON.parse(stdout) as Array<Omit<PromFamily, "samples"> & { samples: Array<Omit<PromSample, "value"> & { value: string }> }>;
+      const raw = JSON.parse(stdout) as Array<
+        Omit<PromFamily, "samples"> & { samples: Array<Omit<PromSample, "value"> & { value: string }> }
+      >;
       resolve(raw.map((f) => ({ ...f, samples: f.samples.map((s) => ({ ...s, value: toNumber(s.value) })) })));
     });
     child.stdin!.end(text);
@@ -56,8 +63,11 @@ function toNumber(repr: string): number {
 
 /** The one sample named `name` whose labels include `labels` (throws unless exactly one matches). */
 export function promSample(families: PromFamily[], name: string, labels: Record<string, string> = {}): PromSample {
-  const matches = families.flatMap((f) => f.samples).filter((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v));
-  if (matches.length !== 1) throw new Error(`expected one sample ${name}${JSON.stringify(labels)}, found ${matches.length}`);
+  const matches = families
+    .flatMap((f) => f.samples)
+    .filter((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v));
+  if (matches.length !== 1)
+    throw new Error(`expected one sample ${name}${JSON.stringify(labels)}, found ${matches.length}`);
   return matches[0]!;
 }
 
@@ -69,15 +79,25 @@ export interface PromHistogram {
 }
 
 /** One histogram series: the `_bucket` samples with exactly these labels besides `le`, its `_sum` and `_count`. */
-export function promHistogram(families: PromFamily[], name: string, labels: Record<string, string> = {}): PromHistogram {
+export function promHistogram(
+  families: PromFamily[],
+  name: string,
+  labels: Record<string, string> = {},
+): PromHistogram {
   const same = (l: Record<string, string>) => {
     const { le: _le, ...rest } = l;
-    return Object.keys(rest).length === Object.keys(labels).length && Object.entries(labels).every(([k, v]) => rest[k] === v);
+    return (
+      Object.keys(rest).length === Object.keys(labels).length && Object.entries(labels).every(([k, v]) => rest[k] === v)
+    );
   };
   const buckets = families
     .flatMap((f) => f.samples)
     .filter((s) => s.name === `${name}_bucket` && same(s.labels))
     .map((s): [number, number] => [s.labels.le === "+Inf" ? Infinity : Number(s.labels.le), s.value])
     .sort((a, b) => a[0] - b[0]);
-  return { count: promSample(families, `${name}_count`, labels).value, sum: promSample(families, `${name}_sum`, labels).value, buckets };
+  return {
+    count: promSample(families, `${name}_count`, labels).value,
+    sum: promSample(families, `${name}_sum`, labels).value,
+    buckets,
+  };
 }

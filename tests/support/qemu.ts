@@ -51,6 +51,8 @@ export interface VmOptions {
    * monitor sockets' directories) must be the user's too.
    */
   runAs?: { uid: number; gid: number };
+  /** Extra environment for QEMU and what it runs (e.g. its `exec:` migration writers). */
+  env?: Record<string, string>;
 }
 
 export interface TestVm {
@@ -147,7 +149,12 @@ export async function createOverlay(backing: string, top: string): Promise<void>
  * the image may be open by its running VM; the snapshot's clusters are never written in place).
  */
 export async function exportInternalSnapshot(image: string, name: string, out: string): Promise<void> {
-  await execFileAsync(QEMU_IMG, ["convert", "-U", "-f", "qcow2", "-O", "qcow2", "-l", `snapshot.name=${name}`, image, out]);
+  await execFileAsync(QEMU_IMG, exportSnapshotArgs(image, name, out));
+}
+
+/** `qemu-img` arguments of exportInternalSnapshot (also timed by the disk-snapshot bench). */
+export function exportSnapshotArgs(image: string, name: string, out: string): string[] {
+  return ["convert", "-U", "-f", "qcow2", "-O", "qcow2", "-l", `snapshot.name=${name}`, image, out];
 }
 
 async function createDisks(dir: string, opts: VmOptions): Promise<{ node: string; path: string; readOnly: boolean }[]> {
@@ -178,22 +185,32 @@ function buildArgs(
     machine.push("memory-backend=mem0");
   }
   args.push(
-    "-name", optValue(name),
-    "-machine", machine.join(","),
-    "-accel", "tcg",
+    "-name",
+    optValue(name),
+    "-machine",
+    machine.join(","),
+    "-accel",
+    "tcg",
     "-nodefaults",
-    "-display", "none",
+    "-display",
+    "none",
     "-no-user-config",
-    "-m", `${memoryMiB}M`,
-    "-qmp", `unix:${optValue(path.join(dir, "qmp.sock"))},server=on,wait=off`,
-    "-serial", `file:${optValue(path.join(dir, "serial.log"))}`,
+    "-m",
+    `${memoryMiB}M`,
+    "-qmp",
+    `unix:${optValue(path.join(dir, "qmp.sock"))},server=on,wait=off`,
+    "-serial",
+    `file:${optValue(path.join(dir, "serial.log"))}`,
   );
   for (const [i, d] of disks.entries()) {
     const ro = d.readOnly ? ",read-only=on" : "";
     args.push(
-      "-blockdev", `driver=file,node-name=${d.node}-file,filename=${optValue(d.path)}${ro}`,
-      "-blockdev", `driver=qcow2,node-name=${d.node},file=${d.node}-file${ro}`,
-      "-device", `virtio-blk-pci,drive=${d.node},id=vd${i}`,
+      "-blockdev",
+      `driver=file,node-name=${d.node}-file,filename=${optValue(d.path)}${ro}`,
+      "-blockdev",
+      `driver=qcow2,node-name=${d.node},file=${d.node}-file${ro}`,
+      "-device",
+      `virtio-blk-pci,drive=${d.node},id=vd${i}`,
     );
   }
   if (opts.kernel) args.push("-kernel", opts.kernel);
@@ -207,8 +224,10 @@ function buildArgs(
       authz = ",tls-authz=authz0";
     }
     args.push(
-      "-chardev", `socket,id=qmptls,host=127.0.0.1,port=${tlsPort},server=on,wait=off,tls-creds=tls0${authz}`,
-      "-mon", "chardev=qmptls,mode=control",
+      "-chardev",
+      `socket,id=qmptls,host=127.0.0.1,port=${tlsPort},server=on,wait=off,tls-creds=tls0${authz}`,
+      "-mon",
+      "chardev=qmptls,mode=control",
     );
   }
   if (opts.incoming) args.push("-S", "-incoming", "defer");
@@ -272,7 +291,9 @@ export async function startVm(opts: VmOptions = {}): Promise<TestVm> {
   const n = ++vmCounter;
   const name = opts.name ?? `vm-${n}`;
   // Keep the prefix short: a unix socket path must fit in 108 bytes.
-  const dir = await mkdtemp(path.join(os.tmpdir(), `snapfleet-test-${name.replace(/[^A-Za-z0-9_-]/g, "_").slice(0, 24)}-`));
+  const dir = await mkdtemp(
+    path.join(os.tmpdir(), `snapfleet-test-${name.replace(/[^A-Za-z0-9_-]/g, "_").slice(0, 24)}-`),
+  );
   let disks: { node: string; path: string; readOnly: boolean }[];
   try {
     disks = await createDisks(dir, opts);
@@ -287,7 +308,16 @@ export async function startVm(opts: VmOptions = {}): Promise<TestVm> {
     await chown(dir, uid, gid);
     await Promise.all(disks.map((d) => chown(d.path, uid, gid)));
   }
-  return launch({ name, dir, disks, tlsPort, qemuArgs, memfd: opts.memoryBackend === "memfd", runAs: opts.runAs });
+  return launch({
+    name,
+    dir,
+    disks,
+    tlsPort,
+    qemuArgs,
+    memfd: opts.memoryBackend === "memfd",
+    runAs: opts.runAs,
+    env: opts.env,
+  });
 }
 
 /**
@@ -302,7 +332,14 @@ export async function restartVm(vm: TestVm): Promise<TestVm> {
   await vm.exited;
   registry.delete(tracked);
   await rm(vm.qmpSocket, { force: true });
-  return launch({ name: vm.name, dir: vm.dir, disks: vm.disks.map((d) => ({ ...d, readOnly: false })), tlsPort: vm.tlsPort, qemuArgs: vm.args, memfd: false });
+  return launch({
+    name: vm.name,
+    dir: vm.dir,
+    disks: vm.disks.map((d) => ({ ...d, readOnly: false })),
+    tlsPort: vm.tlsPort,
+    qemuArgs: vm.args,
+    memfd: false,
+  });
 }
 
 interface LaunchSpec {
@@ -313,6 +350,7 @@ interface LaunchSpec {
   qemuArgs: string[];
   memfd: boolean;
   runAs?: { uid: number; gid: number };
+  env?: Record<string, string>;
 }
 
 /** Spawns QEMU with `qemuArgs` and waits for its monitor; the TestVm owns `dir` from then on. */
@@ -324,10 +362,16 @@ async function launch(spec: LaunchSpec): Promise<TestVm> {
   const outFd = openSync(stderrPath, "a");
   const usePdeathsig = existsSync(SETPRIV);
   if (spec.runAs && !usePdeathsig) throw new Error(`startVm(${name}): runAs needs ${SETPRIV}`);
-  const asUser = spec.runAs ? ["--reuid", String(spec.runAs.uid), "--regid", String(spec.runAs.gid), "--clear-groups"] : [];
+  const asUser = spec.runAs
+    ? ["--reuid", String(spec.runAs.uid), "--regid", String(spec.runAs.gid), "--clear-groups"]
+    : [];
+  const env = spec.env ? { ...process.env, ...spec.env } : process.env;
   const child = usePdeathsig
-    ? spawn(SETPRIV, [...asUser, "--pdeathsig", "KILL", "--", QEMU_BINARY, ...qemuArgs], { stdio: ["ignore", outFd, outFd] })
-    : spawn(QEMU_BINARY, qemuArgs, { stdio: ["ignore", outFd, outFd] });
+    ? spawn(SETPRIV, [...asUser, "--pdeathsig", "KILL", "--", QEMU_BINARY, ...qemuArgs], {
+        stdio: ["ignore", outFd, outFd],
+        env,
+      })
+    : spawn(QEMU_BINARY, qemuArgs, { stdio: ["ignore", outFd, outFd], env });
   closeSync(outFd);
 
   let spawnError: Error | undefined;

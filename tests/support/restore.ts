@@ -4,7 +4,9 @@
 // (`exec:cat`), then run until the guest's own checkers give their verdict. QEMU reads the file: a Node
 // writer piping it into a socket races QEMU closing the channel when the load is done, and once failed
 // a CI run with "Premature close" (QEMU 10) although nothing was wrong with the snapshot.
+// expectRestoresConsistent is the proof most tests want: restored, and both checkers say consistent.
 import path from "node:path";
+import { expect } from "vitest";
 import { connectQmp } from "../../lib/qmp";
 import { guestKitVmOptions, waitForGuestVerdict, type GuestKitOptions, type GuestVerdict } from "./guest-kit";
 import { createOverlay, exportInternalSnapshot, startVm, type TestVm } from "./qemu";
@@ -42,9 +44,34 @@ export async function restoreGuestKitSnapshot(
     await qmp.cont();
   } catch (err) {
     // A vmstate QEMU refuses makes it exit: its stderr says why.
-    throw new Error(`loading ${snapshot.vmstate} into ${opts.name}: ${(err as Error).message}\n--- qemu.stderr ---\n${vm.stderr().slice(-2000)}`, { cause: err });
+    throw new Error(
+      `loading ${snapshot.vmstate} into ${opts.name}: ${(err as Error).message}\n--- qemu.stderr ---\n${vm.stderr().slice(-2000)}`,
+      { cause: err },
+    );
   } finally {
     await qmp.close();
   }
   return { vm, verdict: await waitForGuestVerdict(vm, { timeoutMs: LOAD_TIMEOUT_MS }) };
+}
+
+/**
+ * Restores the snapshot whose artifacts are `files` (its disk and its vmstate) with
+ * restoreGuestKitSnapshot and expects the guest's own checkers to find its RAM and disk consistent.
+ * Returns the still running restored VM (the caller disposes it).
+ */
+export async function expectRestoresConsistent(
+  guest: GuestKitOptions,
+  files: ReadonlyArray<{ role: string; path: string; internalSnapshot?: string }>,
+  opts: { work: string; name: string },
+): Promise<TestVm> {
+  const disk = files.find((f) => f.role === "disk")!;
+  const vmstate = files.find((f) => f.role === "vmstate")!;
+  const { vm, verdict } = await restoreGuestKitSnapshot(
+    guest,
+    { disk: disk.path, internalSnapshot: disk.internalSnapshot, vmstate: vmstate.path },
+    opts,
+  );
+  expect(verdict.ram).toMatchObject({ status: "consistent" });
+  expect(verdict.disk).toMatchObject({ status: "consistent" });
+  return vm;
 }

@@ -42,17 +42,46 @@ const LAUNCH = {
   machine: "pc-q35-7.2",
   cwd: "/var/lib/snapfleet",
   argv: [
-    "/usr/bin/qemu-system-x86_64", "-name", "guest", "-machine", "q35,accel=kvm", "-cpu", "host", "-smp", "2", "-m", "2048",
-    "-drive", "file=/var/lib/snapfleet/images/guest.qcow2,if=none,id=drive0,format=qcow2", "-device", "virtio-blk-pci,drive=drive0",
-    "-netdev", "tap,id=net0,ifname=tap0,script=no", "-device", "virtio-net-pci,netdev=net0", "-qmp", "unix:/run/snapfleet/guest.sock,server=on,wait=off",
-    "-display", "none", "-daemonize",
+    "/usr/bin/qemu-system-x86_64",
+    "-name",
+    "guest",
+    "-machine",
+    "q35,accel=kvm",
+    "-cpu",
+    "host",
+    "-smp",
+    "2",
+    "-m",
+    "2048",
+    "-drive",
+    "file=/var/lib/snapfleet/images/guest.qcow2,if=none,id=drive0,format=qcow2",
+    "-device",
+    "virtio-blk-pci,drive=drive0",
+    "-netdev",
+    "tap,id=net0,ifname=tap0,script=no",
+    "-device",
+    "virtio-net-pci,netdev=net0",
+    "-qmp",
+    "unix:/run/snapfleet/guest.sock,server=on,wait=off",
+    "-display",
+    "none",
+    "-daemonize",
   ],
   memoryBackends: [{ id: "pc.ram", size: 2147483648, shared: false }],
   owner: null,
 };
 
 export async function seedSnapshotHistory(connectionString: string, opts: HistorySeedOptions): Promise<HistorySeed> {
-  const { rows, hosts = 10, vms = 200, days = 365, sameInstant = 1, statusChanges = true, prefix = "hist", seed = 0.42 } = opts;
+  const {
+    rows,
+    hosts = 10,
+    vms = 200,
+    days = 365,
+    sameInstant = 1,
+    statusChanges = true,
+    prefix = "hist",
+    seed = 0.42,
+  } = opts;
   const newest = new Date(Math.floor((opts.newest ?? new Date()).getTime()));
   const spanMs = days * 86_400_000;
   const started = performance.now();
@@ -131,7 +160,18 @@ export async function seedSnapshotHistory(connectionString: string, opts: Histor
        SELECT ins.id, c.status, c.at, c.detail FROM ins
        CROSS JOIN LATERAL (VALUES ('queued'::"SnapshotStatus", ins."createdAt", NULL), ('active', ins."startedAt", NULL), (ins.status, ins."finishedAt", ins."errorMessage")) c(status, at, detail)
        WHERE $10 AND c.at IS NOT NULL`,
-      [rows, newest.getTime(), spanMs, sameInstant, JSON.stringify(LAUNCH), vms, vmIds, vmRows.rows.map((v) => v.hostId), vmRows.rows.map((v) => v.name), statusChanges],
+      [
+        rows,
+        newest.getTime(),
+        spanMs,
+        sameInstant,
+        JSON.stringify(LAUNCH),
+        vms,
+        vmIds,
+        vmRows.rows.map((v) => v.hostId),
+        vmRows.rows.map((v) => v.name),
+        statusChanges,
+      ],
     );
     step("rows");
     for (const ix of indexes.rows) await client.query(ix.def);

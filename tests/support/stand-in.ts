@@ -1,6 +1,7 @@
 // A stand-in dashboard process for the crash tests: tests/snapshots/fixtures/worker-stand-in.ts run with
 // Node + tsx in a child the test can SIGKILL at a precise step. Collects the JSON lines it prints, lets a
-// test wait for one, and reports its stderr when it exits unexpectedly.
+// test wait for one, and reports its stderr when it exits unexpectedly. spawnTsxChild does the same for
+// any such script (the dashboard stand-in of tests/snapshots/fixtures/stand-in-dashboard.ts).
 import { spawn, type ChildProcess } from "node:child_process";
 import path from "node:path";
 import { until } from "./wait";
@@ -21,9 +22,29 @@ export interface StandIn {
 /** Every stand-in this process started (tests SIGKILL the ones left in their afterAll). */
 export const standIns: ChildProcess[] = [];
 
-export function startStandIn(args: Record<string, unknown>, onLine?: (line: Record<string, unknown>, child: ChildProcess) => void): StandIn {
-  const child = spawn(process.execPath, ["--import", "tsx", SCRIPT, JSON.stringify(args)], { cwd: REPO, stdio: ["ignore", "pipe", "pipe"] });
-  standIns.push(child);
+export function startStandIn(
+  args: Record<string, unknown>,
+  onLine?: (line: Record<string, unknown>, child: ChildProcess) => void,
+): StandIn {
+  const standIn = spawnTsxChild(SCRIPT, args, { what: `the stand-in (${JSON.stringify(args).slice(0, 60)})`, onLine });
+  standIns.push(standIn.child);
+  return standIn;
+}
+
+/**
+ * Runs `script` with Node + tsx and `args` (one JSON argument), in a process group of its own when
+ * `detached`; collects the JSON lines it prints (`onLine` sees each as it comes).
+ */
+export function spawnTsxChild(
+  script: string,
+  args: Record<string, unknown>,
+  opts: { what: string; detached?: boolean; onLine?: (line: Record<string, unknown>, child: ChildProcess) => void },
+): StandIn {
+  const child = spawn(process.execPath, ["--import", "tsx", script, JSON.stringify(args)], {
+    cwd: REPO,
+    stdio: ["ignore", "pipe", "pipe"],
+    detached: opts.detached ?? false,
+  });
   const lines: Array<Record<string, unknown>> = [];
   let buffered = "";
   let stderr = "";
@@ -33,7 +54,7 @@ export function startStandIn(args: Record<string, unknown>, onLine?: (line: Reco
       const line = JSON.parse(buffered.slice(0, nl)) as Record<string, unknown>;
       buffered = buffered.slice(nl + 1);
       lines.push(line);
-      onLine?.(line, child);
+      opts.onLine?.(line, child);
     }
   });
   child.stderr!.setEncoding("utf8").on("data", (c: string) => (stderr += c));
@@ -48,10 +69,11 @@ export function startStandIn(args: Record<string, unknown>, onLine?: (line: Reco
       until(
         () => {
           const found = lines.find(pred);
-          if (!found && child.exitCode !== null) throw new Error(`the stand-in exited ${child.exitCode}: ${stderr.slice(-2000)}`);
+          if (!found && child.exitCode !== null)
+            throw new Error(`${opts.what} exited ${child.exitCode}: ${stderr.slice(-2000)}`);
           return found;
         },
-        `the stand-in (${JSON.stringify(args).slice(0, 60)})`,
+        opts.what,
         timeoutMs,
       ),
   };

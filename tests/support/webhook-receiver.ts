@@ -17,7 +17,13 @@ export interface ReceivedHook {
 }
 
 /** The receiver side of the scheme, as documented: returns null when valid, else why not. */
-export function checkSignature(secret: string, header: string | undefined, body: string, nowS = Math.floor(Date.now() / 1000), toleranceS = 300): string | null {
+export function checkSignature(
+  secret: string,
+  header: string | undefined,
+  body: string,
+  nowS = Math.floor(Date.now() / 1000),
+  toleranceS = 300,
+): string | null {
   if (!header) return "no Snapfleet-Signature header";
   const parts = Object.fromEntries(header.split(",").map((kv) => kv.split("=", 2) as [string, string]));
   const t = Number(parts.t);
@@ -46,7 +52,9 @@ export async function startWebhookReceiver(): Promise<WebhookReceiver> {
       const body = Buffer.concat(chunks).toString("utf8");
       const path = req.url ?? "/";
       const route = routes.get(path);
-      const signatureError = route ? checkSignature(route.secret, req.headers["snapfleet-signature"] as string | undefined, body) : "no secret for this path";
+      const signatureError = route
+        ? checkSignature(route.secret, req.headers["snapfleet-signature"] as string | undefined, body)
+        : "no secret for this path";
       got.push({
         path,
         event: req.headers["snapfleet-event"] as string | undefined,
@@ -55,7 +63,13 @@ export async function startWebhookReceiver(): Promise<WebhookReceiver> {
         signatureValid: signatureError === null,
         signatureError,
       });
-      const status = !route ? 404 : signatureError ? 401 : route.statuses.length > 1 ? route.statuses.shift()! : (route.statuses[0] ?? 200);
+      const status = !route
+        ? 404
+        : signatureError
+          ? 401
+          : route.statuses.length > 1
+            ? route.statuses.shift()!
+            : (route.statuses[0] ?? 200);
       res.writeHead(status, { "content-type": "text/plain" }).end(status < 300 ? "ok" : "not ok");
     });
   });

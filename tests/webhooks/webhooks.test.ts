@@ -53,9 +53,13 @@ beforeAll(async () => {
   await startBoss(database.current.url, log);
   stopWorker = await startWebhookWorker({ log, timeoutMs: TIMEOUT_MS, retry: RETRY });
   receiver = await startWebhookReceiver();
-  const host = await db().host.create({ data: { name: "alpha", kind: "local", socketDir: "/tmp", snapshotDir: "/tmp", healthy: true } });
+  const host = await db().host.create({
+    data: { name: "alpha", kind: "local", socketDir: "/tmp", snapshotDir: "/tmp", healthy: true },
+  });
   hostId = host.id;
-  vmId = (await db().vm.create({ data: { hostId, name: "web-1", endpoint: `/tmp/${randomUUID()}.sock`, state: "running" } })).id;
+  vmId = (
+    await db().vm.create({ data: { hostId, name: "web-1", endpoint: `/tmp/${randomUUID()}.sock`, state: "running" } })
+  ).id;
 });
 
 afterAll(async () => {
@@ -73,9 +77,14 @@ afterEach(async () => {
 });
 
 const ctx = (id: string) => ({ params: Promise.resolve({ id }) });
-const post = (body: unknown) => createRoute(new Request("http://x/api/webhooks", { method: "POST", body: JSON.stringify(body) }));
+const post = (body: unknown) =>
+  createRoute(new Request("http://x/api/webhooks", { method: "POST", body: JSON.stringify(body) }));
 
-async function register(path: string, events: string[], statuses?: number[]): Promise<{ webhook: WebhookJson; secret: string }> {
+async function register(
+  path: string,
+  events: string[],
+  statuses?: number[],
+): Promise<{ webhook: WebhookJson; secret: string }> {
   const res = await post({ url: receiver.url(path), events });
   expect(res.status).toBe(201);
   // The answers match the schemas the OpenAPI document publishes for them.
@@ -110,12 +119,24 @@ async function activeSnapshot(): Promise<string> {
 describe("webhooks", () => {
   it("refuses bad registrations with a message saying what to fix, and never lists the secret", async () => {
     const cases: Array<[unknown, number, RegExp]> = [
-      [{ url: "ftp://files.example.org/in", events: ["snapshot.failed"] }, 422, /must start with http:\/\/ or https:\/\/ \(not ftp:\)/],
+      [
+        { url: "ftp://files.example.org/in", events: ["snapshot.failed"] },
+        422,
+        /must start with http:\/\/ or https:\/\/ \(not ftp:\)/,
+      ],
       [{ url: "file:///etc/passwd", events: ["snapshot.failed"] }, 422, /http:\/\/ or https:\/\//],
-      [{ url: "https://user:pw@hooks.example.org/x", events: ["snapshot.failed"] }, 422, /must not contain a user name or password/],
+      [
+        { url: "https://user:pw@hooks.example.org/x", events: ["snapshot.failed"] },
+        422,
+        /must not contain a user name or password/,
+      ],
       [{ url: "not a url", events: ["snapshot.failed"] }, 422, /is not an absolute URL/],
       [{ url: "https://hooks.example.org/x", events: [] }, 400, /events: choose at least one event/],
-      [{ url: "https://hooks.example.org/x", events: ["snapshot.exploded"] }, 400, /each event must be one of snapshot\.completed/],
+      [
+        { url: "https://hooks.example.org/x", events: ["snapshot.exploded"] },
+        400,
+        /each event must be one of snapshot\.completed/,
+      ],
       [{ events: ["snapshot.failed"] }, 400, /url/],
     ];
     for (const [body, status, message] of cases) {
@@ -130,7 +151,12 @@ describe("webhooks", () => {
     const listed = await (await listRoute()).text();
     expect(listed).toContain(webhook.id);
     expect(listed).not.toContain(secret);
-    expect(webhookListJsonSchema.parse(JSON.parse(listed)).webhooks[0]).toMatchObject({ url: receiver.url("/listed"), events: ["snapshot.completed"], enabled: true, lastDelivery: null });
+    expect(webhookListJsonSchema.parse(JSON.parse(listed)).webhooks[0]).toMatchObject({
+      url: receiver.url("/listed"),
+      events: ["snapshot.completed"],
+      enabled: true,
+      lastDelivery: null,
+    });
   });
 
   it("sends snapshot.completed and snapshot.failed from the snapshot state machine, signed", async () => {
@@ -138,7 +164,10 @@ describe("webhooks", () => {
     const done = await activeSnapshot();
     await finishJob(done, { status: "completed", metrics: { guestPauseMs: 4.2, sizeBytes: 1234 } });
     const failed = await activeSnapshot();
-    await finishJob(failed, { status: "failed", error: { errorClass: "target-write", message: "writing the vmstate failed: no space left on device" } });
+    await finishJob(failed, {
+      status: "failed",
+      error: { errorClass: "target-write", message: "writing the vmstate failed: no space left on device" },
+    });
     // A transition that is not an end sends nothing.
     const other = await db().snapshot.create({ data: { vmId, hostId, status: "queued" } });
     await transitionSnapshot(other.id, "preflight");
@@ -157,7 +186,13 @@ describe("webhooks", () => {
       expect(ds.map((d) => d.id)).toContain(r.delivery);
     }
     const completed = JSON.parse(got.find((r) => r.event === "snapshot.completed")!.body);
-    expect(completed.data.snapshot).toMatchObject({ id: done, vmName: "web-1", hostName: "alpha", status: "completed", guestPauseMs: 4.2 });
+    expect(completed.data.snapshot).toMatchObject({
+      id: done,
+      vmName: "web-1",
+      hostName: "alpha",
+      status: "completed",
+      guestPauseMs: 4.2,
+    });
     const failure = JSON.parse(got.find((r) => r.event === "snapshot.failed")!.body);
     expect(failure.data.snapshot).toMatchObject({ id: failed, status: "failed" });
     expect(JSON.stringify(failure.data.snapshot)).toContain("no space left on device");
@@ -165,7 +200,9 @@ describe("webhooks", () => {
 
   it("retries 6 times in all by default, at once then after 15 s, 1 min, 4 min, 16 min and 64 min (docs/webhooks.md)", () => {
     expect(DEFAULT_RETRY.maxAttempts).toBe(6);
-    expect([1, 2, 3, 4, 5].map((failed) => retryDelayMs(failed, DEFAULT_RETRY) / 1000)).toEqual([15, 60, 240, 960, 3840]);
+    expect([1, 2, 3, 4, 5].map((failed) => retryDelayMs(failed, DEFAULT_RETRY) / 1000)).toEqual([
+      15, 60, 240, 960, 3840,
+    ]);
   });
 
   it("retries a receiver that answered 500, and logs both attempts", async () => {
@@ -188,7 +225,16 @@ describe("webhooks", () => {
     const { webhook } = await register("/lost", ["snapshot.completed"]);
     // As a worker that died mid-attempt leaves it: the row waits, its job is gone.
     const lost = await db().webhookDelivery.create({
-      data: { webhookId: webhook.id, event: "snapshot.completed", payload: JSON.stringify({ id: randomUUID(), type: "snapshot.completed", createdAt: new Date().toISOString(), data: {} }) },
+      data: {
+        webhookId: webhook.id,
+        event: "snapshot.completed",
+        payload: JSON.stringify({
+          id: randomUUID(),
+          type: "snapshot.completed",
+          createdAt: new Date().toISOString(),
+          data: {},
+        }),
+      },
     });
     expect(await requeueLostDeliveries({ graceMs: 60_000 })).toBe(0); // not overdue yet
     expect(await requeueLostDeliveries({ graceMs: 0, now: new Date(Date.now() + 1000) })).toBe(1);
@@ -208,12 +254,19 @@ describe("webhooks", () => {
     silentServers.push(silent);
     await new Promise<void>((resolve) => silent.listen(0, "127.0.0.1", resolve));
     const silentPort = (silent.address() as net.AddressInfo).port;
-    const refused = await (await post({ url: `http://127.0.0.1:${closedPort}/hook`, events: ["snapshot.failed"] })).json();
-    const hanging = await (await post({ url: `http://127.0.0.1:${silentPort}/hook`, events: ["snapshot.failed"] })).json();
+    const refused = await (
+      await post({ url: `http://127.0.0.1:${closedPort}/hook`, events: ["snapshot.failed"] })
+    ).json();
+    const hanging = await (
+      await post({ url: `http://127.0.0.1:${silentPort}/hook`, events: ["snapshot.failed"] })
+    ).json();
 
     const id = await activeSnapshot();
     const started = performance.now();
-    const json = await finishJob(id, { status: "failed", error: { errorClass: "migration-failed", message: "QEMU reported the migration failed" } });
+    const json = await finishJob(id, {
+      status: "failed",
+      error: { errorClass: "migration-failed", message: "QEMU reported the migration failed" },
+    });
     const elapsedMs = performance.now() - started;
     expect(json.status).toBe("failed");
     log.warn({ elapsedMs: Math.round(elapsedMs * 10) / 10 }, "finishJob with two dead receivers subscribed");
@@ -235,18 +288,45 @@ describe("webhooks", () => {
   }, 90_000);
 
   it("sends restore, schedule, host and VM events from where they happen", async () => {
-    const { webhook } = await register("/ops", ["restore.completed", "schedule.flagged", "host.unreachable", "vm.frozen"]);
+    const { webhook } = await register("/ops", [
+      "restore.completed",
+      "schedule.flagged",
+      "host.unreachable",
+      "vm.frozen",
+    ]);
     // A verification ending.
     const snapshotId = await activeSnapshot();
     const restore = await db().restore.create({ data: { kind: "verify", vmId, hostId, snapshotId, status: "active" } });
     await transitionRestore(restore.id, "completed");
     // A schedule whose run failed, with a threshold of 1: flagged by this run.
-    const schedule = await db().schedule.create({ data: { name: "nightly", cron: "0 2 * * *", targets: { vmIds: [vmId] }, failureAlertThreshold: 1 } });
-    const run = await db().scheduleRun.create({ data: { scheduleId: schedule.id, scheduledFor: new Date(), trigger: "scheduled", firedAt: new Date() } });
-    await db().scheduleRunItem.create({ data: { runId: run.id, scheduleId: schedule.id, vmId, hostId, vmName: "web-1", status: "failed", notBefore: new Date() } });
+    const schedule = await db().schedule.create({
+      data: { name: "nightly", cron: "0 2 * * *", targets: { vmIds: [vmId] }, failureAlertThreshold: 1 },
+    });
+    const run = await db().scheduleRun.create({
+      data: { scheduleId: schedule.id, scheduledFor: new Date(), trigger: "scheduled", firedAt: new Date() },
+    });
+    await db().scheduleRunItem.create({
+      data: {
+        runId: run.id,
+        scheduleId: schedule.id,
+        vmId,
+        hostId,
+        vmName: "web-1",
+        status: "failed",
+        notBefore: new Date(),
+      },
+    });
     await finalizeRuns({ now: new Date() });
     // A healthy host whose socket directory is gone.
-    const gone = await db().host.create({ data: { name: "beta", kind: "local", socketDir: `/tmp/snapfleet-no-such-dir-${randomUUID()}`, snapshotDir: "/tmp", healthy: true } });
+    const gone = await db().host.create({
+      data: {
+        name: "beta",
+        kind: "local",
+        socketDir: `/tmp/snapfleet-no-such-dir-${randomUUID()}`,
+        snapshotDir: "/tmp",
+        healthy: true,
+      },
+    });
     await discoverHost(gone.id);
     await discoverHost(gone.id); // still down: not sent again
     // A guest frozen by a failed background snapshot.
@@ -255,18 +335,35 @@ describe("webhooks", () => {
     const ds = await settled(webhook.id, 4);
     expect(ds.every((d) => d.status === "succeeded")).toBe(true);
     const bodies = Object.fromEntries(receiver.received("/ops").map((r) => [r.event, JSON.parse(r.body).data]));
-    expect(Object.keys(bodies).sort()).toEqual(["host.unreachable", "restore.completed", "schedule.flagged", "vm.frozen"]);
+    expect(Object.keys(bodies).sort()).toEqual([
+      "host.unreachable",
+      "restore.completed",
+      "schedule.flagged",
+      "vm.frozen",
+    ]);
     expect(bodies["restore.completed"].restore).toMatchObject({ id: restore.id, kind: "verify", status: "completed" });
-    expect(bodies["schedule.flagged"]).toMatchObject({ schedule: { id: schedule.id, name: "nightly" }, consecutiveFailures: 1, threshold: 1, run: { id: run.id, status: "failed" } });
+    expect(bodies["schedule.flagged"]).toMatchObject({
+      schedule: { id: schedule.id, name: "nightly" },
+      consecutiveFailures: 1,
+      threshold: 1,
+      run: { id: run.id, status: "failed" },
+    });
     expect(bodies["host.unreachable"]).toMatchObject({ host: { id: gone.id, name: "beta", kind: "local" } });
     expect(bodies["host.unreachable"].error).toEqual(expect.any(String));
-    expect(bodies["vm.frozen"]).toMatchObject({ vm: { id: vmId, name: "web-1", hostId }, snapshotId, reason: "the migration failed on QEMU 7.2" });
+    expect(bodies["vm.frozen"]).toMatchObject({
+      vm: { id: vmId, name: "web-1", hostId },
+      snapshotId,
+      reason: "the migration failed on QEMU 7.2",
+    });
     expect(receiver.received("/ops").every((r) => r.signatureValid)).toBe(true);
   });
 
   it("sends a test ping now through the route, and says why when the receiver is down", async () => {
     const { webhook } = await register("/ping", ["vm.frozen"]);
-    const res = await testRoute(new Request(`http://x/api/webhooks/${webhook.id}/test`, { method: "POST" }), ctx(webhook.id));
+    const res = await testRoute(
+      new Request(`http://x/api/webhooks/${webhook.id}/test`, { method: "POST" }),
+      ctx(webhook.id),
+    );
     expect(res.status).toBe(200);
     const { delivery } = (await res.json()) as { delivery: WebhookDeliveryJson };
     expect(delivery).toMatchObject({ event: "ping", status: "succeeded", httpStatus: 200, attempt: 1 });
@@ -290,7 +387,8 @@ describe("webhooks", () => {
 
   it("rotates the secret, stops sending while disabled, and deletes the hook with its log", async () => {
     const { webhook, secret } = await register("/lifecycle", ["snapshot.completed"]);
-    const patch = (body: unknown) => patchRoute(new Request("http://x", { method: "PATCH", body: JSON.stringify(body) }), ctx(webhook.id));
+    const patch = (body: unknown) =>
+      patchRoute(new Request("http://x", { method: "PATCH", body: JSON.stringify(body) }), ctx(webhook.id));
 
     const rotated = (await (await patch({ rotateSecret: true })).json()) as { webhook: WebhookJson; secret: string };
     expect(rotated.secret).toMatch(/^whsec_/);

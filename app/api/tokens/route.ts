@@ -12,7 +12,15 @@ export const GET = route(async () => json({ tokens: await listApiTokens() }));
 export const POST = route(async (req: Request) => {
   const input = await parseBody(req, tokenCreateSchema);
   const expiresAt = input.expiresIn ? new Date(Date.now() + durationMs(input.expiresIn)) : null;
-  const created = await createApiToken({ name: input.name, role: input.role, expiresAt, createdBy: identityOf(req.headers)?.name ?? null });
+  const created = await createApiToken({
+    name: input.name,
+    role: input.role,
+    expiresAt,
+    createdBy: identityOf(req.headers)?.name ?? null,
+  });
   // Not json(): that masks token-shaped strings, and this answer is the one place the secret is shown.
-  return new Response(JSON.stringify(created), { status: 201, headers: { "content-type": "application/json", "cache-control": "no-store" } });
+  return new Response(JSON.stringify(created), {
+    status: 201,
+    headers: { "content-type": "application/json", "cache-control": "no-store" },
+  });
 });

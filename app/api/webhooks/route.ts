@@ -14,5 +14,8 @@ export const POST = route(async (req: Request) => {
   const input = await parseBody(req, webhookCreateSchema);
   const created = await createWebhook({ ...input, createdBy: identityOf(req.headers)?.name ?? null });
   // Not json(): this answer is the one place the secret is shown, and it must not be cached.
-  return new Response(JSON.stringify(created), { status: 201, headers: { "content-type": "application/json", "cache-control": "no-store" } });
+  return new Response(JSON.stringify(created), {
+    status: 201,
+    headers: { "content-type": "application/json", "cache-control": "no-store" },
+  });
 });

@@ -23,7 +23,11 @@ export default async function SchedulePage({ params }: { params: Promise<{ id: s
   const { schedule, runs } = data;
   return (
     <>
-      <PageHeader title={schedule.name} description={`${schedule.description} · ${schedule.targetSummary}`} actions={<ScheduleActions schedule={schedule} />} />
+      <PageHeader
+        title={schedule.name}
+        description={`${schedule.description} · ${schedule.targetSummary}`}
+        actions={<ScheduleActions schedule={schedule} />}
+      />
       <div className="grid gap-6 lg:grid-cols-[minmax(0,1fr)_minmax(0,1fr)]">
         <ScheduleRuns schedule={schedule} runs={runs} />
         <div>

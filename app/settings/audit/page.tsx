@@ -10,8 +10,14 @@ export const dynamic = "force-dynamic";
 
 const input = "rounded-md border border-slate-300 bg-white px-2 py-1 text-sm dark:border-slate-700 dark:bg-slate-900";
 
-export default async function AuditPage({ searchParams }: { searchParams: Promise<Record<string, string | string[] | undefined>> }) {
-  const raw = Object.fromEntries(Object.entries(await searchParams).flatMap(([k, v]) => (typeof v === "string" && v !== "" ? [[k, v]] : [])));
+export default async function AuditPage({
+  searchParams,
+}: {
+  searchParams: Promise<Record<string, string | string[] | undefined>>;
+}) {
+  const raw = Object.fromEntries(
+    Object.entries(await searchParams).flatMap(([k, v]) => (typeof v === "string" && v !== "" ? [[k, v]] : [])),
+  );
   const parsed = auditQuerySchema.safeParse(raw);
   const q = parsed.success ? parsed.data : {};
   const { cursor, ...filters } = q as typeof q & { cursor?: string };
@@ -21,22 +27,22 @@ export default async function AuditPage({ searchParams }: { searchParams: Promis
     <div className="space-y-4">
       <h1 className="text-xl font-semibold">Audit log</h1>
       <form className="flex flex-wrap items-end gap-2" method="get">
-        <input className={input} name="actor" placeholder="who" defaultValue={raw.actor} aria-label="who" />
-        <input className={input} name="action" placeholder="action (e.g. snapshot.)" defaultValue={raw.action} aria-label="action" />
+        <FilterInput name="actor" label="who" placeholder="who" raw={raw} />
+        <FilterInput name="action" label="action" placeholder="action (e.g. snapshot.)" raw={raw} />
         <select className={input} name="targetType" defaultValue={raw.targetType ?? ""} aria-label="object type">
           <option value="">any object</option>
           {["host", "vm", "snapshot", "schedule", "user", "token", "webhook"].map((t) => (
             <option key={t}>{t}</option>
           ))}
         </select>
-        <input className={input} name="targetId" placeholder="object id" defaultValue={raw.targetId} aria-label="object id" />
+        <FilterInput name="targetId" label="object id" placeholder="object id" raw={raw} />
         <select className={input} name="outcome" defaultValue={raw.outcome ?? ""} aria-label="result">
           <option value="">any result</option>
           <option value="ok">succeeded</option>
           <option value="failed">refused or failed</option>
         </select>
-        <input className={input} type="datetime-local" name="from" defaultValue={raw.from} aria-label="from" />
-        <input className={input} type="datetime-local" name="to" defaultValue={raw.to} aria-label="to" />
+        <FilterInput name="from" label="from" type="datetime-local" raw={raw} />
+        <FilterInput name="to" label="to" type="datetime-local" raw={raw} />
         <button className="rounded-md bg-sky-600 px-3 py-1 text-sm text-white" type="submit">
           Filter
         </button>
@@ -56,7 +62,9 @@ export default async function AuditPage({ searchParams }: { searchParams: Promis
         <tbody>
           {events.map((e) => (
             <tr key={e.id} className="border-b border-slate-100 dark:border-slate-800">
-              <td className="py-1.5 whitespace-nowrap">{new Date(e.at).toISOString().replace("T", " ").slice(0, 19)}</td>
+              <td className="py-1.5 whitespace-nowrap">
+                {new Date(e.at).toISOString().replace("T", " ").slice(0, 19)}
+              </td>
               <td>
                 {e.actorName ?? e.actorType} {e.role && <span className="text-xs text-slate-500">({e.role})</span>}
               </td>
@@ -81,4 +89,19 @@ export default async function AuditPage({ searchParams }: { searchParams: Promis
       )}
     </div>
   );
+}
+
+/** One query-string filter of the form, showing the value the page was opened with. */
+function FilterInput({
+  label,
+  raw,
+  ...attrs
+}: {
+  name: string;
+  label: string;
+  placeholder?: string;
+  type?: "datetime-local";
+  raw: Record<string, string>;
+}) {
+  return <input className={input} {...attrs} defaultValue={raw[attrs.name]} aria-label={label} />;
 }

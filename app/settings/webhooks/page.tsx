@@ -11,7 +11,10 @@ export const dynamic = "force-dynamic";
 export default async function WebhooksPage() {
   return (
     <>
-      <PageHeader title="Webhooks" description="Signed HTTP POSTs to your URLs when snapshots, restores, schedules, hosts or VMs need attention." />
+      <PageHeader
+        title="Webhooks"
+        description="Signed HTTP POSTs to your URLs when snapshots, restores, schedules, hosts or VMs need attention."
+      />
       <WebhooksSettings initialWebhooks={await listWebhooks()} />
     </>
   );

@@ -7,7 +7,7 @@ import { parseFlags, UsageError } from "../args";
 import { EXIT } from "../exit-codes";
 import { formatBytes, formatTime, table } from "../format";
 import { resolveHost } from "../resolve";
-import { printJson, wantsHelp, type VerbContext } from "./context";
+import { listOrPrintJson, printJson, wantsHelp, type VerbContext } from "./context";
 
 export const HOSTS_USAGE = `Usage: snapfleet hosts list [--json]
        snapfleet hosts add local <name> --socket-dir <dir> --snapshot-dir <dir> [--json]
@@ -33,22 +33,29 @@ export async function runHosts(args: string[], ctx: VerbContext): Promise<number
 }
 
 async function hostsList(args: string[], ctx: VerbContext): Promise<number> {
-  const flags = parseFlags(args, { boolean: ["json"] });
-  if (flags.positional.length) throw new UsageError(`hosts list takes no arguments\n${HOSTS_USAGE}`);
-  const body = await (await ctx.client()).get<{ hosts: HostJson[] }>("/api/hosts");
-  if (flags.set.has("json")) {
-    printJson(ctx, body);
-    return EXIT.done;
-  }
+  const body = await listOrPrintJson<{ hosts: HostJson[] }>("hosts list", HOSTS_USAGE, args, ctx, "/api/hosts");
+  if (!body) return EXIT.done;
   const rows = body.hosts.map((h) => {
     const present = Object.entries(h.vmCounts).reduce((n, [state, c]) => (state === "gone" ? n : n + c), 0);
-    return [h.name, h.kind, h.healthy ? "healthy" : `unhealthy: ${h.healthError ?? "?"}`, `${present} (${h.vmCounts.running ?? 0} running)`, formatTime(h.lastDiscoveredAt), h.id];
+    return [
+      h.name,
+      h.kind,
+      h.healthy ? "healthy" : `unhealthy: ${h.healthError ?? "?"}`,
+      `${present} (${h.vmCounts.running ?? 0} running)`,
+      formatTime(h.lastDiscoveredAt),
+      h.id,
+    ];
   });
   ctx.io.stdout.write(table(["NAME", "KIND", "HEALTH", "VMS", "DISCOVERED", "ID"], rows));
   return EXIT.done;
 }
 
-function hostBody(kind: string, name: string, v: Record<string, string>, lists: Record<string, string[]>): Record<string, unknown> {
+function hostBody(
+  kind: string,
+  name: string,
+  v: Record<string, string>,
+  lists: Record<string, string[]>,
+): Record<string, unknown> {
   const need = (flag: string) => {
     const value = v[flag];
     if (value === undefined) throw new UsageError(`hosts add ${kind} needs --${flag}\n${HOSTS_USAGE}`);
@@ -75,8 +82,17 @@ function hostBody(kind: string, name: string, v: Record<string, string>, lists: 
         if (!m) throw new UsageError(`--endpoint must be <host>:<port>, got "${e}"`);
         return { host: m[1]!.replace(/^\[(.*)\]$/, "$1"), port: Number(m[2]) };
       });
-      if (!endpoints.length) throw new UsageError(`hosts add tls needs at least one --endpoint <host:port>\n${HOSTS_USAGE}`);
-      return { kind, name, tlsEndpoints: endpoints, tlsCaPath: need("ca"), tlsCertPath: need("cert"), tlsKeyPath: need("key"), snapshotDir: need("snapshot-dir") };
+      if (!endpoints.length)
+        throw new UsageError(`hosts add tls needs at least one --endpoint <host:port>\n${HOSTS_USAGE}`);
+      return {
+        kind,
+        name,
+        tlsEndpoints: endpoints,
+        tlsCaPath: need("ca"),
+        tlsCertPath: need("cert"),
+        tlsKeyPath: need("key"),
+        snapshotDir: need("snapshot-dir"),
+      };
     }
     default:
       throw new UsageError(`host kind must be local, ssh or tls, not "${kind}"\n${HOSTS_USAGE}`);
@@ -91,17 +107,28 @@ const HOST_FLAGS: Record<string, string[]> = {
 
 async function hostsAdd(args: string[], ctx: VerbContext): Promise<number> {
   const kind = args[0] ?? "";
-  if (!HOST_FLAGS[kind]) throw new UsageError(`host kind must be local, ssh or tls${kind ? `, not "${kind}"` : ""}\n${HOSTS_USAGE}`);
-  const flags = parseFlags(args.slice(1), { valued: HOST_FLAGS[kind], repeatable: kind === "tls" ? ["endpoint"] : [], boolean: ["json"] });
+  if (!HOST_FLAGS[kind])
+    throw new UsageError(`host kind must be local, ssh or tls${kind ? `, not "${kind}"` : ""}\n${HOSTS_USAGE}`);
+  const flags = parseFlags(args.slice(1), {
+    valued: HOST_FLAGS[kind],
+    repeatable: kind === "tls" ? ["endpoint"] : [],
+    boolean: ["json"],
+  });
   if (flags.positional.length !== 1) throw new UsageError(`hosts add ${kind} needs exactly one name\n${HOSTS_USAGE}`);
   const body = hostBody(kind, flags.positional[0]!, flags.values, flags.lists);
-  const saved = await (await ctx.client()).post<{ host: HostJson; discovery: DiscoveryResult | null }>("/api/hosts", body);
+  const saved = await (
+    await ctx.client()
+  ).post<{ host: HostJson; discovery: DiscoveryResult | null }>("/api/hosts", body);
   if (flags.set.has("json")) {
     printJson(ctx, saved);
     return EXIT.done;
   }
   const d = saved.discovery;
-  const found = d ? (d.ok ? `discovered ${d.found} VM${d.found === 1 ? "" : "s"}` : `discovery failed: ${d.error ?? "?"}`) : "discovery is still running";
+  const found = d
+    ? d.ok
+      ? `discovered ${d.found} VM${d.found === 1 ? "" : "s"}`
+      : `discovery failed: ${d.error ?? "?"}`
+    : "discovery is still running";
   ctx.io.stdout.write(`added ${saved.host.kind} host ${saved.host.name} (${saved.host.id}): ${found}\n`);
   return EXIT.done;
 }
@@ -118,9 +145,15 @@ export async function runVms(args: string[], ctx: VerbContext): Promise<number> 
   const client = await ctx.client();
   const hostId = flags.values.host === undefined ? undefined : (await resolveHost(client, flags.values.host)).id;
   const vms: VmListJson["vms"] = [];
-  let total = 0;
+  let total: number;
   for (let offset = 0; ; offset += VM_PAGE) {
-    const page = await client.get<VmListJson>("/api/vms", { hostId, state: flags.values.state, q: flags.values.search, limit: VM_PAGE, offset });
+    const page = await client.get<VmListJson>("/api/vms", {
+      hostId,
+      state: flags.values.state,
+      q: flags.values.search,
+      limit: VM_PAGE,
+      offset,
+    });
     vms.push(...page.vms);
     total = page.total;
     if (!page.vms.length || vms.length >= page.total) break;

@@ -1,6 +1,7 @@
 // The dashboard verbs of `snapfleet` (REST API clients) and the one place their errors become output
 // and exit codes: a CliError prints its message (and hints) with its code, a UsageError exits 2, and
 // anything unexpected exits 1 with its message. Verbs never call process.exit().
+import { ConfigError } from "../../config";
 import { UsageError } from "../args";
 import { CliError, EXIT } from "../exit-codes";
 import { verbContext, type VerbContext, type VerbIo } from "./context";
@@ -35,7 +36,7 @@ export async function runApiVerb(name: string, args: string[], io: VerbIo): Prom
       io.stderr.write(`snapfleet ${name}: ${err.message}\n${err.hints.map((h) => `${h}\n`).join("")}`);
       return err.exitCode;
     }
-    if (err instanceof UsageError) {
+    if (err instanceof UsageError || err instanceof ConfigError) {
       io.stderr.write(`snapfleet ${name}: ${err.message}\n`);
       return EXIT.usage;
     }

@@ -6,12 +6,20 @@
 // login created where the role allows, and removes the file.
 import os from "node:os";
 import { parseFlags, UsageError } from "../args";
-import { credentialsPath, normalizeUrl, readStored, removeStored, resolveTarget, writeStored, type StoredCredentials } from "../credentials";
+import {
+  credentialsPath,
+  normalizeUrl,
+  readStored,
+  removeStored,
+  resolveTarget,
+  writeStored,
+  type StoredCredentials,
+} from "../credentials";
 import { CliError, EXIT } from "../exit-codes";
 import { formatTime } from "../format";
 import { ApiClient } from "../http-client";
 import { promptLine, readSecret } from "../prompt";
-import { printJson, wantsHelp, type VerbContext } from "./context";
+import { printJson, printUsage, wantsHelp, type VerbContext } from "./context";
 
 export const LOGIN_USAGE = `Usage: snapfleet login <url> [--user <name>] [--token-stdin] [--json]
   Asks for the password (hidden prompt, or stdin's first line when stdin is not a terminal) and stores
@@ -43,10 +51,7 @@ function cookiePair(setCookie: string | null): string | null {
 }
 
 export async function runLogin(args: string[], ctx: VerbContext): Promise<number> {
-  if (wantsHelp(args)) {
-    ctx.io.stdout.write(`${LOGIN_USAGE}\n`);
-    return EXIT.done;
-  }
+  if (wantsHelp(args)) return printUsage(ctx, LOGIN_USAGE);
   const flags = parseFlags(args, { valued: ["user"], boolean: ["token-stdin", "json"] });
   if (flags.positional.length !== 1) throw new UsageError(LOGIN_USAGE);
   const url = normalizeUrl(flags.positional[0]!);
@@ -61,43 +66,75 @@ export async function runLogin(args: string[], ctx: VerbContext): Promise<number
   } else {
     let user = flags.values.user;
     if (!user) {
-      if (!ctx.interactive) throw new UsageError("pass --user <name> when stdin is not a terminal (the password is then read from stdin)");
+      if (!ctx.interactive)
+        throw new UsageError("pass --user <name> when stdin is not a terminal (the password is then read from stdin)");
       user = (await promptLine("User: ")).trim();
     }
     const password = await readSecret(`Password for ${user}: `);
     if (!password) throw new UsageError("no password given");
     const anonymous = new ApiClient(url, null);
-    const answer = await anonymous.request<{ user: { name: string; role: string } }>("POST", "/api/auth/login", { name: user, password });
+    const answer = await anonymous.request<{ user: { name: string; role: string } }>("POST", "/api/auth/login", {
+      name: user,
+      password,
+    });
     const cookie = cookiePair(answer.headers.get("set-cookie"));
-    if (!cookie) throw new CliError(EXIT.failed, `${url} answered the login without a session cookie: is it a Snapfleet dashboard?`);
+    if (!cookie)
+      throw new CliError(
+        EXIT.failed,
+        `${url} answered the login without a session cookie: is it a Snapfleet dashboard?`,
+      );
     const session = new ApiClient(url, { kind: "session", cookie });
     const { role, name } = answer.body.user;
     if (role === "admin") {
-      const created = await session.post<{ token: string; info: { id: string; name: string; expiresAt: string | null } }>("/api/tokens", {
+      const created = await session.post<{
+        token: string;
+        info: { id: string; name: string; expiresAt: string | null };
+      }>("/api/tokens", {
         name: tokenName(name),
         role,
         expiresIn: TOKEN_LIFETIME,
       });
-      stored = { url, token: created.token, tokenId: created.info.id, user: name, role, expiresAt: created.info.expiresAt };
+      stored = {
+        url,
+        token: created.token,
+        tokenId: created.info.id,
+        user: name,
+        role,
+        expiresAt: created.info.expiresAt,
+      };
       // The token replaces the session: end it rather than leave a second live credential behind.
       await session.post("/api/auth/logout");
     } else {
-      stored = { url, session: cookie, user: name, role, expiresAt: new Date(Date.now() + SESSION_LIFETIME_MS).toISOString() };
+      stored = {
+        url,
+        session: cookie,
+        user: name,
+        role,
+        expiresAt: new Date(Date.now() + SESSION_LIFETIME_MS).toISOString(),
+      };
     }
   }
   await writeStored(stored, file);
   const what = stored.token ? (stored.tokenId ? "a personal API token" : "the API token") : "the login session";
   const until = stored.expiresAt ? `, valid until ${formatTime(stored.expiresAt)} UTC` : "";
-  if (flags.set.has("json")) printJson(ctx, { url, user: stored.user, role: stored.role, credential: stored.token ? "token" : "session", expiresAt: stored.expiresAt ?? null, file });
-  else ctx.io.stderr.write(`logged in to ${url} as ${stored.user} (${stored.role}); ${what} is stored in ${file}${until}\n`);
+  if (flags.set.has("json"))
+    printJson(ctx, {
+      url,
+      user: stored.user,
+      role: stored.role,
+      credential: stored.token ? "token" : "session",
+      expiresAt: stored.expiresAt ?? null,
+      file,
+    });
+  else
+    ctx.io.stderr.write(
+      `logged in to ${url} as ${stored.user} (${stored.role}); ${what} is stored in ${file}${until}\n`,
+    );
   return EXIT.done;
 }
 
 export async function runLogout(args: string[], ctx: VerbContext): Promise<number> {
-  if (wantsHelp(args)) {
-    ctx.io.stdout.write(`${LOGIN_USAGE}\n`);
-    return EXIT.done;
-  }
+  if (wantsHelp(args)) return printUsage(ctx, LOGIN_USAGE);
   const flags = parseFlags(args, { boolean: ["json"] });
   if (flags.positional.length) throw new UsageError("logout takes no arguments");
   const file = credentialsPath(ctx.env);
@@ -109,15 +146,21 @@ export async function runLogout(args: string[], ctx: VerbContext): Promise<numbe
   const notes: string[] = [];
   try {
     if (stored.session) {
-      await new ApiClient(normalizeUrl(stored.url), { kind: "session", cookie: stored.session }).post("/api/auth/logout");
+      await new ApiClient(normalizeUrl(stored.url), { kind: "session", cookie: stored.session }).post(
+        "/api/auth/logout",
+      );
       notes.push("session ended");
     } else if (stored.token && stored.tokenId) {
-      await new ApiClient(normalizeUrl(stored.url), { kind: "token", token: stored.token }).delete(`/api/tokens/${stored.tokenId}`);
+      await new ApiClient(normalizeUrl(stored.url), { kind: "token", token: stored.token }).delete(
+        `/api/tokens/${stored.tokenId}`,
+      );
       notes.push("token revoked");
     }
   } catch (err) {
     // The file goes anyway: the person asked to be logged out here; say what is left on the dashboard.
-    notes.push(`could not revoke it on the dashboard (${(err as Error).message}); an admin can, under Settings → API tokens`);
+    notes.push(
+      `could not revoke it on the dashboard (${(err as Error).message}); an admin can, under Settings → API tokens`,
+    );
   }
   await removeStored(file);
   if (flags.set.has("json")) printJson(ctx, { url: stored.url, removed: file, notes });
@@ -126,10 +169,7 @@ export async function runLogout(args: string[], ctx: VerbContext): Promise<numbe
 }
 
 export async function runWhoami(args: string[], ctx: VerbContext): Promise<number> {
-  if (wantsHelp(args)) {
-    ctx.io.stdout.write(`${LOGIN_USAGE}\n`);
-    return EXIT.done;
-  }
+  if (wantsHelp(args)) return printUsage(ctx, LOGIN_USAGE);
   const flags = parseFlags(args, { boolean: ["json"] });
   const target = await resolveTarget(ctx.env);
   const me = await (await ctx.client()).get<Me>("/api/auth/me");

@@ -10,7 +10,7 @@ import { formatDuration, shortId } from "../format";
 import { createProgressPrinter } from "../progress";
 import { promptLine } from "../prompt";
 import { resolveSnapshotId } from "../resolve";
-import { printJson, wantsHelp, type VerbContext } from "./context";
+import { printJson, printUsage, wantsHelp, type VerbContext } from "./context";
 import { follow } from "./follow";
 
 export const RESTORE_USAGE = `Usage: snapfleet restore <snapshot> [--yes] [--wait] [--json]
@@ -20,24 +20,26 @@ export const RESTORE_USAGE = `Usage: snapfleet restore <snapshot> [--yes] [--wai
   --wait  follow the restore to its end; exit 0 when it completed, 1 when it failed`;
 
 function describePlan(p: RollbackPlanJson): string {
-  const what = p.coldBoot ? "it boots from the snapshot's disks (a disks-only snapshot holds no RAM)" : "its RAM and disks return to the snapshot's instant";
+  const what = p.coldBoot
+    ? "it boots from the snapshot's disks (a disks-only snapshot holds no RAM)"
+    : "its RAM and disks return to the snapshot's instant";
   const lost = `about ${formatDuration(p.lostGuestMs)} of guest time since the snapshot is lost`;
   const newer = p.newerSnapshots ? `; ${p.newerSnapshots} newer snapshot${p.newerSnapshots === 1 ? "" : "s"} stay` : "";
   return `Roll ${p.vmName} back to snapshot ${shortId(p.snapshotId)}: ${what}, ${lost}${newer}.`;
 }
 
 export async function runRestore(args: string[], ctx: VerbContext): Promise<number> {
-  if (wantsHelp(args)) {
-    ctx.io.stdout.write(`${RESTORE_USAGE}\n`);
-    return EXIT.done;
-  }
+  if (wantsHelp(args)) return printUsage(ctx, RESTORE_USAGE);
   const flags = parseFlags(args, { boolean: ["yes", "wait", "json"] });
   if (flags.positional.length !== 1) throw new UsageError(`restore needs exactly one snapshot\n${RESTORE_USAGE}`);
   const json = flags.set.has("json");
   const client = await ctx.client();
   const snapshotId = await resolveSnapshotId(client, flags.positional[0]!);
   if (!flags.set.has("yes")) {
-    if (!ctx.interactive) throw new UsageError("restore discards the VM's state since the snapshot: pass --yes to confirm when stdin is not a terminal");
+    if (!ctx.interactive)
+      throw new UsageError(
+        "restore discards the VM's state since the snapshot: pass --yes to confirm when stdin is not a terminal",
+      );
     const plan = await client.get<RollbackPlanJson>(`/api/snapshots/${snapshotId}/restore`);
     ctx.io.stderr.write(`${describePlan(plan)}\n${plan.warnings.map((w) => `  ${w}\n`).join("")}`);
     if (!/^y(es)?$/i.test((await promptLine("Proceed? [y/N] ")).trim())) {
@@ -50,7 +52,9 @@ export async function runRestore(args: string[], ctx: VerbContext): Promise<numb
     if (json) printJson(ctx, { restore });
     else {
       ctx.io.stdout.write(`${restore.id}\n`);
-      ctx.io.stderr.write(`rolling ${restore.vmName} back to snapshot ${shortId(snapshotId)} (restore ${restore.id} queued)\n`);
+      ctx.io.stderr.write(
+        `rolling ${restore.vmName} back to snapshot ${shortId(snapshotId)} (restore ${restore.id} queued)\n`,
+      );
     }
     return EXIT.done;
   }
@@ -69,10 +73,14 @@ export async function runRestore(args: string[], ctx: VerbContext): Promise<numb
   }
   if (json) printJson(ctx, { restore: ended });
   else if (ended.status === "completed") {
-    const undo = ended.safetySnapshotId ? `; to undo, restore the safety snapshot ${shortId(ended.safetySnapshotId)}` : "";
+    const undo = ended.safetySnapshotId
+      ? `; to undo, restore the safety snapshot ${shortId(ended.safetySnapshotId)}`
+      : "";
     ctx.io.stdout.write(`completed: ${ended.vmName} rolled back to snapshot ${shortId(ended.snapshotId)}${undo}\n`);
   } else {
-    ctx.io.stdout.write(`failed: restore ${ended.id} of ${ended.vmName}${ended.error ? `: ${ended.error.class}: ${ended.error.message}` : ""}\n`);
+    ctx.io.stdout.write(
+      `failed: restore ${ended.id} of ${ended.vmName}${ended.error ? `: ${ended.error.class}: ${ended.error.message}` : ""}\n`,
+    );
   }
   return ended.status === "completed" ? EXIT.done : EXIT.failed;
 }

@@ -7,7 +7,7 @@ import { parseFlags, UsageError } from "../args";
 import { EXIT } from "../exit-codes";
 import { formatTime, shortId, table } from "../format";
 import { resolveSchedule } from "../resolve";
-import { printJson, wantsHelp, type VerbContext } from "./context";
+import { listOrPrintJson, printJson, wantsHelp, type VerbContext } from "./context";
 
 export const SCHEDULES_USAGE = `Usage: snapfleet schedules list [--json]
        snapfleet schedules run <schedule> [--json]     run it now (operator); <schedule>: name, id or short id`;
@@ -21,13 +21,14 @@ export async function runSchedules(args: string[], ctx: VerbContext): Promise<nu
     return action === undefined ? EXIT.usage : EXIT.done;
   }
   if (action === "list") {
-    const flags = parseFlags(rest, { boolean: ["json"] });
-    if (flags.positional.length) throw new UsageError(`schedules list takes no arguments\n${SCHEDULES_USAGE}`);
-    const body = await (await ctx.client()).get<{ schedules: ScheduleView[] }>("/api/schedules");
-    if (flags.set.has("json")) {
-      printJson(ctx, body);
-      return EXIT.done;
-    }
+    const body = await listOrPrintJson<{ schedules: ScheduleView[] }>(
+      "schedules list",
+      SCHEDULES_USAGE,
+      rest,
+      ctx,
+      "/api/schedules",
+    );
+    if (!body) return EXIT.done;
     const rows = body.schedules.map((s) => [
       s.name,
       s.enabled ? "yes" : "no",
@@ -38,18 +39,24 @@ export async function runSchedules(args: string[], ctx: VerbContext): Promise<nu
       s.lastRun ? `${s.lastRun.status} ${formatTime(s.lastRun.firedAt)}` : "-",
       shortId(s.id),
     ]);
-    ctx.io.stdout.write(table(["NAME", "ENABLED", "CRON", "MODE", "TARGETS", "NEXT RUN (UTC)", "LAST RUN", "ID"], rows));
+    ctx.io.stdout.write(
+      table(["NAME", "ENABLED", "CRON", "MODE", "TARGETS", "NEXT RUN (UTC)", "LAST RUN", "ID"], rows),
+    );
     return EXIT.done;
   }
   if (action === "run") {
     const flags = parseFlags(rest, { boolean: ["json"] });
-    if (flags.positional.length !== 1) throw new UsageError(`schedules run needs exactly one schedule\n${SCHEDULES_USAGE}`);
+    if (flags.positional.length !== 1)
+      throw new UsageError(`schedules run needs exactly one schedule\n${SCHEDULES_USAGE}`);
     const client = await ctx.client();
     const schedule = await resolveSchedule(client, flags.positional[0]!);
     const { run } = await client.post<{ run: RunJson }>(`/api/schedules/${schedule.id}/run`);
     if (flags.set.has("json")) printJson(ctx, { run });
     else {
-      const what = run.status === "skipped" ? "skipped (nothing to do now)" : `started: ${run.vmCount} VM${run.vmCount === 1 ? "" : "s"}`;
+      const what =
+        run.status === "skipped"
+          ? "skipped (nothing to do now)"
+          : `started: ${run.vmCount} VM${run.vmCount === 1 ? "" : "s"}`;
       ctx.io.stdout.write(`run ${run.id} of schedule ${schedule.name} ${what}\n`);
     }
     return EXIT.done;

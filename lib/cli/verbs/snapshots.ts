@@ -9,7 +9,7 @@ import { CliError, EXIT } from "../exit-codes";
 import { formatBytes, formatDuration, formatTime, shortId, table } from "../format";
 import { createProgressPrinter } from "../progress";
 import { resolveHost, resolveSnapshotId, resolveVm } from "../resolve";
-import { printJson, wantsHelp, type VerbContext } from "./context";
+import { printJson, printUsage, wantsHelp, type VerbContext } from "./context";
 import { follow } from "./follow";
 
 export const SNAPSHOT_USAGE = `Usage: snapfleet snapshot <vm> [--mode live|ram-only|disks-only] [--note <text>] [--wait] [--json]
@@ -26,7 +26,11 @@ const ENDED = new Set(["completed", "failed", "cancelled"]);
 
 function describeEnd(s: SnapshotJson): string {
   if (s.status === "completed") {
-    const parts = [`${s.mode}`, s.sizeBytes !== null ? formatBytes(s.sizeBytes) : null, s.totalMs !== null ? `in ${formatDuration(s.totalMs)}` : null];
+    const parts = [
+      `${s.mode}`,
+      s.sizeBytes !== null ? formatBytes(s.sizeBytes) : null,
+      s.totalMs !== null ? `in ${formatDuration(s.totalMs)}` : null,
+    ];
     const pause = s.guestPauseMs !== null ? `, guest paused ${formatDuration(s.guestPauseMs)}` : "";
     return `completed: snapshot ${s.id} of ${s.vmName} (${parts.filter(Boolean).join(", ")}${pause})`;
   }
@@ -35,23 +39,26 @@ function describeEnd(s: SnapshotJson): string {
 }
 
 export async function runSnapshot(args: string[], ctx: VerbContext): Promise<number> {
-  if (wantsHelp(args)) {
-    ctx.io.stdout.write(`${SNAPSHOT_USAGE}\n`);
-    return EXIT.done;
-  }
+  if (wantsHelp(args)) return printUsage(ctx, SNAPSHOT_USAGE);
   const flags = parseFlags(args, { valued: ["mode", "note"], boolean: ["wait", "json"] });
   if (flags.positional.length !== 1) throw new UsageError(`snapshot needs exactly one VM\n${SNAPSHOT_USAGE}`);
   const mode = flags.values.mode ?? "live";
-  if (!(SNAPSHOT_MODES as readonly string[]).includes(mode)) throw new UsageError(`--mode must be one of ${SNAPSHOT_MODES.join(", ")}, not "${mode}"`);
+  if (!(SNAPSHOT_MODES as readonly string[]).includes(mode))
+    throw new UsageError(`--mode must be one of ${SNAPSHOT_MODES.join(", ")}, not "${mode}"`);
   const json = flags.set.has("json");
   const client = await ctx.client();
   const vm = await resolveVm(client, flags.positional[0]!);
-  const { snapshot } = await client.post<{ snapshot: SnapshotJson }>(`/api/vms/${vm.id}/snapshots`, { mode, ...(flags.values.note ? { note: flags.values.note } : {}) });
+  const { snapshot } = await client.post<{ snapshot: SnapshotJson }>(`/api/vms/${vm.id}/snapshots`, {
+    mode,
+    ...(flags.values.note ? { note: flags.values.note } : {}),
+  });
   if (!flags.set.has("wait")) {
     if (json) printJson(ctx, { snapshot });
     else {
       ctx.io.stdout.write(`${snapshot.id}\n`);
-      ctx.io.stderr.write(`queued a ${mode} snapshot of ${vm.hostName}/${vm.name}; follow it: snapfleet snapshots show ${shortId(snapshot.id)}\n`);
+      ctx.io.stderr.write(
+        `queued a ${mode} snapshot of ${vm.hostName}/${vm.name}; follow it: snapfleet snapshots show ${shortId(snapshot.id)}\n`,
+      );
     }
     return EXIT.done;
   }
@@ -70,7 +77,9 @@ export async function runSnapshot(args: string[], ctx: VerbContext): Promise<num
     interrupted: ctx.io.interrupted,
   });
   if (ended === "interrupted") {
-    ctx.io.stderr.write(`stopped waiting; snapshot ${snapshot.id} goes on (snapfleet snapshots show ${shortId(snapshot.id)})\n`);
+    ctx.io.stderr.write(
+      `stopped waiting; snapshot ${snapshot.id} goes on (snapfleet snapshots show ${shortId(snapshot.id)})\n`,
+    );
     return EXIT.interrupted;
   }
   if (json) printJson(ctx, { snapshot: ended });
@@ -106,11 +115,17 @@ async function snapshotsList(args: string[], ctx: VerbContext): Promise<number> 
   const flags = parseFlags(args, { valued: ["vm", "host", "status", "limit"], boolean: ["json"] });
   if (flags.positional.length) throw new UsageError(`snapshots list takes no arguments\n${SNAPSHOTS_USAGE}`);
   const limit = flags.values.limit ?? "50";
-  if (!/^\d+$/.test(limit) || Number(limit) < 1 || Number(limit) > 200) throw new UsageError("--limit must be a number from 1 to 200");
+  if (!/^\d+$/.test(limit) || Number(limit) < 1 || Number(limit) > 200)
+    throw new UsageError("--limit must be a number from 1 to 200");
   const client = await ctx.client();
   const vmId = flags.values.vm === undefined ? undefined : (await resolveVm(client, flags.values.vm)).id;
   const hostId = flags.values.host === undefined ? undefined : (await resolveHost(client, flags.values.host)).id;
-  const body = await client.get<SnapshotListJson>("/api/snapshots", { vmId, hostId, status: flags.values.status, limit });
+  const body = await client.get<SnapshotListJson>("/api/snapshots", {
+    vmId,
+    hostId,
+    status: flags.values.status,
+    limit,
+  });
   if (flags.set.has("json")) {
     printJson(ctx, body);
     return EXIT.done;
@@ -126,15 +141,25 @@ async function snapshotsList(args: string[], ctx: VerbContext): Promise<number> 
     s.note ?? "",
   ]);
   ctx.io.stdout.write(table(["ID", "VM", "MODE", "STATUS", "CREATED (UTC)", "SIZE", "PAUSE", "NOTE"], rows));
-  if (body.nextCursor) ctx.io.stderr.write(`(newest ${body.snapshots.length} shown; --limit up to 200, or --json and the API's cursor for more)\n`);
+  if (body.nextCursor)
+    ctx.io.stderr.write(
+      `(newest ${body.snapshots.length} shown; --limit up to 200, or --json and the API's cursor for more)\n`,
+    );
   return EXIT.done;
 }
 
-async function snapshotsShow(args: string[], ctx: VerbContext): Promise<number> {
+/** `snapshots <action> <snapshot> [--json]`: the flags, the API client and the snapshot's id. */
+async function oneSnapshot(action: string, args: string[], ctx: VerbContext) {
   const flags = parseFlags(args, { boolean: ["json"] });
-  if (flags.positional.length !== 1) throw new UsageError(`snapshots show needs exactly one snapshot\n${SNAPSHOTS_USAGE}`);
+  if (flags.positional.length !== 1)
+    throw new UsageError(`snapshots ${action} needs exactly one snapshot\n${SNAPSHOTS_USAGE}`);
   const client = await ctx.client();
-  const s = await client.get<SnapshotJson>(`/api/snapshots/${await resolveSnapshotId(client, flags.positional[0]!)}`);
+  return { flags, client, id: await resolveSnapshotId(client, flags.positional[0]!) };
+}
+
+async function snapshotsShow(args: string[], ctx: VerbContext): Promise<number> {
+  const { flags, client, id } = await oneSnapshot("show", args, ctx);
+  const s = await client.get<SnapshotJson>(`/api/snapshots/${id}`);
   if (flags.set.has("json")) {
     printJson(ctx, s);
     return EXIT.done;
@@ -154,22 +179,24 @@ async function snapshotsShow(args: string[], ctx: VerbContext): Promise<number> 
   ];
   if (s.error) lines.push(["error", `${s.error.class}: ${s.error.message}`]);
   if (s.deletion?.error) lines.push(["deletion", s.deletion.error]);
-  for (const f of s.files) lines.push([f.role, `${f.path}${f.internalSnapshot ? ` (internal snapshot ${f.internalSnapshot})` : ""}`]);
+  for (const f of s.files)
+    lines.push([f.role, `${f.path}${f.internalSnapshot ? ` (internal snapshot ${f.internalSnapshot})` : ""}`]);
   ctx.io.stdout.write(lines.map(([k, v]) => `${k.padEnd(12)} ${v}`).join("\n") + "\n");
   return EXIT.done;
 }
 
 async function snapshotsDelete(args: string[], ctx: VerbContext): Promise<number> {
-  const flags = parseFlags(args, { boolean: ["json"] });
-  if (flags.positional.length !== 1) throw new UsageError(`snapshots delete needs exactly one snapshot\n${SNAPSHOTS_USAGE}`);
-  const client = await ctx.client();
-  const id = await resolveSnapshotId(client, flags.positional[0]!);
+  const { flags, client, id } = await oneSnapshot("delete", args, ctx);
   const { snapshot } = await client.delete<{ snapshot: SnapshotJson }>(`/api/snapshots/${id}`);
   if (flags.set.has("json")) printJson(ctx, { snapshot });
-  else if (snapshot.deletedAt) ctx.io.stdout.write(`deleted snapshot ${snapshot.id} of ${snapshot.hostName}/${snapshot.vmName}\n`);
+  else if (snapshot.deletedAt)
+    ctx.io.stdout.write(`deleted snapshot ${snapshot.id} of ${snapshot.hostName}/${snapshot.vmName}\n`);
   if (!snapshot.deletedAt) {
     // The dashboard keeps a stopped deletion's journal and says why; it is not done.
-    throw new CliError(EXIT.failed, `the deletion of snapshot ${snapshot.id} stopped: ${snapshot.deletion?.error ?? "unknown reason"}`);
+    throw new CliError(
+      EXIT.failed,
+      `the deletion of snapshot ${snapshot.id} stopped: ${snapshot.deletion?.error ?? "unknown reason"}`,
+    );
   }
   return EXIT.done;
 }

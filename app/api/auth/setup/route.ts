@@ -2,8 +2,8 @@
 // GET /api/auth/setup?token=… — { valid } (the page says so before asking for a password).
 // POST /api/auth/setup { token, name, password } — creates the first admin and logs them in: 200 with
 // the session cookie; 401 when the link is not valid, used, expired or an admin exists already.
-import { recordAudit } from "@/lib/auth/audit";
-import { clientIpOf, sessionCookie } from "@/lib/auth/request";
+import { recordAudit, type AuditInput } from "@/lib/auth/audit";
+import { clientIpOf, signedInResponse } from "@/lib/auth/request";
 import { completeSetup, setupTokenValid } from "@/lib/auth/store";
 import { errorResponse, json, parseBody, parseQuery, route } from "@/lib/http/respond";
 import { setupQuerySchema, setupSchema } from "@/lib/validations/auth";
@@ -17,17 +17,16 @@ export const GET = route(async (req: Request) => {
 
 export async function POST(req: Request): Promise<Response> {
   const ip = clientIpOf(req.headers);
+  const audit = (entry: Pick<AuditInput, "identity" | "actorName" | "target" | "status">) =>
+    recordAudit({ ...entry, action: "auth.setup", method: "POST", path: "/api/auth/setup", ip });
   try {
     const input = await parseBody(req, setupSchema);
     const result = await completeSetup(input.token, input.name, input.password, ip);
-    await recordAudit({ identity: result.identity, action: "auth.setup", method: "POST", path: "/api/auth/setup", target: { type: "user", id: result.identity.id }, ip, status: 200 });
-    return new Response(JSON.stringify({ user: { name: result.identity.name, role: result.identity.role } }), {
-      status: 200,
-      headers: { "content-type": "application/json", "set-cookie": sessionCookie(result.sessionToken, req.headers), "cache-control": "no-store" },
-    });
+    await audit({ identity: result.identity, target: { type: "user", id: result.identity.id }, status: 200 });
+    return signedInResponse(result, req.headers);
   } catch (err) {
     const res = errorResponse(err);
-    await recordAudit({ identity: null, actorName: "setup", action: "auth.setup", method: "POST", path: "/api/auth/setup", ip, status: res.status });
+    await audit({ identity: null, actorName: "setup", status: res.status });
     return res;
   }
 }

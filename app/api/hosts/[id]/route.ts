@@ -12,7 +12,9 @@ export const dynamic = "force-dynamic";
 
 type Ctx = { params: Promise<{ id: string }> };
 
-export const GET = route(async (_req: Request, { params }: Ctx) => json(await getHostJson(await idParam(params, "host"))));
+export const GET = route(async (_req: Request, { params }: Ctx) =>
+  json(await getHostJson(await idParam(params, "host"))),
+);
 
 export const PATCH = route(async (req: Request, { params }: Ctx) => {
   const id = await idParam(params, "host");

@@ -5,4 +5,6 @@ import { idParam } from "@/lib/http/params";
 
 export const dynamic = "force-dynamic";
 
-export const GET = route(async (_req: Request, { params }: { params: Promise<{ id: string }> }) => json(await getRestore(await idParam(params, "snapshot"))));
+export const GET = route(async (_req: Request, { params }: { params: Promise<{ id: string }> }) =>
+  json(await getRestore(await idParam(params, "snapshot"))),
+);

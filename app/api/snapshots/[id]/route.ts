@@ -13,9 +13,14 @@ export const dynamic = "force-dynamic";
 
 type Ctx = { params: Promise<{ id: string }> };
 
-export const GET = route(async (_req: Request, { params }: Ctx) => json(await getSnapshot(await idParam(params, "snapshot"))));
+export const GET = route(async (_req: Request, { params }: Ctx) =>
+  json(await getSnapshot(await idParam(params, "snapshot"))),
+);
 
 export const DELETE = route(async (_req: Request, { params }: Ctx) => {
-  const snapshot = await deleteSnapshot(await idParam(params, "snapshot"), { log: logger.child({ component: "snapshots" }), reason: "deleted by the operator" });
+  const snapshot = await deleteSnapshot(await idParam(params, "snapshot"), {
+    log: logger.child({ component: "snapshots" }),
+    reason: "deleted by the operator",
+  });
   return json({ snapshot });
 });

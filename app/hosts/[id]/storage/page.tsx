@@ -22,7 +22,10 @@ export default async function HostStoragePage({ params }: { params: Promise<{ id
   }
   return (
     <>
-      <PageHeader title={`Storage on ${storage.hostName}`} description={`Snapshot directory ${storage.snapshotDir} (${storage.hostKind} host).`} />
+      <PageHeader
+        title={`Storage on ${storage.hostName}`}
+        description={`Snapshot directory ${storage.snapshotDir} (${storage.hostKind} host).`}
+      />
       <HostStorageView storage={storage} />
     </>
   );

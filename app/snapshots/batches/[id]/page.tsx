@@ -30,7 +30,10 @@ export default async function SnapshotBatchPage({ params }: { params: Promise<{ 
         </Link>{" "}
         / batch
       </nav>
-      <PageHeader title="Snapshot batch" description={`Snapshot now for ${n} selected VM${n === 1 ? "" : "s"}: every job, live.`} />
+      <PageHeader
+        title="Snapshot batch"
+        description={`Snapshot now for ${n} selected VM${n === 1 ? "" : "s"}: every job, live.`}
+      />
       <BatchView initial={detail} />
     </>
   );

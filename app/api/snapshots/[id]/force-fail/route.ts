@@ -12,6 +12,9 @@ export const dynamic = "force-dynamic";
 
 export const POST = route(async (req: Request, { params }: { params: Promise<{ id: string }> }) => {
   const who = identityOf(req.headers);
-  const snapshot = await forceFailSnapshot(await idParam(params, "snapshot"), { by: who?.name, log: logger.child({ component: "snapshots" }) });
+  const snapshot = await forceFailSnapshot(await idParam(params, "snapshot"), {
+    by: who?.name,
+    log: logger.child({ component: "snapshots" }),
+  });
   return json({ snapshot });
 });

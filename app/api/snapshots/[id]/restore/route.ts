@@ -22,4 +22,6 @@ export const GET = route(async (_req: Request, { params }: Ctx) => {
   return json(await planRollback(snap as SnapshotWithVm));
 });
 
-export const POST = route(async (_req: Request, { params }: Ctx) => json({ restore: await createRestoreJob("rollback", await idParam(params, "snapshot")) }, { status: 202 }));
+export const POST = route(async (_req: Request, { params }: Ctx) =>
+  json({ restore: await createRestoreJob("rollback", await idParam(params, "snapshot")) }, { status: 202 }),
+);

@@ -10,6 +10,10 @@ export const dynamic = "force-dynamic";
 
 type Ctx = { params: Promise<{ id: string }> };
 
-export const GET = route(async (_req: Request, { params }: Ctx) => json({ restore: await latestVerification(await idParam(params, "snapshot")) }));
+export const GET = route(async (_req: Request, { params }: Ctx) =>
+  json({ restore: await latestVerification(await idParam(params, "snapshot")) }),
+);
 
-export const POST = route(async (_req: Request, { params }: Ctx) => json({ restore: await createRestoreJob("verify", await idParam(params, "snapshot")) }, { status: 202 }));
+export const POST = route(async (_req: Request, { params }: Ctx) =>
+  json({ restore: await createRestoreJob("verify", await idParam(params, "snapshot")) }, { status: 202 }),
+);

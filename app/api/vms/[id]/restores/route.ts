@@ -5,4 +5,6 @@ import { listVmRestores } from "@/lib/restore/jobs";
 
 export const dynamic = "force-dynamic";
 
-export const GET = route(async (_req: Request, { params }: { params: Promise<{ id: string }> }) => json({ restores: await listVmRestores(await idParam(params, "VM")) }));
+export const GET = route(async (_req: Request, { params }: { params: Promise<{ id: string }> }) =>
+  json({ restores: await listVmRestores(await idParam(params, "VM")) }),
+);

@@ -10,5 +10,11 @@ export const dynamic = "force-dynamic";
 export const GET = route(async (_req: Request, { params }: { params: Promise<{ id: string }> }) => {
   const png = await verificationScreenshot(await idParam(params, "snapshot"));
   if (!png) throw new NotFoundError("this snapshot has no verified console picture");
-  return new Response(new Uint8Array(png), { headers: { "content-type": "image/png", "cache-control": "private, max-age=60", "x-content-type-options": "nosniff" } });
+  return new Response(new Uint8Array(png), {
+    headers: {
+      "content-type": "image/png",
+      "cache-control": "private, max-age=60",
+      "x-content-type-options": "nosniff",
+    },
+  });
 });

@@ -16,7 +16,9 @@ export const POST = route(async (req: Request, { params }: { params: Promise<{ i
   const id = await idParam(params, "VM");
   const input = await parseBody(req, diskDriftAcknowledgeSchema);
   await checkDiskDrift(id).catch((err: unknown) =>
-    logger.child({ component: "disk-drift", vm: id }).warn({ err }, "re-checking the VM's disks before an acknowledgement failed; the last verdict stays"),
+    logger
+      .child({ component: "disk-drift", vm: id })
+      .warn({ err }, "re-checking the VM's disks before an acknowledgement failed; the last verdict stays"),
   );
   return json(await acknowledgeDiskDrift(id, input.findings));
 });

@@ -18,7 +18,10 @@ export const POST = route(async (_req: Request, { params }: { params: Promise<{ 
     return null;
   });
   if (findings === null) {
-    throw new HttpError(503, `VM ${vm.name} could not be reached${why}, so its disks were not checked again: the last verdict stays. Retry once the VM responds`);
+    throw new HttpError(
+      503,
+      `VM ${vm.name} could not be reached${why}, so its disks were not checked again: the last verdict stays. Retry once the VM responds`,
+    );
   }
   return json(await getVmJson(id));
 });

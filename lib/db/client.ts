@@ -5,8 +5,17 @@ import { configuredDatabaseUrl } from "../config";
 import { processSingleton } from "../process-singleton";
 import { PrismaClient } from "./generated/client";
 
+/**
+ * How long a query waits for a connection. A host busy writing a snapshot's RAM can keep PostgreSQL from
+ * accepting one for seconds (CI saw > 5 s): waiting is better than failing a job; a database that is down
+ * still fails within this bound.
+ */
+const CONNECTION_TIMEOUT_MS = 15_000;
+
 export function createPrismaClient(connectionString: string): PrismaClient {
-  return new PrismaClient({ adapter: new PrismaPg({ connectionString, connectionTimeoutMillis: 5_000 }) });
+  return new PrismaClient({
+    adapter: new PrismaPg({ connectionString, connectionTimeoutMillis: CONNECTION_TIMEOUT_MS }),
+  });
 }
 
 /** The database this process uses, once its start has brought it up (a process singleton, like the client). */

@@ -14,6 +14,8 @@ export const SNAPSHOT_RUN_QUEUE = "snapshot.run";
 
 export interface SnapshotRunJobData {
   snapshotId: string;
+  /** How many deliveries of this job failed before its run began (lib/snapshots/worker.ts retries a few). */
+  handlerFailures?: number;
 }
 
 /**

@@ -14,6 +14,7 @@ import { lockKey, tryAdvisoryLock, type HeldLock } from "../db/advisory-locks";
 import { db } from "../db/client";
 import type { Prisma } from "../db/generated/client";
 import { NotOwnerError } from "../fleet/errors";
+import { QmpTimeoutError } from "../qmp";
 import { getVmSession } from "../fleet/sessions";
 import { holdVm } from "../fleet/vm-lease";
 import { hostAccessFor } from "../fleet/host-access";
@@ -358,8 +359,8 @@ async function settleDeadRun(
     log.warn({ snapshot: row.id }, "completed a snapshot whose dashboard died after QEMU had finished it");
     return;
   }
-  await markFrozenIfStreamFailed(row, sink, log);
-  const left = await removeLedger(row, ledger, log);
+  const monitor = await markFrozenIfStreamFailed(row, sink, log);
+  const left = await removeLedger(row, ledger, log, monitor !== "hung");
   const touched = status !== "preflight";
   const onHost = left.length
     ? `Kept for now (deleting this snapshot removes them once possible): ${left.join("; ")}.`
@@ -390,16 +391,43 @@ async function keepLeftThaw(id: string, undone: UndoOutcome | undefined): Promis
     });
 }
 
-/** On QEMU < 8.1: a dead run's RAM stream that QEMU ended failed/cancelled froze the guest (QEMU.md §2). */
-async function markFrozenIfStreamFailed(row: DeadRow, sink: SinkInspection | undefined, log: Logger): Promise<void> {
+/** How long a monitor that may be hung by a failed background snapshot gets to answer query-migrate. */
+const HUNG_MONITOR_PROBE_MS = 10_000;
+
+/**
+ * On QEMU < 8.1: a dead run's RAM stream that QEMU ended failed/cancelled froze the guest (QEMU.md §2) —
+ * and, when a device was writing guest RAM at that moment, QEMU's main loop with it, so its monitor stops
+ * answering. Either way the VM is marked frozen; "hung" tells the caller to spare it further commands.
+ */
+async function markFrozenIfStreamFailed(
+  row: DeadRow,
+  sink: SinkInspection | undefined,
+  log: Logger,
+): Promise<"hung" | undefined> {
   const streamed = sink?.status.result?.connected || sink?.status.state === "streaming";
   if (!streamed) return;
   const qmp = await getVmSession(row.vmId).catch(
     logIgnored("an unreachable VM: what needs it waits for a later sweep"),
   );
   if (!qmp || !freezesOnFailedBackgroundSnapshot(qemuVersionOf(qmp.greeting))) return;
-  const info = await qmp.queryMigrate().catch(logIgnored("no migration state: treated as not migrating"));
-  if (info?.status !== "failed" && info?.status !== "cancelled") return;
+  const info = await qmp
+    .queryMigrate({ timeoutMs: HUNG_MONITOR_PROBE_MS })
+    .catch((err: unknown) => (err instanceof Error ? err : new Error(String(err))));
+  if (info instanceof QmpTimeoutError) {
+    await markVmFrozen(
+      row.vmId,
+      row.id,
+      `QEMU's monitor stopped answering (query-migrate: no reply within ${HUNG_MONITOR_PROBE_MS / 1000} s) after the RAM snapshot's stream ` +
+        "broke while the dashboard that started it was gone; on this QEMU version a failed background snapshot blocks the guest's vCPUs " +
+        "and can hang QEMU itself (QEMU.md §2): restart the VM",
+      log,
+    );
+    return "hung";
+  }
+  if (info instanceof Error || (info.status !== "failed" && info.status !== "cancelled")) {
+    if (info instanceof Error) log.debug({ err: info }, "no migration state: treated as not migrating");
+    return;
+  }
   await markVmFrozen(
     row.vmId,
     row.id,
@@ -414,10 +442,12 @@ async function removeLedger(
   row: { id: string; vmId: string; vm: { host: Parameters<typeof hostAccessFor>[0] } },
   ledger: ReturnType<typeof parseArtifacts>,
   log: Logger,
+  monitorAnswers = true,
 ): Promise<string[]> {
-  const qmp = await getVmSession(row.vmId).catch(
-    logIgnored("an unreachable VM: what needs it waits for a later sweep"),
-  );
+  // A hung monitor cannot prove a file unused: what needs it is kept, not waited for command by command.
+  const qmp = monitorAnswers
+    ? await getVmSession(row.vmId).catch(logIgnored("an unreachable VM: what needs it waits for a later sweep"))
+    : undefined;
   const ctx = { qmp, files: hostAccessFor(row.vm.host).files, driftAcknowledged: false };
   const left: string[] = [];
   for (const a of [...ledger].reverse()) {

@@ -2,7 +2,9 @@
 // admission for a slot (per-host and fleet limits), runs the job (execute-job.ts), and sweeps — at
 // start and every minute — for jobs and deletions a dead process left behind (recovery.ts,
 // deletion.ts) and for VMs whose disks drifted from what their snapshots recorded (disk-drift.ts).
-// Invariants: the handler never throws (a job is never retried by the queue); a job that is not
+// Invariants: the handler never throws (the queue retries nothing itself); a job whose handler failed
+// before its run began (a database or monitor hiccup) goes back to the queue with a backoff, and is
+// failed with the reason after HANDLER_ATTEMPTS such failures; a job that is not
 // admitted stays `queued` and is re-enqueued for later; a job of a VM another process owns
 // (lib/fleet/vm-lease.ts) stays `queued` and goes back to the queue until the owner takes it — it is
 // never failed for that; stop() waits for running snapshots, which must not be abandoned mid-stream (QEMU.md §2).
@@ -22,6 +24,8 @@ import { holdVm } from "../fleet/vm-lease";
 const SWEEP_MS = 60_000;
 /** A job of a VM owned by another process goes back to the queue for this long (its owner polls every second). */
 const ROUTE_RETRY_S = 1;
+/** Deliveries of one job whose handler may fail before its run begins; they wait 2, 4, 8, 16 s in between. */
+const HANDLER_ATTEMPTS = 5;
 
 export interface SnapshotWorkerOptions extends Omit<ExecuteSnapshotJobOptions, "log"> {
   log: Logger;
@@ -32,7 +36,11 @@ export interface SnapshotWorkerOptions extends Omit<ExecuteSnapshotJobOptions, "
 }
 
 /** Runs one queued job if admitted; otherwise re-enqueues it for when a slot may be free. */
-export async function handleSnapshotRun(snapshotId: string, opts: SnapshotWorkerOptions): Promise<void> {
+export async function handleSnapshotRun(
+  snapshotId: string,
+  opts: SnapshotWorkerOptions,
+  handlerFailures = 0,
+): Promise<void> {
   const { log } = opts;
   let unhold: (() => void) | undefined;
   const requeue = () =>
@@ -80,9 +88,42 @@ export async function handleSnapshotRun(snapshotId: string, opts: SnapshotWorker
       await requeue();
     }
   } catch (err) {
-    log.error({ err, snapshot: snapshotId }, "snapshot job handler failed");
+    await retryAfterHandlerFailure(snapshotId, handlerFailures + 1, err, log);
   } finally {
     unhold?.();
+  }
+}
+
+/**
+ * A handler that failed while the job is still `queued` (its run never began: admission or the VM's
+ * lease hit a database or monitor error) puts it back with a backoff; the last attempt fails it with
+ * the reason, so a job is neither lost nor retried forever. Never throws.
+ */
+async function retryAfterHandlerFailure(snapshotId: string, failures: number, err: unknown, log: Logger) {
+  try {
+    const row = await db().snapshot.findUnique({ where: { id: snapshotId }, select: { status: true } });
+    if (row?.status !== "queued") {
+      log.error({ err, snapshot: snapshotId }, "snapshot job handler failed");
+      return;
+    }
+    if (failures >= HANDLER_ATTEMPTS) {
+      log.error({ err, snapshot: snapshotId, failures }, "snapshot job handler failed for the last time");
+      await transitionSnapshot(snapshotId, "failed", {
+        detail: "the job could not be started",
+        data: {
+          finishedAt: new Date(),
+          errorClass: "interrupted",
+          errorMessage: `the snapshot could not be started (${failures} attempts; last: ${(err as Error).message}); take it again`,
+        },
+      });
+      return;
+    }
+    log.warn({ err, snapshot: snapshotId, failures }, "snapshot job handler failed before the run; the job is retried");
+    const data: SnapshotRunJobData = { snapshotId, handlerFailures: failures };
+    await requireBoss().send(SNAPSHOT_RUN_QUEUE, data, { startAfter: 2 ** failures });
+  } catch (retryErr) {
+    // The database itself is away: the sweep's recoverLostQueuedSnapshots settles the row once it is back.
+    log.error({ err, retryErr, snapshot: snapshotId }, "snapshot job handler failed, and so did putting the job back");
   }
 }
 
@@ -147,7 +188,7 @@ export async function startSnapshotWorker(opts: SnapshotWorkerOptions): Promise<
     SNAPSHOT_RUN_QUEUE,
     { localConcurrency: opts.concurrency ?? 4, ...WORKER_POLLING },
     async ([job]) => {
-      if (job) await handleSnapshotRun(job.data.snapshotId, opts);
+      if (job) await handleSnapshotRun(job.data.snapshotId, opts, job.data.handlerFailures);
     },
   );
   const timer = setInterval(() => void sweep(), opts.sweepMs ?? SWEEP_MS);

@@ -175,7 +175,8 @@ export async function execSinkAlive(
   st: ExecSinkStatus,
   statusPath: string,
 ): Promise<boolean> {
-  const cmdline = await files.readFile(`/proc/${st.pid}/cmdline`).catch(() => null);
+  // null: no such process. Any other error (SFTP away for a moment) is thrown: it says nothing of the writer.
+  const cmdline = await files.readFile(`/proc/${st.pid}/cmdline`);
   return cmdline !== null && cmdline.toString("utf8").includes(statusPath);
 }
 
@@ -276,6 +277,13 @@ export class RemoteExecSink {
       } else if (Date.now() - this.lastAliveCheck > 3_000) {
         this.lastAliveCheck = Date.now();
         if (!(await execSinkAlive(this.files, st, this.paths.statusPath))) {
+          // It may have written "finished" and exited since the status was read: read it once more.
+          const last = parseExecSinkStatus(await this.files.readFile(this.paths.statusPath));
+          if (last?.state === "finished") {
+            return this.done(
+              await verifyRemoteVmstate(this.files, this.filePath, resultOfExecStatus(last, this.discardReason)),
+            );
+          }
           await this.files.unlink(this.filePath).catch(() => false);
           return this.done({
             connected: true,

@@ -5,7 +5,7 @@
 // first shell exited, and leaves a status file that says what happened.
 import { spawn } from "node:child_process";
 import { existsSync } from "node:fs";
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
@@ -15,13 +15,14 @@ import {
   execSinkPaths,
   parseExecSinkStatus,
   quoteRemotePath,
+  RemoteExecSink,
   resultOfExecStatus,
   SAFE_REMOTE_PATH,
   UnsafeRemotePathError,
   verifyRemoteVmstate,
   type ExecSinkStatus,
 } from "../../lib/snapshots/remote-sink";
-import { localHostFiles } from "../../lib/fleet/host-files";
+import { localHostFiles, type HostFiles } from "../../lib/fleet/host-files";
 
 let dir: string;
 beforeAll(async () => {
@@ -223,5 +224,63 @@ describe("exec: writer behaviour", () => {
     const checked = await verifyRemoteVmstate(localHostFiles, cut, resultOfExecStatus(r.status));
     expect(checked).toMatchObject({ complete: false, invalidReason: expect.stringContaining("truncated") }); // …the dashboard judges
     expect(existsSync(cut)).toBe(false);
+  });
+});
+
+describe("exec: writer followed by the dashboard (RemoteExecSink)", () => {
+  /**
+   * A writer whose stream pauses for a second after its first kilobyte (QEMU still streaming), followed by
+   * a sink whose reads of the writer's /proc entry go through `onProc`; every other file is the real one.
+   */
+  async function follow(filePath: string, onProc: (read: () => Promise<Buffer | null>) => Promise<Buffer | null>) {
+    const files: HostFiles = {
+      ...localHostFiles,
+      readFile: (p) => (p.startsWith("/proc/") ? onProc(() => localHostFiles.readFile(p)) : localHostFiles.readFile(p)),
+    };
+    await mkdir(path.dirname(filePath), { recursive: true }); // run-snapshot.ts makes it before the sink
+    const sink = await RemoteExecSink.open({ files, filePath, keepFreeBytes: 0, pollMs: 20 });
+    const input = path.join(dir, `${path.basename(path.dirname(filePath))}-input`);
+    const stream = fakeVmstate(64 * 1024);
+    await writeFile(input, stream);
+    const qemu = spawn(
+      "/bin/sh",
+      [
+        "-c",
+        '{ head -c 1000 "$1"; sleep 1; tail -c +1001 "$1"; } | /bin/sh -c "$2"',
+        "sh",
+        input,
+        sink.uri.slice("exec:".length),
+      ],
+      { stdio: "ignore" },
+    );
+    await new Promise((r) => qemu.once("close", r));
+    return { result: await sink.finished, size: stream.length };
+  }
+
+  test("a writer that wrote 'finished' and exited between two reads is finished, not dead: its vmstate is kept", async () => {
+    const filePath = path.join(dir, "race", "vmstate.bin");
+    const { statusPath } = execSinkPaths(filePath);
+    const { result, size } = await follow(filePath, async () => {
+      // The process is gone when the dashboard looks for it: it has just written "finished" and exited.
+      for (let i = 0; i < 200; i++) {
+        if (parseExecSinkStatus(await readFile(statusPath).catch(() => null))?.state === "finished") break;
+        await new Promise((r) => setTimeout(r, 25));
+      }
+      return null;
+    });
+    expect(result).toMatchObject({ complete: true, bytesWritten: size });
+    expect(existsSync(filePath)).toBe(true);
+  });
+
+  test("a host whose files cannot be read for a moment (SFTP reconnecting) does not make the writer dead", async () => {
+    const filePath = path.join(dir, "hiccup", "vmstate.bin");
+    let failed = 0;
+    const { result, size } = await follow(filePath, async (read) => {
+      if (failed++ < 3) throw Object.assign(new Error("SFTP channel closed"), { code: "EIO" });
+      return read();
+    });
+    expect(failed).toBeGreaterThan(0);
+    expect(result).toMatchObject({ complete: true, bytesWritten: size });
+    expect(existsSync(filePath)).toBe(true);
   });
 });

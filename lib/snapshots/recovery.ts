@@ -10,6 +10,7 @@
 // ledger is removed; a job is completed here only on proof (docs/reliability.md); only jobs of VMs this
 // process owns or whose lease is free (lib/fleet/vm-lease.ts) are touched — a live owner's sweep does its own.
 import { logIgnored } from "../best-effort";
+import { timeout } from "../timeout";
 import { lockKey, tryAdvisoryLock, type HeldLock } from "../db/advisory-locks";
 import { db } from "../db/client";
 import type { Prisma } from "../db/generated/client";
@@ -277,6 +278,8 @@ async function completedThere(
   const vmstate = vmstateOf(ledger);
   const disks = ledger.filter((a): a is InternalSnapshotArtifact => a.kind === "internal-snapshot");
   if (!vmstate && !disks.length) return "its ledger names nothing it created";
+  // Decided without the VM first: its monitor may be the very thing a failed snapshot hung.
+  if (vmstate && !sink?.status.result?.complete) return "its vmstate is not complete";
   const qmp = await getVmSession(row.vmId).catch(
     logIgnored("an unreachable VM: what needs it waits for a later sweep"),
   );
@@ -285,8 +288,7 @@ async function completedThere(
   const metrics: CompletedThere["metrics"] = {};
   let detail = "";
   if (vmstate) {
-    const r = sink?.status.result;
-    if (!r?.complete) return "its vmstate is not complete";
+    const r = sink!.status.result!;
     const hostFiles = hostAccessFor(row.vm.host).files;
     const size = hostFiles
       ? await hostFiles.stat(vmstate).then(
@@ -391,13 +393,21 @@ async function keepLeftThaw(id: string, undone: UndoOutcome | undefined): Promis
     });
 }
 
-/** How long a monitor that may be hung by a failed background snapshot gets to answer query-migrate. */
+/** How long a monitor that may be hung by a failed background snapshot gets to answer (session + query-migrate). */
 const HUNG_MONITOR_PROBE_MS = 10_000;
+
+/** "7.2.22" (the VM row, from discovery) → { major, minor }; undefined when unknown. */
+function versionOfRow(v: string | null): { major: number; minor: number } | undefined {
+  const m = /^(\d+)\.(\d+)/.exec(v ?? "");
+  return m ? { major: Number(m[1]), minor: Number(m[2]) } : undefined;
+}
 
 /**
  * On QEMU < 8.1: a dead run's RAM stream that QEMU ended failed/cancelled froze the guest (QEMU.md §2) —
  * and, when a device was writing guest RAM at that moment, QEMU's main loop with it, so its monitor stops
- * answering. Either way the VM is marked frozen; "hung" tells the caller to spare it further commands.
+ * answering (even qmp_capabilities). Either way the VM is marked frozen, after one bounded probe;
+ * "hung" tells the caller to spare it further commands. A VM that cannot be reached for another reason
+ * (its socket gone) is left to a later sweep.
  */
 async function markFrozenIfStreamFailed(
   row: DeadRow,
@@ -406,28 +416,35 @@ async function markFrozenIfStreamFailed(
 ): Promise<"hung" | undefined> {
   const streamed = sink?.status.result?.connected || sink?.status.state === "streaming";
   if (!streamed) return;
-  const qmp = await getVmSession(row.vmId).catch(
-    logIgnored("an unreachable VM: what needs it waits for a later sweep"),
+  const known = versionOfRow(row.vm.qemuVersion);
+  if (known && !freezesOnFailedBackgroundSnapshot(known)) return;
+  const probe = (async () => {
+    const qmp = await getVmSession(row.vmId);
+    return { qmp, info: await qmp.queryMigrate({ timeoutMs: HUNG_MONITOR_PROBE_MS }) };
+  })();
+  const answered = await timeout(probe, HUNG_MONITOR_PROBE_MS).catch((err: unknown) =>
+    err instanceof Error ? err : new Error(String(err)),
   );
-  if (!qmp || !freezesOnFailedBackgroundSnapshot(qemuVersionOf(qmp.greeting))) return;
-  const info = await qmp
-    .queryMigrate({ timeoutMs: HUNG_MONITOR_PROBE_MS })
-    .catch((err: unknown) => (err instanceof Error ? err : new Error(String(err))));
-  if (info instanceof QmpTimeoutError) {
+  if (answered === "timeout" || answered instanceof QmpTimeoutError) {
+    void probe.catch(logIgnored("the hung monitor's probe ended after the VM was marked"));
+    if (!known) return; // no version to judge by: nothing is claimed
     await markVmFrozen(
       row.vmId,
       row.id,
-      `QEMU's monitor stopped answering (query-migrate: no reply within ${HUNG_MONITOR_PROBE_MS / 1000} s) after the RAM snapshot's stream ` +
+      `QEMU's monitor stopped answering (no reply within ${HUNG_MONITOR_PROBE_MS / 1000} s) after the RAM snapshot's stream ` +
         "broke while the dashboard that started it was gone; on this QEMU version a failed background snapshot blocks the guest's vCPUs " +
         "and can hang QEMU itself (QEMU.md §2): restart the VM",
       log,
     );
     return "hung";
   }
-  if (info instanceof Error || (info.status !== "failed" && info.status !== "cancelled")) {
-    if (info instanceof Error) log.debug({ err: info }, "no migration state: treated as not migrating");
+  if (answered instanceof Error) {
+    log.debug({ err: answered, vm: row.vmId }, "the VM could not be probed: a later sweep looks again");
     return;
   }
+  const { qmp, info } = answered;
+  if (!freezesOnFailedBackgroundSnapshot(qemuVersionOf(qmp.greeting))) return;
+  if (info.status !== "failed" && info.status !== "cancelled") return;
   await markVmFrozen(
     row.vmId,
     row.id,

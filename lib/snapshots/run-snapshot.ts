@@ -42,6 +42,7 @@
 // Invariants: never throws (returns failed with an error class and an operator-readable message); the
 // sink is never cut while QEMU may still write to it; a paused VM is left paused; nothing outside the
 // ledger is ever removed.
+import { timeout } from "../timeout";
 import path from "node:path";
 import type { HostFiles } from "../fleet/host-files";
 import type { Logger } from "../logger";
@@ -199,13 +200,6 @@ export function migrationProgress(
 
 export function runSnapshot(input: RunSnapshotInput): Promise<SnapshotRunResult> {
   return new SnapshotRun(input).execute();
-}
-
-function timeout<T>(p: Promise<T>, ms: number): Promise<T | "timeout"> {
-  let timer: NodeJS.Timeout | undefined;
-  return Promise.race([p, new Promise<"timeout">((r) => (timer = setTimeout(() => r("timeout"), ms)))]).finally(() =>
-    clearTimeout(timer),
-  );
 }
 
 function mib(bytes: number): string {

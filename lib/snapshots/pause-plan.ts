@@ -82,19 +82,25 @@ export interface PausePlan {
 }
 
 /**
- * Per-GiB and fixed costs of the pause measured by `npm run bench -- pause` on the reference machine
- * (2 vCPUs, TCG, loaded; docs/performance.md). A model for the VM page, not a promise: a busier host
- * stretches every figure.
+ * Per-GiB and fixed costs of the pause measured by `npm run bench -- pause --sizes=1,4,8` on the reference
+ * machine (2 vCPUs, TCG, load 2–4; docs/performance.md "A bigger guest"). A model for the VM page, not a
+ * promise: a busier host stretches every figure. tests/bench-support/pause-model.test.ts holds it to the
+ * latest measured medians (within 30 % per size).
  */
 export const PAUSE_MODEL = {
-  /** Pipelined QMP, the internal disk snapshots, connect, device state: independent of RAM size. */
-  fixedMs: 8,
   /**
-   * QEMU's RAM walk inside the pause (ram_write_tracking_prepare reads every 4 KiB page) over resident guest
-   * RAM mapped by 2 MiB pages (first snapshot, or after a collapse): 1 / 4 / 8 GiB guests with 85 % of RAM
-   * written paused 13 / 29 / 46 ms (medians, QEMU 7.2 and 10.0; `npm run bench -- pause --sizes=1,4,8`).
+   * Our commands inside the pause (pipelined `stop`, the internal disk snapshots, `migrate`; on QEMU ≥ 9 the
+   * `cont` once RAM streams) and QEMU's device state + write protection + resume: independent of RAM size.
+   * Measured through the API: STOP→setup 6–10 ms, active→RESUME 3–5 ms (QEMU 10.0).
    */
-  hugeMappedMsPerGiB: 5,
+  fixedMs: 12,
+  /**
+   * QEMU's RAM walk inside the pause (ram_write_tracking_prepare reads one byte of every 4 KiB page), per
+   * GiB of guest RAM mapped by 2 MiB pages (first snapshot, or after a collapse): setup→active 6 / 26–28 /
+   * 59–62 ms for 1 / 4 / 8 GiB guests with 85 % of RAM written (QEMU 10.0; 7.2 without the gate: 8–10 /
+   * 30–31 / 61 ms).
+   */
+  hugeMappedMsPerGiB: 7.5,
   /** The same walks over RAM mapped by 4 KiB pages (later snapshots without collapse): +15–20 ms/GiB at load 1–3, +60–80 at load 5–8. */
   smallMappedMsPerGiB: 40,
   /** hugetlb, first snapshot: never-touched huge pages are allocated and zeroed inside the pause (worst case: none touched yet). */
@@ -107,14 +113,15 @@ export const PAUSE_MODEL = {
   diskStepMsPerWrittenGiB: { before9: 1.7, from9: 6 },
   /**
    * Gated (QEMU < 9): our `stop`, the disk step, the gate opening, QEMU's device state and resume,
-   * whatever the RAM size — through the API, 1 / 4 / 8 GiB guests with 85 % of RAM written paused
-   * 7.2–9.4 / 6.1–11.6 / 6.9–13.7 ms (idle and busy, 1st and 2nd snapshot; `npm run bench -- pause --sizes=1,4,8`).
+   * whatever the RAM size — through the API, the medians of the four cells (idle/busy × 1st/2nd) of 1 /
+   * 4 / 8 GiB guests with 85 % of RAM written were 11.6 / 9.3 / 11.2 ms (all cells 5.5–34.3 ms; the 34.3 ms
+   * one a lost race at 1 GiB, taken again the pipelined way).
    */
-  gatedFixedMs: 9,
+  gatedFixedMs: 10,
 } as const;
 
 /**
- * Resident guest RAM from which a snapshot is gated: below it QEMU's walk (≈ 4.5 ms per GiB) is worth
+ * Resident guest RAM from which a snapshot is gated: below it QEMU's walk (≈ 5–8 ms per GiB) is worth
  * little and gets shorter than the start of the gate's writer (perl, a few ms; a lost race costs a
  * second RAM stream).
  */
@@ -233,8 +240,8 @@ function gibText(bytes: number): string {
 function ownersLever(f: PauseFacts): string {
   const why =
     f.qemuVersion.major >= 9
-      ? `QEMU ${f.qemuVersion.major}.${f.qemuVersion.minor} walks guest RAM with its main lock held, so that walk (≈ ${PAUSE_MODEL.hugeMappedMsPerGiB} ms per GiB) is guest pause`
-      : "Snapfleet can take QEMU's RAM walk out of the pause only on local hosts whose QEMU threads it can watch, so here the walk (≈ 5 ms per GiB) is guest pause";
+      ? `QEMU ${f.qemuVersion.major}.${f.qemuVersion.minor} takes its main lock between its walk over guest RAM and its first write, so Snapfleet cannot let that walk run before the pause: it (≈ ${PAUSE_MODEL.hugeMappedMsPerGiB} ms per GiB) is guest pause`
+      : `Snapfleet can take QEMU's RAM walk out of the pause only on local hosts whose QEMU threads it can watch, so here the walk (≈ ${PAUSE_MODEL.hugeMappedMsPerGiB} ms per GiB) is guest pause`;
   return `${why}; what the VM's owner can do: back guest RAM with hugetlb pages and prealloc=on (memory-backend-memfd,hugetlb=on,prealloc=on), which paused an 8 GiB guest 6–30 ms in 5 samples of 6 on QEMU 10 (docs/performance.md)`;
 }
 

@@ -5,7 +5,7 @@
 //
 // Why (QEMU 7.2 migration/migration.c bg_migration_thread, docs/performance.md "A bigger guest"): the
 // migration thread first reads one byte of every 4 KiB page of guest RAM (ram_write_tracking_prepare,
-// ≈ 4.5 ms per GiB of resident RAM), then writes and flushes the header and setup sections WITHOUT the
+// ≈ 5–8 ms per GiB of resident RAM), then writes and flushes the header and setup sections WITHOUT the
 // BQL, and only then stops the VM itself. The pipelined sequence stops the guest before `migrate`, so
 // the whole walk is guest pause. Gated instead:
 //   1. `migrate exec:perl gate-writer.pl …` while the guest runs: the writer fills its one-page stdin
@@ -147,7 +147,7 @@ export async function canWatchThreads(pid: number): Promise<boolean> {
 
 /**
  * Waits until QEMU's migration thread is at the gate (polling every millisecond: the pause starts right
- * after), or `timeoutMs` passes. The walk takes ≈ 4.5 ms per GiB of resident RAM, more under load.
+ * after), or `timeoutMs` passes. The walk takes ≈ 5–8 ms per GiB of resident RAM, more under load.
  */
 export async function waitForQemuAtGate(
   pid: number,

@@ -179,7 +179,7 @@ const TERMINAL: ReadonlySet<MigrationStatus | undefined> = new Set(["completed",
 const SINK_CLOSE_TIMEOUT_MS = 60_000;
 /** The gate's writer (perl) reports within milliseconds; past this it is broken. */
 const GATE_WRITER_START_MS = 10_000;
-/** How long QEMU's RAM walk may take before the gate is given up: ≈ 4.5 ms/GiB measured, 40 ms/GiB on 4 KiB mappings under load. */
+/** How long QEMU's RAM walk may take before the gate is given up: ≈ 5–8 ms/GiB measured, 40 ms/GiB on 4 KiB mappings under load. */
 const GATE_WALK_BUDGET = { fixedMs: 5_000, msPerGiB: 500 };
 const MiB = 1024 * 1024;
 

@@ -106,7 +106,9 @@ describe("planConsistentPause", () => {
     });
     expect(plan.sequence).toBe("pipelined");
     expect(plan.expectedPauseMs.first).toBe(Math.round(PAUSE_MODEL.fixedMs + 8 * PAUSE_MODEL.hugeMappedMsPerGiB));
-    expect(plan.reasons.join(" ")).toMatch(/main lock held.*hugetlb pages and prealloc=on/);
+    expect(plan.reasons.join(" ")).toMatch(
+      /main lock between its walk over guest RAM and its first write.*hugetlb pages and prealloc=on/,
+    );
     // A small guest gets no advice: its walk is short.
     expect(
       planConsistentPause({ ...base, qemuVersion: { major: 10, minor: 0, micro: 2 } }).reasons.join(" "),

@@ -246,6 +246,8 @@ export async function renewLeases(): Promise<void> {
     return;
   }
   const started = Date.now();
+  // Only leases held before the UPDATE can be judged lost by it: one taken while it runs is not in its answer.
+  const judged = new Set(s.held.keys());
   let rows: Array<{ vmId: string; releaseRequested: boolean }>;
   try {
     rows = await db().$queryRaw<Array<{ vmId: string; releaseRequested: boolean }>>`
@@ -262,6 +264,7 @@ export async function renewLeases(): Promise<void> {
       s.held.set(vmId, started + LEASE_TTL_MS - 1_000);
       continue;
     }
+    if (!judged.has(vmId)) continue;
     // Another process took it (this one could not renew in time): its session must not stay here.
     s.held.delete(vmId);
     log.warn({ vm: vmId }, "lost the VM's lease to another process");

@@ -461,7 +461,8 @@ async function removeLedger(
   log: Logger,
   monitorAnswers = true,
 ): Promise<string[]> {
-  // A hung monitor cannot prove a file unused: what needs it is kept, not waited for command by command.
+  // A hung monitor is not asked (each command would wait for its timeout): files are then proven unused by
+  // the host's /proc alone — QEMU never opens the vmstate, and an image the hung QEMU holds stays.
   const qmp = monitorAnswers
     ? await getVmSession(row.vmId).catch(logIgnored("an unreachable VM: what needs it waits for a later sweep"))
     : undefined;

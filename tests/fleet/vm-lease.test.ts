@@ -38,9 +38,10 @@ it("a lease taken while a renewal runs is kept, and its session is not closed", 
     await locker.query("BEGIN");
     await locker.query(`SELECT 1 FROM "VmLease" WHERE "vmId" = $1 FOR UPDATE`, [a!.id]);
     const renewal = renewLeases();
+    // Asked on another connection: inside the locker's transaction pg_stat_activity is one cached snapshot.
     await until(async () => {
-      const { rows } = await locker.query<{ n: number }>(
-        `SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%UPDATE "VmLease" SET "expiresAt"%' AND pid <> pg_backend_pid()`,
+      const rows = await db().$queryRawUnsafe<Array<{ n: number }>>(
+        `SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE '%UPDATE "VmLease" SET "expiresAt"%' AND pid <> pg_backend_pid()`,
       );
       return rows[0]!.n > 0 ? true : undefined;
     }, "the renewal's UPDATE waiting on A's row");

@@ -6,15 +6,19 @@ import { processSingleton } from "../process-singleton";
 import { PrismaClient } from "./generated/client";
 
 /**
- * How long a query waits for a connection. A host busy writing a snapshot's RAM can keep PostgreSQL from
- * accepting one for seconds (CI saw > 5 s): waiting is better than failing a job; a database that is down
- * still fails within this bound.
+ * How long a query, or an interactive transaction, waits for a connection. A host busy writing a
+ * snapshot's RAM can keep PostgreSQL from accepting one for seconds (CI saw > 5 s for a connection and
+ * > 2 s, Prisma's default, for a transaction): waiting is better than failing a job or a request; a
+ * database that is down still fails within this bound.
  */
 const CONNECTION_TIMEOUT_MS = 15_000;
+/** How long an interactive transaction may run: Prisma's default, 5 s, is short for a healthy one on a loaded host. */
+const TRANSACTION_TIMEOUT_MS = 15_000;
 
 export function createPrismaClient(connectionString: string): PrismaClient {
   return new PrismaClient({
     adapter: new PrismaPg({ connectionString, connectionTimeoutMillis: CONNECTION_TIMEOUT_MS }),
+    transactionOptions: { maxWait: CONNECTION_TIMEOUT_MS, timeout: TRANSACTION_TIMEOUT_MS },
   });
 }
 

@@ -44,6 +44,11 @@ export interface EmbeddedPostgresOptions {
   notice?: (line: string) => void;
   /** Bounds for stopping a postmaster left running by a dashboard that died. */
   leftoverTimeouts?: Partial<LeftoverTimeouts>;
+  /**
+   * Throw-away clusters only (the test suite's): no fsync, so a host busy writing snapshots' RAM does not
+   * stall every commit and connection behind its disk. Never for the dashboard's own database.
+   */
+  disposable?: boolean;
 }
 
 /**
@@ -155,7 +160,10 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
     authMethod: "scram-sha-256",
     persistent: true,
     createPostgresUser: true,
-    postgresFlags: ["-c", "listen_addresses=127.0.0.1", "-c", "max_connections=200"],
+    postgresFlags: [
+      ...["-c", "listen_addresses=127.0.0.1", "-c", "max_connections=200"],
+      ...(options.disposable ? ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"] : []),
+    ],
     onLog: (m) => {
       remember(m);
       log(String(m).trimEnd());

@@ -42,7 +42,7 @@ export default async function setup(project: TestProject) {
   if (!adminUrl) {
     dataDir = mkdtempSync(path.join(tmpdir(), "snapfleet-test-pg-"));
     const port = 55000 + (process.pid % 5000);
-    const server = await startEmbeddedPostgres({ dataDir, port });
+    const server = await startEmbeddedPostgres({ dataDir, port, disposable: true });
     adminUrl = server.adminConnectionString;
     stop = server.stop;
   }

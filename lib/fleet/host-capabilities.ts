@@ -2,7 +2,7 @@
 // createSnapshotJob), the schedule editor and the schedules' save (lib/scheduler/service.ts), the VM
 // page (VmJson.hostModeBlockers) and the snapshot preflight all ask this one pure function, so a mode a
 // host kind cannot give is refused with the same reason everywhere, and never after a job was queued.
-// Client-safe: no imports from the server side.
+// Client-safe: no imports from the server side (lib/qmp/version.ts is pure).
 //
 // The documented paths (README, "Hosts"):
 //  - local: every mode; the vmstate is written by a local sink process (lib/snapshots/vmstate-sink.ts).
@@ -15,14 +15,10 @@
 //           happens there) and nothing can write it there, and streaming it over the network to the
 //           dashboard is refused on QEMU < 8.1, where a stream that breaks freezes the guest for good
 //           (QEMU.md §2) — on newer QEMU it is not offered either, for the first reason.
+import { freezesOnFailedBackgroundSnapshot, parseQemuVersion } from "../qmp/version";
+
 export type HostKindName = "local" | "ssh" | "tls";
 export type SnapshotModeKey = "live" | "ram-only" | "disks-only";
-
-/** QEMU major from "7.2.22" (null when unknown). */
-function qemuMajor(version: string | null | undefined): number | null {
-  const m = /^(\d+)\./.exec(version ?? "");
-  return m ? Number(m[1]) : null;
-}
 
 /**
  * Why a `mode` snapshot cannot be offered for a VM on a host of `kind` (with that QEMU version, when
@@ -31,10 +27,7 @@ function qemuMajor(version: string | null | undefined): number | null {
  */
 export function hostModeBlocker(kind: HostKindName, mode: SnapshotModeKey, qemuVersion?: string | null): string | null {
   if (kind !== "tls" || mode === "disks-only") return null;
-  const major = qemuMajor(qemuVersion);
-  const minor = Number(/^\d+\.(\d+)/.exec(qemuVersion ?? "")?.[1] ?? 0);
-  // The fix for the freeze shipped in QEMU 8.1 (lib/snapshots/pause-plan.ts freezesOnFailedBackgroundSnapshot).
-  const freezes = major !== null && (major < 8 || (major === 8 && minor < 1));
+  const freezes = freezesOnFailedBackgroundSnapshot(parseQemuVersion(qemuVersion));
   return (
     `a ${mode} snapshot needs the VM's RAM written to its own host, and a TLS host gives Snapfleet only QMP: nothing can write the vmstate there` +
     (freezes

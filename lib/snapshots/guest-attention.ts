@@ -33,8 +33,6 @@ interface StoredAttention {
   qemuPid?: number | null;
 }
 
-export { freezesOnFailedBackgroundSnapshot } from "./pause-plan";
-
 export function qemuVersionOf(greeting: QmpGreeting | undefined): { major: number; minor: number } | undefined {
   return greeting?.version?.qemu;
 }

@@ -134,17 +134,6 @@ export function qemuResumesByItself(v: QmpVersionTriple): boolean {
   return v.major < 9;
 }
 
-/**
- * QEMU versions on which a background snapshot that ends failed or cancelled leaves the guest's vCPUs
- * blocked in the userfault handler for good (QEMU.md §2: 7.2 stops write-tracking only on completion).
- * The fix, "migration: stop tracking ram writes when cancelling background migration", was posted to
- * qemu-devel on 2023-05-26, after 8.0.0 shipped: 8.1 is the first release with it. Distribution builds of
- * older versions may carry it as a backport; this errs on the side of warning.
- */
-export function freezesOnFailedBackgroundSnapshot(v: Pick<QmpVersionTriple, "major" | "minor"> | undefined): boolean {
-  return v !== undefined && (v.major < 8 || (v.major === 8 && v.minor < 1));
-}
-
 export function planConsistentPause(f: PauseFacts): PausePlan {
   const gib = f.memoryBytes / GIB;
   const reasons: string[] = [

@@ -16,6 +16,7 @@ import { db } from "../db/client";
 import type { Prisma } from "../db/generated/client";
 import { NotOwnerError } from "../fleet/errors";
 import { QmpTimeoutError } from "../qmp";
+import { freezesOnFailedBackgroundSnapshot, parseQemuVersion } from "../qmp/version";
 import { getVmSession } from "../fleet/sessions";
 import { holdVm } from "../fleet/vm-lease";
 import { hostAccessFor } from "../fleet/host-access";
@@ -25,7 +26,7 @@ import { processSingleton } from "../process-singleton";
 import { describeArtifact, parseArtifacts, type Artifact, type InternalSnapshotArtifact } from "./artifacts";
 import { parseVmUndo, undoAfterCrash, type AgentAccess, type UndoOutcome, type VmUndo } from "./crash-undo";
 import { finishJob, recordProgress } from "./execute-job";
-import { freezesOnFailedBackgroundSnapshot, markGuestLeftPaused, markVmFrozen, qemuVersionOf } from "./guest-attention";
+import { markGuestLeftPaused, markVmFrozen, qemuVersionOf } from "./guest-attention";
 import { findImageNode } from "./internal-snapshots";
 import { transitionSnapshot } from "./jobs";
 import { removeArtifact } from "./remove-artifacts";
@@ -396,12 +397,6 @@ async function keepLeftThaw(id: string, undone: UndoOutcome | undefined): Promis
 /** How long a monitor that may be hung by a failed background snapshot gets to answer (session + query-migrate). */
 const HUNG_MONITOR_PROBE_MS = 10_000;
 
-/** "7.2.22" (the VM row, from discovery) → { major, minor }; undefined when unknown. */
-function versionOfRow(v: string | null): { major: number; minor: number } | undefined {
-  const m = /^(\d+)\.(\d+)/.exec(v ?? "");
-  return m ? { major: Number(m[1]), minor: Number(m[2]) } : undefined;
-}
-
 /**
  * On QEMU < 8.1: a dead run's RAM stream that QEMU ended failed/cancelled froze the guest (QEMU.md §2) —
  * and, when a device was writing guest RAM at that moment, QEMU's main loop with it, so its monitor stops
@@ -416,7 +411,7 @@ async function markFrozenIfStreamFailed(
 ): Promise<"hung" | undefined> {
   const streamed = sink?.status.result?.connected || sink?.status.state === "streaming";
   if (!streamed) return;
-  const known = versionOfRow(row.vm.qemuVersion);
+  const known = parseQemuVersion(row.vm.qemuVersion);
   if (known && !freezesOnFailedBackgroundSnapshot(known)) return;
   const probe = (async () => {
     const qmp = await getVmSession(row.vmId);

@@ -271,19 +271,13 @@ export class RemoteExecSink {
           return this.done(this.neverStarted());
         }
       } else if (st.state === "finished") {
-        return this.done(
-          await verifyRemoteVmstate(this.files, this.filePath, resultOfExecStatus(st, this.discardReason)),
-        );
+        return await this.finishWith(st);
       } else if (Date.now() - this.lastAliveCheck > 3_000) {
         this.lastAliveCheck = Date.now();
         if (!(await execSinkAlive(this.files, st, this.paths.statusPath))) {
           // It may have written "finished" and exited since the status was read: read it once more.
           const last = parseExecSinkStatus(await this.files.readFile(this.paths.statusPath));
-          if (last?.state === "finished") {
-            return this.done(
-              await verifyRemoteVmstate(this.files, this.filePath, resultOfExecStatus(last, this.discardReason)),
-            );
-          }
+          if (last?.state === "finished") return await this.finishWith(last);
           await this.files.unlink(this.filePath).catch(() => false);
           return this.done({
             connected: true,
@@ -298,6 +292,11 @@ export class RemoteExecSink {
       // SFTP unavailable for a moment (the connection is re-made on the next call): the writer goes on.
     }
     this.schedule();
+  }
+
+  /** Settles with what a writer that says "finished" left, once its content is checked. */
+  private async finishWith(st: ExecSinkStatus): Promise<void> {
+    await this.done(await verifyRemoteVmstate(this.files, this.filePath, resultOfExecStatus(st, this.discardReason)));
   }
 
   /** The result when QEMU never started the writer (nothing received, nothing written). */

@@ -51,7 +51,8 @@ import type { MigrationCapabilityStatus, MigrationInfo, MigrationStatus } from "
 import type { SnapshotModeName } from "../validations/snapshot";
 import { planArtifacts, internalSnapshotName, type Artifact } from "./artifacts";
 import { recollapseGuestMemory } from "./host-memory";
-import { freezesOnFailedBackgroundSnapshot, planConsistentPause, qemuResumesByItself } from "./pause-plan";
+import { freezesOnFailedBackgroundSnapshot } from "../qmp/version";
+import { planConsistentPause, qemuResumesByItself } from "./pause-plan";
 import {
   detectPauseFacts,
   layerAndStream,

@@ -3,9 +3,11 @@
 // Snapshots page, walking GET /api/snapshots page by page returns every matching row exactly once, in
 // (createdAt, id) order, deleted ones never; a cursor this API did not write is a 422; and the plan of
 // each filter's page — first and later — is an index scan in the page's order: no Seq Scan on
-// "Snapshot" no Sort (which would mean reading every matching row to order them), and the filter bounds the index
-// range instead of being checked row by row. Plan shape, not
-// time: the speed figures are `npm run bench -- history`.
+// "Snapshot", no Sort (which would mean reading every matching row to order them), a later page starts
+// at its cursor inside the index, and a page throws away at most 10 rows per row it can show (a rare
+// filter bounds the index range; a common one, such as one host of four, may be checked row by row,
+// which the planner rightly prefers when a page fills within a few hundred rows). Plan shape and rows
+// read, not time: the speed figures are `npm run bench -- history`.
 import pg from "pg";
 import { beforeAll, describe, expect, it } from "vitest";
 import { GET } from "../../app/api/snapshots/route";
@@ -177,6 +179,7 @@ describe("GET /api/snapshots over a realistic history", () => {
       "Relation Name"?: string;
       "Index Name"?: string;
       "Index Cond"?: string;
+      "Rows Removed by Filter"?: number;
       Plans?: PlanNode[];
     }
     const nodes = (n: PlanNode): PlanNode[] => [n, ...(n.Plans ?? []).flatMap(nodes)];
@@ -187,7 +190,7 @@ describe("GET /api/snapshots over a realistic history", () => {
       await client.connect();
       try {
         const { rows } = await client.query<{ "QUERY PLAN": Array<{ Plan: PlanNode }> }>(
-          `EXPLAIN (FORMAT JSON) ${sql.text}`,
+          `EXPLAIN (ANALYZE, FORMAT JSON) ${sql.text}`,
           sql.values as unknown[],
         );
         return nodes(rows[0]!["QUERY PLAN"][0]!.Plan);
@@ -209,21 +212,9 @@ describe("GET /api/snapshots over a realistic history", () => {
           const types = all.map((n) => n["Node Type"]);
           for (const bad of ["Sort", "Incremental Sort", "Seq Scan", "Bitmap Heap Scan"])
             expect(types, JSON.stringify(q)).not.toContain(bad);
-          // Each scan reads only the filter's part of an index: a filter column bounds it, not a Filter line.
-          const keys = [
-            q.vmId && '"vmId" =',
-            q.hostId && '"hostId" =',
-            q.status && "status =",
-            (q.from || q.to) && '"createdAt" ',
-          ].filter(Boolean) as string[];
-          for (const n of onSnapshot) {
-            expect(n["Index Cond"], JSON.stringify(q)).toBeDefined();
-            if (keys.length)
-              expect(
-                keys.some((k) => n["Index Cond"]!.includes(k)),
-                `${n["Index Cond"]} for ${JSON.stringify(q)}`,
-              ).toBe(true);
-          }
+          // What the page reads beyond what it shows stays bounded, whichever index the planner picks.
+          const removed = onSnapshot.reduce((sum, n) => sum + (n["Rows Removed by Filter"] ?? 0), 0);
+          expect(removed, `rows read and thrown away for ${JSON.stringify(q)}`).toBeLessThanOrEqual(10 * 51);
           // A later page starts at the cursor inside the index (a bound), rather than filtering from the top.
           if (q.cursor)
             for (const n of onSnapshot) expect(n["Index Cond"] ?? "").toMatch(/ROW\("createdAt", id\) < ROW/);

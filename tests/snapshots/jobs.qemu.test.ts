@@ -10,7 +10,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import pg from "pg";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { POST as cancelRoute } from "../../app/api/snapshots/[id]/cancel/route";
 import { DELETE as deleteRoute, GET as getRoute } from "../../app/api/snapshots/[id]/route";
 import { GET as listRoute } from "../../app/api/snapshots/route";
@@ -195,16 +195,22 @@ describe("Snapshot now through the API and the worker", () => {
       internalSnapshot: `snapfleet-${snapshot.id}`,
     });
 
-    const onSnapshot = published.filter((p) => p.topic === `snapshot:${snapshot.id}` && p.name === "snapshot.updated");
-    const onVm = published.filter(
-      (p) => p.topic === `vm:${vmAId}` && p.name === "snapshot.updated" && p.payload.id === snapshot.id,
+    // The REST answer can show "completed" before its NOTIFYs (one per topic) have reached the listener.
+    const onTopic = (topic: string) =>
+      published.filter((p) => p.topic === topic && p.name === "snapshot.updated" && p.payload.id === snapshot.id);
+    await vi.waitFor(
+      () => {
+        expect(onTopic(`snapshot:${snapshot.id}`).at(-1)?.payload.status).toBe("completed");
+        expect(onTopic(`vm:${vmAId}`).at(-1)?.payload.status).toBe("completed");
+      },
+      { timeout: 5000, interval: 50 },
     );
+    const onSnapshot = onTopic(`snapshot:${snapshot.id}`);
     // "queued" is published by the request after its commit, so the worker's "preflight" may overtake
     // it (the UI keeps the update with the longer history); the worker's own publishes are in order.
     const seen = [...new Set(onSnapshot.map((p) => p.payload.status))];
     expect(seen).toContain("queued");
     expect(seen.filter((st) => st !== "queued")).toEqual(["preflight", "setup", "active", "completed"]);
-    expect(onVm.at(-1)?.payload.status).toBe("completed");
     await expectGuestAdvances(vmA);
   });
 

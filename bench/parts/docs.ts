@@ -104,6 +104,9 @@ export function renderDocs(): void {
     const h = sizeHeadline(sizeRuns);
     if (h) updateDocsSection("size-headline", h);
   }
+  // The same-run A/B of the RAM-walk gate (`--methods=snapfleet,strategy --tag=ab`): its own section.
+  const sizeAb = readLatest<SizeRun[]>("pause-size-ab");
+  if (sizeAb) updateDocsSection("pause-size-ab", renderSizeTable(sizeAb));
   const overhead = readLatest<OverheadData>("overhead");
   if (overhead) updateDocsSection("overhead", renderOverhead(overhead));
   const latency = readLatest<LatencyData>("latency");

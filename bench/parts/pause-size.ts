@@ -21,7 +21,16 @@ function pair(xs: Array<number | undefined>): string {
   return s.n ? `${fmt(s.median, 1)} / ${fmt(s.max, 1)}` : "—";
 }
 
-/** One row per (method, size, load): 1st and nth pause (median / max), then where the pause went. */
+/** 2 → "2nd", 10 → "10th", 12 → "12th". */
+function ordinal(n: number): string {
+  const teen = n % 100 >= 11 && n % 100 <= 13;
+  return `${n}${teen ? "th" : (["th", "st", "nd", "rd"][n % 10] ?? "th")}`;
+}
+
+/**
+ * One row per (method, size, load): 1st, 2nd…(nth-1) (when nth > 2) and nth pause (median / max), then where
+ * the pause went (medians over every snapshot of the row).
+ */
 export function renderSizeTable(file: ResultFile<SizeRun[]>): string {
   const rows: Cell[][] = [];
   const runs = file.data;
@@ -36,6 +45,7 @@ export function renderSizeTable(file: ResultFile<SizeRun[]>): string {
         const mine = result.samples.filter((s) => s.method === method && s.load === load);
         const ok = mine.filter((s) => s.ok);
         const first = ok.filter((s) => s.ordinal === 1);
+        const between = ok.filter((s) => s.ordinal > 1 && s.ordinal < nth);
         const later = ok.filter((s) => s.ordinal >= nth);
         const med = (f: (s: PauseSample) => number | undefined) => fmt(summarize(ok.map(f)).median, 1);
         const loads = mine.map((s) => s.load1);
@@ -44,11 +54,12 @@ export function renderSizeTable(file: ResultFile<SizeRun[]>): string {
           `${sizeGiB} GiB`,
           load,
           pair(first.map((s) => s.pauseMs)),
+          ...(nth > 2 ? [pair(between.map((s) => s.pauseMs))] : []),
           pair(later.map((s) => s.pauseMs)),
           med((s) => s.breakdown?.commandsMs),
           med((s) => s.breakdown?.setupMs),
           med((s) => s.breakdown?.deviceMs),
-          `${first.length}+${later.length}${mine.length > ok.length ? ` (${mine.length - ok.length} failed)` : ""}`,
+          `${first.length}+${nth > 2 ? `${between.length}+` : ""}${later.length}${mine.length > ok.length ? ` (${mine.length - ok.length} failed)` : ""}`,
           loads.length ? `${fmt(Math.min(...loads), 1)}–${fmt(Math.max(...loads), 1)}` : "—",
         ]);
       }
@@ -63,7 +74,8 @@ export function renderSizeTable(file: ResultFile<SizeRun[]>): string {
         "guest RAM",
         "load",
         "pause 1st (ms)",
-        `pause ${nth === 2 ? "2nd" : `${nth}th`} (ms)`,
+        ...(nth > 2 ? [`pause 2nd–${ordinal(nth - 1)} (ms)`] : []),
+        `pause ${ordinal(nth)} (ms)`,
         "STOP→setup ms",
         "setup→active ms",
         "active→RESUME ms",

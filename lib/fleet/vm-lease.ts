@@ -11,7 +11,8 @@
 //  - the owner renews all its leases every RENEW_MS; a lease not renewed for LEASE_TTL_MS (a dead or
 //    cut-off process) is free: a dead owner loses its VMs within ~6 s (at once on its own machine);
 //  - a lease in use (holdVm: a job runs on the VM here) is never handed over on request; an idle one is,
-//    the session closed BEFORE the row goes, so the next owner finds the monitor free;
+//    the session closed BEFORE the row goes, so the next owner finds the monitor free, and this process
+//    does not take the VM back for HANDOVER_GRACE_MS, so the claimer gets it;
 //  - state is a process singleton: Next's route bundles and server.ts are one owner.
 import { randomUUID } from "node:crypto";
 import { readlinkSync } from "node:fs";
@@ -25,6 +26,12 @@ import { NotOwnerError } from "./errors";
 export const LEASE_TTL_MS = 6_000;
 export const RENEW_MS = 2_000;
 const CLAIM_POLL_MS = 200;
+/**
+ * After handing a VM over, this process does not take it back for this long: the claimer polls every
+ * CLAIM_POLL_MS, and this process's own sweeps (recovery, disk drift) asking for the VM right after the
+ * hand-over must not win the free row back before it.
+ */
+const HANDOVER_GRACE_MS = 2 * RENEW_MS;
 
 const log = logger.child({ component: "vm-lease" });
 
@@ -164,17 +171,15 @@ export async function requireVmLease(vmId: string, vmName = vmId): Promise<void>
  */
 export async function claimVmLease(vmId: string, waitMs: number, vmName = vmId): Promise<void> {
   const deadline = Date.now() + waitMs;
-  let asked = false;
   for (;;) {
     const r = await acquireVmLease(vmId);
     if (r.owned) return;
     if (Date.now() >= deadline) throw new NotOwnerError(vmId, r.owner, vmName);
-    if (!asked) {
-      await db().$executeRaw`
-        UPDATE "VmLease" SET "releaseRequestedAt" = now() AT TIME ZONE 'UTC'
-        WHERE "vmId" = ${vmId}::uuid AND "owner" <> ${state().owner} AND "releaseRequestedAt" IS NULL`;
-      asked = true;
-    }
+    // Asked on every poll (a no-op while the request stands): an owner that took the VM anew meanwhile
+    // (its row is a new one, without the request) is asked again.
+    await db().$executeRaw`
+      UPDATE "VmLease" SET "releaseRequestedAt" = now() AT TIME ZONE 'UTC'
+      WHERE "vmId" = ${vmId}::uuid AND "owner" <> ${state().owner} AND "releaseRequestedAt" IS NULL`;
     await new Promise((res) => setTimeout(res, CLAIM_POLL_MS));
   }
 }
@@ -284,7 +289,8 @@ export async function renewLeases(): Promise<void> {
     } catch (err) {
       log.warn({ err, vm: r.vmId }, "handing the VM over failed; its lease expires by itself");
     } finally {
-      s.releasing.delete(r.vmId);
+      const vmId = r.vmId;
+      setTimeout(() => s.releasing.delete(vmId), HANDOVER_GRACE_MS).unref();
     }
   }
 }

@@ -58,3 +58,30 @@ it("a lease taken while a renewal runs is kept, and its session is not closed", 
   await renewLeases();
   expect([holdsVmLease(a!.id), holdsVmLease(b!.id)]).toEqual([true, true]);
 });
+
+it("an idle VM handed over on request goes to the claimer: this process's own sweeps do not take it back first", async () => {
+  const host = await db().host.create({ data: { name: "handover-host", kind: "local", snapshotDir: "/tmp" } });
+  const vm = await db().vm.create({ data: { hostId: host.id, name: "handover", endpoint: "/tmp/handover.sock" } });
+  const closed: string[] = [];
+  setLeaseSessionCloser(async (vmId) => void closed.push(vmId));
+  expect(await acquireVmLease(vm.id)).toEqual({ owned: true });
+
+  // Another process asks for the VM (claimVmLease's request), and this one's renewal hands it over.
+  await db()
+    .$executeRaw`UPDATE "VmLease" SET "releaseRequestedAt" = now() AT TIME ZONE 'UTC' WHERE "vmId" = ${vm.id}::uuid`;
+  await renewLeases();
+  expect(closed).toEqual([vm.id]);
+  expect(await db().vmLease.findUnique({ where: { vmId: vm.id } })).toBeNull();
+
+  // A sweep here asks for the VM at once (the row is free): it is refused, naming the hand-over.
+  const retake = await acquireVmLease(vm.id);
+  expect(retake.owned).toBe(false);
+  expect(retake.owned ? "" : retake.owner).toMatch(/handing it over/);
+  expect(holdsVmLease(vm.id)).toBe(false);
+
+  // The claimer's next poll takes the free row.
+  await db().$executeRaw`
+    INSERT INTO "VmLease" ("vmId", "owner", "ownerMachine", "ownerPid", "expiresAt")
+    VALUES (${vm.id}::uuid, 'claimer:1:abc', 'elsewhere|pid:[1]', 1, now() AT TIME ZONE 'UTC' + interval '6 seconds')`;
+  expect((await acquireVmLease(vm.id)).owned).toBe(false);
+});

@@ -101,6 +101,12 @@ export const PAUSE_MODEL = {
    * 30–31 / 61 ms).
    */
   hugeMappedMsPerGiB: 7.5,
+  /**
+   * The same walk per GiB beyond the first HUGE_WALK_LINEAR_GIB: on QEMU 10.0 a 16 GiB guest's walk took
+   * 154–620 ms (median of its four cells 251 ms, 20 snapshots, RAM fully 2 MiB-mapped), not the 120 ms
+   * the 8 GiB rate gives — each further GiB cost ≈ 23 ms on this machine, itself a VM with nested paging.
+   */
+  hugeMappedBeyondMsPerGiB: 23,
   /** The same walks over RAM mapped by 4 KiB pages (later snapshots without collapse): +15–20 ms/GiB at load 1–3, +60–80 at load 5–8. */
   smallMappedMsPerGiB: 40,
   /** hugetlb, first snapshot: never-touched huge pages are allocated and zeroed inside the pause (worst case: none touched yet). */
@@ -112,12 +118,13 @@ export const PAUSE_MODEL = {
    */
   diskStepMsPerWrittenGiB: { before9: 1.7, from9: 6 },
   /**
-   * Gated (QEMU < 9): our `stop`, the disk step, the gate opening, QEMU's device state and resume,
-   * whatever the RAM size — through the API, the medians of the four cells (idle/busy × 1st/2nd) of 1 /
-   * 4 / 8 GiB guests with 85 % of RAM written were 11.6 / 9.3 / 11.2 ms (all cells 5.5–34.3 ms; the 34.3 ms
-   * one a lost race at 1 GiB, taken again the pipelined way).
+   * Gated (QEMU < 9): our `stop`, the disk step, the gate opening, QEMU's device state and resume — without
+   * the RAM walk. Through the API, 10 snapshots per QEMU process (`--nth=10`), idle and busy, the median of
+   * the four cells (idle/busy × 1st/later) of 1 / 4 / 8 / 16 GiB guests with 85 % of RAM written was
+   * 8.4 / 8.8 / 18.3 / 21.4 ms: most snapshots 6–15 ms at every size, but from 8 GiB on one in three pauses
+   * 20–80 ms, all of it between our `stop` and QEMU's `active` (device state + resume stay 2–15 ms).
    */
-  gatedFixedMs: 10,
+  gated: { fixedMs: 7.5, msPerGiB: 0.9 },
 } as const;
 
 /**
@@ -128,6 +135,17 @@ export const PAUSE_MODEL = {
 export const GATE_MIN_RESIDENT_BYTES = 512 * 1024 ** 2;
 
 const GIB = 1024 ** 3;
+
+/** Guest RAM up to which QEMU's walk over 2 MiB-mapped RAM grows linearly (PAUSE_MODEL.hugeMappedBeyondMsPerGiB). */
+const HUGE_WALK_LINEAR_GIB = 8;
+
+/** QEMU's walk over `gib` GiB of 2 MiB-mapped guest RAM, inside the pause when not gated. */
+function hugeMappedWalkMs(gib: number): number {
+  return (
+    Math.min(gib, HUGE_WALK_LINEAR_GIB) * PAUSE_MODEL.hugeMappedMsPerGiB +
+    Math.max(0, gib - HUGE_WALK_LINEAR_GIB) * PAUSE_MODEL.hugeMappedBeyondMsPerGiB
+  );
+}
 
 /** QEMU restores the pre-migration run state (paused, by us) from 9.0 on instead of always starting. */
 export function qemuResumesByItself(v: QmpVersionTriple): boolean {
@@ -172,9 +190,9 @@ export function planConsistentPause(f: PauseFacts): PausePlan {
   const fixed = PAUSE_MODEL.fixedMs + diskMs;
   if (gateApplies(f)) {
     reasons.push(
-      `QEMU ${f.qemuVersion.major}.${f.qemuVersion.minor} reads every page of guest RAM before it takes its main lock: Snapfleet lets that walk (${gibText(f.residentBytes ?? 0)} resident) run while the guest runs and pauses the guest only once it is done, so the pause does not grow with the guest`,
+      `QEMU ${f.qemuVersion.major}.${f.qemuVersion.minor} reads every page of guest RAM before it takes its main lock: Snapfleet lets that walk (${gibText(f.residentBytes ?? 0)} resident) run while the guest runs and pauses the guest only once it is done, so the walk (≈ ${PAUSE_MODEL.hugeMappedMsPerGiB} ms per GiB) is not guest pause`,
     );
-    const gated = PAUSE_MODEL.gatedFixedMs + diskMs;
+    const gated = PAUSE_MODEL.gated.fixedMs + gib * PAUSE_MODEL.gated.msPerGiB + diskMs;
     return plan("gated", f.canCollapse ? "collapse" : "none", gated, gated);
   }
   if (f.memoryKind === "anonymous" && gib >= 2) reasons.push(ownersLever(f));
@@ -182,15 +200,10 @@ export function planConsistentPause(f: PauseFacts): PausePlan {
     reasons.push(
       "guest RAM is on hugetlb pages: the snapshot never splits them, so every snapshot pauses alike; guest RAM never touched yet is allocated during the first pause",
     );
-    return plan(
-      "pipelined",
-      "none",
-      fixed + gib * PAUSE_MODEL.hugetlbFirstMsPerGiB,
-      fixed + gib * PAUSE_MODEL.hugeMappedMsPerGiB,
-    );
+    return plan("pipelined", "none", fixed + gib * PAUSE_MODEL.hugetlbFirstMsPerGiB, fixed + hugeMappedWalkMs(gib));
   }
   const thp = f.memoryKind === "anonymous" && f.hostThp !== "never" && f.hostThp !== "unknown";
-  const firstMs = fixed + gib * (thp ? PAUSE_MODEL.hugeMappedMsPerGiB : PAUSE_MODEL.smallMappedMsPerGiB);
+  const firstMs = fixed + (thp ? hugeMappedWalkMs(gib) : gib * PAUSE_MODEL.smallMappedMsPerGiB);
   const smallMs = fixed + gib * PAUSE_MODEL.smallMappedMsPerGiB;
   if (!thp) {
     reasons.push(

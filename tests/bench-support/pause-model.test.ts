@@ -1,9 +1,10 @@
 // The VM page's expected pause (PAUSE_MODEL in lib/snapshots/pause-plan.ts) against the latest measured size
 // runs (bench/results/pause-size-latest.json for the system QEMU, pause-size-qemu10-latest.json for QEMU 10):
 // for each guest size, the plan for such a VM — a local host, anonymous RAM with 85 % of it written, THP
-// madvise — is within 30 % of the median over that size's cells (idle/busy × 1st/2nd snapshot, each
-// cell's own median) of Snapfleet `live` through the API. A model changed without measuring, or a
-// measurement that moved away from the model, fails here.
+// madvise — is within 30 % of the median over that size's cells (idle/busy × 1st/later snapshot, each
+// cell's own median; later = the 2nd to the last snapshot of each QEMU process) of Snapfleet `live`
+// through the API. A model changed without measuring, or a measurement that moved away from the model,
+// fails here.
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { describe, expect, it } from "vitest";

@@ -83,12 +83,14 @@ describe("planConsistentPause", () => {
     expect(plan.reasons.join(" ")).toMatch(/QEMU 9\.2 keeps a guest/);
   });
 
-  it("QEMU < 9 on a host that can watch QEMU's threads, with ≥ 512 MiB resident: gated, a pause that does not grow with RAM", () => {
+  it("QEMU < 9 on a host that can watch QEMU's threads, with ≥ 512 MiB resident: gated, the RAM walk out of the pause", () => {
     const big = { ...base, memoryBytes: 8 * GIB, canGate: true };
     expect(planConsistentPause({ ...big, residentBytes: GATE_MIN_RESIDENT_BYTES - 1 }).sequence).toBe("pipelined");
     const plan = planConsistentPause({ ...big, residentBytes: 7 * GIB });
     expect(plan).toMatchObject({ sequence: "gated", resume: "qemu", memory: "collapse" });
-    expect(plan.expectedPauseMs).toEqual({ first: PAUSE_MODEL.gatedFixedMs, later: PAUSE_MODEL.gatedFixedMs });
+    const gated = Math.round(PAUSE_MODEL.gated.fixedMs + 8 * PAUSE_MODEL.gated.msPerGiB);
+    expect(plan.expectedPauseMs).toEqual({ first: gated, later: gated });
+    expect(gated).toBeLessThan(Math.round(PAUSE_MODEL.fixedMs + 8 * PAUSE_MODEL.hugeMappedMsPerGiB) / 3);
     expect(plan.reasons.join(" ")).toMatch(/7\.0 GiB resident/);
     expect(planConsistentPause({ ...big, residentBytes: 7 * GIB, memoryKind: "shared" }).sequence).toBe("gated");
     // Not where the gate cannot run: a remote host (canGate false) or hugetlb RAM (its walk is short).
@@ -106,6 +108,16 @@ describe("planConsistentPause", () => {
     });
     expect(plan.sequence).toBe("pipelined");
     expect(plan.expectedPauseMs.first).toBe(Math.round(PAUSE_MODEL.fixedMs + 8 * PAUSE_MODEL.hugeMappedMsPerGiB));
+    // Beyond 8 GiB each GiB of the walk costs more (measured at 16 GiB).
+    const sixteen = planConsistentPause({
+      ...base,
+      memoryBytes: 16 * GIB,
+      residentBytes: 14 * GIB,
+      qemuVersion: { major: 10, minor: 0, micro: 2 },
+    });
+    expect(sixteen.expectedPauseMs.first).toBe(
+      Math.round(PAUSE_MODEL.fixedMs + 8 * PAUSE_MODEL.hugeMappedMsPerGiB + 8 * PAUSE_MODEL.hugeMappedBeyondMsPerGiB),
+    );
     expect(plan.reasons.join(" ")).toMatch(
       /main lock between its walk over guest RAM and its first write.*hugetlb pages and prealloc=on/,
     );

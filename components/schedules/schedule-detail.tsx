@@ -86,46 +86,47 @@ export function ScheduleRuns({ schedule, runs }: { schedule: ScheduleView; runs:
       {runs.length === 0 && <p className="text-sm text-slate-500">No runs yet.</p>}
       <ol className="space-y-2">
         {runs.map((run) => (
-          <li
-            key={run.id}
-            data-testid="schedule-run"
-            className="rounded-xl border border-slate-200 bg-white p-3 dark:border-slate-800 dark:bg-slate-900"
-          >
-            <div className="flex flex-wrap items-center gap-2 text-sm">
-              <RunStatusChip status={run.status} />
-              <span className="font-medium">{TRIGGER[run.trigger] ?? run.trigger}</span>
-              <span className="text-slate-500">
-                <RelativeTime iso={run.firedAt} />
-              </span>
-              {run.prunedCount > 0 && (
-                <span className="text-xs text-slate-500">· retention deleted {run.prunedCount}</span>
-              )}
-            </div>
-            {run.reason && <p className="mt-1 text-xs text-slate-600 dark:text-slate-400">{run.reason}</p>}
-            {run.items.length > 0 && (
-              <ul className="mt-2 divide-y divide-slate-100 text-xs dark:divide-slate-800">
-                {run.items.map((item) => (
-                  <li key={item.id} data-testid="run-item" className="flex flex-wrap items-center gap-2 py-1">
-                    <Link
-                      href={`/vms/${item.vmId}`}
-                      className="font-medium text-sky-700 hover:underline dark:text-sky-400"
-                    >
-                      {item.vmName}
-                    </Link>
-                    {item.snapshotStatus ? (
-                      <SnapshotStatusChip status={item.snapshotStatus as SnapshotStatusJson} />
-                    ) : (
-                      <RunStatusChip status={item.status} />
-                    )}
-                    {item.attempt > 1 && <span className="text-slate-500">attempt {item.attempt}</span>}
-                    {item.reason && <span className="text-slate-600 dark:text-slate-400">{item.reason}</span>}
-                  </li>
-                ))}
-              </ul>
-            )}
-          </li>
+          <RunEntry key={run.id} run={run} />
         ))}
       </ol>
     </section>
+  );
+}
+
+/** One run: its outcome, trigger and time, what retention deleted, why it failed, and each VM's item. */
+function RunEntry({ run }: { run: RunView }) {
+  return (
+    <li
+      data-testid="schedule-run"
+      className="rounded-xl border border-slate-200 bg-white p-3 dark:border-slate-800 dark:bg-slate-900"
+    >
+      <div className="flex flex-wrap items-center gap-2 text-sm">
+        <RunStatusChip status={run.status} />
+        <span className="font-medium">{TRIGGER[run.trigger] ?? run.trigger}</span>
+        <span className="text-slate-500">
+          <RelativeTime iso={run.firedAt} />
+        </span>
+        {run.prunedCount > 0 && <span className="text-xs text-slate-500">· retention deleted {run.prunedCount}</span>}
+      </div>
+      {run.reason && <p className="mt-1 text-xs text-slate-600 dark:text-slate-400">{run.reason}</p>}
+      {run.items.length > 0 && (
+        <ul className="mt-2 divide-y divide-slate-100 text-xs dark:divide-slate-800">
+          {run.items.map((item) => (
+            <li key={item.id} data-testid="run-item" className="flex flex-wrap items-center gap-2 py-1">
+              <Link href={`/vms/${item.vmId}`} className="font-medium text-sky-700 hover:underline dark:text-sky-400">
+                {item.vmName}
+              </Link>
+              {item.snapshotStatus ? (
+                <SnapshotStatusChip status={item.snapshotStatus as SnapshotStatusJson} />
+              ) : (
+                <RunStatusChip status={item.status} />
+              )}
+              {item.attempt > 1 && <span className="text-slate-500">attempt {item.attempt}</span>}
+              {item.reason && <span className="text-slate-600 dark:text-slate-400">{item.reason}</span>}
+            </li>
+          ))}
+        </ul>
+      )}
+    </li>
   );
 }

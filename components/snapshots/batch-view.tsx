@@ -11,10 +11,11 @@ import { RealtimeIndicator } from "@/components/realtime/realtime-indicator";
 import { useTopic } from "@/components/realtime/realtime-provider";
 import { DataTable } from "@/components/ui/data-table";
 import { snapshotBatchDetailJsonSchema, type SnapshotBatchDetailJson } from "@/lib/snapshots/batch-json";
-import { SNAPSHOT_UPDATED_EVENT, snapshotJsonSchema, type SnapshotJson } from "@/lib/snapshots/snapshot-json";
+import type { SnapshotJson } from "@/lib/snapshots/snapshot-json";
 import { apiFetch, messageOf } from "@/lib/http/api-fetch";
 import { newerOf } from "./snapshot-format";
 import { SnapshotOutcomeCells } from "./snapshot-outcome-cells";
+import { useSnapshotUpdates } from "./use-snapshot-updates";
 import { VmNameCell } from "./vm-name-cell";
 import { ErrorText } from "@/components/ui/error-text";
 import { ProgressBar } from "@/components/ui/progress-bar";
@@ -141,10 +142,8 @@ const BatchJobRow = memo(function BatchJobRow({
   s: SnapshotJson;
   onUpdate: (s: SnapshotJson) => void;
 }) {
-  useTopic(`snapshot:${s.id}`, (name, payload) => {
-    if (name !== SNAPSHOT_UPDATED_EVENT) return;
-    const parsed = snapshotJsonSchema.safeParse(payload);
-    if (parsed.success && parsed.data.id === s.id) onUpdate(parsed.data);
+  useSnapshotUpdates(`snapshot:${s.id}`, (update) => {
+    if (update.id === s.id) onUpdate(update);
   });
   const pct = Math.round((s.status === "completed" ? 1 : s.progress) * 100);
   return (

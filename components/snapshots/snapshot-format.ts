@@ -1,6 +1,7 @@
 // Presentation helpers shared by the snapshot panel, the VM's history and the Snapshots page: durations,
-// rates, the step list of a job, which of two updates of one job is newer, what to do after a failure
-// (by error class, see lib/snapshots/run-snapshot.ts SnapshotErrorClass), and where a deletion stands.
+// rates, the step list of a job, which of two updates of one job is newer (and a list with an update
+// merged in), what to do after a failure (by error class, see lib/snapshots/run-snapshot.ts
+// SnapshotErrorClass), and where a deletion stands.
 import type { SnapshotJson, SnapshotStatusJson } from "@/lib/snapshots/snapshot-json";
 import { formatBytes } from "@/components/fleet/format";
 
@@ -35,6 +36,15 @@ export function newerOf(current: SnapshotJson | null, next: SnapshotJson): Snaps
     return next.statusHistory.length > current.statusHistory.length ? next : current;
   if (next.deletedAt || next.cancelRequested !== current.cancelRequested) return next;
   return (next.ramTransferredBytes ?? 0) >= (current.ramTransferredBytes ?? 0) ? next : current;
+}
+
+/** `rows` with the update `s` in its snapshot's place (the newer of the two), or first when it is new. */
+export function withUpdate(rows: SnapshotJson[], s: SnapshotJson): SnapshotJson[] {
+  const i = rows.findIndex((r) => r.id === s.id);
+  if (i === -1) return [s, ...rows];
+  const next = [...rows];
+  next[i] = newerOf(rows[i]!, s);
+  return next;
 }
 
 /**

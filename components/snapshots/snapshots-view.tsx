@@ -10,18 +10,16 @@ import { useCallback, useEffect, useMemo, useRef, useState, type ReactNode } fro
 import { formatBytes } from "@/components/fleet/format";
 import { RelativeTime } from "@/components/fleet/relative-time";
 import { RealtimeIndicator } from "@/components/realtime/realtime-indicator";
-import { useTopic } from "@/components/realtime/realtime-provider";
 import {
-  SNAPSHOT_UPDATED_EVENT,
-  snapshotJsonSchema,
   snapshotListJsonSchema,
   type SnapshotJson,
   type SnapshotListJson,
   type SnapshotStatusJson,
 } from "@/lib/snapshots/snapshot-json";
 import { PauseChart } from "./pause-chart";
-import { formatRate, newerOf } from "./snapshot-format";
+import { formatRate, withUpdate } from "./snapshot-format";
 import { SnapshotOutcomeCells } from "./snapshot-outcome-cells";
+import { useSnapshotUpdates } from "./use-snapshot-updates";
 import { DataTable, LoadMoreButton } from "@/components/ui/data-table";
 import { useCan } from "@/components/auth/identity-provider";
 import { RestoreDialog } from "@/components/restore/restore-dialog";
@@ -126,22 +124,13 @@ export function SnapshotsView({
     void load(filters, null);
   }, [filters, load]);
 
-  useTopic(
+  useSnapshotUpdates(
     "fleet",
-    (name, payload) => {
-      if (name !== SNAPSHOT_UPDATED_EVENT) return;
-      const parsed = snapshotJsonSchema.safeParse(payload);
-      if (!parsed.success) return;
-      const s = parsed.data;
+    (s) =>
       setRows((old) => {
-        const i = old.findIndex((r) => r.id === s.id);
-        if (s.deletedAt || !matches(s, filtersRef.current)) return i === -1 ? old : old.filter((r) => r.id !== s.id);
-        if (i === -1) return [s, ...old];
-        const next = [...old];
-        next[i] = newerOf(old[i]!, s);
-        return next;
-      });
-    },
+        if (!s.deletedAt && matches(s, filtersRef.current)) return withUpdate(old, s);
+        return old.some((r) => r.id === s.id) ? old.filter((r) => r.id !== s.id) : old;
+      }),
     { onReconnect: () => void load(filtersRef.current, null) },
   );
 

@@ -8,16 +8,11 @@
 import { useCallback, useEffect, useState } from "react";
 import { formatBytes } from "@/components/fleet/format";
 import { RelativeTime } from "@/components/fleet/relative-time";
-import { useTopic } from "@/components/realtime/realtime-provider";
 import { ApiError, apiFetch, messageOf } from "@/lib/http/api-fetch";
-import {
-  SNAPSHOT_UPDATED_EVENT,
-  snapshotJsonSchema,
-  snapshotListJsonSchema,
-  type SnapshotJson,
-} from "@/lib/snapshots/snapshot-json";
-import { deletionEffect, deletionStateOf, isRunning, newerOf } from "./snapshot-format";
+import { snapshotJsonSchema, snapshotListJsonSchema, type SnapshotJson } from "@/lib/snapshots/snapshot-json";
+import { deletionEffect, deletionStateOf, isRunning, newerOf, withUpdate } from "./snapshot-format";
 import { SnapshotDeletionState, SnapshotOutcomeCells } from "./snapshot-outcome-cells";
+import { useSnapshotUpdates } from "./use-snapshot-updates";
 import { DataTable, LoadMoreButton } from "@/components/ui/data-table";
 import { SnapshotRestoreActions } from "@/components/restore/snapshot-restore-actions";
 import { ErrorText } from "@/components/ui/error-text";
@@ -61,21 +56,14 @@ export function VmSnapshotHistory({
     void load(null);
   }, [load]);
 
-  useTopic(
+  useSnapshotUpdates(
     `vm:${vmId}`,
-    (name, payload) => {
-      if (name !== SNAPSHOT_UPDATED_EVENT) return;
-      const parsed = snapshotJsonSchema.safeParse(payload);
-      if (!parsed.success || parsed.data.vmId !== vmId) return;
-      const s = parsed.data;
+    (s) => {
+      if (s.vmId !== vmId) return;
       setRows((old) => {
         if (!old) return old;
         if (s.deletedAt) return old.filter((r) => r.id !== s.id);
-        const i = old.findIndex((r) => r.id === s.id);
-        if (i === -1) return [s, ...old];
-        const next = [...old];
-        next[i] = newerOf(old[i]!, s);
-        return next;
+        return withUpdate(old, s);
       });
     },
     { onReconnect: () => void load(null) },

@@ -25,171 +25,110 @@ export interface RouteRule {
   methods: Partial<Record<HttpMethod, MethodRule>>;
 }
 
-const host = { type: "host", param: "id" } as const;
-const vm = { type: "vm", param: "id" } as const;
-const snapshot = { type: "snapshot", param: "id" } as const;
-const schedule = { type: "schedule", param: "id" } as const;
+/** The rules' words: who may call a method, and the audit action a state-changing one is recorded as. */
+const viewer: MethodRule = { access: "viewer" };
+const operator = (action: string): MethodRule => ({ access: "operator", action });
+const admin = (action?: string): MethodRule => (action ? { access: "admin", action } : { access: "admin" });
+const anyone = (action?: string): MethodRule => (action ? { access: "public", action } : { access: "public" });
+
+/** The object a route acts on, named by its [id] segment. */
+const byId = (type: TargetType) => ({ type, param: "id" });
+const host = byId("host");
+const vm = byId("vm");
+const snapshot = byId("snapshot");
+const schedule = byId("schedule");
+const user = byId("user");
+const token = byId("token");
+const webhook = byId("webhook");
 
 export const ROUTE_RULES: RouteRule[] = [
   // Liveness for load balancers and the start scripts: version and database up/down only.
-  { pattern: "/api/health", methods: { GET: { access: "public" } } },
+  { pattern: "/api/health", methods: { GET: anyone() } },
   // The OpenAPI document (lib/openapi): a login like every other page and route — it maps the admin
   // surface too, and nothing outside needs it before logging in.
-  { pattern: "/api/openapi.json", methods: { GET: { access: "viewer" } } },
+  { pattern: "/api/openapi.json", methods: { GET: viewer } },
 
   // Authentication (lib/auth): the handlers check credentials, set-up tokens and rate limits themselves.
-  { pattern: "/api/auth/login", methods: { POST: { access: "public", action: "auth.login" } } },
-  { pattern: "/api/auth/logout", methods: { POST: { access: "public", action: "auth.logout" } } },
-  { pattern: "/api/auth/me", methods: { GET: { access: "viewer" } } },
-  {
-    pattern: "/api/auth/setup",
-    methods: { GET: { access: "public" }, POST: { access: "public", action: "auth.setup" } },
-  },
+  { pattern: "/api/auth/login", methods: { POST: anyone("auth.login") } },
+  { pattern: "/api/auth/logout", methods: { POST: anyone("auth.logout") } },
+  { pattern: "/api/auth/me", methods: { GET: viewer } },
+  { pattern: "/api/auth/setup", methods: { GET: anyone(), POST: anyone("auth.setup") } },
 
-  { pattern: "/api/users", methods: { GET: { access: "admin" }, POST: { access: "admin", action: "user.create" } } },
-  {
-    pattern: "/api/users/[id]",
-    target: { type: "user", param: "id" },
-    methods: { PATCH: { access: "admin", action: "user.update" }, DELETE: { access: "admin", action: "user.delete" } },
-  },
-  { pattern: "/api/tokens", methods: { GET: { access: "admin" }, POST: { access: "admin", action: "token.create" } } },
-  {
-    pattern: "/api/tokens/[id]",
-    target: { type: "token", param: "id" },
-    methods: { DELETE: { access: "admin", action: "token.revoke" } },
-  },
-  { pattern: "/api/audit", methods: { GET: { access: "admin" } } },
+  { pattern: "/api/users", methods: { GET: admin(), POST: admin("user.create") } },
+  { pattern: "/api/users/[id]", target: user, methods: { PATCH: admin("user.update"), DELETE: admin("user.delete") } },
+  { pattern: "/api/tokens", methods: { GET: admin(), POST: admin("token.create") } },
+  { pattern: "/api/tokens/[id]", target: token, methods: { DELETE: admin("token.revoke") } },
+  { pattern: "/api/audit", methods: { GET: admin() } },
   // Webhooks (lib/webhooks): admins only — a hook makes the dashboard POST to a URL of their choosing.
-  {
-    pattern: "/api/webhooks",
-    methods: { GET: { access: "admin" }, POST: { access: "admin", action: "webhook.create" } },
-  },
+  { pattern: "/api/webhooks", methods: { GET: admin(), POST: admin("webhook.create") } },
   {
     pattern: "/api/webhooks/[id]",
-    target: { type: "webhook", param: "id" },
-    methods: {
-      PATCH: { access: "admin", action: "webhook.update" },
-      DELETE: { access: "admin", action: "webhook.delete" },
-    },
+    target: webhook,
+    methods: { PATCH: admin("webhook.update"), DELETE: admin("webhook.delete") },
   },
-  {
-    pattern: "/api/webhooks/[id]/deliveries",
-    target: { type: "webhook", param: "id" },
-    methods: { GET: { access: "admin" } },
-  },
-  {
-    pattern: "/api/webhooks/[id]/test",
-    target: { type: "webhook", param: "id" },
-    methods: { POST: { access: "admin", action: "webhook.test" } },
-  },
+  { pattern: "/api/webhooks/[id]/deliveries", target: webhook, methods: { GET: admin() } },
+  { pattern: "/api/webhooks/[id]/test", target: webhook, methods: { POST: admin("webhook.test") } },
 
-  { pattern: "/api/hosts", methods: { GET: { access: "viewer" }, POST: { access: "admin", action: "host.create" } } },
+  { pattern: "/api/hosts", methods: { GET: viewer, POST: admin("host.create") } },
   {
     pattern: "/api/hosts/[id]",
     target: host,
-    methods: {
-      GET: { access: "viewer" },
-      PATCH: { access: "admin", action: "host.update" },
-      DELETE: { access: "admin", action: "host.delete" },
-    },
+    methods: { GET: viewer, PATCH: admin("host.update"), DELETE: admin("host.delete") },
   },
-  {
-    pattern: "/api/hosts/[id]/discover",
-    target: host,
-    methods: { POST: { access: "operator", action: "host.discover" } },
-  },
+  { pattern: "/api/hosts/[id]/discover", target: host, methods: { POST: operator("host.discover") } },
   // Snapshot space per VM, free space and whether the next day's scheduled snapshots fit (lib/fleet/host-storage.ts).
-  { pattern: "/api/hosts/[id]/storage", target: host, methods: { GET: { access: "viewer" } } },
+  { pattern: "/api/hosts/[id]/storage", target: host, methods: { GET: viewer } },
 
-  { pattern: "/api/vms", methods: { GET: { access: "viewer" } } },
-  {
-    pattern: "/api/vms/[id]",
-    target: vm,
-    methods: { GET: { access: "viewer" }, PATCH: { access: "operator", action: "vm.tags.update" } },
-  },
-  { pattern: "/api/vms/[id]/pause-plan", target: vm, methods: { GET: { access: "viewer" } } },
-  {
-    pattern: "/api/vms/[id]/snapshots",
-    target: vm,
-    methods: { GET: { access: "viewer" }, POST: { access: "operator", action: "snapshot.create" } },
-  },
+  { pattern: "/api/vms", methods: { GET: viewer } },
+  { pattern: "/api/vms/[id]", target: vm, methods: { GET: viewer, PATCH: operator("vm.tags.update") } },
+  { pattern: "/api/vms/[id]/pause-plan", target: vm, methods: { GET: viewer } },
+  { pattern: "/api/vms/[id]/snapshots", target: vm, methods: { GET: viewer, POST: operator("snapshot.create") } },
   // A guest Snapfleet paused for a snapshot and could not resume (lib/snapshots/guest-attention.ts).
-  { pattern: "/api/vms/[id]/resume", target: vm, methods: { POST: { access: "operator", action: "vm.resume" } } },
+  { pattern: "/api/vms/[id]/resume", target: vm, methods: { POST: operator("vm.resume") } },
   // Whether the VM's snapshots freeze its filesystems through its guest agent (lib/fleet/vm-quiesce.ts).
-  {
-    pattern: "/api/vms/[id]/quiesce",
-    target: vm,
-    methods: { PUT: { access: "operator", action: "vm.quiesce.update" } },
-  },
-  {
-    pattern: "/api/vms/[id]/disk-drift/check",
-    target: vm,
-    methods: { POST: { access: "operator", action: "vm.disk-drift.check" } },
-  },
+  { pattern: "/api/vms/[id]/quiesce", target: vm, methods: { PUT: operator("vm.quiesce.update") } },
+  { pattern: "/api/vms/[id]/disk-drift/check", target: vm, methods: { POST: operator("vm.disk-drift.check") } },
   {
     pattern: "/api/vms/[id]/disk-drift/acknowledge",
     target: vm,
-    methods: { POST: { access: "operator", action: "vm.disk-drift.acknowledge" } },
+    methods: { POST: operator("vm.disk-drift.acknowledge") },
   },
 
-  { pattern: "/api/snapshots", methods: { GET: { access: "viewer" } } },
+  { pattern: "/api/snapshots", methods: { GET: viewer } },
   // "Snapshot now" for a selection of VMs (lib/snapshots/batches.ts) and its one progress view.
-  { pattern: "/api/snapshots/bulk", methods: { POST: { access: "operator", action: "snapshot.bulk-create" } } },
-  { pattern: "/api/snapshots/batches/[id]", methods: { GET: { access: "viewer" } } },
-  {
-    pattern: "/api/snapshots/[id]",
-    target: snapshot,
-    methods: { GET: { access: "viewer" }, DELETE: { access: "operator", action: "snapshot.delete" } },
-  },
-  {
-    pattern: "/api/snapshots/[id]/cancel",
-    target: snapshot,
-    methods: { POST: { access: "operator", action: "snapshot.cancel" } },
-  },
+  { pattern: "/api/snapshots/bulk", methods: { POST: operator("snapshot.bulk-create") } },
+  { pattern: "/api/snapshots/batches/[id]", methods: { GET: viewer } },
+  { pattern: "/api/snapshots/[id]", target: snapshot, methods: { GET: viewer, DELETE: operator("snapshot.delete") } },
+  { pattern: "/api/snapshots/[id]/cancel", target: snapshot, methods: { POST: operator("snapshot.cancel") } },
   // A job that stays in flight (lib/snapshots/force-fail.ts).
-  {
-    pattern: "/api/snapshots/[id]/force-fail",
-    target: snapshot,
-    methods: { POST: { access: "operator", action: "snapshot.force-fail" } },
-  },
+  { pattern: "/api/snapshots/[id]/force-fail", target: snapshot, methods: { POST: operator("snapshot.force-fail") } },
   {
     pattern: "/api/snapshots/[id]/restore",
     target: snapshot,
-    methods: { GET: { access: "viewer" }, POST: { access: "operator", action: "snapshot.restore" } },
+    methods: { GET: viewer, POST: operator("snapshot.restore") },
   },
   {
     pattern: "/api/snapshots/[id]/verify",
     target: snapshot,
-    methods: { GET: { access: "viewer" }, POST: { access: "operator", action: "snapshot.verify" } },
+    methods: { GET: viewer, POST: operator("snapshot.verify") },
   },
-  { pattern: "/api/snapshots/[id]/verify/screenshot", target: snapshot, methods: { GET: { access: "viewer" } } },
-  { pattern: "/api/vms/[id]/restores", target: vm, methods: { GET: { access: "viewer" } } },
-  { pattern: "/api/restores/[id]", methods: { GET: { access: "viewer" } } },
+  { pattern: "/api/snapshots/[id]/verify/screenshot", target: snapshot, methods: { GET: viewer } },
+  { pattern: "/api/vms/[id]/restores", target: vm, methods: { GET: viewer } },
+  { pattern: "/api/restores/[id]", methods: { GET: viewer } },
 
-  {
-    pattern: "/api/schedules",
-    methods: { GET: { access: "viewer" }, POST: { access: "operator", action: "schedule.create" } },
-  },
-  { pattern: "/api/schedules/preview", methods: { GET: { access: "viewer" } } },
-  { pattern: "/api/schedules/calendar", methods: { GET: { access: "viewer" } } },
+  { pattern: "/api/schedules", methods: { GET: viewer, POST: operator("schedule.create") } },
+  { pattern: "/api/schedules/preview", methods: { GET: viewer } },
+  { pattern: "/api/schedules/calendar", methods: { GET: viewer } },
   {
     pattern: "/api/schedules/[id]",
     target: schedule,
-    methods: {
-      GET: { access: "viewer" },
-      PATCH: { access: "operator", action: "schedule.update" },
-      DELETE: { access: "operator", action: "schedule.delete" },
-    },
+    methods: { GET: viewer, PATCH: operator("schedule.update"), DELETE: operator("schedule.delete") },
   },
-  {
-    pattern: "/api/schedules/[id]/run",
-    target: schedule,
-    methods: { POST: { access: "operator", action: "schedule.run" } },
-  },
-  { pattern: "/api/schedules/[id]/preview-retention", target: schedule, methods: { GET: { access: "viewer" } } },
+  { pattern: "/api/schedules/[id]/run", target: schedule, methods: { POST: operator("schedule.run") } },
+  { pattern: "/api/schedules/[id]/preview-retention", target: schedule, methods: { GET: viewer } },
 
   // Prometheus scrapes (app/metrics/route.ts, lib/metrics): outside /api by convention, guarded like it.
-  { pattern: "/metrics", methods: { GET: { access: "viewer" } } },
+  { pattern: "/metrics", methods: { GET: viewer } },
 ];
 
 /**

@@ -14,7 +14,8 @@ import { hostJsonSchema, vmJsonSchema } from "../fleet/vm-json";
 import { errorBodySchema } from "../http/error-body";
 import { restoreJsonSchema, rollbackPlanJsonSchema } from "../restore/restore-json";
 import { snapshotJsonSchema, snapshotListJsonSchema } from "../snapshots/snapshot-json";
-import { API_TAGS, operations, type ApiOperation, type ApiResponse } from "./registry";
+import { API_TAGS, type ApiOperation, type ApiResponse } from "./operation";
+import { operations, pathParamDescription } from "./registry";
 import type { JsonSchema, OpenApiDocument, OpenApiOperation, OpenApiParameter } from "./types";
 
 /** Wire shapes shared by many answers: one named component each, referenced where they appear. */
@@ -192,7 +193,7 @@ export function buildOpenApiDocument(): OpenApiDocument {
         name,
         in: "path" as const,
         required: true,
-        description: op.params?.[name] ?? `the object's UUID`,
+        description: pathParamDescription(pattern, name),
         schema: { type: "string", format: "uuid" },
       })),
       ...(op.query ? queryParameters(op.query, key) : []),

@@ -10,6 +10,7 @@
 import { z } from "zod";
 import { ROLES } from "../auth/roles";
 import { hostJsonSchema } from "../fleet/vm-json";
+import { snapshotJsonSchema } from "../snapshots/snapshot-json";
 import { SNAPSHOT_MODES } from "../validations/snapshot";
 
 const role = z.enum(ROLES);
@@ -108,6 +109,9 @@ export const pausePlanJsonSchema = z.object({
   }),
   text: z.string(),
 });
+
+/** `{ snapshot }` answers of the snapshot actions: take one now, delete, cancel, force-fail. */
+export const snapshotResultJsonSchema = z.object({ snapshot: snapshotJsonSchema });
 
 export const cronPreviewJsonSchema = z.object({
   expression: z.string(),

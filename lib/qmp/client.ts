@@ -26,10 +26,11 @@ import {
   QmpConnectError,
   QmpDisconnectedError,
   QmpError,
-  QmpMonitorBusyError,
   QmpProtocolError,
   QmpTimeoutError,
+  connectAbortedError,
   excerpt,
+  monitorBusyError,
 } from "./errors";
 import { QmpEventHub, type QmpEventListener, type WaitForEventOptions } from "./events";
 import { DEFAULT_MAX_LINE_BYTES, LineDecoder, encodeCommand, parseMessage, type QmpInbound } from "./framing";
@@ -238,14 +239,7 @@ export class QmpClient extends QmpCommands {
   // -------------------------------------------------------------------------------------------
 
   private async handshake(greetingTimeoutMs: number, signal?: AbortSignal): Promise<void> {
-    const onAbort = () =>
-      this.fail(
-        new QmpConnectError(`QMP connect to ${this.label} aborted`, {
-          endpoint: this.label,
-          code: "ABORT_ERR",
-          cause: signal?.reason,
-        }),
-      );
+    const onAbort = () => this.fail(connectAbortedError(this.label, signal?.reason));
     signal?.addEventListener("abort", onAbort, { once: true });
     try {
       const greeting = new Promise<QmpGreeting>((resolve, reject) => (this.greetingWaiter = { resolve, reject }));
@@ -286,12 +280,8 @@ export class QmpClient extends QmpCommands {
   }
 
   private greetingTimeoutError(ms: number): QmpError {
-    if (this.transport.bytesRead === 0) {
-      return new QmpMonitorBusyError(
-        `QMP monitor at ${this.label} is busy: connected but no greeting within ${ms} ms (QEMU serves one client at a time)`,
-        { endpoint: this.label, code: "EBUSY" },
-      );
-    }
+    if (this.transport.bytesRead === 0)
+      return monitorBusyError(this.label, `connected but no greeting within ${ms} ms`);
     return new QmpTimeoutError(
       `incomplete QMP greeting from ${this.label} after ${ms} ms (${this.transport.bytesRead} bytes)`,
       {

@@ -1,6 +1,7 @@
 // The QMP error tree: every failure that leaves lib/qmp is a QmpError, so callers can catch one root
 // and branch on the subclass (modelled on qemu.qmp's error.py: QMPError → ConnectError, ExecuteError,
-// ProtocolError, ExecInterruptedError…).
+// ProtocolError, ExecInterruptedError…). The connect failures that the client and several transports
+// raise alike (aborted, timed out, monitor busy) are made by the factories next to their class.
 //
 //   QmpError
 //    ├── QmpEndpointError        a malformed endpoint string or endpoint object (caller's input)
@@ -64,6 +65,24 @@ export class QmpConnectError extends QmpError {
  * no byte within greetingTimeoutMs" as this error instead of hanging.
  */
 export class QmpMonitorBusyError extends QmpConnectError {}
+
+/** The caller's signal aborted connecting to `endpoint` (code ABORT_ERR; `reason`: the signal's, as cause). */
+export function connectAbortedError(endpoint: string, reason?: unknown): QmpConnectError {
+  return new QmpConnectError(`QMP connect to ${endpoint} aborted`, { endpoint, code: "ABORT_ERR", cause: reason });
+}
+
+/** Reaching `endpoint` took longer than `ms` (code ETIMEDOUT). */
+export function connectTimeoutError(endpoint: string, ms: number): QmpConnectError {
+  return new QmpConnectError(`QMP connect to ${endpoint} timed out after ${ms} ms`, { endpoint, code: "ETIMEDOUT" });
+}
+
+/** `endpoint` took the connection but stayed silent (`silence` says what did not come): its monitor is taken. */
+export function monitorBusyError(endpoint: string, silence: string): QmpMonitorBusyError {
+  return new QmpMonitorBusyError(`QMP monitor at ${endpoint} is busy: ${silence} (QEMU serves one client at a time)`, {
+    endpoint,
+    code: "EBUSY",
+  });
+}
 
 /** A deadline passed. For commands the session stays usable and a late reply is dropped. */
 export class QmpTimeoutError extends QmpError {

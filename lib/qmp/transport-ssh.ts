@@ -10,7 +10,7 @@
 import type { Duplex } from "node:stream";
 import type { Client as SshClient, ClientChannel } from "ssh2";
 import { formatEndpoint, type QmpSshEndpoint } from "./endpoint";
-import { QmpConnectError, QmpEndpointError } from "./errors";
+import { QmpConnectError, QmpEndpointError, connectAbortedError, connectTimeoutError } from "./errors";
 import { checkHostKey } from "./ssh-host-key";
 import { StreamTransport, toConnectError, type QmpTransport, type QmpTransportContext } from "./transport";
 
@@ -32,20 +32,8 @@ function withTimeout<T>(
       signal?.removeEventListener("abort", onAbort);
       return true;
     };
-    const onAbort = () =>
-      finish() &&
-      reject(new QmpConnectError(`QMP connect to ${label} aborted`, { endpoint: label, code: "ABORT_ERR" }));
-    const timer = setTimeout(
-      () =>
-        finish() &&
-        reject(
-          new QmpConnectError(`QMP connect to ${label} timed out after ${ms} ms`, {
-            endpoint: label,
-            code: "ETIMEDOUT",
-          }),
-        ),
-      ms,
-    );
+    const onAbort = () => finish() && reject(connectAbortedError(label));
+    const timer = setTimeout(() => finish() && reject(connectTimeoutError(label, ms)), ms);
     if (signal?.aborted) return void onAbort();
     signal?.addEventListener("abort", onAbort, { once: true });
     run(() => !done).then(

@@ -21,7 +21,13 @@ import {
   type QmpTlsEndpoint,
   type QmpUnixEndpoint,
 } from "./endpoint";
-import { QmpConnectError, QmpEndpointError, QmpMonitorBusyError } from "./errors";
+import {
+  QmpConnectError,
+  QmpEndpointError,
+  connectAbortedError,
+  connectTimeoutError,
+  monitorBusyError,
+} from "./errors";
 import type { QmpLogger } from "./types";
 
 export interface QmpTransportSink {
@@ -233,40 +239,17 @@ function awaitReady(stream: net.Socket, { readyEvent, label, ctx }: ReadyOptions
           code: "EPEERCLOSED",
         }),
       );
-    const onAbort = () =>
-      fail(
-        new QmpConnectError(`QMP connect to ${label} aborted`, {
-          endpoint: label,
-          code: "ABORT_ERR",
-          cause: ctx.signal?.reason,
-        }),
-      );
+    const onAbort = () => fail(connectAbortedError(label, ctx.signal?.reason));
     const onTcpConnect = () => {
       if (readyEvent === "connect") return;
       // TCP is up; now the peer must answer the TLS handshake. Silence here is a busy monitor.
       clearTimeout(timer);
       timer = setTimeout(
-        () =>
-          fail(
-            new QmpMonitorBusyError(
-              `QMP monitor at ${label} is busy: TCP connected but no TLS answer within ${ctx.answerTimeoutMs} ms ` +
-                `(QEMU serves one client at a time)`,
-              { endpoint: label, code: "EBUSY" },
-            ),
-          ),
+        () => fail(monitorBusyError(label, `TCP connected but no TLS answer within ${ctx.answerTimeoutMs} ms`)),
         ctx.answerTimeoutMs,
       );
     };
-    timer = setTimeout(
-      () =>
-        fail(
-          new QmpConnectError(`QMP connect to ${label} timed out after ${ctx.connectTimeoutMs} ms`, {
-            endpoint: label,
-            code: "ETIMEDOUT",
-          }),
-        ),
-      ctx.connectTimeoutMs,
-    );
+    timer = setTimeout(() => fail(connectTimeoutError(label, ctx.connectTimeoutMs)), ctx.connectTimeoutMs);
     stream.on("connect", onTcpConnect);
     stream.on(readyEvent, onReady);
     stream.on("error", onError);

@@ -51,59 +51,48 @@ async function launchPid(vmId: string): Promise<number | null> {
   return typeof pid === "number" ? pid : null;
 }
 
-/** Marks the VM "frozen — restart required". Never throws. */
-export async function markVmFrozen(
+/** Sets a marker on a VM for an operator to act on. Never throws: a failure is logged. */
+type MarkVm = (vmId: string, snapshotId: string | null, reason: string, log?: Logger) => Promise<void>;
+
+/** Stores `stored` as the VM's `marker`, logs `problem` at error (an operator must act) and publishes the VM. */
+async function storeMarker(
   vmId: string,
-  snapshotId: string | null,
-  reason: string,
+  marker: "frozen" | "pausedBySnapfleet",
+  stored: StoredAttention,
+  problem: string,
   log?: Logger,
 ): Promise<void> {
+  await db().vm.update({ where: { id: vmId }, data: { [marker]: stored as unknown as Prisma.InputJsonValue } });
+  log?.error({ vm: vmId, snapshot: stored.snapshotId, reason: stored.reason }, problem);
+  await publishVmQuietly(vmId, log);
+}
+
+/** Marks the VM "frozen — restart required" and tells the webhooks subscribed to `vm.frozen`. */
+export const markVmFrozen: MarkVm = async (vmId, snapshotId, reason, log) => {
   try {
-    const stored: StoredAttention = {
-      since: new Date().toISOString(),
-      reason,
-      snapshotId,
-      qemuPid: await launchPid(vmId),
-    };
-    await db().vm.update({ where: { id: vmId }, data: { frozen: stored as unknown as Prisma.InputJsonValue } });
-    log?.error(
-      { vm: vmId, snapshot: snapshotId, reason },
-      "the guest is frozen by a failed background snapshot: restart required",
-    );
-    await publishVmQuietly(vmId, log);
+    const since = new Date().toISOString();
+    const stored: StoredAttention = { since, reason, snapshotId, qemuPid: await launchPid(vmId) };
+    const problem = "the guest is frozen by a failed background snapshot: restart required";
+    await storeMarker(vmId, "frozen", stored, problem, log);
     const vm = await db().vm.findUnique({ where: { id: vmId }, select: { name: true, hostId: true } });
     await emitWebhookEvent(
       "vm.frozen",
-      { vm: { id: vmId, name: vm?.name ?? null, hostId: vm?.hostId ?? null }, snapshotId, reason, since: stored.since },
+      { vm: { id: vmId, name: vm?.name ?? null, hostId: vm?.hostId ?? null }, snapshotId, reason, since },
       log,
     );
   } catch (err) {
     log?.error({ err, vm: vmId, reason }, "could not mark the VM frozen");
   }
-}
+};
 
-/** Marks a guest Snapfleet paused and could not resume. Never throws. */
-export async function markGuestLeftPaused(
-  vmId: string,
-  snapshotId: string | null,
-  reason: string,
-  log?: Logger,
-): Promise<void> {
-  try {
-    const stored: StoredAttention = { since: new Date().toISOString(), reason, snapshotId };
-    await db().vm.update({
-      where: { id: vmId },
-      data: { pausedBySnapfleet: stored as unknown as Prisma.InputJsonValue },
-    });
-    log?.error(
-      { vm: vmId, snapshot: snapshotId, reason },
-      "a guest Snapfleet paused could not be resumed: an operator can resume it from the VM page",
-    );
-    await publishVmQuietly(vmId, log);
-  } catch (err) {
-    log?.error({ err, vm: vmId, reason }, "could not mark the guest as left paused");
-  }
-}
+/** Marks a guest Snapfleet paused and could not resume. */
+export const markGuestLeftPaused: MarkVm = async (vmId, snapshotId, reason, log) => {
+  const stored: StoredAttention = { since: new Date().toISOString(), reason, snapshotId };
+  const problem = "a guest Snapfleet paused could not be resumed: an operator can resume it from the VM page";
+  await storeMarker(vmId, "pausedBySnapfleet", stored, problem, log).catch((err: unknown) =>
+    log?.error({ err, vm: vmId, reason }, "could not mark the guest as left paused"),
+  );
+};
 
 /**
  * Sweep (worker.ts): clears `frozen` on VMs whose QEMU process changed or that are shut down or gone,

@@ -30,7 +30,8 @@ import { GET as vmsRoute } from "../../app/api/vms/route";
 import { recordAudit } from "../../lib/auth/audit";
 import { encodeIdentity, IDENTITY_HEADER } from "../../lib/auth/roles";
 import { db } from "../../lib/db/client";
-import { API_OPERATIONS, type ApiOperation } from "../../lib/openapi/registry";
+import type { ApiOperation } from "../../lib/openapi/operation";
+import { API_OPERATIONS } from "../../lib/openapi/registry";
 import { useTestDatabase } from "../support/db";
 import { seedHost, seedVms } from "../scheduler/support";
 

@@ -1,7 +1,9 @@
 // Playwright: end-to-end journeys in Debian's Chromium (/usr/bin/chromium; nothing is downloaded)
 // against the production build served by server.ts on its own port, data dir and embedded PostgreSQL.
 // The "setup" project (e2e/auth.setup.ts) creates an admin, an operator and a viewer with the CLI and
-// saves their sessions; every journey runs logged in as the admin unless it picks another role.
+// saves their sessions; every journey runs logged in as the admin unless it picks another role. The
+// dashboard's log (info and up) goes to .test-logs/e2e/dashboard.log: scripts/test-all.sh prints its
+// warnings and errors when a journey fails.
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -41,10 +43,12 @@ export default defineConfig({
     },
   },
   webServer: {
-    command: "tsx server.ts",
+    command: "mkdir -p .test-logs/e2e && exec tsx server.ts >> .test-logs/e2e/dashboard.log",
     url: `http://localhost:${PORT}/api/health`,
     timeout: 120_000,
     reuseExistingServer: false,
+    // As a service manager stops it: SIGTERM, so it stops its embedded PostgreSQL (SIGKILL after 20 s).
+    gracefulShutdown: { signal: "SIGTERM", timeout: 20_000 },
     stdout: "ignore",
     stderr: "pipe",
     env: {
@@ -53,7 +57,7 @@ export default defineConfig({
       SNAPFLEET_DATA_DIR: dataDir,
       SNAPFLEET_PG_PORT: String(PORT + 10),
       NEXT_TELEMETRY_DISABLED: "1",
-      LOG_LEVEL: "warn",
+      LOG_LEVEL: "info",
       // Hosts the journeys add live in temp dirs (lib/fleet/host-paths.ts).
       SNAPFLEET_HOST_ROOTS: tmpdir(),
     },

@@ -8,6 +8,8 @@ cd "$(dirname "$0")/.."
 export NEXT_TELEMETRY_DISABLED=1
 # The code under test logs (at LOG_LEVEL, default info) to one file per test file, .test-logs/<test file>.log,
 # not between the reporter's lines; a failed file's log path and last lines are printed after the summary.
+# The journeys' dashboard logs to .test-logs/e2e/dashboard.log, whose warnings and errors are printed when
+# a journey fails.
 bash scripts/ensure-system-deps.sh
 NEWER_QEMU="$(bash scripts/ensure-qemu-backports.sh)"
 step() { printf '\n=== %s\n' "$1"; }
@@ -21,4 +23,10 @@ SNAPFLEET_QEMU="$NEWER_QEMU" SNAPFLEET_TEST_LOG_DIR=.test-logs/newer-qemu vitest
   tests/snapshots/reliability-faults.qemu.test.ts \
   tests/bench-support/pause-strategy.qemu.test.ts tests/restore/restore.qemu.test.ts
 step "production build"; next build
-step "end-to-end tests"; playwright test
+step "end-to-end tests"
+playwright test || {
+  log=.test-logs/e2e/dashboard.log
+  printf '\nThe dashboard'"'"'s warnings and errors during the journeys (last 40; the whole log: %s):\n' "$log"
+  grep -E '"level":(40|50|60)' "$log" | tail -40 || true
+  exit 1
+}

@@ -6,6 +6,7 @@ import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
+import readline from "node:readline";
 import WebSocket from "ws";
 import { readEmbeddedCredentials } from "../../lib/db/embedded-postgres";
 import { dashboardBuildIsStale } from "../../scripts/build-freshness.mjs";
@@ -69,6 +70,16 @@ function ensureBuild(log: (m: string) => void): number {
   }
 }
 
+/** "pause 51.0 ms: STOP 0.0, …" from the server's JSON log line. */
+function pauseTimelineOf(line: string): string {
+  try {
+    const { pauseMs, timeline } = JSON.parse(line) as { pauseMs?: number; timeline?: string };
+    return `pause ${pauseMs?.toFixed(1) ?? "?"} ms: ${timeline ?? ""}`;
+  } catch {
+    return line;
+  }
+}
+
 async function waitHealthy(url: string, child: ChildProcess, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
@@ -112,9 +123,13 @@ export async function startSnapfleet(log: (m: string) => void): Promise<Snapflee
     },
     stdio: ["ignore", "pipe", "pipe"],
   });
-  // pino logs to stdout: keep the tail of both streams for when the server dies.
+  // pino logs to stdout: keep the tail of both streams for when the server dies, and pass each snapshot's
+  // pause timeline (lib/snapshots/run-snapshot.ts) on to the bench's log.
   for (const stream of [child.stdout!, child.stderr!])
     stream.on("data", (c: Buffer) => (stderr = (stderr + c.toString()).slice(-16000)));
+  readline.createInterface({ input: child.stdout! }).on("line", (line) => {
+    if (line.includes('"pause timeline')) log(pauseTimelineOf(line));
+  });
   const exited = new Promise<string>((resolve) =>
     child.once("exit", (code, signal) =>
       resolve(`Snapfleet's server exited (${signal ?? `code ${code}`}); its last output:\n${stderr.slice(-4000)}`),

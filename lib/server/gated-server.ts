@@ -3,7 +3,8 @@
 // who is asking (session cookie or `Authorization: Bearer`), answering refusals (JSON for the API, a
 // redirect to /login for pages, a raw HTTP answer on upgrades), telling Next who is asking through
 // headers it sets itself (any the client sent are dropped), security headers, and the audit row of
-// every state-changing request, written after the handler answered with its status.
+// every state-changing request, written after the handler answered with its status; a warning for an
+// API request still unanswered after `slowRequestMs` (something inside it waits without bound).
 // Invariants: a refused request's body is never read (413 answers from Content-Length alone and the
 // connection is closed, so memory stays bounded whatever the client sends); the hub only ever gets
 // upgrades the gate allowed, with the identity.
@@ -35,6 +36,8 @@ export interface GatedServerOptions {
   /** Next's own upgrades (dev hot reload). */
   upgradeOther?(req: IncomingMessage, socket: Duplex, head: Buffer): void;
   log: Logger;
+  /** An API request with no answer after this long is logged as a warning (default 10 s). */
+  slowRequestMs?: number;
   /** Resolves presented secrets; defaults to the database (lib/auth/store.ts). */
   resolve?: { session(token: string): Promise<Identity | null>; bearer(token: string): Promise<Identity | null> };
 }
@@ -196,6 +199,18 @@ function refuseUpgrade(socket: Duplex, status: number, reason: string): void {
   );
 }
 
+const SLOW_REQUEST_MS = 10_000;
+
+/** Logs a warning once when the handler has not answered (no headers sent) within `afterMs`. */
+function warnIfUnanswered(req: IncomingMessage, res: ServerResponse, path: string, afterMs: number, log: Logger): void {
+  const timer = setTimeout(() => {
+    if (!res.headersSent)
+      log.warn({ method: req.method, path, afterMs }, `an API request is still unanswered after ${afterMs} ms`);
+  }, afterMs);
+  timer.unref();
+  res.once("close", () => clearTimeout(timer));
+}
+
 export function createGatedServer(options: GatedServerOptions): Server {
   const { log } = options;
   const tls = Boolean(options.tlsCertPath && options.tlsKeyPath);
@@ -252,6 +267,7 @@ export function createGatedServer(options: GatedServerOptions): Server {
     req.headers[CLIENT_IP_HEADER] = ip;
     if (tls || options.secureCookies) req.headers[SECURE_HEADER] = "1";
     if (decision.kind === "api" || decision.kind === "page") res.setHeader("Cache-Control", "no-store");
+    if (decision.kind === "api") warnIfUnanswered(req, res, path, options.slowRequestMs ?? SLOW_REQUEST_MS, log);
     if (audited) {
       const errorText = captureErrorText(res);
       res.once("finish", () => audit(decision.identity, res.statusCode, errorText()));

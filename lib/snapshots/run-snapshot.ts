@@ -212,6 +212,8 @@ class SnapshotRun {
   private readonly now: () => number;
   private readonly targetDir: string;
   private readonly events: QmpEvent[] = [];
+  /** Dashboard-side steps of the pause (wall clock, µs like QMP event timestamps), for the pause timeline log. */
+  private readonly marks: Array<{ step: string; timeUs: number }> = [];
   private report: PreflightReport | undefined;
   private sink: VmstateSink | RemoteExecSink | undefined;
   private sinkResult: VmstateSinkResult | undefined;
@@ -280,6 +282,7 @@ class SnapshotRun {
       return this.fail(classify(err));
     } finally {
       this.offEvents();
+      this.logPauseTimeline();
       await this.quiesced; // a thaw is never left behind, whatever failed
       await this.undoReported; // the job layer's record is final before the result is
     }
@@ -324,9 +327,11 @@ class SnapshotRun {
     if (r === undefined || r === "lost") {
       // The pause: stop, transaction and migrate in one write (pause-steps.ts).
       if (stop) await this.reportUndo({ guestStopped: true });
+      this.mark("stop sent");
       r = await this.frozenAround(disks.length, () =>
         layerAndStream(qmp, { disks: pauseDisks, uri: this.withRam ? this.sink!.uri : undefined, stop }),
       );
+      this.mark("replies in");
     }
     // Gated, QEMU may have resumed the guest already (the gate opened before this line runs).
     this.stoppedByUs = r.stopped && !this.resumedSinceStop();
@@ -480,11 +485,16 @@ class SnapshotRun {
         );
         return "lost";
       }
+      this.mark("at gate");
       await this.reportUndo({ guestStopped: true });
       this.gateNote = "QEMU's RAM walk ran before the pause (gated)";
-      return await this.frozenAround(disks.length, () => layerAndStream(this.qmp, { disks, stop: true }));
+      this.mark("stop sent");
+      const r = await this.frozenAround(disks.length, () => layerAndStream(this.qmp, { disks, stop: true }));
+      this.mark("disks taken");
+      return r;
     } finally {
       await gate.dispose(); // opens the gate: QEMU goes on, with the guest stopped by us or not at all
+      this.mark("gate opened");
     }
   }
 
@@ -672,6 +682,28 @@ class SnapshotRun {
     const ram = info.ram!;
     const elapsed = (this.now() - activeAt) / 1000;
     await this.input.hooks.onProgress?.(migrationProgress(ram, elapsed > 0 ? ram.transferred / elapsed : 0));
+  }
+
+  private mark(step: string): void {
+    this.marks.push({ step, timeUs: Math.round((performance.timeOrigin + performance.now()) * 1000) });
+  }
+
+  /**
+   * One log line per paused snapshot: QEMU's STOP / MIGRATION / RESUME events and this process's steps,
+   * in ms after the STOP, so a long pause says which step it was spent in (docs/performance.md).
+   */
+  private logPauseTimeline(): void {
+    const stop = this.events.find((e) => e.event === "STOP");
+    if (!stop || !this.log) return;
+    const steps = [
+      ...this.events.map((e) => ({
+        step: e.event === "MIGRATION" ? `migration ${(e.data as { status?: string }).status}` : e.event,
+        timeUs: e.timeUs,
+      })),
+      ...this.marks,
+    ].sort((a, b) => a.timeUs - b.timeUs);
+    const timeline = steps.map((s) => `${s.step} ${((s.timeUs - stop.timeUs) / 1000).toFixed(1)}`).join(", ");
+    this.log.info({ pauseMs: this.guestPauseMs(), timeline }, "pause timeline (ms after STOP)");
   }
 
   private guestPauseMs(): number | undefined {

@@ -374,3 +374,40 @@ describe("audit rows hold no secrets", () => {
     expect(rows.some((r) => r.action === "auth.login" && r.actorName === "admin" && r.status === 401)).toBe(true);
   });
 });
+
+describe("an API request that is not answered", () => {
+  test("is logged once, with its method and path, when it has no answer after slowRequestMs; an answered one is not", async () => {
+    const lines: Array<{ level: number; msg: string; method?: string; path?: string }> = [];
+    const capture = createLogger({ write: (l: string) => void lines.push(JSON.parse(l)) }, "info");
+    let release!: () => void;
+    const held = new Promise<void>((r) => (release = r));
+    const gate = await startTestGate({
+      handle: async (req, res) => {
+        if (req.url === "/api/vms") await held;
+        res.writeHead(200, { "content-type": "application/json" }).end("{}");
+      },
+      upgradeWs: () => undefined,
+      log: capture,
+      slowRequestMs: 100,
+    });
+    try {
+      const asViewer = { headers: { cookie: cookies.viewer! } };
+      expect((await rawRequest(gate.port, "GET", "/api/hosts", asViewer)).status).toBe(200);
+      const pending = rawRequest(gate.port, "GET", "/api/vms", asViewer);
+      const deadline = Date.now() + 5_000;
+      while (!lines.some((l) => l.level === 40) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      release();
+      expect((await pending).status).toBe(200);
+      expect(lines.filter((l) => l.level >= 40)).toEqual([
+        expect.objectContaining({
+          method: "GET",
+          path: "/api/vms",
+          msg: "an API request is still unanswered after 100 ms",
+        }),
+      ]);
+    } finally {
+      gate.server.closeAllConnections();
+      await new Promise((r) => gate.server.close(r));
+    }
+  });
+});

@@ -14,6 +14,7 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Host } from "../../lib/db/generated/client";
 import { hostFilesFor } from "../../lib/fleet/host-files";
+import { createLogger } from "../../lib/logger";
 import { connectQmp, type QmpClient, type QmpEvent } from "../../lib/qmp";
 import { explainPause } from "../../lib/snapshots/pause-steps";
 import { runSnapshot, type RunSnapshotInput } from "../../lib/snapshots/run-snapshot";
@@ -88,7 +89,9 @@ describe("the RAM-walk gate (QEMU 7.2, the default QEMU of the test run)", () =>
     expect(plan.sequence).toBe("gated");
     expect(text).toMatch(/pauses the guest only once it is done/);
 
-    const result = await snapshot(qmp, "gate-big");
+    const lines: Array<{ msg: string; pauseMs?: number; timeline?: string }> = [];
+    const log = createLogger({ write: (l: string) => void lines.push(JSON.parse(l)) }, "info");
+    const result = await snapshot(qmp, "gate-big", { log });
     expect(result.error).toBeUndefined();
     expect(result.status).toBe("completed");
     expect(result.detail).toMatch(/QEMU's RAM walk ran before the pause \(gated\)/);
@@ -100,6 +103,17 @@ describe("the RAM-walk gate (QEMU 7.2, the default QEMU of the test run)", () =>
     expect(setup).toBeLessThan(stop);
     expect(stop).toBeLessThan(active);
     expect(result.metrics.guestPauseMs).toBeGreaterThan(0);
+    // The log says where the pause went, step by step, in ms after the STOP (an operator's first question
+    // about a long pause): our steps at the gate, QEMU's events, in the order they happened.
+    const timeline = lines.find((l) => l.msg === "pause timeline (ms after STOP)");
+    expect(timeline?.pauseMs).toBe(result.metrics.guestPauseMs);
+    const steps = timeline!.timeline!.split(", ").map((s) => s.replace(/ -?[\d.]+$/, ""));
+    expect(steps).toEqual(
+      expect.arrayContaining(["migration setup", "at gate", "stop sent", "STOP", "disks taken", "RESUME"]),
+    );
+    expect(steps.indexOf("at gate")).toBeLessThan(steps.indexOf("STOP"));
+    expect(steps.indexOf("STOP")).toBeLessThan(steps.indexOf("disks taken"));
+    expect(steps.indexOf("disks taken")).toBeLessThan(steps.indexOf("RESUME"));
 
     await expectRestoresConsistent(guest, result.files, { work, name: "gate-big-restore" });
   }, 600_000);

@@ -10,7 +10,7 @@ type GateOptions = Parameters<typeof createGatedServer>[0];
 
 /** The gate (production, plain HTTP, no extra allowed Host names) listening on 127.0.0.1 at a free port. */
 export async function startTestGate(
-  opts: Pick<GateOptions, "handle" | "upgradeWs" | "log">,
+  opts: Pick<GateOptions, "handle" | "upgradeWs" | "log" | "slowRequestMs">,
 ): Promise<{ server: Server; port: number }> {
   const server = createGatedServer({
     host: "127.0.0.1",

@@ -122,7 +122,9 @@ export const PAUSE_MODEL = {
    * the RAM walk. Through the API, 10 snapshots per QEMU process (`--nth=10`), idle and busy, the median of
    * the four cells (idle/busy × 1st/later) of 1 / 4 / 8 / 16 GiB guests with 85 % of RAM written was
    * 8.4 / 8.8 / 18.3 / 21.4 ms: most snapshots 6–15 ms at every size, but from 8 GiB on one in three pauses
-   * 20–80 ms, all of it between our `stop` and QEMU's `active` (device state + resume stay 2–15 ms).
+   * 20–80 ms, all of it between our `stop` and QEMU's `active` (device state + resume stay 2–15 ms): QEMU's
+   * disk step waiting on I/O, most after gigabytes were just written and freed on the same file system
+   * (docs/performance.md "Where that step goes at 8 GiB").
    */
   gated: { fixedMs: 7.5, msPerGiB: 0.9 },
 } as const;

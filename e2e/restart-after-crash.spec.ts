@@ -75,29 +75,31 @@ async function waitUp(request: APIRequestContext): Promise<void> {
     .toBe(200);
 }
 
-/** The node process running server.ts under the given start.mjs (tsx runs it as a child). */
+/**
+ * The node process running server.ts under the given start.mjs. Two processes there name server.ts: the
+ * tsx CLI and the node process it spawns, which is the server — the one that is not the parent of the other.
+ */
 function serverPidUnder(startPid: number): number {
-  const pids = readdirSync("/proc").filter((p) => /^\d+$/.test(p));
-  const parentOf = (pid: string) => Number(/^\d+ \(.*\) \S (\d+)/.exec(readFileSync(`/proc/${pid}/stat`, "utf8"))?.[1]);
+  const stat = (pid: string) => /^\d+ \(.*\) \S (\d+)/.exec(readFileSync(`/proc/${pid}/stat`, "utf8"));
+  const parentOf = (pid: string) => Number(stat(pid)?.[1]);
   const descends = (pid: string): boolean => {
     for (let p = Number(pid), i = 0; p > 1 && i < 10; p = parentOf(String(p)), i++) if (p === startPid) return true;
     return false;
   };
-  const found = pids.find((p) => {
-    try {
-      return (
-        readFileSync(`/proc/${p}/cmdline`, "utf8")
-          .split("\0")
-          .some((a) => a.endsWith("server.ts")) &&
-        descends(p) &&
-        !readFileSync(`/proc/${p}/cmdline`, "utf8").includes("tsx/dist/cli")
-      );
-    } catch {
-      return false;
-    }
-  });
-  if (!found) throw new Error(`no server.ts process under ${startPid}`);
-  return Number(found);
+  const candidates = readdirSync("/proc")
+    .filter((p) => /^\d+$/.test(p))
+    .filter((p) => {
+      try {
+        return readFileSync(`/proc/${p}/cmdline`, "utf8").split("\0").includes("server.ts") && descends(p);
+      } catch {
+        return false; // exited meanwhile
+      }
+    });
+  const parents = new Set(candidates.map(parentOf));
+  const server = candidates.filter((p) => !parents.has(Number(p)));
+  if (server.length !== 1)
+    throw new Error(`expected one server.ts process under ${startPid}, found ${server.join(", ")}`);
+  return Number(server[0]);
 }
 
 test.beforeAll(async () => {
@@ -152,8 +154,11 @@ test("server SIGKILLed mid-snapshot, then npm start again: it comes back by itse
     .toBe("active");
 
   // The OOM killer takes the server process alone; its embedded PostgreSQL and the vmstate sink are left.
-  process.kill(serverPidUnder(dashboard.pid!), "SIGKILL");
+  const serverPid = serverPidUnder(dashboard.pid!);
+  process.kill(serverPid, "SIGKILL");
   await new Promise<void>((r) => (dashboard!.exitCode !== null ? r() : dashboard!.once("exit", () => r())));
+  // The server itself is gone (not only its launcher): what answers next is the new start.
+  expect(existsSync(`/proc/${serverPid}`)).toBe(false);
 
   dashboard = npmStart();
   await waitUp(anon);

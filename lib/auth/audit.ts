@@ -22,23 +22,30 @@ export interface AuditInput {
   error?: string | null;
 }
 
+/** PostgreSQL text holds no NUL character: one in a client's input is kept visible as `\0`. */
+function pgText(s: string): string;
+function pgText(s: string | null | undefined): string | null;
+function pgText(s: string | null | undefined): string | null {
+  return s == null ? null : s.replaceAll("\u0000", "\\0");
+}
+
 export async function recordAudit(input: AuditInput, log?: Logger): Promise<void> {
   try {
     await db().auditEvent.create({
       data: {
         actorType: input.identity?.kind ?? (input.actorName === "setup" ? "setup" : "anonymous"),
         actorId: input.identity?.id ?? null,
-        actorName: (input.identity?.name ?? input.actorName ?? null)?.slice(0, 128) ?? null,
+        actorName: pgText((input.identity?.name ?? input.actorName ?? null)?.slice(0, 128)),
         role: (input.identity?.role as Role | undefined) ?? null,
-        action: input.action.slice(0, 128),
+        action: pgText(input.action.slice(0, 128)),
         method: input.method,
         // The path only (ids are not secret); the query string is dropped.
-        path: redactSecrets(input.path.split("?")[0]!.slice(0, 512)),
+        path: pgText(redactSecrets(input.path.split("?")[0]!.slice(0, 512))),
         targetType: input.target?.type ?? null,
-        targetId: input.target?.id.slice(0, 64) ?? null,
+        targetId: pgText(input.target?.id.slice(0, 64)),
         ip: input.ip,
         status: input.status,
-        error: input.error ? redactSecrets(input.error).slice(0, 500) : null,
+        error: input.error ? pgText(redactSecrets(input.error).slice(0, 500)) : null,
       },
     });
   } catch (err) {

@@ -12,6 +12,7 @@ import { readFileSync } from "node:fs";
 import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { createServer as createHttpsServer } from "node:https";
 import type { Duplex } from "node:stream";
+import zlib from "node:zlib";
 import { recordAudit, type AuditInput } from "../auth/audit";
 import { decide, defaultAllowedHosts, type GateDecision } from "../auth/gate";
 import { CLIENT_IP_HEADER, encodeIdentity, IDENTITY_HEADER, type Identity } from "../auth/roles";
@@ -121,20 +122,22 @@ function gateInput(req: IncomingMessage, identity: Identity | null, via: "cookie
   };
 }
 
-/** Keeps the first bytes of an error answer, for the audit row's error text. */
+/**
+ * The `error` of a failed answer, for its audit row: the body's first bytes as written — decompressed
+ * when Next compressed them (browsers ask for gzip or br, and the body then holds binary, which is not
+ * text for PostgreSQL) — then its JSON `error`, or its first 300 characters, or `HTTP <status>`.
+ */
 function captureErrorText(res: ServerResponse): () => string | null {
-  let captured = "";
+  const chunks: Buffer[] = [];
+  let bytes = 0;
   const write = res.write.bind(res) as (...a: unknown[]) => boolean;
   const end = res.end.bind(res) as (...a: unknown[]) => ServerResponse;
   const keep = (chunk: unknown) => {
-    if (
-      res.statusCode >= 400 &&
-      captured.length < 2048 &&
-      (typeof chunk === "string" || Buffer.isBuffer(chunk) || chunk instanceof Uint8Array)
-    ) {
-      captured += Buffer.from(chunk as Uint8Array)
-        .toString("utf8")
-        .slice(0, 2048 - captured.length);
+    if (res.statusCode < 400 || bytes >= ERROR_CAPTURE_BYTES) return;
+    if (typeof chunk === "string" || chunk instanceof Uint8Array) {
+      const b = Buffer.from(chunk as Uint8Array);
+      chunks.push(b);
+      bytes += b.length;
     }
   };
   res.write = ((...a: unknown[]) => {
@@ -147,14 +150,37 @@ function captureErrorText(res: ServerResponse): () => string | null {
   }) as typeof res.end;
   return () => {
     if (res.statusCode < 400) return null;
+    const body = decodeBody(Buffer.concat(chunks), String(res.getHeader("content-encoding") ?? ""));
     try {
-      const parsed = JSON.parse(captured) as { error?: unknown };
+      const parsed = JSON.parse(body) as { error?: unknown };
       if (typeof parsed.error === "string") return parsed.error;
     } catch {
-      // not JSON
+      // not JSON (or cut short)
     }
-    return captured.slice(0, 300) || `HTTP ${res.statusCode}`;
+    return body.slice(0, 300) || `HTTP ${res.statusCode}`;
   };
+}
+
+/** An error body is small: the first 16 KiB written are enough for its message. */
+const ERROR_CAPTURE_BYTES = 16 * 1024;
+
+/** The body's text: gzip, deflate and br undone (a body cut short decodes as far as it goes), else as UTF-8. */
+function decodeBody(raw: Buffer, encoding: string): string {
+  const opts = { maxOutputLength: 64 * 1024, finishFlush: zlib.constants.Z_SYNC_FLUSH };
+  try {
+    if (encoding === "gzip") return zlib.gunzipSync(raw, opts).toString("utf8");
+    if (encoding === "deflate") return zlib.inflateSync(raw, opts).toString("utf8");
+    if (encoding === "br")
+      return zlib
+        .brotliDecompressSync(raw, {
+          maxOutputLength: opts.maxOutputLength,
+          finishFlush: zlib.constants.BROTLI_OPERATION_FLUSH,
+        })
+        .toString("utf8");
+  } catch {
+    return `(a ${encoding} body that does not decode)`;
+  }
+  return raw.toString("utf8");
 }
 
 function refuseHttp(req: IncomingMessage, res: ServerResponse, d: Extract<GateDecision, { allow: false }>): void {

@@ -6,6 +6,7 @@
 // upgrade (anonymous, foreign Origin, per-topic rules, caps), the first-run set-up link (single use,
 // expiry), and an audit row for every state-changing request — without secrets.
 import { request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { brotliCompressSync, gzipSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
 import WebSocket from "ws";
 import * as loginRoute from "../../app/api/auth/login/route";
@@ -405,6 +406,44 @@ describe("an API request that is not answered", () => {
           msg: "an API request is still unanswered after 100 ms",
         }),
       ]);
+    } finally {
+      gate.server.closeAllConnections();
+      await new Promise((r) => gate.server.close(r));
+    }
+  });
+});
+
+describe("the audit row of a failed request", () => {
+  test("carries the answer's error message whether the answer was sent plain, gzip or br, and a NUL in it loses nothing", async () => {
+    const message = 'host name "bad\u0000name" is not valid (audit-encoding check)';
+    const gate = await startTestGate({
+      handle: async (req, res) => {
+        const body = JSON.stringify({ error: message });
+        const encoding = req.headers["accept-encoding"];
+        const data =
+          encoding === "gzip" ? gzipSync(body) : encoding === "br" ? brotliCompressSync(body) : Buffer.from(body);
+        res
+          .writeHead(422, { "content-type": "application/json", ...(encoding ? { "content-encoding": encoding } : {}) })
+          .end(data);
+      },
+      upgradeWs: () => undefined,
+      log,
+    });
+    try {
+      const origin = { origin: `http://localhost:${gate.port}` };
+      for (const encoding of [undefined, "gzip", "br"]) {
+        const headers = { ...browser(cookies.admin), ...origin, ...(encoding ? { "accept-encoding": encoding } : {}) };
+        expect((await rawRequest(gate.port, "POST", "/api/hosts", { headers, body: "{}" })).status).toBe(422);
+      }
+      await expect
+        .poll(async () =>
+          (
+            await database.current.prisma.auditEvent.findMany({
+              where: { action: "host.create", status: 422, error: { contains: "audit-encoding check" } },
+            })
+          ).map((e) => e.error),
+        )
+        .toEqual(Array(3).fill('host name "bad\\0name" is not valid (audit-encoding check)'));
     } finally {
       gate.server.closeAllConnections();
       await new Promise((r) => gate.server.close(r));

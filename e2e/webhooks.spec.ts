@@ -64,9 +64,14 @@ test("an admin adds a webhook, copies its secret, sends a test and reads the del
   // The secret was shown once: the list does not carry it.
   expect(await (await page.request.get("/api/webhooks")).text()).not.toContain(secret);
 
+  // The audit log holds both attempts to add it — the refused one with its status and reason — and the test.
   await page.goto("/settings/audit?action=webhook.");
-  await expect(page.getByRole("cell", { name: "webhook.create" })).toBeVisible();
-  await expect(page.getByRole("cell", { name: "webhook.test" })).toBeVisible();
+  const creates = page
+    .getByRole("row")
+    .filter({ has: page.getByRole("cell", { name: "webhook.create", exact: true }) });
+  await expect(creates).toHaveCount(2);
+  await expect(creates.filter({ hasText: "must start with http:// or https://" })).toContainText("422");
+  await expect(page.getByRole("cell", { name: "webhook.test", exact: true })).toBeVisible();
   await context.close();
 });
 

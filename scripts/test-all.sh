@@ -27,6 +27,6 @@ step "end-to-end tests"
 playwright test || {
   log=.test-logs/e2e/dashboard.log
   printf '\nThe dashboard'"'"'s warnings and errors during the journeys (last 40; the whole log: %s):\n' "$log"
-  grep -E '"level":(40|50|60)' "$log" | tail -40 || true
+  grep -E '"level":(40|50|60)' "$log" | tail -40 | cut -c1-300 || true
   exit 1
 }

@@ -2,8 +2,8 @@
 // against the production build served by server.ts on its own port, data dir and embedded PostgreSQL.
 // The "setup" project (e2e/auth.setup.ts) creates an admin, an operator and a viewer with the CLI and
 // saves their sessions; every journey runs logged in as the admin unless it picks another role. The
-// dashboard's log (info and up) goes to .test-logs/e2e/dashboard.log: scripts/test-all.sh prints its
-// warnings and errors when a journey fails.
+// dashboard's log of this run (info and up) goes to .test-logs/e2e/dashboard.log: scripts/test-all.sh
+// prints its warnings and errors when a journey fails.
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -43,7 +43,7 @@ export default defineConfig({
     },
   },
   webServer: {
-    command: "mkdir -p .test-logs/e2e && exec tsx server.ts >> .test-logs/e2e/dashboard.log",
+    command: "mkdir -p .test-logs/e2e && exec tsx server.ts > .test-logs/e2e/dashboard.log",
     url: `http://localhost:${PORT}/api/health`,
     timeout: 120_000,
     reuseExistingServer: false,

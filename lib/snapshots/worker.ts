@@ -12,6 +12,7 @@ import { requireBoss, SNAPSHOT_RUN_QUEUE, WORKER_POLLING, type SnapshotRunJobDat
 import type { Logger } from "../logger";
 import { admitSnapshot, releaseSnapshot } from "./admission";
 import { db } from "../db/client";
+import { databaseErrorText } from "../db/error-text";
 import { resumeInterruptedDeletions } from "./deletion";
 import { checkDiskDrift } from "./disk-drift";
 import { executeSnapshotJob, type ExecuteSnapshotJobOptions } from "./execute-job";
@@ -113,7 +114,7 @@ async function retryAfterHandlerFailure(snapshotId: string, failures: number, er
         data: {
           finishedAt: new Date(),
           errorClass: "interrupted",
-          errorMessage: `the snapshot could not be started (${failures} attempts; last: ${(err as Error).message}); take it again`,
+          errorMessage: `the snapshot could not be started (${failures} attempts; last: ${databaseErrorText(err)}); take it again`,
         },
       });
       return;

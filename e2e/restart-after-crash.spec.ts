@@ -80,8 +80,7 @@ async function waitUp(request: APIRequestContext): Promise<void> {
  * tsx CLI and the node process it spawns, which is the server — the one that is not the parent of the other.
  */
 function serverPidUnder(startPid: number): number {
-  const stat = (pid: string) => /^\d+ \(.*\) \S (\d+)/.exec(readFileSync(`/proc/${pid}/stat`, "utf8"));
-  const parentOf = (pid: string) => Number(stat(pid)?.[1]);
+  const parentOf = (pid: string) => Number(/^\d+ \(.*\) \S (\d+)/.exec(readFileSync(`/proc/${pid}/stat`, "utf8"))?.[1]);
   const descends = (pid: string): boolean => {
     for (let p = Number(pid), i = 0; p > 1 && i < 10; p = parentOf(String(p)), i++) if (p === startPid) return true;
     return false;

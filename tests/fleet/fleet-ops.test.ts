@@ -26,6 +26,7 @@ import { admitSnapshot, setLimit } from "../../lib/snapshots/admission";
 import { hostStorageJsonSchema } from "../../lib/fleet/host-storage-json";
 import { bulkSnapshotResultJsonSchema, snapshotBatchDetailJsonSchema } from "../../lib/snapshots/batch-json";
 import { useTestDatabase } from "../support/db";
+import { createVmRow } from "../support/vm-row";
 
 const database = useTestDatabase();
 const log = logger.child({ test: "fleet-ops" });
@@ -76,20 +77,8 @@ interface BulkAnswer {
   details?: { refused: BulkAnswer["refused"] };
 }
 
-async function vm(name: string, host: Host, data: Partial<Omit<Vm, "disks">> & { disks?: unknown } = {}): Promise<Vm> {
-  const row = await db().vm.create({
-    data: {
-      hostId: host.id,
-      name,
-      endpoint: `${dir}/${name}.sock`,
-      state: "running",
-      bgSnapshotSupported: true,
-      qemuVersion: "7.2.0",
-      memoryBytes: BigInt(512 * MiB),
-      disks: qcow2,
-      ...data,
-    } as never,
-  });
+async function vm(name: string, host: Host, data: Parameters<typeof createVmRow>[3] = {}): Promise<Vm> {
+  const row = await createVmRow(host, name, dir, { disks: qcow2, ...data });
   vms[name] = row;
   return row;
 }

@@ -21,6 +21,7 @@ import { createLogger } from "../../lib/logger";
 import { createSnapshotJob, getSnapshot } from "../../lib/snapshots/jobs";
 import { startSnapshotWorker } from "../../lib/snapshots/worker";
 import { useTestDatabase } from "../support/db";
+import { createVmRow } from "../support/vm-row";
 import { settledSnapshot } from "../support/snapshot-jobs";
 import { until } from "../support/wait";
 
@@ -29,7 +30,6 @@ const database = useTestDatabase();
 const FAULT = "admission table unavailable (test fault)";
 const RETRIED = "snapshot job handler failed before the run; the job is retried";
 const LAST = "snapshot job handler failed for the last time";
-const GiB = 1024 * 1024 * 1024;
 
 /** The worker's log lines, parsed (it logs each handler failure with its count). */
 const lines: Array<{ msg: string; snapshot?: string; failures?: number; time: number }> = [];
@@ -39,29 +39,7 @@ let dir: string;
 let host: Host;
 let stopWorker: (() => Promise<void>) | undefined;
 
-async function vm(name: string): Promise<Vm> {
-  return db().vm.create({
-    data: {
-      hostId: host.id,
-      name,
-      endpoint: path.join(dir, `${name}.sock`), // no QEMU listens here
-      state: "running",
-      bgSnapshotSupported: true,
-      qemuVersion: "7.2.0",
-      memoryBytes: BigInt(512 * 1024 * 1024),
-      disks: [
-        {
-          node: "disk0",
-          device: "vd0",
-          format: "qcow2",
-          file: path.join(dir, `${name}.qcow2`),
-          writable: true,
-          sizeBytes: GiB,
-        },
-      ],
-    } as never,
-  });
-}
+const vm = (name: string): Promise<Vm> => createVmRow(host, name, dir);
 
 async function injectAdmissionFault(): Promise<void> {
   await db().$executeRawUnsafe(`
